@@ -1,0 +1,130 @@
+import { SandboxClock } from './core/clock';
+import { FaultInjector } from './core/faults';
+import { Journal } from './core/journal';
+import { serve, type RunningServer } from './core/server';
+import { loadTls, type TlsMaterial } from './core/tls';
+import type { StandIn } from './core/types';
+import { createControl } from './control';
+import { Directory, type DirectoryOptions } from './directory';
+import { createEntra, type EntraOptions } from './entra';
+import { createGraph, type GraphOptions, type GraphStandIn } from './graph';
+import { createKeyVault, type KeyVaultOptions, type KeyVaultStandIn } from './keyvault';
+import { createServiceNow, type ServiceNowOptions, type ServiceNowStandIn } from './servicenow';
+
+export interface SandboxOptions {
+  /** Seed for fault probabilities. */
+  seed?: number;
+  /** Fixed ports (npm run sandbox); 0 or omitted = any free port. */
+  ports?: Partial<Record<'entra' | 'graph' | 'keyvault' | 'servicenow' | 'control', number>>;
+  tls?: TlsMaterial;
+  directory?: DirectoryOptions;
+  entra?: EntraOptions;
+  graph?: GraphOptions;
+  keyvault?: KeyVaultOptions;
+  servicenow?: ServiceNowOptions;
+}
+
+export interface Sandbox {
+  readonly clock: SandboxClock;
+  readonly faults: FaultInjector;
+  readonly journal: Journal;
+  readonly directory: Directory;
+  readonly entra: StandIn;
+  readonly graph: GraphStandIn;
+  readonly keyvault: KeyVaultStandIn;
+  readonly servicenow: ServiceNowStandIn;
+  readonly urls: { entra: string; graph: string; keyvault: string; servicenow: string; control: string };
+  readonly caPath: string;
+  /** The `.sandbox/env` variables (dotenv), as the product and tests consume them. */
+  env(): Record<string, string>;
+  /** Back to the seeded state: stores, faults, journal, outbox and clock. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** Starts every stand-in over HTTPS on 127.0.0.1 in this process. */
+export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
+  const tls = opts.tls ?? loadTls();
+  const clock = new SandboxClock();
+  const faults = new FaultInjector(opts.seed ?? 1);
+  const journal = new Journal();
+  const directory = new Directory(clock, opts.directory);
+  const origins: Record<string, string> = {};
+  const origin = (name: string) => () => origins[name] ?? '';
+
+  const entra = createEntra({ clock, directory, origin: origin('entra'), graphOrigin: origin('graph') }, opts.entra);
+  const graph = createGraph({ clock, directory, origin: origin('graph') }, opts.graph);
+  const keyvault = createKeyVault(
+    {
+      clock,
+      tenantId: directory.tenantId,
+      signingKeys: () => [directory.signingKey.jwk()],
+      authorityOrigin: origin('entra'),
+      origin: origin('keyvault'),
+    },
+    opts.keyvault,
+  );
+  const servicenow = createServiceNow({ clock, origin: origin('servicenow') }, opts.servicenow);
+
+  const resetAll = () => {
+    clock.reset();
+    faults.clear();
+    journal.clear();
+    directory.reset();
+    for (const s of [entra, graph, keyvault, servicenow]) s.reset();
+  };
+  const control = createControl({ clock, faults, journal, outbox: () => graph.outbox, reset: resetAll });
+
+  const servers: RunningServer[] = [];
+  const start = async (name: keyof NonNullable<SandboxOptions['ports']>, standIn: StandIn, j = journal) => {
+    const s = await serve({ standIn, tls, clock, faults, journal: j, port: opts.ports?.[name] ?? 0 });
+    servers.push(s);
+    origins[name] = s.origin;
+    return s.origin;
+  };
+  try {
+    const urls = {
+      entra: await start('entra', entra),
+      graph: await start('graph', graph),
+      keyvault: await start('keyvault', keyvault),
+      servicenow: await start('servicenow', servicenow),
+      control: await start('control', control, new Journal()),
+    };
+    const instance = servicenow.instances[0] ?? 'dev00000';
+    return {
+      clock,
+      faults,
+      journal,
+      directory,
+      entra,
+      graph,
+      keyvault,
+      servicenow,
+      urls,
+      caPath: tls.caPath,
+      reset: resetAll,
+      env: () => ({
+        NODE_EXTRA_CA_CERTS: tls.caPath,
+        AZURE_TENANT_ID: directory.tenantId,
+        SANDBOX_TENANT_DOMAIN: directory.tenantDomain,
+        AZURE_CLIENT_ID: directory.functionIdentity.clientId,
+        AZURE_CLIENT_SECRET: directory.functionIdentity.clientSecret,
+        ENTRA_AUTHORITY_HOST: urls.entra,
+        GRAPH_BASE_URL: urls.graph,
+        KEY_VAULT_URL: `${urls.keyvault}/`,
+        SERVICENOW_URL_TEMPLATE: `${urls.servicenow}/{instance}`,
+        SANDBOX_SERVICENOW_INSTANCE: instance,
+        SANDBOX_SERVICENOW_ADMIN_USER: servicenow.adminUser,
+        SANDBOX_SERVICENOW_ADMIN_PASSWORD: servicenow.adminPassword,
+        SANDBOX_CONTROL_URL: urls.control,
+        MAIL_SENDER: directory.mailSender,
+      }),
+      close: async () => {
+        await Promise.all(servers.map((s) => s.close()));
+      },
+    };
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.close()));
+    throw err;
+  }
+}
