@@ -1,19 +1,113 @@
-// STUB: replaced by the Entra/Graph stand-in work. Shared directory state (tenant, applications, service principals,
-// password credentials, users) that both the Entra token endpoints and the Graph stand-in read and write.
+/**
+ * Shared Entra directory state: the tenant, application objects, service principals, password credentials, app-role
+ * assignments and users. The Graph stand-in reads and writes it; the Entra token endpoints read it to issue tokens;
+ * so a secret added through Graph is the secret Entra accepts.
+ *
+ * Times are epoch milliseconds on the sandbox clock.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+
 import type { SandboxClock } from '../core/clock';
 import { SigningKey } from '../core/jwt';
+import { newGuid } from '../core/random';
 
 export interface DirectoryOptions {
   tenantId?: string;
   tenantDomain?: string;
 }
 
+export interface PasswordCredential {
+  keyId: string;
+  displayName: string | null;
+  hint: string;
+  /** SHA-256 of the secret text; the text itself is never stored (Entra cannot return it either). */
+  secretHash: string;
+  startDateTime: number;
+  endDateTime: number;
+  /** When it was added: Entra refuses a new secret for a while (propagation). */
+  createdAt: number;
+}
+
+export interface Application {
+  id: string; // object id
+  appId: string; // client id
+  displayName: string;
+  uniqueName: string | null;
+  signInAudience: string;
+  tags: string[];
+  notes: string | null;
+  web: { redirectUris: string[] };
+  identifierUris: string[];
+  /** requestedAccessTokenVersion: null means v1 tokens (the resource decides the token version). */
+  api: { requestedAccessTokenVersion: number | null };
+  passwordCredentials: PasswordCredential[];
+  /** Object ids of owners (service principals or users). */
+  owners: string[];
+  createdAt: number;
+  deletedAt: number | null;
+}
+
+export interface ServicePrincipal {
+  id: string;
+  appId: string;
+  displayName: string;
+  servicePrincipalNames: string[];
+  tags: string[];
+  /** App roles this principal exposes (resource side), by value → id. */
+  appRoles: { id: string; value: string }[];
+  owners: string[];
+  createdAt: number;
+  deletedAt: number | null;
+}
+
+/** An application permission granted to `principalId` on resource service principal `resourceId`. */
+export interface AppRoleAssignment {
+  id: string;
+  principalId: string;
+  resourceId: string;
+  appRoleId: string;
+}
+
+export interface User {
+  id: string;
+  userPrincipalName: string;
+  mail: string;
+  displayName: string;
+}
+
+/** Well-known first-party resources (their appIds are the real ones). */
+export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
+export const KEY_VAULT_APP_ID = 'cfa8b339-82a2-471a-a3c9-0fc0be7a4093';
+
+/** Graph application permissions, with their real app-role ids (permissions reference). */
+export const GRAPH_ROLES = {
+  'Application.ReadWrite.OwnedBy': '18a4783c-866b-4cc7-a460-3d5e5662c884',
+  'Application.ReadWrite.All': '1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9',
+  'Mail.Send': 'b633e1c5-b582-4048-a93e-9f11b44c7e96',
+} as const;
+
+export const hashSecret = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
+
+/**
+ * Client secrets as Entra issues them: 40 characters; the first three are the hint. Characters are drawn from a set
+ * that includes `~`, `.`, `_` and `-` as real secrets do (which is why they must be URL-encoded in form bodies).
+ */
+export function newSecretText(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~._-';
+  const bytes = randomBytes(40);
+  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
+}
+
 export class Directory {
   readonly tenantId: string;
   readonly tenantDomain: string;
   readonly signingKey = new SigningKey();
+  readonly applications = new Map<string, Application>();
+  readonly servicePrincipals = new Map<string, ServicePrincipal>();
+  readonly appRoleAssignments: AppRoleAssignment[] = [];
+  readonly users = new Map<string, User>();
   /** The Function App's own identity (client credentials), holding Application.ReadWrite.OwnedBy and Mail.Send. */
-  functionIdentity = { clientId: '', clientSecret: '' };
+  functionIdentity = { clientId: '', clientSecret: '', servicePrincipalId: '' };
   /** The mailbox the product sends from. */
   mailSender = '';
 
@@ -23,7 +117,149 @@ export class Directory {
   ) {
     this.tenantId = opts.tenantId ?? '72f988bf-86f1-41af-91ab-2d7cd011db47';
     this.tenantDomain = opts.tenantDomain ?? 'contoso.onmicrosoft.com';
+    this.seed();
   }
 
-  reset(): void {}
+  /** Back to the seeded state (first-party resources, the Function identity, the sender mailbox). */
+  reset(): void {
+    this.applications.clear();
+    this.servicePrincipals.clear();
+    this.appRoleAssignments.length = 0;
+    this.users.clear();
+    this.seed();
+  }
+
+  /** Does `tenant` (GUID or verified domain) name this tenant? */
+  isTenant(tenant: string): boolean {
+    const t = tenant.toLowerCase();
+    return t === this.tenantId || t === this.tenantDomain.toLowerCase();
+  }
+
+  live<T extends { deletedAt: number | null }>(o: T | undefined): T | undefined {
+    return o && o.deletedAt === null ? o : undefined;
+  }
+
+  appByAppId(appId: string): Application | undefined {
+    for (const a of this.applications.values()) if (a.deletedAt === null && a.appId === appId) return a;
+    return undefined;
+  }
+
+  spByAppId(appId: string): ServicePrincipal | undefined {
+    for (const s of this.servicePrincipals.values()) if (s.deletedAt === null && s.appId === appId) return s;
+    return undefined;
+  }
+
+  /** The service principal a v1 `resource` or v2 scope prefix names: appId, identifier URI or service principal name. */
+  resourceByIdentifier(identifier: string): ServicePrincipal | undefined {
+    const id = identifier.replace(/\/+$/, '').toLowerCase();
+    for (const s of this.servicePrincipals.values()) {
+      if (s.deletedAt !== null) continue;
+      if (s.appId.toLowerCase() === id) return s;
+      if (s.servicePrincipalNames.some((n) => n.replace(/\/+$/, '').toLowerCase() === id)) return s;
+    }
+    return undefined;
+  }
+
+  /** Role values (e.g. `Mail.Send`) granted to the client's service principal on the resource. */
+  rolesFor(clientSpId: string, resource: ServicePrincipal): string[] {
+    return this.appRoleAssignments
+      .filter((a) => a.principalId === clientSpId && a.resourceId === resource.id)
+      .map((a) => resource.appRoles.find((r) => r.id === a.appRoleId)?.value)
+      .filter((v): v is string => typeof v === 'string');
+  }
+
+  /** Adds an application directly (seeding), with a service principal. */
+  addApplication(init: Partial<Application> & { displayName: string }): Application {
+    const now = this.clock.now();
+    const app: Application = {
+      id: newGuid(),
+      appId: newGuid(),
+      uniqueName: null,
+      signInAudience: 'AzureADMyOrg',
+      tags: [],
+      notes: null,
+      web: { redirectUris: [] },
+      identifierUris: [],
+      api: { requestedAccessTokenVersion: null },
+      passwordCredentials: [],
+      owners: [],
+      createdAt: now,
+      deletedAt: null,
+      ...init,
+    };
+    this.applications.set(app.id, app);
+    return app;
+  }
+
+  addServicePrincipal(init: Partial<ServicePrincipal> & { appId: string; displayName: string }): ServicePrincipal {
+    const sp: ServicePrincipal = {
+      id: newGuid(),
+      servicePrincipalNames: [init.appId],
+      tags: [],
+      appRoles: [],
+      owners: [],
+      createdAt: this.clock.now(),
+      deletedAt: null,
+      ...init,
+    };
+    this.servicePrincipals.set(sp.id, sp);
+    return sp;
+  }
+
+  /** Adds a password credential and returns its secret text (once, as Graph's addPassword does). */
+  addPassword(
+    app: Application,
+    init: { displayName?: string | null; startDateTime?: number; endDateTime?: number },
+  ): { credential: PasswordCredential; secretText: string } {
+    const now = this.clock.now();
+    const secretText = newSecretText();
+    const start = init.startDateTime ?? now;
+    const credential: PasswordCredential = {
+      keyId: newGuid(),
+      displayName: init.displayName ?? null,
+      hint: secretText.slice(0, 3),
+      secretHash: hashSecret(secretText),
+      startDateTime: start,
+      endDateTime: init.endDateTime ?? start + 2 * 365 * 24 * 3600 * 1000,
+      createdAt: now,
+    };
+    app.passwordCredentials.push(credential);
+    return { credential, secretText };
+  }
+
+  private seed(): void {
+    const graph = this.addServicePrincipal({
+      appId: GRAPH_APP_ID,
+      displayName: 'Microsoft Graph',
+      servicePrincipalNames: [GRAPH_APP_ID, 'https://graph.microsoft.com', 'https://graph.microsoft.com/'],
+      appRoles: Object.entries(GRAPH_ROLES).map(([value, id]) => ({ id, value })),
+      createdAt: 0,
+    });
+    this.addServicePrincipal({
+      appId: KEY_VAULT_APP_ID,
+      displayName: 'Azure Key Vault',
+      servicePrincipalNames: [KEY_VAULT_APP_ID, 'https://vault.azure.net'],
+      createdAt: 0,
+    });
+    const fn = this.addApplication({ displayName: 'm365-snow-provisioner (Function App identity)', createdAt: 0 });
+    const fnSp = this.addServicePrincipal({ appId: fn.appId, displayName: fn.displayName, createdAt: 0 });
+    const { secretText, credential } = this.addPassword(fn, { displayName: 'sandbox' });
+    credential.createdAt = 0; // usable at once: it predates the sandbox
+    for (const role of ['Application.ReadWrite.OwnedBy', 'Mail.Send'] as const)
+      this.appRoleAssignments.push({
+        id: newGuid(),
+        principalId: fnSp.id,
+        resourceId: graph.id,
+        appRoleId: GRAPH_ROLES[role],
+      });
+    this.functionIdentity = { clientId: fn.appId, clientSecret: secretText, servicePrincipalId: fnSp.id };
+    const sender: User = {
+      id: newGuid(),
+      userPrincipalName: `provisioner@${this.tenantDomain}`,
+      mail: `provisioner@${this.tenantDomain}`,
+      displayName: 'ServiceNow provisioning',
+    };
+    this.users.set(sender.id, sender);
+    this.mailSender = sender.userPrincipalName;
+  }
 }
