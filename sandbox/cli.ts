@@ -15,7 +15,7 @@ async function main(): Promise<void> {
       control: port('CONTROL', 0),
     },
   });
-  const envFile = resolve(process.cwd(), '.sandbox', 'env');
+  const envFile = resolve(process.env.SANDBOX_ENV_FILE ?? resolve(process.cwd(), '.sandbox', 'env'));
   mkdirSync(dirname(envFile), { recursive: true });
   const lines = Object.entries(sandbox.env()).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
   writeFileSync(envFile, lines.join('\n') + '\n', { mode: 0o600 });

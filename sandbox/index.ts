@@ -66,12 +66,21 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   );
   const servicenow = createServiceNow({ clock, origin: origin('servicenow') }, opts.servicenow);
 
+  const instance = servicenow.instances[0] ?? 'dev00000';
+  // What a deployer does once (docs/deploy.md): store the ServiceNow admin credentials in Key Vault under the names
+  // the product reads (SERVICENOW_CREDENTIAL_SECRET_PREFIX, default `servicenow-`).
+  const seedVault = () => {
+    keyvault.seedSecret(`servicenow-${instance}-username`, servicenow.adminUser, { purpose: 'servicenow-admin' });
+    keyvault.seedSecret(`servicenow-${instance}-password`, servicenow.adminPassword, { purpose: 'servicenow-admin' });
+  };
+  seedVault();
   const resetAll = () => {
     clock.reset();
     faults.clear();
     journal.clear();
     directory.reset();
     for (const s of [entra, graph, keyvault, servicenow]) s.reset();
+    seedVault();
   };
   const control = createControl({ clock, faults, journal, outbox: () => graph.outbox, reset: resetAll });
 
@@ -90,7 +99,6 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       servicenow: await start('servicenow', servicenow),
       control: await start('control', control, new Journal()),
     };
-    const instance = servicenow.instances[0] ?? 'dev00000';
     return {
       clock,
       faults,
@@ -118,6 +126,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         SANDBOX_SERVICENOW_ADMIN_PASSWORD: servicenow.adminPassword,
         SANDBOX_CONTROL_URL: urls.control,
         MAIL_SENDER: directory.mailSender,
+        // The vault is on 127.0.0.1, not under vault.azure.net, so the SDK's challenge resource check must be off.
+        KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: 'false',
+        TASKHUB_NAME: 'sandboxhub',
       }),
       close: async () => {
         await Promise.all(servers.map((s) => s.close()));
