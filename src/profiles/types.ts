@@ -1,0 +1,105 @@
+/**
+ * An integration profile: everything that is specific to one Entra-to-ServiceNow integration (the app
+ * registrations, the ServiceNow records, the manual hand-offs, the checks), as plain data. The orchestrators read a
+ * profile and know nothing seed-specific themselves.
+ *
+ * String values may hold `{placeholders}` rendered by `renderTemplate` (./template.ts) from the provisioning context:
+ * `{tenant}`, `{tenantId}`, `{tenantName}`, `{instance}`, `{instanceUrl}`, `{authorityHost}`, `{integrationId}`,
+ * `{redirectUri}`, `{apps.<role>.appId}`, `{apps.<role>.secretName}`, `{records.<key>.sysId}`.
+ */
+
+/** An Entra app registration the integration needs, by role (e.g. `outbound`). */
+export interface AppSpec {
+  role: string;
+  /** Display name template; names need not be unique in Entra, the upsert key is the uniqueName. */
+  displayName: string;
+  /** What the app is for, shown in emails and status. */
+  purpose: string;
+  /** Web platform redirect URIs (templates). */
+  redirectUris: string[];
+  /** Default client-secret lifetime; a request may shorten it, and tenant policy may refuse longer ones. */
+  secretLifetimeDays: number;
+  /** Where this app's client secret is used, for provisioning hand-offs and rotation. */
+  secretConsumers: SecretConsumer[];
+}
+
+export type SecretConsumer =
+  /** A ServiceNow password2 field written by the product (API-updatable). */
+  | { kind: 'servicenow'; record: string; field: string }
+  /** A place without an API: a person must paste the new secret (never sent; the Key Vault secret name is). */
+  | { kind: 'manual'; where: string; field: string };
+
+/** A ServiceNow record the integration ensures, looked up by its natural key. */
+export interface ServiceNowRecordSpec {
+  /** Stable key used in status, the registry and templates (`{records.<key>.sysId}`). */
+  key: string;
+  table: string;
+  /** Fields that identify the record (encoded-query equality terms; values must not contain `^`, CR or LF). */
+  naturalKey: Record<string, string>;
+  /** Non-secret fields to create or patch and to compare on read-back. */
+  fields: Record<string, string>;
+  /** A password2 field filled from an app's client secret (read from Key Vault inside the activity). */
+  secret?: { field: string; fromApp: string };
+  /** Optional steps are skipped unless the request enables them (e.g. `ipAllowlist`). */
+  when?: 'always' | 'ipAllowlist';
+  /** What to hand off if ServiceNow refuses the write (403 on a security table). */
+  manualFallback: string;
+}
+
+export interface RoleGrantSpec {
+  /** user_name template of the sys_user. */
+  userName: string;
+  role: string;
+}
+
+export interface HandOffStep {
+  label: string;
+  /** Value template; secrets appear only as Key Vault secret names. */
+  value?: string;
+}
+
+export interface HandOff {
+  title: string;
+  /** Who does it. */
+  actor: string;
+  steps: HandOffStep[];
+}
+
+export type CheckSpec =
+  /** A client-credential token for the app from the v1 token endpoint ServiceNow will use. */
+  | { kind: 'outboundToken'; app: string }
+  /** A v1 token for `clientApp` with resource = `resourceApp`'s appId, then a Table API read with it. */
+  | { kind: 'inboundTableRead'; clientApp: string; resourceApp: string; table: string }
+  /** The OIDC provider configuration's metadata URL answers with the tenant's issuer. */
+  | { kind: 'oidcMetadata'; record: string }
+  /** The ServiceNow records still hold the values Entra has (client ids, user names). */
+  | { kind: 'recordsConsistent' };
+
+export interface IntegrationProfile {
+  id: string;
+  title: string;
+  /** Public source the profile follows. */
+  source: string;
+  /** Set when the vendor has retired the integration; provisioning still works (the same pattern serves others). */
+  retired?: { on: string; note: string };
+  apps: AppSpec[];
+  serviceNow: {
+    /** Scoped app that must be installed (sys_scope.scope), if any. */
+    requiredScope?: string;
+    /** Roles that must exist (sys_user_role.name). */
+    requiredRoles: string[];
+    /** Tables and the columns we write (checked in sys_dictionary before anything is created). */
+    requiredColumns: Record<string, string[]>;
+    /** Records in the order they are ensured. */
+    records: ServiceNowRecordSpec[];
+    roleGrants: RoleGrantSpec[];
+    /** Roles a request may grant to named users (e.g. insights_user, administrator). */
+    grantableUserRoles: Record<string, string>;
+    /** Addresses to allow when the instance has IP deny rules and the request asks for the allow-list. */
+    ipAllowlist: string[];
+    /** Host whose A records are added to the allow-list when resolvable. */
+    ipAllowlistHost?: string;
+  };
+  handOffs: HandOff[];
+  checks: CheckSpec[];
+}

@@ -1,0 +1,150 @@
+import { DEFAULT_PROFILE_ID, getProfile, PROFILES } from '../../src/profiles';
+import { placeholders, renderRecord, renderTemplate, TemplateError } from '../../src/profiles/template';
+import type { IntegrationProfile } from '../../src/profiles/types';
+
+describe('renderTemplate', () => {
+  it('fills every placeholder', () => {
+    expect(
+      renderTemplate('{authorityHost}/{tenant}/oauth2/token', {
+        authorityHost: 'https://login',
+        tenant: 'contoso.com',
+      }),
+    ).toBe('https://login/contoso.com/oauth2/token');
+  });
+
+  it('refuses a template with unknown placeholders, naming each of them', () => {
+    expect(() => renderTemplate('{a}-{b}-{c}', { b: 'x' })).toThrow(TemplateError);
+    expect(() => renderTemplate('{a}-{b}-{c}', { b: 'x' })).toThrow('{a}, {c}');
+  });
+
+  it('renders every field of a record', () => {
+    expect(renderRecord({ name: '{tenantName} Azure', active: 'true' }, { tenantName: 'Contoso' })).toEqual({
+      name: 'Contoso Azure',
+      active: 'true',
+    });
+  });
+});
+
+/** Placeholders a provisioning context can supply for a profile. */
+function knownPlaceholders(profile: IntegrationProfile): Set<string> {
+  const names = new Set([
+    'tenant',
+    'tenantId',
+    'tenantName',
+    'instance',
+    'instanceUrl',
+    'authorityHost',
+    'integrationId',
+    'redirectUri',
+    'scopeSysId',
+    'testEnvironment',
+  ]);
+  for (const app of profile.apps) for (const f of ['appId', 'secretName']) names.add(`apps.${app.role}.${f}`);
+  return names;
+}
+
+describe.each(Object.values(PROFILES))('profile $id', (profile) => {
+  const roles = new Set(profile.apps.map((a) => a.role));
+  const recordKeys = profile.serviceNow.records.map((r) => r.key);
+
+  it('has unique app roles and record keys', () => {
+    expect(roles.size).toBe(profile.apps.length);
+    expect(new Set(recordKeys).size).toBe(recordKeys.length);
+  });
+
+  it('uses only placeholders the provisioning context supplies, and references records defined before', () => {
+    const known = knownPlaceholders(profile);
+    profile.serviceNow.records.forEach((record, index) => {
+      const earlier = new Set(recordKeys.slice(0, index).map((k) => `records.${k}.sysId`));
+      const templates = [...Object.values(record.fields), ...Object.values(record.naturalKey)];
+      for (const name of templates.flatMap(placeholders))
+        expect(known.has(name) || earlier.has(name) ? name : `${record.key}: unknown {${name}}`).toBe(name);
+    });
+    const rest = [
+      ...profile.apps.flatMap((a) => [a.displayName, ...a.redirectUris]),
+      ...profile.handOffs.flatMap((h) => h.steps.map((s) => s.value ?? '')),
+      ...profile.serviceNow.roleGrants.map((g) => g.userName),
+    ];
+    for (const name of rest.flatMap(placeholders)) expect(known.has(name) ? name : `unknown {${name}}`).toBe(name);
+  });
+
+  it('keys every record by fields it also writes, so a read-back can compare them', () => {
+    for (const record of profile.serviceNow.records)
+      for (const [field, value] of Object.entries(record.naturalKey)) expect(record.fields[field]).toBe(value);
+  });
+
+  it('points secrets, consumers and checks at apps and records that exist', () => {
+    for (const record of profile.serviceNow.records)
+      if (record.secret) expect(roles.has(record.secret.fromApp)).toBe(true);
+    for (const app of profile.apps)
+      for (const consumer of app.secretConsumers)
+        if (consumer.kind === 'servicenow') {
+          const record = profile.serviceNow.records.find((r) => r.key === consumer.record);
+          expect(record?.secret).toEqual({ field: consumer.field, fromApp: app.role });
+        }
+    for (const check of profile.checks) {
+      if (check.kind === 'outboundToken') expect(roles.has(check.app)).toBe(true);
+      if (check.kind === 'inboundTableRead')
+        expect([check.clientApp, check.resourceApp].every((r) => roles.has(r))).toBe(true);
+      if (check.kind === 'oidcMetadata') expect(recordKeys).toContain(check.record);
+    }
+  });
+
+  it('never hands off a secret value, only Key Vault secret names', () => {
+    for (const step of profile.handOffs.flatMap((h) => h.steps))
+      if (/secret|password/i.test(step.label)) expect(step.value).toMatch(/^\{apps\.\w+\.secretName\}$/);
+  });
+});
+
+describe('the seed profile m365-support-aad', () => {
+  const profile = getProfile(DEFAULT_PROFILE_ID)!;
+  const values = {
+    tenant: 'contoso.onmicrosoft.com',
+    tenantName: 'Contoso',
+    authorityHost: 'https://login.microsoftonline.com',
+    instanceUrl: 'https://dev1.service-now.com',
+    redirectUri: 'https://dev1.service-now.com/auth_redirect.do',
+    'apps.outbound.appId': 'out-id',
+    'apps.restApi.appId': 'api-id',
+    'apps.restUser.appId': 'user-id',
+    'records.oidcProvider.sysId': 'cfg',
+  };
+  const field = (key: string) => profile.serviceNow.records.find((r) => r.key === key)!;
+
+  it('writes the v1 token and metadata URLs and the appid → user_name mapping (seed-procedure B1–B4)', () => {
+    expect(renderRecord(field('outboundProvider').fields, values)).toMatchObject({
+      type: 'oauth_provider',
+      client_id: 'out-id',
+      default_grant_type: 'client_credentials',
+      token_url: 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/token',
+    });
+    expect(renderRecord(field('oidcProvider').fields, values)).toMatchObject({
+      name: 'Contoso Azure',
+      oidc_url: 'https://login.microsoftonline.com/contoso.onmicrosoft.com/.well-known/openid-configuration',
+      user_claim: 'appid',
+      user_field: 'user_name',
+      enable_jti_verification: 'false',
+    });
+    expect(renderRecord(field('oidcEntity').fields, values)).toMatchObject({
+      name: 'Contoso_application_inbound_api',
+      client_id: 'api-id',
+      oidc_provider_configuration: 'cfg',
+    });
+    expect(renderRecord(field('integrationUser').fields, values)).toMatchObject({
+      user_name: 'user-id',
+      web_service_access_only: 'true',
+    });
+  });
+
+  it('knows which consumers of each secret have no API (rotation hand-offs)', () => {
+    const manual = Object.fromEntries(
+      profile.apps.map((a) => [a.role, a.secretConsumers.filter((c) => c.kind === 'manual').length]),
+    );
+    expect(manual).toEqual({ outbound: 0, restApi: 1, restUser: 1 });
+  });
+
+  it('is unknown for other ids', () => {
+    expect(getProfile('nope')).toBeUndefined();
+    expect(getProfile('__proto__')).toBeUndefined();
+  });
+});
