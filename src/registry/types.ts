@@ -1,0 +1,47 @@
+/** Non-secret state of one integration, kept in the registry (Azure Table Storage). Never holds a secret value. */
+export type IntegrationStatus =
+  'provisioning' | 'awaiting-approval' | 'checking' | 'active' | 'failed' | 'rejected' | 'expired' | 'rolled-back';
+
+export interface AppCredentialState {
+  appId: string;
+  objectId: string;
+  /** Key Vault secret that holds the client secret. */
+  secretName: string;
+  secretVersion?: string;
+  /** Graph passwordCredential keyId of the secret in use. */
+  keyId?: string;
+  /** ISO time the credential expires. */
+  expiresOn?: string;
+}
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  detail: string;
+  hint?: string;
+  at: string;
+}
+
+export interface TicketRef {
+  table: string;
+  sysId?: string;
+  number?: string;
+}
+
+export interface IntegrationRecord {
+  id: string;
+  profile: string;
+  tenant: string;
+  tenantName: string;
+  serviceNowInstance: string;
+  status: IntegrationStatus;
+  /** Durable instance id of the orchestration that provisions (or last provisioned) it. */
+  instanceId: string;
+  ticket?: TicketRef;
+  apps: Record<string, AppCredentialState>;
+  /** ServiceNow sys_ids by profile record key. */
+  serviceNow: Record<string, string>;
+  checks: CheckResult[];
+  createdAt: string;
+  updatedAt: string;
+}
