@@ -1,0 +1,192 @@
+/**
+ * Entra ID (AADSTS) error responses, in the shape the token and metadata endpoints return them:
+ * `{ error, error_description: "AADSTS<code>: …\r\nTrace ID: …\r\nCorrelation ID: …\r\nTimestamp: …", error_codes,
+ * timestamp, trace_id, correlation_id, error_uri }`.
+ *
+ * Messages, `error` values and statuses follow responses quoted verbatim in public issue reports (cited per entry);
+ * where a report shows no HTTP status the choice is marked [inferred].
+ */
+import { newGuid } from '../core/random';
+import type { SandboxResponse } from '../core/types';
+
+export interface AadstsError {
+  status: number;
+  /** OAuth 2.0 `error` value. */
+  error: string;
+  code: number;
+  message: string;
+}
+
+/** Per-request identifiers Entra echoes: the correlation id is the caller's `client-request-id` when it sent one. */
+export interface RequestIds {
+  traceId: string;
+  correlationId: string;
+}
+
+/** `2019-11-29 06:39:27Z`, Entra's timestamp format in error bodies. */
+export function aadTimestamp(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')}Z`;
+}
+
+/** Headers Entra sends on every token-endpoint answer (no caching of tokens or errors). */
+export function tokenHeaders(ids: RequestIds, clientRequestId: string | undefined): Record<string, string> {
+  return {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Cache-Control': 'no-store, no-cache',
+    Pragma: 'no-cache',
+    Expires: '-1',
+    'X-Content-Type-Options': 'nosniff',
+    'x-ms-request-id': ids.traceId,
+    ...(clientRequestId ? { 'client-request-id': clientRequestId } : {}),
+  };
+}
+
+export function errorBody(e: AadstsError, ids: RequestIds, nowMs: number): Record<string, unknown> {
+  const timestamp = aadTimestamp(nowMs);
+  return {
+    error: e.error,
+    error_description: `AADSTS${e.code}: ${e.message}\r\nTrace ID: ${ids.traceId}\r\nCorrelation ID: ${ids.correlationId}\r\nTimestamp: ${timestamp}`,
+    error_codes: [e.code],
+    timestamp,
+    trace_id: ids.traceId,
+    correlation_id: ids.correlationId,
+    error_uri: `https://login.microsoftonline.com/error?code=${e.code}`,
+  };
+}
+
+export function errorResponse(
+  e: AadstsError,
+  ids: RequestIds,
+  nowMs: number,
+  clientRequestId?: string,
+): SandboxResponse {
+  return { status: e.status, headers: tokenHeaders(ids, clientRequestId), body: errorBody(e, ids, nowMs) };
+}
+
+export const newRequestIds = (clientRequestId?: string): RequestIds => ({
+  traceId: newGuid(),
+  correlationId: clientRequestId && /^[0-9a-f-]{36}$/i.test(clientRequestId) ? clientRequestId : newGuid(),
+});
+
+/** The catalogue. */
+export const aadsts = {
+  /** MicrosoftDocs/azure-docs#43780 (full JSON body, 400). */
+  missingParameter: (name: string): AadstsError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 900144,
+    message: `The request body must contain the following parameter: '${name}'.`,
+  }),
+  /** AzureAD/azure-activedirectory-library-for-android#132 (`unsupported_grant_type`, 70003); status [inferred]. */
+  unsupportedGrantType: (grantType: string): AadstsError => ({
+    status: 400,
+    error: 'unsupported_grant_type',
+    code: 70003,
+    message: `The app requested an unsupported grant type '${grantType}'.`,
+  }),
+  /**
+   * Token endpoints answer `invalid_request` (microsoftarchive/BatchAI#31); the OIDC metadata endpoint answers
+   * `invalid_tenant` (Azure/azure-cli#22145, james-gould/azure-keyvault-emulator#324). 400 (sjkp/letsencrypt-siteextension#108).
+   */
+  tenantNotFound: (tenant: string, error: 'invalid_request' | 'invalid_tenant' = 'invalid_request'): AadstsError => ({
+    status: 400,
+    error,
+    code: 90002,
+    message: `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`,
+  }),
+  /** Azure/azure-powershell#9156 (message); `unauthorized_client`, 400 per microsoft-apis.md §5.2. */
+  appNotFound: (appId: string, directory: string): AadstsError => ({
+    status: 400,
+    error: 'unauthorized_client',
+    code: 700016,
+    message: `Application with identifier '${appId}' was not found in the directory '${directory}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+  }),
+  /** Azure/azure-sdk-for-go#22386 (full JSON body); 401 like the other `invalid_client` answers [inferred]. */
+  missingClientSecret: (): AadstsError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 7000218,
+    message: `The request body must contain the following parameter: 'client_assertion' or 'client_secret'.`,
+  }),
+  /** OfficeDev/microsoft-365-agents-toolkit#8621 and keycloak/keycloak#31294 (401 with the full JSON body). */
+  invalidClientSecret: (appId: string): AadstsError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 7000215,
+    message: `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${appId}'.`,
+  }),
+  /** liprec/vsts-release-aas#119 (401, full JSON body) and dotnet/sign#849 (message). */
+  expiredClientSecret: (appId: string): AadstsError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 7000222,
+    message: `The provided client secret keys for app '${appId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
+  }),
+  /**
+   * An app registration without a service principal in the tenant: Azure/Commercial-Marketplace-SaaS-Accelerator#830,
+   * Azure/azure-sdk-for-net#46762 (MSAL maps it to `invalid_client`); status [inferred].
+   */
+  missingServicePrincipal: (appId: string, tenantId: string): AadstsError => ({
+    status: 400,
+    error: 'invalid_client',
+    code: 7000229,
+    message: `The client application ${appId} is missing service principal in the tenant ${tenantId}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119`,
+  }),
+  /** rootinc/laravel-azure-middleware#51 (full JSON body, `invalid_resource`); 400 [inferred from MSAL 400 reports]. */
+  resourceNotFound: (resource: string, tenant: string): AadstsError => ({
+    status: 400,
+    error: 'invalid_resource',
+    code: 500011,
+    message: `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+  }),
+  /** A v2 client-credentials scope without `/.default`: microsoftgraph/msgraph-sdk-python#181, MicrosoftDocs/azure-docs#99862. */
+  scopeWithoutDefault: (scope: string): AadstsError => ({
+    status: 400,
+    error: 'invalid_scope',
+    code: 1002012,
+    message: `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+  }),
+  /** Several resources in one v2 scope: AzureAD/microsoft-authentication-library-for-js#6069, Azure/azure-sdk-for-net#9076. */
+  invalidScope: (scope: string): AadstsError => ({
+    status: 400,
+    error: 'invalid_scope',
+    code: 70011,
+    message: `The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`,
+  }),
+  /** A GET on a token endpoint [public-code: widely quoted AADSTS900561 message; status inferred]. */
+  postOnly: (method: string): AadstsError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 900561,
+    message: `The endpoint only accepts POST, OPTIONS requests. Received a ${method} request.`,
+  }),
+};
+
+/**
+ * Entra's answer for an injected status: OAuth `temporarily_unavailable` for throttling and 503, `server_error` for
+ * other 5xx (RFC 6749 §5.2 / §4.1.2.1 error values; Entra's AADSTS codes for these are [inferred]).
+ */
+export function faultError(status: number): AadstsError {
+  if (status === 429)
+    return {
+      status,
+      error: 'temporarily_unavailable',
+      code: 90055,
+      message: 'TenantThrottlingError: There are too many incoming requests. Please try again later.',
+    };
+  if (status === 503 || status === 504)
+    return {
+      status,
+      error: 'temporarily_unavailable',
+      code: 90033,
+      message: 'A transient error has occurred. Please try again.',
+    };
+  if (status >= 500)
+    return {
+      status,
+      error: 'server_error',
+      code: 50000,
+      message: 'There was an error issuing a token or an issue with our sign-in service.',
+    };
+  return { status, error: 'invalid_request', code: 90000, message: 'The request was rejected.' };
+}
