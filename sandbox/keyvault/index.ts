@@ -1,10 +1,24 @@
-// STUB: replaced by the Key Vault stand-in work.
 import type { SandboxClock } from '../core/clock';
 import type { Jwk } from '../core/jwt';
-import type { StandIn } from '../core/types';
+import type { SandboxRequest, SandboxResponse, StandIn } from '../core/types';
+import { authenticate } from './auth';
+import { faultResponse, kvError } from './errors';
+import * as op from './operations';
+import { apiVersion } from './params';
+import { SecretStore, type NewVersion } from './store';
+import type { RecoveryPolicy } from './wire';
+
+export { challengeHeader, VAULT_APP_ID, VAULT_RESOURCE } from './auth';
+export { API_VERSIONS } from './params';
 
 export interface KeyVaultOptions {
+  /** Soft-delete retention (7–90 days; default 90). */
   recoverableDays?: number;
+  /**
+   * The vault's DeletionRecoveryLevel. Default: `Recoverable+Purgeable` at 90 days, `CustomizedRecoverable+Purgeable`
+   * below (swagger DeletionRecoveryLevel). A level without `Purgeable` (purge protection) refuses purges.
+   */
+  recoveryLevel?: string;
 }
 
 export interface KeyVaultDeps {
@@ -22,11 +36,89 @@ export interface KeyVaultStandIn extends StandIn {
   seedSecret(name: string, value: string, tags?: Record<string, string>): void;
 }
 
-export function createKeyVault(_deps: KeyVaultDeps, _opts: KeyVaultOptions = {}): KeyVaultStandIn {
+function recoveryPolicy(opts: KeyVaultOptions): RecoveryPolicy {
+  const recoverableDays = opts.recoverableDays ?? 90;
+  if (!Number.isInteger(recoverableDays) || recoverableDays < 7 || recoverableDays > 90)
+    throw new RangeError(`recoverableDays must be 7..90, got ${recoverableDays}`);
+  const recoveryLevel =
+    opts.recoveryLevel ?? (recoverableDays < 90 ? 'CustomizedRecoverable+Purgeable' : 'Recoverable+Purgeable');
+  return { recoveryLevel, recoverableDays };
+}
+
+/** Unknown routes and methods [inferred: the vault's front door answers 404 / 405 with its envelope]. */
+const notFound = (): SandboxResponse => kvError(404, 'NotFound', 'The requested resource was not found.');
+const methodNotAllowed = (method: string): SandboxResponse =>
+  kvError(405, 'MethodNotAllowed', `The requested method ${method} is not allowed for this resource.`);
+
+/** Maps `/{collection}/{name}/{rest}` onto the data-plane operations of secrets-7.5.json. */
+function route(ctx: op.OpContext, req: SandboxRequest): SandboxResponse {
+  // `/secrets/{name}/` (the SDK's get-latest, trailing slash) equals `/secrets/{name}`.
+  const segments = req.path.replace(/^\/+/, '').replace(/\/$/, '').split('/');
+  const [collection, name, third, ...rest] = segments;
+  const m = req.method;
+  if (rest.length) return notFound();
+  if (collection === 'secrets') {
+    if (name === undefined || name === '') return m === 'GET' ? op.listSecrets(ctx, req) : methodNotAllowed(m);
+    if (third === undefined) {
+      if (m === 'PUT') return op.setSecret(ctx, req, name);
+      if (m === 'GET') return op.getSecret(ctx, name);
+      if (m === 'DELETE') return op.deleteSecret(ctx, name);
+      return methodNotAllowed(m);
+    }
+    if (third === 'versions' && m === 'GET') return op.listVersions(ctx, req, name);
+    if (m === 'GET') return op.getSecret(ctx, name, third);
+    if (m === 'PATCH') return op.updateSecret(ctx, req, name, third);
+    return methodNotAllowed(m);
+  }
+  if (collection === 'deletedsecrets') {
+    if (name === undefined || name === '') return m === 'GET' ? op.listDeletedSecrets(ctx, req) : methodNotAllowed(m);
+    if (third === undefined) {
+      if (m === 'GET') return op.getDeletedSecret(ctx, name);
+      if (m === 'DELETE') return op.purgeDeletedSecret(ctx, name);
+      return methodNotAllowed(m);
+    }
+    if (third === 'recover') return m === 'POST' ? op.recoverDeletedSecret(ctx, name) : methodNotAllowed(m);
+  }
+  return notFound();
+}
+
+/** The redacted journal body: a PUT's `value` becomes `[redacted]`; tags, contentType and attributes stay. */
+function redact(req: SandboxRequest): unknown {
+  if (!req.body.length) return undefined;
+  const parsed = JSON.parse(req.body.toString('utf8')) as unknown;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return '[body]';
+  const body = parsed as Record<string, unknown>;
+  return 'value' in body ? { ...body, value: '[redacted]' } : body;
+}
+
+/** Azure Key Vault secrets data plane (microsoft-apis.md §6, contracts/keyvault), over one vault. */
+export function createKeyVault(deps: KeyVaultDeps, opts: KeyVaultOptions = {}): KeyVaultStandIn {
+  const policy = recoveryPolicy(opts);
+  const store = new SecretStore(policy.recoverableDays);
   return {
     service: 'keyvault',
-    handle: async () => ({ status: 501 }),
-    reset: () => undefined,
-    seedSecret: () => undefined,
+    async handle(req, hctx) {
+      // Auth first: the SDK's first call per client carries neither token nor body and must get the challenge.
+      const auth = authenticate(req, {
+        tenantId: deps.tenantId,
+        authorityOrigin: deps.authorityOrigin(),
+        keys: deps.signingKeys(),
+        now: hctx.clock.seconds(),
+      });
+      if (!auth.ok) return auth.response;
+      hctx.setAuthSubject(auth.subject);
+      const version = apiVersion(req);
+      if (!version.ok) return version.response;
+      return route({ store, origin: deps.origin(), policy, now: hctx.clock.seconds(), apiVersion: version.value }, req);
+    },
+    redactRequestBody: redact,
+    faultResponse,
+    reset: () => store.clear(),
+    seedSecret(name, value, tags) {
+      const input: NewVersion = { value, ...(tags ? { tags } : {}) };
+      const existing = store.find(name, deps.clock.seconds());
+      if (existing?.deleted) store.purge(existing);
+      store.addVersion(name, input, deps.clock.seconds());
+    },
   };
 }
