@@ -1,0 +1,161 @@
+import { CHOICES, columnsOf, TABLES } from './schema';
+import type { InstanceStore } from './store';
+
+export interface SeedOptions {
+  adminUser: string;
+  adminPassword: string;
+}
+
+/** Roles of a fresh instance with the Microsoft 365 support integration app installed (servicenow-api.md §0, §3.5). */
+export const SEEDED_ROLES = [
+  'admin',
+  'itil',
+  'incident_manager',
+  'security_admin',
+  'x_mioms_m365_assis.insights_user',
+  'x_mioms_m365_assis.administrator',
+  'snc_internal',
+];
+
+/** The well-known sys_id of the admin user on every instance. */
+export const ADMIN_SYS_ID = '6816f79cc0a8016401c5a33be04be441';
+export const APP_SCOPE_SYS_ID = '6d05c93f1b7784507ddd4227cc4bcb9f';
+const DEMO_USER_SYS_ID = '62826bf03710200044e0bfc8bcbe5df1';
+
+const SYSTEM = { inputDisplayValue: true, user: 'system' };
+
+/** Seeds a store like a fresh instance (servicenow-api.md §6, seed-procedure.md B). */
+export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
+  const add = (table: string, body: Record<string, unknown>, user = 'system') =>
+    store.insert(table, body, { ...SYSTEM, user });
+
+  // sys_scope: global has the literal sys_id "global"; the app scope per MS-OVERVIEW's store listing id.
+  add('sys_scope', { sys_id: 'global', scope: 'global', name: 'Global', version: '', active: 'true' });
+  add('sys_scope', {
+    sys_id: APP_SCOPE_SYS_ID,
+    scope: 'x_mioms_m365_assis',
+    name: 'Microsoft 365 support integration',
+    version: '2.1.0',
+    vendor: 'Microsoft',
+    active: 'true',
+  });
+  // "global" is not 32 hex, so the insert gave it a generated id: fix it up to the platform's literal value.
+  const global = store.find('sys_scope', 'scope', 'global');
+  if (global) store.rekey(global.values.sys_id, 'global');
+
+  const roles = new Map<string, string>();
+  for (const name of SEEDED_ROLES)
+    roles.set(
+      name,
+      add('sys_user_role', {
+        name,
+        suffix: name.split('.').pop(),
+        elevated_privilege: name === 'security_admin',
+        sys_scope: name.startsWith('x_mioms') ? APP_SCOPE_SYS_ID : 'global',
+      }).values.sys_id,
+    );
+
+  const admin = add('sys_user', {
+    sys_id: ADMIN_SYS_ID,
+    user_name: opts.adminUser,
+    first_name: 'System',
+    last_name: 'Administrator',
+    email: 'admin@example.com',
+    user_password: opts.adminPassword,
+  });
+  add('sys_user_has_role', { user: admin.values.sys_id, role: roles.get('admin') });
+  const abel = add('sys_user', {
+    sys_id: DEMO_USER_SYS_ID,
+    user_name: 'abel.tuter',
+    first_name: 'Abel',
+    last_name: 'Tuter',
+    email: 'abel.tuter@example.com',
+  });
+  add('sys_user_has_role', { user: abel.values.sys_id, role: roles.get('itil') });
+
+  // Tickets from the Table API samples (contracts/servicenow/table-api-samples.json).
+  const ticket = (table: string, body: Record<string, unknown>) =>
+    add(table, { caller_id: abel.values.sys_id, ...body }, 'admin');
+  ticket('incident', {
+    sys_id: 'a9e30c7dc61122760116894de7bcc7bd',
+    number: 'INC0000046',
+    short_description: "Can't access SFA software",
+    category: 'software',
+    state: '1',
+    incident_state: '1',
+    impact: '1',
+    urgency: '3',
+    priority: '3',
+    opened_by: abel.values.sys_id,
+  });
+  ticket('incident', {
+    sys_id: 'ef43c6d40a0a0b5700c77f9bf387afe3',
+    number: 'INC0000050',
+    short_description: "Can't access Exchange server - is it down?",
+    category: 'hardware',
+    state: '2',
+    incident_state: '2',
+    impact: '1',
+    urgency: '1',
+    priority: '1',
+    assigned_to: admin.values.sys_id,
+  });
+  ticket('incident', {
+    number: 'INC0000060',
+    short_description: 'Unable to connect to email',
+    category: 'inquiry',
+    state: '7',
+    incident_state: '7',
+    active: 'false',
+    close_code: 'Solved (Permanently)',
+    close_notes: 'Password reset',
+  });
+  add('sc_req_item', {
+    number: 'RITM0010001',
+    short_description: 'Microsoft 365 support integration setup',
+    requested_for: admin.values.sys_id,
+  });
+  add('change_request', {
+    number: 'CHG0030001',
+    short_description: 'Connect ServiceNow to Microsoft 365 support',
+    type: 'normal',
+  });
+
+  // Schema tables: one sys_db_object per table, one sys_dictionary row per column (inherited columns stay listed
+  // under the parent, servicenow-api.md §2.10), plus the collection row (element empty) real instances have.
+  const objectIds = new Map<string, string>();
+  for (const t of TABLES) {
+    const row = add('sys_db_object', {
+      name: t.name,
+      label: t.label,
+      super_class: t.parent ? objectIds.get(t.parent) : '',
+      is_extendable: TABLES.some((c) => c.parent === t.name),
+    });
+    objectIds.set(t.name, row.values.sys_id);
+    add('sys_dictionary', { name: t.name, element: '', column_label: t.label, internal_type: 'collection' });
+    const own = t.parent ? t.columns : [...columnsOf(t.name).values()];
+    for (const c of own)
+      add('sys_dictionary', {
+        name: t.name,
+        element: c.name,
+        column_label: c.label,
+        internal_type: c.type,
+        reference: c.reference ?? '',
+        mandatory: c.mandatory ?? false,
+        max_length: c.type === 'string' ? '40' : '',
+      });
+  }
+  CHOICES.forEach(([name, element, value, label], i) =>
+    add('sys_choice', { name, element, value, label, sequence: String(i) }),
+  );
+
+  // REST API auth scope `useraccount` (SN-AUTHSCOPE) and the properties the product and OAuth server read.
+  add('sys_auth_scope', { name: 'useraccount', auth_scope: 'useraccount', short_description: 'Access to all APIs' });
+  add('sys_properties', {
+    name: 'glide.oauth.inbound.client.credential.grant_type.enabled',
+    value: 'true',
+    type: 'boolean',
+    description: 'Enable the client_credentials grant for inbound OAuth (SN-CC)',
+  });
+  add('sys_properties', { name: 'glide.invalid_query.returns_no_rows', value: 'false', type: 'boolean' });
+}
