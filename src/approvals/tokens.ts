@@ -121,7 +121,7 @@ export class ApprovalTokenStore {
   }
 }
 
-function strip(e: TokenRecord & Record<string, unknown>): TokenRecord {
+function strip(e: TokenRecord): TokenRecord {
   const { tokenId, instanceId, approver, purpose, eventName, expiresAt, usedAt, decision } = e;
   return {
     tokenId,
