@@ -45,6 +45,10 @@ export interface Application {
   owners: string[];
   createdAt: number;
   deletedAt: number | null;
+  /** Graph properties the model does not type (e.g. `requiredResourceAccess`, `info`), stored as written. */
+  extra?: Record<string, unknown>;
+  /** appId of the client that created it through Graph (`createdByAppId`). */
+  createdByAppId?: string | null;
 }
 
 export interface ServicePrincipal {
@@ -58,6 +62,8 @@ export interface ServicePrincipal {
   owners: string[];
   createdAt: number;
   deletedAt: number | null;
+  /** Graph properties the model does not type (e.g. `appRoleAssignmentRequired`), stored as written. */
+  extra?: Record<string, unknown>;
 }
 
 /** An application permission granted to `principalId` on resource service principal `resourceId`. */

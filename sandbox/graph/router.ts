@@ -1,0 +1,135 @@
+/**
+ * Maps `/v1.0/...` paths (with OData key segments such as `applications(appId='…')`) to handlers. Segment names are
+ * case-insensitive as in Graph; actions may be written bare (`addPassword`) or qualified (`microsoft.graph.addPassword`).
+ */
+import type { SandboxResponse } from '../core/types';
+import {
+  addPassword,
+  deleteApplication,
+  getApplication,
+  getDeletedItem,
+  listApplications,
+  listDeletedApplications,
+  patchApplication,
+  postApplication,
+  purgeDeletedItem,
+  removePassword,
+  restoreDeletedItem,
+  upsertApplication,
+} from './applications';
+import { GraphError, methodNotAllowed, unknownSegment } from './errors';
+import type { AppKey, Env } from './env';
+import { meNotAllowed, sendMail } from './mail';
+import {
+  deleteServicePrincipal,
+  getServicePrincipal,
+  listServicePrincipals,
+  postServicePrincipal,
+  upsertServicePrincipal,
+} from './servicePrincipals';
+
+type Handlers = Partial<Record<string, () => SandboxResponse>>;
+
+function dispatch(env: Env, handlers: Handlers): SandboxResponse {
+  const h = handlers[env.req.method];
+  if (!h) throw methodNotAllowed();
+  return h();
+}
+
+/** `name(key='v')`, `name('v')` or `name` → parts; undefined when the segment is malformed. */
+function parseSegment(seg: string): { name: string; keyName?: string; keyValue?: string } | undefined {
+  const m = /^([A-Za-z.]+)(?:\((?:([A-Za-z]+)=)?'((?:[^']|'')*)'\))?$/.exec(seg);
+  if (!m) return undefined;
+  return { name: m[1].toLowerCase(), keyName: m[2], keyValue: m[3]?.replace(/''/g, "'") };
+}
+
+const action = (seg: string | undefined) => seg?.toLowerCase().replace(/^microsoft\.graph\./, '');
+
+export function route(env: Env): SandboxResponse {
+  const raw = env.req.path.replace(/\/+$/, '');
+  const parts = raw.split('/').filter((s) => s !== '');
+  const version = parts.shift();
+  if (version !== 'v1.0') throw new GraphError(400, 'BadRequest', `Invalid version: ${version ?? ''}`.trim());
+  if (!parts.length) throw unknownSegment('');
+  const head = parseSegment(parts[0]);
+  if (!head) throw unknownSegment(parts[0]);
+
+  if (head.name === 'applications') return applications(env, head, parts.slice(1));
+  if (head.name === 'serviceprincipals') return servicePrincipals(env, head, parts.slice(1));
+  if (head.name === 'directory' && head.keyValue === undefined) return directory(env, parts.slice(1));
+  if (head.name === 'users' && head.keyValue === undefined && parts.length === 3 && action(parts[2]) === 'sendmail')
+    return dispatch(env, { POST: () => sendMail(env, parts[1]) });
+  if (head.name === 'me' && head.keyValue === undefined) {
+    if (env.caller.appOnly) meNotAllowed();
+    throw unknownSegment('me');
+  }
+  throw unknownSegment(parts[0]);
+}
+
+function applications(env: Env, head: ReturnType<typeof parseSegment> & object, rest: string[]): SandboxResponse {
+  let key: AppKey | undefined;
+  if (head.keyValue !== undefined) {
+    const kn = (head.keyName ?? 'id').toLowerCase();
+    if (kn === 'appid') key = { kind: 'appId', value: head.keyValue };
+    else if (kn === 'uniquename') key = { kind: 'uniqueName', value: head.keyValue };
+    else if (kn === 'id') key = { kind: 'id', value: head.keyValue };
+    else throw unknownSegment(`applications(${head.keyName}='${head.keyValue}')`);
+  } else if (rest.length) {
+    key = { kind: 'id', value: rest.shift() as string };
+  }
+  if (!key) return dispatch(env, { GET: () => listApplications(env), POST: () => postApplication(env) });
+  const k = key;
+  if (rest.length === 0)
+    return dispatch(env, {
+      GET: () => getApplication(env, k),
+      PATCH: () => (k.kind === 'uniqueName' ? upsertApplication(env, k.value) : patchApplication(env, k)),
+      DELETE: () => deleteApplication(env, k),
+    });
+  if (rest.length === 1) {
+    const a = action(rest[0]);
+    if (a === 'addpassword') return dispatch(env, { POST: () => addPassword(env, k) });
+    if (a === 'removepassword') return dispatch(env, { POST: () => removePassword(env, k) });
+  }
+  throw unknownSegment(rest[0]);
+}
+
+function servicePrincipals(env: Env, head: ReturnType<typeof parseSegment> & object, rest: string[]): SandboxResponse {
+  if (head.keyValue !== undefined) {
+    const kn = (head.keyName ?? 'id').toLowerCase();
+    if (kn !== 'appid' && kn !== 'id') throw unknownSegment(`servicePrincipals(${head.keyName}='${head.keyValue}')`);
+    if (rest.length) throw unknownSegment(rest[0]);
+    const value = head.keyValue;
+    const key = { kind: kn === 'appid' ? ('appId' as const) : ('id' as const), value };
+    return dispatch(env, {
+      GET: () => getServicePrincipal(env, key),
+      PATCH: () => (key.kind === 'appId' ? upsertServicePrincipal(env, value) : methodNotAllowedResponse()),
+      DELETE: () => deleteServicePrincipal(env, key),
+    });
+  }
+  if (!rest.length)
+    return dispatch(env, { GET: () => listServicePrincipals(env), POST: () => postServicePrincipal(env) });
+  if (rest.length === 1) {
+    const key = { kind: 'id' as const, value: rest[0] };
+    return dispatch(env, {
+      GET: () => getServicePrincipal(env, key),
+      DELETE: () => deleteServicePrincipal(env, key),
+    });
+  }
+  throw unknownSegment(rest[1]);
+}
+
+function methodNotAllowedResponse(): never {
+  throw methodNotAllowed();
+}
+
+function directory(env: Env, rest: string[]): SandboxResponse {
+  if (rest[0]?.toLowerCase() !== 'deleteditems') throw unknownSegment(rest[0] ?? 'directory');
+  const [, second, third] = rest;
+  if (second === undefined || rest.length > 3) throw unknownSegment(rest[3] ?? 'deletedItems');
+  if (action(second) === 'application' && rest.length === 2)
+    return dispatch(env, { GET: () => listDeletedApplications(env) });
+  if (rest.length === 2)
+    return dispatch(env, { GET: () => getDeletedItem(env, second), DELETE: () => purgeDeletedItem(env, second) });
+  if (action(third) === 'restore') return dispatch(env, { POST: () => restoreDeletedItem(env, second) });
+  throw unknownSegment(third);
+}
