@@ -1,0 +1,159 @@
+// Function App on Flex Consumption (FC1), Node 22, user-assigned identity for everything: identity-based
+// AzureWebJobsStorage (blob, queue and table service URIs, as Durable Functions on Azure Storage needs all three),
+// identity-based deployment storage, Entra-authenticated Application Insights. Follows
+// Azure-Samples/functions-quickstart-typescript-azd infra/app/api.bicep and Learn "Create and manage function apps in
+// the Flex Consumption plan". On Flex Consumption the runtime lives in functionAppConfig.runtime, so
+// FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION must not be app settings.
+param name string
+param planName string
+param location string
+param tags object
+@description('azd service name this app hosts (azure.yaml services.<name>).')
+param serviceName string = 'api'
+
+param identityId string
+param identityClientId string
+param storageAccountName string
+param deploymentContainerName string
+param applicationInsightsName string
+
+// Product settings read by src/config.ts (SETTING_NAMES). Values only: no secret is ever passed here; the
+// ServiceNow credentials and the client secrets the product creates live in Key Vault.
+param tenantId string
+param entraAuthorityHost string
+param graphBaseUrl string
+param keyVaultUrl string
+param serviceNowUrlTemplate string
+@allowed([
+  'basic'
+  'oauth'
+])
+param serviceNowAuthMode string
+param serviceNowCredentialSecretPrefix string
+param mailSender string
+@description('PUBLIC_BASE_URL; empty = https://<default host name of this app>.')
+param publicBaseUrl string = ''
+param taskHubName string
+
+param instanceMemoryMB int = 2048
+param maximumInstanceCount int = 100
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': serviceName })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'node'
+        version: '22'
+      }
+    }
+  }
+}
+
+// Basic-auth publishing (FTP and SCM) off: azd deploys to Flex Consumption through the deployment container.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// Host settings: identity-based connections (Learn: "Connecting to host storage with an identity"; the
+// __credential/__clientId pair selects the user-assigned identity) and Entra-authenticated Application Insights.
+var hostSettings = {
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
+  AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
+  AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+}
+
+// Sandbox-only settings are deliberately absent: AZURE_CLIENT_SECRET (the app authenticates as the managed
+// identity) and KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION (its production default, true, applies).
+var productSettings = {
+  AZURE_TENANT_ID: tenantId
+  // DefaultAzureCredential / ManagedIdentityCredential pick the user-assigned identity by this client id.
+  AZURE_CLIENT_ID: identityClientId
+  ENTRA_AUTHORITY_HOST: entraAuthorityHost
+  GRAPH_BASE_URL: graphBaseUrl
+  KEY_VAULT_URL: keyVaultUrl
+  SERVICENOW_URL_TEMPLATE: serviceNowUrlTemplate
+  SERVICENOW_AUTH_MODE: serviceNowAuthMode
+  SERVICENOW_CREDENTIAL_SECRET_PREFIX: serviceNowCredentialSecretPrefix
+  MAIL_SENDER: mailSender
+  PUBLIC_BASE_URL: !empty(publicBaseUrl) ? publicBaseUrl : 'https://${functionApp.properties.defaultHostName}'
+  TASKHUB_NAME: taskHubName
+}
+
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: functionApp
+  name: 'appsettings'
+  properties: union(hostSettings, productSettings)
+}
+
+output id string = functionApp.id
+output name string = functionApp.name
+output uri string = 'https://${functionApp.properties.defaultHostName}'

@@ -1,0 +1,114 @@
+// Azure role assignments for the Function App identity, each scoped to the one resource it needs, named
+// guid(scope, principal, role) as in the azd Functions templates. Role definition IDs are Azure built-in roles
+// (Learn: "Azure built-in roles"):
+//   Storage Blob Data Owner            b7e6dc6d-f1e8-4753-8033-0f276bb0955b  host leases/secrets, deployment package
+//   Storage Queue Data Contributor     974c5e8b-45b9-4653-ba55-5f855dd0fb88  Durable Functions control/work-item queues
+//   Storage Table Data Contributor     0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3  Durable history/instances, registry tables
+//   Key Vault Secrets Officer          b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba  set/read/delete secrets in this vault only
+//   Monitoring Metrics Publisher       3913510d-42f4-4e42-8a64-420c390055eb  Entra-authenticated App Insights ingestion
+param storageAccountName string
+param keyVaultName string
+param applicationInsightsName string
+@description('Principal (object) id of the Function App user-assigned identity.')
+param identityPrincipalId string
+@description('Object id of the deploying user or service principal; empty for none.')
+param deployerPrincipalId string = ''
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param deployerPrincipalType string = 'User'
+@description('Give the deploying principal Key Vault Secrets Officer, to store the ServiceNow credentials.')
+param grantDeployerSecretsOfficer bool = false
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource identityBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identityPrincipalId, 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b')
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId(
+      'Microsoft.Authorization/roleDefinitions',
+      'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+    )
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource identityQueueDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identityPrincipalId, '974c5e8b-45b9-4653-ba55-5f855dd0fb88')
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId(
+      'Microsoft.Authorization/roleDefinitions',
+      '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+    )
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource identityTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identityPrincipalId, '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3')
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId(
+      'Microsoft.Authorization/roleDefinitions',
+      '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+    )
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource identitySecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identityPrincipalId, 'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba')
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId(
+      'Microsoft.Authorization/roleDefinitions',
+      'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba'
+    )
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource identityMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(applicationInsights.id, identityPrincipalId, '3913510d-42f4-4e42-8a64-420c390055eb')
+  scope: applicationInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId(
+      'Microsoft.Authorization/roleDefinitions',
+      '3913510d-42f4-4e42-8a64-420c390055eb'
+    )
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Only when asked: the deployer can then `az keyvault secret set` the ServiceNow credentials (docs/deploy.md).
+resource deployerSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantDeployerSecretsOfficer && !empty(deployerPrincipalId)) {
+  name: guid(vault.id, deployerPrincipalId, 'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba')
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId(
+      'Microsoft.Authorization/roleDefinitions',
+      'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba'
+    )
+    principalId: deployerPrincipalId
+    principalType: deployerPrincipalType
+  }
+}

@@ -1,0 +1,63 @@
+// Storage for the Functions host (AzureWebJobsStorage: blob leases, Durable Functions queues and tables), the
+// product's registry tables and the Flex Consumption deployment package. Shared-key access is disabled, so every
+// caller must use Microsoft Entra ID (Learn: "Prevent Shared Key authorization for an Azure Storage account").
+param name string
+param location string
+param tags object
+param deploymentContainerName string
+@description('Tables of the product registry and approval tokens (src/registry, src/approvals).')
+param tableNames array = [
+  'integrations'
+  'approvals'
+]
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+
+  resource blobServices 'blobServices' = {
+    name: 'default'
+
+    resource deploymentContainer 'containers' = {
+      name: deploymentContainerName
+      properties: {
+        publicAccess: 'None'
+      }
+    }
+  }
+
+  resource tableServices 'tableServices' = {
+    name: 'default'
+
+    resource tables 'tables' = [
+      for table in tableNames: {
+        name: table
+      }
+    ]
+  }
+}
+
+output id string = storage.id
+output name string = storage.name
+output blobEndpoint string = storage.properties.primaryEndpoints.blob
+output queueEndpoint string = storage.properties.primaryEndpoints.queue
+output tableEndpoint string = storage.properties.primaryEndpoints.table

@@ -1,0 +1,224 @@
+// m365-snow-provisioner: everything `azd up` deploys, at subscription scope, in the style of Microsoft's azd
+// TypeScript Functions templates (Azure-Samples/functions-quickstart-typescript-azd,
+// Azure-Samples/durable-functions-quickstart-typescript-azd): environmentName/location/principalId parameters,
+// resourceToken, abbreviations.json, azd-env-name tags, UPPER_SNAKE outputs. Least privilege: one user-assigned
+// identity with data-plane roles on its own storage account, vault and App Insights only; no keys or secrets in app
+// settings or outputs. Not compiled here (no Bicep compiler offline): see docs/deploy.md "Verifying the templates".
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; seeds resourceToken and tags every resource (azd-env-name).')
+param environmentName string
+
+@minLength(1)
+@description('Primary location for all resources (a region that offers Flex Consumption).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of the deploying user or service principal (azd sets AZURE_PRINCIPAL_ID).')
+param principalId string = deployer().objectId
+
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param principalType string = 'User'
+
+// Optional overrides of generated names.
+param resourceGroupName string = ''
+param functionAppName string = ''
+param appServicePlanName string = ''
+param identityName string = ''
+param storageAccountName string = ''
+param keyVaultName string = ''
+param logAnalyticsName string = ''
+param applicationInsightsName string = ''
+
+// --- Product settings (src/config.ts); production defaults, overridable for sovereign clouds (docs/deploy.md). ---
+// An empty value (an unset azd variable) means the production default below.
+@description('ENTRA_AUTHORITY_HOST. Empty = the current cloud\'s login endpoint (environment().authentication.loginEndpoint).')
+param entraAuthorityHost string = ''
+
+@description('GRAPH_BASE_URL without version. Empty = https://graph.microsoft.com; national clouds differ (docs/deploy.md).')
+param graphBaseUrl string = ''
+
+@description('SERVICENOW_URL_TEMPLATE; must contain {instance}. Empty = https://{instance}.service-now.com.')
+param serviceNowUrlTemplate string = ''
+
+@allowed([
+  'basic'
+  'oauth'
+])
+@description('SERVICENOW_AUTH_MODE: how the app authenticates to ServiceNow with the credentials stored in Key Vault.')
+param serviceNowAuthMode string = 'basic'
+
+@description('SERVICENOW_CREDENTIAL_SECRET_PREFIX: Key Vault secret names are <prefix><instance>-username etc.')
+param serviceNowCredentialSecretPrefix string = 'servicenow-'
+
+@minLength(3)
+@description('MAIL_SENDER: UPN of the Exchange Online mailbox that sends approval mail.')
+param mailSender string
+
+@description('PUBLIC_BASE_URL of the HTTP functions (approval links); empty = the Function App default host name.')
+param publicBaseUrl string = ''
+
+@minLength(3)
+@maxLength(45)
+@description('TASKHUB_NAME: Durable Functions task hub (host.json hubName %TASKHUB_NAME%).')
+param taskHubName string = 'provisionerhub'
+
+// --- Permissions that need more than subscription rights. ---
+@description('Grant the identity its Microsoft Graph application permissions through the Graph Bicep extension. Needs Privileged Role Administrator (or Global Administrator); false = an admin runs the commands in docs/deploy.md.')
+param grantGraphAppRoles bool = true
+
+@description('Also grant Graph Mail.Send in Entra (tenant-wide unless an Exchange admin restricts it); false when Exchange RBAC for Applications grants it scoped to the sender mailbox.')
+param grantEntraMailSend bool = true
+
+@description('Give the deploying principal Key Vault Secrets Officer on the vault (to store the ServiceNow credentials).')
+param grantDeployerSecretsOfficer bool = false
+
+var abbrs = loadJsonContent('./abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+var names = {
+  resourceGroup: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  functionApp: !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}api-${resourceToken}'
+  appServicePlan: !empty(appServicePlanName) ? appServicePlanName : '${abbrs.webServerFarms}${resourceToken}'
+  identity: !empty(identityName) ? identityName : '${abbrs.managedIdentityUserAssignedIdentities}api-${resourceToken}'
+  storageAccount: !empty(storageAccountName) ? storageAccountName : '${abbrs.storageStorageAccounts}${resourceToken}'
+  keyVault: !empty(keyVaultName) ? keyVaultName : '${abbrs.keyVaultVaults}${resourceToken}'
+  logAnalytics: !empty(logAnalyticsName) ? logAnalyticsName : '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+  applicationInsights: !empty(applicationInsightsName) ? applicationInsightsName : '${abbrs.insightsComponents}${resourceToken}'
+}
+var settings = {
+  entraAuthorityHost: !empty(entraAuthorityHost) ? entraAuthorityHost : environment().authentication.loginEndpoint
+  graphBaseUrl: !empty(graphBaseUrl) ? graphBaseUrl : 'https://graph.microsoft.com'
+  serviceNowUrlTemplate: !empty(serviceNowUrlTemplate) ? serviceNowUrlTemplate : 'https://{instance}.service-now.com'
+}
+var deploymentContainerName = 'app-package-${toLower(take(names.functionApp, 32))}-${take(resourceToken, 7)}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: names.resourceGroup
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: names.identity
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: names.storageAccount
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: names.keyVault
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    applicationInsightsName: names.applicationInsights
+    location: location
+    tags: tags
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    identityPrincipalId: identity.outputs.principalId
+    deployerPrincipalId: principalId
+    deployerPrincipalType: principalType
+    grantDeployerSecretsOfficer: grantDeployerSecretsOfficer
+  }
+}
+
+module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphAppRoles) {
+  name: 'graph-permissions'
+  scope: rg
+  params: {
+    identityPrincipalId: identity.outputs.principalId
+    grantEntraMailSend: grantEntraMailSend
+  }
+}
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: names.functionApp
+    planName: names.appServicePlan
+    location: location
+    tags: tags
+    serviceName: 'api'
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    tenantId: tenant().tenantId
+    entraAuthorityHost: settings.entraAuthorityHost
+    graphBaseUrl: settings.graphBaseUrl
+    keyVaultUrl: keyVault.outputs.uri
+    serviceNowUrlTemplate: settings.serviceNowUrlTemplate
+    serviceNowAuthMode: serviceNowAuthMode
+    serviceNowCredentialSecretPrefix: serviceNowCredentialSecretPrefix
+    mailSender: mailSender
+    publicBaseUrl: publicBaseUrl
+    taskHubName: taskHubName
+  }
+  // The host must not start before it may read its storage (the azd templates order these the same way).
+  dependsOn: [
+    rbac
+  ]
+}
+
+// azd reads these into the environment (.azure/<env>/.env). Identifiers and URLs only, never secrets.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output SERVICE_API_NAME string = api.outputs.name
+output SERVICE_API_URI string = api.outputs.uri
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output GRAPH_APP_ROLES_GRANTED bool = grantGraphAppRoles

@@ -1,0 +1,523 @@
+/**
+ * Project rules for the deployment templates, each a pure function of the template texts that returns a list of
+ * problems (empty = rule holds). Tests run every rule on the real files and on mutated copies (test/infra/*.test.ts).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import {
+  appSettings,
+  booleanLiteral,
+  callsIn,
+  identifiersIn,
+  listBicepFiles,
+  modules,
+  objectEntries,
+  outputs,
+  params,
+  parseBicep,
+  type ParsedBicep,
+  propertyAt,
+  resources,
+  stringLiteral,
+  stringsIn,
+  syntaxProblems,
+  variables,
+} from './bicep';
+
+/** Repository-relative path → file text. Holds every infra/**\/*.bicep, infra JSON files, azure.yaml, docs/deploy.md. */
+export type Templates = Record<string, string>;
+
+export const MAIN = 'infra/main.bicep';
+export const API = 'infra/app/api.bicep';
+export const RBAC = 'infra/app/rbac.bicep';
+export const GRAPH = 'infra/app/graph-permissions.bicep';
+export const STORAGE = 'infra/app/storage.bicep';
+export const KEYVAULT = 'infra/app/keyvault.bicep';
+export const MONITORING = 'infra/app/monitoring.bicep';
+export const ABBREVIATIONS = 'infra/abbreviations.json';
+export const PARAMETERS = 'infra/main.parameters.json';
+export const BICEPCONFIG = 'infra/bicepconfig.json';
+export const AZURE_YAML = 'azure.yaml';
+export const DEPLOY_DOC = 'docs/deploy.md';
+
+export function loadTemplates(repoRoot: string): Templates {
+  const files = [...listBicepFiles(repoRoot, 'infra'), ABBREVIATIONS, PARAMETERS, BICEPCONFIG, AZURE_YAML, DEPLOY_DOC];
+  const t: Templates = {};
+  for (const f of files) {
+    const full = path.join(repoRoot, f);
+    if (fs.existsSync(full)) t[f] = fs.readFileSync(full, 'utf8');
+  }
+  return t;
+}
+
+const parsedCache = new Map<string, ParsedBicep>();
+function parse(t: Templates, file: string): ParsedBicep {
+  const source = t[file];
+  if (source === undefined) throw new Error(`${file} is missing`);
+  const key = `${file}\u0000${source}`;
+  let p = parsedCache.get(key);
+  if (!p) {
+    p = parseBicep(source, file);
+    parsedCache.set(key, p);
+  }
+  return p;
+}
+
+const bicepFiles = (t: Templates) => Object.keys(t).filter((f) => f.endsWith('.bicep'));
+
+function json(t: Templates, file: string): unknown {
+  const text = t[file];
+  if (text === undefined) throw new Error(`${file} is missing`);
+  return JSON.parse(text) as unknown;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+// ---------------------------------------------------------------------------------------------------------------
+// 1. Syntax
+
+/** Every .bicep parses without ERROR/MISSING nodes; every `extension` alias is configured in bicepconfig.json. */
+export function syntaxRule(t: Templates): string[] {
+  const problems: string[] = [];
+  const files = bicepFiles(t);
+  if (!files.includes(MAIN)) problems.push(`${MAIN} is missing`);
+  let configured: Record<string, unknown> = {};
+  try {
+    const cfg = json(t, BICEPCONFIG);
+    if (isRecord(cfg) && isRecord(cfg.extensions)) configured = cfg.extensions;
+  } catch (err) {
+    problems.push(`${BICEPCONFIG}: ${(err as Error).message}`);
+  }
+  for (const f of files) {
+    const p = parse(t, f);
+    problems.push(...syntaxProblems(p));
+    for (const ext of p.extensions) {
+      const ref = configured[ext];
+      if (typeof ref !== 'string') problems.push(`${f}: extension '${ext}' is not configured in ${BICEPCONFIG}`);
+      else if (
+        ext === 'microsoftGraphV1' &&
+        !/^br:mcr\.microsoft\.com\/bicep\/extensions\/microsoftgraph\/v1\.0:\d/.test(ref)
+      )
+        problems.push(`${BICEPCONFIG}: microsoftGraphV1 must point at the Microsoft Graph v1.0 extension in MCR`);
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2. Resource types and apiVersions
+
+/**
+ * Allow-list of resource types and apiVersions used by the templates. Adding a type or version is a reviewed change:
+ * confirm it on Learn ("Bicep resource reference", https://learn.microsoft.com/azure/templates/) or, for Graph, the
+ * Microsoft Graph Bicep reference (https://learn.microsoft.com/graph/templates/bicep/reference/overview).
+ */
+export const ALLOWED_RESOURCE_TYPES: Readonly<Record<string, readonly string[]>> = {
+  'Microsoft.Resources/resourceGroups': ['2024-03-01'],
+  'Microsoft.ManagedIdentity/userAssignedIdentities': ['2023-01-31'],
+  'Microsoft.Storage/storageAccounts': ['2023-05-01'],
+  'Microsoft.Storage/storageAccounts/blobServices': ['2023-05-01'],
+  'Microsoft.Storage/storageAccounts/blobServices/containers': ['2023-05-01'],
+  'Microsoft.Storage/storageAccounts/tableServices': ['2023-05-01'],
+  'Microsoft.Storage/storageAccounts/tableServices/tables': ['2023-05-01'],
+  'Microsoft.KeyVault/vaults': ['2023-07-01'],
+  'Microsoft.OperationalInsights/workspaces': ['2023-09-01'],
+  'Microsoft.Insights/components': ['2020-02-02'],
+  'Microsoft.Web/serverfarms': ['2024-04-01'],
+  'Microsoft.Web/sites': ['2024-04-01'],
+  'Microsoft.Web/sites/config': ['2024-04-01'],
+  'Microsoft.Web/sites/basicPublishingCredentialsPolicies': ['2024-04-01'],
+  'Microsoft.Authorization/roleAssignments': ['2022-04-01'],
+  'Microsoft.Graph/servicePrincipals': ['v1.0'],
+  'Microsoft.Graph/appRoleAssignedTo': ['v1.0'],
+};
+
+export function apiVersionRule(t: Templates): string[] {
+  const problems: string[] = [];
+  for (const f of bicepFiles(t))
+    for (const r of resources(parse(t, f))) {
+      const allowed = ALLOWED_RESOURCE_TYPES[r.type];
+      if (!allowed) problems.push(`${f}: resource type ${r.type} (${r.symbol}) is not on the allow-list`);
+      else if (!allowed.includes(r.apiVersion))
+        problems.push(`${f}: ${r.type}@${r.apiVersion} (${r.symbol}) is not an allowed apiVersion`);
+    }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 3. App settings
+
+/** Settings the Flex Consumption plan refuses as app settings (the runtime lives in functionAppConfig.runtime). */
+export const FLEX_FORBIDDEN_SETTINGS = ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION'];
+
+/**
+ * Every setting the code reads (`required`) is set on the Function App; sandbox-only settings are not; nothing hides
+ * settings from this check (every `union` argument must be readable offline).
+ */
+export function settingsRule(t: Templates, required: readonly string[], sandboxOnly: readonly string[]): string[] {
+  const problems: string[] = [];
+  const files = bicepFiles(t).filter((f) => appSettings(parse(t, f)).sources > 0);
+  if (files.length !== 1) return [`expected exactly one file with Function App settings, found ${files.length}`];
+  const file = files[0];
+  const { settings, unresolved } = appSettings(parse(t, file));
+  for (const u of unresolved) problems.push(`${file}: app settings expression '${u}' cannot be checked offline`);
+  for (const name of required) if (!settings.has(name)) problems.push(`${file}: app setting ${name} is not set`);
+  for (const name of sandboxOnly)
+    if (settings.has(name)) problems.push(`${file}: sandbox-only setting ${name} must not be deployed`);
+  for (const name of FLEX_FORBIDDEN_SETTINGS)
+    if (settings.has(name)) problems.push(`${file}: ${name} must not be set on Flex Consumption`);
+  return problems;
+}
+
+/** Identity-based host storage, Flex Consumption Node 22, user-assigned identity, azd-service-name tag. */
+export function functionAppRule(t: Templates): string[] {
+  const problems: string[] = [];
+  const p = parse(t, API);
+  const site = resources(p).find((r) => r.type === 'Microsoft.Web/sites' && !r.existing);
+  const plan = resources(p).find((r) => r.type === 'Microsoft.Web/serverfarms' && !r.existing);
+  if (!site?.body) return [`${API}: no Microsoft.Web/sites resource`];
+  const str = (path: string) => stringLiteral(propertyAt(site.body, path));
+  if (!plan?.body || stringLiteral(propertyAt(plan.body, 'sku.name')) !== 'FC1')
+    problems.push(`${API}: the plan must be Flex Consumption (sku FC1)`);
+  if (str('properties.functionAppConfig.runtime.name') !== 'node') problems.push(`${API}: runtime name must be node`);
+  if (str('properties.functionAppConfig.runtime.version') !== '22') problems.push(`${API}: runtime version must be 22`);
+  if (str('identity.type') !== 'UserAssigned') problems.push(`${API}: identity type must be UserAssigned`);
+  if (str('properties.functionAppConfig.deployment.storage.authentication.type') !== 'UserAssignedIdentity')
+    problems.push(`${API}: deployment storage must authenticate with the user-assigned identity`);
+  if (booleanLiteral(propertyAt(site.body, 'properties.httpsOnly')) !== true)
+    problems.push(`${API}: httpsOnly must be true`);
+  const tags = propertyAt(site.body, 'tags');
+  if (!tags || !stringsIn(tags).includes('azd-service-name')) problems.push(`${API}: azd-service-name tag missing`);
+
+  const { settings } = appSettings(p);
+  const setting = (n: string) => settings.get(n);
+  if (stringLiteral(setting('AzureWebJobsStorage__credential')) !== 'managedidentity')
+    problems.push(`${API}: AzureWebJobsStorage__credential must be 'managedidentity'`);
+  if (settings.has('AzureWebJobsStorage') || settings.has('AzureWebJobsStorage__accountName'))
+    problems.push(`${API}: use the per-service URIs, not AzureWebJobsStorage or __accountName`);
+  for (const svc of ['blob', 'queue', 'table']) {
+    const v = setting(`AzureWebJobsStorage__${svc}ServiceUri`);
+    if (!v || !v.text.includes(`primaryEndpoints.${svc}`))
+      problems.push(`${API}: AzureWebJobsStorage__${svc}ServiceUri must be the storage ${svc} endpoint`);
+  }
+  for (const n of ['AzureWebJobsStorage__clientId', 'AZURE_CLIENT_ID'])
+    if (!setting(n) || !identifiersIn(setting(n)!).includes('identityClientId'))
+      problems.push(`${API}: ${n} must be the user-assigned identity's client id`);
+  const ai = setting('APPLICATIONINSIGHTS_AUTHENTICATION_STRING');
+  if (!ai || !/Authorization=AAD/.test(ai.text))
+    problems.push(`${API}: APPLICATIONINSIGHTS_AUTHENTICATION_STRING must select Entra (AAD) authentication`);
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 4. Roles
+
+/** Azure built-in role definition ids the identity needs, and the resource symbol (in rbac.bicep) each is scoped to. */
+export const REQUIRED_AZURE_ROLES = [
+  { role: 'Storage Blob Data Owner', id: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b', scope: 'storage' },
+  { role: 'Storage Queue Data Contributor', id: '974c5e8b-45b9-4653-ba55-5f855dd0fb88', scope: 'storage' },
+  { role: 'Storage Table Data Contributor', id: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3', scope: 'storage' },
+  { role: 'Key Vault Secrets Officer', id: 'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba', scope: 'vault' },
+  { role: 'Monitoring Metrics Publisher', id: '3913510d-42f4-4e42-8a64-420c390055eb', scope: 'applicationInsights' },
+] as const;
+
+/** Microsoft Graph application permissions the code needs (microsoft-apis.md §1). */
+export const REQUIRED_GRAPH_ROLES = ['Application.ReadWrite.OwnedBy', 'Mail.Send'] as const;
+
+export function rolesRule(t: Templates): string[] {
+  const problems: string[] = [];
+  const rbac = parse(t, RBAC);
+  const assignments = resources(rbac).filter((r) => r.type === 'Microsoft.Authorization/roleAssignments');
+  for (const need of REQUIRED_AZURE_ROLES) {
+    const match = assignments.find((a) => {
+      if (!a.body || a.conditional) return false;
+      const roleDef = propertyAt(a.body, 'properties.roleDefinitionId');
+      const principal = propertyAt(a.body, 'properties.principalId');
+      const scope = propertyAt(a.body, 'scope');
+      return (
+        !!roleDef &&
+        stringsIn(roleDef).includes(need.id) &&
+        principal?.text === 'identityPrincipalId' &&
+        scope?.text === need.scope
+      );
+    });
+    if (!match) problems.push(`${RBAC}: ${need.role} (${need.id}) is not assigned to the identity on '${need.scope}'`);
+  }
+  // The deployer gets Secrets Officer only when asked.
+  for (const a of assignments) {
+    const principal = propertyAt(a.body, 'properties.principalId')?.text;
+    if (principal && principal !== 'identityPrincipalId') {
+      const cond = a.node.namedChildren[a.node.namedChildren.length - 1];
+      if (!a.conditional || !cond || !identifiersIn(cond).includes('grantDeployerSecretsOfficer'))
+        problems.push(
+          `${RBAC}: role assignment '${a.symbol}' for ${principal} must depend on grantDeployerSecretsOfficer`,
+        );
+    }
+  }
+
+  const graph = parse(t, GRAPH);
+  const graphStrings = new Set(
+    [...params(graph), ...variables(graph)].flatMap((d) => (d.value ? stringsIn(d.value) : [])),
+  );
+  const assignedTo = resources(graph).find((r) => r.type === 'Microsoft.Graph/appRoleAssignedTo');
+  if (!assignedTo?.body || propertyAt(assignedTo.body, 'principalId')?.text !== 'identityPrincipalId')
+    problems.push(`${GRAPH}: no Microsoft.Graph/appRoleAssignedTo for identityPrincipalId`);
+  for (const role of REQUIRED_GRAPH_ROLES)
+    if (!graphStrings.has(role)) problems.push(`${GRAPH}: Graph app role ${role} is not granted`);
+
+  const main = parse(t, MAIN);
+  const mods = modules(main);
+  const wiring: Array<[string, string]> = [
+    ['app/rbac.bicep', 'identityPrincipalId'],
+    ['app/graph-permissions.bicep', 'identityPrincipalId'],
+  ];
+  for (const [modPath, param] of wiring) {
+    const m = mods.find((x) => x.path === modPath);
+    const v = m?.body ? propertyAt(m.body, `params.${param}`)?.text : undefined;
+    if (v !== 'identity.outputs.principalId')
+      problems.push(`${MAIN}: module ${modPath} must get ${param} from the identity`);
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 5. Hardening
+
+interface Flag {
+  file: string;
+  type: string;
+  path: string;
+  expected: boolean | string;
+}
+
+export const HARDENING_FLAGS: readonly Flag[] = [
+  { file: KEYVAULT, type: 'Microsoft.KeyVault/vaults', path: 'properties.enableRbacAuthorization', expected: true },
+  { file: KEYVAULT, type: 'Microsoft.KeyVault/vaults', path: 'properties.enableSoftDelete', expected: true },
+  { file: KEYVAULT, type: 'Microsoft.KeyVault/vaults', path: 'properties.enablePurgeProtection', expected: true },
+  {
+    file: STORAGE,
+    type: 'Microsoft.Storage/storageAccounts',
+    path: 'properties.allowSharedKeyAccess',
+    expected: false,
+  },
+  {
+    file: STORAGE,
+    type: 'Microsoft.Storage/storageAccounts',
+    path: 'properties.allowBlobPublicAccess',
+    expected: false,
+  },
+  {
+    file: STORAGE,
+    type: 'Microsoft.Storage/storageAccounts',
+    path: 'properties.supportsHttpsTrafficOnly',
+    expected: true,
+  },
+  {
+    file: STORAGE,
+    type: 'Microsoft.Storage/storageAccounts',
+    path: 'properties.minimumTlsVersion',
+    expected: 'TLS1_2',
+  },
+  { file: MONITORING, type: 'Microsoft.Insights/components', path: 'properties.DisableLocalAuth', expected: true },
+  {
+    file: MONITORING,
+    type: 'Microsoft.OperationalInsights/workspaces',
+    path: 'properties.features.disableLocalAuth',
+    expected: true,
+  },
+];
+
+export function hardeningRule(t: Templates): string[] {
+  const problems: string[] = [];
+  for (const flag of HARDENING_FLAGS) {
+    const r = resources(parse(t, flag.file)).find((x) => x.type === flag.type && !x.existing);
+    const node = r?.body ? propertyAt(r.body, flag.path) : undefined;
+    const actual = typeof flag.expected === 'boolean' ? booleanLiteral(node) : stringLiteral(node);
+    if (actual !== flag.expected)
+      problems.push(
+        `${flag.file}: ${flag.type} ${flag.path} must be ${String(flag.expected)} (found ${node?.text ?? 'nothing'})`,
+      );
+  }
+  const vault = resources(parse(t, KEYVAULT)).find((x) => x.type === 'Microsoft.KeyVault/vaults' && !x.existing);
+  if (vault?.body && propertyAt(vault.body, 'properties.accessPolicies'))
+    problems.push(`${KEYVAULT}: access policies must not be used with RBAC authorization`);
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 6. No secrets in settings or outputs
+
+/** ARM functions that return keys, SAS tokens or secrets. */
+const SECRET_FUNCTIONS = /^(list[A-Za-z]*|getSecret)$/;
+/** Names that announce a secret. */
+const SECRET_NAME = /(secret|password|passwd|accountkey|access_?key|sas_?token|api_?key|instrumentationkey)$/i;
+/**
+ * APPLICATIONINSIGHTS_CONNECTION_STRING names a "connection string" but is not a credential: Learn ("Connection
+ * strings in Application Insights") says it is not a security token or key, and with DisableLocalAuth ingestion
+ * also needs an Entra token.
+ */
+const NOT_SECRETS = new Set(['APPLICATIONINSIGHTS_CONNECTION_STRING', 'connectionString']);
+
+export function noSecretsRule(t: Templates): string[] {
+  const problems: string[] = [];
+  for (const f of bicepFiles(t)) {
+    const p = parse(t, f);
+    const secureParams = new Set(
+      params(p)
+        .filter((d) => d.decorators.includes('secure'))
+        .map((d) => d.name),
+    );
+    for (const fn of callsIn(p.root))
+      if (SECRET_FUNCTIONS.test(fn)) problems.push(`${f}: ${fn}() reads keys or secrets; use identities instead`);
+    if (/AccountKey=|SharedAccessSignature=|DefaultEndpointsProtocol=/i.test(p.source))
+      problems.push(`${f}: a key-based connection string appears in the template`);
+    for (const o of outputs(p)) {
+      if (o.decorators.includes('secure')) problems.push(`${f}: output ${o.name} is @secure (a secret output)`);
+      if (SECRET_NAME.test(o.name) && !NOT_SECRETS.has(o.name))
+        problems.push(`${f}: output ${o.name} looks like a secret`);
+      if (o.value && identifiersIn(o.value).some((i) => secureParams.has(i)))
+        problems.push(`${f}: output ${o.name} carries a @secure parameter`);
+    }
+    const { settings } = appSettings(p);
+    for (const [name, value] of settings) {
+      if (SECRET_NAME.test(name) && !NOT_SECRETS.has(name))
+        problems.push(`${f}: app setting ${name} looks like a secret`);
+      if (identifiersIn(value).some((i) => secureParams.has(i)))
+        problems.push(`${f}: app setting ${name} carries a @secure parameter`);
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 7. azd conventions: parameters, naming, tags, outputs
+
+export function azdConventionsRule(t: Templates): string[] {
+  const problems: string[] = [];
+  const main = parse(t, MAIN);
+  const target = main.root.namedChildren.find((n) => n.type === 'target_scope_assignment');
+  if (stringLiteral(target?.namedChildren[0]) !== 'subscription')
+    problems.push(`${MAIN}: targetScope must be 'subscription'`);
+
+  const ps = params(main);
+  for (const name of ['environmentName', 'location', 'principalId'])
+    if (!ps.some((p) => p.name === name)) problems.push(`${MAIN}: param ${name} is missing`);
+  const location = ps.find((p) => p.name === 'location');
+  if (location && !location.decorators.includes('metadata'))
+    problems.push(`${MAIN}: param location needs @metadata({ azd: { type: 'location' } })`);
+
+  const vars = new Map(variables(main).map((v) => [v.name, v.value]));
+  const token = vars.get('resourceToken')?.text.replace(/\s+/g, '');
+  if (token !== 'toLower(uniqueString(subscription().id,environmentName,location))')
+    problems.push(`${MAIN}: resourceToken must be toLower(uniqueString(subscription().id, environmentName, location))`);
+  if (vars.get('abbrs')?.text !== "loadJsonContent('./abbreviations.json')")
+    problems.push(`${MAIN}: abbrs must be loadJsonContent('./abbreviations.json')`);
+  const tags = vars.get('tags');
+  if (!tags || !objectEntries(tags).some((e) => e.key === 'azd-env-name' && e.value.text === 'environmentName'))
+    problems.push(`${MAIN}: tags must carry 'azd-env-name': environmentName`);
+
+  // Names: `!empty(override) ? override : '${abbrs.<key>}…${resourceToken}'`, key in abbreviations.json.
+  let abbrs: Record<string, unknown> = {};
+  try {
+    const a = json(t, ABBREVIATIONS);
+    if (isRecord(a)) abbrs = a;
+  } catch (err) {
+    problems.push(`${ABBREVIATIONS}: ${(err as Error).message}`);
+  }
+  const names = objectEntries(vars.get('names'));
+  if (names.length === 0) problems.push(`${MAIN}: var names (generated resource names) is missing`);
+  for (const { key, value } of names) {
+    const generated = value.type === 'ternary_expression' ? value.namedChildren[value.namedChildren.length - 1] : value;
+    const m = /^'\$\{abbrs\.([A-Za-z]+)\}.*\$\{(resourceToken|environmentName)\}'$/.exec(generated?.text ?? '');
+    if (!m) problems.push(`${MAIN}: name '${key}' must be '\${abbrs.<kind>}…\${resourceToken}' (found ${value.text})`);
+    else if (typeof abbrs[m[1]] !== 'string')
+      problems.push(`${MAIN}: abbreviation '${m[1]}' is not in ${ABBREVIATIONS}`);
+  }
+  // The deployment container name derives from the app name and the token, as in the azd templates.
+  const container = vars.get('deploymentContainerName');
+  if (!container || !/names\.functionApp/.test(container.text) || !/resourceToken/.test(container.text))
+    problems.push(`${MAIN}: deploymentContainerName must derive from names.functionApp and resourceToken`);
+  // Every resource name a module gets comes from `names` (or another module's output). Not resource names:
+  // serviceName (azure.yaml service), taskHubName (a Durable setting), deploymentContainerName (checked above).
+  const notResourceNames = new Set(['serviceName', 'taskHubName', 'deploymentContainerName']);
+  for (const m of modules(main)) {
+    const nameParams = objectEntries(propertyAt(m.body, 'params')).filter((e) => /(^n|N)ame$/.test(e.key));
+    for (const e of nameParams)
+      if (!notResourceNames.has(e.key) && !/^(names\.|\w+\.outputs\.)/.test(e.value.text))
+        problems.push(`${MAIN}: module ${m.symbol} param ${e.key} must come from names.* (found ${e.value.text})`);
+    if (propertyAt(m.body, 'params.tags')?.text !== undefined && propertyAt(m.body, 'params.tags')?.text !== 'tags')
+      problems.push(`${MAIN}: module ${m.symbol} must pass the azd tags`);
+  }
+  // Every new, located resource in the modules is tagged.
+  for (const f of bicepFiles(t))
+    for (const r of resources(parse(t, f)))
+      if (!r.existing && r.body && propertyAt(r.body, 'location') && !propertyAt(r.body, 'tags'))
+        problems.push(`${f}: resource ${r.symbol} has no tags`);
+
+  for (const o of outputs(main))
+    if (!/^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/.test(o.name)) problems.push(`${MAIN}: output ${o.name} is not UPPER_SNAKE`);
+  for (const name of ['AZURE_LOCATION', 'AZURE_TENANT_ID', 'SERVICE_API_NAME', 'AZURE_KEY_VAULT_ENDPOINT'])
+    if (!outputs(main).some((o) => o.name === name)) problems.push(`${MAIN}: output ${name} is missing`);
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 8. azure.yaml, main.parameters.json and docs/deploy.md agree with main.bicep
+
+export function agreementRule(t: Templates): string[] {
+  const problems: string[] = [];
+  const main = parse(t, MAIN);
+  const declared = new Map(params(main).map((p) => [p.name, p]));
+
+  let given: Record<string, unknown> = {};
+  try {
+    const pj = json(t, PARAMETERS);
+    if (isRecord(pj) && isRecord(pj.parameters)) given = pj.parameters;
+    else problems.push(`${PARAMETERS}: no "parameters" object`);
+  } catch (err) {
+    problems.push(`${PARAMETERS}: ${(err as Error).message}`);
+  }
+  for (const name of Object.keys(given))
+    if (!declared.has(name)) problems.push(`${PARAMETERS}: parameter ${name} is not declared in ${MAIN}`);
+  for (const [name, p] of declared)
+    if (!p.value && !(name in given)) problems.push(`${PARAMETERS}: required parameter ${name} has no value`);
+  const envVars = new Set<string>();
+  for (const [name, v] of Object.entries(given)) {
+    const value = isRecord(v) ? v.value : undefined;
+    const m = typeof value === 'string' ? /^\$\{([A-Z][A-Z0-9_]*)(=[^}]*)?\}$/.exec(value) : null;
+    if (!m) problems.push(`${PARAMETERS}: ${name} must be an azd \${ENV_VAR} reference`);
+    else envVars.add(m[1]);
+  }
+
+  const yaml = t[AZURE_YAML] ?? '';
+  if (!yaml) problems.push(`${AZURE_YAML} is missing`);
+  else {
+    const service = /^services:\s*\n\s+api:\s*\n((?:\s{4,}.*\n?)+)/m.exec(yaml);
+    if (!service) problems.push(`${AZURE_YAML}: services.api is missing`);
+    else {
+      const body = service[1];
+      for (const [k, v] of [
+        ['project', '\\.'],
+        ['language', 'ts'],
+        ['host', 'function'],
+      ])
+        if (!new RegExp(`^\\s+${k}:\\s*['"]?${v}['"]?\\s*$`, 'm').test(body))
+          problems.push(`${AZURE_YAML}: services.api.${k} must be ${v.replace('\\', '')}`);
+    }
+  }
+  const api = parse(t, API);
+  const serviceName = params(api).find((p) => p.name === 'serviceName');
+  if (stringLiteral(serviceName?.value) !== 'api')
+    problems.push(`${API}: serviceName must default to 'api' (azure.yaml)`);
+
+  const doc = t[DEPLOY_DOC] ?? '';
+  if (!doc) problems.push(`${DEPLOY_DOC} is missing`);
+  else {
+    for (const v of envVars)
+      if (!v.startsWith('AZURE_') && !doc.includes(v)) problems.push(`${DEPLOY_DOC}: does not mention ${v}`);
+    for (const phrase of ['bicep build', 'az deployment sub what-if', 'azd up'])
+      if (!doc.includes(phrase)) problems.push(`${DEPLOY_DOC}: does not mention '${phrase}'`);
+  }
+  return problems;
+}

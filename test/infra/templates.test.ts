@@ -1,0 +1,405 @@
+/**
+ * Offline checks of the deployment templates (issue 6). Each rule runs on the real files (must hold) and on mutated
+ * copies (must fail), so a check that silently stopped seeing anything would be caught. No Bicep compiler or Azure is
+ * reachable here: docs/deploy.md lists what `bicep build` and `what-if` must show where they are.
+ */
+import * as path from 'node:path';
+
+import * as config from '../../src/config';
+import { listBicepFiles, parseBicep, withoutResource } from './bicep';
+import {
+  agreementRule,
+  API,
+  apiVersionRule,
+  AZURE_YAML,
+  azdConventionsRule,
+  BICEPCONFIG,
+  DEPLOY_DOC,
+  functionAppRule,
+  GRAPH,
+  HARDENING_FLAGS,
+  hardeningRule,
+  KEYVAULT,
+  loadTemplates,
+  MAIN,
+  MONITORING,
+  noSecretsRule,
+  PARAMETERS,
+  RBAC,
+  REQUIRED_AZURE_ROLES,
+  rolesRule,
+  settingsRule,
+  STORAGE,
+  syntaxRule,
+  type Templates,
+} from './rules';
+
+const repoRoot = path.resolve(__dirname, '../..');
+const real = loadTemplates(repoRoot);
+
+/**
+ * Settings that only the sandbox or a developer sets and that must NOT be deployed. src/config.ts does not mark them
+ * yet; if it starts exporting SANDBOX_ONLY_SETTINGS, that list is used instead.
+ *  - AZURE_CLIENT_SECRET: the deployed app authenticates as its managed identity, never with a client secret.
+ *  - KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: only the sandbox (vault on 127.0.0.1) sets it to false; in Azure the
+ *    default (true) must apply.
+ */
+const LOCAL_SANDBOX_ONLY = ['AZURE_CLIENT_SECRET', 'KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION'];
+const exported = (config as unknown as Record<string, unknown>).SANDBOX_ONLY_SETTINGS;
+const SANDBOX_ONLY: readonly string[] = Array.isArray(exported) ? (exported as string[]) : LOCAL_SANDBOX_ONLY;
+const SETTING_NAMES: readonly string[] = config.SETTING_NAMES;
+const DEPLOYED_SETTINGS = SETTING_NAMES.filter((n) => !SANDBOX_ONLY.includes(n));
+
+/** A copy of the templates with `from` replaced by `to` in `file`; throws if nothing changed (a dead mutation). */
+function mutate(t: Templates, file: string, from: string | RegExp, to: string): Templates {
+  const before = t[file];
+  if (before === undefined) throw new Error(`${file} is not loaded`);
+  const after = before.replace(from, to);
+  if (after === before) throw new Error(`mutation of ${file} did not apply: ${String(from)}`);
+  return { ...t, [file]: after };
+}
+
+const removeResource = (t: Templates, file: string, symbol: string): Templates => ({
+  ...t,
+  [file]: withoutResource(parseBicep(t[file], file), symbol),
+});
+
+/** Removes the `NAME: value` line of a setting in the app settings objects. */
+const dropSetting = (t: Templates, name: string) => mutate(t, API, new RegExp(`^\\s*${name}:.*\\n`, 'm'), '');
+
+const expectProblem = (problems: string[], pattern: RegExp) => {
+  expect(problems.some((p) => pattern.test(p))).toBe(true);
+};
+
+describe('templates on disk', () => {
+  it('hold main.bicep, every module, bicepconfig, parameters, azure.yaml and docs/deploy.md', () => {
+    const files = listBicepFiles(repoRoot, 'infra');
+    expect(files).toEqual(expect.arrayContaining([MAIN, API, RBAC, GRAPH, STORAGE, KEYVAULT, MONITORING]));
+    for (const f of [BICEPCONFIG, PARAMETERS, AZURE_YAML, DEPLOY_DOC]) expect(real[f]).toBeDefined();
+  });
+});
+
+describe('syntaxRule', () => {
+  it('every .bicep parses with tree-sitter-bicep without ERROR or MISSING nodes', () => {
+    expect(syntaxRule(real)).toEqual([]);
+  });
+
+  it('reports a broken file with its position', () => {
+    const broken = mutate(
+      real,
+      RBAC,
+      /principalType: 'ServicePrincipal'\n {2}\}\n\}/,
+      "principalType: 'ServicePrincipal'\n",
+    );
+    expectProblem(syntaxRule(broken), /^infra\/app\/rbac\.bicep:\d+:\d+ /);
+  });
+
+  it('reports a stray token', () => {
+    const broken = mutate(real, STORAGE, "kind: 'StorageV2'", "kind: 'StorageV2' +");
+    expectProblem(syntaxRule(broken), /^infra\/app\/storage\.bicep:\d+:\d+/);
+  });
+
+  it('requires the Graph extension alias to be configured in bicepconfig.json', () => {
+    const noConfig = mutate(real, BICEPCONFIG, '"microsoftGraphV1"', '"somethingElse"');
+    expectProblem(syntaxRule(noConfig), /extension 'microsoftGraphV1' is not configured/);
+    const wrongRef = mutate(real, BICEPCONFIG, 'microsoftgraph/v1.0', 'microsoftgraph/beta');
+    expectProblem(syntaxRule(wrongRef), /Microsoft Graph v1\.0 extension/);
+  });
+
+  it('does not let a malformed extension statement through', () => {
+    const broken = mutate(real, GRAPH, 'extension microsoftGraphV1', 'extension microsoftGraphV1 with');
+    expectProblem(syntaxRule(broken), /graph-permissions\.bicep:\d+:\d+/);
+  });
+});
+
+describe('apiVersionRule', () => {
+  it('every resource type and apiVersion is on the allow-list', () => {
+    expect(apiVersionRule(real)).toEqual([]);
+  });
+
+  it('rejects an unlisted apiVersion and an unlisted type', () => {
+    expectProblem(
+      apiVersionRule(
+        mutate(real, KEYVAULT, 'Microsoft.KeyVault/vaults@2023-07-01', 'Microsoft.KeyVault/vaults@2016-10-01'),
+      ),
+      /Microsoft\.KeyVault\/vaults@2016-10-01/,
+    );
+    expectProblem(
+      apiVersionRule(
+        mutate(real, KEYVAULT, 'Microsoft.KeyVault/vaults@2023-07-01', 'Microsoft.KeyVault/managedHSMs@2023-07-01'),
+      ),
+      /managedHSMs .* not on the allow-list/,
+    );
+  });
+});
+
+describe('settingsRule', () => {
+  it('src/config.ts exports the setting names it reads', () => {
+    expect(SETTING_NAMES.length).toBeGreaterThan(0);
+    expect(DEPLOYED_SETTINGS).toEqual(expect.arrayContaining(['KEY_VAULT_URL', 'MAIL_SENDER', 'TASKHUB_NAME']));
+  });
+
+  it('every sandbox-only name is still a setting the code reads (no stale allow-list entries)', () => {
+    for (const name of SANDBOX_ONLY) expect(SETTING_NAMES).toContain(name);
+  });
+
+  it('every setting src/config.ts reads (except sandbox-only ones) is set on the Function App', () => {
+    expect(settingsRule(real, DEPLOYED_SETTINGS, SANDBOX_ONLY)).toEqual([]);
+  });
+
+  it.each(DEPLOYED_SETTINGS)('fails when %s is dropped from the app settings', (name) => {
+    const problems = settingsRule(dropSetting(real, name), DEPLOYED_SETTINGS, SANDBOX_ONLY);
+    expect(problems).toContain(`${API}: app setting ${name} is not set`);
+  });
+
+  it('fails for a setting the code reads but the templates do not know', () => {
+    expectProblem(
+      settingsRule(real, [...DEPLOYED_SETTINGS, 'ROTATION_SCHEDULE'], SANDBOX_ONLY),
+      /ROTATION_SCHEDULE is not set/,
+    );
+  });
+
+  it.each(SANDBOX_ONLY)('fails when sandbox-only %s is deployed', (name) => {
+    const t = mutate(real, API, '  TASKHUB_NAME: taskHubName\n', `  TASKHUB_NAME: taskHubName\n  ${name}: 'x'\n`);
+    expectProblem(settingsRule(t, DEPLOYED_SETTINGS, SANDBOX_ONLY), new RegExp(`sandbox-only setting ${name}`));
+  });
+
+  it('fails when FUNCTIONS_WORKER_RUNTIME is set (Flex Consumption keeps the runtime in functionAppConfig)', () => {
+    const t = mutate(
+      real,
+      API,
+      '  TASKHUB_NAME: taskHubName\n',
+      "  TASKHUB_NAME: taskHubName\n  FUNCTIONS_WORKER_RUNTIME: 'node'\n",
+    );
+    expectProblem(settingsRule(t, DEPLOYED_SETTINGS, SANDBOX_ONLY), /FUNCTIONS_WORKER_RUNTIME must not be set/);
+  });
+
+  it('fails when settings come from an expression it cannot read offline', () => {
+    const t = mutate(
+      real,
+      API,
+      'union(hostSettings, productSettings)',
+      'union(hostSettings, productSettings, extraSettings)',
+    );
+    expectProblem(settingsRule(t, DEPLOYED_SETTINGS, SANDBOX_ONLY), /'extraSettings' cannot be checked offline/);
+  });
+});
+
+describe('functionAppRule', () => {
+  it('Flex Consumption, Node 22, user-assigned identity, identity-based storage, azd-service-name', () => {
+    expect(functionAppRule(real)).toEqual([]);
+  });
+
+  it.each([
+    ['runtime version', "version: '22'", "version: '20'", /runtime version must be 22/],
+    ['plan sku', "name: 'FC1'", "name: 'Y1'", /Flex Consumption/],
+    ['identity type', "type: 'UserAssigned'", "type: 'SystemAssigned'", /identity type must be UserAssigned/],
+    [
+      'credential',
+      "AzureWebJobsStorage__credential: 'managedidentity'",
+      "AzureWebJobsStorage__credential: 'connectionstring'",
+      /__credential/,
+    ],
+    ['table URI', /^\s*AzureWebJobsStorage__tableServiceUri:.*\n/m, '', /tableServiceUri/],
+    ['queue URI', /^\s*AzureWebJobsStorage__queueServiceUri:.*\n/m, '', /queueServiceUri/],
+    ['client id', /^\s*AzureWebJobsStorage__clientId:.*\n/m, '', /AzureWebJobsStorage__clientId/],
+    ['service tag', "'azd-service-name'", "'azd-service'", /azd-service-name tag/],
+    ['AI auth', "Authorization=AAD'", "'", /APPLICATIONINSIGHTS_AUTHENTICATION_STRING/],
+    ['deployment auth', "type: 'UserAssignedIdentity'", "type: 'StorageAccountConnectionString'", /deployment storage/],
+  ] as Array<[string, string | RegExp, string, RegExp]>)('fails when the %s is wrong', (_label, from, to, expected) => {
+    expectProblem(functionAppRule(mutate(real, API, from, to)), expected);
+  });
+});
+
+describe('rolesRule', () => {
+  it('the identity holds every Azure role and Graph app role the code needs', () => {
+    expect(rolesRule(real)).toEqual([]);
+  });
+
+  const symbols: Record<string, string> = {
+    'Storage Blob Data Owner': 'identityBlobDataOwner',
+    'Storage Queue Data Contributor': 'identityQueueDataContributor',
+    'Storage Table Data Contributor': 'identityTableDataContributor',
+    'Key Vault Secrets Officer': 'identitySecretsOfficer',
+    'Monitoring Metrics Publisher': 'identityMetricsPublisher',
+  };
+  it.each(REQUIRED_AZURE_ROLES.map((r) => r.role))('fails when the %s assignment is removed', (role) => {
+    const problems = rolesRule(removeResource(real, RBAC, symbols[role]));
+    expectProblem(problems, new RegExp(`${role} .* is not assigned`));
+  });
+
+  it('fails when a role is assigned on the wrong scope or to another principal', () => {
+    const t = mutate(
+      real,
+      RBAC,
+      /(name: guid\(storage\.id, identityPrincipalId, '0a9a7e1f[^\n]*\n\s*)scope: storage/,
+      '$1scope: vault',
+    );
+    expectProblem(rolesRule(t), /Storage Table Data Contributor/);
+    const other = mutate(
+      real,
+      RBAC,
+      /('974c5e8b-45b9-4653-ba55-5f855dd0fb88'\n\s*\)\n\s*)principalId: identityPrincipalId/,
+      '$1principalId: deployerPrincipalId',
+    );
+    expectProblem(rolesRule(other), /Storage Queue Data Contributor/);
+  });
+
+  it('fails when the deployer gets Secrets Officer unconditionally', () => {
+    const t = mutate(real, RBAC, /= if \(grantDeployerSecretsOfficer && !empty\(deployerPrincipalId\)\) \{/, '= {');
+    expectProblem(rolesRule(t), /deployerSecretsOfficer.*grantDeployerSecretsOfficer/);
+  });
+
+  it.each(['Application.ReadWrite.OwnedBy', 'Mail.Send'])('fails when Graph role %s is no longer granted', (role) => {
+    const t = mutate(real, GRAPH, new RegExp(`'${role.replace(/\./g, '\\.')}'`), "'User.Read.All'");
+    expectProblem(rolesRule(t), new RegExp(`Graph app role ${role.replace(/\./g, '\\.')} is not granted`));
+  });
+
+  it('fails when the Graph assignment resource is removed or the modules get another principal', () => {
+    expectProblem(rolesRule(removeResource(real, GRAPH, 'appRoleAssignments')), /appRoleAssignedTo/);
+    const t = mutate(
+      real,
+      MAIN,
+      /(module graphPermissions[\s\S]*?)identityPrincipalId: identity\.outputs\.principalId/,
+      '$1identityPrincipalId: principalId',
+    );
+    expectProblem(rolesRule(t), /graph-permissions\.bicep must get identityPrincipalId/);
+  });
+});
+
+describe('hardeningRule', () => {
+  it('Key Vault, storage and monitoring hardening flags are set', () => {
+    expect(hardeningRule(real)).toEqual([]);
+  });
+
+  it.each(HARDENING_FLAGS.map((f) => [f.path, f] as const))('fails when %s is changed', (_p, flag) => {
+    const key = flag.path.split('.').pop()!;
+    const to = typeof flag.expected === 'boolean' ? String(!flag.expected) : "'TLS1_0'";
+    const t = mutate(real, flag.file, new RegExp(`(\\b${key}: )[^\\n]+`), `$1${to}`);
+    expectProblem(hardeningRule(t), new RegExp(`${flag.path.replace(/\./g, '\\.')} must be`));
+  });
+
+  it.each(HARDENING_FLAGS.map((f) => [f.path, f] as const))('fails when %s is missing', (_p, flag) => {
+    const key = flag.path.split('.').pop()!;
+    const t = mutate(real, flag.file, new RegExp(`^\\s*${key}: [^\\n]+\\n`, 'm'), '');
+    expectProblem(hardeningRule(t), new RegExp(`${flag.path.replace(/\./g, '\\.')} must be`));
+  });
+
+  it('fails when access policies are added to the RBAC vault', () => {
+    const t = mutate(
+      real,
+      KEYVAULT,
+      'enableRbacAuthorization: true',
+      'enableRbacAuthorization: true\n    accessPolicies: []',
+    );
+    expectProblem(hardeningRule(t), /access policies/);
+  });
+});
+
+describe('noSecretsRule', () => {
+  it('no output or setting carries a secret', () => {
+    expect(noSecretsRule(real)).toEqual([]);
+  });
+
+  it('fails on listKeys() in a setting', () => {
+    const t = mutate(
+      real,
+      API,
+      '  TASKHUB_NAME: taskHubName\n',
+      '  TASKHUB_NAME: taskHubName\n  STORAGE_KEY_X: storage.listKeys().keys[0].value\n',
+    );
+    expectProblem(noSecretsRule(t), /listKeys\(\) reads keys/);
+  });
+
+  it('fails on a key-based connection string', () => {
+    const t = mutate(
+      real,
+      API,
+      "AzureWebJobsStorage__credential: 'managedidentity'",
+      "AzureWebJobsStorage__credential: 'DefaultEndpointsProtocol=https;AccountKey=x'",
+    );
+    expectProblem(noSecretsRule(t), /key-based connection string/);
+  });
+
+  it('fails on a secret-looking setting, a @secure parameter in a setting, and secret outputs', () => {
+    const named = mutate(
+      real,
+      API,
+      '  TASKHUB_NAME: taskHubName\n',
+      "  TASKHUB_NAME: taskHubName\n  SERVICENOW_PASSWORD: 'x'\n",
+    );
+    expectProblem(noSecretsRule(named), /app setting SERVICENOW_PASSWORD looks like a secret/);
+    const secureParam = mutate(real, API, 'param taskHubName string', '@secure()\nparam taskHubName string');
+    expectProblem(noSecretsRule(secureParam), /app setting TASKHUB_NAME carries a @secure parameter/);
+    const output = mutate(
+      real,
+      MAIN,
+      'output AZURE_LOCATION string = location',
+      '@secure()\noutput AZURE_LOCATION string = location',
+    );
+    expectProblem(noSecretsRule(output), /output AZURE_LOCATION is @secure/);
+    const namedOutput = mutate(real, MAIN, 'output AZURE_LOCATION string', 'output AZURE_CLIENT_SECRET string');
+    expectProblem(noSecretsRule(namedOutput), /output AZURE_CLIENT_SECRET looks like a secret/);
+  });
+});
+
+describe('azdConventionsRule', () => {
+  it('main.bicep follows the azd template conventions', () => {
+    expect(azdConventionsRule(real)).toEqual([]);
+  });
+
+  it.each([
+    ['targetScope', "targetScope = 'subscription'", "targetScope = 'resourceGroup'", /targetScope/],
+    [
+      'resourceToken',
+      'uniqueString(subscription().id, environmentName, location)',
+      'uniqueString(environmentName)',
+      /resourceToken/,
+    ],
+    ['azd-env-name tag', "'azd-env-name': environmentName", "'env': environmentName", /azd-env-name/],
+    ['abbreviation', '${abbrs.keyVaultVaults}${resourceToken}', 'kv${resourceToken}', /name 'keyVault'/],
+    ['abbreviation key', '${abbrs.keyVaultVaults}', '${abbrs.keyVaultz}', /abbreviation 'keyVaultz'/],
+    [
+      'token in a name',
+      '${abbrs.storageStorageAccounts}${resourceToken}',
+      '${abbrs.storageStorageAccounts}mystorage',
+      /storageAccount/,
+    ],
+    ['module name source', 'name: names.keyVault', "name: 'kv-fixed'", /module keyVault param name/],
+    ['output case', 'output SERVICE_API_URI', 'output serviceApiUri', /not UPPER_SNAKE/],
+    ['location metadata', "@metadata({\n  azd: {\n    type: 'location'\n  }\n})\n", '', /location needs @metadata/],
+  ] as Array<[string, string | RegExp, string, RegExp]>)('fails when the %s is wrong', (_l, from, to, expected) => {
+    expectProblem(azdConventionsRule(mutate(real, MAIN, from, to)), expected);
+  });
+
+  it('fails when a module resource has no tags', () => {
+    const t = mutate(real, KEYVAULT, /^\s*tags: tags\n/m, '');
+    expectProblem(azdConventionsRule(t), /keyvault\.bicep: resource vault has no tags/);
+  });
+});
+
+describe('agreementRule', () => {
+  it('azure.yaml, main.parameters.json and docs/deploy.md agree with main.bicep', () => {
+    expect(agreementRule(real)).toEqual([]);
+  });
+
+  it('fails for a parameter main.bicep does not declare, and for a required one without value', () => {
+    expectProblem(agreementRule(mutate(real, PARAMETERS, '"mailSender"', '"mailFrom"')), /mailFrom is not declared/);
+    expectProblem(
+      agreementRule(mutate(real, PARAMETERS, '"mailSender"', '"mailFrom"')),
+      /required parameter mailSender/,
+    );
+  });
+
+  it('fails when azure.yaml does not describe the api service as a TypeScript function', () => {
+    expectProblem(agreementRule(mutate(real, AZURE_YAML, 'host: function', 'host: appservice')), /services\.api\.host/);
+    expectProblem(agreementRule(mutate(real, AZURE_YAML, 'language: ts', 'language: js')), /services\.api\.language/);
+    expectProblem(agreementRule(mutate(real, AZURE_YAML, /^ {2}api:/m, '  web:')), /services\.api is missing/);
+  });
+
+  it('fails when docs/deploy.md omits a parameter variable or the offline-verification commands', () => {
+    expectProblem(agreementRule(mutate(real, DEPLOY_DOC, /MAIL_SENDER/g, 'SENDER')), /does not mention MAIL_SENDER/);
+    expectProblem(agreementRule(mutate(real, DEPLOY_DOC, /az deployment sub what-if/g, 'what if')), /what-if/);
+    expectProblem(agreementRule(mutate(real, DEPLOY_DOC, /bicep build/g, 'compile')), /bicep build/);
+  });
+});
