@@ -1,0 +1,161 @@
+/**
+ * How the ServiceNow client authenticates as the provisioning (admin) identity: HTTP Basic, or a bearer token from
+ * ServiceNow's own OAuth server (`POST {instance}/oauth_token.do`, grant_type=client_credentials; SN-OAUTHEX,
+ * SN-CC; servicenow-api.md §2.9). The credentials live in Key Vault and are read at use time with a short cache, so a
+ * rotated password is picked up without a restart (lessons-from-peers.md §5.2).
+ */
+import axios from 'axios';
+
+import { type AppConfig, serviceNowCredentialSecretNames, serviceNowInstanceUrl } from '../config';
+import { ExternalServiceError, NETWORK_ERROR_CODES } from '../lib/errors';
+import { registerSecret } from '../lib/redact';
+import { readSecretValue, type SecretReader } from './keyvault';
+
+export interface ServiceNowAuthProvider {
+  readonly kind: 'basic' | 'oauth';
+  /** The Authorization header value for the next request. */
+  authorization(): Promise<string>;
+  /** Forgets cached credentials and tokens (after a 401), so the next call re-reads Key Vault. */
+  invalidate(): void;
+}
+
+interface CacheOptions {
+  /** How long values read from Key Vault are reused. Default 5 minutes. */
+  cacheTtlMs?: number;
+  now?: () => number;
+}
+
+const DEFAULT_TTL = 5 * 60_000;
+
+export interface BasicAuthOptions extends CacheOptions {
+  secrets: SecretReader;
+  usernameSecret: string;
+  passwordSecret: string;
+}
+
+/** HTTP Basic (RFC 7617) with username and password read from Key Vault. */
+export class BasicAuthProvider implements ServiceNowAuthProvider {
+  readonly kind = 'basic';
+  private cached: { header: string; at: number } | undefined;
+
+  constructor(private readonly opts: BasicAuthOptions) {}
+
+  async authorization(): Promise<string> {
+    const now = (this.opts.now ?? Date.now)();
+    if (this.cached && now - this.cached.at < (this.opts.cacheTtlMs ?? DEFAULT_TTL)) return this.cached.header;
+    const [user, password] = await Promise.all([
+      readSecretValue(this.opts.secrets, this.opts.usernameSecret),
+      readSecretValue(this.opts.secrets, this.opts.passwordSecret),
+    ]);
+    registerSecret(password);
+    const token = Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
+    registerSecret(token);
+    this.cached = { header: `Basic ${token}`, at: now };
+    return this.cached.header;
+  }
+
+  invalidate(): void {
+    this.cached = undefined;
+  }
+}
+
+export interface OAuthClientCredentialsOptions extends CacheOptions {
+  secrets: SecretReader;
+  clientIdSecret: string;
+  clientSecretSecret: string;
+  /** `https://{instance}.service-now.com`, without trailing slash. */
+  instanceUrl: string;
+  timeoutMs?: number;
+}
+
+/** ServiceNow OAuth client credentials; the access token (default lifetime 1800 s) is reused until 60 s before expiry. */
+export class OAuthClientCredentialsProvider implements ServiceNowAuthProvider {
+  readonly kind = 'oauth';
+  private token: { header: string; expiresAt: number } | undefined;
+  private inflight: Promise<string> | undefined;
+
+  constructor(private readonly opts: OAuthClientCredentialsOptions) {}
+
+  async authorization(): Promise<string> {
+    const now = (this.opts.now ?? Date.now)();
+    if (this.token && now < this.token.expiresAt) return this.token.header;
+    this.inflight ??= this.fetchToken().finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  invalidate(): void {
+    this.token = undefined;
+  }
+
+  private async fetchToken(): Promise<string> {
+    const [clientId, clientSecret] = await Promise.all([
+      readSecretValue(this.opts.secrets, this.opts.clientIdSecret),
+      readSecretValue(this.opts.secrets, this.opts.clientSecretSecret),
+    ]);
+    registerSecret(clientSecret);
+    const url = `${this.opts.instanceUrl}/oauth_token.do`;
+    let res;
+    try {
+      res = await axios.post<unknown>(
+        url,
+        new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: clientId,
+          client_secret: clientSecret,
+        }).toString(),
+        {
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+          validateStatus: () => true,
+          maxRedirects: 0,
+          timeout: this.opts.timeoutMs ?? 30_000,
+        },
+      );
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      const c = typeof code === 'string' ? code : 'NetworkError';
+      throw new ExternalServiceError({
+        service: 'servicenow',
+        code: c,
+        message: `ServiceNow OAuth token request failed: ${c}`,
+        retriable: NETWORK_ERROR_CODES.has(c),
+      });
+    }
+    const body = (res.data && typeof res.data === 'object' ? res.data : {}) as Record<string, unknown>;
+    if (res.status !== 200 || typeof body.access_token !== 'string') {
+      const error = typeof body.error === 'string' ? body.error : undefined;
+      const description = typeof body.error_description === 'string' ? body.error_description : '';
+      throw new ExternalServiceError({
+        service: 'servicenow',
+        status: res.status,
+        code: error ?? `HTTP${res.status}`,
+        message: `ServiceNow OAuth token request answered ${res.status}${error ? ` ${error}` : ''}${description ? `: ${description}` : ''}`,
+        retriable: res.status === 429 || res.status >= 502,
+      });
+    }
+    registerSecret(body.access_token);
+    const lifetimeS = Number(body.expires_in);
+    const now = (this.opts.now ?? Date.now)();
+    const header = `Bearer ${body.access_token}`;
+    this.token = { header, expiresAt: now + Math.max(0, (Number.isFinite(lifetimeS) ? lifetimeS : 1800) - 60) * 1000 };
+    return header;
+  }
+}
+
+/** The provider SERVICENOW_AUTH_MODE selects, reading `{prefix}{instance}-…` secrets. */
+export function createServiceNowAuth(
+  config: Pick<AppConfig, 'serviceNow'>,
+  instance: string,
+  secrets: SecretReader,
+  cache: CacheOptions = {},
+): ServiceNowAuthProvider {
+  const names = serviceNowCredentialSecretNames(config, instance);
+  if (config.serviceNow.authMode === 'oauth')
+    return new OAuthClientCredentialsProvider({
+      ...cache,
+      secrets,
+      clientIdSecret: names.clientId,
+      clientSecretSecret: names.clientSecret,
+      instanceUrl: serviceNowInstanceUrl(config, instance),
+    });
+  return new BasicAuthProvider({ ...cache, secrets, usernameSecret: names.username, passwordSecret: names.password });
+}

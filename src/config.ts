@@ -1,0 +1,288 @@
+/**
+ * Application settings: every setting is read once, validated with zod, and reported all at once in a `ConfigError`
+ * (name + reason for each problem). Endpoints come from settings with production defaults, so sovereign clouds and
+ * the sandbox work without code changes.
+ */
+import { z } from 'zod';
+
+import { ConfigError } from './lib/errors';
+
+export { ConfigError } from './lib/errors';
+
+/** Every setting the app reads; the infrastructure (Bicep app settings) must provide the required ones. */
+export const SETTING_NAMES = [
+  'ENTRA_AUTHORITY_HOST',
+  'GRAPH_BASE_URL',
+  'KEY_VAULT_URL',
+  'KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION',
+  'SERVICENOW_URL_TEMPLATE',
+  'SERVICENOW_AUTH_MODE',
+  'SERVICENOW_CREDENTIAL_SECRET_PREFIX',
+  'MAIL_SENDER',
+  'PUBLIC_BASE_URL',
+  'AZURE_TENANT_ID',
+  'AZURE_CLIENT_ID',
+  'AZURE_CLIENT_SECRET',
+  'TASKHUB_NAME',
+  // --- Provisioning and rotation settings are added here by the features that need them. ---
+] as const;
+
+export type SettingName = (typeof SETTING_NAMES)[number];
+
+/** Settings without which the app cannot start. */
+export const REQUIRED_SETTINGS: readonly SettingName[] = [
+  'KEY_VAULT_URL',
+  'MAIL_SENDER',
+  'PUBLIC_BASE_URL',
+  'AZURE_TENANT_ID',
+  'TASKHUB_NAME',
+];
+
+export const DEFAULTS = {
+  ENTRA_AUTHORITY_HOST: 'https://login.microsoftonline.com',
+  GRAPH_BASE_URL: 'https://graph.microsoft.com',
+  SERVICENOW_URL_TEMPLATE: 'https://{instance}.service-now.com',
+  SERVICENOW_AUTH_MODE: 'basic',
+  SERVICENOW_CREDENTIAL_SECRET_PREFIX: 'servicenow-',
+  KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+} as const satisfies Partial<Record<SettingName, string>>;
+
+export type ServiceNowAuthMode = 'basic' | 'oauth';
+
+export interface AppConfig {
+  /** The tenant our identity lives in, and where tokens are requested. */
+  tenantId: string;
+  identity: {
+    /** User-assigned managed identity client id, or the app id when `clientSecret` is set. */
+    clientId?: string;
+    /** Only the sandbox/dev sets it: then a ClientSecretCredential is used. */
+    clientSecret?: string;
+  };
+  entra: {
+    /** `https://login.microsoftonline.com` or a sovereign/sandbox authority, without trailing slash. */
+    authorityHost: string;
+  };
+  graph: {
+    /** Without trailing slash, without version. */
+    baseUrl: string;
+    /** `${baseUrl}/.default`. */
+    scope: string;
+    /** Hostname (no port) for graph-client `customHosts`. */
+    customHost: string;
+  };
+  keyVault: {
+    url: string;
+    /** Hostname of the vault. */
+    host: string;
+    /** False only where the vault is not under vault.azure.net (sandbox on 127.0.0.1). */
+    challengeResourceVerification: boolean;
+  };
+  serviceNow: {
+    /** Contains `{instance}`. */
+    urlTemplate: string;
+    authMode: ServiceNowAuthMode;
+    credentialSecretPrefix: string;
+  };
+  mail: {
+    /** Mailbox (UPN) that sends approval mail. */
+    sender: string;
+  };
+  /** Public https base URL of our HTTP functions (approval links), without trailing slash. */
+  publicBaseUrl: string;
+  taskHubName: string;
+  // --- Provisioning and rotation settings go here. ---
+}
+
+const trimSlash = (s: string) => s.replace(/\/+$/, '');
+const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+/** An absolute https URL (zod 4 `z.url` with a protocol constraint). */
+const httpsUrl = () =>
+  z
+    .string()
+    .trim()
+    .pipe(z.url({ protocol: /^https$/, error: 'must be an absolute https URL' }));
+
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema.optional());
+const withDefault = <T extends z.ZodType<unknown, string>>(schema: T, def: string) =>
+  z.preprocess((v) => blankToUndefined(v) ?? def, schema);
+/** Missing or blank → an invalid_type issue on undefined input, reported as "is required" by loadConfig. */
+const required = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema);
+
+const schema = z.object({
+  ENTRA_AUTHORITY_HOST: withDefault(httpsUrl(), DEFAULTS.ENTRA_AUTHORITY_HOST),
+  GRAPH_BASE_URL: withDefault(httpsUrl(), DEFAULTS.GRAPH_BASE_URL),
+  KEY_VAULT_URL: required(httpsUrl()),
+  KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: withDefault(
+    z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['true', 'false'], { error: 'must be true or false' })),
+    DEFAULTS.KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION,
+  ),
+  SERVICENOW_URL_TEMPLATE: withDefault(
+    z
+      .string()
+      .trim()
+      .refine((v) => v.includes('{instance}'), 'must contain {instance}')
+      .refine((v) => {
+        try {
+          return new URL(v.replace('{instance}', 'instance')).protocol === 'https:';
+        } catch {
+          return false;
+        }
+      }, 'must be an absolute https URL'),
+    DEFAULTS.SERVICENOW_URL_TEMPLATE,
+  ),
+  SERVICENOW_AUTH_MODE: withDefault(
+    z.enum(['basic', 'oauth'], { error: 'must be basic or oauth' }),
+    DEFAULTS.SERVICENOW_AUTH_MODE,
+  ),
+  SERVICENOW_CREDENTIAL_SECRET_PREFIX: withDefault(
+    // Key Vault secret names: letters, digits and '-', starting with a letter (microsoft-apis.md §6.1).
+    z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,80}$/, 'must start with a letter and hold only letters, digits and -'),
+    DEFAULTS.SERVICENOW_CREDENTIAL_SECRET_PREFIX,
+  ),
+  MAIL_SENDER: required(
+    z
+      .string()
+      .trim()
+      .pipe(z.email({ error: 'must be a mailbox address (UPN)' })),
+  ),
+  PUBLIC_BASE_URL: required(httpsUrl()),
+  AZURE_TENANT_ID: required(
+    z
+      .string()
+      .trim()
+      .pipe(z.guid({ error: 'must be a GUID (the directory tenant id)' })),
+  ),
+  AZURE_CLIENT_ID: optional(
+    z
+      .string()
+      .trim()
+      .pipe(z.guid({ error: 'must be a GUID (client id)' })),
+  ),
+  AZURE_CLIENT_SECRET: optional(z.string()),
+  // Durable task hub names: 3-45 letters and digits, starting with a letter (Microsoft Learn "Task hubs in Durable
+  // Functions", Azure Storage provider rules).
+  TASKHUB_NAME: required(
+    z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, 'must be 3-45 letters and digits, starting with a letter'),
+  ),
+});
+
+/** Rules across settings, checked on the raw values so they are reported together with per-field problems. */
+function crossFieldProblems(input: Record<string, string | undefined>): Array<{ name: string; reason: string }> {
+  const present = (n: SettingName) => blankToUndefined(input[n]) !== undefined;
+  const problems: Array<{ name: string; reason: string }> = [];
+  if (present('AZURE_CLIENT_SECRET') && !present('AZURE_CLIENT_ID'))
+    problems.push({ name: 'AZURE_CLIENT_ID', reason: 'is required when AZURE_CLIENT_SECRET is set' });
+  return problems;
+}
+
+/** Validates the settings and builds the config; throws one `ConfigError` listing every problem. Pure. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+  const input: Record<string, string | undefined> = {};
+  for (const name of SETTING_NAMES) input[name] = env[name];
+  const parsed = schema.safeParse(input);
+  const problems = [
+    ...(parsed.success
+      ? []
+      : parsed.error.issues.map((i) => ({
+          name: String(i.path[0] ?? '(settings)'),
+          // Only our fixed reasons, never the values: AZURE_CLIENT_SECRET must not land in an error message.
+          reason: i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message,
+        }))),
+    ...crossFieldProblems(input),
+  ];
+  if (!parsed.success || problems.length) throw new ConfigError(problems);
+  const s = parsed.data;
+  const graphBaseUrl = trimSlash(s.GRAPH_BASE_URL);
+  return {
+    tenantId: s.AZURE_TENANT_ID.toLowerCase(),
+    identity: {
+      ...(s.AZURE_CLIENT_ID ? { clientId: s.AZURE_CLIENT_ID } : {}),
+      ...(s.AZURE_CLIENT_SECRET ? { clientSecret: s.AZURE_CLIENT_SECRET } : {}),
+    },
+    entra: { authorityHost: trimSlash(s.ENTRA_AUTHORITY_HOST) },
+    graph: {
+      baseUrl: graphBaseUrl,
+      scope: `${graphBaseUrl}/.default`,
+      customHost: new URL(graphBaseUrl).hostname,
+    },
+    keyVault: {
+      url: s.KEY_VAULT_URL,
+      host: new URL(s.KEY_VAULT_URL).hostname,
+      challengeResourceVerification: s.KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION === 'true',
+    },
+    serviceNow: {
+      urlTemplate: trimSlash(s.SERVICENOW_URL_TEMPLATE),
+      authMode: s.SERVICENOW_AUTH_MODE,
+      credentialSecretPrefix: s.SERVICENOW_CREDENTIAL_SECRET_PREFIX,
+    },
+    mail: { sender: s.MAIL_SENDER },
+    publicBaseUrl: trimSlash(s.PUBLIC_BASE_URL),
+    taskHubName: s.TASKHUB_NAME,
+  };
+}
+
+let cached: AppConfig | undefined;
+
+/** The process-wide config, loaded from `process.env` on first use. */
+export function getConfig(): AppConfig {
+  cached ??= loadConfig(process.env);
+  return cached;
+}
+
+/** Forgets the cached config (tests). */
+export function resetConfigCache(): void {
+  cached = undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Derived endpoints
+
+/**
+ * ServiceNow instance names as they appear in `{instance}.service-now.com`: lowercase letters, digits and hyphens
+ * (a DNS label). Refusing anything else keeps the template substitution from changing host or path.
+ */
+const INSTANCE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function isValidServiceNowInstance(instance: string): boolean {
+  return INSTANCE_NAME.test(instance);
+}
+
+/** `https://{instance}.service-now.com` (or the sandbox path form), without trailing slash. */
+export function serviceNowInstanceUrl(config: Pick<AppConfig, 'serviceNow'>, instance: string): string {
+  if (!isValidServiceNowInstance(instance))
+    throw new ConfigError([{ name: 'instance', reason: 'must be a ServiceNow instance name (a-z, 0-9, -)' }]);
+  return config.serviceNow.urlTemplate.replace('{instance}', instance);
+}
+
+/** Key Vault secret names holding the ServiceNow admin credentials for an instance (servicenow-api.md §2.9). */
+export function serviceNowCredentialSecretNames(
+  config: Pick<AppConfig, 'serviceNow'>,
+  instance: string,
+): { username: string; password: string; clientId: string; clientSecret: string } {
+  if (!isValidServiceNowInstance(instance))
+    throw new ConfigError([{ name: 'instance', reason: 'must be a ServiceNow instance name (a-z, 0-9, -)' }]);
+  const base = `${config.serviceNow.credentialSecretPrefix}${instance}`;
+  return {
+    username: `${base}-username`,
+    password: `${base}-password`,
+    clientId: `${base}-client-id`,
+    clientSecret: `${base}-client-secret`,
+  };
+}
+
+/** Entra endpoints for a tenant, built from ENTRA_AUTHORITY_HOST (microsoft-apis.md §5.1, §5.4). */
+export function entraEndpoints(authorityHost: string, tenant: string) {
+  const base = `${trimSlash(authorityHost)}/${encodeURIComponent(tenant)}`;
+  return {
+    tokenV1: `${base}/oauth2/token`,
+    tokenV2: `${base}/oauth2/v2.0/token`,
+    metadataV1: `${base}/.well-known/openid-configuration`,
+    metadataV2: `${base}/v2.0/.well-known/openid-configuration`,
+    jwksV2: `${base}/discovery/v2.0/keys`,
+  };
+}

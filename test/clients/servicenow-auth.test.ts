@@ -1,0 +1,159 @@
+import type { SecretReader } from '../../src/clients/keyvault';
+import { ServiceNowClient } from '../../src/clients/servicenow';
+import {
+  BasicAuthProvider,
+  createServiceNowAuth,
+  OAuthClientCredentialsProvider,
+} from '../../src/clients/servicenow-auth';
+import { loadConfig } from '../../src/config';
+import { ExternalServiceError } from '../../src/lib/errors';
+import { SandboxClock } from '../../sandbox/core/clock';
+import { FaultInjector } from '../../sandbox/core/faults';
+import { Journal } from '../../sandbox/core/journal';
+import { serve, type RunningServer } from '../../sandbox/core/server';
+import { loadTls } from '../../sandbox/core/tls';
+import type { SandboxRequest, SandboxResponse, StandIn } from '../../sandbox/core/types';
+
+const CLIENT_SECRET = 'sn-Client-Secret-value-7';
+
+function secretsFrom(values: Record<string, string>, reads: string[]): SecretReader {
+  return {
+    getSecret: async (name: string) => {
+      reads.push(name);
+      return { name, value: values[name], properties: { name, vaultUrl: 'https://kv' } };
+    },
+  };
+}
+
+describe('ServiceNow OAuth client credentials over HTTPS', () => {
+  const seen: SandboxRequest[] = [];
+  let issued = 0;
+  let server: RunningServer;
+  const standIn: StandIn = {
+    service: 'servicenow',
+    reset: () => undefined,
+    async handle(req): Promise<SandboxResponse> {
+      seen.push(req);
+      if (req.method === 'POST' && req.path === '/dev1/oauth_token.do') {
+        const form = new URLSearchParams(req.body.toString());
+        if (
+          form.get('grant_type') !== 'client_credentials' ||
+          form.get('client_id') !== 'cid' ||
+          form.get('client_secret') !== CLIENT_SECRET
+        )
+          return { status: 401, body: { error_description: 'access_denied', error: 'server_error' } };
+        issued++;
+        return {
+          status: 200,
+          body: { access_token: `tok-${issued}`, scope: 'useraccount', token_type: 'Bearer', expires_in: 1799 },
+        };
+      }
+      if (!/^Bearer tok-\d+$/.test(req.headers.authorization ?? ''))
+        return {
+          status: 401,
+          body: {
+            error: { message: 'User Not Authenticated', detail: 'Required to provide Auth information' },
+            status: 'failure',
+          },
+        };
+      return { status: 200, body: { result: [] } };
+    },
+  };
+
+  beforeAll(async () => {
+    server = await serve({
+      standIn,
+      tls: loadTls(),
+      clock: new SandboxClock(),
+      faults: new FaultInjector(),
+      journal: new Journal(),
+    });
+  });
+  afterAll(() => server.close());
+  beforeEach(() => {
+    seen.length = 0;
+    issued = 0;
+  });
+
+  it('gets a token from oauth_token.do with secrets read from Key Vault and reuses it until shortly before expiry', async () => {
+    let now = 1_000_000;
+    const reads: string[] = [];
+    const auth = new OAuthClientCredentialsProvider({
+      secrets: secretsFrom(
+        { 'servicenow-dev1-client-id': 'cid', 'servicenow-dev1-client-secret': CLIENT_SECRET },
+        reads,
+      ),
+      clientIdSecret: 'servicenow-dev1-client-id',
+      clientSecretSecret: 'servicenow-dev1-client-secret',
+      instanceUrl: `${server.origin}/dev1`,
+      now: () => now,
+    });
+    const client = new ServiceNowClient({ instanceUrl: `${server.origin}/dev1`, auth });
+    await client.list('incident');
+    await client.list('incident');
+    expect(seen.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /dev1/oauth_token.do',
+      'GET /dev1/api/now/v2/table/incident',
+      'GET /dev1/api/now/v2/table/incident',
+    ]);
+    expect(seen[1].headers.authorization).toBe('Bearer tok-1');
+    expect(seen[0].headers['content-type']).toBe('application/x-www-form-urlencoded');
+    now += (1799 - 59) * 1000; // within 60 s of expiry: fetch a new one
+    expect(await auth.authorization()).toBe('Bearer tok-2');
+    expect(reads).toHaveLength(4);
+  });
+
+  it('types a refused token request without the client secret', async () => {
+    const auth = new OAuthClientCredentialsProvider({
+      secrets: secretsFrom({ id: 'cid', secret: 'wrong-Secret-value-1' }, []),
+      clientIdSecret: 'id',
+      clientSecretSecret: 'secret',
+      instanceUrl: `${server.origin}/dev1`,
+    });
+    const err = (await auth.authorization().catch((e: unknown) => e)) as ExternalServiceError;
+    expect(err).toBeInstanceOf(ExternalServiceError);
+    expect(err).toMatchObject({ service: 'servicenow', status: 401, code: 'server_error', retriable: false });
+    expect(err.message).not.toContain('wrong-Secret-value-1');
+  });
+});
+
+describe('createServiceNowAuth', () => {
+  const env = {
+    KEY_VAULT_URL: 'https://kv.vault.azure.net/',
+    MAIL_SENDER: 'sender@contoso.com',
+    PUBLIC_BASE_URL: 'https://func.azurewebsites.net',
+    AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+    TASKHUB_NAME: 'hub1',
+  };
+
+  it('selects Basic by default and reads {prefix}{instance}-username/-password', async () => {
+    const reads: string[] = [];
+    const auth = createServiceNowAuth(
+      loadConfig({ ...env, SERVICENOW_CREDENTIAL_SECRET_PREFIX: 'sn-' }),
+      'dev7',
+      secretsFrom({ 'sn-dev7-username': 'admin', 'sn-dev7-password': 'pa55-word-1' }, reads),
+    );
+    expect(auth).toBeInstanceOf(BasicAuthProvider);
+    expect(await auth.authorization()).toBe(`Basic ${Buffer.from('admin:pa55-word-1').toString('base64')}`);
+    expect(reads.sort()).toEqual(['sn-dev7-password', 'sn-dev7-username']);
+  });
+
+  it('selects OAuth when SERVICENOW_AUTH_MODE=oauth', () => {
+    const auth = createServiceNowAuth(
+      loadConfig({ ...env, SERVICENOW_AUTH_MODE: 'oauth' }),
+      'dev7',
+      secretsFrom({}, []),
+    );
+    expect(auth.kind).toBe('oauth');
+  });
+
+  it('re-reads Key Vault after invalidate() (a rotated password is picked up)', async () => {
+    const values = { 'servicenow-dev7-username': 'admin', 'servicenow-dev7-password': 'old-Password-1' };
+    const auth = createServiceNowAuth(loadConfig(env), 'dev7', secretsFrom(values, []));
+    const before = await auth.authorization();
+    values['servicenow-dev7-password'] = 'new-Password-2';
+    expect(await auth.authorization()).toBe(before);
+    auth.invalidate();
+    expect(await auth.authorization()).toBe(`Basic ${Buffer.from('admin:new-Password-2').toString('base64')}`);
+  });
+});

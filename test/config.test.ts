@@ -1,0 +1,162 @@
+import {
+  ConfigError,
+  entraEndpoints,
+  loadConfig,
+  REQUIRED_SETTINGS,
+  serviceNowCredentialSecretNames,
+  serviceNowInstanceUrl,
+  SETTING_NAMES,
+} from '../src/config';
+
+const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const minimal = {
+  KEY_VAULT_URL: 'https://kv-prov.vault.azure.net/',
+  MAIL_SENDER: 'provisioner@contoso.com',
+  PUBLIC_BASE_URL: 'https://func-prov.azurewebsites.net/',
+  AZURE_TENANT_ID: TENANT,
+  TASKHUB_NAME: 'provisioner',
+};
+
+function problemsOf(env: Record<string, string | undefined>): Array<{ name: string; reason: string }> {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return [...(err as ConfigError).problems];
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies production defaults and derives Graph scope, custom host and vault host', () => {
+    const c = loadConfig(minimal);
+    expect(c.entra.authorityHost).toBe('https://login.microsoftonline.com');
+    expect(c.graph).toEqual({
+      baseUrl: 'https://graph.microsoft.com',
+      scope: 'https://graph.microsoft.com/.default',
+      customHost: 'graph.microsoft.com',
+    });
+    expect(c.keyVault).toEqual({
+      url: 'https://kv-prov.vault.azure.net/',
+      host: 'kv-prov.vault.azure.net',
+      challengeResourceVerification: true,
+    });
+    expect(c.serviceNow).toEqual({
+      urlTemplate: 'https://{instance}.service-now.com',
+      authMode: 'basic',
+      credentialSecretPrefix: 'servicenow-',
+    });
+    expect(c.publicBaseUrl).toBe('https://func-prov.azurewebsites.net');
+    expect(c.identity).toEqual({});
+    expect(c.taskHubName).toBe('provisioner');
+  });
+
+  it('takes sandbox endpoints from settings: custom host without port, verification off', () => {
+    const c = loadConfig({
+      ...minimal,
+      ENTRA_AUTHORITY_HOST: 'https://127.0.0.1:4001/',
+      GRAPH_BASE_URL: 'https://127.0.0.1:4002',
+      KEY_VAULT_URL: 'https://127.0.0.1:4003/',
+      SERVICENOW_URL_TEMPLATE: 'https://127.0.0.1:4004/{instance}',
+      KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: 'FALSE',
+      AZURE_CLIENT_ID: '11111111-2222-3333-4444-555555555555',
+      AZURE_CLIENT_SECRET: 'abc8Q~sandbox-secret',
+      SERVICENOW_AUTH_MODE: 'oauth',
+    });
+    expect(c.entra.authorityHost).toBe('https://127.0.0.1:4001');
+    expect(c.graph.scope).toBe('https://127.0.0.1:4002/.default');
+    expect(c.graph.customHost).toBe('127.0.0.1');
+    expect(c.keyVault.challengeResourceVerification).toBe(false);
+    expect(c.identity.clientSecret).toBe('abc8Q~sandbox-secret');
+    expect(c.serviceNow.authMode).toBe('oauth');
+    expect(serviceNowInstanceUrl(c, 'dev123')).toBe('https://127.0.0.1:4004/dev123');
+  });
+
+  it('treats blank settings as missing and lists every missing required setting at once', () => {
+    const problems = problemsOf({ KEY_VAULT_URL: '  ' });
+    expect(problems.map((p) => p.name).sort()).toEqual([...REQUIRED_SETTINGS].sort());
+    expect(problems.every((p) => p.reason === 'is required')).toBe(true);
+  });
+
+  it('lists every invalid setting with a reason, without echoing the secret', () => {
+    const secret = 'xyz1Q~do-not-print-this-secret-value-123';
+    let message = '';
+    try {
+      loadConfig({
+        ...minimal,
+        ENTRA_AUTHORITY_HOST: 'http://login.microsoftonline.com',
+        GRAPH_BASE_URL: 'not a url',
+        KEY_VAULT_URL: 'http://kv.vault.azure.net',
+        KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: 'maybe',
+        SERVICENOW_URL_TEMPLATE: 'https://dev.service-now.com',
+        SERVICENOW_AUTH_MODE: 'kerberos',
+        SERVICENOW_CREDENTIAL_SECRET_PREFIX: 'sn_',
+        MAIL_SENDER: 'not-an-address',
+        PUBLIC_BASE_URL: 'ftp://x',
+        AZURE_TENANT_ID: 'contoso.onmicrosoft.com',
+        AZURE_CLIENT_SECRET: secret,
+        TASKHUB_NAME: 'a-b',
+      });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const byName = Object.fromEntries((err as ConfigError).problems.map((p) => [p.name, p.reason]));
+      expect(byName).toEqual({
+        ENTRA_AUTHORITY_HOST: 'must be an absolute https URL',
+        GRAPH_BASE_URL: 'must be an absolute https URL',
+        KEY_VAULT_URL: 'must be an absolute https URL',
+        KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: 'must be true or false',
+        SERVICENOW_URL_TEMPLATE: 'must contain {instance}',
+        SERVICENOW_AUTH_MODE: 'must be basic or oauth',
+        SERVICENOW_CREDENTIAL_SECRET_PREFIX: 'must start with a letter and hold only letters, digits and -',
+        MAIL_SENDER: 'must be a mailbox address (UPN)',
+        PUBLIC_BASE_URL: 'must be an absolute https URL',
+        AZURE_TENANT_ID: 'must be a GUID (the directory tenant id)',
+        AZURE_CLIENT_ID: 'is required when AZURE_CLIENT_SECRET is set',
+        TASKHUB_NAME: 'must be 3-45 letters and digits, starting with a letter',
+      });
+      message = (err as Error).message;
+    }
+    expect(message).toContain('12 problems');
+    expect(message).not.toContain(secret);
+  });
+
+  it('refuses a ServiceNow URL template that is not https', () => {
+    expect(problemsOf({ ...minimal, SERVICENOW_URL_TEMPLATE: 'http://{instance}.service-now.com' })).toEqual([
+      { name: 'SERVICENOW_URL_TEMPLATE', reason: 'must be an absolute https URL' },
+    ]);
+  });
+
+  it('exports every setting name it reads', () => {
+    for (const name of [...REQUIRED_SETTINGS, 'ENTRA_AUTHORITY_HOST', 'AZURE_CLIENT_SECRET'])
+      expect(SETTING_NAMES).toContain(name);
+  });
+});
+
+describe('derived endpoints', () => {
+  const c = loadConfig(minimal);
+
+  it('builds the ServiceNow instance URL and refuses names that would change host or path', () => {
+    expect(serviceNowInstanceUrl(c, 'dev12345')).toBe('https://dev12345.service-now.com');
+    for (const bad of ['evil.com/x', 'a@b', 'Dev1', '', '-x'])
+      expect(() => serviceNowInstanceUrl(c, bad)).toThrow(ConfigError);
+  });
+
+  it('names the ServiceNow credential secrets with the prefix', () => {
+    expect(serviceNowCredentialSecretNames(c, 'dev1')).toEqual({
+      username: 'servicenow-dev1-username',
+      password: 'servicenow-dev1-password',
+      clientId: 'servicenow-dev1-client-id',
+      clientSecret: 'servicenow-dev1-client-secret',
+    });
+  });
+
+  it('builds Entra token and metadata URLs from the authority host', () => {
+    expect(entraEndpoints('https://login.microsoftonline.us/', TENANT)).toEqual({
+      tokenV1: `https://login.microsoftonline.us/${TENANT}/oauth2/token`,
+      tokenV2: `https://login.microsoftonline.us/${TENANT}/oauth2/v2.0/token`,
+      metadataV1: `https://login.microsoftonline.us/${TENANT}/.well-known/openid-configuration`,
+      metadataV2: `https://login.microsoftonline.us/${TENANT}/v2.0/.well-known/openid-configuration`,
+      jwksV2: `https://login.microsoftonline.us/${TENANT}/discovery/v2.0/keys`,
+    });
+  });
+});
