@@ -113,7 +113,7 @@ export class Directory {
   readonly appRoleAssignments: AppRoleAssignment[] = [];
   readonly users = new Map<string, User>();
   /** The Function App's own identity (client credentials), holding Application.ReadWrite.OwnedBy and Mail.Send. */
-  functionIdentity = { clientId: '', clientSecret: '', servicePrincipalId: '' };
+  functionIdentity = { clientId: '', objectId: '', clientSecret: '', servicePrincipalId: '' };
   /** The mailbox the product sends from. */
   mailSender = '';
 
@@ -247,9 +247,22 @@ export class Directory {
       servicePrincipalNames: [KEY_VAULT_APP_ID, 'https://vault.azure.net'],
       createdAt: 0,
     });
-    const fn = this.addApplication({ displayName: 'm365-snow-provisioner (Function App identity)', createdAt: 0 });
-    const fnSp = this.addServicePrincipal({ appId: fn.appId, displayName: fn.displayName, createdAt: 0 });
+    // The Function App identity survives reset(): settings read from env() before a reset keep working.
+    const kept = this.functionIdentity.clientId ? this.functionIdentity : undefined;
+    const fn = this.addApplication({
+      displayName: 'm365-snow-provisioner (Function App identity)',
+      createdAt: 0,
+      ...(kept ? { appId: kept.clientId, id: kept.objectId } : {}),
+    });
+    const fnSp = this.addServicePrincipal({
+      appId: fn.appId,
+      displayName: fn.displayName,
+      createdAt: 0,
+      ...(kept ? { id: kept.servicePrincipalId } : {}),
+    });
     const { secretText, credential } = this.addPassword(fn, { displayName: 'sandbox' });
+    if (kept) credential.secretHash = hashSecret(kept.clientSecret);
+    credential.hint = (kept?.clientSecret ?? secretText).slice(0, 3);
     credential.createdAt = 0; // usable at once: it predates the sandbox
     for (const role of ['Application.ReadWrite.OwnedBy', 'Mail.Send'] as const)
       this.appRoleAssignments.push({
@@ -258,7 +271,12 @@ export class Directory {
         resourceId: graph.id,
         appRoleId: GRAPH_ROLES[role],
       });
-    this.functionIdentity = { clientId: fn.appId, clientSecret: secretText, servicePrincipalId: fnSp.id };
+    this.functionIdentity = {
+      clientId: fn.appId,
+      objectId: fn.id,
+      clientSecret: kept?.clientSecret ?? secretText,
+      servicePrincipalId: fnSp.id,
+    };
     const sender: User = {
       id: newGuid(),
       userPrincipalName: `provisioner@${this.tenantDomain}`,
