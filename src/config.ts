@@ -24,10 +24,25 @@ export const SETTING_NAMES = [
   'AZURE_CLIENT_ID',
   'AZURE_CLIENT_SECRET',
   'TASKHUB_NAME',
+  // Azure Table Storage for the integration registry and approval tokens: the Functions host's own storage. In
+  // Azure, identity-based (`AzureWebJobsStorage__tableServiceUri` + the managed identity); locally a connection
+  // string in `AzureWebJobsStorage` (Azurite).
+  'AzureWebJobsStorage__tableServiceUri',
+  'AzureWebJobsStorage',
   // --- Provisioning and rotation settings are added here by the features that need them. ---
 ] as const;
 
 export type SettingName = (typeof SETTING_NAMES)[number];
+
+/**
+ * Settings only the sandbox and local development set; the deployment must not (a secret or a test-only switch).
+ * infra tests check that Bicep sets every other setting and none of these.
+ */
+export const SANDBOX_ONLY_SETTINGS: readonly SettingName[] = [
+  'AZURE_CLIENT_SECRET',
+  'KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION',
+  'AzureWebJobsStorage',
+];
 
 /** Settings without which the app cannot start. */
 export const REQUIRED_SETTINGS: readonly SettingName[] = [
@@ -90,6 +105,8 @@ export interface AppConfig {
   /** Public https base URL of our HTTP functions (approval links), without trailing slash. */
   publicBaseUrl: string;
   taskHubName: string;
+  /** Table Storage: a service URL used with the identity, or a connection string (Azurite). */
+  tables: { serviceUrl: string } | { connectionString: string };
   // --- Provisioning and rotation settings go here. ---
 }
 
@@ -150,7 +167,23 @@ const schema = z.object({
       .trim()
       .pipe(z.email({ error: 'must be a mailbox address (UPN)' })),
   ),
-  PUBLIC_BASE_URL: required(httpsUrl()),
+  // https in Azure; plain http only on loopback, as the local Functions host serves it (func start: localhost:7071).
+  PUBLIC_BASE_URL: required(
+    z
+      .string()
+      .trim()
+      .refine((v) => {
+        try {
+          const u = new URL(v);
+          return (
+            u.protocol === 'https:' ||
+            (u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname))
+          );
+        } catch {
+          return false;
+        }
+      }, 'must be an absolute https URL (http only on loopback)'),
+  ),
   AZURE_TENANT_ID: required(
     z
       .string()
@@ -166,6 +199,8 @@ const schema = z.object({
   AZURE_CLIENT_SECRET: optional(z.string()),
   // Durable task hub names: 3-45 letters and digits, starting with a letter (Microsoft Learn "Task hubs in Durable
   // Functions", Azure Storage provider rules).
+  AzureWebJobsStorage__tableServiceUri: optional(httpsUrl()),
+  AzureWebJobsStorage: optional(z.string().trim()),
   TASKHUB_NAME: required(
     z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, 'must be 3-45 letters and digits, starting with a letter'),
   ),
@@ -177,6 +212,14 @@ function crossFieldProblems(input: Record<string, string | undefined>): Array<{ 
   const problems: Array<{ name: string; reason: string }> = [];
   if (present('AZURE_CLIENT_SECRET') && !present('AZURE_CLIENT_ID'))
     problems.push({ name: 'AZURE_CLIENT_ID', reason: 'is required when AZURE_CLIENT_SECRET is set' });
+  const storage = blankToUndefined(input.AzureWebJobsStorage);
+  const storageIsConnectionString =
+    typeof storage === 'string' && /(^|;)\s*(AccountName|UseDevelopmentStorage)=/i.test(storage);
+  if (!present('AzureWebJobsStorage__tableServiceUri') && !storageIsConnectionString)
+    problems.push({
+      name: 'AzureWebJobsStorage__tableServiceUri',
+      reason: 'is required (or a storage connection string in AzureWebJobsStorage)',
+    });
   return problems;
 }
 
@@ -223,6 +266,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mail: { sender: s.MAIL_SENDER },
     publicBaseUrl: trimSlash(s.PUBLIC_BASE_URL),
     taskHubName: s.TASKHUB_NAME,
+    tables: s.AzureWebJobsStorage__tableServiceUri
+      ? { serviceUrl: trimSlash(s.AzureWebJobsStorage__tableServiceUri) }
+      : { connectionString: s.AzureWebJobsStorage! },
   };
 }
 

@@ -15,6 +15,7 @@ const minimal = {
   PUBLIC_BASE_URL: 'https://func-prov.azurewebsites.net/',
   AZURE_TENANT_ID: TENANT,
   TASKHUB_NAME: 'provisioner',
+  AzureWebJobsStorage__tableServiceUri: 'https://stprov.table.core.windows.net/',
 };
 
 function problemsOf(env: Record<string, string | undefined>): Array<{ name: string; reason: string }> {
@@ -28,6 +29,28 @@ function problemsOf(env: Record<string, string | undefined>): Array<{ name: stri
 }
 
 describe('loadConfig', () => {
+  it('takes the registry storage from the identity-based table URL, or a connection string for Azurite', () => {
+    expect(loadConfig(minimal).tables).toEqual({ serviceUrl: 'https://stprov.table.core.windows.net' });
+    const local = {
+      ...minimal,
+      AzureWebJobsStorage__tableServiceUri: undefined,
+      AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    };
+    expect(loadConfig(local).tables).toEqual({ connectionString: 'UseDevelopmentStorage=true' });
+    expect(problemsOf({ ...local, AzureWebJobsStorage: 'not a connection string' })[0]?.name).toBe(
+      'AzureWebJobsStorage__tableServiceUri',
+    );
+  });
+
+  it('allows a plain-http public base URL only on loopback (the local Functions host)', () => {
+    expect(loadConfig({ ...minimal, PUBLIC_BASE_URL: 'http://127.0.0.1:7071' }).publicBaseUrl).toBe(
+      'http://127.0.0.1:7071',
+    );
+    expect(problemsOf({ ...minimal, PUBLIC_BASE_URL: 'http://func.example.com' }).map((p) => p.name)).toEqual([
+      'PUBLIC_BASE_URL',
+    ]);
+  });
+
   it('applies production defaults and derives Graph scope, custom host and vault host', () => {
     const c = loadConfig(minimal);
     expect(c.entra.authorityHost).toBe('https://login.microsoftonline.com');
@@ -74,8 +97,10 @@ describe('loadConfig', () => {
 
   it('treats blank settings as missing and lists every missing required setting at once', () => {
     const problems = problemsOf({ KEY_VAULT_URL: '  ' });
-    expect(problems.map((p) => p.name).sort()).toEqual([...REQUIRED_SETTINGS].sort());
-    expect(problems.every((p) => p.reason === 'is required')).toBe(true);
+    expect(problems.map((p) => p.name).sort()).toEqual(
+      [...REQUIRED_SETTINGS, 'AzureWebJobsStorage__tableServiceUri'].sort(),
+    );
+    expect(problems.every((p) => p.reason.startsWith('is required'))).toBe(true);
   });
 
   it('lists every invalid setting with a reason, without echoing the secret', () => {
@@ -109,7 +134,7 @@ describe('loadConfig', () => {
         SERVICENOW_AUTH_MODE: 'must be basic or oauth',
         SERVICENOW_CREDENTIAL_SECRET_PREFIX: 'must start with a letter and hold only letters, digits and -',
         MAIL_SENDER: 'must be a mailbox address (UPN)',
-        PUBLIC_BASE_URL: 'must be an absolute https URL',
+        PUBLIC_BASE_URL: 'must be an absolute https URL (http only on loopback)',
         AZURE_TENANT_ID: 'must be a GUID (the directory tenant id)',
         AZURE_CLIENT_ID: 'is required when AZURE_CLIENT_SECRET is set',
         TASKHUB_NAME: 'must be 3-45 letters and digits, starting with a letter',

@@ -33,7 +33,8 @@ const SECRET_KEY = /(secret|password|passwd|pwd|token|authorization|assertion|ap
 
 const PATTERNS: Array<[RegExp, string]> = [
   // Authorization header values (RFC 6750 bearer, RFC 7617 basic).
-  [/\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*/gi, `$1 ${REDACTED}`],
+  // Credentials are at least 8 characters, so prose such as "basic or oauth" is left alone.
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{8,}=*/gi, `$1 ${REDACTED}`],
   // JWTs (header.payload.signature, base64url): access and id tokens.
   [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, REDACTED],
   // Entra client secret text: 3 characters, a digit, "Q~", then ~31-34 characters (the format Entra issues since 2021).

@@ -124,6 +124,7 @@ describe('createServiceNowAuth', () => {
     PUBLIC_BASE_URL: 'https://func.azurewebsites.net',
     AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',
     TASKHUB_NAME: 'hub1',
+    AzureWebJobsStorage__tableServiceUri: 'https://st.table.core.windows.net',
   };
 
   it('selects Basic by default and reads {prefix}{instance}-username/-password', async () => {

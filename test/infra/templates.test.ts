@@ -37,16 +37,8 @@ import {
 const repoRoot = path.resolve(__dirname, '../..');
 const real = loadTemplates(repoRoot);
 
-/**
- * Settings that only the sandbox or a developer sets and that must NOT be deployed. src/config.ts does not mark them
- * yet; if it starts exporting SANDBOX_ONLY_SETTINGS, that list is used instead.
- *  - AZURE_CLIENT_SECRET: the deployed app authenticates as its managed identity, never with a client secret.
- *  - KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: only the sandbox (vault on 127.0.0.1) sets it to false; in Azure the
- *    default (true) must apply.
- */
-const LOCAL_SANDBOX_ONLY = ['AZURE_CLIENT_SECRET', 'KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION'];
-const exported = (config as unknown as Record<string, unknown>).SANDBOX_ONLY_SETTINGS;
-const SANDBOX_ONLY: readonly string[] = Array.isArray(exported) ? (exported as string[]) : LOCAL_SANDBOX_ONLY;
+/** Settings only the sandbox or a developer sets; src/config.ts marks them and they must NOT be deployed. */
+const SANDBOX_ONLY: readonly string[] = config.SANDBOX_ONLY_SETTINGS;
 const SETTING_NAMES: readonly string[] = config.SETTING_NAMES;
 const DEPLOYED_SETTINGS = SETTING_NAMES.filter((n) => !SANDBOX_ONLY.includes(n));
 

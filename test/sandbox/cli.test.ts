@@ -13,7 +13,7 @@ const cli = join(root, 'dist', 'sandbox', 'cli.js');
 function parseEnv(text: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const line of text.split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+    const m = /^([A-Za-z0-9_]+)=(.*)$/.exec(line);
     if (m) env[m[1]] = JSON.parse(m[2]) as string;
   }
   return env;
@@ -83,6 +83,10 @@ describe('npm run sandbox', () => {
       'SANDBOX_SERVICENOW_ADMIN_USER',
       'SANDBOX_SERVICENOW_ADMIN_PASSWORD',
       'SANDBOX_CONTROL_URL',
+      'FUNCTIONS_BASE_URL',
+      'FUNCTIONS_KEY',
+      'PUBLIC_BASE_URL',
+      'AzureWebJobsStorage',
     ])
       expect(env[name]).toMatch(/\S/);
     expect(env.SERVICENOW_URL_TEMPLATE).toContain('{instance}');
@@ -131,6 +135,12 @@ describe('npm run sandbox', () => {
     ]);
     expect(r.status).toBe(200);
     expect((JSON.parse(r.body) as { result: unknown[] }).result).toHaveLength(1);
+  });
+
+  it('serves the durable HTTP API of the local Functions host at the paths the Functions host uses', () => {
+    const r = curl(env, `${env.FUNCTIONS_BASE_URL}/runtime/webhooks/durabletask/instances/no-such-instance`);
+    expect(r.status).toBe(404);
+    expect(curl(env, `${env.FUNCTIONS_BASE_URL}/runtime/webhooks/durabletask/instances`).status).toBe(200);
   });
 
   it('exposes the journal over the control API', () => {

@@ -1,0 +1,83 @@
+import { join } from 'node:path';
+
+import { resetConfigCache } from '../src/config';
+import { startAzurite, type RunningAzurite } from './azurite';
+import { startFunctionsHost, type FunctionsHost, type FunctionsHostOptions } from './host';
+import { startSandbox, type Sandbox, type SandboxOptions } from './index';
+
+export interface LocalStackOptions extends SandboxOptions {
+  /** The entry module whose registrations the local host serves; default: the product's (src/functions/index). */
+  entryModule?: string;
+  /** 'virtual' (tests advance time) or 'real' (demo, npm run sandbox). */
+  timers?: FunctionsHostOptions['timers'];
+  atLeastOnce?: FunctionsHostOptions['atLeastOnce'];
+  functionsPort?: number;
+  /** Settings to add or override (e.g. shorter approval deadlines in a test). */
+  settings?: Record<string, string>;
+}
+
+/** The stand-ins, Azurite and the local Functions host, wired like an Azure deployment of the app. */
+export interface LocalStack {
+  readonly sandbox: Sandbox;
+  readonly azurite: RunningAzurite;
+  readonly host: FunctionsHost;
+  /** Every setting the product reads, plus FUNCTIONS_BASE_URL and FUNCTIONS_KEY. */
+  env(): Record<string, string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts everything the product needs locally. The product runs in this process and reads its settings from
+ * `process.env` (as in Azure), so the stack sets them there and restores the previous values on close.
+ */
+export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
+  const sandbox = await startSandbox(opts);
+  const azurite = await startAzurite().catch(async (err: unknown) => {
+    await sandbox.close();
+    throw err;
+  });
+  const entryModule = opts.entryModule ?? require.resolve(join(__dirname, '..', 'src', 'functions', 'index'));
+  let host: FunctionsHost;
+  try {
+    host = await startFunctionsHost({
+      entryModule,
+      clock: sandbox.clock,
+      timers: opts.timers ?? 'virtual',
+      taskHub: sandbox.env().TASKHUB_NAME,
+      ...(opts.functionsPort !== undefined ? { port: opts.functionsPort } : {}),
+      ...(opts.atLeastOnce !== undefined ? { atLeastOnce: opts.atLeastOnce } : {}),
+    });
+  } catch (err) {
+    await Promise.all([sandbox.close(), azurite.close()]);
+    throw err;
+  }
+  const env = (): Record<string, string> => ({
+    ...sandbox.env(),
+    AzureWebJobsStorage: azurite.connectionString,
+    PUBLIC_BASE_URL: host.baseUrl,
+    FUNCTIONS_BASE_URL: host.baseUrl,
+    FUNCTIONS_KEY: host.functionKey,
+    ...(opts.settings ?? {}),
+  });
+  const previous: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env())) {
+    previous[k] = process.env[k];
+    process.env[k] = v;
+  }
+  resetConfigCache();
+  return {
+    sandbox,
+    azurite,
+    host,
+    env,
+    close: async () => {
+      await host.close();
+      await Promise.all([sandbox.close(), azurite.close()]);
+      for (const [k, v] of Object.entries(previous)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      resetConfigCache();
+    },
+  };
+}
