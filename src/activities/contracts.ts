@@ -1,0 +1,260 @@
+/**
+ * The contract between the provisioning orchestrator and its activities: names, inputs and outputs. Everything here
+ * crosses the durable boundary and is persisted in orchestration history, so it holds ids, names, versions and
+ * non-secret values only, never a secret, a token or an approval link.
+ *
+ * Error convention (lessons-from-peers §1.3): an activity THROWS only for failures worth a durable retry (Graph
+ * replication 404 / 400 NoBackingApplicationObject, 409, 429, 5xx, network); it RETURNS `{ ok: false, failure }` for
+ * failures a retry cannot fix (400 validation, 401, 403), so the orchestrator turns them into a clear failure or a
+ * manual action.
+ */
+import type { TicketRef } from '../registry/types';
+
+export const ACTIVITY = {
+  preflight: 'preflight',
+  ensureApp: 'ensureApp',
+  ensureAppSecret: 'ensureAppSecret',
+  ensureServiceNowRecord: 'ensureServiceNowRecord',
+  ensureRoleGrant: 'ensureRoleGrant',
+  ensureIpAllowlist: 'ensureIpAllowlist',
+  sendApprovalRequests: 'sendApprovalRequests',
+  runChecks: 'runChecks',
+  addWorkNote: 'addWorkNote',
+  sendReport: 'sendReport',
+  updateRegistry: 'updateRegistry',
+  compensate: 'compensate',
+} as const;
+export type ActivityName = (typeof ACTIVITY)[keyof typeof ACTIVITY];
+
+/** What every activity needs to know about the integration it works on (no secrets). */
+export interface IntegrationRef {
+  integrationId: string;
+  /** Durable instance id of the provisioning orchestration. */
+  instanceId: string;
+  profileId: string;
+  /** Tenant as given (verified domain or GUID); used in Entra URLs. */
+  tenant: string;
+  tenantName: string;
+  serviceNowInstance: string;
+}
+
+export interface Failure {
+  /** Which external system refused. */
+  service: 'graph' | 'keyvault' | 'servicenow' | 'entra' | 'input';
+  status?: number;
+  code?: string;
+  /** Safe to show (redacted). */
+  message: string;
+}
+
+export type Outcome<T> = ({ ok: true } & T) | { ok: false; failure: Failure };
+
+// ---------------------------------------------------------------------------------------------------------------
+// preflight (read-only)
+
+export interface PreflightInput extends IntegrationRef {
+  ipAllowlist: boolean;
+}
+export interface PreflightResult {
+  /** Everything that is missing or wrong, each a sentence; empty = go. */
+  problems: string[];
+  /** sys_id of the profile's required scoped app (sys_scope), for cross-scope privileges. */
+  scopeSysId?: string;
+  /** Tenant GUID resolved from the tenant's OpenID metadata issuer. */
+  tenantId?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Entra app registrations and their secrets
+
+export interface EnsureAppInput extends IntegrationRef {
+  role: string;
+  /** Rendered display name. */
+  displayName: string;
+  redirectUris: string[];
+}
+export interface AppResult {
+  role: string;
+  appId: string;
+  objectId: string;
+  servicePrincipalId: string;
+  uniqueName: string;
+  /** True when this run created the application (compensation removes only what we created). */
+  created: boolean;
+}
+
+export interface EnsureAppSecretInput extends IntegrationRef {
+  role: string;
+  appObjectId: string;
+  appId: string;
+  /** Key Vault secret name for this app's client secret. */
+  secretName: string;
+  lifetimeDays: number;
+  /**
+   * Marks the Graph credential and the Key Vault version as belonging to one operation (e.g. `provision` or
+   * `rotate-2026-11-26`), so a re-run reuses what the first run wrote instead of adding another secret.
+   */
+  operation: string;
+}
+export interface SecretResult {
+  role: string;
+  secretName: string;
+  version: string;
+  keyId: string;
+  /** ISO end of the credential (= Key Vault expiresOn). */
+  expiresOn: string;
+  /** True when this run added the credential. */
+  created: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ServiceNow
+
+export interface EnsureRecordInput extends IntegrationRef {
+  /** Profile record key (e.g. `outboundProvider`). */
+  key: string;
+  table: string;
+  /** Rendered natural key and fields (no placeholders left). */
+  naturalKey: Record<string, string>;
+  fields: Record<string, string>;
+  /** Write this app's client secret (read from Key Vault in the activity) into `field`, in its own PATCH. */
+  secret?: { field: string; secretName: string };
+  manualFallback: string;
+}
+export interface RecordResult {
+  key: string;
+  table: string;
+  sysId?: string;
+  created: boolean;
+  /** Non-secret fields that differed on read-back (after the write): should be empty. */
+  mismatches: string[];
+  /** Set when ServiceNow refused (403): what a person must do instead, with exact values. */
+  manualAction?: ManualAction;
+}
+
+export interface ManualAction {
+  title: string;
+  actor: string;
+  steps: { label: string; value?: string }[];
+}
+
+export interface RoleGrantInput extends IntegrationRef {
+  userName: string;
+  role: string;
+}
+export interface RoleGrantResult {
+  userName: string;
+  role: string;
+  sysId?: string;
+  created: boolean;
+  manualAction?: ManualAction;
+}
+
+export interface IpAllowlistInput extends IntegrationRef {
+  addresses: string[];
+  /** Host whose A records are added when resolvable. */
+  resolveHost?: string;
+}
+export interface IpAllowlistResult {
+  /** False when the instance has no active deny rule (then nothing is needed and nothing is written). */
+  needed: boolean;
+  created: { address: string; sysId: string }[];
+  manualAction?: ManualAction;
+}
+
+export interface WorkNoteInput extends IntegrationRef {
+  ticket: TicketRef;
+  note: string;
+}
+export interface WorkNoteResult {
+  written: boolean;
+  /** Why not (closed or locked ticket, not found): never fails the orchestration. */
+  reason?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Approval and reporting
+
+export interface ApprovalRequestInput extends IntegrationRef {
+  approvers: string[];
+  /** ISO expiry of the links (the decision deadline). */
+  expiresAt: string;
+  /** Reminder number: 0 = first request; a reminder re-issues links for approvers who have none open. */
+  round: number;
+  apps: AppResult[];
+  secrets: SecretResult[];
+  records: RecordResult[];
+  manualActions: ManualAction[];
+}
+export interface ApprovalRequestResult {
+  /** Hash prefixes of the tokens issued (safe); never the tokens. */
+  tokenIds: string[];
+  sentTo: string[];
+}
+
+/** The payload of the ApprovalDecision external event (raised by the approval endpoint; never carries a token). */
+export interface ApprovalDecision {
+  decision: 'approve' | 'reject';
+  approver: string;
+  at: string;
+  tokenId: string;
+}
+export const APPROVAL_EVENT = 'ApprovalDecision';
+
+export interface RunChecksInput extends IntegrationRef {
+  apps: AppResult[];
+  secrets: SecretResult[];
+  records: RecordResult[];
+}
+export interface CheckOutcome {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** Remediation hint mapped from AADSTS codes or ServiceNow 401/403 causes. */
+  hint?: string;
+  /** True for failures that may pass after Entra's propagation delay (retry later). */
+  transient?: boolean;
+}
+
+export interface ReportInput extends IntegrationRef {
+  approvers: string[];
+  outcome: string;
+  summary: string;
+  checks: CheckOutcome[];
+  orphans: Orphan[];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Compensation
+
+/** Something this integration created, that compensation removes. */
+export type CreatedObject =
+  | { kind: 'app'; role: string; objectId: string; appId: string }
+  | { kind: 'secret'; role: string; secretName: string }
+  | { kind: 'record'; key: string; table: string; sysId: string };
+
+export interface Orphan {
+  object: CreatedObject;
+  reason: string;
+}
+export interface CompensateInput extends IntegrationRef {
+  created: CreatedObject[];
+}
+export interface CompensateResult {
+  removed: CreatedObject[];
+  orphans: Orphan[];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Registry
+
+export interface RegistryUpdateInput {
+  integrationId: string;
+  status?: import('../registry/types').IntegrationStatus;
+  apps?: AppResult[];
+  secrets?: SecretResult[];
+  records?: RecordResult[];
+  checks?: CheckOutcome[];
+  /** ISO time of the update (orchestrator's currentUtcDateTime, so replays write the same value). */
+  at: string;
+}

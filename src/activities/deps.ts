@@ -1,0 +1,75 @@
+/**
+ * The composition root for activities and HTTP functions: builds each external client once from the settings
+ * (src/config.ts) and hands them out. Activities take a `Deps` argument so tests can pass clients built against the
+ * sandbox; production handlers call `getDeps()`.
+ */
+import type { TokenCredential } from '@azure/identity';
+import type { SecretClient } from '@azure/keyvault-secrets';
+import type { Client } from '@microsoft/microsoft-graph-client';
+
+import { ApprovalTokenStore } from '../approvals/tokens';
+import { createCredential } from '../clients/credentials';
+import { createGraphClient } from '../clients/graph';
+import { createSecretClient } from '../clients/keyvault';
+import { ServiceNowClient } from '../clients/servicenow';
+import { createServiceNowAuth } from '../clients/servicenow-auth';
+import { createTableClient } from '../clients/tables';
+import { getConfig, serviceNowInstanceUrl, type AppConfig } from '../config';
+import { IntegrationRegistry } from '../registry/registry';
+
+export interface Deps {
+  config: AppConfig;
+  credential: TokenCredential;
+  graph: Client;
+  secrets: SecretClient;
+  /** One client per ServiceNow instance, its admin credentials read from Key Vault at use time. */
+  serviceNow(instance: string): ServiceNowClient;
+  registry: IntegrationRegistry;
+  approvalTokens: ApprovalTokenStore;
+  now(): Date;
+}
+
+export function createDeps(config: AppConfig, now: () => Date = () => new Date()): Deps {
+  const credential = createCredential(config);
+  const secrets = createSecretClient({
+    vaultUrl: config.keyVault.url,
+    credential,
+    challengeResourceVerification: config.keyVault.challengeResourceVerification,
+  });
+  const table = (name: string) =>
+    createTableClient(
+      'serviceUrl' in config.tables
+        ? { url: config.tables.serviceUrl, credential, table: name }
+        : { connectionString: config.tables.connectionString, table: name },
+    );
+  const serviceNowClients = new Map<string, ServiceNowClient>();
+  return {
+    config,
+    credential,
+    graph: createGraphClient({ credential, baseUrl: config.graph.baseUrl, scopes: [config.graph.scope] }),
+    secrets,
+    serviceNow(instance) {
+      let client = serviceNowClients.get(instance);
+      if (!client) {
+        client = new ServiceNowClient({
+          instanceUrl: serviceNowInstanceUrl(config, instance),
+          auth: createServiceNowAuth(config, instance, secrets),
+        });
+        serviceNowClients.set(instance, client);
+      }
+      return client;
+    },
+    registry: new IntegrationRegistry(table('integrations')),
+    approvalTokens: new ApprovalTokenStore(table('approvals'), now),
+    now,
+  };
+}
+
+let cached: { config: AppConfig; deps: Deps } | undefined;
+
+/** The process-wide dependencies, rebuilt when the settings change (tests reset the config cache). */
+export function getDeps(): Deps {
+  const config = getConfig();
+  if (cached?.config !== config) cached = { config, deps: createDeps(config) };
+  return cached.deps;
+}
