@@ -29,7 +29,13 @@ export const SETTING_NAMES = [
   // string in `AzureWebJobsStorage` (Azurite).
   'AzureWebJobsStorage__tableServiceUri',
   'AzureWebJobsStorage',
-  // --- Provisioning and rotation settings are added here by the features that need them. ---
+  // Provisioning: the approval gate and the connectivity checks.
+  'APPROVAL_TIMEOUT_MINUTES',
+  'APPROVAL_REMINDER_MINUTES',
+  'APPROVAL_DEADLINE_ACTION',
+  'CHECK_ATTEMPTS',
+  'CHECK_RETRY_SECONDS',
+  // --- Rotation settings are added here. ---
 ] as const;
 
 export type SettingName = (typeof SETTING_NAMES)[number];
@@ -60,6 +66,11 @@ export const DEFAULTS = {
   SERVICENOW_AUTH_MODE: 'basic',
   SERVICENOW_CREDENTIAL_SECRET_PREFIX: 'servicenow-',
   KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+  APPROVAL_TIMEOUT_MINUTES: '4320',
+  APPROVAL_REMINDER_MINUTES: '1440',
+  APPROVAL_DEADLINE_ACTION: 'rollback',
+  CHECK_ATTEMPTS: '6',
+  CHECK_RETRY_SECONDS: '10',
 } as const satisfies Partial<Record<SettingName, string>>;
 
 export type ServiceNowAuthMode = 'basic' | 'oauth';
@@ -107,7 +118,15 @@ export interface AppConfig {
   taskHubName: string;
   /** Table Storage: a service URL used with the identity, or a connection string (Azurite). */
   tables: { serviceUrl: string } | { connectionString: string };
-  // --- Provisioning and rotation settings go here. ---
+  provisioning: {
+    approvalTimeoutMinutes: number;
+    reminderIntervalMinutes: number;
+    /** At the approval deadline: roll back everything, or keep it and mark the integration expired. */
+    onDeadline: 'rollback' | 'keep';
+    checkAttempts: number;
+    checkRetrySeconds: number;
+  };
+  // --- Rotation settings go here. ---
 }
 
 const trimSlash = (s: string) => s.replace(/\/+$/, '');
@@ -125,6 +144,15 @@ const withDefault = <T extends z.ZodType<unknown, string>>(schema: T, def: strin
   z.preprocess((v) => blankToUndefined(v) ?? def, schema);
 /** Missing or blank → an invalid_type issue on undefined input, reported as "is required" by loadConfig. */
 const required = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema);
+
+/** A whole number within [min, max], given as a string. */
+const intIn = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be a whole number from ${min} to ${max}`);
 
 const schema = z.object({
   ENTRA_AUTHORITY_HOST: withDefault(httpsUrl(), DEFAULTS.ENTRA_AUTHORITY_HOST),
@@ -201,6 +229,14 @@ const schema = z.object({
   // Functions", Azure Storage provider rules).
   AzureWebJobsStorage__tableServiceUri: optional(httpsUrl()),
   AzureWebJobsStorage: optional(z.string().trim()),
+  APPROVAL_TIMEOUT_MINUTES: withDefault(intIn(5, 60 * 24 * 30), DEFAULTS.APPROVAL_TIMEOUT_MINUTES),
+  APPROVAL_REMINDER_MINUTES: withDefault(intIn(5, 60 * 24 * 30), DEFAULTS.APPROVAL_REMINDER_MINUTES),
+  APPROVAL_DEADLINE_ACTION: withDefault(
+    z.enum(['rollback', 'keep'], { error: 'must be rollback or keep' }),
+    DEFAULTS.APPROVAL_DEADLINE_ACTION,
+  ),
+  CHECK_ATTEMPTS: withDefault(intIn(1, 20), DEFAULTS.CHECK_ATTEMPTS),
+  CHECK_RETRY_SECONDS: withDefault(intIn(1, 600), DEFAULTS.CHECK_RETRY_SECONDS),
   TASKHUB_NAME: required(
     z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, 'must be 3-45 letters and digits, starting with a letter'),
   ),
@@ -266,6 +302,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mail: { sender: s.MAIL_SENDER },
     publicBaseUrl: trimSlash(s.PUBLIC_BASE_URL),
     taskHubName: s.TASKHUB_NAME,
+    provisioning: {
+      approvalTimeoutMinutes: s.APPROVAL_TIMEOUT_MINUTES,
+      reminderIntervalMinutes: s.APPROVAL_REMINDER_MINUTES,
+      onDeadline: s.APPROVAL_DEADLINE_ACTION,
+      checkAttempts: s.CHECK_ATTEMPTS,
+      checkRetrySeconds: s.CHECK_RETRY_SECONDS,
+    },
     tables: s.AzureWebJobsStorage__tableServiceUri
       ? { serviceUrl: trimSlash(s.AzureWebJobsStorage__tableServiceUri) }
       : { connectionString: s.AzureWebJobsStorage! },

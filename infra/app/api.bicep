@@ -146,6 +146,13 @@ var productSettings = {
   MAIL_SENDER: mailSender
   PUBLIC_BASE_URL: !empty(publicBaseUrl) ? publicBaseUrl : 'https://${functionApp.properties.defaultHostName}'
   TASKHUB_NAME: taskHubName
+  // Provisioning defaults (src/config.ts DEFAULTS): approval deadline 72 h with daily reminders, roll back at the
+  // deadline, six connectivity-check attempts ten seconds apart.
+  APPROVAL_TIMEOUT_MINUTES: '4320'
+  APPROVAL_REMINDER_MINUTES: '1440'
+  APPROVAL_DEADLINE_ACTION: 'rollback'
+  CHECK_ATTEMPTS: '6'
+  CHECK_RETRY_SECONDS: '10'
 }
 
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {

@@ -42,6 +42,8 @@ export interface IntegrationRecord {
   /** ServiceNow sys_ids by profile record key. */
   serviceNow: Record<string, string>;
   checks: CheckResult[];
+  /** How many provisioning runs (1 = the first; re-provisioning increments it). */
+  runs?: number;
   createdAt: string;
   updatedAt: string;
 }

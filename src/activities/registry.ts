@@ -1,0 +1,50 @@
+import type { ActivityHandler } from 'durable-functions';
+
+import type { IntegrationRecord } from '../registry/types';
+import type { RegistryUpdateInput } from './contracts';
+import { getDeps, type Deps } from './deps';
+
+/** Applies an orchestration milestone to the registry row (non-secret state only). */
+export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): IntegrationRecord {
+  const apps = { ...record.apps };
+  for (const app of u.apps ?? [])
+    apps[app.role] = {
+      ...apps[app.role],
+      appId: app.appId,
+      objectId: app.objectId,
+      secretName: apps[app.role]?.secretName ?? '',
+    };
+  for (const s of u.secrets ?? []) {
+    const current = apps[s.role];
+    if (!current) continue;
+    apps[s.role] = {
+      ...current,
+      secretName: s.secretName,
+      secretVersion: s.version,
+      keyId: s.keyId,
+      expiresOn: s.expiresOn,
+    };
+  }
+  const serviceNow = { ...record.serviceNow };
+  for (const r of u.records ?? []) if (r.sysId) serviceNow[r.key] = r.sysId;
+  return {
+    ...record,
+    ...(u.status ? { status: u.status } : {}),
+    apps,
+    serviceNow,
+    ...(u.checks ? { checks: u.checks.map((c) => ({ ...c, at: u.at })) } : {}),
+    updatedAt: u.at,
+  };
+}
+
+/** Idempotent: a replay of the same milestone (same `at`) leaves the row as it is. */
+export async function updateRegistry(input: RegistryUpdateInput, deps: Pick<Deps, 'registry'>): Promise<void> {
+  const current = await deps.registry.get(input.integrationId);
+  if (!current) throw new Error(`integration ${input.integrationId} is not registered`);
+  const next = applyUpdate(current.value, input);
+  if (JSON.stringify(next) === JSON.stringify(current.value)) return;
+  await deps.registry.update(input.integrationId, (cur) => applyUpdate(cur ?? current.value, input));
+}
+
+export const updateRegistryHandler: ActivityHandler = (input: unknown) =>
+  updateRegistry(input as RegistryUpdateInput, getDeps());

@@ -1,0 +1,224 @@
+/**
+ * The integrations API (thin triggers; function-key auth):
+ *   POST /api/integrations         start provisioning (202), or 409 while running, or 200 when already done
+ *   GET  /api/integrations/{id}    current step, what was created (ids, names, versions), manual actions, checks
+ *   GET  /api/integrations         every integration in the registry with status and credential expiry
+ * Never returns or emails the durable management URLs (they carry the system key, lessons-from-peers §1.11).
+ */
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+
+import { getDeps, type Deps } from '../activities/deps';
+import {
+  INTEGRATION_ID,
+  integrationIdFor,
+  parseIntegrationRequest,
+  type NormalisedRequest,
+} from '../api/integrationRequest';
+import { serviceNowInstanceUrl } from '../config';
+import { getProfile } from '../profiles';
+import { PROVISION_ORCHESTRATOR, type ProvisionInput, type ProvisionStatus } from '../orchestrators/provisionTypes';
+import type { IntegrationRecord } from '../registry/types';
+import { json, problem, readJson, withErrorBoundary } from './http';
+
+const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew']);
+
+export const provisionInstanceId = (integrationId: string): string => `provision-${integrationId}`;
+
+async function statusOf(client: DurableClient, instanceId: string): Promise<DurableOrchestrationStatus | undefined> {
+  try {
+    return await client.getStatus(instanceId);
+  } catch (err) {
+    if (/HTTP 404/.test((err as Error).message)) return undefined;
+    throw err;
+  }
+}
+
+function statusUrl(deps: Deps, id: string): string {
+  return `${deps.config.publicBaseUrl}/api/integrations/${id}`;
+}
+
+/** The public view of an integration: registry state plus the orchestration's step log. Never a secret. */
+export function integrationView(deps: Deps, record: IntegrationRecord, status?: DurableOrchestrationStatus) {
+  const custom = (status?.customStatus ?? status?.output) as ProvisionStatus | undefined;
+  return {
+    id: record.id,
+    status: record.status,
+    statusUrl: statusUrl(deps, record.id),
+    profile: record.profile,
+    tenant: record.tenant,
+    tenantName: record.tenantName,
+    serviceNowInstance: record.serviceNowInstance,
+    ticket: record.ticket,
+    orchestration: status
+      ? {
+          runtimeStatus: status.runtimeStatus,
+          createdTime: status.createdTime,
+          lastUpdatedTime: status.lastUpdatedTime,
+        }
+      : undefined,
+    currentStep: custom?.step,
+    steps: custom?.steps ?? [],
+    awaiting: custom?.awaiting,
+    decision: custom?.decision,
+    created: {
+      apps: record.apps,
+      serviceNow: record.serviceNow,
+    },
+    pendingManualActions: custom?.manualActions ?? [],
+    checks: custom?.checks?.length ? custom.checks : record.checks,
+    outcome: custom?.outcome,
+    error: custom?.error,
+    orphans: custom?.orphans ?? [],
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}
+
+function provisionInput(deps: Deps, req: NormalisedRequest, integrationId: string, operation: string): ProvisionInput {
+  const { config } = deps;
+  return {
+    ref: {
+      integrationId,
+      instanceId: provisionInstanceId(integrationId),
+      profileId: req.profile,
+      tenant: req.tenant,
+      tenantName: req.tenantName,
+      serviceNowInstance: req.serviceNowInstance,
+    },
+    approvers: req.approvers,
+    ...(req.ticket ? { ticket: req.ticket } : {}),
+    options: {
+      testEnvironment: req.options?.testEnvironment ?? false,
+      ipAllowlist: req.options?.ipAllowlist ?? false,
+      grantUsers: (req.options?.grantUsers ?? []).map((g) => ({
+        userName: g.userName,
+        // The profile maps request roles to ServiceNow role names (x_mioms_m365_assis.insights_user, ...).
+        role: g.role,
+      })),
+      ...(req.options?.secretLifetimeDays ? { secretLifetimeDays: req.options.secretLifetimeDays } : {}),
+      ...(req.options?.redirectUri ? { redirectUri: req.options.redirectUri } : {}),
+    },
+    settings: {
+      approvalTimeoutMinutes: config.provisioning.approvalTimeoutMinutes,
+      reminderIntervalMinutes: config.provisioning.reminderIntervalMinutes,
+      onDeadline: config.provisioning.onDeadline,
+      checkAttempts: config.provisioning.checkAttempts,
+      checkRetrySeconds: config.provisioning.checkRetrySeconds,
+    },
+    endpoints: {
+      authorityHost: config.entra.authorityHost,
+      instanceUrl: serviceNowInstanceUrl(config, req.serviceNowInstance),
+    },
+    operation,
+  };
+}
+
+export async function startIntegration(
+  request: HttpRequest,
+  client: DurableClient,
+  _context: InvocationContext,
+  deps: Deps = getDeps(),
+): Promise<HttpResponseInit> {
+  const body = await readJson(request);
+  if (!body.ok) return problem(400, 'Invalid request', [{ field: '(body)', message: 'body must be JSON' }]);
+  const reprovisionParam = request.query.get('reprovision');
+  if (reprovisionParam !== null && !['true', 'false'].includes(reprovisionParam))
+    return problem(400, 'Invalid request', [{ field: 'reprovision', message: 'reprovision must be true or false' }]);
+  const parsed = parseIntegrationRequest(body.value);
+  if (!parsed.ok) return problem(400, 'Invalid request', parsed.problems);
+  const req = parsed.value;
+  // Map request roles through the profile: only roles it declares can be granted.
+  const id = integrationIdFor(req.tenant, req.serviceNowInstance, req.profile);
+  const instanceId = provisionInstanceId(id);
+
+  const existing = await deps.registry.get(id);
+  const running = await statusOf(client, instanceId);
+  if (running && ACTIVE.has(running.runtimeStatus))
+    return json(
+      409,
+      { id, status: existing?.value.status ?? 'provisioning', statusUrl: statusUrl(deps, id) },
+      { Location: statusUrl(deps, id) },
+    );
+  if (existing && running && reprovisionParam !== 'true')
+    return json(200, integrationView(deps, existing.value, running), { Location: statusUrl(deps, id) });
+
+  const at = deps.now().toISOString();
+  const runs = existing ? ((existing.value as IntegrationRecord & { runs?: number }).runs ?? 1) + 1 : 1;
+  await deps.registry.update(
+    id,
+    (cur) =>
+      ({
+        ...(cur ?? { apps: {}, serviceNow: {}, checks: [], createdAt: at }),
+        id,
+        profile: req.profile,
+        tenant: req.tenant,
+        tenantName: req.tenantName,
+        serviceNowInstance: req.serviceNowInstance,
+        status: 'provisioning',
+        instanceId,
+        ...(req.ticket ? { ticket: req.ticket } : {}),
+        runs,
+        updatedAt: at,
+      }),
+  );
+  const input = provisionInput(deps, req, id, runs === 1 ? 'provision' : `reprovision-${runs}`);
+  // The profile's grantable roles: resolve request role names to ServiceNow role names here, at the edge.
+  input.options.grantUsers = input.options.grantUsers.map((g) => ({ ...g, role: grantableRole(req.profile, g.role) }));
+  await client.startNew(PROVISION_ORCHESTRATOR, { instanceId, input });
+  return json(202, { id, status: 'provisioning', statusUrl: statusUrl(deps, id) }, { Location: statusUrl(deps, id) });
+}
+
+function grantableRole(profileId: string, role: string): string {
+  return getProfile(profileId)?.serviceNow.grantableUserRoles[role] ?? role;
+}
+
+export async function getIntegration(
+  request: HttpRequest,
+  client: DurableClient,
+  _context: InvocationContext,
+  deps: Deps = getDeps(),
+): Promise<HttpResponseInit> {
+  const id = request.params.id ?? '';
+  if (!INTEGRATION_ID.test(id))
+    return problem(400, 'Invalid request', [{ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' }]);
+  const record = await deps.registry.get(id);
+  if (!record) return problem(404, `No integration ${id}`);
+  return json(200, integrationView(deps, record.value, await statusOf(client, record.value.instanceId)));
+}
+
+export async function listIntegrations(
+  _request: HttpRequest,
+  _client: DurableClient,
+  _context: InvocationContext,
+  deps: Deps = getDeps(),
+): Promise<HttpResponseInit> {
+  const records = await deps.registry.list();
+  return json(200, {
+    integrations: records.map((r) => ({
+      id: r.id,
+      status: r.status,
+      profile: r.profile,
+      tenant: r.tenant,
+      serviceNowInstance: r.serviceNowInstance,
+      statusUrl: statusUrl(deps, r.id),
+      credentials: Object.entries(r.apps).map(([role, a]) => ({
+        role,
+        appId: a.appId,
+        secretName: a.secretName,
+        expiresOn: a.expiresOn,
+      })),
+      updatedAt: r.updatedAt,
+    })),
+  });
+}
+
+export const startIntegrationHandler = withErrorBoundary((r: HttpRequest, c: DurableClient, x: InvocationContext) =>
+  startIntegration(r, c, x),
+);
+export const getIntegrationHandler = withErrorBoundary((r: HttpRequest, c: DurableClient, x: InvocationContext) =>
+  getIntegration(r, c, x),
+);
+export const listIntegrationsHandler = withErrorBoundary((r: HttpRequest, c: DurableClient, x: InvocationContext) =>
+  listIntegrations(r, c, x),
+);

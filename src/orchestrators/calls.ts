@@ -1,0 +1,112 @@
+/**
+ * Typed activity calls for orchestrators: each activity is a handle carrying its input and output types, so an
+ * orchestrator never passes a bare string or gets `any` back (lessons-from-peers §1.4).
+ */
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
+
+import {
+  ACTIVITY,
+  type AppResult,
+  type ApprovalRequestInput,
+  type ApprovalRequestResult,
+  type CheckOutcome,
+  type CompensateInput,
+  type CompensateResult,
+  type EnsureAppInput,
+  type EnsureAppSecretInput,
+  type EnsureRecordInput,
+  type IpAllowlistInput,
+  type IpAllowlistResult,
+  type Outcome,
+  type PreflightInput,
+  type PreflightResult,
+  type RecordResult,
+  type RegistryUpdateInput,
+  type ReportInput,
+  type RoleGrantInput,
+  type RoleGrantResult,
+  type RunChecksInput,
+  type SecretResult,
+  type WorkNoteInput,
+  type WorkNoteResult,
+} from '../activities/contracts';
+
+/** An activity handle: its registered name plus (phantom) input and output types. */
+export interface Activity<I, O> {
+  readonly name: string;
+  readonly types?: (input: I) => O;
+}
+const activity = <I, O>(name: string): Activity<I, O> => ({ name });
+
+export const activities = {
+  preflight: activity<PreflightInput, PreflightResult>(ACTIVITY.preflight),
+  ensureApp: activity<EnsureAppInput, Outcome<AppResult>>(ACTIVITY.ensureApp),
+  ensureAppSecret: activity<EnsureAppSecretInput, Outcome<SecretResult>>(ACTIVITY.ensureAppSecret),
+  ensureServiceNowRecord: activity<EnsureRecordInput, Outcome<RecordResult>>(ACTIVITY.ensureServiceNowRecord),
+  ensureRoleGrant: activity<RoleGrantInput, Outcome<RoleGrantResult>>(ACTIVITY.ensureRoleGrant),
+  ensureIpAllowlist: activity<IpAllowlistInput, Outcome<IpAllowlistResult>>(ACTIVITY.ensureIpAllowlist),
+  sendApprovalRequests: activity<ApprovalRequestInput, ApprovalRequestResult>(ACTIVITY.sendApprovalRequests),
+  runChecks: activity<RunChecksInput, CheckOutcome[]>(ACTIVITY.runChecks),
+  addWorkNote: activity<WorkNoteInput, WorkNoteResult>(ACTIVITY.addWorkNote),
+  sendReport: activity<ReportInput, void>(ACTIVITY.sendReport),
+  updateRegistry: activity<RegistryUpdateInput, void>(ACTIVITY.updateRegistry),
+  compensate: activity<CompensateInput, CompensateResult>(ACTIVITY.compensate),
+} as const;
+
+export interface RetryPolicy {
+  firstRetryIntervalMs: number;
+  maxAttempts: number;
+  backoffCoefficient: number;
+  maxRetryIntervalMs: number;
+}
+
+/**
+ * Durable retry policies per error class (microsoft-apis.md §4.3; servicenow-api.md §2.7). Activities throw only for
+ * retriable failures (Graph replication 404 / NoBackingApplicationObject, 409, 429, 5xx; ServiceNow 429/5xx), so
+ * every throw is worth these bounded, capped retries; non-retriable failures come back as `{ ok: false }`.
+ * Bounded by attempts only (lessons-from-peers §1.3).
+ */
+export const RETRY = {
+  /** Graph eventual consistency: 2, 4, 8, 16, 32, 60 s (about two minutes). */
+  graph: { firstRetryIntervalMs: 2_000, maxAttempts: 7, backoffCoefficient: 2, maxRetryIntervalMs: 60_000 },
+  /** ServiceNow and Key Vault throttling and outages. */
+  service: { firstRetryIntervalMs: 2_000, maxAttempts: 5, backoffCoefficient: 2, maxRetryIntervalMs: 30_000 },
+  /** Best-effort side effects (work notes, registry, mail). */
+  light: { firstRetryIntervalMs: 1_000, maxAttempts: 3, backoffCoefficient: 2, maxRetryIntervalMs: 10_000 },
+} as const satisfies Record<string, RetryPolicy>;
+
+function retryOptions(p: RetryPolicy): df.RetryOptions {
+  const options = new df.RetryOptions(p.firstRetryIntervalMs, p.maxAttempts);
+  options.backoffCoefficient = p.backoffCoefficient;
+  options.maxRetryIntervalInMilliseconds = p.maxRetryIntervalMs;
+  return options;
+}
+
+/** Schedules an activity; yield the returned task (or pass it to Task.all/any). */
+export function schedule<I, O>(context: OrchestrationContext, a: Activity<I, O>, input: I, retry?: RetryPolicy): Task {
+  return retry
+    ? context.df.callActivityWithRetry(a.name, retryOptions(retry), input)
+    : context.df.callActivity(a.name, input);
+}
+
+/** Calls an activity and returns its typed result: `const r = yield* call(context, activities.x, input, RETRY.graph)`. */
+export function* call<I, O>(
+  context: OrchestrationContext,
+  a: Activity<I, O>,
+  input: I,
+  retry?: RetryPolicy,
+): Generator<Task, O, unknown> {
+  return (yield schedule(context, a, input, retry)) as O;
+}
+
+/** Calls activities in parallel (Task.all) and returns their typed results in order. */
+export function* callAll<I, O>(
+  context: OrchestrationContext,
+  a: Activity<I, O>,
+  inputs: I[],
+  retry?: RetryPolicy,
+): Generator<Task, O[], unknown> {
+  if (inputs.length === 0) return [];
+  return (yield context.df.Task.all(inputs.map((input) => schedule(context, a, input, retry)))) as O[];
+}
