@@ -205,6 +205,18 @@ export interface RunChecksInput extends IntegrationRef {
   apps: AppResult[];
   secrets: SecretResult[];
   records: RecordResult[];
+  /** The profile's checks, in order (rendered: role and record keys only). */
+  checks: import('../profiles/types').CheckSpec[];
+  /**
+   * The rendered non-secret fields of each ServiceNow record (what ensureServiceNowRecord was given), compared on
+   * read-back by the `recordsConsistent` check (e.g. oauth_entity.client_id = the outbound app id).
+   */
+  expectedRecords: ExpectedRecord[];
+}
+export interface ExpectedRecord {
+  key: string;
+  table: string;
+  fields: Record<string, string>;
 }
 export interface CheckOutcome {
   name: string;

@@ -24,6 +24,8 @@ export interface TokenRecord {
   /** External event the decision is raised as. */
   eventName: string;
   expiresAt: string;
+  /** What is being approved (e.g. the integration id), shown on the confirmation page. Not secret. */
+  subject?: string;
   usedAt?: string;
   decision?: string;
 }
@@ -32,6 +34,29 @@ export type RedeemFailure = 'unknown' | 'expired' | 'used' | 'wrong-instance';
 export type Inspection = { ok: true; record: TokenRecord } | { ok: false; reason: RedeemFailure };
 
 const PARTITION = 'token';
+const SENT_PARTITION = 'sent';
+
+/** One email: an approval request round or the final report, to one recipient, for one instance. */
+export interface SendKey {
+  instanceId: string;
+  kind: 'approval' | 'report';
+  round: number;
+  /** Lower-cased address. */
+  recipient: string;
+}
+export type SendClaim = { state: 'claimed' } | { state: 'sent'; tokenId?: string } | { state: 'busy' };
+
+interface SentMarker {
+  state: 'sending' | 'sent';
+  claimedAt: string;
+  tokenId?: string;
+}
+
+/** Row keys may not contain '/', '\\', '#', '?': hash the natural key. */
+const sendRowKey = (k: SendKey) =>
+  createHash('sha256')
+    .update(JSON.stringify([k.instanceId, k.kind, k.round, k.recipient]), 'utf8')
+    .digest('hex');
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 const hashOf = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
@@ -107,6 +132,101 @@ export class ApprovalTokenStore {
     return out;
   }
 
+  /** Approvers of an instance who have used a token (decided), lower-cased. */
+  async decidedFor(instanceId: string): Promise<string[]> {
+    await this.ready();
+    const out = new Set<string>();
+    const escaped = instanceId.replace(/'/g, "''");
+    for await (const e of this.table.listEntities<TokenRecord>({
+      queryOptions: { filter: `PartitionKey eq '${PARTITION}' and instanceId eq '${escaped}'` },
+    }))
+      if (e.usedAt) out.add(e.approver.toLowerCase());
+    return [...out];
+  }
+
+  /**
+   * Undoes a redemption whose decision could not be delivered (the event was not raised), so the approver can retry.
+   * Conditional on the ETag of the used record: only the redemption that is being undone is reverted.
+   */
+  async release(token: string, instanceId: string): Promise<boolean> {
+    const found = await this.find(token);
+    if (!found?.record.usedAt || !safeEqual(found.record.instanceId, instanceId)) return false;
+    const { usedAt: _u, decision: _d, ...rest } = found.record;
+    try {
+      await this.table.updateEntity({ partitionKey: PARTITION, rowKey: found.hash, ...rest }, 'Replace', {
+        etag: found.etag,
+      });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 412) return false;
+      throw err;
+    }
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // "Sent" markers: at most one email per (instance, round, recipient), also when an activity runs twice or
+  // concurrently with itself. A marker is claimed with a conditional create before sending and completed after.
+
+  /**
+   * Claims the right to send `key`'s email. `claimed`: send now (then `completeSend` or `abandonSend`); `sent`: it was
+   * sent before (its tokenId, if any); `busy`: another run holds a fresh claim (retry later). A claim older than
+   * `leaseMs` (a run that crashed between claim and send) is taken over under its ETag.
+   */
+  async claimSend(key: SendKey, leaseMs = 5 * 60_000): Promise<SendClaim> {
+    await this.ready();
+    const rowKey = sendRowKey(key);
+    const now = this.now();
+    const entity = {
+      partitionKey: SENT_PARTITION,
+      rowKey,
+      instanceId: key.instanceId,
+      kind: key.kind,
+      round: key.round,
+      recipient: key.recipient,
+      state: 'sending',
+      claimedAt: now.toISOString(),
+    };
+    try {
+      await this.table.createEntity(entity);
+      return { state: 'claimed' };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+    }
+    const existing = await this.table.getEntity<SentMarker>(SENT_PARTITION, rowKey);
+    if (existing.state === 'sent') return { state: 'sent', ...(existing.tokenId ? { tokenId: existing.tokenId } : {}) };
+    if (now.getTime() - Date.parse(existing.claimedAt) < leaseMs) return { state: 'busy' };
+    try {
+      await this.table.updateEntity(entity, 'Replace', { etag: existing.etag });
+      return { state: 'claimed' };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 412) return { state: 'busy' };
+      throw err;
+    }
+  }
+
+  /** Marks `key`'s email as sent (with the tokenId of the link it carried). */
+  async completeSend(key: SendKey, tokenId?: string): Promise<void> {
+    await this.table.updateEntity(
+      {
+        partitionKey: SENT_PARTITION,
+        rowKey: sendRowKey(key),
+        state: 'sent',
+        sentAt: this.now().toISOString(),
+        ...(tokenId ? { tokenId } : {}),
+      },
+      'Merge',
+    );
+  }
+
+  /** Drops a claim whose send failed, so a retry sends again. */
+  async abandonSend(key: SendKey): Promise<void> {
+    try {
+      await this.table.deleteEntity(SENT_PARTITION, sendRowKey(key));
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+  }
+
   private async find(token: string): Promise<{ hash: string; etag: string; record: TokenRecord } | undefined> {
     if (!TOKEN_PATTERN.test(token)) return undefined;
     await this.ready();
@@ -122,7 +242,7 @@ export class ApprovalTokenStore {
 }
 
 function strip(e: TokenRecord): TokenRecord {
-  const { tokenId, instanceId, approver, purpose, eventName, expiresAt, usedAt, decision } = e;
+  const { tokenId, instanceId, approver, purpose, eventName, expiresAt, subject, usedAt, decision } = e;
   return {
     tokenId,
     instanceId,
@@ -130,6 +250,7 @@ function strip(e: TokenRecord): TokenRecord {
     purpose,
     eventName,
     expiresAt,
+    ...(subject ? { subject } : {}),
     ...(usedAt ? { usedAt } : {}),
     ...(decision ? { decision } : {}),
   };

@@ -144,24 +144,20 @@ export async function startIntegration(
     return json(200, integrationView(deps, existing.value, running), { Location: statusUrl(deps, id) });
 
   const at = deps.now().toISOString();
-  const runs = existing ? ((existing.value as IntegrationRecord & { runs?: number }).runs ?? 1) + 1 : 1;
-  await deps.registry.update(
+  const runs = existing ? (existing.value.runs ?? 1) + 1 : 1;
+  await deps.registry.update(id, (cur): IntegrationRecord => ({
+    ...(cur ?? { apps: {}, serviceNow: {}, checks: [], createdAt: at }),
     id,
-    (cur) =>
-      ({
-        ...(cur ?? { apps: {}, serviceNow: {}, checks: [], createdAt: at }),
-        id,
-        profile: req.profile,
-        tenant: req.tenant,
-        tenantName: req.tenantName,
-        serviceNowInstance: req.serviceNowInstance,
-        status: 'provisioning',
-        instanceId,
-        ...(req.ticket ? { ticket: req.ticket } : {}),
-        runs,
-        updatedAt: at,
-      }),
-  );
+    profile: req.profile,
+    tenant: req.tenant,
+    tenantName: req.tenantName,
+    serviceNowInstance: req.serviceNowInstance,
+    status: 'provisioning',
+    instanceId,
+    ...(req.ticket ? { ticket: req.ticket } : {}),
+    runs,
+    updatedAt: at,
+  }));
   const input = provisionInput(deps, req, id, runs === 1 ? 'provision' : `reprovision-${runs}`);
   // The profile's grantable roles: resolve request role names to ServiceNow role names here, at the edge.
   input.options.grantUsers = input.options.grantUsers.map((g) => ({ ...g, role: grantableRole(req.profile, g.role) }));
