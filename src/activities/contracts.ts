@@ -126,6 +126,8 @@ export interface RecordResult {
   table: string;
   sysId?: string;
   created: boolean;
+  /** True when an existing record was patched (a field differed, or the secret was written). */
+  updated?: boolean;
   /** Non-secret fields that differed on read-back (after the write): should be empty. */
   mismatches: string[];
   /** Set when ServiceNow refused (403): what a person must do instead, with exact values. */
@@ -267,6 +269,8 @@ export interface RegistryUpdateInput {
   secrets?: SecretResult[];
   records?: RecordResult[];
   checks?: CheckOutcome[];
+  /** The approval decision that let the integration go live. */
+  approval?: { approver: string; at: string };
   /** ISO time of the update (orchestrator's currentUtcDateTime, so replays write the same value). */
   at: string;
 }

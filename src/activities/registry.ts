@@ -30,6 +30,7 @@ export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): 
   return {
     ...record,
     ...(u.status ? { status: u.status } : {}),
+    ...(u.approval ? { approval: u.approval } : {}),
     apps,
     serviceNow,
     ...(u.checks ? { checks: u.checks.map((c) => ({ ...c, at: u.at })) } : {}),

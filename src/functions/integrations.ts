@@ -158,7 +158,8 @@ export async function startIntegration(
     runs,
     updatedAt: at,
   }));
-  const input = provisionInput(deps, req, id, runs === 1 ? 'provision' : `reprovision-${runs}`);
+  const input = provisionInput(deps, req, id, 'provision');
+  if (existing?.value.approval) input.priorApproval = existing.value.approval;
   // The profile's grantable roles: resolve request role names to ServiceNow role names here, at the edge.
   input.options.grantUsers = input.options.grantUsers.map((g) => ({ ...g, role: grantableRole(req.profile, g.role) }));
   await client.startNew(PROVISION_ORCHESTRATOR, { instanceId, input });

@@ -10,12 +10,13 @@ import {
   type ApprovalDecision,
   type CheckOutcome,
   type CreatedObject,
+  type ExpectedRecord,
   type IntegrationRef,
   type RegistryUpdateInput,
 } from '../activities/contracts';
 import { getProfile } from '../profiles';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
-import type { IntegrationProfile } from '../profiles/types';
+import type { CheckSpec, IntegrationProfile } from '../profiles/types';
 import { activities, call, callAll, RETRY } from './calls';
 import type { ProvisionInput, ProvisionOutcome, ProvisionStatus } from './provisionTypes';
 
@@ -50,13 +51,13 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     status.steps.push({ name, at: iso() });
     context.df.setCustomStatus(status);
   };
-  const note = (text: string): Task | undefined =>
-    input.ticket
-      ? context.df.callActivity(activities.addWorkNote.name, { ...ref, ticket: input.ticket, note: text })
-      : undefined;
+  // A re-run of an approved integration stays silent unless it had to change something.
+  const rerun = input.priorApproval !== undefined;
+  const changed = () =>
+    status.created.length > 0 || status.records.some((r) => r.updated) || status.secrets.some((x) => x.created);
   function* workNote(text: string): Generator<Task, void, unknown> {
-    const task = note(text);
-    if (task) yield task;
+    if (!input.ticket || (rerun && !changed())) return;
+    yield context.df.callActivity(activities.addWorkNote.name, { ...ref, ticket: input.ticket, note: text });
   }
   function* registry(update: Omit<RegistryUpdateInput, 'integrationId' | 'at'>): Generator<Task, void, unknown> {
     yield* call(
@@ -152,6 +153,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
 
     // d. ServiceNow: each record by natural key, in profile order (later records reference earlier sys_ids).
     step('servicenow');
+    const expectedRecords: ExpectedRecord[] = [];
     for (const spec of profile.serviceNow.records) {
       if (spec.when === 'ipAllowlist' && !input.options.ipAllowlist) continue;
       const r = yield* call(
@@ -173,6 +175,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         RETRY.service,
       );
       if (!r.ok) throw new ProvisionError(`ServiceNow ${spec.table}: ${r.failure.message}`);
+      expectedRecords.push({ key: spec.key, table: spec.table, fields: renderRecord(spec.fields, values) });
       const record = stripOk(r);
       status.records.push(record);
       if (record.manualAction) status.manualActions.push(record.manualAction);
@@ -228,7 +231,12 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     );
 
     // e. Approval: emailed single-use links; the decision arrives as an external event raced against a deadline.
-    const decision = yield* awaitApproval(context, input, status, step);
+    // An integration approved before keeps its approval when re-provisioned.
+    const decision: ApprovalDecision | undefined = input.priorApproval
+      ? { decision: 'approve', ...input.priorApproval, tokenId: '' }
+      : yield* awaitApproval(context, input, status, step);
+    if (decision?.decision === 'approve' && !input.priorApproval)
+      yield* registry({ approval: { approver: decision.approver, at: decision.at } });
     if (!decision) {
       outcome = 'expired';
       yield* workNote(
@@ -240,10 +248,10 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       yield* workNote(`Rejected by ${decision.approver} at ${decision.at}; rolling back.`);
       yield* compensate(context, ref, status);
     } else {
-      yield* workNote(`Approved by ${decision.approver} at ${decision.at}.`);
+      if (!input.priorApproval) yield* workNote(`Approved by ${decision.approver} at ${decision.at}.`);
       // f. Connectivity checks, retried while Entra propagates new secrets.
       step('checks');
-      status.checks = yield* runChecks(context, input, status);
+      status.checks = yield* runChecks(context, input, status, profile.checks, expectedRecords);
       outcome = status.checks.every((c) => c.ok) ? 'active' : 'checks-failed';
       yield* workNote(
         `Connectivity checks: ${status.checks.map((c) => `${c.name} ${c.ok ? 'ok' : `FAILED (${c.hint ?? c.detail})`}`).join('; ')}.`,
@@ -268,19 +276,20 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     secrets: status.secrets,
     records: status.records,
   });
-  yield* call(
-    context,
-    activities.sendReport,
-    {
-      ...ref,
-      approvers: input.approvers,
-      outcome,
-      summary: status.error ?? `Provisioning ${outcome}.`,
-      checks: status.checks,
-      orphans: status.orphans,
-    },
-    RETRY.light,
-  );
+  if (!rerun || changed() || outcome !== 'active')
+    yield* call(
+      context,
+      activities.sendReport,
+      {
+        ...ref,
+        approvers: input.approvers,
+        outcome,
+        summary: status.error ?? `Provisioning ${outcome}.`,
+        checks: status.checks,
+        orphans: status.orphans,
+      },
+      RETRY.light,
+    );
   yield* workNote(
     `Provisioning finished: ${outcome}.${status.orphans.length ? ` Could not remove: ${status.orphans.map((o) => describe(o.object)).join(', ')}.` : ''}`,
   );
@@ -378,13 +387,15 @@ function* runChecks(
   context: OrchestrationContext,
   input: ProvisionInput,
   status: ProvisionStatus,
+  checks: CheckSpec[],
+  expectedRecords: ExpectedRecord[],
 ): Generator<Task, CheckOutcome[], unknown> {
   let results: CheckOutcome[] = [];
   for (let attempt = 1; attempt <= input.settings.checkAttempts; attempt++) {
     results = yield* call(
       context,
       activities.runChecks,
-      { ...input.ref, apps: status.apps, secrets: status.secrets, records: status.records },
+      { ...input.ref, apps: status.apps, secrets: status.secrets, records: status.records, checks, expectedRecords },
       RETRY.service,
     );
     status.checks = results;

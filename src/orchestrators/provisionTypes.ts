@@ -40,8 +40,13 @@ export interface ProvisionInput {
   settings: ProvisionSettings;
   /** Endpoint values from settings, for the profile templates. */
   endpoints: { authorityHost: string; instanceUrl: string };
-  /** `provision` or `reprovision-<n>`: marks secrets and records of this run. */
+  /** Marks the credentials this provisioning adds (`provision`); rotation uses its own operation names. */
   operation: string;
+  /**
+   * Set when re-provisioning an integration that was approved before: the idempotent steps and the checks run
+   * again, the approval gate does not, and nothing is written or emailed when nothing changed.
+   */
+  priorApproval?: { approver: string; at: string };
 }
 
 export type ProvisionOutcome = 'active' | 'checks-failed' | 'rejected' | 'expired' | 'failed';

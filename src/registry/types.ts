@@ -42,6 +42,8 @@ export interface IntegrationRecord {
   /** ServiceNow sys_ids by profile record key. */
   serviceNow: Record<string, string>;
   checks: CheckResult[];
+  /** Who approved go-live, and when (re-provisioning an approved integration does not ask again). */
+  approval?: { approver: string; at: string };
   /** How many provisioning runs (1 = the first; re-provisioning increments it). */
   runs?: number;
   createdAt: string;

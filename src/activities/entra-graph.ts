@@ -1,0 +1,204 @@
+/**
+ * Shared pieces of the Entra activities (ensureApp, ensureAppSecret, compensate): one raw Graph call that keeps the
+ * error's detail codes, the activity error split for Graph (contracts.ts), the tags that mark our objects, and safe
+ * logging.
+ *
+ * Why a raw call of our own: the upsert answers 201 with a body or 204 without one (microsoft-apis.md §2.2), and the
+ * replication error right after an app is created is a 400 whose only stable marker is the detail code
+ * `NoBackingApplicationObject` in `error.details[]` (microsoft-apis.md §4.3, microsoftgraph/msgraph-sdk-dotnet#3108);
+ * Graph says to branch on codes, never on messages (https://learn.microsoft.com/graph/errors).
+ */
+import { createHash } from 'node:crypto';
+
+import type { InvocationContext } from '@azure/functions';
+import { GraphError, ResponseType, type Client } from '@microsoft/microsoft-graph-client';
+
+import { ensureErrorType, ExternalServiceError } from '../lib/errors';
+import { createLogger } from '../lib/logger';
+import { redactText } from '../lib/redact';
+import type { Failure } from './contracts';
+
+/** Where an activity logs: the Functions InvocationContext in production, nothing or a fake in tests. */
+export type ActivityLog = Pick<InvocationContext, 'info' | 'warn'>;
+
+const fallbackLogger = createLogger('activities.entra');
+
+export function logLine(log: ActivityLog | undefined, level: 'info' | 'warn', message: string): void {
+  const safe = redactText(message);
+  if (log) log[level](safe);
+  else fallbackLogger[level](safe);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Marking our objects
+
+/** Tag on every application this product manages. */
+export const PRODUCT_TAG = 'm365-snow-provisioner';
+export const integrationTag = (integrationId: string) => `integration:${integrationId}`;
+export const roleTag = (role: string) => `role:${role}`;
+/**
+ * Written only by the create branch of the upsert: tells a retry (which sees a 204, not the 201) and compensation that
+ * this provisioning run created the application, as opposed to finding it.
+ */
+export const createdByTag = (instanceId: string) => `created-by-operation:${instanceId}`;
+
+/** Display name of the Graph password credential an operation adds (visible in the portal's "Certificates & secrets"). */
+export const credentialDisplayName = (operation: string) => `${PRODUCT_TAG}:${operation}`;
+
+/**
+ * The application's alternate key, derived from the integration and role. Graph documents uniqueName only as a
+ * client-provided, immutable alternate key (application-upsert; resources/application); its character rules are not
+ * published, so we keep to lower-case letters, digits and `-` (what the documented examples use, e.g. `app-65278`)
+ * and to at most 120 characters, replacing a longer tail by a hash so the name stays deterministic and unique.
+ */
+export function uniqueNameFor(integrationId: string, role: string): string {
+  const raw = `${integrationId}-${role}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-|-$/g, '');
+  if (raw.length <= 120) return raw;
+  const hash = createHash('sha256').update(`${integrationId}\n${role}`).digest('hex').slice(0, 16);
+  return `${raw.slice(0, 103)}-${hash}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Graph calls
+
+/** A Graph error with the detail codes of `error.details[]`. */
+export class GraphCallError extends ExternalServiceError {
+  constructor(
+    init: ConstructorParameters<typeof ExternalServiceError>[0],
+    readonly detailCodes: string[],
+  ) {
+    super(init);
+  }
+}
+
+export interface GraphReply<T> {
+  status: number;
+  body: T | undefined;
+}
+
+type ErrorBody = {
+  error?: {
+    code?: unknown;
+    message?: unknown;
+    details?: Array<{ code?: unknown }>;
+    innerError?: { 'request-id'?: unknown };
+  };
+};
+
+/**
+ * Whether a Graph failure is worth a durable retry for steps that touch objects created moments ago: replication
+ * 404 and 400 `NoBackingApplicationObject`, 409, 429 and 5xx, and network failures (microsoft-apis.md §4.2–4.3;
+ * lessons-from-peers §4.1). 400 validation, 401 and 403 are not.
+ */
+export function isRetriableGraph(status: number | undefined, code: string | undefined, details: string[]): boolean {
+  if (status === undefined) return code === 'TypeError' || code === 'NetworkError';
+  if (status === 404 || status === 408 || status === 409 || status === 429 || status >= 500) return true;
+  return status === 400 && (code === 'NoBackingApplicationObject' || details.includes('NoBackingApplicationObject'));
+}
+
+function errorFrom(status: number, body: unknown, what: string): GraphCallError {
+  const err = (body as ErrorBody | undefined)?.error;
+  const code = typeof err?.code === 'string' ? err.code : undefined;
+  const details = Array.isArray(err?.details)
+    ? err.details.map((d) => d?.code).filter((c): c is string => typeof c === 'string')
+    : [];
+  const message = typeof err?.message === 'string' ? err.message : `HTTP ${status}`;
+  const requestId = typeof err?.innerError?.['request-id'] === 'string' ? err.innerError['request-id'] : undefined;
+  return new GraphCallError(
+    {
+      service: 'graph',
+      status,
+      code: details.includes('NoBackingApplicationObject') ? 'NoBackingApplicationObject' : code,
+      message: `Graph ${what} failed (${status}${code ? ` ${code}` : ''}): ${message}`,
+      retriable: isRetriableGraph(status, code, details),
+      ...(requestId ? { requestId } : {}),
+    },
+    details,
+  );
+}
+
+/**
+ * One Graph call: status and parsed JSON on 2xx; a GraphCallError (retriable per isRetriableGraph) otherwise. The
+ * client's RetryHandler still retries 429/503/504 itself first (microsoft-apis.md §4.4).
+ */
+export async function graphCall<T = unknown>(
+  client: Client,
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<GraphReply<T>> {
+  const what = `${method} ${path.split('?')[0]}`;
+  let res: Response;
+  try {
+    const req = client.api(path).headers(headers).responseType(ResponseType.RAW);
+    res = (await (method === 'GET'
+      ? req.get()
+      : method === 'POST'
+        ? req.post(body)
+        : method === 'PATCH'
+          ? req.patch(body)
+          : req.delete())) as Response;
+  } catch (err) {
+    // No HTTP answer: graph-client reports statusCode -1 and the thrown error's name as code (microsoft-apis.md §4.4).
+    const code = err instanceof GraphError ? (err.code ?? 'NetworkError') : 'NetworkError';
+    const e = ensureErrorType(err);
+    throw new GraphCallError(
+      {
+        service: 'graph',
+        code,
+        message: `Graph ${what} failed: ${e.message}`,
+        retriable: code === 'TypeError' || code === 'NetworkError',
+      },
+      [],
+    );
+  }
+  const text = await res.text();
+  let parsed: unknown;
+  if (text.length) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+  }
+  if (!res.ok) throw errorFrom(res.status, parsed, what);
+  return { status: res.status, body: parsed as T | undefined };
+}
+
+/** OData string literal: single quotes doubled, then URL-encoded (graph-client does not encode, §2.3). */
+export const odataKey = (value: string) => encodeURIComponent(value.replace(/'/g, "''"));
+
+/**
+ * The activity error split (contracts.ts): retriable errors are thrown for the durable retry policy, the rest become
+ * a Failure with a safe (redacted) message. Errors we did not anticipate are thrown too.
+ */
+export function failureOrThrow(err: unknown, hint?: string): Failure {
+  const e = ensureErrorType(err);
+  if (e instanceof ExternalServiceError) {
+    if (e.retriable) throw e;
+    return {
+      service: e.service,
+      ...(e.status !== undefined ? { status: e.status } : {}),
+      code: e.code,
+      message: hint ? `${e.message}. ${hint}` : e.message,
+    };
+  }
+  throw e;
+}
+
+/** A retriable condition of our own (e.g. an object that exists but is not readable yet). */
+export function retriable(
+  code: string,
+  message: string,
+  service: 'graph' | 'keyvault' = 'graph',
+): ExternalServiceError {
+  return new ExternalServiceError({ service, code, message, retriable: true });
+}
+
+export const statusOf = (err: unknown): number | undefined =>
+  err instanceof ExternalServiceError ? err.status : undefined;

@@ -1,0 +1,185 @@
+/**
+ * Activity `ensureApp`: one Entra app registration per role, ensured by its alternate key `uniqueName`, and its service
+ * principal, ensured by appId.
+ *
+ * - Look up first (`GET /applications(uniqueName='…')`, served by the sandbox; the upsert itself is the documented
+ *   part, microsoft-apis.md §2.2/§2.3) so a re-run that finds everything in place writes nothing.
+ * - Missing → `PATCH /applications(uniqueName='…')` with `Prefer: create-if-missing` (201 + object = we created it).
+ *   The create body carries the tag `created-by-operation:<instanceId>`; later updates keep the tags they find, so a
+ *   retry that cannot see the 201 (and compensation) can still tell an application this run created from one it found.
+ * - A 204 on that upsert means the app exists but our read did not see it yet (replication, §4.3): thrown as
+ *   retriable; the durable retry then reads it.
+ * - Service principal: `GET /servicePrincipals(appId='…')`, else the upsert `PATCH /servicePrincipals(appId='…')` with
+ *   `Prefer: create-if-missing` [doc serviceprincipal-upsert]; right after the app is created Graph answers 400
+ *   NoBackingApplicationObject (retriable).
+ * - Application.ReadWrite.OwnedBy (least privilege, microsoft-apis.md §1): an app with our uniqueName that we do not own
+ *   answers 403 on update: a non-retriable failure naming the app.
+ */
+import type { ActivityHandler } from 'durable-functions';
+import type { InvocationContext } from '@azure/functions';
+
+import type { AppResult, EnsureAppInput, Outcome } from './contracts';
+import { getDeps, type Deps } from './deps';
+import {
+  PRODUCT_TAG,
+  createdByTag,
+  failureOrThrow,
+  graphCall,
+  integrationTag,
+  logLine,
+  odataKey,
+  retriable,
+  roleTag,
+  statusOf,
+  uniqueNameFor,
+  type ActivityLog,
+} from './entra-graph';
+
+interface GraphApplication {
+  id: string;
+  appId: string;
+  displayName: string;
+  signInAudience: string;
+  tags: string[];
+  notes: string | null;
+  uniqueName: string | null;
+  web?: { redirectUris?: string[] };
+}
+
+interface GraphServicePrincipal {
+  id: string;
+  appId: string;
+  tags?: string[];
+}
+
+const APP_SELECT = 'id,appId,displayName,signInAudience,tags,notes,uniqueName,web';
+/** Single tenant [doc resources/application signInAudience]. */
+const SIGN_IN_AUDIENCE = 'AzureADMyOrg';
+
+const notesFor = (input: EnsureAppInput) =>
+  `Managed by m365-snow-provisioner for integration ${input.integrationId} (role ${input.role}). ` +
+  'Client secrets are kept in Key Vault; do not add or remove them by hand.';
+
+const ourTags = (input: EnsureAppInput) => [PRODUCT_TAG, integrationTag(input.integrationId), roleTag(input.role)];
+
+const sameSet = (a: readonly string[], b: readonly string[]) => {
+  const sa = new Set(a);
+  const sb = new Set(b);
+  return sa.size === sb.size && [...sa].every((x) => sb.has(x));
+};
+
+/** The fields that differ from what we want, as a PATCH body (tags: ours added to whatever is there). */
+function diff(app: GraphApplication, input: EnsureAppInput): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (app.displayName !== input.displayName) out.displayName = input.displayName;
+  if (app.signInAudience !== SIGN_IN_AUDIENCE) out.signInAudience = SIGN_IN_AUDIENCE;
+  if (!sameSet(app.web?.redirectUris ?? [], input.redirectUris)) out.web = { redirectUris: [...input.redirectUris] };
+  const tags = app.tags ?? [];
+  const missing = ourTags(input).filter((t) => !tags.includes(t));
+  if (missing.length) out.tags = [...tags, ...missing];
+  if (app.notes !== notesFor(input)) out.notes = notesFor(input);
+  return out;
+}
+
+async function readApp(deps: Deps, uniqueName: string): Promise<GraphApplication | undefined> {
+  try {
+    const res = await graphCall<GraphApplication>(
+      deps.graph,
+      'GET',
+      `/applications(uniqueName='${odataKey(uniqueName)}')?$select=${APP_SELECT}`,
+    );
+    return res.body;
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+async function ensureServicePrincipal(deps: Deps, input: EnsureAppInput, appId: string): Promise<string> {
+  const path = `/servicePrincipals(appId='${odataKey(appId)}')`;
+  try {
+    const res = await graphCall<GraphServicePrincipal>(deps.graph, 'GET', `${path}?$select=id,appId,tags`);
+    if (res.body?.id) return res.body.id;
+  } catch (err) {
+    if (statusOf(err) !== 404) throw err;
+  }
+  const res = await graphCall<GraphServicePrincipal>(
+    deps.graph,
+    'PATCH',
+    path,
+    { tags: [PRODUCT_TAG, integrationTag(input.integrationId)] },
+    { Prefer: 'create-if-missing' },
+  );
+  if (res.status === 201 && res.body?.id) return res.body.id;
+  // 204: it exists, but the read above did not see it yet (replication).
+  throw retriable('ReplicationPending', `service principal of app ${appId} exists but is not readable yet`);
+}
+
+export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: ActivityLog): Promise<Outcome<AppResult>> {
+  const uniqueName = uniqueNameFor(input.integrationId, input.role);
+  try {
+    let app = await readApp(deps, uniqueName);
+    let createdNow = false;
+    if (!app) {
+      const body = {
+        displayName: input.displayName,
+        signInAudience: SIGN_IN_AUDIENCE,
+        web: { redirectUris: [...input.redirectUris] },
+        tags: [...ourTags(input), createdByTag(input.instanceId)],
+        notes: notesFor(input),
+      };
+      const res = await graphCall<GraphApplication>(
+        deps.graph,
+        'PATCH',
+        `/applications(uniqueName='${odataKey(uniqueName)}')`,
+        body,
+        { Prefer: 'create-if-missing' },
+      );
+      if (res.status !== 201 || !res.body?.id)
+        throw retriable('ReplicationPending', `application '${uniqueName}' exists but is not readable yet`);
+      app = res.body;
+      createdNow = true;
+      logLine(log, 'info', `ensureApp ${input.role}: created application ${app.id} (${uniqueName})`);
+    } else {
+      const patch = diff(app, input);
+      if (Object.keys(patch).length) {
+        try {
+          await graphCall(deps.graph, 'PATCH', `/applications/${app.id}`, patch);
+        } catch (err) {
+          if (statusOf(err) === 403)
+            return {
+              ok: false,
+              failure: {
+                ...failureOrThrow(err),
+                message:
+                  `Application '${uniqueName}' (${app.id}) exists but is not owned by this app's identity, which ` +
+                  'holds Application.ReadWrite.OwnedBy only: make the identity an owner of it or delete it.',
+              },
+            };
+          throw err;
+        }
+        logLine(log, 'info', `ensureApp ${input.role}: updated ${Object.keys(patch).join(', ')} of ${app.id}`);
+      }
+    }
+    const servicePrincipalId = await ensureServicePrincipal(deps, input, app.appId);
+    const created = createdNow || (app.tags ?? []).includes(createdByTag(input.instanceId));
+    return { ok: true, role: input.role, appId: app.appId, objectId: app.id, servicePrincipalId, uniqueName, created };
+  } catch (err) {
+    if (statusOf(err) === 403)
+      return {
+        ok: false,
+        failure: failureOrThrow(
+          err,
+          `The app's identity needs Application.ReadWrite.OwnedBy and must own application '${uniqueName}'`,
+        ),
+      };
+    return { ok: false, failure: failureOrThrow(err) };
+  }
+}
+
+/** Whether an application's tags say that the given provisioning run created it. */
+export const createdByRun = (tags: readonly string[], instanceId: string) =>
+  tags.includes(createdByTag(instanceId)) && tags.includes(PRODUCT_TAG);
+
+export const ensureAppHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
+  ensureApp(input as EnsureAppInput, getDeps(), ctx);

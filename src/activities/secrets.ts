@@ -1,0 +1,297 @@
+/**
+ * Activity `ensureAppSecret`: one client secret per app and operation, added through Graph `addPassword` and written
+ * straight to Key Vault in the same activity; only the secret's name, version, keyId and expiry leave it.
+ *
+ * Idempotency (the activity may run twice, also concurrently after a host restart):
+ * - The Graph credential's displayName marks it as ours and names the operation; the Key Vault version carries the
+ *   tags {integrationId, role, appId, appObjectId, keyId, operation} (a self-describing secret, microsoft-apis.md §6.1).
+ * - A version of this operation whose keyId is still on the app is reused: nothing is written.
+ * - A credential of this operation without any Key Vault version is what a run that died between addPassword and
+ *   setSecret leaves behind; its value is lost, so it is removed (removePassword) and a new one added. A credential
+ *   younger than IN_FLIGHT_GRACE_MS may belong to a run that is still writing it: the activity then throws a retriable
+ *   error instead of racing it.
+ * - Key Vault 409 ObjectIsDeletedButRecoverable on set → recover the deleted secret, then set (never purge:
+ *   lessons-from-peers §5.1, microsoft-apis.md §6.3).
+ * - addPassword refused for the tenant's lifetime policy (400 CredentialInvalidLifetimeAsPerAppPolicy; the message is
+ *   "Credential lifetime exceeds the max value allowed as per assigned policy '<id>'", public-code
+ *   Azure/azure-cli#28522): retried once with the policy's maximum when the message states one, else a failure.
+ */
+import type { InvocationContext } from '@azure/functions';
+import type { SecretProperties } from '@azure/keyvault-secrets';
+import type { ActivityHandler } from 'durable-functions';
+
+import { toKeyVaultError } from '../clients/keyvault';
+import { ensureErrorType, ExternalServiceError } from '../lib/errors';
+import { registerSecret } from '../lib/redact';
+import type { EnsureAppSecretInput, Failure, Outcome, SecretResult } from './contracts';
+import { getDeps, type Deps } from './deps';
+import {
+  credentialDisplayName,
+  failureOrThrow,
+  graphCall,
+  logLine,
+  retriable,
+  statusOf,
+  type ActivityLog,
+} from './entra-graph';
+
+/** How long a credential without a Key Vault version is presumed to be in flight (another run is writing it). */
+export const IN_FLIGHT_GRACE_MS = 30_000;
+
+export const SECRET_CONTENT_TYPE = 'text/plain; entra-client-secret';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Key Vault secret names: 1–127 of `0-9a-zA-Z-`, starting with a letter (microsoft-apis.md §6.1). */
+const SECRET_NAME = /^[A-Za-z][A-Za-z0-9-]{0,126}$/;
+
+interface GraphPasswordCredential {
+  keyId: string;
+  displayName: string | null;
+  startDateTime: string | null;
+  endDateTime: string | null;
+}
+
+interface AddedPassword extends GraphPasswordCredential {
+  secretText: string;
+}
+
+const inputFailure = (message: string): { ok: false; failure: Failure } => ({
+  ok: false,
+  failure: { service: 'input', code: 'InvalidInput', message },
+});
+
+async function readCredentials(deps: Deps, appObjectId: string): Promise<GraphPasswordCredential[]> {
+  const res = await graphCall<{ passwordCredentials?: GraphPasswordCredential[] }>(
+    deps.graph,
+    'GET',
+    `/applications/${encodeURIComponent(appObjectId)}?$select=id,appId,passwordCredentials`,
+  );
+  return res.body?.passwordCredentials ?? [];
+}
+
+async function listVersions(deps: Deps, secretName: string): Promise<SecretProperties[]> {
+  const out: SecretProperties[] = [];
+  try {
+    for await (const p of deps.secrets.listPropertiesOfSecretVersions(secretName)) out.push(p);
+  } catch (err) {
+    // A name never set lists nothing; a 404 is treated the same (azure-sdk-for-js secrets tests).
+    const e = toKeyVaultError(err, `list versions of '${secretName}'`);
+    if (e.status !== 404) throw e;
+  }
+  return out;
+}
+
+async function removePassword(deps: Deps, appObjectId: string, keyId: string): Promise<void> {
+  try {
+    await graphCall(deps.graph, 'POST', `/applications/${encodeURIComponent(appObjectId)}/removePassword`, { keyId });
+  } catch (err) {
+    // Already gone: Graph answers 400 for an unknown keyId (the sandbox models it so; undocumented).
+    if (statusOf(err) === 400 && (err as ExternalServiceError).code === 'Request_BadRequest') return;
+    throw err;
+  }
+}
+
+/** A maximum lifetime stated in the policy error (ISO 8601 `P90D` or "90 days"), in days. */
+export function policyMaxDays(message: string): number | undefined {
+  const iso = /\bP(\d+)D\b/.exec(message);
+  if (iso) return Number(iso[1]);
+  const words = /\b(\d+)\s*days?\b/i.exec(message);
+  return words ? Number(words[1]) : undefined;
+}
+
+async function addPassword(
+  deps: Deps,
+  input: EnsureAppSecretInput,
+  log: ActivityLog | undefined,
+): Promise<AddedPassword | { failure: Failure }> {
+  // Whole seconds: Key Vault keeps expiresOn in Unix seconds, so the first run and a re-run report the same instant.
+  const start = new Date(Math.floor(deps.now().getTime() / 1000) * 1000);
+  const attempt = (days: number) =>
+    graphCall<AddedPassword>(deps.graph, 'POST', `/applications/${encodeURIComponent(input.appObjectId)}/addPassword`, {
+      passwordCredential: {
+        displayName: credentialDisplayName(input.operation),
+        startDateTime: start.toISOString(),
+        endDateTime: new Date(start.getTime() + days * DAY_MS).toISOString(),
+      },
+    });
+  try {
+    return await attemptOrLifetimeRetry(attempt, input.lifetimeDays, log);
+  } catch (err) {
+    const e = ensureErrorType(err);
+    if (e instanceof ExternalServiceError && e.status === 403)
+      return {
+        failure: failureOrThrow(
+          e,
+          `The app's identity must own application ${input.appObjectId} to add a secret (Application.ReadWrite.OwnedBy)`,
+        ),
+      };
+    return { failure: failureOrThrow(e) };
+  }
+}
+
+async function attemptOrLifetimeRetry(
+  attempt: (days: number) => Promise<{ body: AddedPassword | undefined }>,
+  days: number,
+  log: ActivityLog | undefined,
+): Promise<AddedPassword> {
+  let res;
+  try {
+    res = await attempt(days);
+  } catch (err) {
+    const e = ensureErrorType(err);
+    const max = e instanceof ExternalServiceError && e.status === 400 ? policyMaxDays(e.message) : undefined;
+    if (e.code !== 'CredentialInvalidLifetimeAsPerAppPolicy' || max === undefined || max >= days) throw e;
+    logLine(log, 'warn', `addPassword: lifetime ${days} d refused by the tenant policy; retrying with ${max} d`);
+    res = await attempt(max);
+  }
+  const pc = res.body;
+  if (!pc?.keyId || typeof pc.secretText !== 'string')
+    throw new ExternalServiceError({
+      service: 'graph',
+      code: 'UnexpectedResponse',
+      message: 'Graph addPassword answered without keyId or secretText',
+      retriable: false,
+    });
+  registerSecret(pc.secretText);
+  return pc;
+}
+
+const isDeletedButRecoverable = (err: unknown): boolean => {
+  const e = err as { statusCode?: unknown; code?: unknown; message?: unknown; details?: unknown };
+  if (e?.statusCode !== 409) return false;
+  const inner = (e.details as { error?: { innererror?: { code?: unknown } } } | undefined)?.error?.innererror?.code;
+  return (
+    inner === 'ObjectIsDeletedButRecoverable' ||
+    e.code === 'ObjectIsDeletedButRecoverable' ||
+    (typeof e.message === 'string' && e.message.includes('deleted but recoverable'))
+  );
+};
+
+/** setSecret; on a soft-deleted name recover it first (never purge), then set. Returns the new version's properties. */
+async function setSecret(
+  deps: Deps,
+  name: string,
+  value: string,
+  options: { tags: Record<string, string>; expiresOn: Date },
+  log: ActivityLog | undefined,
+): Promise<SecretProperties> {
+  const opts = { ...options, contentType: SECRET_CONTENT_TYPE };
+  try {
+    return (await deps.secrets.setSecret(name, value, opts)).properties;
+  } catch (err) {
+    if (!isDeletedButRecoverable(err)) throw toKeyVaultError(err, `set secret '${name}'`);
+  }
+  logLine(log, 'warn', `Key Vault secret '${name}' is soft-deleted: recovering it before writing a new version`);
+  try {
+    const poller = await deps.secrets.beginRecoverDeletedSecret(name);
+    await poller.pollUntilDone();
+    return (await deps.secrets.setSecret(name, value, opts)).properties;
+  } catch (err) {
+    throw toKeyVaultError(err, `recover and set secret '${name}'`);
+  }
+}
+
+const iso = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : '');
+
+export async function ensureAppSecret(
+  input: EnsureAppSecretInput,
+  deps: Deps,
+  log?: ActivityLog,
+): Promise<Outcome<SecretResult>> {
+  if (!SECRET_NAME.test(input.secretName))
+    return inputFailure(`'${input.secretName}' is not a valid Key Vault secret name`);
+  if (!Number.isInteger(input.lifetimeDays) || input.lifetimeDays < 1)
+    return inputFailure(`secret lifetime must be a whole number of days >= 1, got ${input.lifetimeDays}`);
+  if (!input.operation) return inputFailure('operation is required');
+  const displayName = credentialDisplayName(input.operation);
+  try {
+    const credentials = (await readCredentials(deps, input.appObjectId)).filter((c) => c.displayName === displayName);
+    const versions = (await listVersions(deps, input.secretName)).filter(
+      (v) => v.tags?.operation === input.operation && v.tags?.appObjectId === input.appObjectId,
+    );
+    const onApp = new Set(credentials.map((c) => c.keyId));
+    const reusable = versions
+      .filter((v) => v.enabled !== false && v.tags?.keyId !== undefined && onApp.has(v.tags.keyId))
+      .sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0));
+
+    // Credentials of this operation with no version at all: the value is lost (a run died before setSecret).
+    const written = new Set(versions.map((v) => v.tags?.keyId));
+    const orphans = credentials.filter((c) => !written.has(c.keyId));
+    const now = deps.now().getTime();
+    const inFlight = orphans.filter(
+      (c) => now - (c.startDateTime ? Date.parse(c.startDateTime) : 0) < IN_FLIGHT_GRACE_MS,
+    );
+    if (inFlight.length && !reusable.length)
+      throw retriable(
+        'CredentialWriteInProgress',
+        `a credential of operation '${input.operation}' was added ${Math.round((now - Date.parse(inFlight[0].startDateTime ?? '')) / 1000)} s ago and has no Key Vault version yet`,
+      );
+    for (const o of orphans.filter((c) => !inFlight.includes(c))) {
+      logLine(
+        log,
+        'warn',
+        `ensureAppSecret ${input.role}: removing credential ${o.keyId} whose value was never stored`,
+      );
+      await removePassword(deps, input.appObjectId, o.keyId);
+    }
+
+    const found = reusable[0];
+    if (found) {
+      return {
+        ok: true,
+        role: input.role,
+        secretName: input.secretName,
+        version: found.version ?? '',
+        keyId: found.tags?.keyId ?? '',
+        expiresOn: iso(found.expiresOn),
+        created: false,
+      };
+    }
+
+    const added = await addPassword(deps, input, log);
+    if ('failure' in added) return { ok: false, failure: added.failure };
+    const expiresOn = new Date(added.endDateTime ?? deps.now());
+    let props: SecretProperties;
+    try {
+      props = await setSecret(
+        deps,
+        input.secretName,
+        added.secretText,
+        {
+          expiresOn,
+          tags: {
+            integrationId: input.integrationId,
+            role: input.role,
+            appId: input.appId,
+            appObjectId: input.appObjectId,
+            keyId: added.keyId,
+            operation: input.operation,
+          },
+        },
+        log,
+      );
+    } catch (err) {
+      // The value exists nowhere else: drop the credential now (a re-run would otherwise find and remove it).
+      await removePassword(deps, input.appObjectId, added.keyId).catch(() =>
+        logLine(log, 'warn', `ensureAppSecret ${input.role}: could not remove unstored credential ${added.keyId}`),
+      );
+      throw err;
+    }
+    logLine(log, 'info', `ensureAppSecret ${input.role}: credential ${added.keyId} stored as ${input.secretName}`);
+    return {
+      ok: true,
+      role: input.role,
+      secretName: input.secretName,
+      version: props.version ?? '',
+      keyId: added.keyId,
+      expiresOn: expiresOn.toISOString(),
+      created: true,
+    };
+  } catch (err) {
+    return { ok: false, failure: failureOrThrow(err) };
+  }
+}
+
+export const ensureAppSecretHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
+  ensureAppSecret(input as EnsureAppSecretInput, getDeps(), ctx);
