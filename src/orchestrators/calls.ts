@@ -15,11 +15,9 @@ import {
   type CompensateResult,
   type EnsureAppInput,
   type EnsureAppSecretInput,
-  type EnsureRecordInput,
   type IpAllowlistInput,
   type IpAllowlistResult,
   type Outcome,
-  type PreflightInput,
   type PreflightResult,
   type RecordResult,
   type RegistryUpdateInput,
@@ -31,6 +29,9 @@ import {
   type WorkNoteInput,
   type WorkNoteResult,
 } from '../activities/contracts';
+import type { PreflightActivityInput } from '../activities/preflight';
+import type { ReportResult } from '../activities/report';
+import type { EnsureRecordActivityInput } from '../activities/servicenow-record';
 
 /** An activity handle: its registered name plus (phantom) input and output types. */
 export interface Activity<I, O> {
@@ -40,16 +41,16 @@ export interface Activity<I, O> {
 const activity = <I, O>(name: string): Activity<I, O> => ({ name });
 
 export const activities = {
-  preflight: activity<PreflightInput, PreflightResult>(ACTIVITY.preflight),
+  preflight: activity<PreflightActivityInput, PreflightResult>(ACTIVITY.preflight),
   ensureApp: activity<EnsureAppInput, Outcome<AppResult>>(ACTIVITY.ensureApp),
   ensureAppSecret: activity<EnsureAppSecretInput, Outcome<SecretResult>>(ACTIVITY.ensureAppSecret),
-  ensureServiceNowRecord: activity<EnsureRecordInput, Outcome<RecordResult>>(ACTIVITY.ensureServiceNowRecord),
+  ensureServiceNowRecord: activity<EnsureRecordActivityInput, Outcome<RecordResult>>(ACTIVITY.ensureServiceNowRecord),
   ensureRoleGrant: activity<RoleGrantInput, Outcome<RoleGrantResult>>(ACTIVITY.ensureRoleGrant),
   ensureIpAllowlist: activity<IpAllowlistInput, Outcome<IpAllowlistResult>>(ACTIVITY.ensureIpAllowlist),
-  sendApprovalRequests: activity<ApprovalRequestInput, ApprovalRequestResult>(ACTIVITY.sendApprovalRequests),
+  sendApprovalRequests: activity<ApprovalRequestInput, Outcome<ApprovalRequestResult>>(ACTIVITY.sendApprovalRequests),
   runChecks: activity<RunChecksInput, CheckOutcome[]>(ACTIVITY.runChecks),
   addWorkNote: activity<WorkNoteInput, WorkNoteResult>(ACTIVITY.addWorkNote),
-  sendReport: activity<ReportInput, void>(ACTIVITY.sendReport),
+  sendReport: activity<ReportInput, Outcome<ReportResult>>(ACTIVITY.sendReport),
   updateRegistry: activity<RegistryUpdateInput, void>(ACTIVITY.updateRegistry),
   compensate: activity<CompensateInput, CompensateResult>(ACTIVITY.compensate),
 } as const;

@@ -33,6 +33,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
   const profile = getProfile(ref.profileId);
   const now = () => context.df.currentUtcDateTime;
   const iso = () => now().toISOString();
+  const startedAt = iso();
 
   const status: ProvisionStatus = {
     integrationId: ref.integrationId,
@@ -80,9 +81,15 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       {
         ...ref,
         ipAllowlist: input.options.ipAllowlist,
-        requiredScope: profile.serviceNow.requiredScope,
-        requiredRoles: [...profile.serviceNow.requiredRoles, ...input.options.grantUsers.map((g) => g.role)],
-        requiredColumns: profile.serviceNow.requiredColumns,
+        profile: {
+          serviceNow: {
+            ...(profile.serviceNow.requiredScope ? { requiredScope: profile.serviceNow.requiredScope } : {}),
+            requiredRoles: [
+              ...new Set([...profile.serviceNow.requiredRoles, ...input.options.grantUsers.map((g) => g.role)]),
+            ],
+            requiredColumns: profile.serviceNow.requiredColumns,
+          },
+        },
       },
       RETRY.service,
     );
@@ -171,6 +178,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
               }
             : {}),
           manualFallback: spec.manualFallback,
+          createdSince: startedAt,
         },
         RETRY.service,
       );
@@ -259,7 +267,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     }
   } catch (err) {
     // h. Compensation on failure: remove what this integration created, report what could not be removed.
-    status.error = err instanceof Error ? err.message : String(err);
+    status.error = firstLine(err instanceof Error ? err.message : String(err));
     step('compensating');
     yield* workNote(`Provisioning failed: ${status.error}. Rolling back what this run created.`);
     yield* compensate(context, ref, status);
@@ -296,6 +304,12 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
   return status;
 };
 
+/** Durable wraps activity failures with the stack; the status keeps the first line (bounded). */
+function firstLine(message: string): string {
+  const line = message.split('\n')[0]?.trim() ?? '';
+  return line.length > 500 ? `${line.slice(0, 500)}…` : line;
+}
+
 function appSpec(profile: IntegrationProfile, role: string) {
   const spec = profile.apps.find((a) => a.role === role);
   if (!spec) throw new ProvisionError(`profile ${profile.id} has no app role ${role}`);
@@ -329,8 +343,8 @@ function* awaitApproval(
     reminders: 0,
   };
   step('awaiting-approval');
-  const request = (round: number) =>
-    call(
+  function* request(round: number): Generator<Task, void, unknown> {
+    const sent = yield* call(
       context,
       activities.sendApprovalRequests,
       {
@@ -345,6 +359,8 @@ function* awaitApproval(
       },
       RETRY.light,
     );
+    if (!sent.ok) throw new ProvisionError(`approval email: ${sent.failure.message}`);
+  }
   yield* request(0);
   yield* call(
     context,

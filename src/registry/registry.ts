@@ -4,7 +4,7 @@ import type { IntegrationRecord } from './types';
 
 const PARTITION = 'integration';
 /** Complex properties are stored as JSON strings (a table property is a scalar; 64 KiB each is plenty). */
-const JSON_FIELDS = ['ticket', 'apps', 'serviceNow', 'checks'] as const;
+const JSON_FIELDS = ['ticket', 'apps', 'serviceNow', 'checks', 'approval'] as const;
 
 export class RegistryConflictError extends Error {
   constructor(readonly id: string) {

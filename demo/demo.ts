@@ -1,0 +1,209 @@
+/**
+ * `npm run demo`: provisions an integration end to end in the sandbox through the HTTP API, the way a ServiceNow
+ * ticket would start it: prints each step as it happens, follows the approval link from the captured email (GET the
+ * page, then POST the decision), prints the check report, then repeats the request to show that nothing is written a
+ * second time. Exits non-zero on any failure. `--json`: the last line is one JSON summary object.
+ */
+import type { JournalEntry } from '../sandbox/core/journal';
+import { startLocalStack, type LocalStack } from '../sandbox/stack';
+
+const asJson = process.argv.includes('--json');
+const out = (line: string) => {
+  if (!asJson) console.log(line);
+  else console.error(line); // keep stdout's last line for the JSON summary
+};
+
+interface View {
+  id: string;
+  status: string;
+  currentStep?: string;
+  steps: { name: string; at: string }[];
+  outcome?: string;
+  error?: string;
+  created: {
+    apps: Record<string, { appId: string; objectId: string; secretName: string; keyId?: string }>;
+    serviceNow: Record<string, string>;
+  };
+  checks: { name: string; ok: boolean; detail: string; hint?: string }[];
+  pendingManualActions: { title: string; steps: { label: string; value?: string }[] }[];
+  orchestration?: { runtimeStatus: string };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function api(stack: LocalStack, method: string, path: string, body?: unknown) {
+  const res = await fetch(`${stack.host.baseUrl}${path}`, {
+    method,
+    headers: { 'x-functions-key': stack.host.functionKey, 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+}
+
+async function follow(stack: LocalStack, id: string, until: (v: View) => boolean, seen: Set<string>): Promise<View> {
+  for (let i = 0; i < 600; i++) {
+    const { status, body } = await api(stack, 'GET', `/api/integrations/${id}`);
+    if (status !== 200) throw new Error(`GET /api/integrations/${id} answered ${status}`);
+    const view = body as View;
+    for (const s of view.steps)
+      if (!seen.has(`${s.name}@${s.at}`)) {
+        seen.add(`${s.name}@${s.at}`);
+        out(`  step: ${s.name.padEnd(18)} ${s.at}`);
+      }
+    if (until(view)) return view;
+    await sleep(250);
+  }
+  throw new Error('timed out following the orchestration');
+}
+
+/** Follows the emailed approval link like a person: GET the page (changes nothing), then POST its form. */
+async function approveFromEmail(stack: LocalStack, approver: string): Promise<void> {
+  const mail = stack.sandbox.graph.outbox.find((m) => JSON.stringify(m.message).includes(approver));
+  if (!mail) throw new Error(`no approval email for ${approver} in the outbox`);
+  const html = JSON.stringify(mail.message);
+  const link = /(https?:\/\/[^"\\\s]+\/api\/approvals\/[^"\\\s]+)/.exec(html)?.[1]?.replace(/&amp;/g, '&');
+  if (!link) throw new Error('the approval email holds no link');
+  out(`  email to ${approver}: "${(mail.message as { subject?: string }).subject ?? ''}"`);
+  const page = await fetch(link);
+  out(`  GET  approval page → ${page.status} (a GET decides nothing)`);
+  const cookie = (page.headers.getSetCookie?.() ?? []).map((c) => c.split(';')[0]).join('; ');
+  const form = await page.text();
+  const action = /<form[^>]*action="([^"]+)"/i.exec(form)?.[1]?.replace(/&amp;/g, '&');
+  if (!action) throw new Error('the approval page has no form');
+  const fields = new URLSearchParams();
+  for (const m of form.matchAll(/<input[^>]*type="hidden"[^>]*>/gi)) {
+    const name = /name="([^"]+)"/.exec(m[0])?.[1];
+    const value = /value="([^"]*)"/.exec(m[0])?.[1];
+    if (name) fields.set(name, (value ?? '').replace(/&amp;/g, '&'));
+  }
+  fields.set('decision', 'approve');
+  const target = new URL(action, link);
+  const decided = await fetch(target, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, origin: target.origin },
+    body: fields.toString(),
+    redirect: 'manual',
+  });
+  out(`  POST decision approve → ${decided.status}`);
+  if (decided.status >= 400) throw new Error(`the approval POST answered ${decided.status}`);
+}
+
+function calls(entries: JournalEntry[]) {
+  const summary: Record<string, { reads: number; writes: number }> = {};
+  for (const e of entries) {
+    const s = (summary[e.service] ??= { reads: 0, writes: 0 });
+    if (['GET', 'HEAD'].includes(e.method)) s.reads++;
+    else s.writes++;
+  }
+  return summary;
+}
+
+const PRODUCT_SERVICES = ['graph', 'keyvault', 'servicenow'] as const;
+
+async function main(): Promise<number> {
+  out('Starting the sandbox (Entra, Graph, Key Vault, ServiceNow stand-ins, Azurite, local Functions host)…');
+  const stack = await startLocalStack({
+    timers: 'real',
+    settings: { CHECK_RETRY_SECONDS: '1', APPROVAL_REMINDER_MINUTES: '60', APPROVAL_TIMEOUT_MINUTES: '120' },
+  });
+  try {
+    const env = stack.env();
+    const approver = `approver@${env.SANDBOX_TENANT_DOMAIN}`;
+    const incidents = stack.sandbox.servicenow
+      .records(env.SANDBOX_SERVICENOW_INSTANCE, 'incident')
+      .map((r) => r.values);
+    const ticket = incidents.find((i) => i.state !== '7' && i.active !== 'false') ?? incidents[0];
+    const request = {
+      tenant: env.SANDBOX_TENANT_DOMAIN,
+      tenantName: 'Contoso',
+      serviceNowInstance: env.SANDBOX_SERVICENOW_INSTANCE,
+      approvers: [approver],
+      ...(ticket ? { ticket: { table: 'incident', number: ticket.number } } : {}),
+      options: { testEnvironment: true },
+    };
+    out(
+      `POST /api/integrations for ${request.tenant} → ${request.serviceNowInstance} (ticket ${ticket?.number ?? 'none'})`,
+    );
+    const started = await api(stack, 'POST', '/api/integrations', request);
+    out(`  → ${started.status} ${JSON.stringify(started.body)}`);
+    if (started.status !== 202) throw new Error(`expected 202, got ${started.status}`);
+    const { id } = started.body as { id: string };
+    const seen = new Set<string>();
+    const waiting = await follow(
+      stack,
+      id,
+      (v) => v.currentStep === 'awaiting-approval' || v.outcome !== undefined,
+      seen,
+    );
+    if (waiting.outcome)
+      throw new Error(`provisioning ended before approval: ${waiting.outcome} ${waiting.error ?? ''}`);
+    out('Manual hand-offs (exact values; secrets only as Key Vault names):');
+    for (const a of waiting.pendingManualActions) {
+      out(`  ${a.title}`);
+      for (const s of a.steps) out(`    - ${s.label}${s.value ? `: ${s.value}` : ''}`);
+    }
+    await approveFromEmail(stack, approver);
+    const done = await follow(
+      stack,
+      id,
+      (v) => v.outcome !== undefined && v.orchestration?.runtimeStatus !== 'Running',
+      seen,
+    );
+    out(`Outcome: ${done.outcome}${done.error ? ` (${done.error})` : ''}`);
+    out('Checks:');
+    for (const c of done.checks)
+      out(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}${c.hint ? ` — ${c.hint}` : ''}`);
+    const firstRun = calls(stack.sandbox.journal.entries());
+
+    out('Repeating the request…');
+    const mark = stack.sandbox.journal.mark();
+    const again = await api(stack, 'POST', '/api/integrations', request);
+    out(`  POST again → ${again.status} (already provisioned: status returned)`);
+    const re = await api(stack, 'POST', '/api/integrations?reprovision=true', request);
+    out(`  POST ?reprovision=true → ${re.status}`);
+    if (re.status !== 202) throw new Error(`expected 202 for the re-provisioning, got ${re.status}`);
+    const redone = await follow(
+      stack,
+      id,
+      (v) =>
+        v.orchestration?.runtimeStatus !== 'Running' &&
+        v.orchestration?.runtimeStatus !== 'Pending' &&
+        v.outcome !== undefined,
+      new Set(),
+    );
+    const rerunWrites = stack.sandbox.journal
+      .writes({ since: mark })
+      .filter((e) => (PRODUCT_SERVICES as readonly string[]).includes(e.service)).length;
+    out(`  re-provisioning outcome ${redone.outcome}; writes to Graph, Key Vault and ServiceNow: ${rerunWrites}`);
+
+    const ok = done.outcome === 'active' && done.checks.every((c) => c.ok) && rerunWrites === 0 && again.status === 200;
+    const summary = {
+      integrationId: id,
+      status: done.outcome,
+      apps: Object.fromEntries(
+        Object.entries(done.created.apps).map(([role, a]) => [
+          role,
+          { appId: a.appId, objectId: a.objectId, secretName: a.secretName, keyId: a.keyId },
+        ]),
+      ),
+      serviceNow: done.created.serviceNow,
+      checks: done.checks.map((c) => ({ name: c.name, ok: c.ok, detail: c.detail })),
+      calls: firstRun,
+      rerunWrites,
+    };
+    if (asJson) console.log(JSON.stringify(summary));
+    else out(ok ? 'Demo finished: everything checked out.' : 'Demo finished with problems (see above).');
+    return ok ? 0 : 1;
+  } finally {
+    await stack.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,400 @@
+/**
+ * Activity `runChecks`: proves the provisioned integration works, check by check (the profile's CheckSpec list), and
+ * maps each failure to a remediation hint (issue 4 §3f).
+ *
+ * - outboundToken: a client-credential token for the app from the v1 token URL ServiceNow will use (the outbound
+ *   record's `token_url`), with the secret read from Key Vault, for Microsoft Graph (microsoft-apis.md §5.1).
+ * - inboundTableRead: a v1 token for the client app with `resource` = the resource app's id, then
+ *   `GET /api/now/table/{table}?sysparm_limit=1` with it; a 401 is diagnosed against the records ServiceNow uses to
+ *   validate the token: entity by `aud`, provider metadata, `user_claim` → `user_field`, active user
+ *   (servicenow-api.md §5).
+ * - oidcMetadata: the provider configuration's metadata URL answers with the tenant's v1 issuer (§5.4).
+ * - recordsConsistent: the ServiceNow records still hold the rendered values (client ids, user names, active) and the
+ *   apps still exist in Entra with the same app ids.
+ *
+ * AADSTS7000215/7000222/700016 right after a secret or app was created are marked `transient`: new credentials take
+ * seconds to minutes to work (microsoft-apis.md §4.3; microsoftgraph/microsoft-graph-docs#17966), so the orchestrator
+ * retries with a durable timer. Tokens and secrets never appear in outcomes or logs.
+ */
+import type { InvocationContext } from '@azure/functions';
+import type { ActivityHandler } from 'durable-functions';
+import axios from 'axios';
+
+import { graphRaw } from '../clients/graph';
+import { fetchOpenIdMetadata, requestTokenV1, type TokenResult } from '../clients/entra';
+import { toKeyVaultError } from '../clients/keyvault';
+import { encodedQuery, type SnRecord } from '../clients/servicenow';
+import { entraEndpoints, serviceNowInstanceUrl } from '../config';
+import { ensureErrorType, ExternalServiceError } from '../lib/errors';
+import { redactText, registerSecret } from '../lib/redact';
+import type { CheckSpec } from '../profiles/types';
+import type { ActivityLog } from './approval';
+import type { AppResult, CheckOutcome, ExpectedRecord, RunChecksInput, SecretResult } from './contracts';
+import { type Deps, getDeps } from './deps';
+
+/** How long after a secret was stored Entra's refusals count as propagation delay rather than a real fault. */
+export const TRANSIENT_WINDOW_MS = 10 * 60_000;
+const TRANSIENT_AADSTS = new Set([7000215, 7000222, 700016]);
+
+/** Remediation hints for the AADSTS codes a client-credentials request meets (microsoft-apis.md §5.2). */
+export const AADSTS_HINTS: Record<number, string> = {
+  7000215:
+    'AADSTS7000215: Entra refused the client secret (wrong or old value). Re-run the secrets step so that Key Vault, ' +
+    'ServiceNow and Entra hold the same current secret. Right after creation this passes within a minute or two.',
+  7000222: 'AADSTS7000222: the client secret has expired. Re-run the secrets step to add a new one.',
+  700016:
+    'AADSTS700016: Entra does not know the application in this tenant (wrong tenant, deleted app, or not replicated ' +
+    'yet). Wait a few minutes and retry; if it persists, re-run the app step.',
+  90002: 'AADSTS90002: the tenant was not found. Check the tenant domain or id of the integration.',
+  7000229: 'AADSTS7000229: the application has no service principal in the tenant. Re-run the app step.',
+  500011: 'AADSTS500011: the resource application has no service principal in the tenant. Re-run the app step.',
+};
+
+export const SERVICENOW_HINTS = {
+  noEntity:
+    'ServiceNow has no active OIDC entity (oauth_oidc_entity) whose Client ID equals the token audience: set its ' +
+    'Client ID to the Rest API app id and make it active.',
+  noProvider: 'The OIDC entity has no OIDC provider configuration: link the provider configuration record.',
+  metadata:
+    'ServiceNow cannot use the provider configuration metadata URL (unreachable, or another issuer): set OIDC ' +
+    'Metadata URL to the tenant v1 metadata URL.',
+  userClaim:
+    "The OIDC provider configuration's User Claim does not map the token to the integration user: set User Claim to " +
+    'the claim that carries the Rest User app id (appid for v1 tokens) and User Field to user_name.',
+  noUser: 'No ServiceNow user matches the token: the integration user (user_name = the Rest User app id) is missing.',
+  inactiveUser: 'The integration user is inactive or locked out: activate it.',
+  jti: 'JTI verification is on for the provider configuration; Entra tokens carry no jti: turn it off.',
+  other:
+    'ServiceNow answered 401. Check the OIDC entity (Client ID = Rest API app id, active), the provider ' +
+    'configuration (v1 metadata URL, User Claim appid, User Field user_name) and the integration user (active); ' +
+    'metadata is cached, so retry after a few minutes.',
+  forbidden:
+    'ServiceNow answered 403: the integration user authenticated but lacks access. Grant its role (e.g. ' +
+    'incident_manager), check the table ACLs, and map an auth scope (useraccount) to the OIDC entity if REST API ' +
+    'auth scopes are in use.',
+};
+
+interface Ctx {
+  input: RunChecksInput;
+  deps: Deps;
+  log?: ActivityLog;
+}
+
+const appOf = (c: Ctx, role: string): AppResult | undefined => c.input.apps.find((a) => a.role === role);
+const secretOf = (c: Ctx, role: string): SecretResult | undefined => c.input.secrets.find((s) => s.role === role);
+const sysIdOf = (c: Ctx, key: string): string | undefined => c.input.records.find((r) => r.key === key)?.sysId;
+const fail = (name: string, detail: string, extra: Partial<CheckOutcome> = {}): CheckOutcome => ({
+  name,
+  ok: false,
+  detail: redactText(detail),
+  ...extra,
+});
+
+/** The secret's current value from Key Vault (registered for redaction) and whether it was stored just now. */
+async function readSecret(c: Ctx, name: string): Promise<{ value: string; recent: boolean }> {
+  let value: string | undefined;
+  let createdOn: Date | undefined;
+  try {
+    const s = await c.deps.secrets.getSecret(name);
+    value = s.value;
+    createdOn = s.properties.createdOn;
+  } catch (err) {
+    throw toKeyVaultError(err, `get secret '${name}'`);
+  }
+  if (!value)
+    throw new ExternalServiceError({
+      service: 'keyvault',
+      code: 'SecretEmpty',
+      message: `Key Vault secret '${name}' has no value`,
+      retriable: false,
+    });
+  registerSecret(value);
+  const recent = createdOn !== undefined && c.deps.now().getTime() - createdOn.getTime() < TRANSIENT_WINDOW_MS;
+  return { value, recent };
+}
+
+function tokenFailure(name: string, what: string, r: Exclude<TokenResult, { ok: true }>, recent: boolean) {
+  const code = r.errorCodes[0];
+  return fail(name, `${what}: Entra answered ${r.status} ${r.error}${code ? ` (AADSTS${code})` : ''}`, {
+    hint: (code !== undefined ? AADSTS_HINTS[code] : undefined) ?? `Entra refused the token request: ${r.description}`,
+    ...((code !== undefined && TRANSIENT_AADSTS.has(code) && recent) || r.status >= 500 ? { transient: true } : {}),
+  });
+}
+
+/** A check that threw (network, Key Vault, ServiceNow admin read): a failure, transient when retrying may help. */
+function thrown(name: string, err: unknown): CheckOutcome {
+  const e = ensureErrorType(err);
+  const retriable = e instanceof ExternalServiceError && e.retriable;
+  return fail(name, e.message, {
+    hint:
+      e instanceof ExternalServiceError && e.service === 'keyvault'
+        ? 'The client secret could not be read from Key Vault: re-run the secrets step.'
+        : 'A service did not answer as expected; retry later.',
+    ...(retriable ? { transient: true } : {}),
+  });
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+
+/** The v1 token URL a record for this client id carries (what ServiceNow will use), else the tenant's own. */
+function tokenUrlFor(c: Ctx, appId: string): string {
+  const rec = c.input.expectedRecords.find((r) => r.fields.client_id === appId && r.fields.token_url);
+  return rec?.fields.token_url ?? entraEndpoints(c.deps.config.entra.authorityHost, c.input.tenant).tokenV1;
+}
+
+/** The tenant segment of `${authorityHost}/{tenant}/oauth2/token`, or undefined when the URL is not of that form. */
+function tenantOfTokenUrl(authorityHost: string, url: string): string | undefined {
+  const prefix = `${authorityHost.replace(/\/+$/, '')}/`;
+  if (!url.startsWith(prefix)) return undefined;
+  const m = /^([^/?#]+)\/oauth2\/token$/.exec(url.slice(prefix.length));
+  return m ? decodeURIComponent(m[1]) : undefined;
+}
+
+async function outboundToken(c: Ctx, spec: Extract<CheckSpec, { kind: 'outboundToken' }>): Promise<CheckOutcome> {
+  const name = `outbound token (${spec.app})`;
+  const app = appOf(c, spec.app);
+  const secret = secretOf(c, spec.app);
+  if (!app || !secret) return fail(name, `no app or secret for role ${spec.app}`, { hint: 'Re-run provisioning.' });
+  const authority = c.deps.config.entra.authorityHost;
+  const tokenUrl = tokenUrlFor(c, app.appId);
+  const tenant = tenantOfTokenUrl(authority, tokenUrl);
+  if (!tenant)
+    return fail(name, `the outbound token URL ${tokenUrl} is not a v1 token endpoint under ${authority}`, {
+      hint: `Set the Token URL of the outbound OAuth provider to ${entraEndpoints(authority, c.input.tenant).tokenV1}.`,
+    });
+  try {
+    const { value, recent } = await readSecret(c, secret.secretName);
+    const resource = c.deps.config.graph.baseUrl;
+    const r = await requestTokenV1({
+      authorityHost: authority,
+      tenant,
+      clientId: app.appId,
+      clientSecret: value,
+      resource,
+    });
+    if (!r.ok) return tokenFailure(name, `token for ${app.appId} from ${tokenUrl}`, r, recent);
+    return { name, ok: true, detail: `Entra issued a token for ${app.appId} (resource ${resource}) from ${tokenUrl}` };
+  } catch (err) {
+    return thrown(name, err);
+  }
+}
+
+async function inboundTableRead(c: Ctx, spec: Extract<CheckSpec, { kind: 'inboundTableRead' }>): Promise<CheckOutcome> {
+  const name = `inbound ${spec.table} read (${spec.clientApp} → ${spec.resourceApp})`;
+  const client = appOf(c, spec.clientApp);
+  const resource = appOf(c, spec.resourceApp);
+  const secret = secretOf(c, spec.clientApp);
+  if (!client || !resource || !secret)
+    return fail(name, `no app or secret for ${spec.clientApp}/${spec.resourceApp}`, { hint: 'Re-run provisioning.' });
+  try {
+    const { value, recent } = await readSecret(c, secret.secretName);
+    const t = await requestTokenV1({
+      authorityHost: c.deps.config.entra.authorityHost,
+      tenant: c.input.tenant,
+      clientId: client.appId,
+      clientSecret: value,
+      resource: resource.appId,
+    });
+    if (!t.ok) return tokenFailure(name, `token for ${client.appId} (resource ${resource.appId})`, t, recent);
+    const url = `${serviceNowInstanceUrl(c.deps.config, c.input.serviceNowInstance)}/api/now/table/${spec.table}`;
+    const res = await axios.get<unknown>(url, {
+      params: { sysparm_limit: '1' },
+      headers: { Accept: 'application/json', Authorization: `Bearer ${t.accessToken}` },
+      validateStatus: () => true,
+      maxRedirects: 0,
+      timeout: 30_000,
+    });
+    const target = `GET /api/now/table/${spec.table}?sysparm_limit=1`;
+    if (res.status === 200)
+      return { name, ok: true, detail: `${target} with the ${spec.clientApp} token answered 200` };
+    if (res.status === 401) {
+      const d = await diagnose401(c, t.claims ?? {}, client.appId);
+      return fail(name, `${target} answered 401: ${d.cause}`, { hint: d.hint });
+    }
+    if (res.status === 403) return fail(name, `${target} answered 403`, { hint: SERVICENOW_HINTS.forbidden });
+    return fail(name, `${target} answered ${res.status}`, {
+      hint: 'ServiceNow did not answer as expected; retry later.',
+      ...(res.status === 429 || res.status >= 500 ? { transient: true } : {}),
+    });
+  } catch (err) {
+    return thrown(name, err);
+  }
+}
+
+/** Why ServiceNow refused the token: walks its validation steps on the records (servicenow-api.md §5). */
+async function diagnose401(
+  c: Ctx,
+  claims: Record<string, unknown>,
+  clientAppId: string,
+): Promise<{ cause: string; hint: string }> {
+  const sn = c.deps.serviceNow(c.input.serviceNowInstance);
+  try {
+    const aud = typeof claims.aud === 'string' ? claims.aud : '';
+    const entities = await sn.list('oauth_oidc_entity', {
+      query: encodedQuery().eq('client_id', aud).eq('active', 'true'),
+      fields: ['sys_id', 'client_id', 'oidc_provider_configuration'],
+    });
+    if (!entities.length)
+      return { cause: `no active OIDC entity with client_id ${aud}`, hint: SERVICENOW_HINTS.noEntity };
+    const configId = str(entities[0].oidc_provider_configuration);
+    const config =
+      configId && /^[0-9a-f]{32}$/.test(configId) ? await sn.get('oidc_provider_configuration', configId) : undefined;
+    if (!config) return { cause: 'the OIDC entity has no provider configuration', hint: SERVICENOW_HINTS.noProvider };
+    try {
+      const md = await fetchOpenIdMetadata(str(config.oidc_url));
+      if (typeof claims.iss === 'string' && md.issuer !== claims.iss)
+        return {
+          cause: `the metadata issuer ${md.issuer} is not the token issuer ${claims.iss}`,
+          hint: SERVICENOW_HINTS.metadata,
+        };
+    } catch (err) {
+      return { cause: `metadata URL unusable (${ensureErrorType(err).message})`, hint: SERVICENOW_HINTS.metadata };
+    }
+    const userClaim = str(config.user_claim) || 'sub';
+    const userField = str(config.user_field) || 'user_name';
+    const carrying = Object.keys(claims).filter((k) => claims[k] === clientAppId);
+    const claimHint = `${SERVICENOW_HINTS.userClaim}${carrying.length ? ` The token carries the Rest User app id in: ${carrying.join(', ')}.` : ''}`;
+    const value = claims[userClaim];
+    if (typeof value !== 'string' || !value)
+      return { cause: `user_claim '${userClaim}' is not a claim of the token`, hint: claimHint };
+    if (!/^[a-z0-9_]+$/.test(userField))
+      return { cause: `user_field '${userField}' is not a column name`, hint: claimHint };
+    const users = await sn.list('sys_user', {
+      query: encodedQuery().eq(userField, value),
+      fields: ['sys_id', 'user_name', 'active', 'locked_out'],
+    });
+    if (!users.length)
+      return value === clientAppId
+        ? { cause: `no sys_user with ${userField} = ${value}`, hint: SERVICENOW_HINTS.noUser }
+        : {
+            cause: `user_claim '${userClaim}' maps the token to '${value}', which is no user's ${userField}`,
+            hint: claimHint,
+          };
+    if (str(users[0].active) !== 'true' || str(users[0].locked_out) === 'true')
+      return {
+        cause: `the user ${str(users[0].user_name)} is inactive or locked out`,
+        hint: SERVICENOW_HINTS.inactiveUser,
+      };
+    if (str(config.enable_jti_verification) === 'true')
+      return { cause: 'JTI verification is on', hint: SERVICENOW_HINTS.jti };
+    return { cause: 'the records look right; the metadata may still be cached', hint: SERVICENOW_HINTS.other };
+  } catch (err) {
+    return { cause: `could not inspect the records (${ensureErrorType(err).message})`, hint: SERVICENOW_HINTS.other };
+  }
+}
+
+const str = (v: unknown): string =>
+  typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
+
+async function oidcMetadata(c: Ctx, spec: Extract<CheckSpec, { kind: 'oidcMetadata' }>): Promise<CheckOutcome> {
+  const name = `OIDC metadata (${spec.record})`;
+  const expected = c.input.expectedRecords.find((r) => r.key === spec.record);
+  const sysId = sysIdOf(c, spec.record);
+  try {
+    let url = expected?.fields.oidc_url;
+    if (sysId && expected) {
+      const live = await c.deps
+        .serviceNow(c.input.serviceNowInstance)
+        .get(expected.table, sysId, { fields: ['oidc_url'] });
+      if (live && str(live.oidc_url)) url = str(live.oidc_url);
+    }
+    if (!url) return fail(name, `no metadata URL for record ${spec.record}`, { hint: 'Re-run the ServiceNow step.' });
+    const own = entraEndpoints(c.deps.config.entra.authorityHost, c.input.tenant).metadataV1;
+    let md;
+    try {
+      md = await fetchOpenIdMetadata(url);
+    } catch (err) {
+      const e = ensureErrorType(err);
+      const code = /^AADSTS(\d+)$/.exec(e.code)?.[1];
+      return fail(name, `${url}: ${e.message}`, {
+        hint: (code ? AADSTS_HINTS[Number(code)] : undefined) ?? SERVICENOW_HINTS.metadata,
+        ...(e instanceof ExternalServiceError && e.retriable ? { transient: true } : {}),
+      });
+    }
+    const tenantMd = url === own ? md : await fetchOpenIdMetadata(own);
+    if (md.issuer !== tenantMd.issuer)
+      return fail(name, `${url} names issuer ${md.issuer}, the tenant's v1 issuer is ${tenantMd.issuer}`, {
+        hint: `${SERVICENOW_HINTS.metadata} (${own})`,
+      });
+    return { name, ok: true, detail: `${url} answered with the tenant's issuer ${md.issuer}` };
+  } catch (err) {
+    return thrown(name, err);
+  }
+}
+
+async function recordsConsistent(c: Ctx): Promise<CheckOutcome> {
+  const name = 'records consistent';
+  const problems: string[] = [];
+  try {
+    const sn = c.deps.serviceNow(c.input.serviceNowInstance);
+    for (const exp of c.input.expectedRecords) problems.push(...(await recordProblems(c, sn, exp)));
+    for (const app of c.input.apps) {
+      try {
+        const r = await graphRaw<{ appId?: string }>(
+          c.deps.graph,
+          'GET',
+          `/applications/${encodeURIComponent(app.objectId)}?$select=id,appId`,
+        );
+        if (r.body?.appId !== app.appId)
+          problems.push(`Entra app ${app.role}: appId is ${r.body?.appId ?? 'missing'}, expected ${app.appId}`);
+      } catch (err) {
+        const e = ensureErrorType(err);
+        if (e instanceof ExternalServiceError && e.status === 404)
+          problems.push(`Entra app ${app.role} (${app.objectId}) no longer exists`);
+        else throw e;
+      }
+    }
+  } catch (err) {
+    return thrown(name, err);
+  }
+  if (problems.length)
+    return fail(name, problems.join('; '), {
+      hint: 'Re-run provisioning to restore the values (it patches records back), or complete the pending manual steps.',
+    });
+  return {
+    name,
+    ok: true,
+    detail: `${c.input.expectedRecords.length} ServiceNow records and ${c.input.apps.length} Entra apps agree`,
+  };
+}
+
+async function recordProblems(c: Ctx, sn: ReturnType<Deps['serviceNow']>, exp: ExpectedRecord): Promise<string[]> {
+  const result = c.input.records.find((r) => r.key === exp.key);
+  if (!result?.sysId)
+    return [
+      `${exp.key}: not created${result?.manualAction ? ` (manual step pending: ${result.manualAction.title})` : ''}`,
+    ];
+  const fields = Object.keys(exp.fields);
+  const live: SnRecord | undefined = await sn.get(exp.table, result.sysId, {
+    fields: [...fields, ...(exp.table === 'sys_user' ? ['locked_out'] : [])],
+  });
+  if (!live) return [`${exp.key}: ${exp.table} ${result.sysId} no longer exists`];
+  const out = fields
+    .filter((f) => str(live[f]) !== exp.fields[f])
+    .map((f) => `${exp.key}.${f} is '${str(live[f])}', expected '${exp.fields[f]}'`);
+  if (exp.table === 'sys_user' && str(live.locked_out) === 'true') out.push(`${exp.key}: the user is locked out`);
+  return out;
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+
+export async function runChecks(input: RunChecksInput, deps: Deps, log?: ActivityLog): Promise<CheckOutcome[]> {
+  const c: Ctx = { input, deps, ...(log ? { log } : {}) };
+  const out: CheckOutcome[] = [];
+  for (const spec of input.checks) {
+    const outcome =
+      spec.kind === 'outboundToken'
+        ? await outboundToken(c, spec)
+        : spec.kind === 'inboundTableRead'
+          ? await inboundTableRead(c, spec)
+          : spec.kind === 'oidcMetadata'
+            ? await oidcMetadata(c, spec)
+            : await recordsConsistent(c);
+    log?.log(`check ${outcome.name} for ${input.integrationId}: ${outcome.ok ? 'ok' : 'failed'}`);
+    out.push(outcome);
+  }
+  return out;
+}
+
+export const runChecksHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
+  runChecks(input as RunChecksInput, getDeps(), ctx);

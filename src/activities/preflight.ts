@@ -1,0 +1,307 @@
+/**
+ * Activity `preflight` (read-only; issue 4 step a, servicenow-api.md §7 "Preflight (read-only: credentials,
+ * sys_scope, tables exist, sys_dictionary …)"). Collects EVERY problem as a sentence and creates nothing:
+ *
+ * - Graph: the access token our identity gets for Graph carries the application permissions the product uses
+ *   (`roles` claim of an app-only token, microsoft-apis / Entra access-token claims reference; decoded, not verified:
+ *   diagnostic only).
+ * - Key Vault: reachable (one page of secret properties) and the ServiceNow admin credential secrets exist.
+ * - ServiceNow, with the admin credentials read from Key Vault now (a fresh client: no cached credentials): a Table
+ *   API read works; the profile's scoped app is installed (`sys_scope`, §3.7); every table and column we write exists
+ *   (`sys_db_object`, `sys_dictionary`; a child table's inherited columns are listed under its parent, §2.10, so the
+ *   parent chain is followed through `sys_db_object.super_class`); the roles exist (`sys_user_role`, §3.5).
+ * - Tenant: the v1 OpenID metadata of the tenant at ENTRA_AUTHORITY_HOST answers; its issuer
+ *   (`https://sts.windows.net/{tid}/`, §5.3) gives the tenant GUID.
+ *
+ * Retriable failures (429, 5xx, network) are thrown for the durable retry: a transient outage is not a "problem".
+ */
+import type { ActivityHandler } from 'durable-functions';
+import type { InvocationContext } from '@azure/functions';
+
+import { decodeJwtPayload, fetchOpenIdMetadata } from '../clients/entra';
+import { readSecretValue, toKeyVaultError } from '../clients/keyvault';
+import { encodedQuery, ServiceNowClient, type SnRecord } from '../clients/servicenow';
+import { createServiceNowAuth } from '../clients/servicenow-auth';
+import { entraEndpoints, serviceNowCredentialSecretNames, serviceNowInstanceUrl } from '../config';
+import { ensureErrorType, ExternalServiceError } from '../lib/errors';
+import { redactText } from '../lib/redact';
+import type { PreflightInput, PreflightResult } from './contracts';
+import { type Deps, getDeps } from './deps';
+import { type ActivityLog, logLine, text } from './servicenow-common';
+import { IP_ACCESS_COLUMNS } from './servicenow-ip';
+
+/** Graph application permissions the product relies on (issue 4 b and e); ReadWrite.All also covers OwnedBy. */
+export const REQUIRED_GRAPH_ROLES: ReadonlyArray<{ role: string; alternatives: string[]; why: string }> = [
+  {
+    role: 'Application.ReadWrite.OwnedBy',
+    alternatives: ['Application.ReadWrite.All'],
+    why: 'to create and update the app registrations',
+  },
+  { role: 'Mail.Send', alternatives: [], why: 'to send the approval emails' },
+];
+
+/** What the profile requires of the ServiceNow instance (IntegrationProfile['serviceNow'] satisfies it). */
+export interface ServiceNowRequirements {
+  requiredScope?: string;
+  requiredRoles: string[];
+  requiredColumns: Record<string, string[]>;
+}
+
+export type PreflightActivityInput = PreflightInput & { profile: { serviceNow: ServiceNowRequirements } };
+
+const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
+
+function describe(err: unknown): string {
+  return redactText(ensureErrorType(err).message);
+}
+
+/** Re-throws what a durable retry may fix; returns otherwise. */
+function rethrowRetriable(err: unknown): void {
+  const e = ensureErrorType(err);
+  if (e instanceof ExternalServiceError && e.retriable) throw e;
+}
+
+async function checkGraph(deps: Deps, problems: string[]): Promise<void> {
+  let token: string | undefined;
+  try {
+    token = (await deps.credential.getToken(deps.config.graph.scope))?.token;
+  } catch (err) {
+    const status = (err as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && (status === 429 || status >= 500)) throw ensureErrorType(err);
+    problems.push(`The Function App identity could not get a Microsoft Graph token: ${describe(err)}`);
+    return;
+  }
+  if (!token) {
+    problems.push('The Function App identity got no Microsoft Graph token.');
+    return;
+  }
+  const claims = decodeJwtPayload(token);
+  if (!claims) return; // opaque token: nothing to diagnose
+  const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
+  for (const need of REQUIRED_GRAPH_ROLES)
+    if (![need.role, ...need.alternatives].some((r) => roles.includes(r)))
+      problems.push(
+        `The Function App identity's Microsoft Graph token lacks the application permission ${need.role} (needed ${need.why}); grant it as a Graph app role with admin consent. Token roles: ${roles.length ? roles.join(', ') : 'none'}.`,
+      );
+}
+
+/** Key Vault reachable, and the ServiceNow credential secrets exist. Returns whether ServiceNow can be tried. */
+async function checkKeyVault(deps: Deps, instance: string, problems: string[]): Promise<boolean> {
+  try {
+    await deps.secrets.listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next();
+  } catch (err) {
+    const e = toKeyVaultError(err, 'list secrets');
+    if (e.retriable) throw e;
+    problems.push(`Key Vault ${deps.config.keyVault.url} is not usable by the Function App identity: ${describe(e)}`);
+  }
+  const names = serviceNowCredentialSecretNames(deps.config, instance);
+  const wanted =
+    deps.config.serviceNow.authMode === 'oauth'
+      ? [
+          { name: names.clientId, what: 'OAuth client id' },
+          { name: names.clientSecret, what: 'OAuth client secret' },
+        ]
+      : [
+          { name: names.username, what: 'user name' },
+          { name: names.password, what: 'password' },
+        ];
+  let ok = true;
+  for (const { name, what } of wanted) {
+    try {
+      await readSecretValue(deps.secrets, name); // value discarded: only its existence matters here
+    } catch (err) {
+      rethrowRetriable(err);
+      ok = false;
+      const status = err instanceof ExternalServiceError ? err.status : undefined;
+      problems.push(
+        status === 404
+          ? `Key Vault secret '${name}' (the ServiceNow admin ${what} for instance ${instance}) does not exist or is disabled.`
+          : `Key Vault secret '${name}' (the ServiceNow admin ${what} for instance ${instance}) cannot be read: ${describe(err)}`,
+      );
+    }
+  }
+  return ok;
+}
+
+/** sys_db_object rows by name, following super_class to the root tables. */
+async function tableLineages(
+  client: ServiceNowClient,
+  tables: string[],
+): Promise<{ lineage: Map<string, string[]>; missing: string[] }> {
+  const q = encodedQuery().in('name', tables);
+  const rows = (await client.list(`sys_db_object`, { query: q, fields: ['sys_id', 'name', 'super_class'] })).filter(
+    (r) => q.matches(r),
+  );
+  const byId = new Map<string, SnRecord>(rows.map((r) => [text(r.sys_id) ?? '', r]));
+  const byName = new Map<string, SnRecord>(rows.map((r) => [text(r.name) ?? '', r]));
+  for (let depth = 0; depth < 10; depth++) {
+    const parents = [...byId.values()]
+      .map((r) => text(r.super_class) ?? '')
+      .filter((id) => /^[0-9a-f]{32}$/.test(id) && !byId.has(id));
+    if (!parents.length) break;
+    const pq = encodedQuery().in('sys_id', [...new Set(parents)]);
+    for (const r of await client.list('sys_db_object', { query: pq, fields: ['sys_id', 'name', 'super_class'] }))
+      if (pq.matches(r)) byId.set(text(r.sys_id) ?? '', r);
+  }
+  const lineage = new Map<string, string[]>();
+  const missing: string[] = [];
+  for (const t of tables) {
+    let row = byName.get(t);
+    if (!row) {
+      missing.push(t);
+      continue;
+    }
+    const chain: string[] = [];
+    for (let i = 0; row && i < 10; i++) {
+      chain.push(text(row.name) ?? '');
+      row = byId.get(text(row.super_class) ?? '');
+    }
+    lineage.set(t, chain);
+  }
+  return { lineage, missing };
+}
+
+async function checkServiceNow(
+  deps: Deps,
+  input: PreflightActivityInput,
+  problems: string[],
+): Promise<string | undefined> {
+  const instance = input.serviceNowInstance;
+  const req = input.profile.serviceNow;
+  const client = new ServiceNowClient({
+    instanceUrl: serviceNowInstanceUrl(deps.config, instance),
+    auth: createServiceNowAuth(deps.config, instance, deps.secrets),
+  });
+  const where = `ServiceNow instance '${instance}'`;
+
+  // 1. Credentials: one Table API read (sys_user_role, which every later check needs anyway).
+  const roles = req.requiredRoles;
+  const rq = roles.length ? encodedQuery().in('name', roles) : encodedQuery().eq('name', 'admin');
+  let roleRows: SnRecord[];
+  try {
+    roleRows = await client.list('sys_user_role', { query: rq, fields: ['sys_id', 'name'] });
+  } catch (err) {
+    rethrowRetriable(err);
+    const status = err instanceof ExternalServiceError ? err.status : undefined;
+    const names = serviceNowCredentialSecretNames(deps.config, instance);
+    const secrets =
+      deps.config.serviceNow.authMode === 'oauth'
+        ? `'${names.clientId}', '${names.clientSecret}'`
+        : `'${names.username}', '${names.password}'`;
+    problems.push(
+      status === 401
+        ? `${where} rejected the admin credentials from Key Vault (secrets ${secrets}): ${describe(err)}`
+        : status === 404
+          ? `${where} was not found at ${serviceNowInstanceUrl(deps.config, instance)} (check the instance name): ${describe(err)}`
+          : `${where} could not be read with the admin credentials from Key Vault (secrets ${secrets}): ${describe(err)}`,
+    );
+    problems.push(`${where}: the app, table, column and role checks were not run because the Table API read failed.`);
+    return undefined;
+  }
+  const present = new Set(roleRows.filter((r) => rq.matches(r)).map((r) => text(r.name)));
+  for (const role of roles) if (!present.has(role)) problems.push(`${where} has no role '${role}' (sys_user_role).`);
+
+  // 2. The scoped app.
+  let scopeSysId: string | undefined;
+  if (req.requiredScope) {
+    try {
+      const sq = encodedQuery().eq('scope', req.requiredScope);
+      const rows = (
+        await client.list('sys_scope', { query: sq, fields: ['sys_id', 'scope', 'active', 'version'] })
+      ).filter((r) => sq.matches(r));
+      if (!rows.length)
+        problems.push(`${where} does not have the app '${req.requiredScope}' installed (no sys_scope record).`);
+      else if (rows.length > 1)
+        problems.push(`${where} has ${rows.length} sys_scope records for '${req.requiredScope}'.`);
+      else if (text(rows[0].active) === 'false')
+        problems.push(`${where} has the app '${req.requiredScope}' installed but inactive.`);
+      else scopeSysId = text(rows[0].sys_id);
+    } catch (err) {
+      rethrowRetriable(err);
+      problems.push(`${where}: sys_scope cannot be read: ${describe(err)}`);
+    }
+  }
+
+  // 3. Tables and columns.
+  const required = { ...req.requiredColumns };
+  if (input.ipAllowlist) required.ip_access = [...new Set([...(required.ip_access ?? []), ...IP_ACCESS_COLUMNS])];
+  const tables = Object.keys(required);
+  if (tables.length) {
+    try {
+      const { lineage, missing } = await tableLineages(client, tables);
+      for (const t of missing) problems.push(`${where} has no table '${t}' (sys_db_object).`);
+      const all = [...new Set([...lineage.values()].flat())];
+      const columns = new Map<string, Set<string>>(all.map((t) => [t, new Set<string>()]));
+      if (all.length) {
+        const dq = encodedQuery().in('name', all);
+        const rows = await client.list('sys_dictionary', {
+          query: dq,
+          fields: ['name', 'element'],
+          pageSize: 500,
+          maxRecords: 20_000,
+        });
+        for (const r of rows) {
+          const element = text(r.element) ?? '';
+          if (dq.matches(r) && element !== '') columns.get(text(r.name) ?? '')?.add(element);
+        }
+      }
+      for (const [t, cols] of Object.entries(required)) {
+        const chain = lineage.get(t);
+        if (!chain) continue;
+        for (const c of cols)
+          if (!chain.some((table) => columns.get(table)?.has(c)))
+            problems.push(
+              `${where}: column '${t}.${c}' does not exist (no sys_dictionary entry on ${chain.join(' or ')}).`,
+            );
+      }
+    } catch (err) {
+      rethrowRetriable(err);
+      problems.push(`${where}: the schema (sys_db_object, sys_dictionary) cannot be read: ${describe(err)}`);
+    }
+  }
+  return scopeSysId;
+}
+
+async function checkTenant(deps: Deps, tenant: string, problems: string[]): Promise<string | undefined> {
+  const url = entraEndpoints(deps.config.entra.authorityHost, tenant).metadataV1;
+  try {
+    const metadata = await fetchOpenIdMetadata(url);
+    const tid = GUID.exec(metadata.issuer)?.[0]?.toLowerCase();
+    if (!tid) problems.push(`The OpenID metadata of tenant '${tenant}' has an issuer without a tenant id.`);
+    return tid;
+  } catch (err) {
+    rethrowRetriable(err);
+    problems.push(`Tenant '${tenant}' does not resolve at ${deps.config.entra.authorityHost}: ${describe(err)}`);
+    return undefined;
+  }
+}
+
+export async function preflight(
+  input: PreflightActivityInput,
+  deps: Deps,
+  log?: ActivityLog,
+): Promise<PreflightResult> {
+  const graphProblems: string[] = [];
+  const vaultProblems: string[] = [];
+  const snProblems: string[] = [];
+  const tenantProblems: string[] = [];
+  let credentialsInVault = false;
+  const [, scopeSysId, tenantId] = await Promise.all([
+    checkGraph(deps, graphProblems),
+    checkKeyVault(deps, input.serviceNowInstance, vaultProblems).then((usable) => {
+      credentialsInVault = usable;
+      return usable ? checkServiceNow(deps, input, snProblems) : undefined;
+    }),
+    checkTenant(deps, input.tenant, tenantProblems),
+  ]);
+  if (!credentialsInVault)
+    snProblems.push(
+      `ServiceNow instance '${input.serviceNowInstance}' was not checked (app, tables, columns, roles): its admin credentials are not readable from Key Vault.`,
+    );
+  const problems = [...graphProblems, ...vaultProblems, ...snProblems, ...tenantProblems];
+  logLine(log, problems.length ? 'warn' : 'info', `preflight: ${problems.length} problem(s)`);
+  return { problems, ...(scopeSysId ? { scopeSysId } : {}), ...(tenantId ? { tenantId } : {}) };
+}
+
+export const preflightHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
+  preflight(input as PreflightActivityInput, getDeps(), ctx);

@@ -1,0 +1,40 @@
+/**
+ * Activity `sendReport`: the final email to the approvers (outcome, check results with hints, orphans). Sent at most
+ * once per approver and instance (a marker in the approvals table), so a re-run sends nothing more.
+ */
+import type { InvocationContext } from '@azure/functions';
+import type { ActivityHandler } from 'durable-functions';
+
+import { normaliseAddress, sendOnce } from '../mail/once';
+import { reportMail } from '../mail/report';
+import { type ActivityLog, toFailure } from './approval';
+import type { Outcome, ReportInput } from './contracts';
+import { type Deps, getDeps } from './deps';
+
+export interface ReportResult {
+  /** Approvers the report went to (this run or an earlier one). */
+  sentTo: string[];
+}
+
+export async function sendReport(input: ReportInput, deps: Deps, log?: ActivityLog): Promise<Outcome<ReportResult>> {
+  const recipients = [...new Set(input.approvers.map(normaliseAddress).filter((a) => a.length > 0))];
+  const mail = reportMail(input);
+  const sentTo: string[] = [];
+  try {
+    for (const recipient of recipients) {
+      const r = await sendOnce(
+        { graph: deps.graph, sender: deps.config.mail.sender, markers: deps.approvalTokens },
+        { instanceId: input.instanceId, kind: 'report', round: 0, recipient },
+        () => Promise.resolve({ mail: { to: recipient, ...mail } }),
+      );
+      log?.log(`report for ${input.integrationId}: ${r.sent ? 'sent to' : 'already sent to'} ${recipient}`);
+      sentTo.push(recipient);
+    }
+  } catch (err) {
+    return { ok: false, failure: toFailure(err) };
+  }
+  return { ok: true, sentTo };
+}
+
+export const sendReportHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
+  sendReport(input as ReportInput, getDeps(), ctx);

@@ -1,0 +1,223 @@
+import type { SentMail } from '../../sandbox/graph';
+import { reviewUrl, sendApprovalRequests } from '../../src/activities/approval';
+import type { ApprovalRequestInput, IntegrationRef } from '../../src/activities/contracts';
+import { sendReport } from '../../src/activities/report';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+
+type Message = { subject: string; body: { contentType: string; content: string }; toRecipients: unknown[] };
+const msg = (m: SentMail) => m.message as Message;
+const to = (m: SentMail) =>
+  (msg(m).toRecipients as { emailAddress: { address: string } }[]).map((r) => r.emailAddress.address);
+const tokenIn = (m: SentMail): string => {
+  const found = /\/api\/approvals\/[^?"]+\?token=([A-Za-z0-9_-]{43})/.exec(msg(m).body.content);
+  if (!found) throw new Error('no review link in the mail');
+  return found[1];
+};
+
+describe('sendApprovalRequests', () => {
+  let env: ActivityEnv;
+  const canaries: string[] = [];
+
+  beforeAll(async () => {
+    env = await startActivityEnv();
+    for (const role of ['outbound', 'restApi', 'restUser'])
+      env.sandbox.keyvault.seedSecret(`it-approval-${role}`, `${role}-Canary1Q~${'x'.repeat(30)}`, { role });
+    for (const role of ['outbound', 'restApi', 'restUser'])
+      canaries.push((await env.deps.secrets.getSecret(`it-approval-${role}`)).value!);
+  }, 60000);
+  afterAll(() => env.close());
+
+  function request(ref: IntegrationRef, overrides: Partial<ApprovalRequestInput> = {}): ApprovalRequestInput {
+    return {
+      ...ref,
+      approvers: ['ann@contoso.com', 'Bob@Contoso.com'],
+      expiresAt: new Date(env.sandbox.clock.now() + 3 * 24 * 3600_000).toISOString(),
+      round: 0,
+      apps: [
+        {
+          role: 'outbound',
+          appId: '11111111-1111-1111-1111-111111111111',
+          objectId: '22222222-2222-2222-2222-222222222222',
+          servicePrincipalId: '33333333-3333-3333-3333-333333333333',
+          uniqueName: 'x-outbound',
+          created: true,
+        },
+      ],
+      secrets: ['outbound', 'restApi', 'restUser'].map((role) => ({
+        role,
+        secretName: `it-approval-${role}`,
+        version: 'abc123',
+        keyId: '44444444-4444-4444-4444-444444444444',
+        expiresOn: '2027-05-01T00:00:00.000Z',
+        created: true,
+      })),
+      records: [
+        {
+          key: 'outboundProvider',
+          table: 'oauth_entity',
+          sysId: '0123456789abcdef0123456789abcdef',
+          created: true,
+          mismatches: [],
+        },
+      ],
+      manualActions: [
+        {
+          title: 'Microsoft 365 admin center <Support integration>',
+          actor: 'Microsoft 365 global administrator',
+          steps: [
+            { label: 'Client ID', value: '55555555-5555-5555-5555-555555555555' },
+            { label: 'Client secret (Key Vault secret name)', value: 'it-approval-restApi' },
+          ],
+        },
+      ],
+      ...overrides,
+    };
+  }
+
+  const outboxFor = (instanceId: string) =>
+    env.sandbox.graph.outbox.filter((m) => msg(m).body.content.includes(`/api/approvals/${instanceId}?`));
+
+  it('emails each approver once with a Review link, the created objects and the manual steps, never a secret', async () => {
+    const ref = env.ref();
+    const result = await sendApprovalRequests(request(ref), env.deps);
+    expect(result).toEqual({
+      ok: true,
+      tokenIds: [expect.any(String), expect.any(String)],
+      sentTo: ['ann@contoso.com', 'bob@contoso.com'],
+    });
+    const mails = outboxFor(ref.instanceId);
+    expect(mails.map(to)).toEqual([['ann@contoso.com'], ['bob@contoso.com']]);
+    for (const m of mails) {
+      expect(m.from).toBe(env.settings.MAIL_SENDER);
+      const { content, contentType } = msg(m).body;
+      expect(contentType).toBe('HTML');
+      expect(content).toContain(reviewUrl('http://127.0.0.1:7071', ref.instanceId, tokenIn(m)));
+      expect(content).toContain('it-approval-restApi'); // secret by its Key Vault name
+      expect(content).toContain('abc123'); // version
+      expect(content).toContain('0123456789abcdef0123456789abcdef'); // sys_id
+      expect(content).toContain('55555555-5555-5555-5555-555555555555'); // manual step value
+      expect(content).toContain('Microsoft 365 admin center &lt;Support integration&gt;'); // escaped
+      expect(content).not.toContain('<Support integration>');
+      for (const c of canaries) expect(content).not.toContain(c);
+    }
+    // Distinct, personal tokens; the result carries only hash prefixes.
+    expect(tokenIn(mails[0])).not.toBe(tokenIn(mails[1]));
+    expect(JSON.stringify(result)).not.toContain(tokenIn(mails[0]));
+    const inspected = await env.deps.approvalTokens.inspect(tokenIn(mails[1]), ref.instanceId);
+    expect(inspected).toMatchObject({ ok: true, record: { approver: 'bob@contoso.com', subject: ref.integrationId } });
+  });
+
+  it('sends nothing more when the same round runs again (also twice at once)', async () => {
+    const ref = env.ref();
+    const first = await sendApprovalRequests(request(ref), env.deps);
+    const mark = env.sandbox.journal.mark();
+    const again = await Promise.all([
+      sendApprovalRequests(request(ref), env.deps),
+      sendApprovalRequests(request(ref), env.deps),
+    ]);
+    expect(outboxFor(ref.instanceId)).toHaveLength(2);
+    expect(env.sandbox.journal.writes({ since: mark })).toEqual([]);
+    for (const r of again) expect(r).toEqual(first);
+  });
+
+  it('two concurrent first runs send each approver one email (the loser retries later)', async () => {
+    const ref = env.ref();
+    const runs = await Promise.allSettled([
+      sendApprovalRequests(request(ref), env.deps),
+      sendApprovalRequests(request(ref), env.deps),
+    ]);
+    for (const r of runs)
+      if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'SendInProgress' });
+      else expect(r.value.ok).toBe(true);
+    expect(outboxFor(ref.instanceId)).toHaveLength(2);
+    const retry = await sendApprovalRequests(request(ref), env.deps);
+    expect(retry).toMatchObject({ ok: true, sentTo: ['ann@contoso.com', 'bob@contoso.com'] });
+    expect(outboxFor(ref.instanceId)).toHaveLength(2);
+  });
+
+  it('sends a reminder round only to approvers who have not decided, with a fresh token', async () => {
+    const ref = env.ref();
+    await sendApprovalRequests(request(ref), env.deps);
+    const [annMail] = outboxFor(ref.instanceId).filter((m) => to(m)[0] === 'ann@contoso.com');
+    const annToken = tokenIn(annMail);
+    expect((await env.deps.approvalTokens.redeem(annToken, ref.instanceId, 'approve')).ok).toBe(true);
+
+    const reminder = await sendApprovalRequests(request(ref, { round: 1 }), env.deps);
+    expect(reminder).toMatchObject({ ok: true, sentTo: ['bob@contoso.com'] });
+    const mails = outboxFor(ref.instanceId);
+    expect(mails.map(to)).toEqual([['ann@contoso.com'], ['bob@contoso.com'], ['bob@contoso.com']]);
+    expect(msg(mails[2]).subject).toMatch(/^Reminder: /);
+    expect(tokenIn(mails[2])).not.toBe(tokenIn(mails[1]));
+    // The older token stays valid until it expires.
+    expect((await env.deps.approvalTokens.inspect(tokenIn(mails[1]), ref.instanceId)).ok).toBe(true);
+    // The reminder round run again sends nothing.
+    await sendApprovalRequests(request(ref, { round: 1 }), env.deps);
+    expect(outboxFor(ref.instanceId)).toHaveLength(3);
+  });
+
+  it('sends again after a throttled send, and only once', async () => {
+    const ref = env.ref();
+    // 502: retriable for us, not retried inside graph-client (its RetryHandler takes 429/503/504 only).
+    env.sandbox.faults.add({
+      service: 'graph',
+      method: 'POST',
+      path: 'sendMail$',
+      action: { type: 'status', status: 502 },
+    });
+    await expect(
+      sendApprovalRequests(request(ref, { approvers: ['carl@contoso.com'] }), env.deps),
+    ).rejects.toMatchObject({
+      retriable: true,
+    });
+    env.sandbox.faults.clear();
+    expect(outboxFor(ref.instanceId)).toHaveLength(0);
+    const r = await sendApprovalRequests(request(ref, { approvers: ['carl@contoso.com'] }), env.deps);
+    expect(r).toMatchObject({ ok: true, sentTo: ['carl@contoso.com'] });
+    expect(outboxFor(ref.instanceId)).toHaveLength(1);
+  });
+
+  it('returns a failure (no throw) when Graph refuses the mailbox', async () => {
+    const ref = env.ref();
+    env.sandbox.faults.add({
+      service: 'graph',
+      method: 'POST',
+      path: 'sendMail$',
+      action: { type: 'status', status: 403 },
+      times: 1,
+    });
+    const r = await sendApprovalRequests(request(ref, { approvers: ['dan@contoso.com'] }), env.deps);
+    env.sandbox.faults.clear();
+    expect(r).toMatchObject({ ok: false, failure: { service: 'graph', status: 403 } });
+  });
+});
+
+describe('sendReport', () => {
+  let env: ActivityEnv;
+  beforeAll(async () => {
+    env = await startActivityEnv();
+  }, 60000);
+  afterAll(() => env.close());
+
+  it('mails the outcome, the checks with hints and the orphans once per approver', async () => {
+    const ref = env.ref();
+    const input = {
+      ...ref,
+      approvers: ['ann@contoso.com'],
+      outcome: 'completed with failures',
+      summary: 'Approved by ann@contoso.com',
+      checks: [
+        { name: 'outbound token', ok: true, detail: 'token issued' },
+        { name: 'inbound table read', ok: false, detail: 'HTTP 401', hint: 'Set user_claim to <appid>' },
+      ],
+      orphans: [{ object: { kind: 'secret' as const, role: 'outbound', secretName: 'kv-name-1' }, reason: 'HTTP 403' }],
+    };
+    expect(await sendReport(input, env.deps)).toEqual({ ok: true, sentTo: ['ann@contoso.com'] });
+    expect(await sendReport(input, env.deps)).toEqual({ ok: true, sentTo: ['ann@contoso.com'] });
+    const mails = env.sandbox.graph.outbox.filter((m) => msg(m).subject.includes(ref.integrationId));
+    expect(mails).toHaveLength(1);
+    const content = msg(mails[0]).body.content;
+    expect(content).toContain('Set user_claim to &lt;appid&gt;');
+    expect(content).toContain('kv-name-1');
+    expect(content).toContain('1 of 2 passed');
+  });
+});

@@ -1,0 +1,203 @@
+import type { Application } from '../../sandbox/directory';
+import { runChecks } from '../../src/activities/checks';
+import type {
+  AppResult,
+  ExpectedRecord,
+  RecordResult,
+  RunChecksInput,
+  SecretResult,
+} from '../../src/activities/contracts';
+import { m365SupportAad } from '../../src/profiles/m365-support-aad';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+
+describe('runChecks', () => {
+  let env: ActivityEnv;
+  let instance: string;
+  let n = 0;
+  const secretsSeen: string[] = [];
+
+  beforeAll(async () => {
+    env = await startActivityEnv();
+    instance = env.settings.SANDBOX_SERVICENOW_INSTANCE;
+  }, 60000);
+  afterAll(() => env.close());
+
+  /** Provisions the profile's objects directly in the sandbox, as the other activities would. */
+  function provision(opts: { userClaim?: string } = {}): RunChecksInput {
+    const run = ++n;
+    const ref = env.ref({ tenantName: `Checks${run}` });
+    const { directory, keyvault, servicenow } = env.sandbox;
+    const apps: AppResult[] = [];
+    const secrets: SecretResult[] = [];
+    const byRole: Record<string, { app: Application; secret: string }> = {};
+    for (const role of ['outbound', 'restApi', 'restUser']) {
+      const app = directory.addApplication({
+        displayName: `checks ${run} ${role}`,
+        owners: [directory.functionIdentity.servicePrincipalId],
+      });
+      const sp = directory.addServicePrincipal({ appId: app.appId, displayName: app.displayName });
+      const { credential, secretText } = directory.addPassword(app, { displayName: 'provision' });
+      secretsSeen.push(secretText);
+      const secretName = `checks${run}-${role}`;
+      keyvault.seedSecret(secretName, secretText, { role });
+      byRole[role] = { app, secret: secretText };
+      apps.push({
+        role,
+        appId: app.appId,
+        objectId: app.id,
+        servicePrincipalId: sp.id,
+        uniqueName: `checks-${run}-${role}`,
+        created: true,
+      });
+      secrets.push({
+        role,
+        secretName,
+        version: 'v1',
+        keyId: credential.keyId,
+        expiresOn: new Date(credential.endDateTime).toISOString(),
+        created: true,
+      });
+    }
+    const authority = env.settings.ENTRA_AUTHORITY_HOST;
+    const instanceUrl = `${env.sandbox.urls.servicenow}/${instance}`;
+    const expectedRecords: ExpectedRecord[] = [];
+    const records: RecordResult[] = [];
+    const add = (key: string, table: string, fields: Record<string, string>, secret?: Record<string, string>) => {
+      const sysId = servicenow.seedRecord(instance, table, { ...fields, ...secret });
+      expectedRecords.push({ key, table, fields });
+      records.push({ key, table, sysId, created: true, mismatches: [] });
+      return sysId;
+    };
+    add(
+      'outboundProvider',
+      'oauth_entity',
+      {
+        name: `${ref.tenantName} M365 Support Outbound`,
+        type: 'oauth_provider',
+        client_id: byRole.outbound.app.appId,
+        default_grant_type: 'client_credentials',
+        token_url: `${authority}/${ref.tenant}/oauth2/token`,
+        redirect_url: `${instanceUrl}/oauth_redirect.do`,
+        active: 'true',
+      },
+      { client_secret: byRole.outbound.secret },
+    );
+    const provider = add('oidcProvider', 'oidc_provider_configuration', {
+      name: `${ref.tenantName} Azure`,
+      oidc_url: `${authority}/${ref.tenant}/.well-known/openid-configuration`,
+      user_claim: opts.userClaim ?? 'appid',
+      user_field: 'user_name',
+      enable_jti_verification: 'false',
+    });
+    add(
+      'oidcEntity',
+      'oauth_oidc_entity',
+      {
+        name: `${ref.tenantName}_application_inbound_api`,
+        client_id: byRole.restApi.app.appId,
+        oidc_provider_configuration: provider,
+        redirect_url: `${instanceUrl}/oauth_redirect.do`,
+        active: 'true',
+      },
+      { client_secret: byRole.restApi.secret },
+    );
+    const user = add('integrationUser', 'sys_user', {
+      user_name: byRole.restUser.app.appId,
+      first_name: 'M365 Support',
+      last_name: 'Integration',
+      web_service_access_only: 'true',
+      internal_integration_user: 'true',
+      active: 'true',
+    });
+    const role = servicenow.records(instance, 'sys_user_role').find((r) => r.values.name === 'incident_manager');
+    servicenow.seedRecord(instance, 'sys_user_has_role', { user, role: role!.values.sys_id });
+    return { ...ref, apps, secrets, records, checks: m365SupportAad.checks, expectedRecords };
+  }
+
+  function expectNoSecrets(value: unknown) {
+    const text = JSON.stringify(value);
+    for (const s of secretsSeen) expect(text).not.toContain(s);
+    expect(text).not.toMatch(/eyJ[A-Za-z0-9_-]{5,}\./);
+  }
+
+  it('passes every check on a correctly provisioned integration, with nothing secret in outcomes or logs', async () => {
+    const input = provision();
+    const lines: string[] = [];
+    const outcomes = await runChecks(input, env.deps, { log: (...a: unknown[]) => lines.push(a.join(' ')) });
+    expect(outcomes.map((o) => [o.name, o.ok])).toEqual([
+      ['outbound token (outbound)', true],
+      ['OIDC metadata (oidcProvider)', true],
+      ['inbound incident read (restUser → restApi)', true],
+      ['records consistent', true],
+    ]);
+    expectNoSecrets(outcomes);
+    expectNoSecrets(lines);
+    // The inbound read really ran as the integration user with a bearer token.
+    const read = env.sandbox.journal
+      .entries({ service: 'servicenow' })
+      .filter((e) => e.method === 'GET' && e.path.endsWith('/api/now/table/incident'));
+    expect(read.at(-1)).toMatchObject({ status: 200, authSubject: `user:${input.apps[2].appId}` });
+  });
+
+  it('fails the inbound check with the user_claim hint when the provider configuration maps the wrong claim', async () => {
+    const input = provision({ userClaim: 'oid' });
+    // The profile asks for appid; the instance was seeded with oid.
+    input.expectedRecords.find((r) => r.key === 'oidcProvider')!.fields.user_claim = 'appid';
+    const outcomes = await runChecks(input, env.deps);
+    const inbound = outcomes.find((o) => o.name.startsWith('inbound'))!;
+    expect(inbound.ok).toBe(false);
+    expect(inbound.detail).toContain("user_claim 'oid'");
+    expect(inbound.hint).toContain('User Claim');
+    expect(inbound.hint).toContain('appid');
+    expect(inbound.transient).toBeUndefined();
+    expect(outcomes.find((o) => o.name === 'records consistent')).toMatchObject({ ok: false });
+    expect(outcomes.find((o) => o.name.startsWith('outbound'))).toMatchObject({ ok: true });
+    expectNoSecrets(outcomes);
+  });
+
+  it('fails the outbound check with the AADSTS7000215 hint when Key Vault holds a wrong secret', async () => {
+    const input = provision();
+    const wrong = `wrong-${'Z'.repeat(36)}`;
+    secretsSeen.push(wrong);
+    env.sandbox.keyvault.seedSecret(input.secrets[0].secretName, wrong, { role: 'outbound' });
+    const [outbound] = await runChecks({ ...input, checks: [{ kind: 'outboundToken', app: 'outbound' }] }, env.deps);
+    expect(outbound).toMatchObject({ ok: false, transient: true });
+    expect(outbound.detail).toContain('AADSTS7000215');
+    expect(outbound.hint).toMatch(/^AADSTS7000215: .*secrets step/);
+    expectNoSecrets(outbound);
+
+    // Long after the secret was stored, the same refusal is not propagation any more.
+    env.sandbox.clock.advance(11 * 60_000);
+    const [later] = await runChecks({ ...input, checks: [{ kind: 'outboundToken', app: 'outbound' }] }, env.deps);
+    expect(later.ok).toBe(false);
+    expect(later.transient).toBeUndefined();
+  });
+
+  it('diagnoses an inactive integration user and reports drifted records', async () => {
+    const input = provision();
+    const sn = env.deps.serviceNow(instance);
+    const userSysId = input.records.find((r) => r.key === 'integrationUser')!.sysId!;
+    await sn.patch('sys_user', userSysId, { active: 'false' });
+    const outcomes = await runChecks(input, env.deps);
+    const inbound = outcomes.find((o) => o.name.startsWith('inbound'))!;
+    expect(inbound.ok).toBe(false);
+    expect(inbound.hint).toContain('inactive');
+    const records = outcomes.find((o) => o.name === 'records consistent')!;
+    expect(records.ok).toBe(false);
+    expect(records.detail).toContain("integrationUser.active is 'false', expected 'true'");
+  });
+
+  it('fails the OIDC metadata check when the metadata URL names another tenant', async () => {
+    const input = provision();
+    const providerSysId = input.records.find((r) => r.key === 'oidcProvider')!.sysId!;
+    await env.deps.serviceNow(instance).patch('oidc_provider_configuration', providerSysId, {
+      oidc_url: `${env.settings.ENTRA_AUTHORITY_HOST}/other.example/.well-known/openid-configuration`,
+    });
+    const [metadata] = await runChecks(
+      { ...input, checks: [{ kind: 'oidcMetadata', record: 'oidcProvider' }] },
+      env.deps,
+    );
+    expect(metadata.ok).toBe(false);
+    expect(metadata.hint).toContain('AADSTS90002');
+  });
+});

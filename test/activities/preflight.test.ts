@@ -1,0 +1,161 @@
+import { createDeps } from '../../src/activities/deps';
+import { preflight, type PreflightActivityInput } from '../../src/activities/preflight';
+import { loadConfig } from '../../src/config';
+import { configureLogging } from '../../src/lib/logger';
+import { m365SupportAad } from '../../src/profiles/m365-support-aad';
+import { APP_SCOPE_SYS_ID } from '../../sandbox/servicenow/seed';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+
+let env: ActivityEnv;
+let instance: string;
+
+beforeAll(async () => {
+  configureLogging({ sink: () => undefined });
+  env = await startActivityEnv();
+  instance = env.sandbox.env().SANDBOX_SERVICENOW_INSTANCE;
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const input = (overrides: Partial<PreflightActivityInput> = {}): PreflightActivityInput => ({
+  ...env.ref(),
+  ipAllowlist: false,
+  profile: m365SupportAad,
+  ...overrides,
+});
+
+/** Changes a seeded row in place for the duration of `fn` (the stand-in's rows are live objects). */
+async function withRowChanged<T>(
+  table: string,
+  match: (v: Record<string, string>) => boolean,
+  column: string,
+  value: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const row = env.sandbox.servicenow.records(instance, table).find((r) => match(r.values));
+  if (!row) throw new Error(`no ${table} row to change`);
+  const before = row.values[column];
+  row.values[column] = value;
+  try {
+    return await fn();
+  } finally {
+    row.values[column] = before;
+  }
+}
+
+describe('preflight', () => {
+  it('passes on a fresh sandbox, resolving the scope sys_id and the tenant GUID, and writes nothing', async () => {
+    const mark = env.sandbox.journal.mark();
+    const result = await preflight(input({ ipAllowlist: true }), env.deps);
+    expect(result).toEqual({ problems: [], scopeSysId: APP_SCOPE_SYS_ID, tenantId: env.sandbox.directory.tenantId });
+    expect(env.sandbox.journal.writes({ since: mark }).filter((e) => e.service !== 'entra')).toEqual([]);
+  });
+
+  it('reports a missing app, role and inherited column and an unknown tenant, all at once', async () => {
+    const result = await withRowChanged(
+      'sys_scope',
+      (v) => v.scope === 'x_mioms_m365_assis',
+      'scope',
+      'x_other',
+      () =>
+        withRowChanged(
+          'sys_user_role',
+          (v) => v.name === 'incident_manager',
+          'name',
+          'incident_mgr',
+          () =>
+            withRowChanged(
+              'sys_dictionary',
+              (v) => v.name === 'oauth_entity' && v.element === 'client_secret',
+              'element',
+              'client_secret_old',
+              () => preflight(input({ tenant: 'nowhere.onmicrosoft.com' }), env.deps),
+            ),
+        ),
+    );
+    expect(result.scopeSysId).toBeUndefined();
+    expect(result.tenantId).toBeUndefined();
+    const p = result.problems;
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/does not have the app 'x_mioms_m365_assis' installed/),
+        expect.stringMatching(/has no role 'incident_manager'/),
+        expect.stringMatching(/column 'oauth_entity\.client_secret' does not exist/),
+        expect.stringMatching(/Tenant 'nowhere\.onmicrosoft\.com' does not resolve/),
+      ]),
+    );
+    expect(p).toHaveLength(4);
+    // Child tables inherit: oauth_oidc_entity's own column is found, the parent's are looked up on oauth_entity.
+    expect(p.join('\n')).not.toContain('oauth_oidc_entity');
+  });
+
+  it('reports a missing table and the ip_access columns only when the allow-list is asked for', async () => {
+    const result = await withRowChanged(
+      'sys_db_object',
+      (v) => v.name === 'ip_access',
+      'name',
+      'ip_access_x',
+      () => Promise.all([preflight(input({ ipAllowlist: true }), env.deps), preflight(input(), env.deps)]),
+    );
+    expect(result[0].problems).toEqual([expect.stringMatching(/has no table 'ip_access'/)]);
+    expect(result[1].problems).toEqual([]);
+  });
+
+  it('reports ServiceNow rejecting the admin password stored in Key Vault', async () => {
+    const name = `servicenow-${instance}-password`;
+    await env.deps.secrets.setSecret(name, 'not-the-password');
+    try {
+      const result = await preflight(input(), env.deps);
+      expect(result.problems).toEqual([
+        expect.stringMatching(
+          new RegExp(`instance '${instance}' rejected the admin credentials from Key Vault .*'${name}'.*401`),
+        ),
+        expect.stringMatching(/checks were not run/),
+      ]);
+      expect(result.problems.join('\n')).not.toContain('not-the-password');
+    } finally {
+      await env.deps.secrets.setSecret(name, env.sandbox.servicenow.adminPassword);
+    }
+  });
+
+  it('reports missing credential secrets in Key Vault', async () => {
+    const result = await preflight(input({ serviceNowInstance: 'dev99999' }), env.deps);
+    expect(result.problems).toEqual([
+      expect.stringMatching(/Key Vault secret 'servicenow-dev99999-username' .* does not exist/),
+      expect.stringMatching(/Key Vault secret 'servicenow-dev99999-password' .* does not exist/),
+      expect.stringMatching(/'dev99999' was not checked/),
+    ]);
+  });
+
+  it('reports a Graph token without the needed application permissions', async () => {
+    const { directory } = env.sandbox;
+    const graphSp = directory.spByAppId('00000003-0000-0000-c000-000000000000')!;
+    const mailSend = graphSp.appRoles.find((r) => r.value === 'Mail.Send')!;
+    const idx = directory.appRoleAssignments.findIndex(
+      (a) => a.principalId === directory.functionIdentity.servicePrincipalId && a.appRoleId === mailSend.id,
+    );
+    const [removed] = directory.appRoleAssignments.splice(idx, 1);
+    try {
+      // A fresh credential: the shared one caches its Graph token.
+      const fresh = createDeps(loadConfig(env.settings), () => env.sandbox.clock.date());
+      const result = await preflight(input(), fresh);
+      expect(result.problems).toEqual([expect.stringMatching(/lacks the application permission Mail\.Send/)]);
+    } finally {
+      directory.appRoleAssignments.push(removed);
+    }
+  });
+
+  it('throws on a retriable ServiceNow error instead of reporting a problem', async () => {
+    env.sandbox.faults.add({
+      service: 'servicenow',
+      path: '/sys_user_role',
+      action: { type: 'status', status: 429, headers: { 'Retry-After': '3600' } },
+    });
+    try {
+      await expect(preflight(input(), env.deps)).rejects.toMatchObject({ retriable: true, status: 429 });
+    } finally {
+      env.sandbox.faults.clear();
+    }
+  });
+});

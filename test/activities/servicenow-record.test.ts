@@ -1,0 +1,298 @@
+import { randomBytes } from 'node:crypto';
+
+import type { IntegrationRef } from '../../src/activities/contracts';
+import { ensureServiceNowRecord, type EnsureRecordActivityInput } from '../../src/activities/servicenow-record';
+import { configureLogging } from '../../src/lib/logger';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+
+let env: ActivityEnv;
+let instance: string;
+const CANARY = `canary-${randomBytes(12).toString('hex')}`;
+const SECRET_NAME = 'sn-record-test-outbound-secret';
+const logs: string[] = [];
+const log = { info: (...a: unknown[]) => logs.push(a.join(' ')), warn: (...a: unknown[]) => logs.push(a.join(' ')) };
+
+beforeAll(async () => {
+  configureLogging({ sink: (r) => logs.push(JSON.stringify(r)) });
+  env = await startActivityEnv();
+  instance = env.sandbox.env().SANDBOX_SERVICENOW_INSTANCE;
+  await env.deps.secrets.setSecret(SECRET_NAME, CANARY);
+});
+afterAll(async () => {
+  await env?.close();
+});
+afterEach(() => env.sandbox.faults.clear());
+
+function outboundInput(ref: IntegrationRef, appId: string): EnsureRecordActivityInput {
+  return {
+    ...ref,
+    key: 'outboundProvider',
+    table: 'oauth_entity',
+    naturalKey: { client_id: appId, type: 'oauth_provider' },
+    fields: {
+      name: `${ref.tenantName} M365 Support Outbound ${appId.slice(0, 8)}`,
+      type: 'oauth_provider',
+      client_id: appId,
+      default_grant_type: 'client_credentials',
+      token_url: `https://login.microsoftonline.com/${ref.tenant}/oauth2/token`,
+      active: 'true',
+    },
+    secret: { field: 'client_secret', secretName: SECRET_NAME },
+    manualFallback: 'System OAuth > Application Registry > New > Connect to a third party OAuth Provider',
+  };
+}
+
+const rowsWith = (table: string, column: string, value: string) =>
+  env.sandbox.servicenow.records(instance, table).filter((r) => r.values[column] === value);
+
+const newAppId = () => crypto.randomUUID();
+
+describe('ensureServiceNowRecord', () => {
+  it('creates the record, writes the secret from Key Vault and never returns it', async () => {
+    const appId = newAppId();
+    const result = await ensureServiceNowRecord(outboundInput(env.ref(), appId), env.deps, log);
+    expect(result).toMatchObject({ ok: true, key: 'outboundProvider', table: 'oauth_entity', created: true });
+    if (!result.ok) throw new Error('unreachable');
+    expect(result.mismatches).toEqual([]);
+    expect(result.manualAction).toBeUndefined();
+    const rows = rowsWith('oauth_entity', 'client_id', appId);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].values.sys_id).toBe(result.sysId);
+    expect(rows[0].values.default_grant_type).toBe('client_credentials');
+    expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', result.sysId!)).toBe(CANARY);
+    expect(JSON.stringify(result)).not.toContain(CANARY);
+    expect(logs.join('\n')).not.toContain(CANARY);
+    // The journal's redacted bodies never hold the secret; the secret PATCH carried the display-value flag.
+    const entries = env.sandbox.journal.entries({ service: 'servicenow' });
+    expect(JSON.stringify(entries)).not.toContain(CANARY);
+    const secretWrite = entries.find(
+      (e) =>
+        e.method === 'PATCH' &&
+        e.path.endsWith(`/oauth_entity/${result.sysId!}`) &&
+        e.query.sysparm_input_display_value === 'true',
+    );
+    expect(secretWrite).toBeDefined();
+  });
+
+  it('writes nothing when run again after success', async () => {
+    const input = outboundInput(env.ref(), newAppId());
+    const first = await ensureServiceNowRecord(input, env.deps);
+    const mark = env.sandbox.journal.mark();
+    const second = await ensureServiceNowRecord(input, env.deps);
+    expect(second).toMatchObject({ ok: true, created: false, mismatches: [] });
+    if (!first.ok || !second.ok) throw new Error('unreachable');
+    expect(second.sysId).toBe(first.sysId);
+    expect(env.sandbox.journal.writes({ since: mark })).toEqual([]);
+  });
+
+  it('leaves one record when called twice (sequentially and concurrently)', async () => {
+    const appId = newAppId();
+    const input = outboundInput(env.ref(), appId);
+    await ensureServiceNowRecord(input, env.deps);
+    await ensureServiceNowRecord(input, env.deps);
+    expect(rowsWith('oauth_entity', 'client_id', appId)).toHaveLength(1);
+
+    const concurrentId = newAppId();
+    const both = await Promise.all([
+      ensureServiceNowRecord(outboundInput(env.ref(), concurrentId), env.deps),
+      ensureServiceNowRecord(outboundInput(env.ref(), concurrentId), env.deps),
+    ]);
+    const rows = rowsWith('oauth_entity', 'client_id', concurrentId);
+    expect(rows).toHaveLength(1);
+    for (const r of both) expect(r).toMatchObject({ ok: true, sysId: rows[0].values.sys_id });
+    expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', rows[0].values.sys_id)).toBe(CANARY);
+  });
+
+  it('reports a record found after createdSince as created (at-least-once second run)', async () => {
+    const input = { ...outboundInput(env.ref(), newAppId()), createdSince: env.sandbox.clock.date().toISOString() };
+    await ensureServiceNowRecord(input, env.deps);
+    const mark = env.sandbox.journal.mark();
+    const again = await ensureServiceNowRecord(input, env.deps);
+    expect(again).toMatchObject({ ok: true, created: true });
+    expect(env.sandbox.journal.writes({ since: mark })).toEqual([]);
+    env.sandbox.clock.advance(60_000);
+    const later = await ensureServiceNowRecord(
+      { ...input, createdSince: env.sandbox.clock.date().toISOString() },
+      env.deps,
+    );
+    expect(later).toMatchObject({ ok: true, created: false });
+  });
+
+  it('patches a changed field back, only that field, and not the secret', async () => {
+    const appId = newAppId();
+    const input = outboundInput(env.ref(), appId);
+    await ensureServiceNowRecord(input, env.deps);
+    const row = rowsWith('oauth_entity', 'client_id', appId)[0];
+    row.values.token_url = 'https://attacker.example/token';
+    const mark = env.sandbox.journal.mark();
+    const result = await ensureServiceNowRecord(input, env.deps);
+    expect(result).toMatchObject({ ok: true, created: false, mismatches: [] });
+    expect(row.values.token_url).toBe(input.fields.token_url);
+    const writes = env.sandbox.journal.writes({ since: mark });
+    expect(writes).toHaveLength(1);
+    expect(writes[0].method).toBe('PATCH');
+    expect(Object.keys(writes[0].body as object)).toEqual(['token_url']);
+  });
+
+  it('writes the secret again only when the field is empty or when asked to rotate', async () => {
+    const appId = newAppId();
+    const input = outboundInput(env.ref(), appId);
+    const first = await ensureServiceNowRecord(input, env.deps);
+    if (!first.ok) throw new Error('unreachable');
+    const sysId = first.sysId!;
+    const rotated = `rotated-${randomBytes(8).toString('hex')}`;
+    await env.deps.secrets.setSecret(SECRET_NAME, rotated);
+    try {
+      // The field is set (read back masked): a plain re-run leaves it alone.
+      await ensureServiceNowRecord(input, env.deps);
+      expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBe(CANARY);
+      // An empty field (a run that stopped after the insert) is filled from Key Vault.
+      await env.deps.serviceNow(instance).setPassword2('oauth_entity', sysId, 'client_secret', '');
+      expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBeUndefined();
+      await ensureServiceNowRecord(input, env.deps);
+      expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBe(rotated);
+      // Rotation asks for the write explicitly.
+      await env.deps.secrets.setSecret(SECRET_NAME, CANARY);
+      const rotate = await ensureServiceNowRecord({ ...input, secret: { ...input.secret!, rewrite: true } }, env.deps);
+      expect(rotate).toMatchObject({ ok: true, created: false });
+      expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBe(CANARY);
+    } finally {
+      await env.deps.secrets.setSecret(SECRET_NAME, CANARY);
+    }
+  });
+
+  it('never picks a record through a natural-key field the table lacks', async () => {
+    const ref = env.ref();
+    const a = env.sandbox.servicenow.seedRecord(instance, 'oidc_provider_configuration', { name: 'Fabrikam Azure' });
+    const b = env.sandbox.servicenow.seedRecord(instance, 'oidc_provider_configuration', { name: 'Tailspin Azure' });
+    const before = env.sandbox.servicenow.records(instance, 'oidc_provider_configuration').length;
+    const mark = env.sandbox.journal.mark();
+    const result = await ensureServiceNowRecord(
+      {
+        ...ref,
+        key: 'oidcProvider',
+        table: 'oidc_provider_configuration',
+        naturalKey: { nmae: 'Contoso Azure' }, // misspelled: ServiceNow drops the term and returns every row
+        fields: { name: 'Contoso Azure', user_claim: 'appid' },
+        manualFallback: 'System OAuth > OIDC Provider Configuration > New',
+      },
+      env.deps,
+    );
+    expect(result).toMatchObject({ ok: false, failure: { service: 'input', code: 'InvalidNaturalKey' } });
+    expect(env.sandbox.journal.writes({ since: mark })).toEqual([]);
+    expect(env.sandbox.servicenow.records(instance, 'oidc_provider_configuration')).toHaveLength(before);
+    for (const id of [a, b])
+      expect(
+        env.sandbox.servicenow.records(instance, 'oidc_provider_configuration').find((r) => r.values.sys_id === id)
+          ?.values.user_claim,
+      ).not.toBe('appid');
+  });
+
+  it('fails without guessing when several records match, naming their sys_ids', async () => {
+    const name = `Dup ${randomBytes(4).toString('hex')} Azure`;
+    const a = env.sandbox.servicenow.seedRecord(instance, 'oidc_provider_configuration', { name });
+    const b = env.sandbox.servicenow.seedRecord(instance, 'oidc_provider_configuration', { name });
+    const result = await ensureServiceNowRecord(
+      {
+        ...env.ref(),
+        key: 'oidcProvider',
+        table: 'oidc_provider_configuration',
+        naturalKey: { name },
+        fields: { name, user_claim: 'appid' },
+        manualFallback: 'x',
+      },
+      env.deps,
+    );
+    expect(result).toMatchObject({ ok: false, failure: { service: 'servicenow', code: 'AmbiguousRecord' } });
+    if (result.ok) throw new Error('unreachable');
+    expect(result.failure.message).toContain(a);
+    expect(result.failure.message).toContain(b);
+  });
+
+  it('refuses a natural-key value with ^ or a line break as a non-retriable failure', async () => {
+    const mark = env.sandbox.journal.mark();
+    const result = await ensureServiceNowRecord(
+      { ...outboundInput(env.ref(), 'x^ORclient_idISNOTEMPTY'), secret: undefined },
+      env.deps,
+    );
+    expect(result).toMatchObject({ ok: false, failure: { service: 'input', code: 'ValidationError' } });
+    expect(env.sandbox.journal.entries({ since: mark })).toEqual([]);
+  });
+
+  it('turns a 403 into a manual action with the exact values and the Key Vault secret name only', async () => {
+    env.sandbox.faults.add({
+      service: 'servicenow',
+      method: 'POST',
+      path: '/api/now/v2/table/oauth_entity$',
+      action: {
+        type: 'status',
+        status: 403,
+        body: {
+          error: { message: 'Operation Failed', detail: 'ACL Exception Insert Failed due to security constraints' },
+          status: 'failure',
+        },
+      },
+    });
+    const appId = newAppId();
+    const input = outboundInput(env.ref(), appId);
+    const result = await ensureServiceNowRecord(input, env.deps);
+    expect(result).toMatchObject({ ok: true, created: false });
+    if (!result.ok) throw new Error('unreachable');
+    expect(result.sysId).toBeUndefined();
+    const steps = result.manualAction?.steps ?? [];
+    expect(steps).toEqual(
+      expect.arrayContaining([
+        { label: 'client_id', value: appId },
+        { label: 'token_url', value: input.fields.token_url },
+        expect.objectContaining({ value: SECRET_NAME }),
+      ]),
+    );
+    expect(JSON.stringify(result)).not.toContain(CANARY);
+    expect(rowsWith('oauth_entity', 'client_id', appId)).toHaveLength(0);
+  });
+
+  it('hands off when the table refuses writes (deniedWrites)', async () => {
+    const denied = await startActivityEnv({ servicenow: { deniedWrites: ['sys_scope_privilege'] } });
+    try {
+      const result = await ensureServiceNowRecord(
+        {
+          ...denied.ref(),
+          key: 'scopeReadOauthEntity',
+          table: 'sys_scope_privilege',
+          naturalKey: {
+            source_scope: '6d05c93f1b7784507ddd4227cc4bcb9f',
+            target_name: 'oauth_entity',
+            operation: 'read',
+          },
+          fields: { target_scope: 'global', target_type: 'sys_db_object', status: 'allowed' },
+          manualFallback: 'Cross scope privileges: allow x_mioms_m365_assis to read oauth_entity',
+        },
+        denied.deps,
+      );
+      expect(result).toMatchObject({ ok: true, created: false, manualAction: { actor: 'ServiceNow administrator' } });
+    } finally {
+      await denied.close();
+    }
+  });
+
+  it('throws on 429 so the durable retry policy applies', async () => {
+    env.sandbox.faults.add({
+      service: 'servicenow',
+      path: '/api/now/v2/table/oauth_entity',
+      action: { type: 'status', status: 429, headers: { 'Retry-After': '3600' } },
+    });
+    await expect(ensureServiceNowRecord(outboundInput(env.ref(), newAppId()), env.deps)).rejects.toMatchObject({
+      status: 429,
+      retriable: true,
+    });
+  });
+
+  it('returns a failure when the Key Vault secret is missing', async () => {
+    const input = outboundInput(env.ref(), newAppId());
+    const result = await ensureServiceNowRecord(
+      { ...input, secret: { field: 'client_secret', secretName: 'does-not-exist' } },
+      env.deps,
+    );
+    expect(result).toMatchObject({ ok: false, failure: { service: 'keyvault', status: 404 } });
+  });
+});
