@@ -1,0 +1,104 @@
+/**
+ * The contract between the rotation orchestrator (`rotateCredentials`) and its activities. As for provisioning:
+ * only ids, names, versions and non-secret values cross the durable boundary; activities throw only for retriable
+ * failures and return `{ ok: false, failure }` otherwise (see contracts.ts).
+ *
+ * Rotation is dual-phase (lessons-from-peers §3.3, issue 5): add the new credential and a new Key Vault version
+ * (ensureAppSecret with a `rotate-…` operation), prove the new secret yields a token, update every consumer (API
+ * ones directly, manual ones through an emailed hand-off with a "done" link), and only when every consumer is
+ * confirmed and a grace period has passed, remove the old credential and disable the old Key Vault version. A
+ * failure before that rolls back to the old secret everywhere and removes the new credential.
+ */
+import type { IntegrationRef, Outcome } from './contracts';
+
+export const ROTATION_ACTIVITY = {
+  verifyCredential: 'verifyCredential',
+  setServiceNowSecret: 'setServiceNowSecret',
+  sendHandoffRequests: 'sendHandoffRequests',
+  retireCredential: 'retireCredential',
+  rollbackRotation: 'rollbackRotation',
+} as const;
+
+/** Hand-off confirmations arrive as this event, one name per role (lessons-from-peers §1.7: distinct names). */
+export const handoffEventName = (role: string): string => `HandoffDone-${role}`;
+
+/** A Key Vault secret version: which value a consumer should hold. */
+export interface SecretVersionRef {
+  secretName: string;
+  version: string;
+}
+
+export interface VerifyCredentialInput extends IntegrationRef {
+  role: string;
+  appId: string;
+  secret: SecretVersionRef;
+}
+export interface VerifyCredentialResult {
+  ok: boolean;
+  /** AADSTS code or HTTP status of a failure. */
+  code?: string;
+  /** True while Entra may still be propagating the new secret (retry later). */
+  transient?: boolean;
+  detail: string;
+}
+
+/** A ServiceNow password2 field that holds an app's client secret (from the profile's secret consumers). */
+export interface ServiceNowSecretConsumer {
+  record: string;
+  table: string;
+  sysId: string;
+  field: string;
+}
+
+export interface SetServiceNowSecretInput extends IntegrationRef {
+  role: string;
+  consumer: ServiceNowSecretConsumer;
+  secret: SecretVersionRef;
+}
+export type SetServiceNowSecretResult = Outcome<{ written: boolean }>;
+
+export interface HandoffRequestInput extends IntegrationRef {
+  role: string;
+  approvers: string[];
+  /** Where and which field a person must update (from the profile's manual consumers). */
+  consumers: { where: string; field: string }[];
+  secret: SecretVersionRef;
+  /** ISO expiry of the links (the hand-off deadline). */
+  expiresAt: string;
+  round: number;
+}
+export type HandoffRequestResult = Outcome<{ tokenIds: string[]; sentTo: string[] }>;
+
+/** Payload of the hand-off event (raised by the approval endpoint for a `handoff` token; never carries a token). */
+export interface HandoffConfirmation {
+  decision: 'done';
+  approver: string;
+  at: string;
+  tokenId: string;
+}
+
+export interface RetireCredentialInput extends IntegrationRef {
+  role: string;
+  appObjectId: string;
+  /** The credential and Key Vault version being retired. */
+  keyId: string;
+  secret: SecretVersionRef;
+}
+export type RetireCredentialResult = Outcome<{ removed: boolean; disabled: boolean }>;
+
+export interface RollbackRotationInput extends IntegrationRef {
+  role: string;
+  appObjectId: string;
+  /** The credential the rotation added (removed by the rollback). */
+  newKeyId: string;
+  newSecret: SecretVersionRef;
+  /** The version consumers go back to; it becomes the latest Key Vault version again. */
+  oldSecret: SecretVersionRef;
+  /** ServiceNow consumers already switched to the new secret: written back to the old one first. */
+  serviceNowConsumers: ServiceNowSecretConsumer[];
+}
+export interface RollbackRotationResult {
+  restored: string[];
+  /** What could not be undone, with its id; reported, never silently dropped. */
+  orphans: { what: string; id: string; reason: string }[];
+}
