@@ -11,6 +11,7 @@ export interface LocalStackOptions extends SandboxOptions {
   /** 'virtual' (tests advance time) or 'real' (demo, npm run sandbox). */
   timers?: FunctionsHostOptions['timers'];
   atLeastOnce?: FunctionsHostOptions['atLeastOnce'];
+  onEpisode?: FunctionsHostOptions['onEpisode'];
   functionsPort?: number;
   /** Settings to add or override (e.g. shorter approval deadlines in a test). */
   settings?: Record<string, string>;
@@ -46,6 +47,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       taskHub: sandbox.env().TASKHUB_NAME,
       ...(opts.functionsPort !== undefined ? { port: opts.functionsPort } : {}),
       ...(opts.atLeastOnce !== undefined ? { atLeastOnce: opts.atLeastOnce } : {}),
+      ...(opts.onEpisode ? { onEpisode: opts.onEpisode } : {}),
     });
   } catch (err) {
     await Promise.all([sandbox.close(), azurite.close()]);

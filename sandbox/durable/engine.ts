@@ -45,6 +45,11 @@ export interface EngineOptions {
   timers?: 'virtual' | 'real';
   /** host.json extensions.durableTask.defaultVersion: the version of instances started without one. */
   defaultVersion?: string;
+  /**
+   * Called (and awaited) before each episode appends its new events, i.e. after the work those events report
+   * (activities) has happened: tests use it to probe the outside world after every history event.
+   */
+  onEpisode?: (instanceId: string, orchestrator: string, events: readonly HistoryEvent[]) => Promise<void> | void;
 }
 
 export interface TimerRecord {
@@ -497,6 +502,7 @@ export class DurableEngine {
   private async episode(inst: Instance): Promise<void> {
     const events = inst.inbox.splice(0);
     if (TERMINAL.includes(inst.status)) return; // late completions of a finished instance are dropped
+    if (this.opts.onEpisode) await this.opts.onEpisode(inst.id, inst.name, events);
     const now = this.opts.clock.date();
     inst.lastUpdatedTime = now;
     const terminated = events.find((e) => e.EventType === EventType.ExecutionTerminated);

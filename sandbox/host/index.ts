@@ -13,7 +13,7 @@ import type { Timer } from '@azure/functions';
 
 import type { SandboxClock } from '../core/clock';
 import { DURABLE_PREFIX, handleDurableApi, managementUrls, type ManagementUrlOptions } from '../durable/api';
-import { DurableEngine } from '../durable/engine';
+import { DurableEngine, type EngineOptions } from '../durable/engine';
 import { loadFunctionApp, type FunctionRegistry } from './registry';
 import { invocationContext, routeHttp, type Keys } from './router';
 
@@ -29,6 +29,8 @@ export interface FunctionsHostOptions {
   defaultVersion?: string;
   /** 'virtual' for tests (advanceTime), 'real' for the demo. Default 'virtual'. */
   timers?: 'virtual' | 'real';
+  /** See EngineOptions.onEpisode. */
+  onEpisode?: EngineOptions['onEpisode'];
 }
 
 export interface FunctionsHost {
@@ -96,6 +98,7 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Fu
     timers: opts.timers ?? 'virtual',
     defaultVersion: opts.defaultVersion ?? hostJsonDefaultVersion(opts.entryModule),
     ...(opts.atLeastOnce !== undefined ? { atLeastOnce: opts.atLeastOnce } : {}),
+    ...(opts.onEpisode ? { onEpisode: opts.onEpisode } : {}),
   });
   let urlOptions: ManagementUrlOptions = { origin: '', taskHub: opts.taskHub ?? 'sandboxhub', systemKey };
   const clientData = () => ({

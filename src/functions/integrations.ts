@@ -155,6 +155,7 @@ export async function startIntegration(
     status: 'provisioning',
     instanceId,
     ...(req.ticket ? { ticket: req.ticket } : {}),
+    approvers: req.approvers,
     runs,
     updatedAt: at,
   }));

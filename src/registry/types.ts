@@ -38,6 +38,8 @@ export interface IntegrationRecord {
   /** Durable instance id of the orchestration that provisions (or last provisioned) it. */
   instanceId: string;
   ticket?: TicketRef;
+  /** Who approves go-live and receives rotation hand-offs and reports. */
+  approvers?: string[];
   apps: Record<string, AppCredentialState>;
   /** ServiceNow sys_ids by profile record key. */
   serviceNow: Record<string, string>;

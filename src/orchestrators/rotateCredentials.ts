@@ -1,0 +1,445 @@
+/**
+ * rotateCredentials: rotates the client secrets of one integration with no moment when any consumer holds a secret
+ * that does not work (issue 5; lessons-from-peers §3.3–3.5):
+ *   a. add the new credential and a new Key Vault version (the old ones stay valid);
+ *   b. prove the new secret yields a token (bounded retries while Entra propagates it);
+ *   c. switch the API consumers (ServiceNow password2 fields) to it;
+ *   d. hand off the consumers without an API (emailed "done" link, reminders, deadline), then run the inbound check;
+ *   e. only when every consumer is confirmed, after a grace period: remove the old credential, disable its version;
+ *   f. report: registry, ticket work note, email.
+ * A failure before (e) rolls the role back to its old secret everywhere and removes the new credential, except for
+ * a role whose manual consumer already confirmed the new secret: that one keeps both secrets valid and is reported.
+ * Deterministic: time from context.df.currentUtcDateTime, no I/O; every side effect is an idempotent activity.
+ */
+import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
+
+import type { AppResult, CheckOutcome, SecretResult } from '../activities/contracts';
+import type { CredentialState } from '../activities/inspect-credentials';
+import {
+  handoffEventName,
+  type HandoffConfirmation,
+  type ServiceNowSecretConsumer,
+} from '../activities/rotation-contracts';
+import { getProfile } from '../profiles';
+import type { AppSpec, IntegrationProfile } from '../profiles/types';
+import { activities, call, RETRY } from './calls';
+import { rotationActivities } from './rotationCalls';
+import type { RotatedCredential, RotationInput, RotationOutcome, RotationStatus } from './rotationTypes';
+
+const MINUTE = 60_000;
+
+class RotationError extends Error {}
+
+interface RoleWork {
+  role: string;
+  spec: AppSpec;
+  state: CredentialState;
+  newSecret?: SecretResult;
+  /** ServiceNow consumers switched to the new secret (rolled back on failure). */
+  switched: ServiceNowSecretConsumer[];
+  /** A manual consumer confirmed the new secret: never roll this role back. */
+  manualConfirmed: boolean;
+}
+
+export const rotateCredentials: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const input = context.df.getInput<RotationInput>();
+  const { ref, settings } = input;
+  const iso = () => context.df.currentUtcDateTime.toISOString();
+  const status: RotationStatus = {
+    integrationId: ref.integrationId,
+    step: 'started',
+    steps: [],
+    rotated: [],
+    confirmed: {},
+    orphans: [],
+  };
+  const step = (name: string) => {
+    status.step = name;
+    status.steps.push({ name, at: iso() });
+    context.df.setCustomStatus(status);
+  };
+  function* workNote(text: string): Generator<Task, void, unknown> {
+    if (!input.ticket) return;
+    yield* call(context, activities.addWorkNote, { ...ref, ticket: input.ticket, note: text }, RETRY.light);
+  }
+
+  const work: RoleWork[] = [];
+  let outcome: RotationOutcome;
+  try {
+    const profile = getProfile(ref.profileId);
+    if (!profile) throw new RotationError(`unknown integration profile '${ref.profileId}'`);
+
+    // Re-check before acting: a credential newer than the registry's, written by another operation, means an
+    // earlier rotation already happened (reconcile, don't rotate again).
+    step('inspect');
+    const current = yield* call(
+      context,
+      rotationActivities.inspectCredentials,
+      { ...ref, roles: input.roles, operation: input.operation },
+      RETRY.service,
+    );
+    if (!current.found) throw new RotationError(`integration ${ref.integrationId} is not registered`);
+    const reconciled: CredentialState[] = [];
+    for (const state of current.credentials) {
+      const newer =
+        state.latestKeyId !== undefined &&
+        state.latestKeyId !== state.registryKeyId &&
+        state.latestOperation !== input.operation;
+      if (newer) reconciled.push(state);
+      else
+        work.push({
+          role: state.role,
+          spec: appSpec(profile, state.role),
+          state,
+          switched: [],
+          manualConfirmed: false,
+        });
+    }
+    if (reconciled.length) {
+      yield* call(
+        context,
+        activities.updateRegistry,
+        {
+          integrationId: ref.integrationId,
+          at: iso(),
+          secrets: reconciled.map((s) => ({
+            role: s.role,
+            secretName: s.secretName,
+            version: s.latestVersion ?? s.registryVersion,
+            keyId: s.latestKeyId ?? s.registryKeyId,
+            expiresOn: s.expiresOn ?? '',
+            created: false,
+          })),
+        },
+        RETRY.light,
+      );
+    }
+    if (work.length === 0) {
+      outcome = 'reconciled';
+    } else {
+      yield* workNote(
+        `Secret rotation ${input.operation} started for ${work.map((w) => w.role).join(', ')} (${input.reason}).`,
+      );
+
+      // a + b + c, per role: add, prove, switch the API consumers.
+      for (const w of work) {
+        step(`add:${w.role}`);
+        const added = yield* call(
+          context,
+          activities.ensureAppSecret,
+          {
+            ...ref,
+            role: w.role,
+            appObjectId: w.state.appObjectId,
+            appId: w.state.appId,
+            secretName: w.state.secretName,
+            lifetimeDays: settings.secretLifetimeDays,
+            operation: input.operation,
+          },
+          RETRY.graph,
+        );
+        if (!added.ok) throw new RotationError(`new secret for ${w.role}: ${added.failure.message}`);
+        const { ok: _ok, ...secret } = added;
+        w.newSecret = secret;
+
+        step(`verify:${w.role}`);
+        yield* verify(context, input, w);
+
+        for (const consumer of serviceNowConsumers(w.spec, current.serviceNow, profile)) {
+          step(`update:${w.role}:${consumer.record}`);
+          const r = yield* call(
+            context,
+            rotationActivities.setServiceNowSecret,
+            { ...ref, role: w.role, consumer, secret: { secretName: secret.secretName, version: secret.version } },
+            RETRY.service,
+          );
+          if (!r.ok) throw new RotationError(`ServiceNow ${consumer.table} ${consumer.sysId}: ${r.failure.message}`);
+          w.switched.push(consumer);
+          (status.confirmed[w.role] ??= []).push(`servicenow:${consumer.record}`);
+          context.df.setCustomStatus(status);
+        }
+      }
+
+      // d. Consumers without an API: emailed hand-offs, confirmed by "done" links, with reminders and a deadline.
+      const manual = work.filter((w) => w.spec.secretConsumers.some((c) => c.kind === 'manual'));
+      if (manual.length) {
+        yield* handOff(context, input, status, manual, step);
+        step('inbound-check');
+        const checks = yield* inboundChecks(context, input, profile, work);
+        const failed = checks.filter((c) => !c.ok);
+        if (failed.length)
+          throw new RotationError(
+            `after the hand-off: ${failed.map((c) => `${c.name}: ${c.hint ?? c.detail}`).join('; ')}`,
+          );
+      }
+
+      // e. Every consumer is confirmed: after the grace period, retire the old credentials.
+      step('grace');
+      yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + settings.graceMinutes * MINUTE));
+      for (const w of work) {
+        step(`retire:${w.role}`);
+        const r = yield* call(
+          context,
+          rotationActivities.retireCredential,
+          {
+            ...ref,
+            role: w.role,
+            appObjectId: w.state.appObjectId,
+            keyId: w.state.registryKeyId,
+            secret: { secretName: w.state.secretName, version: w.state.registryVersion },
+          },
+          RETRY.graph,
+        );
+        const rotated: RotatedCredential = {
+          role: w.role,
+          oldKeyId: w.state.registryKeyId,
+          newKeyId: w.newSecret!.keyId,
+          oldVersion: w.state.registryVersion,
+          newVersion: w.newSecret!.version,
+          expiresOn: w.newSecret!.expiresOn,
+          oldRemoved: r.ok,
+        };
+        if (!r.ok)
+          status.orphans.push({
+            what: `old credential of ${w.role}`,
+            id: w.state.registryKeyId,
+            reason: r.failure.message,
+          });
+        status.rotated.push(rotated);
+      }
+      outcome = 'rotated';
+    }
+  } catch (err) {
+    status.error = firstLine(err instanceof Error ? err.message : String(err));
+    step('rolling-back');
+    yield* rollback(context, input, status, work);
+    outcome = work.some((w) => w.manualConfirmed) ? 'failed' : 'rolled-back';
+  }
+
+  // f. Report.
+  status.outcome = outcome;
+  step(outcome);
+  const done = status.rotated;
+  if (done.length)
+    yield* call(
+      context,
+      activities.updateRegistry,
+      {
+        integrationId: ref.integrationId,
+        at: iso(),
+        secrets: work.filter((w) => w.newSecret && done.some((d) => d.role === w.role)).map((w) => w.newSecret!),
+      },
+      RETRY.light,
+    );
+  if (outcome !== 'reconciled') {
+    const summary =
+      outcome === 'rotated'
+        ? `Rotated ${done.map((d) => `${d.role} (new keyId ${d.newKeyId}, expires ${d.expiresOn})`).join(', ')}; old credentials ${done.every((d) => d.oldRemoved) ? 'removed' : 'partly kept (see orphans)'}.`
+        : `Rotation ${input.operation} did not complete: ${status.error ?? outcome}. The old secrets stay in use.`;
+    yield* workNote(summary);
+    yield* call(
+      context,
+      activities.sendReport,
+      {
+        ...ref,
+        approvers: input.approvers,
+        outcome: `rotation ${outcome}`,
+        summary,
+        checks: [],
+        orphans: status.orphans.map((o) => ({
+          object: { kind: 'secret' as const, role: o.what, secretName: o.id },
+          reason: o.reason,
+        })),
+      },
+      RETRY.light,
+    );
+  }
+  return status;
+};
+
+function firstLine(message: string): string {
+  const line = message.split('\n')[0]?.trim() ?? '';
+  return line.length > 500 ? `${line.slice(0, 500)}…` : line;
+}
+
+function appSpec(profile: IntegrationProfile, role: string): AppSpec {
+  const spec = profile.apps.find((a) => a.role === role);
+  if (!spec) throw new RotationError(`profile ${profile.id} has no app role ${role}`);
+  return spec;
+}
+
+function serviceNowConsumers(
+  spec: AppSpec,
+  sysIds: Record<string, string>,
+  profile: IntegrationProfile,
+): ServiceNowSecretConsumer[] {
+  const out: ServiceNowSecretConsumer[] = [];
+  for (const c of spec.secretConsumers) {
+    if (c.kind !== 'servicenow') continue;
+    const record = profile.serviceNow.records.find((r) => r.key === c.record);
+    const sysId = sysIds[c.record];
+    if (!record || !sysId) throw new RotationError(`ServiceNow record ${c.record} of ${spec.role} is not registered`);
+    out.push({ record: c.record, table: record.table, sysId, field: c.field });
+  }
+  return out;
+}
+
+function* verify(context: OrchestrationContext, input: RotationInput, w: RoleWork): Generator<Task, void, unknown> {
+  const { settings } = input;
+  for (let attempt = 1; ; attempt++) {
+    const r = yield* call(
+      context,
+      rotationActivities.verifyCredential,
+      {
+        ...input.ref,
+        role: w.role,
+        appId: w.state.appId,
+        secret: { secretName: w.newSecret!.secretName, version: w.newSecret!.version },
+      },
+      RETRY.service,
+    );
+    if (r.ok) return;
+    if (!r.transient || attempt >= settings.verifyAttempts)
+      throw new RotationError(`the new ${w.role} secret yields no token: ${r.detail}`);
+    yield context.df.createTimer(
+      new Date(context.df.currentUtcDateTime.getTime() + settings.verifyRetrySeconds * 1000),
+    );
+  }
+}
+
+function* handOff(
+  context: OrchestrationContext,
+  input: RotationInput,
+  status: RotationStatus,
+  manual: RoleWork[],
+  step: (name: string) => void,
+): Generator<Task, void, unknown> {
+  const { ref, settings } = input;
+  const since = context.df.currentUtcDateTime.getTime();
+  const deadline = since + settings.handoffDeadlineMinutes * MINUTE;
+  const send = function* (w: RoleWork, round: number): Generator<Task, void, unknown> {
+    const r = yield* call(
+      context,
+      rotationActivities.sendHandoffRequests,
+      {
+        ...ref,
+        role: w.role,
+        approvers: input.approvers,
+        consumers: w.spec.secretConsumers.flatMap((c) =>
+          c.kind === 'manual' ? [{ where: c.where, field: c.field }] : [],
+        ),
+        secret: { secretName: w.newSecret!.secretName, version: w.newSecret!.version },
+        expiresAt: new Date(deadline).toISOString(),
+        round,
+      },
+      RETRY.light,
+    );
+    if (!r.ok) throw new RotationError(`hand-off email for ${w.role}: ${r.failure.message}`);
+  };
+  step('handoff');
+  for (const w of manual) yield* send(w, 0);
+  // One wait per role for the whole race, each with its own event name (lessons-from-peers §1.7).
+  const waits = new Map(manual.map((w) => [w, context.df.waitForExternalEvent(handoffEventName(w.role))]));
+  const pending = new Set(manual);
+  status.awaiting = {
+    role: manual.map((w) => w.role).join(','),
+    approvers: input.approvers,
+    deadline: new Date(deadline).toISOString(),
+    reminders: 0,
+  };
+  context.df.setCustomStatus(status);
+  for (let round = 1; pending.size > 0;) {
+    const nextAt = Math.min(since + round * settings.handoffReminderMinutes * MINUTE, deadline);
+    const timer = context.df.createTimer(new Date(nextAt));
+    const winner: unknown = yield context.df.Task.any([...[...pending].map((w) => waits.get(w)!), timer]);
+    const confirmed = [...pending].find((w) => waits.get(w) === winner);
+    if (confirmed) {
+      if (!timer.isCompleted) timer.cancel();
+      const c = waits.get(confirmed)!.result as HandoffConfirmation;
+      confirmed.manualConfirmed = true;
+      pending.delete(confirmed);
+      (status.confirmed[confirmed.role] ??= []).push(`manual:${c.approver}@${c.at}`);
+      context.df.setCustomStatus(status);
+      continue;
+    }
+    if (nextAt >= deadline)
+      throw new RotationError(
+        `hand-off not confirmed by the deadline for ${[...pending].map((w) => w.role).join(', ')}`,
+      );
+    status.awaiting.reminders = round;
+    context.df.setCustomStatus(status);
+    for (const w of pending) yield* send(w, round);
+    round++;
+  }
+  delete status.awaiting;
+}
+
+function* inboundChecks(
+  context: OrchestrationContext,
+  input: RotationInput,
+  profile: IntegrationProfile,
+  work: RoleWork[],
+): Generator<Task, CheckOutcome[], unknown> {
+  const roles = new Set(work.map((w) => w.role));
+  const checks = profile.checks.filter(
+    (c) => c.kind === 'inboundTableRead' && (roles.has(c.clientApp) || roles.has(c.resourceApp)),
+  );
+  if (!checks.length) return [];
+  const apps: AppResult[] = work.map((w) => ({
+    role: w.role,
+    appId: w.state.appId,
+    objectId: w.state.appObjectId,
+    servicePrincipalId: '',
+    uniqueName: '',
+    created: false,
+  }));
+  return yield* call(
+    context,
+    activities.runChecks,
+    {
+      ...input.ref,
+      apps,
+      secrets: work.map((w) => w.newSecret!),
+      records: [],
+      checks,
+      expectedRecords: [],
+    },
+    RETRY.service,
+  );
+}
+
+function* rollback(
+  context: OrchestrationContext,
+  input: RotationInput,
+  status: RotationStatus,
+  work: RoleWork[],
+): Generator<Task, void, unknown> {
+  for (const w of work) {
+    if (!w.newSecret || !w.newSecret.created) continue;
+    if (w.manualConfirmed) {
+      // A person already put the new secret in place: keep both valid rather than break that consumer.
+      status.orphans.push({
+        what: `rotation of ${w.role} left both secrets valid (a manual consumer already uses the new one)`,
+        id: w.newSecret.keyId,
+        reason: status.error ?? 'rotation failed',
+      });
+      continue;
+    }
+    const r = yield* call(
+      context,
+      rotationActivities.rollbackRotation,
+      {
+        ...input.ref,
+        role: w.role,
+        appObjectId: w.state.appObjectId,
+        newKeyId: w.newSecret.keyId,
+        newSecret: { secretName: w.newSecret.secretName, version: w.newSecret.version },
+        oldSecret: { secretName: w.state.secretName, version: w.state.registryVersion },
+        serviceNowConsumers: w.switched,
+      },
+      RETRY.service,
+    );
+    status.orphans.push(...r.orphans);
+  }
+  context.df.setCustomStatus(status);
+}
