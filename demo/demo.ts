@@ -4,10 +4,17 @@
  * page, then POST the decision), prints the check report, then repeats the request to show that nothing is written a
  * second time. Exits non-zero on any failure. `--json`: the last line is one JSON summary object.
  */
+import { AdminCenterState, ConsumerProbe, seedProfileConsumers } from '../sandbox/consumers';
 import type { JournalEntry } from '../sandbox/core/journal';
+import type { SentMail } from '../sandbox/graph';
+import { getDeps } from '../src/activities/deps';
+import { resetConfigCache } from '../src/config';
+import type { RotationStatus } from '../src/orchestrators/rotationTypes';
 import { startLocalStack, type LocalStack } from '../sandbox/stack';
 
 const asJson = process.argv.includes('--json');
+const rotate = process.argv.includes('--rotate');
+const DAY = 24 * 3600 * 1000;
 const out = (line: string) => {
   if (!asJson) console.log(line);
   else console.error(line); // keep stdout's last line for the JSON summary
@@ -61,10 +68,16 @@ async function follow(stack: LocalStack, id: string, until: (v: View) => boolean
 async function approveFromEmail(stack: LocalStack, approver: string): Promise<void> {
   const mail = stack.sandbox.graph.outbox.find((m) => JSON.stringify(m.message).includes(approver));
   if (!mail) throw new Error(`no approval email for ${approver} in the outbox`);
+  await followLink(mail, approver, 'approve');
+}
+
+/** GET the emailed page (a GET decides nothing), then POST its form with `decision`. */
+async function followLink(mail: SentMail, approver: string, decision: string): Promise<void> {
   const html = JSON.stringify(mail.message);
   const link = /(https?:\/\/[^"\\\s]+\/api\/approvals\/[^"\\\s]+)/.exec(html)?.[1]?.replace(/&amp;/g, '&');
   if (!link) throw new Error('the approval email holds no link');
   out(`  email to ${approver}: "${(mail.message as { subject?: string }).subject ?? ''}"`);
+  void decision;
   const page = await fetch(link);
   out(`  GET  approval page → ${page.status} (a GET decides nothing)`);
   const cookie = (page.headers.getSetCookie?.() ?? []).map((c) => c.split(';')[0]).join('; ');
@@ -77,7 +90,7 @@ async function approveFromEmail(stack: LocalStack, approver: string): Promise<vo
     const value = /value="([^"]*)"/.exec(m[0])?.[1];
     if (name) fields.set(name, (value ?? '').replace(/&amp;/g, '&'));
   }
-  fields.set('decision', 'approve');
+  fields.set('decision', decision);
   const target = new URL(action, link);
   const decided = await fetch(target, {
     method: 'POST',
@@ -85,7 +98,7 @@ async function approveFromEmail(stack: LocalStack, approver: string): Promise<vo
     body: fields.toString(),
     redirect: 'manual',
   });
-  out(`  POST decision approve → ${decided.status}`);
+  out(`  POST decision ${decision} → ${decided.status}`);
   if (decided.status >= 400) throw new Error(`the approval POST answered ${decided.status}`);
 }
 
@@ -103,8 +116,12 @@ const PRODUCT_SERVICES = ['graph', 'keyvault', 'servicenow'] as const;
 
 async function main(): Promise<number> {
   out('Starting the sandbox (Entra, Graph, Key Vault, ServiceNow stand-ins, Azurite, local Functions host)…');
+  const probeRef: { current?: ConsumerProbe } = {};
   const stack = await startLocalStack({
     timers: 'real',
+    onEpisode: async (_id, orchestrator) => {
+      if (orchestrator === 'rotateCredentials' && probeRef.current) await probeRef.current.probe();
+    },
     settings: { CHECK_RETRY_SECONDS: '1', APPROVAL_REMINDER_MINUTES: '60', APPROVAL_TIMEOUT_MINUTES: '120' },
   });
   try {
@@ -192,12 +209,113 @@ async function main(): Promise<number> {
       calls: firstRun,
       rerunWrites,
     };
-    if (asJson) console.log(JSON.stringify(summary));
-    else out(ok ? 'Demo finished: everything checked out.' : 'Demo finished with problems (see above).');
-    return ok ? 0 : 1;
+    if (!rotate) {
+      if (asJson) console.log(JSON.stringify(summary));
+      else out(ok ? 'Demo finished: everything checked out.' : 'Demo finished with problems (see above).');
+      return ok ? 0 : 1;
+    }
+    if (!ok) throw new Error('provisioning did not check out; not rotating');
+    return await rotation(stack, id, done, approver, probeRef);
   } finally {
     await stack.close();
   }
+}
+
+/**
+ * `--rotate`: the admin-center hand-off of the provisioning is simulated (the person copies the Key Vault values into
+ * the Microsoft 365 admin center), the sandbox clock jumps into the rotation window, the sweep runs, every hand-off
+ * link is followed (after copying the new value into the simulated admin center), the grace period passes, and a
+ * consumer probe tries every consumer's secret after every history event of the rotation.
+ */
+async function rotation(
+  stack: LocalStack,
+  id: string,
+  provisioned: View,
+  approver: string,
+  probeRef: { current?: ConsumerProbe },
+): Promise<number> {
+  const env = stack.env();
+  const secrets = () => getDeps().secrets;
+  const adminCenter = new AdminCenterState();
+  const value = async (name: string, version?: string) =>
+    (await secrets().getSecret(name, version ? { version } : {})).value ?? '';
+  const apps = provisioned.created.apps;
+  adminCenter.set('Client secret', await value(apps.restApi.secretName));
+  adminCenter.set('Rest user password', await value(apps.restUser.secretName));
+  const probe = new ConsumerProbe(
+    stack.sandbox,
+    seedProfileConsumers(
+      stack.sandbox,
+      { instance: env.SANDBOX_SERVICENOW_INSTANCE, apps, serviceNow: provisioned.created.serviceNow },
+      adminCenter,
+    ),
+  );
+  const before = await probe.probe();
+  if (before.length) throw new Error(`consumers fail before the rotation: ${JSON.stringify(before)}`);
+  probeRef.current = probe;
+
+  const expiries = Object.values(apps).map((a) => Date.parse((a as { expiresOn?: string }).expiresOn ?? ''));
+  const jump = Math.min(...expiries) - stack.sandbox.clock.now() - 20 * DAY;
+  out(`Advancing the sandbox clock ${Math.round(jump / DAY)} days, into the rotation window…`);
+  stack.sandbox.clock.advance(jump);
+  resetConfigCache(); // token caches follow the process clock: a restarted app would fetch new tokens
+  out('Running the rotation sweep…');
+  await stack.host.runTimer('rotationSweep');
+  const instance = () =>
+    stack.host.durable.query({ instanceIdPrefix: `rotate-${id}` }).find((i) => i.name === 'rotateCredentials');
+  const seen = new Set<string>();
+  const handled = new Set<string>();
+  let mark = stack.sandbox.graph.outbox.length;
+  for (let i = 0; i < 1200; i++) {
+    const inst = instance();
+    const st = inst?.customStatus as RotationStatus | undefined;
+    for (const s of st?.steps ?? [])
+      if (!seen.has(`${s.name}@${s.at}`)) {
+        seen.add(`${s.name}@${s.at}`);
+        out(`  step: ${s.name.padEnd(28)} ${s.at}`);
+      }
+    if (inst && ['Completed', 'Failed', 'Terminated'].includes(inst.runtimeStatus)) break;
+    // Hand-off emails: copy the named Key Vault version into the simulated admin center, then confirm.
+    for (const mail of stack.sandbox.graph.outbox.slice(mark)) {
+      const text = JSON.stringify(mail.message);
+      const m = /([a-z0-9-]+-(restapi|restuser))[^a-f0-9]+([0-9a-f]{32})/i.exec(text);
+      if (!m || !/\/api\/approvals\//.test(text)) continue;
+      const key = `${m[1]}@${m[3]}`;
+      if (handled.has(key)) continue;
+      handled.add(key);
+      const field = m[2].toLowerCase() === 'restapi' ? 'Client secret' : 'Rest user password';
+      adminCenter.set(field, await value(m[1], m[3]));
+      out(`  hand-off: copied ${m[1]} version ${m[3].slice(0, 8)}… into the admin center "${field}"`);
+      await followLink(mail, approver, 'done');
+    }
+    mark = stack.sandbox.graph.outbox.length;
+    if (st?.step === 'grace') {
+      out('  grace period: advancing the clock past it…');
+      stack.sandbox.clock.advance(2 * DAY);
+      resetConfigCache();
+    }
+    await sleep(250);
+  }
+  const final = instance();
+  const st = final?.customStatus as RotationStatus | undefined;
+  out(`Rotation outcome: ${st?.outcome ?? final?.runtimeStatus}${st?.error ? ` (${st.error})` : ''}`);
+  out(`Consumer probes: ${probe.probes}, failures: ${probe.failures.length}`);
+  for (const f of probe.failures) out(`  outage: ${f.consumer} at ${f.at}: ${f.reason}`);
+  const rotated = (st?.rotated ?? []).map((r) => ({
+    role: r.role,
+    oldKeyId: r.oldKeyId,
+    newKeyId: r.newKeyId,
+    oldRemoved: r.oldRemoved,
+  }));
+  const ok = st?.outcome === 'rotated' && rotated.length === 3 && probe.failures.length === 0;
+  if (asJson) console.log(JSON.stringify({ rotated, consumerOutage: probe.failures.length }));
+  else
+    out(
+      ok
+        ? 'Rotation demo finished: three secrets rotated with no consumer outage.'
+        : 'Rotation demo finished with problems.',
+    );
+  return ok ? 0 : 1;
 }
 
 main().then(
