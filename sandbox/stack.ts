@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 
+import { useClock } from '../src/activities/deps';
 import { resetConfigCache } from '../src/config';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { startFunctionsHost, type FunctionsHost, type FunctionsHostOptions } from './host';
@@ -67,6 +68,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     process.env[k] = v;
   }
   resetConfigCache();
+  useClock(() => sandbox.clock.date());
   return {
     sandbox,
     azurite,
@@ -75,6 +77,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     close: async () => {
       await host.close();
       await Promise.all([sandbox.close(), azurite.close()]);
+      useClock(() => new Date());
       for (const [k, v] of Object.entries(previous)) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;

@@ -66,10 +66,20 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
 }
 
 let cached: { config: AppConfig; deps: Deps } | undefined;
+let clock: () => Date = () => new Date();
+
+/**
+ * The clock the process-wide dependencies use (approval-token expiry, rotation due dates). Production keeps the
+ * system clock; the local stack points it at the sandbox clock so virtual time reaches the product.
+ */
+export function useClock(now: () => Date): void {
+  clock = now;
+  cached = undefined;
+}
 
 /** The process-wide dependencies, rebuilt when the settings change (tests reset the config cache). */
 export function getDeps(): Deps {
   const config = getConfig();
-  if (cached?.config !== config) cached = { config, deps: createDeps(config) };
+  if (cached?.config !== config) cached = { config, deps: createDeps(config, () => clock()) };
   return cached.deps;
 }

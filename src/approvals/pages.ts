@@ -14,7 +14,7 @@ const CSS =
   'body{font-family:Segoe UI,Arial,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222;line-height:1.5}' +
   'dt{font-weight:600}dd{margin:0 0 .6rem}code{font-family:Consolas,monospace}' +
   'button{font-size:1rem;padding:.6rem 1.4rem;margin-right:1rem;border:0;border-radius:4px;cursor:pointer}' +
-  '.approve{background:#107c10;color:#fff}.reject{background:#c50f1f;color:#fff}';
+  '.approve{background:#107c10;color:#fff}.reject{background:#c50f1f;color:#fff}.done{background:#0f6cbd;color:#fff}';
 const CSS_HASH = createHash('sha256').update(CSS, 'utf8').digest('base64');
 
 export function securityHeaders(publicBaseUrl: string): Record<string, string> {
@@ -84,6 +84,44 @@ export function confirmPage(p: ConfirmPageInput): string {
   );
 }
 
+/**
+ * The confirmation page of a rotation hand-off token: what the person was asked to update (the token's subject: place,
+ * field, Key Vault secret name and version, never a value) and one Done button.
+ */
+export function handoffConfirmPage(p: ConfirmPageInput): string {
+  const action = `${p.publicBaseUrl}/api/approvals/${encodeURIComponent(p.record.instanceId)}`;
+  return page(
+    'Confirm you updated the client secret',
+    html`<dl>
+        <dt>What</dt>
+        <dd>${p.record.subject ?? p.record.instanceId}</dd>
+        <dt>Confirming as</dt>
+        <dd><code>${p.record.approver}</code></dd>
+        <dt>Confirm before</dt>
+        <dd>${p.record.expiresAt}</dd>
+      </dl>
+      <p>
+        Confirm only after the new secret is saved in every place named above. The old secret is removed after the
+        confirmation and a grace period. Your confirmation is recorded with your address and the time.
+      </p>
+      <form method="post" action="${action}">
+        <input type="hidden" name="token" value="${p.token}" />
+        <input type="hidden" name="csrf" value="${p.csrf}" />
+        <button type="submit" name="decision" value="done" class="done">Done</button>
+      </form>`,
+  );
+}
+
+export function handoffDonePage(record: TokenRecord): string {
+  return page(
+    'Thank you',
+    html`<p>
+      Your confirmation was recorded as <code>${record.approver}</code>. The rotation continues; you can close this
+      page.
+    </p>`,
+  );
+}
+
 export function decidedPage(decision: 'approve' | 'reject', record: TokenRecord): string {
   return page(
     decision === 'approve' ? 'Approved' : 'Rejected',
@@ -127,7 +165,7 @@ const ERRORS: Record<ErrorKind, { status: number; title: string; text: string }>
   'bad-request': {
     status: 400,
     title: 'The decision could not be read',
-    text: 'Open the link from the email again and use the Approve or Reject button.',
+    text: 'Open the link from the email again and use the button on that page.',
   },
   'not-found': {
     status: 404,

@@ -8,6 +8,11 @@
  *   checks that the instance exists and is running (retrying briefly on not-found: an event raised before the instance
  *   exists is lost, §1.6), redeems the token once, and raises APPROVAL_EVENT with the approver from the token record.
  *
+ * Rotation hand-off tokens (purpose `handoff`, event `HandoffDone-<role>`, src/activities/rotation-handoff.ts) use the
+ * same endpoints: GET renders a "Confirm you updated …" page with one Done button, and the POST (decision=done) raises
+ * the token's event with a HandoffConfirmation. A token only ever makes its own kind of decision: an approval token
+ * approves or rejects, a hand-off token confirms; anything else is a 400 and consumes nothing.
+ *
  * Handlers only: src/functions/index.ts registers them (see APPROVAL_ROUTES) with `df.app.client.http`.
  * No page echoes the token except the hidden form field, and no durable management URL is ever exposed.
  */
@@ -15,9 +20,18 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import type { DurableClient } from 'durable-functions';
 
 import { APPROVAL_EVENT, type ApprovalDecision } from '../activities/contracts';
+import { handoffEventName, type HandoffConfirmation } from '../activities/rotation-contracts';
 import { type Deps, getDeps } from '../activities/deps';
 import { checkCsrf, csrfCookie, newCsrfValue } from '../approvals/csrf';
-import { confirmPage, decidedPage, errorPage, type ErrorKind, securityHeaders } from '../approvals/pages';
+import {
+  confirmPage,
+  decidedPage,
+  errorPage,
+  type ErrorKind,
+  handoffConfirmPage,
+  handoffDonePage,
+  securityHeaders,
+} from '../approvals/pages';
 import type { Inspection, TokenRecord } from '../approvals/tokens';
 import { ensureErrorType } from '../lib/errors';
 
@@ -53,10 +67,26 @@ function failure(publicBaseUrl: string, kind: ErrorKind, head = false): HttpResp
   return respond(publicBaseUrl, e.status, head ? undefined : e.body);
 }
 
-/** An approval token (not a hand-off token) for the approval event. */
-function usable(i: Inspection): i is { ok: true; record: TokenRecord } {
-  return i.ok && i.record.purpose === 'approval' && i.record.eventName === APPROVAL_EVENT;
+const HANDOFF_EVENT = /^HandoffDone-(.+)$/;
+
+/** A hand-off token whose event is the hand-off event of some role (never the approval event). */
+function isHandoff(record: TokenRecord): boolean {
+  const role = HANDOFF_EVENT.exec(record.eventName)?.[1];
+  return record.purpose === 'handoff' && role !== undefined && record.eventName === handoffEventName(role);
 }
+
+/** An approval token for the approval event, or a hand-off token for a hand-off event; nothing else. */
+function usable(i: Inspection): i is { ok: true; record: TokenRecord } {
+  if (!i.ok) return false;
+  return (i.record.purpose === 'approval' && i.record.eventName === APPROVAL_EVENT) || isHandoff(i.record);
+}
+
+type Decision = 'approve' | 'reject' | 'done';
+const DECISIONS: ReadonlySet<string> = new Set<Decision>(['approve', 'reject', 'done']);
+
+/** Whether the token may make this decision: approval tokens approve/reject, hand-off tokens confirm. */
+const allowed = (record: TokenRecord, decision: Decision): boolean =>
+  isHandoff(record) ? decision === 'done' : decision !== 'done';
 
 export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
   page: ApprovalHttpHandler;
@@ -77,7 +107,8 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
       if (!usable(inspection)) return failure(base, inspection.ok ? 'unknown' : inspection.reason, head);
       if (head) return respond(base, 200, undefined);
       const csrf = newCsrfValue();
-      return respond(base, 200, confirmPage({ publicBaseUrl: base, record: inspection.record, token, csrf }), {
+      const input = { publicBaseUrl: base, record: inspection.record, token, csrf };
+      return respond(base, 200, isHandoff(inspection.record) ? handoffConfirmPage(input) : confirmPage(input), {
         cookies: [csrfCookie(base, csrf)],
       });
     } catch (err) {
@@ -109,8 +140,9 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
       if (Buffer.byteLength(text) > MAX_FORM_BYTES) return failure(base, 'bad-request');
       const form = new URLSearchParams(text);
       const token = form.get('token') ?? '';
-      const decision = form.get('decision');
-      if (decision !== 'approve' && decision !== 'reject') return failure(base, 'bad-request');
+      const raw = form.get('decision') ?? '';
+      if (!DECISIONS.has(raw)) return failure(base, 'bad-request');
+      const decision = raw as Decision;
 
       const csrf = checkCsrf(base, req.headers, form.get('csrf') ?? undefined);
       if (!csrf.ok) {
@@ -121,6 +153,7 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
       // Read-only first: a bad token gets its page without touching the instance.
       const inspection = await deps.approvalTokens.inspect(token, instanceId);
       if (!usable(inspection)) return failure(base, inspection.ok ? 'unknown' : inspection.reason);
+      if (!allowed(inspection.record, decision)) return failure(base, 'bad-request');
 
       const status = await statusOf(client, instanceId);
       if (status === undefined) return failure(base, 'not-found');
@@ -129,12 +162,12 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
       const redeemed = await deps.approvalTokens.redeem(token, instanceId, decision);
       if (!usable(redeemed)) return failure(base, redeemed.ok ? 'unknown' : redeemed.reason);
       const record = redeemed.record;
-      const payload: ApprovalDecision = {
-        decision,
-        approver: record.approver,
-        at: deps.now().toISOString(),
-        tokenId: record.tokenId,
-      };
+      const at = deps.now().toISOString();
+      // The approver always comes from the token record, never from the form.
+      const payload: ApprovalDecision | HandoffConfirmation =
+        decision === 'done'
+          ? { decision, approver: record.approver, at, tokenId: record.tokenId }
+          : { decision, approver: record.approver, at, tokenId: record.tokenId };
       try {
         await client.raiseEvent(instanceId, record.eventName, payload);
       } catch (err) {
@@ -144,7 +177,7 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
         return failure(base, 'unavailable');
       }
       ctx.log(`approval ${decision} for ${instanceId} by ${record.approver} (token ${record.tokenId})`);
-      return respond(base, 200, decidedPage(decision, record));
+      return respond(base, 200, decision === 'done' ? handoffDonePage(record) : decidedPage(decision, record));
     } catch (err) {
       ctx.error(`approval decision failed: ${ensureErrorType(err).message}`);
       return failure(base, 'unavailable');

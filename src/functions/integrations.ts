@@ -120,13 +120,16 @@ export async function startIntegration(
   _context: InvocationContext,
   deps: Deps = getDeps(),
 ): Promise<HttpResponseInit> {
-  const body = await readJson(request);
-  if (!body.ok) return problem(400, 'Invalid request', [{ field: '(body)', message: 'body must be JSON' }]);
+  // Every problem at once: the query parameter's and the body's.
+  const problems: { field: string; message: string }[] = [];
   const reprovisionParam = request.query.get('reprovision');
   if (reprovisionParam !== null && !['true', 'false'].includes(reprovisionParam))
-    return problem(400, 'Invalid request', [{ field: 'reprovision', message: 'reprovision must be true or false' }]);
-  const parsed = parseIntegrationRequest(body.value);
-  if (!parsed.ok) return problem(400, 'Invalid request', parsed.problems);
+    problems.push({ field: 'reprovision', message: 'reprovision must be true or false' });
+  const body = await readJson(request);
+  const parsed = body.ok ? parseIntegrationRequest(body.value) : undefined;
+  if (!body.ok) problems.push({ field: '(body)', message: 'body must be JSON' });
+  else if (parsed && !parsed.ok) problems.push(...parsed.problems);
+  if (problems.length || !parsed?.ok) return problem(400, 'Invalid request', problems);
   const req = parsed.value;
   // Map request roles through the profile: only roles it declares can be granted.
   const id = integrationIdFor(req.tenant, req.serviceNowInstance, req.profile);

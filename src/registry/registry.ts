@@ -3,8 +3,12 @@ import type { TableClient, TableEntity } from '@azure/data-tables';
 import type { IntegrationRecord } from './types';
 
 const PARTITION = 'integration';
-/** Complex properties are stored as JSON strings (a table property is a scalar; 64 KiB each is plenty). */
-const JSON_FIELDS = ['ticket', 'apps', 'serviceNow', 'checks', 'approval'] as const;
+/**
+ * Complex properties are stored as JSON strings (a table property is a scalar; 64 KiB each is plenty). Every array or
+ * object field of IntegrationRecord must be listed: @azure/data-tables refuses one with "Unknown EDM type object"
+ * (found by the e2e tests when `approvers` was added to the record).
+ */
+const JSON_FIELDS = ['ticket', 'approvers', 'apps', 'serviceNow', 'checks', 'approval'] as const;
 
 export class RegistryConflictError extends Error {
   constructor(readonly id: string) {

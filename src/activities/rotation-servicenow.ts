@@ -1,0 +1,62 @@
+/**
+ * Activity `setServiceNowSecret`: writes the value of exactly one Key Vault version into a ServiceNow password2
+ * field (the outbound `oauth_entity.client_secret`, the OIDC entity's secret), in its own PATCH with
+ * `sysparm_input_display_value=true` (ServiceNowClient.setPassword2; servicenow-api.md §2.8).
+ *
+ * Idempotent by nature: a password2 field reads back masked, so it cannot be compared, and writing the same value
+ * again changes nothing. 403 (the admin account may not write that table or field) returns `{ ok: false }` with a
+ * clear message, so the orchestrator hands the consumer off to a person; 401/404/400 likewise; 429/5xx are retried by
+ * the client and then thrown for a durable retry. The value never appears in results, logs or errors.
+ */
+import type { InvocationContext } from '@azure/functions';
+import type { ActivityHandler } from 'durable-functions';
+
+import { ensureErrorType, ExternalServiceError } from '../lib/errors';
+import { getDeps, type Deps } from './deps';
+import { logLine, type ActivityLog } from './entra-graph';
+import { readVersionValue, toRotationFailure } from './rotation-common';
+import type { SetServiceNowSecretInput, SetServiceNowSecretResult } from './rotation-contracts';
+
+export async function setServiceNowSecret(
+  input: SetServiceNowSecretInput,
+  deps: Deps,
+  log?: ActivityLog,
+): Promise<SetServiceNowSecretResult> {
+  const { consumer, secret } = input;
+  const where = `${consumer.table}.${consumer.field} of ${consumer.record} (${consumer.sysId}) on ${input.serviceNowInstance}`;
+  try {
+    const value = await readVersionValue(deps, secret);
+    try {
+      await deps
+        .serviceNow(input.serviceNowInstance)
+        .setPassword2(consumer.table, consumer.sysId, consumer.field, value);
+    } catch (err) {
+      const e = ensureErrorType(err);
+      if (e instanceof ExternalServiceError && e.status === 403)
+        return {
+          ok: false,
+          failure: {
+            service: 'servicenow',
+            status: 403,
+            code: e.code,
+            message:
+              `ServiceNow refused to write ${where} (403): the provisioner's ServiceNow account may not update ` +
+              `this field. A person must set it to the value of Key Vault secret '${secret.secretName}' version ` +
+              `${secret.version}.`,
+          },
+        };
+      throw e;
+    }
+    logLine(
+      log,
+      'info',
+      `setServiceNowSecret ${input.role}: ${where} set from '${secret.secretName}' ${secret.version}`,
+    );
+    return { ok: true, written: true };
+  } catch (err) {
+    return { ok: false, failure: toRotationFailure(err) };
+  }
+}
+
+export const setServiceNowSecretHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
+  setServiceNowSecret(input as SetServiceNowSecretInput, getDeps(), ctx);

@@ -1,0 +1,237 @@
+/**
+ * Issue 4 "Done when": bad requests get 400 with a problem document (RFC 9457) whose `errors` array lists every
+ * problem, never a 500; ids are checked on GET (400 malformed, 404 unknown); the function key is required (401).
+ * Through the local Functions host serving the real entry module, against the sandbox.
+ */
+import { startLocalStack, type LocalStack } from '../../sandbox/stack';
+import { api, productWrites, provisionRequest, type ApiResponse } from './e2e-a-helpers';
+
+interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  errors?: { field: string; message: string }[];
+}
+
+const GUID = '0b5e8f3a-6c1d-4e2f-9a7b-3c4d5e6f7a8b';
+
+describe('integrations API: request validation', () => {
+  let stack: LocalStack;
+  let mark: number;
+  let valid: Record<string, unknown>;
+
+  beforeAll(async () => {
+    stack = await startLocalStack();
+    mark = stack.sandbox.journal.mark();
+    valid = provisionRequest(stack);
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const post = (body: unknown, query = '') => api(stack, 'POST', `/api/integrations${query}`, { body });
+  const withOptions = (options: Record<string, unknown>) => ({ ...valid, options });
+
+  /** A 400 problem document; returns the fields it names. */
+  function expectProblem(res: ApiResponse): string[] {
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const doc = res.json as ProblemDocument;
+    expect(doc).toMatchObject({ type: 'about:blank', status: 400 });
+    expect(Array.isArray(doc.errors)).toBe(true);
+    for (const e of doc.errors ?? []) expect(e.message.length).toBeGreaterThan(0);
+    return (doc.errors ?? []).map((e) => e.field);
+  }
+
+  describe('POST /api/integrations answers 400 naming the field', () => {
+    const cases: [string, () => unknown, string][] = [
+      ['a JSON array', () => [valid], '(body)'],
+      ['a JSON string', () => 'provision please', '(body)'],
+      ['an unknown top-level field', () => ({ ...valid, admin: true }), '(body)'],
+      ['an unknown option', () => withOptions({ testEnvironment: true, purge: true }), 'options'],
+      ['a missing tenant', () => ({ ...valid, tenant: undefined }), 'tenant'],
+      ['a tenant that is neither GUID nor domain', () => ({ ...valid, tenant: 'not a tenant' }), 'tenant'],
+      ['a tenant without a dot', () => ({ ...valid, tenant: 'contoso' }), 'tenant'],
+      ['a tenant of the wrong type', () => ({ ...valid, tenant: 42 }), 'tenant'],
+      ['a GUID tenant without tenantName', () => ({ ...valid, tenant: GUID, tenantName: undefined }), 'tenantName'],
+      ['a bad tenantName', () => ({ ...valid, tenantName: 'Contoso^Evil' }), 'tenantName'],
+      [
+        'an instance name with capitals and _',
+        () => ({ ...valid, serviceNowInstance: 'Dev_00000' }),
+        'serviceNowInstance',
+      ],
+      ['an instance name starting with -', () => ({ ...valid, serviceNowInstance: '-dev00000' }), 'serviceNowInstance'],
+      [
+        'an instance name of 64 characters',
+        () => ({ ...valid, serviceNowInstance: 'a'.repeat(64) }),
+        'serviceNowInstance',
+      ],
+      [
+        'an instance URL instead of a name',
+        () => ({ ...valid, serviceNowInstance: 'dev1.service-now.com' }),
+        'serviceNowInstance',
+      ],
+      ['an unknown profile', () => ({ ...valid, profile: 'nope' }), 'profile'],
+      ['no approvers', () => ({ ...valid, approvers: [] }), 'approvers'],
+      ['a missing approvers list', () => ({ ...valid, approvers: undefined }), 'approvers'],
+      ['approvers as a string', () => ({ ...valid, approvers: 'approver@contoso.com' }), 'approvers'],
+      [
+        'an invalid approver email',
+        () => ({ ...valid, approvers: ['approver@contoso.com', 'not-an-email'] }),
+        'approvers.1',
+      ],
+      [
+        'a ticket on an unsupported table',
+        () => ({ ...valid, ticket: { table: 'sys_user', number: 'INC0010001' } }),
+        'ticket.table',
+      ],
+      ['a ticket without sysId or number', () => ({ ...valid, ticket: { table: 'incident' } }), 'ticket'],
+      [
+        'a ticket with a malformed sysId',
+        () => ({ ...valid, ticket: { table: 'incident', sysId: "x' OR 1=1" } }),
+        'ticket.sysId',
+      ],
+      [
+        'a ticket with a malformed number',
+        () => ({ ...valid, ticket: { table: 'incident', number: 'INC^1' } }),
+        'ticket.number',
+      ],
+      ['testEnvironment as a string', () => withOptions({ testEnvironment: 'yes' }), 'options.testEnvironment'],
+      ['secretLifetimeDays as a string', () => withOptions({ secretLifetimeDays: '30' }), 'options.secretLifetimeDays'],
+      [
+        'secretLifetimeDays beyond 24 months',
+        () => withOptions({ secretLifetimeDays: 731 }),
+        'options.secretLifetimeDays',
+      ],
+      [
+        'an http redirectUri',
+        () => withOptions({ redirectUri: 'http://dev00000.service-now.com/x' }),
+        'options.redirectUri',
+      ],
+      [
+        'a grant role that is not offered',
+        () => withOptions({ grantUsers: [{ userName: 'abel.tuter', role: 'admin' }] }),
+        'options.grantUsers.0.role',
+      ],
+      [
+        '^ in a grant userName',
+        () => withOptions({ grantUsers: [{ userName: 'abel^ORuser_name=admin', role: 'insights_user' }] }),
+        'options.grantUsers.0.userName',
+      ],
+      [
+        'CR in a grant userName',
+        () => withOptions({ grantUsers: [{ userName: 'abel\rtuter', role: 'insights_user' }] }),
+        'options.grantUsers.0.userName',
+      ],
+      [
+        'LF in a grant userName',
+        () => withOptions({ grantUsers: [{ userName: 'abel\ntuter', role: 'insights_user' }] }),
+        'options.grantUsers.0.userName',
+      ],
+    ];
+
+    it.each(cases)('%s', async (_what, body, field) => {
+      const fields = expectProblem(await post(body()));
+      expect(fields).toContain(field);
+    });
+
+    it('invalid JSON', async () => {
+      const res = await api(stack, 'POST', '/api/integrations', { rawBody: '{"tenant": "contoso.onmicrosoft.com",' });
+      expect(expectProblem(res)).toEqual(['(body)']);
+    });
+
+    it('an empty body', async () => {
+      const res = await api(stack, 'POST', '/api/integrations', { rawBody: '' });
+      expect(expectProblem(res)).toContain('(body)');
+    });
+
+    it('a reprovision value other than true or false', async () => {
+      const fields = expectProblem(await post(valid, '?reprovision=yes'));
+      expect(fields).toEqual(['reprovision']);
+    });
+  });
+
+  describe('every problem is listed', () => {
+    it('names each invalid field of one request', async () => {
+      const res = await post({
+        tenant: 'not a tenant',
+        serviceNowInstance: 'Bad_Name',
+        approvers: ['ok@contoso.com', 'nope'],
+        ticket: { table: 'incident', sysId: 'short' },
+        options: { testEnvironment: 1, grantUsers: [{ userName: 'a\nb', role: 'insights_user' }], extra: 1 },
+        surplus: true,
+      });
+      const fields = expectProblem(res);
+      const messages = ((res.json as ProblemDocument).errors ?? []).map((e) => e.message).join('\n');
+      expect(messages).toMatch(/surplus/);
+      expect(messages).toMatch(/extra/);
+      for (const f of [
+        'tenant',
+        'serviceNowInstance',
+        'approvers.1',
+        'ticket.sysId',
+        'options.testEnvironment',
+        'options.grantUsers.0.userName',
+        'options',
+        '(body)',
+      ])
+        expect(fields).toContain(f);
+    });
+
+    it('lists a bad reprovision value together with the body problems', async () => {
+      // "400 with a problem document listing every invalid field": the query parameter is one of them.
+      const fields = expectProblem(await post({ ...valid, serviceNowInstance: 'Bad_Name' }, '?reprovision=maybe'));
+      expect(fields).toEqual(expect.arrayContaining(['reprovision', 'serviceNowInstance']));
+    });
+  });
+
+  describe('GET /api/integrations/{id}', () => {
+    it.each([
+      ['NOT-AN-ID'],
+      ['sn-dev00000'],
+      ['sn-dev00000-XYZ12345'],
+      ['sn-dev00000-deadbeef0'],
+      ["sn-dev00000-deadbee'"],
+    ])('answers 400 for the malformed id %s', async (id) => {
+      const fields = expectProblem(await api(stack, 'GET', `/api/integrations/${encodeURIComponent(id)}`));
+      expect(fields).toEqual(['id']);
+    });
+
+    it('answers 404 with a problem document for an unknown well-formed id', async () => {
+      const res = await api(stack, 'GET', '/api/integrations/sn-dev00000-deadbeef');
+      expect(res.status).toBe(404);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(res.json).toMatchObject({ status: 404 });
+    });
+  });
+
+  describe('function key', () => {
+    it.each([
+      ['POST', '/api/integrations'],
+      ['GET', '/api/integrations'],
+      ['GET', '/api/integrations/sn-dev00000-deadbeef'],
+    ])('%s %s without the key answers 401 and runs nothing', async (method, path) => {
+      const res = await api(stack, method, path, { key: null, ...(method === 'POST' ? { body: valid } : {}) });
+      expect(res.status).toBe(401);
+      expect(res.text).toBe('');
+    });
+
+    it('a wrong key answers 401', async () => {
+      const res = await api(stack, 'POST', '/api/integrations', { key: 'not-the-key', body: valid });
+      expect(res.status).toBe(401);
+    });
+  });
+
+  describe('refused requests change nothing', () => {
+    it('started no orchestration and wrote nothing to Graph, Key Vault or ServiceNow', async () => {
+      expect(stack.host.durable.query()).toEqual([]);
+      expect(productWrites(stack, mark)).toEqual([]);
+      const list = await api(stack, 'GET', '/api/integrations');
+      expect(list.status).toBe(200);
+      expect((list.json as { integrations: unknown[] }).integrations).toEqual([]);
+      // No call answered 500 (the host logs every unhandled error of a trigger).
+      expect(stack.host.durable.logs.filter((l) => /unhandled error/.test(l.message))).toEqual([]);
+    });
+  });
+});
