@@ -278,7 +278,7 @@ async function rotation(
     // Hand-off emails: copy the named Key Vault version into the simulated admin center, then confirm.
     for (const mail of stack.sandbox.graph.outbox.slice(mark)) {
       const text = JSON.stringify(mail.message);
-      const m = /([a-z0-9-]+-(restapi|restuser))[^a-f0-9]+([0-9a-f]{32})/i.exec(text);
+      const m = /--name ([a-z0-9-]+-(restapi|restuser)) --version ([0-9a-f]{32})/i.exec(text);
       if (!m || !/\/api\/approvals\//.test(text)) continue;
       const key = `${m[1]}@${m[3]}`;
       if (handled.has(key)) continue;

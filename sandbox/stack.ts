@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 
 import { useClock } from '../src/activities/deps';
-import { resetConfigCache } from '../src/config';
+import { DEFAULTS, resetConfigCache } from '../src/config';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { startFunctionsHost, type FunctionsHost, type FunctionsHostOptions } from './host';
 import { startSandbox, type Sandbox, type SandboxOptions } from './index';
@@ -39,6 +39,28 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     throw err;
   });
   const entryModule = opts.entryModule ?? require.resolve(join(__dirname, '..', 'src', 'functions', 'index'));
+  // App settings go into the environment before the host loads the entry module: trigger bindings such as
+  // `%ROTATION_SCHEDULE%` are resolved from them at load time, as the Functions host does.
+  const base: Record<string, string> = {
+    ...sandbox.env(),
+    AzureWebJobsStorage: azurite.connectionString,
+    ROTATION_SCHEDULE: DEFAULTS.ROTATION_SCHEDULE,
+    ...(opts.settings ?? {}),
+  };
+  const previous: Record<string, string | undefined> = {};
+  const apply = (values: Record<string, string>) => {
+    for (const [k, v] of Object.entries(values)) {
+      if (!(k in previous)) previous[k] = process.env[k];
+      process.env[k] = v;
+    }
+  };
+  const restore = () => {
+    for (const [k, v] of Object.entries(previous)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  apply(base);
   let host: FunctionsHost;
   try {
     host = await startFunctionsHost({
@@ -51,22 +73,19 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       ...(opts.onEpisode ? { onEpisode: opts.onEpisode } : {}),
     });
   } catch (err) {
+    restore();
     await Promise.all([sandbox.close(), azurite.close()]);
     throw err;
   }
   const env = (): Record<string, string> => ({
+    ...base,
     ...sandbox.env(),
-    AzureWebJobsStorage: azurite.connectionString,
     PUBLIC_BASE_URL: host.baseUrl,
     FUNCTIONS_BASE_URL: host.baseUrl,
     FUNCTIONS_KEY: host.functionKey,
     ...(opts.settings ?? {}),
   });
-  const previous: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(env())) {
-    previous[k] = process.env[k];
-    process.env[k] = v;
-  }
+  apply(env());
   resetConfigCache();
   useClock(() => sandbox.clock.date());
   return {
@@ -78,10 +97,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       await host.close();
       await Promise.all([sandbox.close(), azurite.close()]);
       useClock(() => new Date());
-      for (const [k, v] of Object.entries(previous)) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
+      restore();
       resetConfigCache();
     },
   };

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 
 import { ConfigError } from './lib/errors';
+import { isNcrontab } from './rotation/schedule';
 
 export { ConfigError } from './lib/errors';
 
@@ -36,6 +37,17 @@ export const SETTING_NAMES = [
   'CHECK_ATTEMPTS',
   'CHECK_RETRY_SECONDS',
   // --- Rotation settings are added here. ---
+  // Rotation (issue 5): the sweep's schedule and what is due, the new secret's lifetime, the grace period before the
+  // old secret is removed, the hand-off reminders and deadline, and proving the new secret yields a token.
+  'ROTATION_SCHEDULE',
+  'ROTATION_WINDOW_DAYS',
+  'ROTATION_MAX_AGE_DAYS',
+  'ROTATION_SECRET_LIFETIME_DAYS',
+  'ROTATION_GRACE_MINUTES',
+  'HANDOFF_REMINDER_MINUTES',
+  'HANDOFF_DEADLINE_MINUTES',
+  'ROTATION_VERIFY_ATTEMPTS',
+  'ROTATION_VERIFY_RETRY_SECONDS',
 ] as const;
 
 export type SettingName = (typeof SETTING_NAMES)[number];
@@ -71,6 +83,16 @@ export const DEFAULTS = {
   APPROVAL_DEADLINE_ACTION: 'rollback',
   CHECK_ATTEMPTS: '6',
   CHECK_RETRY_SECONDS: '10',
+  // Daily at 02:00 UTC (NCRONTAB with seconds).
+  ROTATION_SCHEDULE: '0 0 2 * * *',
+  ROTATION_WINDOW_DAYS: '30',
+  ROTATION_MAX_AGE_DAYS: '365',
+  ROTATION_SECRET_LIFETIME_DAYS: '180',
+  ROTATION_GRACE_MINUTES: '1440',
+  HANDOFF_REMINDER_MINUTES: '1440',
+  HANDOFF_DEADLINE_MINUTES: '10080',
+  ROTATION_VERIFY_ATTEMPTS: '6',
+  ROTATION_VERIFY_RETRY_SECONDS: '10',
 } as const satisfies Partial<Record<SettingName, string>>;
 
 export type ServiceNowAuthMode = 'basic' | 'oauth';
@@ -127,6 +149,22 @@ export interface AppConfig {
     checkRetrySeconds: number;
   };
   // --- Rotation settings go here. ---
+  rotation: {
+    /** NCRONTAB (six fields) of the sweep; the timer reads the setting itself as `%ROTATION_SCHEDULE%`. */
+    schedule: string;
+    /** A credential expiring within this many days is due. */
+    windowDays: number;
+    /** A credential older than this many days is due even when far from expiry. */
+    maxAgeDays: number;
+    /** Lifetime of the new client secret. */
+    secretLifetimeDays: number;
+    /** Both secrets stay valid this long after every consumer confirmed, before the old one is removed. */
+    graceMinutes: number;
+    handoffReminderMinutes: number;
+    handoffDeadlineMinutes: number;
+    verifyAttempts: number;
+    verifyRetrySeconds: number;
+  };
 }
 
 const trimSlash = (s: string) => s.replace(/\/+$/, '');
@@ -237,6 +275,26 @@ const schema = z.object({
   ),
   CHECK_ATTEMPTS: withDefault(intIn(1, 20), DEFAULTS.CHECK_ATTEMPTS),
   CHECK_RETRY_SECONDS: withDefault(intIn(1, 600), DEFAULTS.CHECK_RETRY_SECONDS),
+  ROTATION_SCHEDULE: withDefault(
+    z
+      .string()
+      .trim()
+      .refine(
+        isNcrontab,
+        'must be an NCRONTAB expression with six numeric fields (second minute hour day month weekday)',
+      ),
+    DEFAULTS.ROTATION_SCHEDULE,
+  ),
+  ROTATION_WINDOW_DAYS: withDefault(intIn(1, 365), DEFAULTS.ROTATION_WINDOW_DAYS),
+  // Entra client secrets live 24 months at most (issue 5; Entra admin center offers up to 24 months), so neither
+  // setting may exceed 730 days.
+  ROTATION_MAX_AGE_DAYS: withDefault(intIn(1, 730), DEFAULTS.ROTATION_MAX_AGE_DAYS),
+  ROTATION_SECRET_LIFETIME_DAYS: withDefault(intIn(1, 730), DEFAULTS.ROTATION_SECRET_LIFETIME_DAYS),
+  ROTATION_GRACE_MINUTES: withDefault(intIn(0, 60 * 24 * 30), DEFAULTS.ROTATION_GRACE_MINUTES),
+  HANDOFF_REMINDER_MINUTES: withDefault(intIn(5, 60 * 24 * 30), DEFAULTS.HANDOFF_REMINDER_MINUTES),
+  HANDOFF_DEADLINE_MINUTES: withDefault(intIn(5, 60 * 24 * 60), DEFAULTS.HANDOFF_DEADLINE_MINUTES),
+  ROTATION_VERIFY_ATTEMPTS: withDefault(intIn(1, 20), DEFAULTS.ROTATION_VERIFY_ATTEMPTS),
+  ROTATION_VERIFY_RETRY_SECONDS: withDefault(intIn(1, 600), DEFAULTS.ROTATION_VERIFY_RETRY_SECONDS),
   TASKHUB_NAME: required(
     z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, 'must be 3-45 letters and digits, starting with a letter'),
   ),
@@ -256,6 +314,36 @@ function crossFieldProblems(input: Record<string, string | undefined>): Array<{ 
       name: 'AzureWebJobsStorage__tableServiceUri',
       reason: 'is required (or a storage connection string in AzureWebJobsStorage)',
     });
+  return [...problems, ...rotationProblems(input)];
+}
+
+/** A whole-number setting as given, or its default; undefined when malformed (the schema reports that). */
+function wholeNumber(input: Record<string, string | undefined>, name: keyof typeof DEFAULTS): number | undefined {
+  const raw = blankToUndefined(input[name]) ?? DEFAULTS[name];
+  return typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : undefined;
+}
+
+/**
+ * Rotation settings that only make sense together: a new secret must not be due the day it is made (window <
+ * lifetime, else every sweep rotates again), the old secret must outlive the hand-off and the grace period (window >
+ * deadline + grace), and a reminder must come before the deadline.
+ */
+function rotationProblems(input: Record<string, string | undefined>): Array<{ name: string; reason: string }> {
+  const window = wholeNumber(input, 'ROTATION_WINDOW_DAYS');
+  const lifetime = wholeNumber(input, 'ROTATION_SECRET_LIFETIME_DAYS');
+  const grace = wholeNumber(input, 'ROTATION_GRACE_MINUTES');
+  const reminder = wholeNumber(input, 'HANDOFF_REMINDER_MINUTES');
+  const deadline = wholeNumber(input, 'HANDOFF_DEADLINE_MINUTES');
+  const problems: Array<{ name: string; reason: string }> = [];
+  if (window !== undefined && lifetime !== undefined && window >= lifetime)
+    problems.push({ name: 'ROTATION_WINDOW_DAYS', reason: 'must be less than ROTATION_SECRET_LIFETIME_DAYS' });
+  if (window !== undefined && grace !== undefined && deadline !== undefined && window * 24 * 60 <= deadline + grace)
+    problems.push({
+      name: 'ROTATION_WINDOW_DAYS',
+      reason: 'must be longer than HANDOFF_DEADLINE_MINUTES + ROTATION_GRACE_MINUTES',
+    });
+  if (reminder !== undefined && deadline !== undefined && reminder >= deadline)
+    problems.push({ name: 'HANDOFF_REMINDER_MINUTES', reason: 'must be less than HANDOFF_DEADLINE_MINUTES' });
   return problems;
 }
 
@@ -308,6 +396,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       onDeadline: s.APPROVAL_DEADLINE_ACTION,
       checkAttempts: s.CHECK_ATTEMPTS,
       checkRetrySeconds: s.CHECK_RETRY_SECONDS,
+    },
+    rotation: {
+      schedule: s.ROTATION_SCHEDULE,
+      windowDays: s.ROTATION_WINDOW_DAYS,
+      maxAgeDays: s.ROTATION_MAX_AGE_DAYS,
+      secretLifetimeDays: s.ROTATION_SECRET_LIFETIME_DAYS,
+      graceMinutes: s.ROTATION_GRACE_MINUTES,
+      handoffReminderMinutes: s.HANDOFF_REMINDER_MINUTES,
+      handoffDeadlineMinutes: s.HANDOFF_DEADLINE_MINUTES,
+      verifyAttempts: s.ROTATION_VERIFY_ATTEMPTS,
+      verifyRetrySeconds: s.ROTATION_VERIFY_RETRY_SECONDS,
     },
     tables: s.AzureWebJobsStorage__tableServiceUri
       ? { serviceUrl: trimSlash(s.AzureWebJobsStorage__tableServiceUri) }

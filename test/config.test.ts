@@ -151,6 +151,115 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('applies the rotation defaults: daily 02:00 UTC sweep, 30-day window, 365-day maximum age', () => {
+    expect(loadConfig(minimal).rotation).toEqual({
+      schedule: '0 0 2 * * *',
+      windowDays: 30,
+      maxAgeDays: 365,
+      secretLifetimeDays: 180,
+      graceMinutes: 1440,
+      handoffReminderMinutes: 1440,
+      handoffDeadlineMinutes: 10080,
+      verifyAttempts: 6,
+      verifyRetrySeconds: 10,
+    });
+  });
+
+  it('reads the rotation settings as given', () => {
+    const c = loadConfig({
+      ...minimal,
+      ROTATION_SCHEDULE: ' 0 30 */6 * * 1-5 ',
+      ROTATION_WINDOW_DAYS: '14',
+      ROTATION_MAX_AGE_DAYS: '90',
+      ROTATION_SECRET_LIFETIME_DAYS: '60',
+      ROTATION_GRACE_MINUTES: '0',
+      HANDOFF_REMINDER_MINUTES: '60',
+      HANDOFF_DEADLINE_MINUTES: '2880',
+      ROTATION_VERIFY_ATTEMPTS: '3',
+      ROTATION_VERIFY_RETRY_SECONDS: '5',
+    });
+    expect(c.rotation).toEqual({
+      schedule: '0 30 */6 * * 1-5',
+      windowDays: 14,
+      maxAgeDays: 90,
+      secretLifetimeDays: 60,
+      graceMinutes: 0,
+      handoffReminderMinutes: 60,
+      handoffDeadlineMinutes: 2880,
+      verifyAttempts: 3,
+      verifyRetrySeconds: 5,
+    });
+  });
+
+  it('lists every invalid rotation setting at once', () => {
+    const problems = problemsOf({
+      ...minimal,
+      ROTATION_SCHEDULE: '0 2 * * *',
+      ROTATION_WINDOW_DAYS: 'thirty',
+      ROTATION_MAX_AGE_DAYS: '800',
+      ROTATION_SECRET_LIFETIME_DAYS: '0',
+      ROTATION_GRACE_MINUTES: '-1',
+      HANDOFF_REMINDER_MINUTES: '1',
+      HANDOFF_DEADLINE_MINUTES: '1.5',
+      ROTATION_VERIFY_ATTEMPTS: '21',
+      ROTATION_VERIFY_RETRY_SECONDS: '0',
+    });
+    expect(problems.map((p) => p.name).sort()).toEqual(
+      [
+        'HANDOFF_DEADLINE_MINUTES',
+        'HANDOFF_REMINDER_MINUTES',
+        'ROTATION_GRACE_MINUTES',
+        'ROTATION_MAX_AGE_DAYS',
+        'ROTATION_SCHEDULE',
+        'ROTATION_SECRET_LIFETIME_DAYS',
+        'ROTATION_VERIFY_ATTEMPTS',
+        'ROTATION_VERIFY_RETRY_SECONDS',
+        'ROTATION_WINDOW_DAYS',
+      ].sort(),
+    );
+    expect(problems.find((p) => p.name === 'ROTATION_SCHEDULE')?.reason).toMatch(/six numeric fields/);
+  });
+
+  it.each([
+    ['0 0 2 * * *', true],
+    ['*/30 * * * * *', true],
+    ['0 0 2 1,15 1-12/2 0', true],
+    ['0 0 2 * *', false],
+    ['0 0 24 * * *', false],
+    ['0 0 2 * * 7', false],
+    ['0 0 2 * Jan *', false],
+    ['0 0 5-2 * * *', false],
+  ])('ROTATION_SCHEDULE %p valid: %p', (schedule, valid) => {
+    const problems = (() => {
+      try {
+        loadConfig({ ...minimal, ROTATION_SCHEDULE: schedule });
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems.map((p) => p.name);
+      }
+    })();
+    expect(problems).toEqual(valid ? [] : ['ROTATION_SCHEDULE']);
+  });
+
+  it('refuses rotation settings that contradict each other', () => {
+    expect(problemsOf({ ...minimal, ROTATION_WINDOW_DAYS: '180', ROTATION_SECRET_LIFETIME_DAYS: '180' })).toEqual([
+      { name: 'ROTATION_WINDOW_DAYS', reason: 'must be less than ROTATION_SECRET_LIFETIME_DAYS' },
+    ]);
+    expect(
+      problemsOf({
+        ...minimal,
+        ROTATION_WINDOW_DAYS: '7',
+        HANDOFF_DEADLINE_MINUTES: '10080',
+        ROTATION_GRACE_MINUTES: '1',
+      }),
+    ).toEqual([
+      { name: 'ROTATION_WINDOW_DAYS', reason: 'must be longer than HANDOFF_DEADLINE_MINUTES + ROTATION_GRACE_MINUTES' },
+    ]);
+    expect(problemsOf({ ...minimal, HANDOFF_REMINDER_MINUTES: '10080' })).toEqual([
+      { name: 'HANDOFF_REMINDER_MINUTES', reason: 'must be less than HANDOFF_DEADLINE_MINUTES' },
+    ]);
+  });
+
   it('exports every setting name it reads', () => {
     for (const name of [...REQUIRED_SETTINGS, 'ENTRA_AUTHORITY_HOST', 'AZURE_CLIENT_SECRET'])
       expect(SETTING_NAMES).toContain(name);

@@ -153,6 +153,18 @@ var productSettings = {
   APPROVAL_DEADLINE_ACTION: 'rollback'
   CHECK_ATTEMPTS: '6'
   CHECK_RETRY_SECONDS: '10'
+  // Rotation defaults (src/config.ts DEFAULTS): sweep daily at 02:00 UTC (the timer reads %ROTATION_SCHEDULE%),
+  // rotate within 30 days of expiry or after 365 days, new secrets live 180 days, old ones are removed one day after
+  // every consumer confirmed, hand-off reminders daily with a 7-day deadline, six token attempts ten seconds apart.
+  ROTATION_SCHEDULE: '0 0 2 * * *'
+  ROTATION_WINDOW_DAYS: '30'
+  ROTATION_MAX_AGE_DAYS: '365'
+  ROTATION_SECRET_LIFETIME_DAYS: '180'
+  ROTATION_GRACE_MINUTES: '1440'
+  HANDOFF_REMINDER_MINUTES: '1440'
+  HANDOFF_DEADLINE_MINUTES: '10080'
+  ROTATION_VERIFY_ATTEMPTS: '6'
+  ROTATION_VERIFY_RETRY_SECONDS: '10'
 }
 
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {

@@ -65,6 +65,15 @@ function serviceErrorBody(status: number, ids: RequestIds): unknown {
         message: 'Please retry again later.',
       },
     };
+  // Directory endpoints refuse with Authorization_RequestDenied (microsoft-apis.md §4.1).
+  if (status === 403)
+    return {
+      error: {
+        code: 'Authorization_RequestDenied',
+        message: 'Insufficient privileges to complete the operation.',
+        innerError: inner,
+      },
+    };
   if (status === 503)
     return {
       error: {

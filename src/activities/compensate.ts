@@ -19,11 +19,11 @@ import { ensureErrorType } from '../lib/errors';
 import type { CompensateInput, CompensateResult, CreatedObject, IntegrationRef, Orphan } from './contracts';
 import { getDeps, type Deps } from './deps';
 import { createdByRun } from './entra';
-import { graphCall, logLine, statusOf, type ActivityLog } from './entra-graph';
+import { graphCall, logLine, statusOf, uniqueNameFor, type ActivityLog } from './entra-graph';
 
 type Removal = 'removed' | { reason: string };
 
-const ORDER: Record<CreatedObject['kind'], number> = { record: 0, secret: 1, app: 2 };
+const ORDER: Record<CreatedObject['kind'], number> = { record: 0, secret: 1, app: 2, appCandidate: 2 };
 
 async function removeRecord(deps: Deps, ref: IntegrationRef, o: Extract<CreatedObject, { kind: 'record' }>) {
   await deps.serviceNow(ref.serviceNowInstance).remove(o.table, o.sysId);
@@ -81,12 +81,38 @@ async function removeApp(
   return 'removed';
 }
 
+/** An app known only by role: look it up by its uniqueName; nothing there means nothing to remove. */
+async function removeAppCandidate(
+  deps: Deps,
+  ref: IntegrationRef,
+  o: Extract<CreatedObject, { kind: 'appCandidate' }>,
+): Promise<Removal> {
+  let found: { id?: string; appId?: string } | undefined;
+  try {
+    const uniqueName = uniqueNameFor(ref.integrationId, o.role);
+    found = (
+      await graphCall<{ id?: string; appId?: string }>(
+        deps.graph,
+        'GET',
+        `/applications(uniqueName='${uniqueName}')?$select=id,appId`,
+      )
+    ).body;
+  } catch (err) {
+    if (statusOf(err) === 404) return 'removed';
+    throw err;
+  }
+  if (!found?.id) return 'removed';
+  return removeApp(deps, ref, { kind: 'app', role: o.role, objectId: found.id, appId: found.appId ?? '' });
+}
+
 const describe = (o: CreatedObject) =>
   o.kind === 'app'
     ? `app ${o.role} ${o.objectId}`
-    : o.kind === 'secret'
-      ? `secret ${o.secretName}`
-      : `record ${o.table}/${o.sysId}`;
+    : o.kind === 'appCandidate'
+      ? `app ${o.role} (by uniqueName)`
+      : o.kind === 'secret'
+        ? `secret ${o.secretName}`
+        : `record ${o.table}/${o.sysId}`;
 
 export async function compensate(input: CompensateInput, deps: Deps, log?: ActivityLog): Promise<CompensateResult> {
   const removed: CreatedObject[] = [];
@@ -104,7 +130,9 @@ export async function compensate(input: CompensateInput, deps: Deps, log?: Activ
           ? await removeRecord(deps, input, object)
           : object.kind === 'secret'
             ? await removeSecret(deps, input, object)
-            : await removeApp(deps, input, object);
+            : object.kind === 'appCandidate'
+              ? await removeAppCandidate(deps, input, object)
+              : await removeApp(deps, input, object);
     } catch (err) {
       outcome = { reason: ensureErrorType(err).message };
     }

@@ -244,6 +244,11 @@ export interface ReportInput extends IntegrationRef {
 /** Something this integration created, that compensation removes. */
 export type CreatedObject =
   | { kind: 'app'; role: string; objectId: string; appId: string }
+  /**
+   * An app this run may have created without learning its ids (a parallel call that exhausted its retries):
+   * compensation finds it by its uniqueName and removes it only if it carries this run's creation tag.
+   */
+  | { kind: 'appCandidate'; role: string }
   | { kind: 'secret'; role: string; secretName: string }
   | { kind: 'record'; key: string; table: string; sysId: string };
 

@@ -18,15 +18,27 @@ import { ensureIpAllowlistHandler } from '../activities/servicenow-ip';
 import { ensureServiceNowRecordHandler } from '../activities/servicenow-record';
 import { ensureRoleGrantHandler } from '../activities/servicenow-roles';
 import { addWorkNoteHandler } from '../activities/worknote';
+import { inspectCredentialsHandler } from '../activities/inspect-credentials';
+import { ROTATION_ACTIVITY } from '../activities/rotation-contracts';
+import { sendHandoffRequestsHandler } from '../activities/rotation-handoff';
+import { retireCredentialHandler } from '../activities/rotation-retire';
+import { rollbackRotationHandler } from '../activities/rotation-rollback';
+import { setServiceNowSecretHandler } from '../activities/rotation-servicenow';
+import { verifyCredentialHandler } from '../activities/rotation-verify';
+import { rotateCredentials } from '../orchestrators/rotateCredentials';
+import { INSPECT_CREDENTIALS } from '../orchestrators/rotationCalls';
+import { ROTATION_ORCHESTRATOR } from '../orchestrators/rotationTypes';
 import { provisionIntegration } from '../orchestrators/provisionIntegration';
 import { PROVISION_ORCHESTRATOR } from '../orchestrators/provisionTypes';
 import { APPROVAL_ROUTES } from './approvals';
 import { getIntegrationHandler, listIntegrationsHandler, startIntegrationHandler } from './integrations';
+import { registerRotationFunctions } from './rotation';
 
 app.setup({ enableHttpStream: false });
 
 // Orchestrations
 df.app.orchestration(PROVISION_ORCHESTRATOR, provisionIntegration);
+df.app.orchestration(ROTATION_ORCHESTRATOR, rotateCredentials);
 
 // Activities: every name in ACTIVITY has exactly one handler (checked by test/functions/index.test.ts).
 const activities: Record<(typeof ACTIVITY)[keyof typeof ACTIVITY], df.ActivityHandler> = {
@@ -43,7 +55,19 @@ const activities: Record<(typeof ACTIVITY)[keyof typeof ACTIVITY], df.ActivityHa
   [ACTIVITY.updateRegistry]: updateRegistryHandler,
   [ACTIVITY.compensate]: compensateHandler,
 };
-for (const [name, handler] of Object.entries(activities)) df.app.activity(name, { handler });
+const rotationActivities: Record<(typeof ROTATION_ACTIVITY)[keyof typeof ROTATION_ACTIVITY], df.ActivityHandler> = {
+  [ROTATION_ACTIVITY.verifyCredential]: verifyCredentialHandler,
+  [ROTATION_ACTIVITY.setServiceNowSecret]: setServiceNowSecretHandler,
+  [ROTATION_ACTIVITY.sendHandoffRequests]: sendHandoffRequestsHandler,
+  [ROTATION_ACTIVITY.retireCredential]: retireCredentialHandler,
+  [ROTATION_ACTIVITY.rollbackRotation]: rollbackRotationHandler,
+};
+for (const [name, handler] of Object.entries({
+  ...activities,
+  ...rotationActivities,
+  [INSPECT_CREDENTIALS]: inspectCredentialsHandler,
+}))
+  df.app.activity(name, { handler });
 
 // HTTP: the integrations API (function key) and the approval pages (anonymous: the single-use token protects them).
 df.app.client.http('startIntegration', {
@@ -66,3 +90,7 @@ df.app.client.http('getIntegration', {
 });
 for (const r of Object.values(APPROVAL_ROUTES))
   df.app.client.http(r.name, { route: r.route, methods: [...r.methods], authLevel: r.authLevel, handler: r.handler });
+
+// Rotation: the daily sweep (%ROTATION_SCHEDULE%), on-demand POST /api/integrations/{id}/rotate, the rotation status
+// route and the Key Vault SecretNearExpiry Event Grid backstop (see ROTATION_FUNCTIONS).
+registerRotationFunctions();

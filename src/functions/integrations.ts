@@ -69,6 +69,7 @@ export function integrationView(deps: Deps, record: IntegrationRecord, status?: 
     checks: custom?.checks?.length ? custom.checks : record.checks,
     outcome: custom?.outcome,
     error: custom?.error,
+    problems: custom?.problems ?? [],
     orphans: custom?.orphans ?? [],
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,

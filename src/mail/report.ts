@@ -32,9 +32,11 @@ export function reportMail(r: ReportInput): { subject: string; html: string } {
                 code(
                   o.object.kind === 'app'
                     ? `${o.object.role}: appId ${o.object.appId}, objectId ${o.object.objectId}`
-                    : o.object.kind === 'secret'
-                      ? `${o.object.role}: Key Vault secret ${o.object.secretName}`
-                      : `${o.object.key}: ${o.object.table} ${o.object.sysId}`,
+                    : o.object.kind === 'appCandidate'
+                      ? `${o.object.role}: app (by uniqueName)`
+                      : o.object.kind === 'secret'
+                        ? `${o.object.role}: Key Vault secret ${o.object.secretName}`
+                        : `${o.object.key}: ${o.object.table} ${o.object.sysId}`,
                 ),
                 o.reason,
               ]),

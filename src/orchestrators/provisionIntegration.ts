@@ -125,13 +125,16 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       })),
       RETRY.graph,
     );
+    // Record every app that exists before reporting the first failure, so compensation removes all of them.
     for (const r of apps) {
-      if (!r.ok) throw new ProvisionError(`Entra app: ${r.failure.message}`);
+      if (!r.ok) continue;
       status.apps.push(stripOk(r));
       if (r.created) status.created.push({ kind: 'app', role: r.role, objectId: r.objectId, appId: r.appId });
       values[`apps.${r.role}.appId`] = r.appId;
       values[`apps.${r.role}.secretName`] = secretNameFor(ref.integrationId, r.role);
     }
+    const appFailure = apps.find((r) => !r.ok);
+    if (appFailure && !appFailure.ok) throw new ProvisionError(`Entra app: ${appFailure.failure.message}`);
     yield* registry({ status: 'provisioning', apps: status.apps });
     yield* workNote(`Entra app registrations ready: ${status.apps.map((a) => `${a.role} ${a.appId}`).join(', ')}.`);
 
@@ -152,10 +155,12 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       RETRY.graph,
     );
     for (const r of secrets) {
-      if (!r.ok) throw new ProvisionError(`client secret: ${r.failure.message}`);
+      if (!r.ok) continue;
       status.secrets.push(stripOk(r));
       if (r.created) status.created.push({ kind: 'secret', role: r.role, secretName: r.secretName });
     }
+    const secretFailure = secrets.find((r) => !r.ok);
+    if (secretFailure && !secretFailure.ok) throw new ProvisionError(`client secret: ${secretFailure.failure.message}`);
     yield* registry({ secrets: status.secrets });
 
     // d. ServiceNow: each record by natural key, in profile order (later records reference earlier sys_ids).
@@ -267,7 +272,24 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     }
   } catch (err) {
     // h. Compensation on failure: remove what this integration created, report what could not be removed.
-    status.error = firstLine(err instanceof Error ? err.message : String(err));
+    // Our own failures keep their whole text (every preflight problem); the host's wrapped activity errors carry
+    // stack traces, so only their first line is kept.
+    status.error =
+      err instanceof ProvisionError ? err.message : firstLine(err instanceof Error ? err.message : String(err));
+    // A parallel call that exhausted its retries leaves its siblings' results unknown: apps of this run are then
+    // found by uniqueName (removed only with this run's creation tag), and the secrets of apps this run created.
+    if (status.step === 'entra-apps' && profile)
+      for (const app of profile.apps)
+        if (!status.apps.some((a) => a.role === app.role))
+          status.created.push({ kind: 'appCandidate', role: app.role });
+    if (status.step === 'secrets')
+      for (const app of status.apps)
+        if (app.created && !status.secrets.some((x) => x.role === app.role))
+          status.created.push({
+            kind: 'secret',
+            role: app.role,
+            secretName: secretNameFor(ref.integrationId, app.role),
+          });
     step('compensating');
     yield* workNote(`Provisioning failed: ${status.error}. Rolling back what this run created.`);
     yield* compensate(context, ref, status);
@@ -292,7 +314,9 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         ...ref,
         approvers: input.approvers,
         outcome,
-        summary: status.error ?? `Provisioning ${outcome}.`,
+        summary: status.error
+          ? [status.error, ...(status.problems ?? []).map((p) => `- ${p}`)].join('\n')
+          : `Provisioning ${outcome}.`,
         checks: status.checks,
         orphans: status.orphans,
       },
@@ -323,6 +347,7 @@ function stripOk<T extends { ok: true }>(r: T): Omit<T, 'ok'> {
 
 function describe(o: CreatedObject): string {
   if (o.kind === 'app') return `app ${o.role} (${o.appId})`;
+  if (o.kind === 'appCandidate') return `app ${o.role}`;
   if (o.kind === 'secret') return `Key Vault secret ${o.secretName}`;
   return `${o.table} ${o.sysId}`;
 }

@@ -65,6 +65,8 @@ export interface ProvisionStatus {
   checks: CheckOutcome[];
   outcome?: ProvisionOutcome;
   error?: string;
+  /** Every problem the preflight found (the error line summarises them). */
+  problems?: string[];
   created: CreatedObject[];
   orphans: Orphan[];
 }

@@ -146,8 +146,8 @@ describe('settingsRule', () => {
 
   it('fails for a setting the code reads but the templates do not know', () => {
     expectProblem(
-      settingsRule(real, [...DEPLOYED_SETTINGS, 'ROTATION_SCHEDULE'], SANDBOX_ONLY),
-      /ROTATION_SCHEDULE is not set/,
+      settingsRule(real, [...DEPLOYED_SETTINGS, 'NOT_DEPLOYED_SETTING'], SANDBOX_ONLY),
+      /NOT_DEPLOYED_SETTING is not set/,
     );
   });
 

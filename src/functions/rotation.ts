@@ -1,0 +1,246 @@
+/**
+ * Rotation triggers (issue 5 §1, §3), handlers only: src/functions/index.ts registers them (see ROTATION_FUNCTIONS).
+ *
+ *   timer  rotationSweep        schedule `%ROTATION_SCHEDULE%` (app setting, default daily 02:00 UTC)
+ *   POST   /api/integrations/{id}/rotate                 on-demand rotation (function key); body `{ roles?: string[] }`
+ *   GET    /api/integrations/{id}/rotations/{instanceId} a rotation's step log (function key)
+ *   eventGrid secretNearExpiry  Key Vault `Microsoft.KeyVault.SecretNearExpiry` backstop
+ *
+ * All three starters start the same orchestration (`rotateCredentials`) under the same deterministic instance id
+ * (src/rotation/ids.ts) through src/rotation/start.ts. No response carries a durable management URL (they hold the
+ * system key, lessons-from-peers §1.11) or a secret.
+ */
+import type { EventGridEvent, HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
+import * as df from 'durable-functions';
+import type { DurableClient } from 'durable-functions';
+
+import { getDeps, type Deps } from '../activities/deps';
+import { INTEGRATION_ID } from '../api/integrationRequest';
+import type { RotationStatus } from '../orchestrators/rotationTypes';
+import { rotationInstancePrefix } from '../rotation/ids';
+import { handleNearExpiry } from '../rotation/nearExpiry';
+import { rotationInput, startRotation, statusOf } from '../rotation/start';
+import { rolesOf, startDueRotations, type SweepResult } from '../rotation/sweep';
+import { json, problem, withErrorBoundary, type Problem } from './http';
+
+export type RotationDeps = Pick<Deps, 'config' | 'registry' | 'secrets' | 'now'>;
+
+export interface RotationHandlerOptions {
+  deps?: () => RotationDeps;
+}
+
+export type TimerClientHandler = (timer: Timer, client: DurableClient, ctx: InvocationContext) => Promise<void>;
+export type HttpClientHandler = (
+  req: HttpRequest,
+  client: DurableClient,
+  ctx: InvocationContext,
+) => Promise<HttpResponseInit>;
+export type EventGridClientHandler = (
+  event: EventGridEvent,
+  client: DurableClient,
+  ctx: InvocationContext,
+) => Promise<void>;
+
+const MAX_BODY_BYTES = 4096;
+
+const statusUrl = (deps: RotationDeps, id: string, instanceId: string): string =>
+  `${deps.config.publicBaseUrl}/api/integrations/${id}/rotations/${instanceId}`;
+
+/** One log line per decision, so an operator sees what the sweep did and why. */
+function logSweep(ctx: InvocationContext, r: SweepResult): void {
+  for (const s of r.rotations)
+    ctx.log(`rotation ${s.result} for ${s.integrationId} (${s.roles.join(', ')}): instance ${s.instanceId}`);
+  for (const c of r.reconcile)
+    ctx.warn(
+      `rotation reconcile ${c.integrationId} ${c.role}: Key Vault version ${c.latestVersion} (keyId ${c.latestKeyId}` +
+        `${c.operation ? `, ${c.operation}` : ''}) is newer than the registry's keyId ${c.registryKeyId ?? '(none)'}`,
+    );
+  for (const p of r.problems) ctx.warn(`rotation sweep ${p.integrationId}${p.role ? ` ${p.role}` : ''}: ${p.reason}`);
+  const started = r.rotations.filter((s) => s.result === 'started').length;
+  ctx.log(
+    `rotation sweep: ${r.checked} active integrations, ${r.due.length} due, ${started} started, ` +
+      `${r.reconcile.length} to reconcile, ${r.problems.length} problems`,
+  );
+}
+
+/** Validates the optional body `{ roles?: string[] }` against the integration's roles; every problem listed. */
+export function parseRotateBody(
+  body: unknown,
+  known: string[],
+): { ok: true; roles?: string[] } | { ok: false; problems: Problem[] } {
+  if (body === undefined) return { ok: true };
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { ok: false, problems: [{ field: '(body)', message: 'body must be a JSON object' }] };
+  const problems: Problem[] = [];
+  for (const key of Object.keys(body))
+    if (key !== 'roles') problems.push({ field: key, message: `unknown field '${key}' (only roles is accepted)` });
+  const roles = (body as { roles?: unknown }).roles;
+  if (roles === undefined) return problems.length ? { ok: false, problems } : { ok: true };
+  if (!Array.isArray(roles) || roles.length === 0 || roles.some((r) => typeof r !== 'string')) {
+    problems.push({ field: 'roles', message: `roles must be a non-empty array of: ${known.join(', ')}` });
+    return { ok: false, problems };
+  }
+  (roles as string[]).forEach((r, i) => {
+    if (!known.includes(r))
+      problems.push({
+        field: `roles[${i}]`,
+        message: `unknown role '${r}' (this integration has: ${known.join(', ')})`,
+      });
+  });
+  if (new Set(roles).size !== roles.length) problems.push({ field: 'roles', message: 'roles must not repeat' });
+  if (problems.length) return { ok: false, problems };
+  // The profile's order, whatever the request's.
+  return { ok: true, roles: known.filter((r) => (roles as string[]).includes(r)) };
+}
+
+export function createRotationHandlers(opts: RotationHandlerOptions = {}): {
+  sweep: TimerClientHandler;
+  rotate: HttpClientHandler;
+  status: HttpClientHandler;
+  nearExpiry: EventGridClientHandler;
+} {
+  const depsOf = opts.deps ?? getDeps;
+
+  const sweep: TimerClientHandler = async (timer, client, ctx) => {
+    const deps = depsOf();
+    if (timer.isPastDue) ctx.warn('rotation sweep is running late (past due)');
+    logSweep(ctx, await startDueRotations(deps, client, deps.now()));
+  };
+
+  const rotate: HttpClientHandler = async (req, client) => {
+    const deps = depsOf();
+    const id = req.params.id ?? '';
+    if (!INTEGRATION_ID.test(id))
+      return problem(400, 'Invalid request', [{ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' }]);
+    const text = await req.text();
+    if (Buffer.byteLength(text) > MAX_BODY_BYTES)
+      return problem(400, 'Invalid request', [
+        { field: '(body)', message: `body must be at most ${MAX_BODY_BYTES} bytes` },
+      ]);
+    let body: unknown;
+    try {
+      body = text.trim() === '' ? undefined : (JSON.parse(text) as unknown);
+    } catch {
+      return problem(400, 'Invalid request', [{ field: '(body)', message: 'body must be JSON' }]);
+    }
+    const record = (await deps.registry.get(id))?.value;
+    if (!record) return problem(404, `No integration ${id}`);
+    const known = rolesOf(record) ?? [];
+    const parsed = parseRotateBody(body, known);
+    if (!parsed.ok) return problem(400, 'Invalid request', parsed.problems);
+    if (record.status !== 'active')
+      return problem(409, `Integration ${id} is ${record.status}; only an active integration is rotated`);
+    if (!known.length) return problem(409, `Integration ${id} has no credentials to rotate`);
+
+    const roles = parsed.roles ?? known;
+    const now = deps.now();
+    const input = rotationInput(deps.config, record, roles, now, 'on-demand');
+    const { instanceId, result } = await startRotation(client, input);
+    const view = { id, instanceId, roles, statusUrl: statusUrl(deps, id, instanceId) };
+    const location = { Location: view.statusUrl };
+    if (result === 'running') return json(409, { ...view, status: 'running' }, location);
+    if (result === 'completed') return json(200, { ...view, status: 'completed' }, location);
+    return json(202, { ...view, status: 'started' }, location);
+  };
+
+  const status: HttpClientHandler = async (req, client) => {
+    const deps = depsOf();
+    const id = req.params.id ?? '';
+    const instanceId = req.params.instanceId ?? '';
+    if (
+      !INTEGRATION_ID.test(id) ||
+      !instanceId.startsWith(rotationInstancePrefix(id)) ||
+      !/^[\w-]{1,200}$/.test(instanceId)
+    )
+      return problem(404, 'No such rotation');
+    const s = await statusOf(client, instanceId);
+    if (!s) return problem(404, 'No such rotation');
+    const custom = s.customStatus as Partial<RotationStatus> | null | undefined;
+    return json(200, {
+      id,
+      instanceId,
+      statusUrl: statusUrl(deps, id, instanceId),
+      runtimeStatus: s.runtimeStatus,
+      createdTime: s.createdTime,
+      lastUpdatedTime: s.lastUpdatedTime,
+      step: custom?.step,
+      steps: custom?.steps ?? [],
+      rotated: custom?.rotated ?? [],
+      confirmed: custom?.confirmed ?? {},
+      awaiting: custom?.awaiting,
+      outcome: custom?.outcome,
+      error: custom?.error,
+      orphans: custom?.orphans ?? [],
+    });
+  };
+
+  const nearExpiry: EventGridClientHandler = async (event, client, ctx) => {
+    const deps = depsOf();
+    // A throw makes Event Grid redeliver (retry policy of the subscription); only retriable failures get here.
+    const outcome = await handleNearExpiry(deps, client, event, deps.now());
+    if (outcome.handled)
+      ctx.log(
+        `near-expiry event ${event.id}: rotation ${outcome.rotation.result} for ${outcome.rotation.integrationId} ` +
+          `(${outcome.rotation.roles.join(', ')}): instance ${outcome.rotation.instanceId}`,
+      );
+    else ctx.log(`near-expiry event ${event.id} ignored: ${outcome.reason}`);
+  };
+
+  return { sweep, rotate, status, nearExpiry };
+}
+
+const production = createRotationHandlers();
+export const rotationSweepHandler: TimerClientHandler = production.sweep;
+export const rotateIntegrationHandler: HttpClientHandler = withErrorBoundary(production.rotate);
+export const rotationStatusHandler: HttpClientHandler = withErrorBoundary(production.status);
+export const secretNearExpiryHandler: EventGridClientHandler = production.nearExpiry;
+
+/**
+ * What the lead registers in src/functions/index.ts, e.g.
+ * ```ts
+ * df.app.client.timer(ROTATION_FUNCTIONS.sweep.name, { schedule: ROTATION_FUNCTIONS.sweep.schedule,
+ *   handler: ROTATION_FUNCTIONS.sweep.handler });
+ * for (const r of [ROTATION_FUNCTIONS.rotate, ROTATION_FUNCTIONS.status])
+ *   df.app.client.http(r.name, { route: r.route, methods: [...r.methods], authLevel: r.authLevel, handler: r.handler });
+ * df.app.client.eventGrid(ROTATION_FUNCTIONS.nearExpiry.name, { handler: ROTATION_FUNCTIONS.nearExpiry.handler });
+ * ```
+ * or simply `registerRotationFunctions()` (which does exactly that). The Event Grid subscription (Key Vault system topic, event type
+ * Microsoft.KeyVault.SecretNearExpiry, endpoint type AzureFunction → secretNearExpiry) is infrastructure.
+ */
+export const ROTATION_FUNCTIONS = {
+  sweep: { name: 'rotationSweep', schedule: '%ROTATION_SCHEDULE%', handler: rotationSweepHandler },
+  rotate: {
+    name: 'rotateIntegration',
+    route: 'integrations/{id}/rotate',
+    methods: ['POST'],
+    authLevel: 'function',
+    handler: rotateIntegrationHandler,
+  },
+  status: {
+    name: 'getRotation',
+    route: 'integrations/{id}/rotations/{instanceId}',
+    methods: ['GET'],
+    authLevel: 'function',
+    handler: rotationStatusHandler,
+  },
+  nearExpiry: { name: 'secretNearExpiry', handler: secretNearExpiryHandler },
+} as const;
+
+/** Registers the rotation triggers (call once from the entry module; tests pass handlers built with their deps). */
+export function registerRotationFunctions(handlers: ReturnType<typeof createRotationHandlers> = production): void {
+  const f = ROTATION_FUNCTIONS;
+  df.app.client.timer(f.sweep.name, { schedule: f.sweep.schedule, handler: handlers.sweep });
+  df.app.client.http(f.rotate.name, {
+    route: f.rotate.route,
+    methods: [...f.rotate.methods],
+    authLevel: f.rotate.authLevel,
+    handler: handlers === production ? f.rotate.handler : withErrorBoundary(handlers.rotate),
+  });
+  df.app.client.http(f.status.name, {
+    route: f.status.route,
+    methods: [...f.status.methods],
+    authLevel: f.status.authLevel,
+    handler: handlers === production ? f.status.handler : withErrorBoundary(handlers.status),
+  });
+  df.app.client.eventGrid(f.nearExpiry.name, { handler: handlers.nearExpiry });
+}

@@ -1,0 +1,124 @@
+/**
+ * When is a credential due? Pure: from the registry's view of one app credential and the Key Vault version
+ * properties of its secret (tags, created, expires; never values).
+ *
+ * - Due when it expires within the rotation window, or is older than the maximum age (issue 5 §1). Its due instant is
+ *   the earlier of `expires - window` and `created + maxAge`; the instance id carries that instant's UTC date, so
+ *   every sweep until the rotation finishes computes the same id.
+ * - Already rotated when the latest enabled version of the secret carries a different `keyId` tag than the registry
+ *   and is newer than the registry's version: a rotation (ours, running or finished before the registry was updated)
+ *   wrote it. That is reported for reconciliation, never rotated again.
+ * The Key Vault tags are those ensureAppSecret writes: integrationId, role, appId, appObjectId, keyId, operation
+ * (src/activities/secrets.ts; microsoft-apis.md §6.1 self-describing secrets).
+ */
+import type { AppCredentialState } from '../registry/types';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** The non-secret properties of one Key Vault secret version (SecretProperties subset). */
+export interface VersionInfo {
+  version: string;
+  enabled: boolean;
+  createdOn?: Date;
+  expiresOn?: Date;
+  tags: Record<string, string>;
+}
+
+export interface DuePolicy {
+  windowDays: number;
+  maxAgeDays: number;
+}
+
+export type DueReason = 'expiry' | 'max-age';
+
+/** A credential with a known due instant (`due` once that instant has passed). */
+export interface TimedCredential {
+  kind: 'due' | 'not-due';
+  role: string;
+  /** The instant the credential becomes (became) due. */
+  dueAt: Date;
+  reasons: DueReason[];
+  keyId?: string;
+  version?: string;
+  expiresOn?: string;
+  createdOn?: string;
+}
+export type DueCredential = TimedCredential & { kind: 'due' };
+
+export type CredentialAssessment =
+  | TimedCredential
+  | {
+      kind: 'rotated';
+      role: string;
+      registryKeyId?: string;
+      latestKeyId: string;
+      latestVersion: string;
+      /** The rotation operation that wrote the newer version (its `operation` tag), when known. */
+      operation?: string;
+    }
+  | { kind: 'unknown'; role: string; reason: string };
+
+const time = (d: Date | undefined): number => d?.getTime() ?? 0;
+
+/** Versions written for this app (tags name its keyId; a version of another app under the same name is ignored). */
+function ours(app: AppCredentialState, versions: VersionInfo[]): VersionInfo[] {
+  return versions.filter(
+    (v) =>
+      v.tags.keyId !== undefined &&
+      (v.tags.appId === undefined || v.tags.appId === app.appId) &&
+      (v.tags.appObjectId === undefined || v.tags.appObjectId === app.objectId),
+  );
+}
+
+export function assessCredential(
+  role: string,
+  app: AppCredentialState,
+  versions: VersionInfo[],
+  policy: DuePolicy,
+  now: Date,
+): CredentialAssessment {
+  const tagged = ours(app, versions);
+  const current =
+    (app.keyId ? tagged.find((v) => v.tags.keyId === app.keyId) : undefined) ??
+    (app.secretVersion ? versions.find((v) => v.version === app.secretVersion) : undefined);
+  const latest = tagged.filter((v) => v.enabled).sort((a, b) => time(b.createdOn) - time(a.createdOn))[0];
+
+  if (latest && latest.tags.keyId !== app.keyId && (!current || time(latest.createdOn) > time(current.createdOn)))
+    return {
+      kind: 'rotated',
+      role,
+      ...(app.keyId ? { registryKeyId: app.keyId } : {}),
+      latestKeyId: latest.tags.keyId,
+      latestVersion: latest.version,
+      ...(latest.tags.operation ? { operation: latest.tags.operation } : {}),
+    };
+  if (!versions.length) return { kind: 'unknown', role, reason: `Key Vault secret '${app.secretName}' has no version` };
+  if (current && !current.enabled)
+    return {
+      kind: 'unknown',
+      role,
+      reason: `the registry's Key Vault version ${current.version} of '${app.secretName}' is disabled and no newer one exists`,
+    };
+
+  const expiresOn = current?.expiresOn ?? (app.expiresOn ? new Date(app.expiresOn) : undefined);
+  const createdOn = current?.createdOn;
+  const candidates: { at: number; reason: DueReason }[] = [];
+  if (expiresOn && !Number.isNaN(expiresOn.getTime()))
+    candidates.push({ at: expiresOn.getTime() - policy.windowDays * DAY_MS, reason: 'expiry' });
+  if (createdOn) candidates.push({ at: createdOn.getTime() + policy.maxAgeDays * DAY_MS, reason: 'max-age' });
+  if (!candidates.length)
+    return { kind: 'unknown', role, reason: `neither expiry nor creation time is known for '${app.secretName}'` };
+
+  const dueAt = Math.min(...candidates.map((c) => c.at));
+  const reached = candidates.filter((c) => c.at <= now.getTime()).map((c) => c.reason);
+  return {
+    kind: reached.length ? 'due' : 'not-due',
+    role,
+    dueAt: new Date(dueAt),
+    reasons: reached,
+    ...(app.keyId ? { keyId: app.keyId } : {}),
+    ...(current?.version ? { version: current.version } : {}),
+    ...(expiresOn ? { expiresOn: expiresOn.toISOString() } : {}),
+    ...(createdOn ? { createdOn: createdOn.toISOString() } : {}),
+  };
+}

@@ -1,0 +1,21 @@
+/**
+ * Deterministic names of a rotation: one orchestration per integration and due date. Two sweeps (or two hosts, or the
+ * sweep and the Event Grid backstop) that find the same credential due compute the same instance id, and the Durable
+ * runtime refuses a second start of a running instance id (HTTP 409), so a credential is never rotated twice
+ * (issue 5 §1; lessons-from-peers §1.6).
+ */
+
+/** `YYYYMMDD` of a UTC date. */
+export function yyyymmdd(date: Date): string {
+  return date.toISOString().slice(0, 10).replace(/-/g, '');
+}
+
+/** Prefix shared by every rotation instance of one integration. */
+export const rotationInstancePrefix = (integrationId: string): string => `rotate-${integrationId}-`;
+
+/** `rotate-{integrationId}-{YYYYMMDD of the due date}`. */
+export const rotationInstanceId = (integrationId: string, dueDate: Date): string =>
+  `${rotationInstancePrefix(integrationId)}${yyyymmdd(dueDate)}`;
+
+/** `rotate-{YYYYMMDD}`: marks the new Graph credential and Key Vault version (EnsureAppSecretInput.operation). */
+export const rotationOperation = (dueDate: Date): string => `rotate-${yyyymmdd(dueDate)}`;

@@ -1,0 +1,182 @@
+/**
+ * The rotation sweep (issue 5 §1): reads the registry (active integrations) and, per credential, the Key Vault
+ * version properties of its secret (tags, created, expires: `listPropertiesOfSecretVersions` returns properties
+ * only, never a value), and starts one rotation orchestration per integration with due credentials.
+ *
+ * A sweep that fails on one integration (Key Vault throttled, a record without a profile) reports it and goes on with
+ * the others; the next sweep picks it up.
+ */
+import type { DurableClient } from 'durable-functions';
+
+import type { Deps } from '../activities/deps';
+import { toKeyVaultError } from '../clients/keyvault';
+import { ensureErrorType } from '../lib/errors';
+import type { RotationInput } from '../orchestrators/rotationTypes';
+import { getProfile } from '../profiles';
+import type { IntegrationRecord } from '../registry/types';
+import { assessCredential, type CredentialAssessment, type DueCredential, type VersionInfo } from './due';
+import { rotationInput, runningRotations, startRotation, type StartResult } from './start';
+
+export type SweepDeps = Pick<Deps, 'config' | 'registry' | 'secrets'>;
+
+export interface DueIntegration {
+  integrationId: string;
+  record: IntegrationRecord;
+  /** Due roles, in the profile's order. */
+  roles: string[];
+  /** The earliest due instant of those roles: its UTC date names the instance and the operation. */
+  dueDate: Date;
+  credentials: DueCredential[];
+}
+
+export interface Reconcile {
+  integrationId: string;
+  role: string;
+  registryKeyId?: string;
+  latestKeyId: string;
+  latestVersion: string;
+  operation?: string;
+}
+
+export interface SweepProblem {
+  integrationId: string;
+  role?: string;
+  reason: string;
+}
+
+export interface FindDueResult {
+  /** Active integrations examined. */
+  checked: number;
+  due: DueIntegration[];
+  /** Credentials a rotation already replaced (newer Key Vault version than the registry's): reconcile, don't rotate. */
+  reconcile: Reconcile[];
+  problems: SweepProblem[];
+}
+
+export interface IntegrationAssessment {
+  credentials: CredentialAssessment[];
+  problems: SweepProblem[];
+}
+
+/** Every Key Vault version of a secret, properties only; empty when the name does not exist. */
+export async function versionsOf(deps: Pick<Deps, 'secrets'>, secretName: string): Promise<VersionInfo[]> {
+  const out: VersionInfo[] = [];
+  try {
+    for await (const p of deps.secrets.listPropertiesOfSecretVersions(secretName))
+      out.push({
+        version: p.version ?? '',
+        enabled: p.enabled !== false,
+        ...(p.createdOn ? { createdOn: p.createdOn } : {}),
+        ...(p.expiresOn ? { expiresOn: p.expiresOn } : {}),
+        tags: p.tags ?? {},
+      });
+  } catch (err) {
+    const e = toKeyVaultError(err, `list versions of '${secretName}'`);
+    if (e.status !== 404) throw e;
+  }
+  return out;
+}
+
+/** The profile's roles this integration has credentials for, in the profile's order. */
+export function rolesOf(record: IntegrationRecord): string[] | undefined {
+  const profile = getProfile(record.profile);
+  return profile?.apps.map((a) => a.role).filter((role) => record.apps[role]?.secretName);
+}
+
+/** Assesses every credential of one integration. */
+export async function assessIntegration(
+  deps: SweepDeps,
+  record: IntegrationRecord,
+  now: Date,
+): Promise<IntegrationAssessment> {
+  const roles = rolesOf(record);
+  if (!roles)
+    return { credentials: [], problems: [{ integrationId: record.id, reason: `unknown profile '${record.profile}'` }] };
+  const policy = { windowDays: deps.config.rotation.windowDays, maxAgeDays: deps.config.rotation.maxAgeDays };
+  const credentials: CredentialAssessment[] = [];
+  const problems: SweepProblem[] = [];
+  for (const role of roles) {
+    const app = record.apps[role];
+    try {
+      credentials.push(assessCredential(role, app, await versionsOf(deps, app.secretName), policy, now));
+    } catch (err) {
+      problems.push({ integrationId: record.id, role, reason: ensureErrorType(err).message });
+    }
+  }
+  for (const c of credentials)
+    if (c.kind === 'unknown') problems.push({ integrationId: record.id, role: c.role, reason: c.reason });
+  return { credentials, problems };
+}
+
+/** Folds one integration's assessment into the sweep result. */
+function collect(result: FindDueResult, record: IntegrationRecord, a: IntegrationAssessment): void {
+  result.problems.push(...a.problems);
+  for (const c of a.credentials)
+    if (c.kind === 'rotated')
+      result.reconcile.push({
+        integrationId: record.id,
+        role: c.role,
+        ...(c.registryKeyId ? { registryKeyId: c.registryKeyId } : {}),
+        latestKeyId: c.latestKeyId,
+        latestVersion: c.latestVersion,
+        ...(c.operation ? { operation: c.operation } : {}),
+      });
+  const due = a.credentials.filter((c): c is DueCredential => c.kind === 'due');
+  // A rotation in flight for one role (its new version already written) means the integration's rotation is running:
+  // its other roles are in the same orchestration, so nothing is started beside it.
+  if (!due.length || a.credentials.some((c) => c.kind === 'rotated')) return;
+  result.due.push({
+    integrationId: record.id,
+    record,
+    roles: due.map((c) => c.role),
+    dueDate: new Date(Math.min(...due.map((c) => c.dueAt.getTime()))),
+    credentials: due,
+  });
+}
+
+/** The due credentials of every active integration (reads only). */
+export async function findDue(deps: SweepDeps, now: Date): Promise<FindDueResult> {
+  const records = (await deps.registry.list()).filter((r) => r.status === 'active');
+  const result: FindDueResult = { checked: records.length, due: [], reconcile: [], problems: [] };
+  for (const record of records) collect(result, record, await assessIntegration(deps, record, now));
+  return result;
+}
+
+export interface StartedRotation {
+  integrationId: string;
+  instanceId: string;
+  roles: string[];
+  result: StartResult;
+}
+
+export interface SweepResult extends FindDueResult {
+  rotations: StartedRotation[];
+}
+
+/** Starts the rotation of one due integration (shared by the sweep and the Event Grid backstop). */
+export async function startDue(
+  deps: SweepDeps,
+  client: DurableClient,
+  due: DueIntegration,
+  reason: RotationInput['reason'],
+  running?: Map<string, string>,
+): Promise<StartedRotation> {
+  const input = rotationInput(deps.config, due.record, due.roles, due.dueDate, reason);
+  const { instanceId, result } = await startRotation(client, input, running);
+  return { integrationId: due.integrationId, instanceId, roles: due.roles, result };
+}
+
+/** Finds what is due and starts one rotation per integration (idempotent across sweeps and hosts). */
+export async function startDueRotations(deps: SweepDeps, client: DurableClient, now: Date): Promise<SweepResult> {
+  const found = await findDue(deps, now);
+  const running = found.due.length ? await runningRotations(client) : new Map<string, string>();
+  const rotations: StartedRotation[] = [];
+  for (const due of found.due) {
+    try {
+      rotations.push(await startDue(deps, client, due, 'sweep', running));
+    } catch (err) {
+      found.problems.push({ integrationId: due.integrationId, reason: `not started: ${ensureErrorType(err).message}` });
+    }
+  }
+  return { ...found, rotations };
+}
