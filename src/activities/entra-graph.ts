@@ -10,24 +10,14 @@
  */
 import { createHash } from 'node:crypto';
 
-import type { InvocationContext } from '@azure/functions';
-import { GraphError, ResponseType, type Client } from '@microsoft/microsoft-graph-client';
+import type { Client } from '@microsoft/microsoft-graph-client';
+
+import { graphRaw } from '../clients/graph';
 
 import { ensureErrorType, ExternalServiceError } from '../lib/errors';
-import { createLogger } from '../lib/logger';
-import { redactText } from '../lib/redact';
 import type { Failure } from './contracts';
 
-/** Where an activity logs: the Functions InvocationContext in production, nothing or a fake in tests. */
-export type ActivityLog = Pick<InvocationContext, 'info' | 'warn'>;
-
-const fallbackLogger = createLogger('activities.entra');
-
-export function logLine(log: ActivityLog | undefined, level: 'info' | 'warn', message: string): void {
-  const safe = redactText(message);
-  if (log) log[level](safe);
-  else fallbackLogger[level](safe);
-}
+export { logLine, type ActivityLog } from './log';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Marking our objects
@@ -132,42 +122,10 @@ export async function graphCall<T = unknown>(
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<GraphReply<T>> {
-  const what = `${method} ${path.split('?')[0]}`;
-  let res: Response;
-  try {
-    const req = client.api(path).headers(headers).responseType(ResponseType.RAW);
-    res = (await (method === 'GET'
-      ? req.get()
-      : method === 'POST'
-        ? req.post(body)
-        : method === 'PATCH'
-          ? req.patch(body)
-          : req.delete())) as Response;
-  } catch (err) {
-    // No HTTP answer: graph-client reports statusCode -1 and the thrown error's name as code (microsoft-apis.md §4.4).
-    const code = err instanceof GraphError ? (err.code ?? 'NetworkError') : 'NetworkError';
-    const e = ensureErrorType(err);
-    throw new GraphCallError(
-      {
-        service: 'graph',
-        code,
-        message: `Graph ${what} failed: ${e.message}`,
-        retriable: code === 'TypeError' || code === 'NetworkError',
-      },
-      [],
-    );
-  }
-  const text = await res.text();
-  let parsed: unknown;
-  if (text.length) {
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-  }
-  if (!res.ok) throw errorFrom(res.status, parsed, what);
-  return { status: res.status, body: parsed as T | undefined };
+  const res = await graphRaw<T>(client, method, path, body, headers, (status, parsed, _h, what) =>
+    errorFrom(status, parsed, what),
+  );
+  return { status: res.status, body: res.body };
 }
 
 /** OData string literal: single quotes doubled, then URL-encoded (graph-client does not encode, §2.3). */

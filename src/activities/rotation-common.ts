@@ -81,7 +81,7 @@ function isSecretDisabled(err: unknown): boolean {
   return inner === 'SecretDisabled' || (typeof e.message === 'string' && /disabled secret/i.test(e.message));
 }
 
-/** Every version's properties (no values); an unknown name lists nothing. */
+/** Every version's properties (no values); an unknown name lists nothing (a 404 likewise: azure-sdk-for-js secrets tests). */
 export async function listVersions(deps: Deps, secretName: string): Promise<SecretProperties[]> {
   const out: SecretProperties[] = [];
   try {

@@ -24,6 +24,7 @@ import { toKeyVaultError } from '../clients/keyvault';
 import { ensureErrorType, ExternalServiceError } from '../lib/errors';
 import { registerSecret } from '../lib/redact';
 import type { EnsureAppSecretInput, Failure, Outcome, SecretResult } from './contracts';
+import { listVersions } from './rotation-common';
 import { getDeps, type Deps } from './deps';
 import {
   credentialDisplayName,
@@ -68,18 +69,6 @@ async function readCredentials(deps: Deps, appObjectId: string): Promise<GraphPa
     `/applications/${encodeURIComponent(appObjectId)}?$select=id,appId,passwordCredentials`,
   );
   return res.body?.passwordCredentials ?? [];
-}
-
-async function listVersions(deps: Deps, secretName: string): Promise<SecretProperties[]> {
-  const out: SecretProperties[] = [];
-  try {
-    for await (const p of deps.secrets.listPropertiesOfSecretVersions(secretName)) out.push(p);
-  } catch (err) {
-    // A name never set lists nothing; a 404 is treated the same (azure-sdk-for-js secrets tests).
-    const e = toKeyVaultError(err, `list versions of '${secretName}'`);
-    if (e.status !== 404) throw e;
-  }
-  return out;
 }
 
 async function removePassword(deps: Deps, appObjectId: string, keyId: string): Promise<void> {

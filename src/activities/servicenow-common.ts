@@ -4,25 +4,13 @@
  * in code what ServiceNow returned (an invalid encoded-query term is silently dropped, so a misspelled field can
  * return every row: servicenow-api.md §2.4, SN-TABLE).
  */
-import type { InvocationContext } from '@azure/functions';
 
 import { encodedQuery, type EncodedQuery, type ServiceNowClient, type SnRecord } from '../clients/servicenow';
 import { AppError, ensureErrorType, ExternalServiceError, ValidationError } from '../lib/errors';
-import { createLogger } from '../lib/logger';
 import { redactText } from '../lib/redact';
 import type { Failure, ManualAction } from './contracts';
 
-/** Where an activity logs: the Functions InvocationContext in production, nothing or a fake in tests. */
-export type ActivityLog = Pick<InvocationContext, 'info' | 'warn'>;
-
-const fallbackLogger = createLogger('activities.servicenow');
-
-/** Logs one line (redacted) to the invocation context, or to the module logger when there is none. */
-export function logLine(log: ActivityLog | undefined, level: 'info' | 'warn', message: string): void {
-  const safe = redactText(message);
-  if (log) log[level](safe);
-  else fallbackLogger[level](safe);
-}
+export { logLine, type ActivityLog } from './log';
 
 /** Who does a hand-off when ServiceNow refuses a write. */
 export const SERVICENOW_ADMIN = 'ServiceNow administrator';

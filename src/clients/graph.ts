@@ -107,6 +107,8 @@ export async function graphRaw<T = unknown>(
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
+  /** How a non-2xx answer becomes an error (callers that need more of Graph's body, e.g. `error.details[]`). */
+  toError: (status: number, body: unknown, headers: Record<string, string>, what: string) => Error = errorFromBody,
 ): Promise<GraphRawResponse<T>> {
   const what = `${method} ${path.split('?')[0]}`;
   let res: Response;
@@ -135,6 +137,6 @@ export async function graphRaw<T = unknown>(
       parsed = undefined;
     }
   }
-  if (!res.ok) throw errorFromBody(res.status, parsed, outHeaders, what);
+  if (!res.ok) throw toError(res.status, parsed, outHeaders, what);
   return { status: res.status, headers: outHeaders, body: parsed as T | undefined };
 }
