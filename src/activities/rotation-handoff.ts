@@ -10,11 +10,9 @@
  * have not confirmed THIS role's hand-off, with a fresh token (older ones stay valid until they expire).
  */
 import type { InvocationContext } from '@azure/functions';
-import { odata } from '@azure/data-tables';
 import type { ActivityHandler } from 'durable-functions';
 
 import type { SendKey } from '../approvals/tokens';
-import { createTableClient } from '../clients/tables';
 import { handoffMail } from '../mail/handoff';
 import { normaliseAddress, sendOnce } from '../mail/once';
 import { reviewUrl, toFailure } from './approval';
@@ -22,44 +20,15 @@ import { getDeps, type Deps } from './deps';
 import { logLine, type ActivityLog } from './entra-graph';
 import { handoffEventName, type HandoffRequestInput, type HandoffRequestResult } from './rotation-contracts';
 
-/** The table ApprovalTokenStore keeps its tokens in (src/activities/deps.ts). */
-const APPROVALS_TABLE = 'approvals';
-
-/**
- * Approvers who used a hand-off token of this instance for this event (lower-cased). ApprovalTokenStore.decidedFor
- * answers per instance only, and one rotation hands off several roles to the same people, so the token rows are read
- * here with the event name in the filter (same table, read-only).
- */
+/** Approvers who confirmed this role's hand-off (used a hand-off token for its event), lower-cased. */
 export async function confirmedBy(deps: Deps, instanceId: string, eventName: string): Promise<Set<string>> {
-  const c = deps.config;
-  const client = createTableClient(
-    'serviceUrl' in c.tables
-      ? { url: c.tables.serviceUrl, credential: deps.credential, table: APPROVALS_TABLE }
-      : { connectionString: c.tables.connectionString, table: APPROVALS_TABLE },
-  );
-  const out = new Set<string>();
-  try {
-    for await (const e of client.listEntities<{ approver?: string; usedAt?: string }>({
-      queryOptions: {
-        filter: odata`PartitionKey eq 'token' and instanceId eq ${instanceId} and eventName eq ${eventName} and purpose eq 'handoff'`,
-        select: ['approver', 'usedAt'],
-      },
-    }))
-      if (e.usedAt && e.approver) out.add(normaliseAddress(e.approver));
-  } catch (err) {
-    // No table yet: no token was ever issued, so nobody confirmed.
-    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
-  }
-  return out;
+  return new Set((await deps.approvalTokens.decidedFor(instanceId, eventName)).map(normaliseAddress));
 }
 
-/**
- * The sent-marker key of one hand-off email. SendKey has no role (its kinds are 'approval' | 'report'), so the role is
- * made part of the marker's instance field; the marker is only ever looked up by this exact key.
- */
+/** The sent-marker key of one hand-off email: per instance, role, round and recipient. */
 const markerKey = (input: HandoffRequestInput, recipient: string): SendKey => ({
-  instanceId: `${input.instanceId}|handoff|${input.role}`,
-  kind: 'approval',
+  instanceId: `${input.instanceId}|${input.role}`,
+  kind: 'handoff',
   round: input.round,
   recipient,
 });

@@ -39,7 +39,7 @@ const SENT_PARTITION = 'sent';
 /** One email: an approval request round or the final report, to one recipient, for one instance. */
 export interface SendKey {
   instanceId: string;
-  kind: 'approval' | 'report';
+  kind: 'approval' | 'report' | 'handoff';
   round: number;
   /** Lower-cased address. */
   recipient: string;
@@ -132,14 +132,15 @@ export class ApprovalTokenStore {
     return out;
   }
 
-  /** Approvers of an instance who have used a token (decided), lower-cased. */
-  async decidedFor(instanceId: string): Promise<string[]> {
+  /** Approvers of an instance who have used a token (decided), lower-cased; optionally for one event only. */
+  async decidedFor(instanceId: string, eventName?: string): Promise<string[]> {
     await this.ready();
     const out = new Set<string>();
-    const escaped = instanceId.replace(/'/g, "''");
-    for await (const e of this.table.listEntities<TokenRecord>({
-      queryOptions: { filter: `PartitionKey eq '${PARTITION}' and instanceId eq '${escaped}'` },
-    }))
+    const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
+    const filter = `PartitionKey eq '${PARTITION}' and instanceId eq ${quote(instanceId)}${
+      eventName === undefined ? '' : ` and eventName eq ${quote(eventName)}`
+    }`;
+    for await (const e of this.table.listEntities<TokenRecord>({ queryOptions: { filter } }))
       if (e.usedAt) out.add(e.approver.toLowerCase());
     return [...out];
   }
