@@ -11,11 +11,12 @@ import type { DurableClient } from 'durable-functions';
 import type { Deps } from '../activities/deps';
 import { toKeyVaultError } from '../clients/keyvault';
 import { ensureErrorType } from '../lib/errors';
-import type { RotationInput } from '../orchestrators/rotationTypes';
+import type { RotationInput, RotationStatus } from '../orchestrators/rotationTypes';
 import { getProfile } from '../profiles';
 import type { IntegrationRecord } from '../registry/types';
 import { assessCredential, type CredentialAssessment, type DueCredential, type VersionInfo } from './due';
-import { rotationInput, runningRotations, startRotation, type StartResult } from './start';
+import { yyyymmdd } from './ids';
+import { rotationInput, runningRotations, startRotation, statusOf, type StartResult } from './start';
 
 export type SweepDeps = Pick<Deps, 'config' | 'registry' | 'secrets'>;
 
@@ -153,16 +154,39 @@ export interface SweepResult extends FindDueResult {
   rotations: StartedRotation[];
 }
 
-/** Starts the rotation of one due integration (shared by the sweep and the Event Grid backstop). */
+/** True when a completed rotation instance rolled back (its output's outcome; the old secrets stayed in use). */
+async function rolledBack(client: DurableClient, instanceId: string): Promise<boolean> {
+  const output = (await statusOf(client, instanceId))?.output as Partial<RotationStatus> | null | undefined;
+  return output?.outcome === 'rolled-back';
+}
+
+/**
+ * Starts the rotation of one due integration (shared by the sweep and the Event Grid backstop).
+ *
+ * With `now` (the sweep): when the due date's rotation completed but rolled back, the credential is still due and
+ * still heading for its expiry, so it is tried again under the id of `now`'s date. A new id (not a restart of the
+ * completed one) because the hand-off sent-markers and tokens are keyed by instance id: a restart under the old id
+ * would send no hand-off email. At most one attempt per day; two sweeps on the same day compute the same id.
+ */
 export async function startDue(
   deps: SweepDeps,
   client: DurableClient,
   due: DueIntegration,
   reason: RotationInput['reason'],
   running?: Map<string, string>,
+  now?: Date,
 ): Promise<StartedRotation> {
   const input = rotationInput(deps.config, due.record, due.roles, due.dueDate, reason);
-  const { instanceId, result } = await startRotation(client, input, running);
+  let { instanceId, result } = await startRotation(client, input, running);
+  if (
+    now &&
+    result === 'completed' &&
+    yyyymmdd(now) !== yyyymmdd(due.dueDate) &&
+    (await rolledBack(client, instanceId))
+  ) {
+    const retry = rotationInput(deps.config, due.record, due.roles, now, reason);
+    ({ instanceId, result } = await startRotation(client, retry, running));
+  }
   return { integrationId: due.integrationId, instanceId, roles: due.roles, result };
 }
 
@@ -173,7 +197,7 @@ export async function startDueRotations(deps: SweepDeps, client: DurableClient, 
   const rotations: StartedRotation[] = [];
   for (const due of found.due) {
     try {
-      rotations.push(await startDue(deps, client, due, 'sweep', running));
+      rotations.push(await startDue(deps, client, due, 'sweep', running, now));
     } catch (err) {
       found.problems.push({ integrationId: due.integrationId, reason: `not started: ${ensureErrorType(err).message}` });
     }
