@@ -1,0 +1,123 @@
+/**
+ * `npm run bench`: how long provisioning takes in the sandbox, and how many calls it makes per service, for N
+ * integrations run one after another and then concurrently. Virtual durable timers; the approval decision is raised
+ * straight on the instance (the bench measures the product's steps, not a person clicking). Figures, not assertions.
+ */
+import { performance } from 'node:perf_hooks';
+
+import { startLocalStack, type LocalStack } from '../sandbox/stack';
+import { APPROVAL_EVENT } from '../src/activities/contracts';
+
+const N = Number(process.env.BENCH_N ?? 10);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 5);
+const instances = Array.from({ length: N * 2 }, (_, i) => `bench${String(i).padStart(3, '0')}`);
+
+interface Run {
+  toApprovalMs: number;
+  toActiveMs: number;
+  outcome: string;
+}
+
+async function provision(stack: LocalStack, instance: string): Promise<Run> {
+  const env = stack.env();
+  const t0 = performance.now();
+  const res = await fetch(`${stack.host.baseUrl}/api/integrations`, {
+    method: 'POST',
+    headers: { 'x-functions-key': stack.host.functionKey, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      tenant: env.SANDBOX_TENANT_DOMAIN,
+      tenantName: 'Contoso',
+      serviceNowInstance: instance,
+      approvers: ['approver@contoso.onmicrosoft.com'],
+    }),
+  });
+  if (res.status !== 202) throw new Error(`POST answered ${res.status}: ${await res.text()}`);
+  const { id } = (await res.json()) as { id: string };
+  const instanceId = `provision-${id}`;
+  await stack.host.durable.waitForStatus(
+    instanceId,
+    () => stack.host.durable.waitingFor(instanceId).includes(APPROVAL_EVENT),
+    60_000,
+  );
+  const t1 = performance.now();
+  stack.host.durable.raiseEvent(instanceId, APPROVAL_EVENT, {
+    decision: 'approve',
+    approver: 'approver@contoso.onmicrosoft.com',
+    at: stack.sandbox.clock.date().toISOString(),
+    tokenId: 'bench',
+  });
+  const end = await stack.host.durable.waitForStatus(
+    instanceId,
+    (s) => s.runtimeStatus === 'Completed' || s.runtimeStatus === 'Failed',
+    60_000,
+  );
+  const t2 = performance.now();
+  return {
+    toApprovalMs: t1 - t0,
+    toActiveMs: t2 - t1,
+    outcome: (end.output as { outcome?: string } | null)?.outcome ?? end.runtimeStatus,
+  };
+}
+
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+const fmt = (xs: number[]) =>
+  `median ${pct(xs, 50).toFixed(0)} ms, p95 ${pct(xs, 95).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
+
+function calls(stack: LocalStack, since: number) {
+  const out: Record<string, { reads: number; writes: number }> = {};
+  for (const e of stack.sandbox.journal.entries({ since })) {
+    const c = (out[e.service] ??= { reads: 0, writes: 0 });
+    if (['GET', 'HEAD'].includes(e.method)) c.reads++;
+    else c.writes++;
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const stack = await startLocalStack({ timers: 'virtual', servicenow: { instances } });
+  try {
+    const sn = stack.sandbox.servicenow;
+    for (const i of instances.slice(1)) {
+      stack.sandbox.keyvault.seedSecret(`servicenow-${i}-username`, sn.adminUser);
+      stack.sandbox.keyvault.seedSecret(`servicenow-${i}-password`, sn.adminPassword);
+    }
+    const mark = stack.sandbox.journal.mark();
+    const sequential: Run[] = [];
+    for (const i of instances.slice(0, N)) sequential.push(await provision(stack, i));
+    const perIntegration = calls(stack, mark);
+    const t0 = performance.now();
+    const concurrent: Run[] = [];
+    const queue = instances.slice(N);
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        for (let i = queue.shift(); i; i = queue.shift()) concurrent.push(await provision(stack, i));
+      }),
+    );
+    const wall = performance.now() - t0;
+    const bad = [...sequential, ...concurrent].filter((r) => r.outcome !== 'active');
+    console.log(
+      `provisioning in the sandbox (Node ${process.version}), ${N} sequential and ${N} with concurrency ${CONCURRENCY}`,
+    );
+    console.log(`  sequential: request → awaiting approval: ${fmt(sequential.map((r) => r.toApprovalMs))}`);
+    console.log(`  sequential: approval → active (checks, report): ${fmt(sequential.map((r) => r.toActiveMs))}`);
+    console.log(`  concurrent: request → awaiting approval: ${fmt(concurrent.map((r) => r.toApprovalMs))}`);
+    console.log(
+      `  concurrent: ${N} integrations in ${wall.toFixed(0)} ms (${((N * 1000) / wall).toFixed(1)} per second)`,
+    );
+    console.log(
+      `  calls per integration (sequential runs): ${Object.entries(perIntegration)
+        .map(([s, c]) => `${s} ${(c.reads / N).toFixed(1)} reads + ${(c.writes / N).toFixed(1)} writes`)
+        .join('; ')}`,
+    );
+    console.log(`  outcomes not active: ${bad.length}`);
+    if (bad.length) process.exitCode = 1;
+  } finally {
+    await stack.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
