@@ -8,6 +8,7 @@
  * - a wrong `user_claim` on the OIDC provider configuration fails the inbound check with the user_claim hint.
  * One ServiceNow instance per scenario gives each its own integration id (the id derives from tenant + instance).
  */
+import { leaks, secretFreePlaces } from '../helpers/canary';
 import { randomBytes } from 'node:crypto';
 import { format } from 'node:util';
 
@@ -194,42 +195,8 @@ describe('provisioning end to end: safety (every activity runs twice)', () => {
       await api(stack, 'POST', '/api/integrations', { body: provisionRequest(stack, { serviceNowInstance: A }) });
       await openApprovalPage(approvalLink(stack, approvers[0], id));
 
-      const instanceId = instanceIdOf(id);
-      const durable = stack.host.durable;
-      const places: { where: string; text: string }[] = [
-        {
-          where: 'durable status with history, input and output',
-          text: JSON.stringify(
-            durable.getStatus(instanceId, { showHistory: true, showHistoryOutput: true, showInput: true }),
-          ),
-        },
-        { where: 'durable history', text: JSON.stringify(durable.history(instanceId)) },
-        { where: 'activity inputs and results', text: JSON.stringify(durable.activityRuns) },
-        { where: 'custom status', text: JSON.stringify(durable.getStatus(instanceId)?.customStatus) },
-        { where: 'host logs (InvocationContext)', text: JSON.stringify(durable.logs) },
-        { where: 'console output', text: consoleLines.join('\n') },
-        { where: 'emails', text: JSON.stringify(stack.sandbox.graph.outbox) },
-        { where: 'HTTP responses of the API and pages', text: receivedHttp().join('\n') },
-        { where: 'redacted journal', text: JSON.stringify(stack.sandbox.journal.entries()) },
-      ];
-      for (const e of stack.sandbox.journal.raw()) {
-        if (e.service === 'keyvault') continue; // Key Vault traffic carries the values by design.
-        const where = `${e.service} ${e.method} ${e.path}`;
-        // Channels that must carry a secret: Entra token requests (client_secret / password form fields), the
-        // ServiceNow password2 writes (sysparm_input_display_value=true) and Graph addPassword responses.
-        const tokenRequest = e.service === 'entra' && e.method === 'POST' && /\/token$/.test(e.path);
-        const password2Write =
-          e.service === 'servicenow' &&
-          ['POST', 'PATCH', 'PUT'].includes(e.method) &&
-          e.query.sysparm_input_display_value === 'true';
-        const addPassword = e.service === 'graph' && e.method === 'POST' && e.path.endsWith('/addPassword');
-        if (!tokenRequest && !password2Write) places.push({ where: `${where} request`, text: e.rawRequestBody });
-        if (!addPassword) places.push({ where: `${where} response`, text: e.rawResponseBody });
-      }
-      const leaks = places.flatMap((p) =>
-        canaries.filter((c) => c.value && p.text.includes(c.value)).map((c) => `${c.what} in ${p.where}`),
-      );
-      expect(leaks).toEqual([]);
+      const places = secretFreePlaces(stack, [instanceIdOf(id)], { consoleLines, httpResponses: receivedHttp() });
+      expect(leaks(places, canaries)).toEqual([]);
       // The scan is not vacuous: the values did travel on the allowed channels.
       const raw = JSON.stringify(stack.sandbox.journal.raw());
       for (const c of canaries.slice(0, 3)) expect(raw.includes(c.value)).toBe(true);

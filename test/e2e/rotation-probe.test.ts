@@ -10,6 +10,7 @@
  * Each scenario provisions its own integration (own ServiceNow instance) through the HTTP API, then starts the
  * rotation with `POST /api/integrations/{id}/rotate` (the sweep is covered by rotation-sweep.test.ts).
  */
+import { leaks, secretFreePlaces } from '../helpers/canary';
 import { format } from 'node:util';
 
 import { secretWorks } from '../../sandbox/consumers';
@@ -364,40 +365,17 @@ describe('rotation end to end: consumer probe, removal order, rollback, canary',
       const canaries = issuedSecrets(stack);
       // Provisioning and every rotation above added secrets: 3 per integration, plus the rotations' new ones.
       expect(canaries.length).toBeGreaterThanOrEqual(3 * h.tracked.size + 3);
-      const places: { where: string; text: string }[] = [
-        ...instances.flatMap((s) => [
-          {
-            where: `durable status of ${s.instanceId} with history, input and output`,
-            text: JSON.stringify(
-              durable.getStatus(s.instanceId, { showHistory: true, showHistoryOutput: true, showInput: true }),
-            ),
-          },
-          { where: `durable history of ${s.instanceId}`, text: JSON.stringify(durable.history(s.instanceId)) },
-        ]),
-        { where: 'activity inputs and results', text: JSON.stringify(durable.activityRuns) },
-        { where: 'host logs (InvocationContext)', text: JSON.stringify(durable.logs) },
-        { where: 'console output', text: consoleLines.join('\n') },
-        { where: 'emails', text: JSON.stringify(stack.sandbox.graph.outbox) },
-        { where: 'HTTP responses of the API and pages', text: receivedHttp().join('\n') },
-        { where: 'redacted journal', text: JSON.stringify(stack.sandbox.journal.entries()) },
-      ];
-      for (const e of stack.sandbox.journal.raw()) {
-        if (e.service === 'keyvault') continue; // Key Vault traffic carries the values by design.
-        const where = `${e.service} ${e.method} ${e.path}`;
-        // Channels that must carry a secret: Entra token requests, ServiceNow password2 writes, addPassword answers.
-        const tokenRequest = e.service === 'entra' && e.method === 'POST' && /\/token$/.test(e.path);
-        const password2Write =
-          e.service === 'servicenow' &&
-          ['POST', 'PATCH', 'PUT'].includes(e.method) &&
-          e.query.sysparm_input_display_value === 'true';
-        const addPassword = e.service === 'graph' && e.method === 'POST' && e.path.endsWith('/addPassword');
-        if (!tokenRequest && !password2Write) places.push({ where: `${where} request`, text: e.rawRequestBody });
-        if (!addPassword) places.push({ where: `${where} response`, text: e.rawResponseBody });
-      }
-      const leaks = places.flatMap((p) =>
-        canaries.filter((c) => p.text.includes(c)).map((c) => `secret ${c.slice(0, 3)}… in ${p.where}`),
+      const places = secretFreePlaces(
+        stack,
+        instances.map((s) => s.instanceId),
+        { consoleLines, httpResponses: receivedHttp() },
       );
-      expect(leaks).toEqual([]);
+      expect(
+        leaks(
+          places,
+          canaries.map((c) => ({ what: `secret ${c.slice(0, 3)}…`, value: c })),
+        ),
+      ).toEqual([]);
       // Not vacuous: the rotation did move values on the allowed channels (password2 PATCHes of rotated secrets).
       const raw = JSON.stringify(stack.sandbox.journal.raw({ service: 'servicenow' }));
       expect(canaries.filter((c) => raw.includes(c)).length).toBeGreaterThan(h.tracked.size);
