@@ -71,6 +71,8 @@ function applications(env: Env, head: ReturnType<typeof parseSegment> & object, 
   if (head.keyValue !== undefined) {
     const kn = (head.keyName ?? 'id').toLowerCase();
     if (kn === 'appid') key = { kind: 'appId', value: head.keyValue };
+    // GET/PATCH/DELETE /applications(uniqueName='…') are v1.0 endpoints (Graph PowerShell SDK
+    // Get-/Update-/Remove-MgApplicationByUniqueName, generated from the v1.0 OpenAPI description).
     else if (kn === 'uniquename') key = { kind: 'uniqueName', value: head.keyValue };
     else if (kn === 'id') key = { kind: 'id', value: head.keyValue };
     else throw unknownSegment(`applications(${head.keyName}='${head.keyValue}')`);
