@@ -39,6 +39,7 @@ param storageAccountName string = ''
 param keyVaultName string = ''
 param logAnalyticsName string = ''
 param applicationInsightsName string = ''
+param eventGridSystemTopicName string = ''
 
 // --- Product settings (src/config.ts); production defaults, overridable for sovereign clouds (docs/deploy.md). ---
 // An empty value (an unset azd variable) means the production default below.
@@ -83,6 +84,10 @@ param grantEntraMailSend bool = true
 @description('Give the deploying principal Key Vault Secrets Officer on the vault (to store the ServiceNow credentials).')
 param grantDeployerSecretsOfficer bool = false
 
+// --- Key Vault SecretNearExpiry backstop (infra/app/keyvault-events.bicep). ---
+@description('Subscribe the secretNearExpiry function to the vault\'s Microsoft.KeyVault.SecretNearExpiry events. Event Grid validates the function when the subscription is created, so leave false on the first azd up (infra runs before code) and set true for a second azd provision (docs/deploy.md).')
+param enableSecretNearExpiryEvents bool = false
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -98,6 +103,7 @@ var names = {
   keyVault: !empty(keyVaultName) ? keyVaultName : '${abbrs.keyVaultVaults}${resourceToken}'
   logAnalytics: !empty(logAnalyticsName) ? logAnalyticsName : '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
   applicationInsights: !empty(applicationInsightsName) ? applicationInsightsName : '${abbrs.insightsComponents}${resourceToken}'
+  eventGridSystemTopic: !empty(eventGridSystemTopicName) ? eventGridSystemTopicName : '${abbrs.eventGridSystemTopics}kv-${resourceToken}'
 }
 var settings = {
   entraAuthorityHost: !empty(entraAuthorityHost) ? entraAuthorityHost : environment().authentication.loginEndpoint
@@ -208,6 +214,22 @@ module api 'app/api.bicep' = {
   ]
 }
 
+// Event Grid system topic on the vault, plus (when enabled) the SecretNearExpiry subscription to the function. Taking
+// the Function App name from api.outputs makes this module wait for the app; the function inside it exists only
+// after `azd deploy`, hence enableSecretNearExpiryEvents (see the module header).
+module keyVaultEvents 'app/keyvault-events.bicep' = {
+  name: 'keyvault-events'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    systemTopicName: names.eventGridSystemTopic
+    keyVaultName: keyVault.outputs.name
+    functionAppName: api.outputs.name
+    enableSubscription: enableSecretNearExpiryEvents
+  }
+}
+
 // azd reads these into the environment (.azure/<env>/.env). Identifiers and URLs only, never secrets.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
@@ -222,3 +244,5 @@ output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output GRAPH_APP_ROLES_GRANTED bool = grantGraphAppRoles
+output AZURE_KEY_VAULT_EVENTS_TOPIC_NAME string = keyVaultEvents.outputs.systemTopicName
+output SECRET_NEAR_EXPIRY_EVENTS_ENABLED bool = keyVaultEvents.outputs.subscriptionEnabled

@@ -35,6 +35,7 @@ export const GRAPH = 'infra/app/graph-permissions.bicep';
 export const STORAGE = 'infra/app/storage.bicep';
 export const KEYVAULT = 'infra/app/keyvault.bicep';
 export const MONITORING = 'infra/app/monitoring.bicep';
+export const EVENTS = 'infra/app/keyvault-events.bicep';
 export const ABBREVIATIONS = 'infra/abbreviations.json';
 export const PARAMETERS = 'infra/main.parameters.json';
 export const BICEPCONFIG = 'infra/bicepconfig.json';
@@ -130,6 +131,9 @@ export const ALLOWED_RESOURCE_TYPES: Readonly<Record<string, readonly string[]>>
   'Microsoft.Web/sites/basicPublishingCredentialsPolicies': ['2024-04-01'],
   'Microsoft.Authorization/roleAssignments': ['2022-04-01'],
   'Microsoft.Graph/servicePrincipals': ['v1.0'],
+  // Learn "Microsoft.EventGrid systemTopics" / "systemTopics/eventSubscriptions" Bicep reference, GA 2025-02-15.
+  'Microsoft.EventGrid/systemTopics': ['2025-02-15'],
+  'Microsoft.EventGrid/systemTopics/eventSubscriptions': ['2025-02-15'],
   'Microsoft.Graph/appRoleAssignedTo': ['v1.0'],
 };
 
@@ -519,5 +523,105 @@ export function agreementRule(t: Templates): string[] {
     for (const phrase of ['bicep build', 'az deployment sub what-if', 'azd up'])
       if (!doc.includes(phrase)) problems.push(`${DEPLOY_DOC}: does not mention '${phrase}'`);
   }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 9. Key Vault SecretNearExpiry backstop (Event Grid system topic + subscription to the function)
+
+/** Event type the backstop handles (src/rotation/nearExpiry.ts SECRET_NEAR_EXPIRY; Learn "Azure Key Vault as Event Grid source"). */
+export const NEAR_EXPIRY_EVENT = 'Microsoft.KeyVault.SecretNearExpiry';
+/** main.bicep parameter that turns the subscription on (a second `azd provision`, docs/deploy.md). */
+export const NEAR_EXPIRY_PARAM = 'enableSecretNearExpiryEvents';
+export const NEAR_EXPIRY_ENV = 'ENABLE_SECRET_NEAR_EXPIRY_EVENTS';
+
+/**
+ * The vault publishes to an Event Grid system topic (topicType Microsoft.KeyVault.vaults, source = the vault), and a
+ * subscription on it delivers only SecretNearExpiry, in the Event Grid schema, to `<function app id>/functions/<name>`
+ * (endpointType AzureFunction, Learn "Event handlers: Azure Functions"). The subscription is conditional on a
+ * parameter that defaults to false, because Event Grid validates the function when the subscription is created and
+ * azd provisions before it deploys code; docs and main.parameters.json expose the switch.
+ */
+export function keyVaultEventsRule(t: Templates, functionName: string): string[] {
+  const problems: string[] = [];
+  const p = parse(t, EVENTS);
+  const rs = resources(p);
+  const vault = rs.find((r) => r.type === 'Microsoft.KeyVault/vaults' && r.existing);
+  const site = rs.find((r) => r.type === 'Microsoft.Web/sites' && r.existing);
+  const topic = rs.find((r) => r.type === 'Microsoft.EventGrid/systemTopics' && !r.existing);
+  if (!topic?.body) problems.push(`${EVENTS}: no Microsoft.EventGrid/systemTopics resource`);
+  else {
+    if (topic.conditional) problems.push(`${EVENTS}: the system topic must not be conditional`);
+    if (stringLiteral(propertyAt(topic.body, 'properties.topicType')) !== 'Microsoft.KeyVault.vaults')
+      problems.push(`${EVENTS}: system topic topicType must be 'Microsoft.KeyVault.vaults'`);
+    if (!vault || propertyAt(topic.body, 'properties.source')?.text !== `${vault.symbol}.id`)
+      problems.push(`${EVENTS}: system topic source must be the id of the existing vault`);
+  }
+
+  const subs = rs.filter((r) => r.type === 'Microsoft.EventGrid/systemTopics/eventSubscriptions' && !r.existing);
+  if (subs.length !== 1)
+    problems.push(`${EVENTS}: expected one event subscription on the system topic, found ${subs.length}`);
+  const sub = subs[0];
+  if (sub?.body) {
+    const str = (path: string) => stringLiteral(propertyAt(sub.body, path));
+    if (topic && propertyAt(sub.body, 'parent')?.text !== topic.symbol)
+      problems.push(`${EVENTS}: the subscription's parent must be the system topic '${topic.symbol}'`);
+    if (str('properties.destination.endpointType') !== 'AzureFunction')
+      problems.push(`${EVENTS}: destination endpointType must be 'AzureFunction'`);
+    const target = propertyAt(sub.body, 'properties.destination.properties.resourceId')?.text.replace(/\s+/g, '');
+    const fnParam = params(p).find((d) => d.name === 'functionName');
+    if (!site || target !== `'\${${site.symbol}.id}/functions/\${functionName}'`)
+      problems.push(`${EVENTS}: destination resourceId must be '\${<function app>.id}/functions/\${functionName}'`);
+    if (stringLiteral(fnParam?.value) !== functionName)
+      problems.push(`${EVENTS}: param functionName must default to '${functionName}' (the registered function)`);
+    const types = propertyAt(sub.body, 'properties.filter.includedEventTypes');
+    const listed = types?.type === 'array' ? types.namedChildren.map((n) => stringLiteral(n) ?? n.text) : [];
+    if (!listed.includes(NEAR_EXPIRY_EVENT))
+      problems.push(`${EVENTS}: filter.includedEventTypes must include ${NEAR_EXPIRY_EVENT}`);
+    for (const other of listed.filter((x) => x !== NEAR_EXPIRY_EVENT))
+      problems.push(`${EVENTS}: event type ${other} is not handled by the backstop`);
+    if (str('properties.eventDeliverySchema') !== 'EventGridSchema')
+      problems.push(`${EVENTS}: eventDeliverySchema must be 'EventGridSchema' (the trigger takes EventGridEvent)`);
+    const cond = sub.node.namedChildren[sub.node.namedChildren.length - 1];
+    if (!sub.conditional || !cond || !identifiersIn(cond).includes('enableSubscription'))
+      problems.push(
+        `${EVENTS}: the subscription must depend on enableSubscription (the function exists only after deploy)`,
+      );
+  }
+  const enable = params(p).find((d) => d.name === 'enableSubscription');
+  if (!enable || booleanLiteral(enable.value) !== false)
+    problems.push(`${EVENTS}: param enableSubscription must default to false`);
+
+  const main = parse(t, MAIN);
+  const mod = modules(main).find((m) => m.path === 'app/keyvault-events.bicep');
+  if (!mod?.body) problems.push(`${MAIN}: module app/keyvault-events.bicep is missing`);
+  else {
+    const param = (n: string) => propertyAt(mod.body, `params.${n}`)?.text;
+    if (mod.conditional) problems.push(`${MAIN}: module app/keyvault-events.bicep must not be conditional`);
+    if (param('keyVaultName') !== 'keyVault.outputs.name')
+      problems.push(`${MAIN}: keyvault-events must get keyVaultName from the keyVault module`);
+    // From the api module's output, so the module waits for the Function App.
+    if (param('functionAppName') !== 'api.outputs.name')
+      problems.push(`${MAIN}: keyvault-events must get functionAppName from the api module`);
+    if (param('enableSubscription') !== NEAR_EXPIRY_PARAM)
+      problems.push(`${MAIN}: keyvault-events must get enableSubscription from param ${NEAR_EXPIRY_PARAM}`);
+  }
+  const mainParam = params(main).find((d) => d.name === NEAR_EXPIRY_PARAM);
+  if (!mainParam || booleanLiteral(mainParam.value) !== false)
+    problems.push(`${MAIN}: param ${NEAR_EXPIRY_PARAM} must exist and default to false`);
+
+  let given: unknown;
+  try {
+    const pj = json(t, PARAMETERS);
+    given = isRecord(pj) && isRecord(pj.parameters) ? pj.parameters[NEAR_EXPIRY_PARAM] : undefined;
+  } catch {
+    given = undefined;
+  }
+  if (!isRecord(given) || given.value !== `\${${NEAR_EXPIRY_ENV}=false}`)
+    problems.push(`${PARAMETERS}: ${NEAR_EXPIRY_PARAM} must be \${${NEAR_EXPIRY_ENV}=false}`);
+
+  const doc = t[DEPLOY_DOC] ?? '';
+  for (const phrase of [NEAR_EXPIRY_ENV, NEAR_EXPIRY_EVENT, 'azd provision', functionName])
+    if (!doc.includes(phrase)) problems.push(`${DEPLOY_DOC}: does not mention '${phrase}'`);
   return problems;
 }

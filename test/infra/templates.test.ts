@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 
 import * as config from '../../src/config';
+import { ROTATION_FUNCTIONS } from '../../src/functions/rotation';
 import { listBicepFiles, parseBicep, withoutResource } from './bicep';
 import {
   agreementRule,
@@ -15,14 +16,18 @@ import {
   azdConventionsRule,
   BICEPCONFIG,
   DEPLOY_DOC,
+  EVENTS,
   functionAppRule,
   GRAPH,
   HARDENING_FLAGS,
   hardeningRule,
   KEYVAULT,
+  keyVaultEventsRule,
   loadTemplates,
   MAIN,
   MONITORING,
+  NEAR_EXPIRY_ENV,
+  NEAR_EXPIRY_EVENT,
   noSecretsRule,
   PARAMETERS,
   RBAC,
@@ -66,7 +71,7 @@ const expectProblem = (problems: string[], pattern: RegExp) => {
 describe('templates on disk', () => {
   it('hold main.bicep, every module, bicepconfig, parameters, azure.yaml and docs/deploy.md', () => {
     const files = listBicepFiles(repoRoot, 'infra');
-    expect(files).toEqual(expect.arrayContaining([MAIN, API, RBAC, GRAPH, STORAGE, KEYVAULT, MONITORING]));
+    expect(files).toEqual(expect.arrayContaining([MAIN, API, RBAC, GRAPH, STORAGE, KEYVAULT, MONITORING, EVENTS]));
     for (const f of [BICEPCONFIG, PARAMETERS, AZURE_YAML, DEPLOY_DOC]) expect(real[f]).toBeDefined();
   });
 });
@@ -393,5 +398,121 @@ describe('agreementRule', () => {
     expectProblem(agreementRule(mutate(real, DEPLOY_DOC, /MAIL_SENDER/g, 'SENDER')), /does not mention MAIL_SENDER/);
     expectProblem(agreementRule(mutate(real, DEPLOY_DOC, /az deployment sub what-if/g, 'what if')), /what-if/);
     expectProblem(agreementRule(mutate(real, DEPLOY_DOC, /bicep build/g, 'compile')), /bicep build/);
+  });
+});
+
+describe('keyVaultEventsRule', () => {
+  const fn = ROTATION_FUNCTIONS.nearExpiry.name;
+
+  it('the vault publishes SecretNearExpiry through a system topic to the secretNearExpiry function, behind a switch', () => {
+    expect(fn).toBe('secretNearExpiry');
+    expect(keyVaultEventsRule(real, fn)).toEqual([]);
+  });
+
+  it('fails when the event subscription is removed', () => {
+    expectProblem(
+      keyVaultEventsRule(removeResource(real, EVENTS, 'nearExpirySubscription'), fn),
+      /expected one event subscription on the system topic, found 0/,
+    );
+  });
+
+  it("fails when the system topic is removed (and with it the subscription's parent)", () => {
+    const t = removeResource(real, EVENTS, 'systemTopic');
+    expectProblem(keyVaultEventsRule(t, fn), /no Microsoft\.EventGrid\/systemTopics resource/);
+  });
+
+  it('fails when SecretNearExpiry is not in includedEventTypes, or another type is added', () => {
+    const replaced = mutate(real, EVENTS, `'${NEAR_EXPIRY_EVENT}'`, "'Microsoft.KeyVault.SecretExpired'");
+    const problems = keyVaultEventsRule(replaced, fn);
+    expectProblem(problems, /includedEventTypes must include Microsoft\.KeyVault\.SecretNearExpiry/);
+    expectProblem(problems, /event type Microsoft\.KeyVault\.SecretExpired is not handled/);
+    const dropped = mutate(real, EVENTS, /^\s*'Microsoft\.KeyVault\.SecretNearExpiry'\n/m, '');
+    expectProblem(keyVaultEventsRule(dropped, fn), /includedEventTypes must include/);
+    const extra = mutate(
+      real,
+      EVENTS,
+      `'${NEAR_EXPIRY_EVENT}'`,
+      `'${NEAR_EXPIRY_EVENT}'\n        'Microsoft.KeyVault.SecretNewVersionCreated'`,
+    );
+    expectProblem(keyVaultEventsRule(extra, fn), /SecretNewVersionCreated is not handled/);
+  });
+
+  it.each([
+    [
+      'topic type',
+      "topicType: 'Microsoft.KeyVault.vaults'",
+      "topicType: 'Microsoft.Storage.StorageAccounts'",
+      /topicType/,
+    ],
+    ['topic source', 'source: vault.id', 'source: functionApp.id', /source must be the id of the existing vault/],
+    [
+      'endpoint type',
+      "endpointType: 'AzureFunction'",
+      "endpointType: 'WebHook'",
+      /endpointType must be 'AzureFunction'/,
+    ],
+    [
+      'function resource id',
+      "resourceId: '${functionApp.id}/functions/${functionName}'",
+      "resourceId: '${functionApp.id}/functions/rotationSweep'",
+      /destination resourceId/,
+    ],
+    [
+      'function name',
+      "param functionName string = 'secretNearExpiry'",
+      "param functionName string = 'nearExpiry'",
+      /functionName must default/,
+    ],
+    [
+      'delivery schema',
+      "eventDeliverySchema: 'EventGridSchema'",
+      "eventDeliverySchema: 'CloudEventSchemaV1_0'",
+      /eventDeliverySchema/,
+    ],
+    ['switch', '= if (enableSubscription) {', '= {', /must depend on enableSubscription/],
+    [
+      'switch default',
+      'param enableSubscription bool = false',
+      'param enableSubscription bool = true',
+      /default to false/,
+    ],
+    ['parent', 'parent: systemTopic', 'parent: vault', /parent must be the system topic/],
+  ] as Array<[string, string | RegExp, string, RegExp]>)('fails when the %s is wrong', (_l, from, to, expected) => {
+    expectProblem(keyVaultEventsRule(mutate(real, EVENTS, from, to), fn), expected);
+  });
+
+  it('fails when main.bicep does not wire the module to the vault, the deployed app and the switch', () => {
+    const cases: Array<[string | RegExp, string, RegExp]> = [
+      [/^module keyVaultEvents[\s\S]*?\n\}\n/m, '', /module app\/keyvault-events\.bicep is missing/],
+      [
+        'functionAppName: api.outputs.name',
+        'functionAppName: names.functionApp',
+        /functionAppName from the api module/,
+      ],
+      [
+        'keyVaultName: keyVault.outputs.name\n    functionAppName',
+        'keyVaultName: names.keyVault\n    functionAppName',
+        /keyVaultName/,
+      ],
+      ['enableSubscription: enableSecretNearExpiryEvents', 'enableSubscription: true', /enableSubscription from param/],
+      [
+        'param enableSecretNearExpiryEvents bool = false',
+        'param enableSecretNearExpiryEvents bool = true',
+        /default to false/,
+      ],
+    ];
+    for (const [from, to, expected] of cases)
+      expectProblem(keyVaultEventsRule(mutate(real, MAIN, from, to), fn), expected);
+  });
+
+  it('fails when the registered function name differs from the template', () => {
+    expectProblem(keyVaultEventsRule(real, 'renamedFunction'), /functionName must default to 'renamedFunction'/);
+  });
+
+  it('fails when main.parameters.json or docs/deploy.md lose the switch', () => {
+    const params = mutate(real, PARAMETERS, `\${${NEAR_EXPIRY_ENV}=false}`, `\${${NEAR_EXPIRY_ENV}=true}`);
+    expectProblem(keyVaultEventsRule(params, fn), /main\.parameters\.json: enableSecretNearExpiryEvents must be/);
+    const doc = mutate(real, DEPLOY_DOC, new RegExp(NEAR_EXPIRY_ENV, 'g'), 'THE_SWITCH');
+    expectProblem(keyVaultEventsRule(doc, fn), new RegExp(`does not mention '${NEAR_EXPIRY_ENV}'`));
   });
 });
