@@ -143,6 +143,8 @@ export interface ManualAction {
 export interface RoleGrantInput extends IntegrationRef {
   userName: string;
   role: string;
+  /** ISO start of the provisioning run: a grant created since then counts as created by it (at-least-once). */
+  createdSince?: string;
 }
 export interface RoleGrantResult {
   userName: string;

@@ -97,3 +97,9 @@ export async function lookup<T extends SnRecord>(
 export function manualAction(title: string, steps: { label: string; value?: string }[]): ManualAction {
   return { title, actor: SERVICENOW_ADMIN, steps };
 }
+
+/** `sys_created_on` raw values are UTC "YYYY-MM-DD HH:mm:ss" (SN-TABLE samples); NaN for anything else. */
+export function glideMs(v: unknown): number {
+  const s = text(v);
+  return s && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(s) ? Date.parse(`${s.replace(' ', 'T')}Z`) : NaN;
+}

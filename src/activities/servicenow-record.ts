@@ -23,6 +23,7 @@ import { type Deps, getDeps } from './deps';
 import {
   type ActivityLog,
   failureOrThrow,
+  glideMs,
   inputFailure,
   logLine,
   lookup,
@@ -46,12 +47,6 @@ export type EnsureRecordActivityInput = Omit<EnsureRecordInput, 'secret'> & {
    */
   createdSince?: string;
 };
-
-/** `sys_created_on` raw values are UTC "YYYY-MM-DD HH:mm:ss" (SN-TABLE samples). */
-function glideMs(v: unknown): number {
-  const s = text(v);
-  return s && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(s) ? Date.parse(`${s.replace(' ', 'T')}Z`) : NaN;
-}
 
 type Row = SnRecord & { sys_id?: unknown; sys_created_on?: unknown };
 

@@ -12,6 +12,7 @@ import type { Failure, Outcome, RoleGrantInput, RoleGrantResult } from './contra
 import { type Deps, getDeps } from './deps';
 import {
   type ActivityLog,
+  glideMs,
   failureOrThrow,
   logLine,
   lookup,
@@ -53,9 +54,14 @@ export async function ensureRoleGrant(
 
     const grant = { user, role };
     try {
-      const existing = await lookup<SnRecord>(client, 'sys_user_has_role', grant, ['user', 'role']);
-      if (existing.matched.length)
-        return { ok: true, ...base, sysId: text(existing.matched[0].sys_id), created: false };
+      const existing = await lookup<SnRecord>(client, 'sys_user_has_role', grant, ['user', 'role', 'sys_created_on']);
+      if (existing.matched.length) {
+        // Under at-least-once delivery the recorded result can be a second run's, which finds the grant the first
+        // run inserted: a grant created since this provisioning run started is still ours (compensation removes it).
+        const row = existing.matched[0];
+        const since = input.createdSince ? Math.floor(Date.parse(input.createdSince) / 1000) * 1000 : NaN;
+        return { ok: true, ...base, sysId: text(row.sys_id), created: glideMs(row.sys_created_on) >= since };
+      }
       const row = await client.insert<SnRecord>('sys_user_has_role', grant, { fields: ['sys_id'] });
       logLine(log, 'info', `granted ${input.role} to ${input.userName}`);
       return { ok: true, ...base, sysId: text(row.sys_id), created: true };

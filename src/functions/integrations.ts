@@ -23,7 +23,13 @@ import { json, problem, readJson, withErrorBoundary } from './http';
 
 const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew']);
 
-export const provisionInstanceId = (integrationId: string): string => `provision-${integrationId}`;
+/**
+ * The durable instance id of a provisioning run. Each run has its own (`provision-{id}`, then `provision-{id}-r{n}`
+ * for re-provisioning): what a run creates is tagged with its instance id, and its approval tokens and email markers
+ * are bound to it, so a re-run never takes an earlier run's objects for its own or accepts its links.
+ */
+export const provisionInstanceId = (integrationId: string, run = 1): string =>
+  run <= 1 ? `provision-${integrationId}` : `provision-${integrationId}-r${run}`;
 
 async function statusOf(client: DurableClient, instanceId: string): Promise<DurableOrchestrationStatus | undefined> {
   try {
@@ -76,12 +82,18 @@ export function integrationView(deps: Deps, record: IntegrationRecord, status?: 
   };
 }
 
-function provisionInput(deps: Deps, req: NormalisedRequest, integrationId: string, operation: string): ProvisionInput {
+function provisionInput(
+  deps: Deps,
+  req: NormalisedRequest,
+  integrationId: string,
+  instanceId: string,
+  operation: string,
+): ProvisionInput {
   const { config } = deps;
   return {
     ref: {
       integrationId,
-      instanceId: provisionInstanceId(integrationId),
+      instanceId,
       profileId: req.profile,
       tenant: req.tenant,
       tenantName: req.tenantName,
@@ -134,10 +146,8 @@ export async function startIntegration(
   const req = parsed.value;
   // Map request roles through the profile: only roles it declares can be granted.
   const id = integrationIdFor(req.tenant, req.serviceNowInstance, req.profile);
-  const instanceId = provisionInstanceId(id);
-
   const existing = await deps.registry.get(id);
-  const running = await statusOf(client, instanceId);
+  const running = await statusOf(client, existing?.value.instanceId ?? provisionInstanceId(id));
   if (running && ACTIVE.has(running.runtimeStatus))
     return json(
       409,
@@ -149,6 +159,7 @@ export async function startIntegration(
 
   const at = deps.now().toISOString();
   const runs = existing ? (existing.value.runs ?? 1) + 1 : 1;
+  const instanceId = provisionInstanceId(id, runs);
   await deps.registry.update(id, (cur): IntegrationRecord => ({
     ...(cur ?? { apps: {}, serviceNow: {}, checks: [], createdAt: at }),
     id,
@@ -163,11 +174,23 @@ export async function startIntegration(
     runs,
     updatedAt: at,
   }));
-  const input = provisionInput(deps, req, id, 'provision');
+  const input = provisionInput(deps, req, id, instanceId, 'provision');
   if (existing?.value.approval) input.priorApproval = existing.value.approval;
+  if (existing && Object.keys(existing.value.serviceNow).length) input.priorRecords = existing.value.serviceNow;
   // The profile's grantable roles: resolve request role names to ServiceNow role names here, at the edge.
   input.options.grantUsers = input.options.grantUsers.map((g) => ({ ...g, role: grantableRole(req.profile, g.role) }));
-  await client.startNew(PROVISION_ORCHESTRATOR, { instanceId, input });
+  try {
+    await client.startNew(PROVISION_ORCHESTRATOR, { instanceId, input });
+  } catch (err) {
+    // Two requests raced past the status check: the second start is refused by the durable API (409).
+    if (/\b409\b/.test((err as Error).message))
+      return json(
+        409,
+        { id, status: 'provisioning', statusUrl: statusUrl(deps, id) },
+        { Location: statusUrl(deps, id) },
+      );
+    throw err;
+  }
   return json(202, { id, status: 'provisioning', statusUrl: statusUrl(deps, id) }, { Location: statusUrl(deps, id) });
 }
 

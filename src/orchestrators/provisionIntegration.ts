@@ -157,7 +157,9 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     for (const r of secrets) {
       if (!r.ok) continue;
       status.secrets.push(stripOk(r));
-      if (r.created) status.created.push({ kind: 'secret', role: r.role, secretName: r.secretName });
+      // The secret of an app this run created is this run's, even when a repeated activity reported it reused.
+      const appCreated = status.apps.some((a) => a.role === r.role && a.created);
+      if (r.created || appCreated) status.created.push({ kind: 'secret', role: r.role, secretName: r.secretName });
     }
     const secretFailure = secrets.find((r) => !r.ok);
     if (secretFailure && !secretFailure.ok) throw new ProvisionError(`client secret: ${secretFailure.failure.message}`);
@@ -192,6 +194,8 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       const record = stripOk(r);
       status.records.push(record);
       if (record.manualAction) status.manualActions.push(record.manualAction);
+      // A record an earlier run registered is never this run's, whatever the at-least-once rule inferred.
+      if (record.created && record.sysId && input.priorRecords?.[spec.key] === record.sysId) record.created = false;
       if (record.created && record.sysId)
         status.created.push({ kind: 'record', key: record.key, table: record.table, sysId: record.sysId });
       if (record.sysId) values[`records.${spec.key}.sysId`] = record.sysId;
@@ -202,16 +206,19 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       ...input.options.grantUsers,
     ];
     for (const grant of grants) {
-      const r = yield* call(context, activities.ensureRoleGrant, { ...ref, ...grant }, RETRY.service);
+      const r = yield* call(
+        context,
+        activities.ensureRoleGrant,
+        { ...ref, ...grant, createdSince: startedAt },
+        RETRY.service,
+      );
       if (!r.ok) throw new ProvisionError(`role ${grant.role} for ${grant.userName}: ${r.failure.message}`);
       if (r.manualAction) status.manualActions.push(r.manualAction);
-      if (r.created && r.sysId)
-        status.created.push({
-          kind: 'record',
-          key: `grant:${grant.userName}:${grant.role}`,
-          table: 'sys_user_has_role',
-          sysId: r.sysId,
-        });
+      // Grants are ServiceNow records of the integration too: registered (so a re-run knows them) and removable.
+      const key = `grant:${grant.userName}:${grant.role}`;
+      const created = r.created && !!r.sysId && input.priorRecords?.[key] !== r.sysId;
+      if (r.sysId) status.records.push({ key, table: 'sys_user_has_role', sysId: r.sysId, created, mismatches: [] });
+      if (created && r.sysId) status.created.push({ kind: 'record', key, table: 'sys_user_has_role', sysId: r.sysId });
     }
     if (input.options.ipAllowlist) {
       const r = yield* call(

@@ -47,6 +47,8 @@ export interface ProvisionInput {
    * again, the approval gate does not, and nothing is written or emailed when nothing changed.
    */
   priorApproval?: { approver: string; at: string };
+  /** ServiceNow sys_ids an earlier run registered, by profile record key: never this run's to remove. */
+  priorRecords?: Record<string, string>;
 }
 
 export type ProvisionOutcome = 'active' | 'checks-failed' | 'rejected' | 'expired' | 'failed';

@@ -415,7 +415,9 @@ function* rollback(
   work: RoleWork[],
 ): Generator<Task, void, unknown> {
   for (const w of work) {
-    if (!w.newSecret || !w.newSecret.created) continue;
+    // A credential other than the registry's is this rotation's (its operation tag), even when a repeated activity
+    // reported it reused: roll it back.
+    if (!w.newSecret || w.newSecret.keyId === w.state.registryKeyId) continue;
     if (w.manualConfirmed) {
       // A person already put the new secret in place: keep both valid rather than break that consumer.
       status.orphans.push({

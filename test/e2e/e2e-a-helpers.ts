@@ -79,7 +79,19 @@ export interface IntegrationView {
   orchestration?: { runtimeStatus: string };
 }
 
+/** The first provisioning run's instance id (re-provisioning runs are `provision-{id}-r{n}`). */
 export const instanceIdOf = (integrationId: string): string => `provision-${integrationId}`;
+
+/** The newest provisioning run of an integration (first run or a re-provisioning). */
+export function latestInstanceIdOf(stack: LocalStack, integrationId: string): string {
+  const runs = stack.host.durable
+    .query({ instanceIdPrefix: `provision-${integrationId}` })
+    .filter(
+      (s) => s.instanceId === `provision-${integrationId}` || s.instanceId.startsWith(`provision-${integrationId}-r`),
+    )
+    .sort((a, b) => a.createdTime.localeCompare(b.createdTime) || a.instanceId.length - b.instanceId.length);
+  return runs.at(-1)?.instanceId ?? instanceIdOf(integrationId);
+}
 
 export const customStatus = (s: InstanceStatus): ProvisionStatus | undefined =>
   (s.customStatus ?? undefined) as ProvisionStatus | undefined;
@@ -91,7 +103,7 @@ const ENDED = ['Completed', 'Failed', 'Terminated'];
  * event (the emails are sent by then), or ended.
  */
 export function waitForApproval(stack: LocalStack, integrationId: string, timeoutMs = 20_000): Promise<InstanceStatus> {
-  const instanceId = instanceIdOf(integrationId);
+  const instanceId = latestInstanceIdOf(stack, integrationId);
   return stack.host.durable.waitForStatus(
     instanceId,
     (s) => ENDED.includes(s.runtimeStatus) || stack.host.durable.waitingFor(instanceId).includes(APPROVAL_EVENT),
@@ -102,7 +114,7 @@ export function waitForApproval(stack: LocalStack, integrationId: string, timeou
 /** Waits until the instance finished (Completed, Failed or Terminated). */
 export function waitForEnd(stack: LocalStack, integrationId: string, timeoutMs = 20_000): Promise<InstanceStatus> {
   return stack.host.durable.waitForStatus(
-    instanceIdOf(integrationId),
+    latestInstanceIdOf(stack, integrationId),
     (s) => ENDED.includes(s.runtimeStatus),
     timeoutMs,
   );
@@ -126,7 +138,7 @@ const unescape = (s: string) =>
 
 /** The approval link of the latest approval email to `address` for the given integration instance. */
 export function approvalLink(stack: LocalStack, address: string, integrationId: string): string {
-  const instance = instanceIdOf(integrationId);
+  const instance = latestInstanceIdOf(stack, integrationId);
   const links = mailsTo(stack, address)
     .map((m) => /(https?:\/\/[^"\\\s<>]+\/api\/approvals\/[^"\\\s<>]+)/.exec(JSON.stringify(m.message))?.[1])
     .filter((l): l is string => l !== undefined)

@@ -13,7 +13,7 @@ import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../
 import { getDeps } from '../../src/activities/deps';
 import { resetConfigCache } from '../../src/config';
 import type { ProvisionStatus } from '../../src/orchestrators/provisionTypes';
-import { api, customStatus, instanceIdOf, mailsTo } from './e2e-a-helpers';
+import { api, customStatus, latestInstanceIdOf, mailsTo } from './e2e-a-helpers';
 
 export { api, customStatus, decideFromEmail, instanceIdOf, mailsTo, waitForApproval } from './e2e-a-helpers';
 
@@ -114,7 +114,7 @@ export async function runUntil(
   until: (s: InstanceStatus) => boolean = () => false,
   { stepMs = 15_000, maxAdvanceMs = 3 * 60_000 }: { stepMs?: number; maxAdvanceMs?: number } = {},
 ): Promise<InstanceStatus> {
-  const instanceId = instanceIdOf(id);
+  const instanceId = latestInstanceIdOf(stack, id);
   for (let advanced = 0; ; advanced += stepMs) {
     await stack.host.durable.waitForIdle(20_000);
     const s = stack.host.durable.getStatus(instanceId);
