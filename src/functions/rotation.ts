@@ -50,16 +50,20 @@ const statusUrl = (deps: RotationDeps, id: string, instanceId: string): string =
 function logSweep(ctx: InvocationContext, r: SweepResult): void {
   for (const s of r.rotations)
     ctx.log(`rotation ${s.result} for ${s.integrationId} (${s.roles.join(', ')}): instance ${s.instanceId}`);
-  for (const c of r.reconcile)
-    ctx.warn(
+  for (const c of r.reconcile) {
+    const done = r.reconciled.includes(c);
+    const line =
       `rotation reconcile ${c.integrationId} ${c.role}: Key Vault version ${c.latestVersion} (keyId ${c.latestKeyId}` +
-        `${c.operation ? `, ${c.operation}` : ''}) is newer than the registry's keyId ${c.registryKeyId ?? '(none)'}`,
-    );
+      `${c.operation ? `, ${c.operation}` : ''}) is newer than the registry's keyId ${c.registryKeyId ?? '(none)'}` +
+      (done ? '; registry updated' : '; its rotation is running');
+    if (done) ctx.warn(line);
+    else ctx.log(line);
+  }
   for (const p of r.problems) ctx.warn(`rotation sweep ${p.integrationId}${p.role ? ` ${p.role}` : ''}: ${p.reason}`);
   const started = r.rotations.filter((s) => s.result === 'started').length;
   ctx.log(
     `rotation sweep: ${r.checked} active integrations, ${r.due.length} due, ${started} started, ` +
-      `${r.reconcile.length} to reconcile, ${r.problems.length} problems`,
+      `${r.reconciled.length} reconciled, ${r.problems.length} problems`,
   );
 }
 

@@ -53,6 +53,8 @@ export type CredentialAssessment =
       registryKeyId?: string;
       latestKeyId: string;
       latestVersion: string;
+      /** ISO expiry of the newer version (its credential's end). */
+      latestExpiresOn?: string;
       /** The rotation operation that wrote the newer version (its `operation` tag), when known. */
       operation?: string;
     }
@@ -90,6 +92,7 @@ export function assessCredential(
       ...(app.keyId ? { registryKeyId: app.keyId } : {}),
       latestKeyId: latest.tags.keyId,
       latestVersion: latest.version,
+      ...(latest.expiresOn ? { latestExpiresOn: latest.expiresOn.toISOString() } : {}),
       ...(latest.tags.operation ? { operation: latest.tags.operation } : {}),
     };
   if (!versions.length) return { kind: 'unknown', role, reason: `Key Vault secret '${app.secretName}' has no version` };

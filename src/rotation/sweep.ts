@@ -36,6 +36,7 @@ export interface Reconcile {
   registryKeyId?: string;
   latestKeyId: string;
   latestVersion: string;
+  latestExpiresOn?: string;
   operation?: string;
 }
 
@@ -120,6 +121,7 @@ function collect(result: FindDueResult, record: IntegrationRecord, a: Integratio
         ...(c.registryKeyId ? { registryKeyId: c.registryKeyId } : {}),
         latestKeyId: c.latestKeyId,
         latestVersion: c.latestVersion,
+        ...(c.latestExpiresOn ? { latestExpiresOn: c.latestExpiresOn } : {}),
         ...(c.operation ? { operation: c.operation } : {}),
       });
   const due = a.credentials.filter((c): c is DueCredential => c.kind === 'due');
@@ -152,6 +154,8 @@ export interface StartedRotation {
 
 export interface SweepResult extends FindDueResult {
   rotations: StartedRotation[];
+  /** Registry rows brought up to date with Key Vault (no rotation of theirs was running). */
+  reconciled: Reconcile[];
 }
 
 /** True when a completed rotation instance rolled back (its output's outcome; the old secrets stayed in use). */
@@ -193,7 +197,8 @@ export async function startDue(
 /** Finds what is due and starts one rotation per integration (idempotent across sweeps and hosts). */
 export async function startDueRotations(deps: SweepDeps, client: DurableClient, now: Date): Promise<SweepResult> {
   const found = await findDue(deps, now);
-  const running = found.due.length ? await runningRotations(client) : new Map<string, string>();
+  const running =
+    found.due.length || found.reconcile.length ? await runningRotations(client) : new Map<string, string>();
   const rotations: StartedRotation[] = [];
   for (const due of found.due) {
     try {
@@ -202,5 +207,41 @@ export async function startDueRotations(deps: SweepDeps, client: DurableClient, 
       found.problems.push({ integrationId: due.integrationId, reason: `not started: ${ensureErrorType(err).message}` });
     }
   }
-  return { ...found, rotations };
+  // A newer Key Vault version than the registry's, with no rotation of that integration running: a rotation finished
+  // but its registry write was lost, or a person rotated by hand. The registry follows Key Vault (its tags), so the
+  // integration is assessed on its real credential from now on instead of being blocked.
+  const reconciled: Reconcile[] = [];
+  for (const r of found.reconcile) {
+    if (running.has(r.integrationId)) continue;
+    try {
+      await deps.registry.update(r.integrationId, (cur) => {
+        if (!cur) throw new Error(`integration ${r.integrationId} is not registered`);
+        const app = cur.apps[r.role];
+        if (!app) return cur;
+        // The old expiry no longer applies; without one on the new version, the maximum age governs.
+        const { expiresOn: _stale, ...rest } = app;
+        return {
+          ...cur,
+          apps: {
+            ...cur.apps,
+            [r.role]: {
+              ...rest,
+              keyId: r.latestKeyId,
+              secretVersion: r.latestVersion,
+              ...(r.latestExpiresOn ? { expiresOn: r.latestExpiresOn } : {}),
+            },
+          },
+          updatedAt: now.toISOString(),
+        };
+      });
+      reconciled.push(r);
+    } catch (err) {
+      found.problems.push({
+        integrationId: r.integrationId,
+        role: r.role,
+        reason: `not reconciled: ${ensureErrorType(err).message}`,
+      });
+    }
+  }
+  return { ...found, rotations, reconciled };
 }

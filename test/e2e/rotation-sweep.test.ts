@@ -88,15 +88,21 @@ describe('rotation sweep over several integrations', () => {
     }
   });
 
-  it('the sweep says why the hand-rotated integration was left alone', () => {
+  it('the sweep reconciles the hand-rotated credential into the registry instead of rotating it again', async () => {
     const lines = stack.host.durable.logs.map((l) => l.message);
     expect(lines.some((l) => l.includes(`rotation reconcile ${t[BY_HAND].id} outbound`))).toBe(true);
+    const row = (await getDeps().registry.get(t[BY_HAND].id))?.value.apps.outbound;
+    const tags = (await getDeps().secrets.getSecret(row!.secretName)).properties.tags ?? {};
+    expect(row?.keyId).toBe(tags.keyId);
   });
 
-  it('a later sweep while they run starts nothing', async () => {
+  it('a later sweep starts nothing for the running ones, and rotates only the hand-rotated integration’s other roles', async () => {
     await sweep();
     await stack.host.durable.waitForIdle(30_000);
-    expect(counts()).toEqual({ [DUE_A]: 1, [DUE_B]: 1, [ON_DEMAND]: 1, [BY_HAND]: 0, [FRESH]: 0 });
+    expect(counts()).toEqual({ [DUE_A]: 1, [DUE_B]: 1, [ON_DEMAND]: 1, [BY_HAND]: 1, [FRESH]: 0 });
+    const [s] = rotationsOf(stack, t[BY_HAND].id);
+    const input = stack.host.durable.getStatus(s.instanceId, { showInput: true })?.input as RotationInput;
+    expect(input.roles).toEqual(ROLES.filter((r) => r !== 'outbound'));
   });
 
   it('once rotated, they are not due any more: another pair of sweeps starts nothing', async () => {
@@ -105,7 +111,7 @@ describe('rotation sweep over several integrations', () => {
     for (const name of [DUE_A, DUE_B]) expect(rotationStatus(await drive(h, t[name]))?.outcome).toBe('rotated');
     await Promise.all([sweep(), sweep()]);
     await stack.host.durable.waitForIdle(30_000);
-    expect(counts()).toEqual({ [DUE_A]: 1, [DUE_B]: 1, [ON_DEMAND]: 1, [BY_HAND]: 0, [FRESH]: 0 });
+    expect(counts()).toEqual({ [DUE_A]: 1, [DUE_B]: 1, [ON_DEMAND]: 1, [BY_HAND]: 1, [FRESH]: 0 });
     for (const name of [DUE_A, DUE_B, ON_DEMAND]) expect(t[name].probe.failures).toEqual([]);
   });
 });

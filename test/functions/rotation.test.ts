@@ -17,7 +17,7 @@ import { createRotationHandlers } from '../../src/functions/rotation';
 import type { RotationInput } from '../../src/orchestrators/rotationTypes';
 import type { AppCredentialState, IntegrationRecord, IntegrationStatus } from '../../src/registry/types';
 import { rotationInstanceId, rotationInstancePrefix, yyyymmdd } from '../../src/rotation/ids';
-import { startDueRotations } from '../../src/rotation/sweep';
+import { startDueRotations, versionsOf } from '../../src/rotation/sweep';
 import { fixture, fixtureDeps, STOP_EVENT } from '../fixtures/rotation/state';
 import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
 
@@ -236,6 +236,13 @@ describe('rotation triggers on the local Functions host', () => {
 
       const logs = sweepLogs().join('\n');
       expect(logs).toMatch(new RegExp(`rotation reconcile ${ids.rotated} outbound: .*rotate-20270101`));
+      // No rotation of it was running: the registry now follows Key Vault's newer version.
+      const reconciledRow = (await deps.registry.get(ids.rotated))?.value.apps.outbound;
+      const latest = (await versionsOf(deps, reconciledRow!.secretName)).sort(
+        (a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0),
+      )[0];
+      expect(reconciledRow?.secretVersion).toBe(latest?.version);
+      expect(reconciledRow?.keyId).toBe(latest?.tags.keyId);
       expect(logs).toMatch(new RegExp(`rotation sweep ${ids.missing} outbound: .*has no version`));
       expect(logs).toContain('3 started');
       expect(JSON.stringify(host.durable.query({}, { showInput: true }))).not.toContain(CANARY);

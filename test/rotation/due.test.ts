@@ -53,6 +53,7 @@ describe('assessCredential', () => {
       registryKeyId: 'key-1',
       latestKeyId: 'key-2',
       latestVersion: 'v2',
+      latestExpiresOn: versions[1].expiresOn?.toISOString(),
       operation: 'rotate-20270314',
     });
   });
