@@ -23,6 +23,7 @@ export const ACTIVITY = {
   sendReport: 'sendReport',
   updateRegistry: 'updateRegistry',
   compensate: 'compensate',
+  closeApprovalRound: 'closeApprovalRound',
 } as const;
 export type ActivityName = (typeof ACTIVITY)[keyof typeof ACTIVITY];
 
@@ -103,8 +104,16 @@ export interface SecretResult {
   keyId: string;
   /** ISO end of the credential (= Key Vault expiresOn). */
   expiresOn: string;
-  /** True when this run added the credential. */
+  /**
+   * True when this run added the credential. Known from the run's own tag on the Key Vault version (`runId` = the
+   * orchestration instance id), so a repeated execution of the activity still reports it; never inferred from times.
+   */
   created: boolean;
+  /**
+   * True when the Key Vault secret had no version before this run wrote one: only then may compensation delete the
+   * whole secret. Otherwise compensation disables just the version this run added.
+   */
+  secretCreated?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -113,6 +122,12 @@ export interface SecretResult {
 export interface EnsureRecordInput extends IntegrationRef {
   /** Profile record key (e.g. `outboundProvider`). */
   key: string;
+  /**
+   * A record several integrations on one instance may need (e.g. a cross-scope privilege): reference-counted in the
+   * ownership ledger, removed only when the last integration using it goes, and never when it existed before any of
+   * them. Unshared records have a natural key unique to the integration; their creating run is recorded in the ledger.
+   */
+  shared?: boolean;
   table: string;
   /** Rendered natural key and fields (no placeholders left). */
   naturalKey: Record<string, string>;
@@ -125,7 +140,10 @@ export interface RecordResult {
   key: string;
   table: string;
   sysId?: string;
+  /** True when this run created the record (recorded in the ownership ledger before the insert; never from times). */
   created: boolean;
+  /** A reference-counted shared record; this integration holds a reference to it (compensation releases it). */
+  shared?: boolean;
   /** True when an existing record was patched (a field differed, or the secret was written). */
   updated?: boolean;
   /** Non-secret fields that differed on read-back (after the write): should be empty. */
@@ -143,14 +161,19 @@ export interface ManualAction {
 export interface RoleGrantInput extends IntegrationRef {
   userName: string;
   role: string;
-  /** ISO start of the provisioning run: a grant created since then counts as created by it (at-least-once). */
-  createdSince?: string;
+  /**
+   * A grant to a user that is not the integration's own (a person named in the request): other integrations may
+   * grant the same role to the same user, so the grant is reference-counted like a shared record.
+   */
+  shared?: boolean;
 }
 export interface RoleGrantResult {
   userName: string;
   role: string;
   sysId?: string;
+  /** True when this run created the grant (recorded in the ownership ledger). */
   created: boolean;
+  shared?: boolean;
   manualAction?: ManualAction;
 }
 
@@ -162,7 +185,10 @@ export interface IpAllowlistInput extends IntegrationRef {
 export interface IpAllowlistResult {
   /** False when the instance has no active deny rule (then nothing is needed and nothing is written). */
   needed: boolean;
+  /** Allow rules this run created (reference-counted shared records: other integrations may need the same address). */
   created: { address: string; sysId: string }[];
+  /** Every allow rule this integration now holds a reference to (created or adopted). */
+  held?: { address: string; sysId: string }[];
   manualAction?: ManualAction;
 }
 
@@ -180,7 +206,20 @@ export interface WorkNoteResult {
 // Approval and reporting
 
 export interface ApprovalRequestInput extends IntegrationRef {
-  approvers: string[];
+  /**
+   * The subset of the configured approvers the request asked for (lower-cased addresses), or undefined for all of
+   * them. The activity resolves the policy itself (APPROVERS / APPROVER_GROUPS settings, group members through
+   * Graph) and never adds anyone who is not in it.
+   */
+  approvers?: string[];
+  /** People who asked for this change (request `requestedBy`; the ticket's caller and opened-by are added by the
+   *  activity): never approvers of it. */
+  requesters: string[];
+  /** How many distinct approvals decide (any rejection rejects). */
+  quorum: number;
+  /** What the approver agrees to, shown in the email and on the page; its digest is bound to every link. */
+  plan: ApprovalPlan;
+  planDigest: string;
   /** ISO expiry of the links (the decision deadline). */
   expiresAt: string;
   /** Reminder number: 0 = first request; a reminder re-issues links for approvers who have none open. */
@@ -194,6 +233,8 @@ export interface ApprovalRequestResult {
   /** Hash prefixes of the tokens issued (safe); never the tokens. */
   tokenIds: string[];
   sentTo: string[];
+  /** Every eligible approver under the policy for this request (after narrowing and removing the requesters). */
+  eligible?: string[];
 }
 
 /** The payload of the ApprovalDecision external event (raised by the approval endpoint; never carries a token). */
@@ -202,8 +243,44 @@ export interface ApprovalDecision {
   approver: string;
   at: string;
   tokenId: string;
+  /** The digest of the plan the approver saw (from the token record): a decision on another plan decides nothing. */
+  planDigest?: string;
 }
 export const APPROVAL_EVENT = 'ApprovalDecision';
+
+/** Closes every open link of an instance (a round was decided, expired, or the instance ended). */
+export interface CloseApprovalRoundInput {
+  instanceId: string;
+  reason: 'decided' | 'expired' | 'ended';
+  /** The decision that closed the round, shown to later visitors ("already decided by … at …"). */
+  decision?: { decision: 'approve' | 'reject'; approver: string; at: string };
+}
+export interface CloseApprovalRoundResult {
+  closed: number;
+}
+
+/**
+ * The plan an approver agrees to: everything activation will grant, in words and values a person can check.
+ * Built by the orchestrator from the profile and the request (src/approvals/plan.ts); its digest covers every field
+ * except the app ids, which are shown when known (an app is identified by its unique name, stable for the
+ * integration). Never a secret.
+ */
+export interface ApprovalPlan {
+  integrationId: string;
+  profile: { id: string; title: string };
+  tenant: { id: string; name: string; domain?: string };
+  serviceNow: { instance: string; url: string };
+  apps: { role: string; displayName: string; uniqueName: string; appId?: string; purpose: string; redirectUris: string[] }[];
+  /** Inbound trusts: tokens of one app, for another app's audience, act as a ServiceNow user with roles. */
+  trust: { statement: string; tokenApp: string; audienceApp: string; user: string; roles: string[] }[];
+  /** ServiceNow records activation writes or turns on, with the values it writes (secrets as Key Vault names). */
+  records: { key: string; table: string; values: Record<string, string> }[];
+  roleGrants: { userName: string; role: string }[];
+  privileges: { sourceScope: string; target: string; operation: string }[];
+  ipRules: string[];
+  manualSteps: { title: string; actor: string }[];
+  requestedBy: string[];
+}
 
 export interface RunChecksInput extends IntegrationRef {
   apps: AppResult[];
@@ -251,8 +328,23 @@ export type CreatedObject =
    * compensation finds it by its uniqueName and removes it only if it carries this run's creation tag.
    */
   | { kind: 'appCandidate'; role: string }
-  | { kind: 'secret'; role: string; secretName: string }
-  | { kind: 'record'; key: string; table: string; sysId: string };
+  /**
+   * A client secret this run added: the credential `keyId` on the app, and `version` in Key Vault. Compensation removes
+   * the credential from the app and disables the version; it deletes the Key Vault secret (soft delete) only when
+   * `secretCreated` (no version existed before the run). Without keyId/version (a parallel call that exhausted its
+   * retries) the versions tagged with this run's id are found and treated the same way.
+   */
+  | {
+      kind: 'secret';
+      role: string;
+      secretName: string;
+      appObjectId?: string;
+      keyId?: string;
+      version?: string;
+      secretCreated?: boolean;
+    }
+  /** A ServiceNow record this run created; `shared` ones are released by reference count, not deleted outright. */
+  | { kind: 'record'; key: string; table: string; sysId: string; shared?: boolean };
 
 export interface Orphan {
   object: CreatedObject;
@@ -276,8 +368,10 @@ export interface RegistryUpdateInput {
   secrets?: SecretResult[];
   records?: RecordResult[];
   checks?: CheckOutcome[];
-  /** The approval decision that let the integration go live. */
-  approval?: { approver: string; at: string };
+  /** The approval decision that let the integration go live, with the digest of the plan it approved. */
+  approval?: { approver: string; at: string; planDigest?: string; approvers?: string[] };
+  /** The last run's failure on an integration that stays live (a failed re-provision never demotes it). */
+  lastRun?: { instanceId: string; outcome: string; at: string; error?: string };
   /** ISO time of the update (orchestrator's currentUtcDateTime, so replays write the same value). */
   at: string;
 }

@@ -11,6 +11,8 @@ import {
   type ApprovalRequestInput,
   type ApprovalRequestResult,
   type CheckOutcome,
+  type CloseApprovalRoundInput,
+  type CloseApprovalRoundResult,
   type CompensateInput,
   type CompensateResult,
   type EnsureAppInput,
@@ -53,6 +55,7 @@ export const activities = {
   sendReport: activity<ReportInput, Outcome<ReportResult>>(ACTIVITY.sendReport),
   updateRegistry: activity<RegistryUpdateInput, void>(ACTIVITY.updateRegistry),
   compensate: activity<CompensateInput, CompensateResult>(ACTIVITY.compensate),
+  closeApprovalRound: activity<CloseApprovalRoundInput, CloseApprovalRoundResult>(ACTIVITY.closeApprovalRound),
 } as const;
 
 export interface RetryPolicy {

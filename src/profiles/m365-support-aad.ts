@@ -73,6 +73,7 @@ export const m365SupportAad: IntegrationProfile = {
         'web_service_access_only',
         'internal_integration_user',
         'active',
+        'locked_out',
       ],
       sys_user_has_role: ['user', 'role'],
       sys_scope_privilege: ['source_scope', 'target_scope', 'target_name', 'target_type', 'operation', 'status'],
@@ -91,8 +92,9 @@ export const m365SupportAad: IntegrationProfile = {
           default_grant_type: 'client_credentials',
           token_url: '{authorityHost}/{tenant}/oauth2/token',
           redirect_url: '{redirectUri}',
-          active: 'true',
+          active: 'false',
         },
+        activate: { active: 'true' },
         secret: { field: 'client_secret', fromApp: 'outbound' },
         manualFallback:
           'System OAuth > Application Registry > New > Connect to a third party OAuth Provider, with the values listed',
@@ -115,9 +117,11 @@ export const m365SupportAad: IntegrationProfile = {
         // B2: OIDC provider configuration, v1 metadata (tokens are v1: the caller is in `appid`).
         key: 'oidcProvider',
         table: 'oidc_provider_configuration',
-        naturalKey: { name: '{tenantName} Azure' },
+        // The name carries the integration id: two integrations on one instance (other tenants that share a display
+        // name, other profiles) never find each other's configuration.
+        naturalKey: { name: '{tenantName} Azure ({integrationId})' },
         fields: {
-          name: '{tenantName} Azure',
+          name: '{tenantName} Azure ({integrationId})',
           oidc_url: '{authorityHost}/{tenant}/.well-known/openid-configuration',
           user_claim: 'appid',
           user_field: 'user_name',
@@ -135,8 +139,9 @@ export const m365SupportAad: IntegrationProfile = {
           client_id: '{apps.restApi.appId}',
           oidc_provider_configuration: '{records.oidcProvider.sysId}',
           redirect_url: '{instanceUrl}/oauth_redirect.do',
-          active: 'true',
+          active: 'false',
         },
+        activate: { active: 'true' },
         secret: { field: 'client_secret', fromApp: 'restApi' },
         manualFallback: 'System OAuth > Application Registry > New > Configure an OIDC provider to verify ID tokens',
       },
@@ -151,14 +156,18 @@ export const m365SupportAad: IntegrationProfile = {
           last_name: 'Integration',
           web_service_access_only: 'true',
           internal_integration_user: 'true',
-          active: 'true',
+          active: 'false',
+          locked_out: 'true',
         },
+        activate: { active: 'true', locked_out: 'false' },
         manualFallback: 'User Administration > Users > New, with the values listed',
       },
       {
         // B6: the app scope reads oauth_entity and oauth_entity_profile (cross-scope privileges).
         key: 'scopeReadOauthEntity',
         table: 'sys_scope_privilege',
+        phase: 'activation',
+        shared: true,
         naturalKey: { source_scope: '{scopeSysId}', target_name: 'oauth_entity', operation: 'read' },
         fields: {
           source_scope: '{scopeSysId}',
@@ -173,6 +182,8 @@ export const m365SupportAad: IntegrationProfile = {
       {
         key: 'scopeReadOauthEntityProfile',
         table: 'sys_scope_privilege',
+        phase: 'activation',
+        shared: true,
         naturalKey: { source_scope: '{scopeSysId}', target_name: 'oauth_entity_profile', operation: 'read' },
         fields: {
           source_scope: '{scopeSysId}',
@@ -193,6 +204,7 @@ export const m365SupportAad: IntegrationProfile = {
     // B5: Microsoft's service addresses (seed list); the live list is the A records of connector.rave.microsoft.com.
     ipAllowlist: ['52.149.152.32', '40.83.232.243', '40.83.114.39', '13.76.138.31', '13.79.229.170', '20.105.151.142'],
     ipAllowlistHost: 'connector.rave.microsoft.com',
+    trust: [{ tokenApp: 'restUser', audienceApp: 'restApi', user: '{apps.restUser.appId}', claim: 'appid' }],
   },
   handOffs: [
     {

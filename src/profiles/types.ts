@@ -42,6 +42,19 @@ export interface ServiceNowRecordSpec {
   secret?: { field: string; fromApp: string };
   /** Optional steps are skipped unless the request enables them (e.g. `ipAllowlist`). */
   when?: 'always' | 'ipAllowlist';
+  /**
+   * `inert` (default): created before the approval with `fields`, which must leave it unusable (inactive, locked);
+   * activation then patches it with `activate`. `activation`: created only by activation, after the approval (e.g.
+   * cross-scope privileges, which grant as soon as they exist).
+   */
+  phase?: 'inert' | 'activation';
+  /** Fields activation patches after the approval (e.g. `active: 'true'`); the rest of `fields` stays. */
+  activate?: Record<string, string>;
+  /**
+   * A record other integrations on the same instance may need too (e.g. a cross-scope privilege of the scoped app):
+   * reference-counted, removed only when the last integration using it goes, never when it existed before.
+   */
+  shared?: boolean;
   /** What to hand off if ServiceNow refuses the write (403 on a security table). */
   manualFallback: string;
 }
@@ -50,6 +63,19 @@ export interface RoleGrantSpec {
   /** user_name template of the sys_user. */
   userName: string;
   role: string;
+}
+
+/**
+ * An inbound trust the integration sets up: tokens Entra issues to `tokenApp` for the audience `audienceApp` act in
+ * ServiceNow as `user` (matched by `claim`). Shown to the approver with the roles granted to that user.
+ */
+export interface TrustSpec {
+  tokenApp: string;
+  audienceApp: string;
+  /** user_name template of the ServiceNow user the tokens act as. */
+  user: string;
+  /** The token claim ServiceNow maps to the user (e.g. `appid` for v1 tokens). */
+  claim: string;
 }
 
 export interface HandOffStep {
@@ -99,6 +125,8 @@ export interface IntegrationProfile {
     ipAllowlist: string[];
     /** Host whose A records are added to the allow-list when resolvable. */
     ipAllowlistHost?: string;
+    /** The inbound trusts the records set up, for the approver's plan. */
+    trust: TrustSpec[];
   };
   handOffs: HandOff[];
   checks: CheckSpec[];

@@ -1,0 +1,147 @@
+/**
+ * The approval plan: everything activation will grant, built from the integration profile and the request, in words
+ * and values an approver can check (tenant, instance, apps and their redirect URIs, the inbound trust, the records
+ * activation writes, role grants, cross-scope privileges, IP allow rules, manual steps).
+ *
+ * Pure and deterministic, so the orchestrator builds it during replay. Its digest (SHA-256 of the canonical JSON) is
+ * bound to every approval link and stored with the decision: a re-provisioning whose plan has the same digest runs
+ * silently; a different digest asks again before anything changes.
+ *
+ * App ids enter the digest symbolically (`app:{uniqueName}`): an app is identified by its unique name, which is
+ * derived from the integration and its role, so the digest is known before the apps exist and does not change when
+ * an app has to be re-created. What the approver sees carries the real app ids once they exist.
+ */
+import { createHash } from 'node:crypto';
+
+import type { ApprovalPlan } from '../activities/contracts';
+import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
+import type { IntegrationProfile } from '../profiles/types';
+
+export interface PlanInput {
+  profile: IntegrationProfile;
+  integrationId: string;
+  tenantId: string;
+  tenantName: string;
+  /** The tenant as the request named it, when it was a domain. */
+  tenantDomain?: string;
+  serviceNowInstance: string;
+  instanceUrl: string;
+  /** Template values (see ../profiles/types.ts); app ids may be missing (then shown by unique name). */
+  values: TemplateValues;
+  /** Unique name of each app role (`uniqueNameFor`). */
+  uniqueNames: Record<string, string>;
+  /** Role grants a request adds to named users (ServiceNow role names). */
+  grantUsers: { userName: string; role: string }[];
+  ipAllowlist: boolean;
+  requestedBy: string[];
+}
+
+/** The symbolic id the digest uses for an app: stable for the integration, known before the app exists. */
+export const symbolicAppId = (uniqueName: string): string => `app:${uniqueName}`;
+
+function valuesWithApps(input: PlanInput, symbolic: boolean): TemplateValues {
+  const values: TemplateValues = { ...input.values };
+  for (const app of input.profile.apps) {
+    const key = `apps.${app.role}.appId`;
+    if (symbolic || values[key] === undefined) values[key] = symbolicAppId(input.uniqueNames[app.role] ?? app.role);
+  }
+  // Records reference each other's sys_ids: the plan names the record instead (sys_ids are not known before).
+  for (const r of input.profile.serviceNow.records) values[`records.${r.key}.sysId`] ??= `record:${r.key}`;
+  values.scopeSysId ??= input.profile.serviceNow.requiredScope ?? 'global';
+  return values;
+}
+
+function build(input: PlanInput, symbolic: boolean): ApprovalPlan {
+  const { profile } = input;
+  const values = valuesWithApps(input, symbolic);
+  const render = (t: string) => renderTemplate(t, values);
+  const apps = profile.apps.map((a) => {
+    const appId = values[`apps.${a.role}.appId`];
+    return {
+      role: a.role,
+      displayName: render(a.displayName),
+      uniqueName: input.uniqueNames[a.role] ?? a.role,
+      ...(appId && !appId.startsWith('app:') ? { appId } : {}),
+      purpose: a.purpose,
+      redirectUris: a.redirectUris.map(render),
+    };
+  });
+  const appLabel = (role: string) => {
+    const app = apps.find((a) => a.role === role);
+    return app ? `${app.displayName} (${app.appId ?? app.uniqueName})` : role;
+  };
+  const profileGrants = profile.serviceNow.roleGrants.map((g) => ({ userName: render(g.userName), role: g.role }));
+  const roleGrants = [...profileGrants, ...input.grantUsers];
+  const trust = profile.serviceNow.trust.map((t) => {
+    const user = render(t.user);
+    const roles = roleGrants.filter((g) => g.userName === user).map((g) => g.role);
+    return {
+      statement:
+        `Tokens that tenant ${input.tenantId} issues to app ${appLabel(t.tokenApp)} for the audience ` +
+        `${appLabel(t.audienceApp)} act in ServiceNow ${input.serviceNowInstance} as user ${user} ` +
+        `(matched by the ${t.claim} claim) with roles ${roles.length ? roles.join(', ') : '(none)'}.`,
+      tokenApp: t.tokenApp,
+      audienceApp: t.audienceApp,
+      user,
+      roles,
+    };
+  });
+  const records = profile.serviceNow.records.filter(
+    (r) => r.table !== 'sys_scope_privilege' && (r.when !== 'ipAllowlist' || input.ipAllowlist),
+  );
+  const secretNames = (r: (typeof records)[number]) =>
+    r.secret ? { [r.secret.field]: `Key Vault secret ${values[`apps.${r.secret.fromApp}.secretName`] ?? ''}` } : {};
+  return {
+    integrationId: input.integrationId,
+    profile: { id: profile.id, title: profile.title },
+    tenant: {
+      id: input.tenantId,
+      name: input.tenantName,
+      ...(input.tenantDomain && !symbolic ? { domain: input.tenantDomain } : {}),
+    },
+    serviceNow: { instance: input.serviceNowInstance, url: input.instanceUrl },
+    apps,
+    trust,
+    records: records.map((r) => ({
+      key: r.key,
+      table: r.table,
+      values: { ...renderRecord({ ...r.fields, ...(r.activate ?? {}) }, values), ...secretNames(r) },
+    })),
+    roleGrants,
+    privileges: profile.serviceNow.records
+      .filter((r) => r.table === 'sys_scope_privilege')
+      .map((r) => ({
+        sourceScope: profile.serviceNow.requiredScope ?? 'global',
+        target: `${r.fields.target_scope ?? 'global'}.${r.fields.target_name ?? ''}`,
+        operation: r.fields.operation ?? '',
+      })),
+    ipRules: input.ipAllowlist
+      ? [
+          ...profile.serviceNow.ipAllowlist,
+          ...(profile.serviceNow.ipAllowlistHost ? [`A records of ${profile.serviceNow.ipAllowlistHost}`] : []),
+        ]
+      : [],
+    manualSteps: profile.handOffs.map((h) => ({ title: h.title, actor: h.actor })),
+    // Who asked is shown, not agreed to: the same change asked for by someone else needs no new approval.
+    requestedBy: symbolic ? [] : [...input.requestedBy].sort(),
+  };
+}
+
+/** The plan as the approver sees it: real app ids where the apps exist. */
+export const buildPlan = (input: PlanInput): ApprovalPlan => build(input, false);
+
+/** Canonical JSON: object keys sorted at every level, so the same plan always hashes the same. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object')
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(value);
+}
+
+/** The digest of what the approver agrees to (app ids symbolic): hex SHA-256 of the canonical plan. */
+export function planDigest(input: PlanInput): string {
+  return createHash('sha256').update(canonical(build(input, true)), 'utf8').digest('hex');
+}
