@@ -31,6 +31,8 @@ export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): 
     ...record,
     ...(u.status ? { status: u.status } : {}),
     ...(u.approval ? { approval: u.approval } : {}),
+    ...(u.approvers ? { approvers: u.approvers } : {}),
+    ...(u.lastRun ? { lastRun: u.lastRun } : {}),
     apps,
     serviceNow,
     ...(u.checks ? { checks: u.checks.map((c) => ({ ...c, at: u.at })) } : {}),

@@ -43,10 +43,17 @@ export const integrationRequestSchema = z
       .string()
       .refine((p) => Object.hasOwn(PROFILES, p), `profile must be one of: ${Object.keys(PROFILES).join(', ')}`)
       .optional(),
+    // Approvers come from the approver policy (settings); a request may only narrow it to some of its addresses.
     approvers: z
-      .array(z.email('each approver must be an email address'))
-      .min(1, 'approvers must list at least one email address')
-      .max(10, 'approvers may list at most 10 addresses'),
+      .array(z.email('each approver must be an email address').max(254, 'an email address has at most 254 characters'))
+      .min(1, 'approvers, when given, must list at least one email address')
+      .max(10, 'approvers may list at most 10 addresses')
+      .optional(),
+    // Who asks for the integration: never an approver of it.
+    requestedBy: z
+      .email('requestedBy must be an email address')
+      .max(254, 'requestedBy has at most 254 characters')
+      .optional(),
     ticket: z
       .object({
         table: z.enum(TICKET_TABLES, { error: `ticket.table must be one of: ${TICKET_TABLES.join(', ')}` }),

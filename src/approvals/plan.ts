@@ -143,5 +143,7 @@ function canonical(value: unknown): string {
 
 /** The digest of what the approver agrees to (app ids symbolic): hex SHA-256 of the canonical plan. */
 export function planDigest(input: PlanInput): string {
-  return createHash('sha256').update(canonical(build(input, true)), 'utf8').digest('hex');
+  return createHash('sha256')
+    .update(canonical(build(input, true)), 'utf8')
+    .digest('hex');
 }

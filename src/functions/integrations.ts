@@ -15,6 +15,7 @@ import {
   parseIntegrationRequest,
   type NormalisedRequest,
 } from '../api/integrationRequest';
+import { canonicalTenant } from '../api/tenant';
 import { serviceNowInstanceUrl } from '../config';
 import { getProfile } from '../profiles';
 import { PROVISION_ORCHESTRATOR, type ProvisionInput, type ProvisionStatus } from '../orchestrators/provisionTypes';
@@ -67,6 +68,10 @@ export function integrationView(deps: Deps, record: IntegrationRecord, status?: 
     steps: custom?.steps ?? [],
     awaiting: custom?.awaiting,
     decision: custom?.decision,
+    // The plan the run applies (what an approver agrees to) and who approved the live one.
+    plan: custom?.plan,
+    approval: record.approval,
+    lastRun: record.lastRun,
     created: {
       apps: record.apps,
       serviceNow: record.serviceNow,
@@ -85,6 +90,7 @@ export function integrationView(deps: Deps, record: IntegrationRecord, status?: 
 function provisionInput(
   deps: Deps,
   req: NormalisedRequest,
+  tenant: { tenantId: string; domain?: string },
   integrationId: string,
   instanceId: string,
   operation: string,
@@ -95,24 +101,28 @@ function provisionInput(
       integrationId,
       instanceId,
       profileId: req.profile,
-      tenant: req.tenant,
+      tenant: tenant.tenantId,
       tenantName: req.tenantName,
       serviceNowInstance: req.serviceNowInstance,
     },
-    approvers: req.approvers,
+    ...(tenant.domain ? { tenantDomain: tenant.domain } : {}),
+    ...(req.approvers ? { approvers: [...new Set(req.approvers.map((a) => a.toLowerCase()))] } : {}),
+    requestedBy: req.requestedBy ? [req.requestedBy.toLowerCase()] : [],
     ...(req.ticket ? { ticket: req.ticket } : {}),
     options: {
       testEnvironment: req.options?.testEnvironment ?? false,
       ipAllowlist: req.options?.ipAllowlist ?? false,
+      // The profile maps request roles to ServiceNow role names (x_mioms_m365_assis.insights_user, ...): only roles
+      // it declares can be granted.
       grantUsers: (req.options?.grantUsers ?? []).map((g) => ({
         userName: g.userName,
-        // The profile maps request roles to ServiceNow role names (x_mioms_m365_assis.insights_user, ...).
-        role: g.role,
+        role: grantableRole(req.profile, g.role),
       })),
       ...(req.options?.secretLifetimeDays ? { secretLifetimeDays: req.options.secretLifetimeDays } : {}),
       ...(req.options?.redirectUri ? { redirectUri: req.options.redirectUri } : {}),
     },
     settings: {
+      quorum: config.approvals.quorum,
       approvalTimeoutMinutes: config.provisioning.approvalTimeoutMinutes,
       reminderIntervalMinutes: config.provisioning.reminderIntervalMinutes,
       onDeadline: config.provisioning.onDeadline,
@@ -124,6 +134,22 @@ function provisionInput(
       instanceUrl: serviceNowInstanceUrl(config, req.serviceNowInstance),
     },
     operation,
+  };
+}
+
+/**
+ * Redirect URIs must stay on the instance's own host (https): an Entra app whose redirect URI points elsewhere could
+ * send authorization codes to a stranger (https://learn.microsoft.com/entra/identity-platform/reply-url).
+ */
+function redirectUriProblem(deps: Deps, req: NormalisedRequest): { field: string; message: string } | undefined {
+  const uri = req.options?.redirectUri;
+  if (!uri) return undefined;
+  const instance = new URL(serviceNowInstanceUrl(deps.config, req.serviceNowInstance));
+  const u = new URL(uri);
+  if (u.protocol === 'https:' && u.host === instance.host) return undefined;
+  return {
+    field: 'options.redirectUri',
+    message: `redirectUri must be an https URL on the instance's own host ${instance.host}`,
   };
 }
 
@@ -144,8 +170,15 @@ export async function startIntegration(
   else if (parsed && !parsed.ok) problems.push(...parsed.problems);
   if (problems.length || !parsed?.ok) return problem(400, 'Invalid request', problems);
   const req = parsed.value;
-  // Map request roles through the profile: only roles it declares can be granted.
-  const id = integrationIdFor(req.tenant, req.serviceNowInstance, req.profile);
+  const redirect = redirectUriProblem(deps, req);
+  if (redirect) return problem(400, 'Invalid request', [redirect]);
+  // One tenant, one id: a domain and the tenant's id name the same integration.
+  const tenant = await canonicalTenant(deps.config, req.tenant);
+  if (!tenant.ok)
+    return tenant.status === 400
+      ? problem(400, 'Invalid request', [{ field: 'tenant', message: tenant.message }])
+      : problem(503, 'Tenant could not be resolved', [{ field: 'tenant', message: tenant.message }]);
+  const id = integrationIdFor(tenant.tenantId, req.serviceNowInstance, req.profile);
   const existing = await deps.registry.get(id);
   const running = await statusOf(client, existing?.value.instanceId ?? provisionInstanceId(id));
   if (running && ACTIVE.has(running.runtimeStatus))
@@ -160,25 +193,28 @@ export async function startIntegration(
   const at = deps.now().toISOString();
   const runs = existing ? (existing.value.runs ?? 1) + 1 : 1;
   const instanceId = provisionInstanceId(id, runs);
+  const input = provisionInput(deps, req, tenant, id, instanceId, 'provision');
+  const prior = existing?.value;
+  if (prior?.approval) input.approved = prior.approval;
+  if (prior && Object.keys(prior.apps).length)
+    input.priorApps = Object.fromEntries(Object.entries(prior.apps).map(([role, a]) => [role, a.appId]));
+  if (prior) input.liveStatus = prior.status;
+  if (prior?.approvers?.length) input.notify = prior.approvers;
+  // A live integration stays live while it is re-provisioned (rotation keeps going); anything else is provisioning.
   await deps.registry.update(id, (cur): IntegrationRecord => ({
     ...(cur ?? { apps: {}, serviceNow: {}, checks: [], createdAt: at }),
     id,
     profile: req.profile,
-    tenant: req.tenant,
+    tenant: tenant.tenantId,
+    ...(tenant.domain ? { tenantDomain: tenant.domain } : {}),
     tenantName: req.tenantName,
     serviceNowInstance: req.serviceNowInstance,
-    status: 'provisioning',
+    status: cur?.status === 'active' ? 'active' : 'provisioning',
     instanceId,
     ...(req.ticket ? { ticket: req.ticket } : {}),
-    approvers: req.approvers,
     runs,
     updatedAt: at,
   }));
-  const input = provisionInput(deps, req, id, instanceId, 'provision');
-  if (existing?.value.approval) input.priorApproval = existing.value.approval;
-  if (existing && Object.keys(existing.value.serviceNow).length) input.priorRecords = existing.value.serviceNow;
-  // The profile's grantable roles: resolve request role names to ServiceNow role names here, at the edge.
-  input.options.grantUsers = input.options.grantUsers.map((g) => ({ ...g, role: grantableRole(req.profile, g.role) }));
   try {
     await client.startNew(PROVISION_ORCHESTRATOR, { instanceId, input });
   } catch (err) {

@@ -8,20 +8,27 @@ import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-f
 import {
   APPROVAL_EVENT,
   type ApprovalDecision,
+  type ApprovalPlan,
   type CheckOutcome,
   type CreatedObject,
   type ExpectedRecord,
   type IntegrationRef,
   type RegistryUpdateInput,
 } from '../activities/contracts';
+import { uniqueNameFor } from '../activities/entra-graph';
+import { buildPlan, planDigest, type PlanInput } from '../approvals/plan';
 import { getProfile } from '../profiles';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
-import type { CheckSpec, IntegrationProfile } from '../profiles/types';
+import type { CheckSpec, IntegrationProfile, ServiceNowRecordSpec } from '../profiles/types';
 import { activities, call, callAll, RETRY } from './calls';
-import type { ProvisionInput, ProvisionOutcome, ProvisionStatus } from './provisionTypes';
+import type { GateMode, ProvisionInput, ProvisionOutcome, ProvisionStatus } from './provisionTypes';
 
 /** A failure the orchestrator reports as is (non-retriable outcome of an activity, or preflight problems). */
 class ProvisionError extends Error {}
+/** A first provisioning that was rejected or expired: handled (rolled back or kept inactive) where it happened. */
+class GateClosed extends Error {}
+/** A staged change of a live integration that was not approved: nothing was written. */
+class StagedChangeRefused extends Error {}
 
 const MINUTE = 60_000;
 
@@ -33,7 +40,6 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
   const profile = getProfile(ref.profileId);
   const now = () => context.df.currentUtcDateTime;
   const iso = () => now().toISOString();
-  const startedAt = iso();
 
   const status: ProvisionStatus = {
     integrationId: ref.integrationId,
@@ -52,12 +58,15 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     status.steps.push({ name, at: iso() });
     context.df.setCustomStatus(status);
   };
-  // A re-run of an approved integration stays silent unless it had to change something.
-  const rerun = input.priorApproval !== undefined;
+  // A run of an approved integration stays silent unless it had to change something.
+  const approvedBefore = input.approved !== undefined;
+  const live = input.liveStatus === 'active';
   const changed = () =>
     status.created.length > 0 || status.records.some((r) => r.updated) || status.secrets.some((x) => x.created);
+  let mode: GateMode = 'first';
+  const quiet = () => mode === 'silent' && !changed();
   function* workNote(text: string): Generator<Task, void, unknown> {
-    if (!input.ticket || (rerun && !changed())) return;
+    if (!input.ticket || quiet()) return;
     yield context.df.callActivity(activities.addWorkNote.name, { ...ref, ticket: input.ticket, note: text });
   }
   function* registry(update: Omit<RegistryUpdateInput, 'integrationId' | 'at'>): Generator<Task, void, unknown> {
@@ -68,13 +77,42 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       RETRY.light,
     );
   }
+  // The approval gate: one round of links, closed as soon as it is decided or expires.
+  let eligible: string[] = [];
+  let roundOpen = false;
+  function* gate(plan: ApprovalPlan, digest: string): Generator<Task, ApprovalDecision | undefined, unknown> {
+    roundOpen = true;
+    const result = yield* awaitApproval(context, input, status, step, plan, digest, (sentTo) => {
+      eligible = sentTo;
+    });
+    yield* call(
+      context,
+      activities.closeApprovalRound,
+      {
+        instanceId: ref.instanceId,
+        reason: result ? 'decided' : 'expired',
+        ...(result ? { decision: { decision: result.decision, approver: result.approver, at: result.at } } : {}),
+      },
+      RETRY.light,
+    );
+    roundOpen = false;
+    return result;
+  }
+  function* recordApproval(d: ApprovalDecision & { approvers?: string[] }, digest: string) {
+    yield* registry({
+      approval: { approver: d.approver, at: d.at, planDigest: digest, approvers: d.approvers ?? [d.approver] },
+      ...(eligible.length ? { approvers: eligible } : {}),
+    });
+    yield* workNote(`Approved by ${(d.approvers ?? [d.approver]).join(', ')} at ${d.at}.`);
+  }
 
-  let outcome: ProvisionOutcome;
+  let outcome: ProvisionOutcome | undefined;
   try {
     if (!profile) throw new ProvisionError(`unknown integration profile '${ref.profileId}'`);
 
     // a. Preflight: read-only, lists everything that is missing before anything is created.
     step('preflight');
+    const grantUsers = input.options.grantUsers;
     const preflight = yield* call(
       context,
       activities.preflight,
@@ -84,9 +122,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         profile: {
           serviceNow: {
             ...(profile.serviceNow.requiredScope ? { requiredScope: profile.serviceNow.requiredScope } : {}),
-            requiredRoles: [
-              ...new Set([...profile.serviceNow.requiredRoles, ...input.options.grantUsers.map((g) => g.role)]),
-            ],
+            requiredRoles: [...new Set([...profile.serviceNow.requiredRoles, ...grantUsers.map((g) => g.role)])],
             requiredColumns: profile.serviceNow.requiredColumns,
           },
         },
@@ -97,11 +133,11 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       throw new ProvisionError(
         `preflight found ${preflight.problems.length} problem(s): ${preflight.problems.join('; ')}`,
       );
-    yield* workNote(`Provisioning of ${ref.integrationId} started (profile ${profile.id}).`);
 
     const values: TemplateValues = {
       tenant: ref.tenant,
       tenantId: preflight.tenantId,
+      tenantDomain: input.tenantDomain ?? ref.tenant,
       tenantName: ref.tenantName,
       instance: ref.serviceNowInstance,
       instanceUrl: input.endpoints.instanceUrl,
@@ -111,8 +147,49 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       scopeSysId: preflight.scopeSysId,
       testEnvironment: input.options.testEnvironment ? 'Yes' : 'No',
     };
+    for (const app of profile.apps) {
+      values[`apps.${app.role}.secretName`] = secretNameFor(ref.integrationId, app.role);
+      const prior = input.priorApps?.[app.role];
+      if (prior) values[`apps.${app.role}.appId`] = prior;
+    }
+    const planInput = (): PlanInput => ({
+      profile,
+      integrationId: ref.integrationId,
+      tenantId: preflight.tenantId ?? ref.tenant,
+      tenantName: ref.tenantName,
+      ...(input.tenantDomain ? { tenantDomain: input.tenantDomain } : {}),
+      serviceNowInstance: ref.serviceNowInstance,
+      instanceUrl: input.endpoints.instanceUrl,
+      values,
+      uniqueNames: Object.fromEntries(profile.apps.map((a) => [a.role, uniqueNameFor(ref.integrationId, a.role)])),
+      grantUsers,
+      ipAllowlist: input.options.ipAllowlist,
+      requestedBy: input.requestedBy,
+    });
+    // The plan's digest decides the gate: the same plan as approved runs silently; another plan is staged.
+    const digest = planDigest(planInput());
+    mode = !approvedBefore ? 'first' : input.approved?.planDigest === digest ? 'silent' : 'staged';
+    status.plan = { digest, mode, summary: buildPlan(planInput()) };
+    if (mode !== 'silent')
+      yield* workNote(
+        `Provisioning of ${ref.integrationId} started (profile ${profile.id}, plan ${digest.slice(0, 12)}).`,
+      );
 
-    // b. Entra: the apps in parallel (upsert by uniqueName, service principal, tags).
+    // b. A changed plan of an approved integration is staged: nothing is written before it is approved.
+    if (mode === 'staged') {
+      const decision = yield* gate(status.plan.summary, digest);
+      if (decision?.decision !== 'approve') {
+        outcome = decision ? 'rejected' : 'expired';
+        throw new StagedChangeRefused(
+          decision
+            ? `the change was rejected by ${decision.approver} at ${decision.at}; nothing was changed`
+            : 'no approval decision by the deadline; nothing was changed',
+        );
+      }
+      yield* recordApproval(decision, digest);
+    }
+
+    // c. Entra: the apps in parallel (upsert by uniqueName, service principal, tags).
     step('entra-apps');
     const apps = yield* callAll(
       context,
@@ -131,14 +208,14 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       status.apps.push(stripOk(r));
       if (r.created) status.created.push({ kind: 'app', role: r.role, objectId: r.objectId, appId: r.appId });
       values[`apps.${r.role}.appId`] = r.appId;
-      values[`apps.${r.role}.secretName`] = secretNameFor(ref.integrationId, r.role);
     }
     const appFailure = apps.find((r) => !r.ok);
     if (appFailure && !appFailure.ok) throw new ProvisionError(`Entra app: ${appFailure.failure.message}`);
-    yield* registry({ status: 'provisioning', apps: status.apps });
+    if (!live) yield* registry({ status: 'provisioning', apps: status.apps });
+    else if (changed()) yield* registry({ apps: status.apps });
     yield* workNote(`Entra app registrations ready: ${status.apps.map((a) => `${a.role} ${a.appId}`).join(', ')}.`);
 
-    // c. Secrets: addPassword and the Key Vault write happen in one activity; only names and versions come back.
+    // d. Secrets: addPassword and the Key Vault write happen in one activity; only names and versions come back.
     step('secrets');
     const secrets = yield* callAll(
       context,
@@ -156,20 +233,30 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     );
     for (const r of secrets) {
       if (!r.ok) continue;
-      status.secrets.push(stripOk(r));
-      // The secret of an app this run created is this run's, even when a repeated activity reported it reused.
-      const appCreated = status.apps.some((a) => a.role === r.role && a.created);
-      if (r.created || appCreated) status.created.push({ kind: 'secret', role: r.role, secretName: r.secretName });
+      const result = stripOk(r);
+      status.secrets.push(result);
+      if (r.created)
+        status.created.push({
+          kind: 'secret',
+          role: r.role,
+          secretName: r.secretName,
+          appObjectId: status.apps.find((a) => a.role === r.role)?.objectId ?? '',
+          keyId: r.keyId,
+          version: r.version,
+          ...(r.secretCreated ? { secretCreated: true } : {}),
+        });
     }
     const secretFailure = secrets.find((r) => !r.ok);
     if (secretFailure && !secretFailure.ok) throw new ProvisionError(`client secret: ${secretFailure.failure.message}`);
-    yield* registry({ secrets: status.secrets });
+    if (changed()) yield* registry({ secrets: status.secrets });
 
-    // d. ServiceNow: each record by natural key, in profile order (later records reference earlier sys_ids).
+    // e. ServiceNow: each record by natural key, in profile order (later records reference earlier sys_ids). Before
+    // the first approval only inert records exist: the integration user inactive and locked, the OIDC entity and the
+    // outbound provider inactive; nothing that grants (privileges, role grants, IP rules) exists yet.
     step('servicenow');
     const expectedRecords: ExpectedRecord[] = [];
-    for (const spec of profile.serviceNow.records) {
-      if (spec.when === 'ipAllowlist' && !input.options.ipAllowlist) continue;
+    const inert = mode === 'first';
+    function* ensureRecord(spec: ServiceNowRecordSpec, fields: Record<string, string>): Generator<Task, void, unknown> {
       const r = yield* call(
         context,
         activities.ensureServiceNowRecord,
@@ -178,47 +265,99 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           key: spec.key,
           table: spec.table,
           naturalKey: renderRecord(spec.naturalKey, values),
-          fields: renderRecord(spec.fields, values),
+          fields: renderRecord(fields, values),
+          ...(spec.shared ? { shared: true } : {}),
           ...(spec.secret
             ? {
                 secret: { field: spec.secret.field, secretName: secretNameFor(ref.integrationId, spec.secret.fromApp) },
               }
             : {}),
           manualFallback: spec.manualFallback,
-          createdSince: startedAt,
         },
         RETRY.service,
       );
       if (!r.ok) throw new ProvisionError(`ServiceNow ${spec.table}: ${r.failure.message}`);
-      expectedRecords.push({ key: spec.key, table: spec.table, fields: renderRecord(spec.fields, values) });
       const record = stripOk(r);
-      status.records.push(record);
+      const i = status.records.findIndex((x) => x.key === record.key);
+      if (i >= 0) {
+        // Activation of an inert record: keep what the first write knew (created by this run).
+        const before = status.records[i];
+        status.records[i] = {
+          ...record,
+          created: before.created || record.created,
+          updated: before.updated || record.updated,
+        };
+      } else status.records.push(record);
       if (record.manualAction) status.manualActions.push(record.manualAction);
-      // A record an earlier run registered is never this run's, whatever the at-least-once rule inferred.
-      if (record.created && record.sysId && input.priorRecords?.[spec.key] === record.sysId) record.created = false;
-      if (record.created && record.sysId)
-        status.created.push({ kind: 'record', key: record.key, table: record.table, sysId: record.sysId });
+      if (
+        record.created &&
+        record.sysId &&
+        !status.created.some((c) => c.kind === 'record' && c.sysId === record.sysId)
+      )
+        status.created.push({
+          kind: 'record',
+          key: record.key,
+          table: record.table,
+          sysId: record.sysId,
+          ...(spec.shared ? { shared: true } : {}),
+        });
       if (record.sysId) values[`records.${spec.key}.sysId`] = record.sysId;
       context.df.setCustomStatus(status);
     }
+    const records = profile.serviceNow.records.filter((r) => r.when !== 'ipAllowlist' || input.options.ipAllowlist);
+    for (const spec of records) {
+      const full = { ...spec.fields, ...(spec.activate ?? {}) };
+      expectedRecords.push({ key: spec.key, table: spec.table, fields: full });
+      if (spec.phase === 'activation') continue;
+      yield* ensureRecord(spec, inert ? spec.fields : full);
+    }
+    yield* registry({ records: status.records });
+    yield* workNote(
+      `ServiceNow configured (inactive until approved): ${status.records.map((r) => `${r.table} ${r.sysId ?? '(manual)'}`).join(', ')}.`,
+    );
+
+    // f. Approval of a first provisioning: the plan with the real app ids, bound to every link by its digest.
+    if (mode === 'first') {
+      status.plan.summary = buildPlan(planInput());
+      const decision = yield* gate(status.plan.summary, digest);
+      if (!decision) {
+        outcome = 'expired';
+        yield* workNote(
+          `No approval decision by the deadline; ${input.settings.onDeadline === 'rollback' ? 'rolling back' : 'kept inactive, marked expired'}.`,
+        );
+        if (input.settings.onDeadline === 'rollback') yield* compensate(context, ref, status);
+        throw new GateClosed();
+      }
+      if (decision.decision === 'reject') {
+        outcome = 'rejected';
+        yield* workNote(`Rejected by ${decision.approver} at ${decision.at}; rolling back.`);
+        yield* compensate(context, ref, status);
+        throw new GateClosed();
+      }
+      yield* recordApproval(decision, digest);
+    }
+
+    // g. Activation, after the approval (idempotent: a silent re-run finds everything in place and writes nothing).
+    step('activation');
+    for (const spec of records) {
+      if (spec.phase === 'activation' || (inert && spec.activate))
+        yield* ensureRecord(spec, { ...spec.fields, ...(spec.activate ?? {}) });
+    }
     const grants = [
       ...profile.serviceNow.roleGrants.map((g) => ({ userName: renderTemplate(g.userName, values), role: g.role })),
-      ...input.options.grantUsers,
+      ...grantUsers.map((g) => ({ ...g, shared: true })),
     ];
     for (const grant of grants) {
-      const r = yield* call(
-        context,
-        activities.ensureRoleGrant,
-        { ...ref, ...grant, createdSince: startedAt },
-        RETRY.service,
-      );
+      const r = yield* call(context, activities.ensureRoleGrant, { ...ref, ...grant }, RETRY.service);
       if (!r.ok) throw new ProvisionError(`role ${grant.role} for ${grant.userName}: ${r.failure.message}`);
       if (r.manualAction) status.manualActions.push(r.manualAction);
       // Grants are ServiceNow records of the integration too: registered (so a re-run knows them) and removable.
       const key = `grant:${grant.userName}:${grant.role}`;
-      const created = r.created && !!r.sysId && input.priorRecords?.[key] !== r.sysId;
-      if (r.sysId) status.records.push({ key, table: 'sys_user_has_role', sysId: r.sysId, created, mismatches: [] });
-      if (created && r.sysId) status.created.push({ kind: 'record', key, table: 'sys_user_has_role', sysId: r.sysId });
+      const shared = 'shared' in grant && grant.shared ? { shared: true } : {};
+      if (r.sysId)
+        status.records.push({ key, table: 'sys_user_has_role', sysId: r.sysId, created: r.created, mismatches: [] });
+      if (r.created && r.sysId)
+        status.created.push({ kind: 'record', key, table: 'sys_user_has_role', sysId: r.sysId, ...shared });
     }
     if (input.options.ipAllowlist) {
       const r = yield* call(
@@ -234,7 +373,13 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       if (!r.ok) throw new ProvisionError(`IP allow-list: ${r.failure.message}`);
       if (r.manualAction) status.manualActions.push(r.manualAction);
       for (const c of r.created)
-        status.created.push({ kind: 'record', key: `ip:${c.address}`, table: 'ip_access', sysId: c.sysId });
+        status.created.push({
+          kind: 'record',
+          key: `ip:${c.address}`,
+          table: 'ip_access',
+          sysId: c.sysId,
+          shared: true,
+        });
     }
     for (const handOff of profile.handOffs)
       status.manualActions.push({
@@ -245,81 +390,78 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           ...(s.value ? { value: renderTemplate(s.value, values) } : {}),
         })),
       });
-    yield* registry({ records: status.records });
+    if (changed()) yield* registry({ records: status.records });
+
+    // h. Connectivity checks, retried while Entra propagates new secrets.
+    step('checks');
+    status.checks = yield* runChecks(context, input, status, profile.checks, expectedRecords);
+    outcome = status.checks.every((c) => c.ok) ? 'active' : 'checks-failed';
     yield* workNote(
-      `ServiceNow configured: ${status.records.map((r) => `${r.table} ${r.sysId ?? '(manual)'}`).join(', ')}.`,
+      `Connectivity checks: ${status.checks.map((c) => `${c.name} ${c.ok ? 'ok' : `FAILED (${c.hint ?? c.detail})`}`).join('; ')}.`,
     );
-
-    // e. Approval: emailed single-use links; the decision arrives as an external event raced against a deadline.
-    // An integration approved before keeps its approval when re-provisioned.
-    const decision: ApprovalDecision | undefined = input.priorApproval
-      ? { decision: 'approve', ...input.priorApproval, tokenId: '' }
-      : yield* awaitApproval(context, input, status, step);
-    if (decision?.decision === 'approve' && !input.priorApproval)
-      yield* registry({ approval: { approver: decision.approver, at: decision.at } });
-    if (!decision) {
-      outcome = 'expired';
-      yield* workNote(
-        `No approval decision by the deadline; ${input.settings.onDeadline === 'rollback' ? 'rolling back' : 'kept, marked expired'}.`,
-      );
-      if (input.settings.onDeadline === 'rollback') yield* compensate(context, ref, status);
-    } else if (decision.decision === 'reject') {
-      outcome = 'rejected';
-      yield* workNote(`Rejected by ${decision.approver} at ${decision.at}; rolling back.`);
-      yield* compensate(context, ref, status);
-    } else {
-      if (!input.priorApproval) yield* workNote(`Approved by ${decision.approver} at ${decision.at}.`);
-      // f. Connectivity checks, retried while Entra propagates new secrets.
-      step('checks');
-      status.checks = yield* runChecks(context, input, status, profile.checks, expectedRecords);
-      outcome = status.checks.every((c) => c.ok) ? 'active' : 'checks-failed';
-      yield* workNote(
-        `Connectivity checks: ${status.checks.map((c) => `${c.name} ${c.ok ? 'ok' : `FAILED (${c.hint ?? c.detail})`}`).join('; ')}.`,
-      );
-    }
   } catch (err) {
-    // h. Compensation on failure: remove what this integration created, report what could not be removed.
-    // Our own failures keep their whole text (every preflight problem); the host's wrapped activity errors carry
-    // stack traces, so only their first line is kept.
-    status.error =
-      err instanceof ProvisionError ? err.message : firstLine(err instanceof Error ? err.message : String(err));
-    // A parallel call that exhausted its retries leaves its siblings' results unknown: apps of this run are then
-    // found by uniqueName (removed only with this run's creation tag), and the secrets of apps this run created.
-    if (status.step === 'entra-apps' && profile)
-      for (const app of profile.apps)
-        if (!status.apps.some((a) => a.role === app.role))
-          status.created.push({ kind: 'appCandidate', role: app.role });
-    if (status.step === 'secrets')
-      for (const app of status.apps)
-        if (app.created && !status.secrets.some((x) => x.role === app.role))
-          status.created.push({
-            kind: 'secret',
-            role: app.role,
-            secretName: secretNameFor(ref.integrationId, app.role),
-          });
-    step('compensating');
-    yield* workNote(`Provisioning failed: ${status.error}. Rolling back what this run created.`);
-    yield* compensate(context, ref, status);
-    outcome = 'failed';
+    if (err instanceof GateClosed) {
+      // Rejected or expired first provisioning: already rolled back (or kept inactive) above.
+      outcome ??= 'rejected';
+    } else if (err instanceof StagedChangeRefused) {
+      // A staged change that was not approved: nothing was written, the live integration is as it was.
+      status.error = err.message;
+      outcome ??= 'rejected';
+    } else {
+      // Compensation on failure: remove what this run created, report what could not be removed. Our own failures
+      // keep their whole text (every preflight problem); the host's wrapped activity errors carry stack traces, so
+      // only their first line is kept.
+      status.error =
+        err instanceof ProvisionError ? err.message : firstLine(err instanceof Error ? err.message : String(err));
+      // A parallel call that exhausted its retries leaves its siblings' results unknown: apps of this run are then
+      // found by uniqueName (removed only with this run's creation tag), and secrets by this run's tag.
+      if (status.step === 'entra-apps' && profile)
+        for (const app of profile.apps)
+          if (!status.apps.some((a) => a.role === app.role))
+            status.created.push({ kind: 'appCandidate', role: app.role });
+      if (status.step === 'secrets')
+        for (const app of status.apps)
+          if (!status.secrets.some((x) => x.role === app.role))
+            status.created.push({
+              kind: 'secret',
+              role: app.role,
+              secretName: secretNameFor(ref.integrationId, app.role),
+              appObjectId: app.objectId,
+            });
+      step('compensating');
+      yield* workNote(`Provisioning failed: ${status.error}. Rolling back what this run created.`);
+      yield* compensate(context, ref, status);
+      outcome = 'failed';
+    }
   }
+  if (roundOpen)
+    yield* call(context, activities.closeApprovalRound, { instanceId: ref.instanceId, reason: 'ended' }, RETRY.light);
 
-  // g. Reporting: registry, final email, work note.
+  // i. Reporting: registry, final email, work note. A live integration whose re-run did not succeed stays live:
+  // the failure is recorded on it (lastRun), so rotation goes on.
+  outcome ??= 'failed';
   status.outcome = outcome;
   step(outcome);
-  yield* registry({
-    status: outcome === 'checks-failed' ? 'failed' : outcome,
-    checks: status.checks,
-    apps: status.apps,
-    secrets: status.secrets,
-    records: status.records,
-  });
-  if (!rerun || changed() || outcome !== 'active')
+  const at = iso();
+  const lastRun = { instanceId: ref.instanceId, outcome, at, ...(status.error ? { error: status.error } : {}) };
+  if (live && outcome !== 'active') yield* registry({ lastRun });
+  else
+    yield* registry({
+      status: outcome === 'checks-failed' ? 'failed' : outcome,
+      checks: status.checks,
+      apps: status.apps,
+      secrets: status.secrets,
+      records: status.records,
+      lastRun,
+    });
+  if (!quiet() || outcome !== 'active')
     yield* call(
       context,
       activities.sendReport,
       {
         ...ref,
-        approvers: input.approvers,
+        // Only people the approver policy names: this round's eligible approvers, else the integration's approvers.
+        approvers: eligible.length ? eligible : (input.notify ?? []),
         outcome,
         summary: status.error
           ? [status.error, ...(status.problems ?? []).map((p) => `- ${p}`)].join('\n')
@@ -359,21 +501,32 @@ function describe(o: CreatedObject): string {
   return `${o.table} ${o.sysId}`;
 }
 
+/**
+ * One approval round: emailed single-use links to the eligible approvers (the activity applies the approver policy),
+ * reminders, a deadline. Decisions arrive as external events carrying the digest of the plan their link was issued
+ * for; a decision on another plan decides nothing. Any rejection rejects; `quorum` distinct approvals approve.
+ */
 function* awaitApproval(
   context: OrchestrationContext,
   input: ProvisionInput,
   status: ProvisionStatus,
   step: (name: string) => void,
-): Generator<Task, ApprovalDecision | undefined, unknown> {
+  plan: ApprovalPlan,
+  digest: string,
+  onSent: (eligible: string[]) => void,
+): Generator<Task, (ApprovalDecision & { approvers?: string[] }) | undefined, unknown> {
   const { ref, settings } = input;
   const since = context.df.currentUtcDateTime;
   const deadline = new Date(since.getTime() + settings.approvalTimeoutMinutes * MINUTE);
-  status.awaiting = {
-    approvers: input.approvers,
+  const awaiting = {
+    approvers: [] as string[],
     since: since.toISOString(),
     deadline: deadline.toISOString(),
     reminders: 0,
+    quorum: settings.quorum,
+    approvedBy: [] as string[],
   };
+  status.awaiting = awaiting;
   step('awaiting-approval');
   function* request(round: number): Generator<Task, void, unknown> {
     const sent = yield* call(
@@ -381,7 +534,12 @@ function* awaitApproval(
       activities.sendApprovalRequests,
       {
         ...ref,
-        approvers: input.approvers,
+        ...(input.approvers ? { approvers: input.approvers } : {}),
+        requesters: input.requestedBy,
+        ...(input.ticket ? { ticket: input.ticket } : {}),
+        quorum: settings.quorum,
+        plan,
+        planDigest: digest,
         expiresAt: deadline.toISOString(),
         round,
         apps: status.apps,
@@ -391,44 +549,73 @@ function* awaitApproval(
       },
       RETRY.light,
     );
-    if (!sent.ok) throw new ProvisionError(`approval email: ${sent.failure.message}`);
+    if (!sent.ok) throw new ProvisionError(`approval: ${sent.failure.message}`);
+    if (round === 0) {
+      awaiting.approvers = sent.eligible ?? sent.sentTo;
+      onSent(awaiting.approvers);
+      context.df.setCustomStatus(status);
+    }
   }
   yield* request(0);
-  yield* call(
-    context,
-    activities.updateRegistry,
-    { integrationId: ref.integrationId, status: 'awaiting-approval', at: since.toISOString() },
-    RETRY.light,
-  );
+  if (status.plan?.mode !== 'staged')
+    yield* call(
+      context,
+      activities.updateRegistry,
+      { integrationId: ref.integrationId, status: 'awaiting-approval', at: since.toISOString() },
+      RETRY.light,
+    );
   if (input.ticket)
     yield context.df.callActivity(activities.addWorkNote.name, {
       ...ref,
       ticket: input.ticket,
-      note: `Awaiting approval from ${input.approvers.join(', ')} until ${deadline.toISOString()}.`,
+      note: `Awaiting approval of plan ${digest.slice(0, 12)} from ${awaiting.approvers.join(', ')} until ${deadline.toISOString()}.`,
     });
 
-  // One wait for the whole race (a re-created wait could miss or double-consume events, lessons-from-peers §1.7).
-  const decisionTask = context.df.waitForExternalEvent(APPROVAL_EVENT);
-  for (let round = 1; ; round++) {
+  // One pending wait at a time (a second wait created while one is pending could miss or double-consume events).
+  const approvals = new Map<string, ApprovalDecision>();
+  let decisionTask = context.df.waitForExternalEvent(APPROVAL_EVENT);
+  let round = 1;
+  for (;;) {
     const nextAt = Math.min(since.getTime() + round * settings.reminderIntervalMinutes * MINUTE, deadline.getTime());
     const timer = context.df.createTimer(new Date(nextAt));
     const winner: unknown = yield context.df.Task.any([decisionTask, timer]);
     if (winner === decisionTask) {
       if (!timer.isCompleted) timer.cancel();
-      const decision = decisionTask.result as ApprovalDecision;
-      status.decision = { decision: decision.decision, approver: decision.approver, at: decision.at };
-      delete status.awaiting;
+      const d = decisionTask.result as ApprovalDecision;
+      decisionTask = context.df.waitForExternalEvent(APPROVAL_EVENT);
+      if (d.planDigest !== digest) continue;
+      if (d.decision === 'reject') return finish(status, d, [d.approver]);
+      approvals.set(d.approver.toLowerCase(), d);
+      awaiting.approvedBy = [...approvals.keys()];
       context.df.setCustomStatus(status);
-      return decision;
+      if (approvals.size >= settings.quorum)
+        return finish(
+          status,
+          d,
+          [...approvals.values()].map((a) => a.approver),
+        );
+      continue;
     }
     if (nextAt >= deadline.getTime()) {
       delete status.awaiting;
+      context.df.setCustomStatus(status);
       return undefined;
     }
-    status.awaiting.reminders = round;
+    awaiting.reminders = round;
     context.df.setCustomStatus(status);
     yield* request(round);
+    round++;
   }
+}
+
+function finish(
+  status: ProvisionStatus,
+  d: ApprovalDecision,
+  approvers: string[],
+): ApprovalDecision & { approvers: string[] } {
+  status.decision = { decision: d.decision, approver: d.approver, at: d.at, approvers };
+  delete status.awaiting;
+  return { ...d, approvers };
 }
 
 function* runChecks(

@@ -1,6 +1,7 @@
 import type {
   AppResult,
   ApprovalDecision,
+  ApprovalPlan,
   CheckOutcome,
   CreatedObject,
   IntegrationRef,
@@ -15,6 +16,8 @@ export const PROVISION_ORCHESTRATOR = 'provisionIntegration';
 
 /** Settings the orchestrator needs; read by the HTTP starter (orchestrators never read settings). */
 export interface ProvisionSettings {
+  /** How many distinct approvals decide (any rejection rejects). */
+  quorum: number;
   approvalTimeoutMinutes: number;
   reminderIntervalMinutes: number;
   /** What a rejection's sibling, the deadline, does: roll back everything, or keep it and mark it expired. */
@@ -34,7 +37,12 @@ export interface ProvisionOptions {
 
 export interface ProvisionInput {
   ref: IntegrationRef;
-  approvers: string[];
+  /** The tenant's verified domain when the request named one (shown in hand-offs; the ref carries the tenant id). */
+  tenantDomain?: string;
+  /** A subset of the configured approvers the request narrowed to (lower-cased), or undefined for all of them. */
+  approvers?: string[];
+  /** Who asked (request `requestedBy`): never an approver of this run. */
+  requestedBy: string[];
   ticket?: TicketRef;
   options: ProvisionOptions;
   settings: ProvisionSettings;
@@ -43,15 +51,23 @@ export interface ProvisionInput {
   /** Marks the credentials this provisioning adds (`provision`); rotation uses its own operation names. */
   operation: string;
   /**
-   * Set when re-provisioning an integration that was approved before: the idempotent steps and the checks run
-   * again, the approval gate does not, and nothing is written or emailed when nothing changed.
+   * The approval an earlier run recorded, with the digest of the plan it approved. A re-provisioning whose plan has
+   * the same digest runs silently (nothing written or emailed when nothing changed); a different digest stages the
+   * change: nothing is written before a new approval round approves it.
    */
-  priorApproval?: { approver: string; at: string };
-  /** ServiceNow sys_ids an earlier run registered, by profile record key: never this run's to remove. */
-  priorRecords?: Record<string, string>;
+  approved?: { approver: string; at: string; planDigest?: string };
+  /** App ids an earlier run registered, by role (shown in a staged change's plan). */
+  priorApps?: Record<string, string>;
+  /** Who receives the report when this run sends no approval request (the integration's approvers so far). */
+  notify?: string[];
+  /** The integration's registry status when this run started: a live (`active`) integration is never demoted. */
+  liveStatus?: string;
 }
 
 export type ProvisionOutcome = 'active' | 'checks-failed' | 'rejected' | 'expired' | 'failed';
+
+/** How a run treats the approval gate (see ProvisionInput.approved). */
+export type GateMode = 'first' | 'silent' | 'staged';
 
 /** The orchestration's custom status and output: a readable step log and what was created. Never a secret. */
 export interface ProvisionStatus {
@@ -62,8 +78,17 @@ export interface ProvisionStatus {
   secrets: SecretResult[];
   records: RecordResult[];
   manualActions: ManualAction[];
-  awaiting?: { approvers: string[]; since: string; deadline: string; reminders: number };
-  decision?: Omit<ApprovalDecision, 'tokenId'>;
+  /** The plan this run applies and its digest (what an approver agrees to; never a secret). */
+  plan?: { digest: string; mode: GateMode; summary: ApprovalPlan };
+  awaiting?: {
+    approvers: string[];
+    since: string;
+    deadline: string;
+    reminders: number;
+    quorum: number;
+    approvedBy: string[];
+  };
+  decision?: Omit<ApprovalDecision, 'tokenId'> & { approvers?: string[] };
   checks: CheckOutcome[];
   outcome?: ProvisionOutcome;
   error?: string;

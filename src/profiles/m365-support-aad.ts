@@ -214,7 +214,7 @@ export const m365SupportAad: IntegrationProfile = {
       steps: [
         { label: 'Accept consent; test environment', value: '{testEnvironment}' },
         { label: 'Use Basic auth', value: 'No' },
-        { label: 'Tenant domain', value: '{tenant}' },
+        { label: 'Tenant domain', value: '{tenantDomain}' },
         { label: 'Outbound OAuth provider', value: '{tenantName} M365 Support Outbound' },
         { label: 'Outbound OAuth profile', value: '{tenantName} M365 Support Outbound default_profile' },
         { label: 'Inbound: OIDC entity', value: '{tenantName}_application_inbound_api' },

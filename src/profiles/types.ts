@@ -4,7 +4,7 @@
  * profile and know nothing seed-specific themselves.
  *
  * String values may hold `{placeholders}` rendered by `renderTemplate` (./template.ts) from the provisioning context:
- * `{tenant}`, `{tenantId}`, `{tenantName}`, `{instance}`, `{instanceUrl}`, `{authorityHost}`, `{integrationId}`,
+ * `{tenant}` (the tenant id), `{tenantDomain}` (its domain when known, else the id), `{tenantId}`, `{tenantName}`, `{instance}`, `{instanceUrl}`, `{authorityHost}`, `{integrationId}`,
  * `{redirectUri}`, `{apps.<role>.appId}`, `{apps.<role>.secretName}`, `{records.<key>.sysId}`.
  */
 

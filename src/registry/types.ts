@@ -44,8 +44,15 @@ export interface IntegrationRecord {
   /** ServiceNow sys_ids by profile record key. */
   serviceNow: Record<string, string>;
   checks: CheckResult[];
-  /** Who approved go-live, and when (re-provisioning an approved integration does not ask again). */
-  approval?: { approver: string; at: string };
+  /**
+   * Who approved go-live, when, and the digest of the plan they approved: re-provisioning with the same plan does not
+   * ask again; a different plan does.
+   */
+  approval?: { approver: string; at: string; planDigest?: string; approvers?: string[] };
+  /** The tenant's verified domain when a request named one (`tenant` is always the tenant id). */
+  tenantDomain?: string;
+  /** The outcome of the last provisioning run (a failed re-run of a live integration is recorded here, not demoting it). */
+  lastRun?: { instanceId: string; outcome: string; at: string; error?: string };
   /** How many provisioning runs (1 = the first; re-provisioning increments it). */
   runs?: number;
   createdAt: string;
