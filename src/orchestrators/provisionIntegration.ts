@@ -306,10 +306,8 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     }
     const records = profile.serviceNow.records.filter((r) => r.when !== 'ipAllowlist' || input.options.ipAllowlist);
     for (const spec of records) {
-      const full = { ...spec.fields, ...(spec.activate ?? {}) };
-      expectedRecords.push({ key: spec.key, table: spec.table, fields: full });
       if (spec.phase === 'activation') continue;
-      yield* ensureRecord(spec, inert ? spec.fields : full);
+      yield* ensureRecord(spec, inert ? spec.fields : { ...spec.fields, ...(spec.activate ?? {}) });
     }
     yield* registry({ records: status.records });
     yield* workNote(
@@ -392,7 +390,13 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       });
     if (changed()) yield* registry({ records: status.records });
 
-    // h. Connectivity checks, retried while Entra propagates new secrets.
+    // h. Connectivity checks, retried while Entra propagates new secrets. The records must hold what was approved.
+    for (const spec of records)
+      expectedRecords.push({
+        key: spec.key,
+        table: spec.table,
+        fields: renderRecord({ ...spec.fields, ...(spec.activate ?? {}) }, values),
+      });
     step('checks');
     status.checks = yield* runChecks(context, input, status, profile.checks, expectedRecords);
     outcome = status.checks.every((c) => c.ok) ? 'active' : 'checks-failed';
