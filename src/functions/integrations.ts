@@ -20,7 +20,7 @@ import { serviceNowInstanceUrl } from '../config';
 import { getProfile } from '../profiles';
 import { PROVISION_ORCHESTRATOR, type ProvisionInput, type ProvisionStatus } from '../orchestrators/provisionTypes';
 import type { IntegrationRecord } from '../registry/types';
-import { json, problem, readJson, withErrorBoundary } from './http';
+import { contentTooLarge, json, problem, readJson, withErrorBoundary } from './http';
 
 const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew']);
 
@@ -165,6 +165,7 @@ export async function startIntegration(
   if (reprovisionParam !== null && !['true', 'false'].includes(reprovisionParam))
     problems.push({ field: 'reprovision', message: 'reprovision must be true or false' });
   const body = await readJson(request);
+  if (!body.ok && body.reason === 'too-large') return contentTooLarge(body.limit);
   const parsed = body.ok ? parseIntegrationRequest(body.value) : undefined;
   if (!body.ok) problems.push({ field: '(body)', message: 'body must be JSON' });
   else if (parsed && !parsed.ok) problems.push(...parsed.problems);
