@@ -2,8 +2,10 @@
 // TypeScript Functions templates (Azure-Samples/functions-quickstart-typescript-azd,
 // Azure-Samples/durable-functions-quickstart-typescript-azd): environmentName/location/principalId parameters,
 // resourceToken, abbreviations.json, azd-env-name tags, UPPER_SNAKE outputs. Least privilege: one user-assigned
-// identity with data-plane roles on its own storage account, vault and App Insights only; no keys or secrets in app
-// settings or outputs. Not compiled here (no Bicep compiler offline): see docs/deploy.md "Verifying the templates".
+// identity with data-plane roles on its own storage account, vaults and App Insights only (Secrets Officer on the vault
+// of the client secrets it creates, read-only Secrets User on the separate vault of the ServiceNow admin credentials);
+// Graph Mail.Send off unless asked for; optional private networking; no keys or secrets in app settings or outputs.
+// Not compiled here (no Bicep compiler offline): see docs/deploy.md "Verifying the templates".
 targetScope = 'subscription'
 
 @minLength(1)
@@ -37,6 +39,8 @@ param appServicePlanName string = ''
 param identityName string = ''
 param storageAccountName string = ''
 param keyVaultName string = ''
+param serviceNowCredentialsVaultName string = ''
+param virtualNetworkName string = ''
 param logAnalyticsName string = ''
 param applicationInsightsName string = ''
 param eventGridSystemTopicName string = ''
@@ -78,11 +82,15 @@ param taskHubName string = 'provisionerhub'
 @description('Grant the identity its Microsoft Graph application permissions through the Graph Bicep extension. Needs Privileged Role Administrator (or Global Administrator); false = an admin runs the commands in docs/deploy.md.')
 param grantGraphAppRoles bool = true
 
-@description('Also grant Graph Mail.Send in Entra (tenant-wide unless an Exchange admin restricts it); false when Exchange RBAC for Applications grants it scoped to the sender mailbox.')
-param grantEntraMailSend bool = true
+@description('Also grant Graph Mail.Send in Entra: tenant-wide, the identity could send as any mailbox. Default false: an Exchange admin grants "Application Mail.Send" scoped to the MAIL_SENDER mailbox with RBAC for Applications (docs/deploy.md).')
+param grantEntraMailSend bool = false
 
-@description('Give the deploying principal Key Vault Secrets Officer on the vault (to store the ServiceNow credentials).')
+@description('Give the deploying principal Key Vault Secrets Officer on the ServiceNow credentials vault (to store the credentials there).')
 param grantDeployerSecretsOfficer bool = false
+
+// --- Network (infra/app/network.bicep). ---
+@description('Private networking: a virtual network, private endpoints and DNS zones for both vaults and storage (blob, queue, table), public network access disabled on them, and the Function App integrated into the network. Inbound HTTP stays public.')
+param privateNetworking bool = false
 
 // --- Key Vault SecretNearExpiry backstop (infra/app/keyvault-events.bicep). ---
 @description('Subscribe the secretNearExpiry function to the vault\'s Microsoft.KeyVault.SecretNearExpiry events. Event Grid validates the function when the subscription is created, so leave false on the first azd up (infra runs before code) and set true for a second azd provision (docs/deploy.md).')
@@ -101,6 +109,8 @@ var names = {
   identity: !empty(identityName) ? identityName : '${abbrs.managedIdentityUserAssignedIdentities}api-${resourceToken}'
   storageAccount: !empty(storageAccountName) ? storageAccountName : '${abbrs.storageStorageAccounts}${resourceToken}'
   keyVault: !empty(keyVaultName) ? keyVaultName : '${abbrs.keyVaultVaults}${resourceToken}'
+  serviceNowCredentialsVault: !empty(serviceNowCredentialsVaultName) ? serviceNowCredentialsVaultName : '${abbrs.keyVaultVaults}sn-${resourceToken}'
+  virtualNetwork: !empty(virtualNetworkName) ? virtualNetworkName : '${abbrs.networkVirtualNetworks}${resourceToken}'
   logAnalytics: !empty(logAnalyticsName) ? logAnalyticsName : '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
   applicationInsights: !empty(applicationInsightsName) ? applicationInsightsName : '${abbrs.insightsComponents}${resourceToken}'
   eventGridSystemTopic: !empty(eventGridSystemTopicName) ? eventGridSystemTopicName : '${abbrs.eventGridSystemTopics}kv-${resourceToken}'
@@ -136,9 +146,11 @@ module storage 'app/storage.bicep' = {
     location: location
     tags: tags
     deploymentContainerName: deploymentContainerName
+    privateNetworking: privateNetworking
   }
 }
 
+// The client secrets the app creates and rotates: the identity is Secrets Officer here (rbac.bicep).
 module keyVault 'app/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
@@ -146,6 +158,20 @@ module keyVault 'app/keyvault.bicep' = {
     name: names.keyVault
     location: location
     tags: tags
+    privateNetworking: privateNetworking
+  }
+}
+
+// The ServiceNow admin credentials an admin stores: the identity may only read them (Secrets User, rbac.bicep), so a
+// compromised app cannot replace or delete them. Same module, same hardening.
+module credentialsVault 'app/keyvault.bicep' = {
+  name: 'keyvault-servicenow-credentials'
+  scope: rg
+  params: {
+    name: names.serviceNowCredentialsVault
+    location: location
+    tags: tags
+    privateNetworking: privateNetworking
   }
 }
 
@@ -166,6 +192,7 @@ module rbac 'app/rbac.bicep' = {
   params: {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
+    credentialsVaultName: credentialsVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     identityPrincipalId: identity.outputs.principalId
     deployerPrincipalId: principalId
@@ -180,6 +207,20 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphAppRoles) 
   params: {
     identityPrincipalId: identity.outputs.principalId
     grantEntraMailSend: grantEntraMailSend
+  }
+}
+
+module network 'app/network.bicep' = if (privateNetworking) {
+  name: 'network'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    virtualNetworkName: names.virtualNetwork
+    privateEndpointNamePrefix: abbrs.networkPrivateEndpoints
+    keyVaultName: keyVault.outputs.name
+    credentialsVaultName: credentialsVault.outputs.name
+    storageAccountName: storage.outputs.name
   }
 }
 
@@ -201,12 +242,15 @@ module api 'app/api.bicep' = {
     entraAuthorityHost: settings.entraAuthorityHost
     graphBaseUrl: settings.graphBaseUrl
     keyVaultUrl: keyVault.outputs.uri
+    serviceNowCredentialsVaultUrl: credentialsVault.outputs.uri
     serviceNowUrlTemplate: settings.serviceNowUrlTemplate
     serviceNowAuthMode: serviceNowAuthMode
     serviceNowCredentialSecretPrefix: serviceNowCredentialSecretPrefix
     mailSender: mailSender
     publicBaseUrl: publicBaseUrl
     taskHubName: taskHubName
+    // Empty without private networking; otherwise the app subnet (this makes the app wait for the network module).
+    virtualNetworkSubnetId: network.?outputs.appSubnetId ?? ''
   }
   // The host must not start before it may read its storage (the azd templates order these the same way).
   dependsOn: [
@@ -241,8 +285,13 @@ output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
+output SERVICENOW_CREDENTIALS_VAULT_NAME string = credentialsVault.outputs.name
+output SERVICENOW_CREDENTIALS_VAULT_URL string = credentialsVault.outputs.uri
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output GRAPH_APP_ROLES_GRANTED bool = grantGraphAppRoles
+output ENTRA_MAIL_SEND_GRANTED bool = grantGraphAppRoles && grantEntraMailSend
+output PRIVATE_NETWORKING_ENABLED bool = privateNetworking
+output AZURE_VIRTUAL_NETWORK_NAME string = privateNetworking ? names.virtualNetwork : ''
 output AZURE_KEY_VAULT_EVENTS_TOPIC_NAME string = keyVaultEvents.outputs.systemTopicName
 output SECRET_NEAR_EXPIRY_EVENTS_ENABLED bool = keyVaultEvents.outputs.subscriptionEnabled

@@ -19,6 +19,8 @@ export const SETTING_NAMES = [
   'SERVICENOW_URL_TEMPLATE',
   'SERVICENOW_AUTH_MODE',
   'SERVICENOW_CREDENTIAL_SECRET_PREFIX',
+  // The vault holding the ServiceNow admin credentials (read-only for the app); defaults to KEY_VAULT_URL.
+  'SERVICENOW_CREDENTIALS_VAULT_URL',
   'MAIL_SENDER',
   'PUBLIC_BASE_URL',
   'AZURE_TENANT_ID',
@@ -130,6 +132,11 @@ export interface AppConfig {
     urlTemplate: string;
     authMode: ServiceNowAuthMode;
     credentialSecretPrefix: string;
+    /**
+     * Vault of the admin credentials (`<prefix><instance>-username` etc.). In Azure a separate vault the identity may
+     * only read (Key Vault Secrets User); defaults to `keyVault.url` (one vault, as in the sandbox).
+     */
+    credentialsVaultUrl: string;
   };
   mail: {
     /** Mailbox (UPN) that sends approval mail. */
@@ -227,6 +234,7 @@ const schema = z.object({
     z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,80}$/, 'must start with a letter and hold only letters, digits and -'),
     DEFAULTS.SERVICENOW_CREDENTIAL_SECRET_PREFIX,
   ),
+  SERVICENOW_CREDENTIALS_VAULT_URL: optional(httpsUrl()),
   MAIL_SENDER: required(
     z
       .string()
@@ -386,6 +394,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       urlTemplate: trimSlash(s.SERVICENOW_URL_TEMPLATE),
       authMode: s.SERVICENOW_AUTH_MODE,
       credentialSecretPrefix: s.SERVICENOW_CREDENTIAL_SECRET_PREFIX,
+      credentialsVaultUrl: s.SERVICENOW_CREDENTIALS_VAULT_URL ?? s.KEY_VAULT_URL,
     },
     mail: { sender: s.MAIL_SENDER },
     publicBaseUrl: trimSlash(s.PUBLIC_BASE_URL),

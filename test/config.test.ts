@@ -1,3 +1,5 @@
+import { createDeps } from '../src/activities/deps';
+import * as serviceNowAuth from '../src/clients/servicenow-auth';
 import {
   ConfigError,
   entraEndpoints,
@@ -68,6 +70,8 @@ describe('loadConfig', () => {
       urlTemplate: 'https://{instance}.service-now.com',
       authMode: 'basic',
       credentialSecretPrefix: 'servicenow-',
+      // One vault unless SERVICENOW_CREDENTIALS_VAULT_URL names another.
+      credentialsVaultUrl: 'https://kv-prov.vault.azure.net/',
     });
     expect(c.publicBaseUrl).toBe('https://func-prov.azurewebsites.net');
     expect(c.identity).toEqual({});
@@ -292,5 +296,45 @@ describe('derived endpoints', () => {
       metadataV2: `https://login.microsoftonline.us/${TENANT}/v2.0/.well-known/openid-configuration`,
       jwksV2: `https://login.microsoftonline.us/${TENANT}/discovery/v2.0/keys`,
     });
+  });
+});
+
+describe('the ServiceNow credentials vault', () => {
+  const credentialsVault = 'https://kv-sn-prov.vault.azure.net/';
+
+  it('is SERVICENOW_CREDENTIALS_VAULT_URL when set, KEY_VAULT_URL otherwise, and must be https', () => {
+    expect(SETTING_NAMES).toContain('SERVICENOW_CREDENTIALS_VAULT_URL');
+    expect(REQUIRED_SETTINGS).not.toContain('SERVICENOW_CREDENTIALS_VAULT_URL');
+    expect(loadConfig(minimal).serviceNow.credentialsVaultUrl).toBe(minimal.KEY_VAULT_URL);
+    expect(loadConfig({ ...minimal, SERVICENOW_CREDENTIALS_VAULT_URL: '  ' }).serviceNow.credentialsVaultUrl).toBe(
+      minimal.KEY_VAULT_URL,
+    );
+    const c = loadConfig({ ...minimal, SERVICENOW_CREDENTIALS_VAULT_URL: credentialsVault });
+    expect(c.serviceNow.credentialsVaultUrl).toBe(credentialsVault);
+    expect(c.keyVault.url).toBe(minimal.KEY_VAULT_URL);
+    expect(problemsOf({ ...minimal, SERVICENOW_CREDENTIALS_VAULT_URL: 'http://kv-sn.vault.azure.net' })).toEqual([
+      { name: 'SERVICENOW_CREDENTIALS_VAULT_URL', reason: 'must be an absolute https URL' },
+    ]);
+  });
+
+  it('gets its own secret client, which the ServiceNow auth reads the admin credentials from', () => {
+    const spy = jest.spyOn(serviceNowAuth, 'createServiceNowAuth');
+    try {
+      const deps = createDeps(loadConfig({ ...minimal, SERVICENOW_CREDENTIALS_VAULT_URL: credentialsVault }));
+      expect(deps.secrets.vaultUrl).toBe(minimal.KEY_VAULT_URL);
+      expect(deps.serviceNowSecrets.vaultUrl).toBe(credentialsVault);
+      expect(deps.serviceNowSecrets).not.toBe(deps.secrets);
+      deps.serviceNow('contoso');
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(spy.mock.calls[0]?.[1]).toBe('contoso');
+      expect(spy.mock.calls[0]?.[2]).toBe(deps.serviceNowSecrets);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('shares the one secret client when both settings name the same vault (the sandbox)', () => {
+    const deps = createDeps(loadConfig(minimal));
+    expect(deps.serviceNowSecrets).toBe(deps.secrets);
   });
 });

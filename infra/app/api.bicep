@@ -4,6 +4,10 @@
 // Azure-Samples/functions-quickstart-typescript-azd infra/app/api.bicep and Learn "Create and manage function apps in
 // the Flex Consumption plan". On Flex Consumption the runtime lives in functionAppConfig.runtime, so
 // FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION must not be app settings.
+// With private networking the app is integrated into a subnet delegated to Microsoft.App/environments
+// (virtualNetworkSubnetId; Learn "Create and manage function apps in the Flex Consumption plan", configure networking):
+// its outbound calls to storage and Key Vault then use their private endpoints. Inbound (the HTTP API, approval links,
+// Event Grid delivery) stays public.
 param name string
 param planName string
 param location string
@@ -22,7 +26,10 @@ param applicationInsightsName string
 param tenantId string
 param entraAuthorityHost string
 param graphBaseUrl string
+@description('KEY_VAULT_URL: the vault for the client secrets the app creates and rotates (Secrets Officer).')
 param keyVaultUrl string
+@description('SERVICENOW_CREDENTIALS_VAULT_URL: the vault holding the ServiceNow admin credentials (read-only for the app).')
+param serviceNowCredentialsVaultUrl string
 param serviceNowUrlTemplate string
 @allowed([
   'basic'
@@ -34,6 +41,9 @@ param mailSender string
 @description('PUBLIC_BASE_URL; empty = https://<default host name of this app>.')
 param publicBaseUrl string = ''
 param taskHubName string
+
+@description('Resource id of the subnet (delegated to Microsoft.App/environments) for virtual network integration; empty = none.')
+param virtualNetworkSubnetId string = ''
 
 param instanceMemoryMB int = 2048
 param maximumInstanceCount int = 100
@@ -73,6 +83,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
   properties: {
     serverFarmId: plan.id
+    virtualNetworkSubnetId: !empty(virtualNetworkSubnetId) ? virtualNetworkSubnetId : null
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
     siteConfig: {
@@ -140,6 +151,7 @@ var productSettings = {
   ENTRA_AUTHORITY_HOST: entraAuthorityHost
   GRAPH_BASE_URL: graphBaseUrl
   KEY_VAULT_URL: keyVaultUrl
+  SERVICENOW_CREDENTIALS_VAULT_URL: serviceNowCredentialsVaultUrl
   SERVICENOW_URL_TEMPLATE: serviceNowUrlTemplate
   SERVICENOW_AUTH_MODE: serviceNowAuthMode
   SERVICENOW_CREDENTIAL_SECRET_PREFIX: serviceNowCredentialSecretPrefix

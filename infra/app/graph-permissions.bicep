@@ -9,13 +9,17 @@ extension microsoftGraphV1
 @description('Principal (object) id of the Function App user-assigned identity.')
 param identityPrincipalId string
 
-@description('Graph application permissions to grant. Application.ReadWrite.OwnedBy: create and manage the apps the identity owns (microsoft-apis.md §1).')
+@description('Graph application permissions to grant. Application.ReadWrite.OwnedBy: create and manage the apps the identity owns (Learn: "Microsoft Graph permissions reference").')
 param appRoles array = [
   'Application.ReadWrite.OwnedBy'
 ]
 
-@description('Also grant Mail.Send tenant-wide in Entra. Mail.Send alone can send as any mailbox; see docs/deploy.md for Exchange RBAC for Applications scoping.')
-param grantEntraMailSend bool = true
+// Off by default: an Entra Mail.Send app role lets the identity send as ANY mailbox in the tenant, and an Exchange
+// scope cannot narrow it (Exchange RBAC for Applications grants are independent of, and add to, Entra grants:
+// https://learn.microsoft.com/exchange/permissions-exo/application-rbac). The recommended setup is an Exchange admin
+// assigning "Application Mail.Send" scoped to the MAIL_SENDER mailbox (docs/deploy.md).
+@description('Also grant Mail.Send tenant-wide in Entra (send as any mailbox). Default false: an Exchange admin grants Application Mail.Send scoped to the sender mailbox with RBAC for Applications instead (docs/deploy.md).')
+param grantEntraMailSend bool = false
 
 // Microsoft Graph's well-known application id, the same in every cloud.
 resource graphServicePrincipal 'Microsoft.Graph/servicePrincipals@v1.0' existing = {

@@ -63,7 +63,7 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
 // Only SecretNearExpiry: the handler ignores every other type, and SecretNewVersionCreated would fire on each
 // rotation the app itself performs. The Event Grid schema matches the trigger's EventGridEvent; one event per batch
 // because the handler takes a single event. No dead-letter destination: the daily sweep is the primary mechanism,
-// so an event that exhausts its retries is caught by the next sweep (lessons-from-peers.md §3.2).
+// so an event that exhausts its retries is caught by the next sweep.
 resource nearExpirySubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (enableSubscription) {
   parent: systemTopic
   name: 'secret-near-expiry'

@@ -4,10 +4,16 @@
 //   Storage Blob Data Owner            b7e6dc6d-f1e8-4753-8033-0f276bb0955b  host leases/secrets, deployment package
 //   Storage Queue Data Contributor     974c5e8b-45b9-4653-ba55-5f855dd0fb88  Durable Functions control/work-item queues
 //   Storage Table Data Contributor     0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3  Durable history/instances, registry tables
-//   Key Vault Secrets Officer          b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba  set/read/delete secrets in this vault only
+//   Key Vault Secrets Officer          b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba  set/read/delete the client secrets, on the
+//                                                                            secrets vault only
+//   Key Vault Secrets User             4633458b-17de-408a-b874-0445c86b69e6  read the ServiceNow admin credentials, on the
+//                                                                            credentials vault only (never Officer there)
 //   Monitoring Metrics Publisher       3913510d-42f4-4e42-8a64-420c390055eb  Entra-authenticated App Insights ingestion
 param storageAccountName string
+@description('The vault holding the client secrets the app creates and rotates (the identity is Secrets Officer there).')
 param keyVaultName string
+@description('The vault holding the ServiceNow admin credentials (the identity may only read them: Secrets User).')
+param credentialsVaultName string
 param applicationInsightsName string
 @description('Principal (object) id of the Function App user-assigned identity.')
 param identityPrincipalId string
@@ -19,7 +25,7 @@ param deployerPrincipalId string = ''
   'Group'
 ])
 param deployerPrincipalType string = 'User'
-@description('Give the deploying principal Key Vault Secrets Officer, to store the ServiceNow credentials.')
+@description('Give the deploying principal Key Vault Secrets Officer on the credentials vault, to store the ServiceNow credentials.')
 param grantDeployerSecretsOfficer bool = false
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -28,6 +34,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
+}
+
+resource credentialsVault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: credentialsVaultName
 }
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -86,6 +96,21 @@ resource identitySecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04
   }
 }
 
+// Read-only on the ServiceNow admin credentials: Secrets User allows getting secret values and reading their
+// metadata, not setting, deleting or purging them (Learn: "Azure built-in roles for Key Vault data plane operations").
+resource identityCredentialsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(credentialsVault.id, identityPrincipalId, '4633458b-17de-408a-b874-0445c86b69e6')
+  scope: credentialsVault
+  properties: {
+    roleDefinitionId: subscriptionResourceId(
+      'Microsoft.Authorization/roleDefinitions',
+      '4633458b-17de-408a-b874-0445c86b69e6'
+    )
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 resource identityMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(applicationInsights.id, identityPrincipalId, '3913510d-42f4-4e42-8a64-420c390055eb')
   scope: applicationInsights
@@ -99,10 +124,11 @@ resource identityMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-
   }
 }
 
-// Only when asked: the deployer can then `az keyvault secret set` the ServiceNow credentials (docs/deploy.md).
+// Only when asked, and only on the credentials vault: the deployer can then `az keyvault secret set` the ServiceNow
+// credentials (docs/deploy.md). The client secrets vault needs no human writer.
 resource deployerSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantDeployerSecretsOfficer && !empty(deployerPrincipalId)) {
-  name: guid(vault.id, deployerPrincipalId, 'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba')
-  scope: vault
+  name: guid(credentialsVault.id, deployerPrincipalId, 'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba')
+  scope: credentialsVault
   properties: {
     roleDefinitionId: subscriptionResourceId(
       'Microsoft.Authorization/roleDefinitions',

@@ -1,10 +1,14 @@
 // Storage for the Functions host (AzureWebJobsStorage: blob leases, Durable Functions queues and tables), the
 // product's registry tables and the Flex Consumption deployment package. Shared-key access is disabled, so every
 // caller must use Microsoft Entra ID (Learn: "Prevent Shared Key authorization for an Azure Storage account").
+// With privateNetworking, public network access is disabled and the Function App reaches blob, queue and table through
+// private endpoints (infra/app/network.bicep), as in Azure-Samples/functions-quickstart-typescript-azd (vnetEnabled).
 param name string
 param location string
 param tags object
 param deploymentContainerName string
+@description('Disable public network access; blob, queue and table are then reachable only through private endpoints.')
+param privateNetworking bool = false
 @description('Tables of the product registry and approval tokens (src/registry, src/approvals).')
 param tableNames array = [
   'integrations'
@@ -27,10 +31,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
-      bypass: 'AzureServices'
+      defaultAction: privateNetworking ? 'Deny' : 'Allow'
+      bypass: privateNetworking ? 'None' : 'AzureServices'
     }
   }
 

@@ -21,8 +21,14 @@ export interface Deps {
   config: AppConfig;
   credential: TokenCredential;
   graph: Client;
+  /** The vault of the client secrets the app creates and rotates (KEY_VAULT_URL). */
   secrets: SecretClient;
-  /** One client per ServiceNow instance, its admin credentials read from Key Vault at use time. */
+  /**
+   * The vault of the ServiceNow admin credentials (SERVICENOW_CREDENTIALS_VAULT_URL), read-only for the app in Azure.
+   * The same client as `secrets` when both settings name one vault (the sandbox).
+   */
+  serviceNowSecrets: SecretClient;
+  /** One client per ServiceNow instance, its admin credentials read from `serviceNowSecrets` at use time. */
   serviceNow(instance: string): ServiceNowClient;
   registry: IntegrationRegistry;
   approvalTokens: ApprovalTokenStore;
@@ -36,6 +42,14 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
     credential,
     challengeResourceVerification: config.keyVault.challengeResourceVerification,
   });
+  const serviceNowSecrets =
+    config.serviceNow.credentialsVaultUrl === config.keyVault.url
+      ? secrets
+      : createSecretClient({
+          vaultUrl: config.serviceNow.credentialsVaultUrl,
+          credential,
+          challengeResourceVerification: config.keyVault.challengeResourceVerification,
+        });
   const table = (name: string) =>
     createTableClient(
       'serviceUrl' in config.tables
@@ -48,12 +62,13 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
     credential,
     graph: createGraphClient({ credential, baseUrl: config.graph.baseUrl, scopes: [config.graph.scope] }),
     secrets,
+    serviceNowSecrets,
     serviceNow(instance) {
       let client = serviceNowClients.get(instance);
       if (!client) {
         client = new ServiceNowClient({
           instanceUrl: serviceNowInstanceUrl(config, instance),
-          auth: createServiceNowAuth(config, instance, secrets),
+          auth: createServiceNowAuth(config, instance, serviceNowSecrets),
         });
         serviceNowClients.set(instance, client);
       }

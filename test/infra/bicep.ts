@@ -1,7 +1,6 @@
 /**
- * Offline checks on the Bicep templates: parse with tree-sitter-bicep (no Bicep compiler can run here, see
- * /work/shared/reference/runtime-and-testing.md §2.2) and read declarations, resources, app settings and outputs from
- * the syntax tree. This is syntax plus project rules, not semantic validation: `bicep build` and
+ * Offline checks on the Bicep templates: parse with tree-sitter-bicep (no Bicep compiler can run on the development and
+ * CI machines) and read declarations, resources, app settings and outputs from the syntax tree. This is syntax plus project rules, not semantic validation: `bicep build` and
  * `az deployment sub what-if` must still run where Azure is reachable (docs/deploy.md).
  */
 import * as fs from 'node:fs';

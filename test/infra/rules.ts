@@ -22,6 +22,7 @@ import {
   stringLiteral,
   stringsIn,
   syntaxProblems,
+  type SyntaxNode,
   variables,
 } from './bicep';
 
@@ -36,6 +37,7 @@ export const STORAGE = 'infra/app/storage.bicep';
 export const KEYVAULT = 'infra/app/keyvault.bicep';
 export const MONITORING = 'infra/app/monitoring.bicep';
 export const EVENTS = 'infra/app/keyvault-events.bicep';
+export const NETWORK = 'infra/app/network.bicep';
 export const ABBREVIATIONS = 'infra/abbreviations.json';
 export const PARAMETERS = 'infra/main.parameters.json';
 export const BICEPCONFIG = 'infra/bicepconfig.json';
@@ -135,6 +137,13 @@ export const ALLOWED_RESOURCE_TYPES: Readonly<Record<string, readonly string[]>>
   'Microsoft.EventGrid/systemTopics': ['2025-02-15'],
   'Microsoft.EventGrid/systemTopics/eventSubscriptions': ['2025-02-15'],
   'Microsoft.Graph/appRoleAssignedTo': ['v1.0'],
+  // Learn "Microsoft.Network virtualNetworks", "privateEndpoints", "privateEndpoints/privateDnsZoneGroups" (2023-11-01)
+  // and "privateDnsZones", "privateDnsZones/virtualNetworkLinks" (2024-06-01) Bicep references.
+  'Microsoft.Network/virtualNetworks': ['2023-11-01'],
+  'Microsoft.Network/privateEndpoints': ['2023-11-01'],
+  'Microsoft.Network/privateEndpoints/privateDnsZoneGroups': ['2023-11-01'],
+  'Microsoft.Network/privateDnsZones': ['2024-06-01'],
+  'Microsoft.Network/privateDnsZones/virtualNetworkLinks': ['2024-06-01'],
 };
 
 export function apiVersionRule(t: Templates): string[] {
@@ -223,10 +232,14 @@ export const REQUIRED_AZURE_ROLES = [
   { role: 'Storage Queue Data Contributor', id: '974c5e8b-45b9-4653-ba55-5f855dd0fb88', scope: 'storage' },
   { role: 'Storage Table Data Contributor', id: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3', scope: 'storage' },
   { role: 'Key Vault Secrets Officer', id: 'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba', scope: 'vault' },
+  { role: 'Key Vault Secrets User', id: '4633458b-17de-408a-b874-0445c86b69e6', scope: 'credentialsVault' },
   { role: 'Monitoring Metrics Publisher', id: '3913510d-42f4-4e42-8a64-420c390055eb', scope: 'applicationInsights' },
 ] as const;
 
-/** Microsoft Graph application permissions the code needs (microsoft-apis.md §1). */
+/**
+ * Microsoft Graph application permissions the code uses (Learn "Microsoft Graph permissions reference"). Mail.Send is
+ * granted in Entra only behind a switch that defaults to false (mailSendRule).
+ */
 export const REQUIRED_GRAPH_ROLES = ['Application.ReadWrite.OwnedBy', 'Mail.Send'] as const;
 
 export function rolesRule(t: Templates): string[] {
@@ -623,5 +636,388 @@ export function keyVaultEventsRule(t: Templates, functionName: string): string[]
   const doc = t[DEPLOY_DOC] ?? '';
   for (const phrase of [NEAR_EXPIRY_ENV, NEAR_EXPIRY_EVENT, 'azd provision', functionName])
     if (!doc.includes(phrase)) problems.push(`${DEPLOY_DOC}: does not mention '${phrase}'`);
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared helpers for the least-privilege rules below
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Built-in role ids these rules talk about (Learn "Azure built-in roles"). */
+export const KEY_VAULT_ROLES = {
+  secretsOfficer: 'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba',
+  secretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
+} as const;
+
+/** main.bicep param → its declaration, or undefined. */
+const mainParam = (t: Templates, name: string) => params(parse(t, MAIN)).find((d) => d.name === name);
+
+/** The value main.parameters.json gives a parameter (`${ENV=default}`), or undefined. */
+function parameterValue(t: Templates, name: string): unknown {
+  try {
+    const pj = json(t, PARAMETERS);
+    const v = isRecord(pj) && isRecord(pj.parameters) ? pj.parameters[name] : undefined;
+    return isRecord(v) ? v.value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The condition of a conditional resource or module (`= if (cond) {…}`), as text; undefined when unconditional. */
+function conditionOf(node: SyntaxNode): SyntaxNode | undefined {
+  const value = node.namedChildren[node.namedChildren.length - 1];
+  if (value?.type !== 'if_statement') return undefined;
+  return value.namedChildren.find((c) => c.type !== 'object');
+}
+
+/**
+ * The string a property takes when `param` has the value `when`: a literal, or a ternary on the bare parameter
+ * (`param ? 'a' : 'b'`). Anything else is unknown (undefined), which the rules report.
+ */
+export function stringWhen(node: SyntaxNode | undefined, param: string, when: boolean): string | undefined {
+  if (!node) return undefined;
+  if (node.type === 'parenthesized_expression') return stringWhen(node.namedChildren[0], param, when);
+  if (node.type === 'string') return stringLiteral(node);
+  if (node.type === 'ternary_expression') {
+    const [cond, yes, no] = node.namedChildren;
+    if (cond?.type === 'identifier' && cond.text === param) return stringWhen(when ? yes : no, param, when);
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 10. Two vaults: the identity writes only the client secrets, and only reads the ServiceNow admin credentials
+
+/**
+ * Both vaults are instances of app/keyvault.bicep (so the hardening flags checked on that module hold for both); the
+ * identity is Key Vault Secrets Officer on the client secrets vault only, and holds nothing but Key Vault Secrets User
+ * on the credentials vault; the deployer's optional Officer role lands on the credentials vault; the app gets both
+ * vault URLs as KEY_VAULT_URL and SERVICENOW_CREDENTIALS_VAULT_URL.
+ */
+export function vaultSeparationRule(t: Templates): string[] {
+  const problems: string[] = [];
+  const main = parse(t, MAIN);
+  const mods = modules(main);
+  const vaultMods = mods.filter((m) => m.path === 'app/keyvault.bicep');
+  const secretsMod = vaultMods.find((m) => m.symbol === 'keyVault');
+  const credsMod = vaultMods.find((m) => m.symbol === 'credentialsVault');
+  if (vaultMods.length !== 2 || !secretsMod || !credsMod)
+    problems.push(
+      `${MAIN}: expected app/keyvault.bicep twice, as modules keyVault (client secrets) and credentialsVault (ServiceNow credentials)`,
+    );
+  for (const m of [secretsMod, credsMod])
+    if (m?.conditional) problems.push(`${MAIN}: module ${m.symbol} must not be conditional`);
+  const vaultName = (m: typeof secretsMod) => (m?.body ? propertyAt(m.body, 'params.name')?.text : undefined);
+  if (secretsMod && credsMod && vaultName(secretsMod) === vaultName(credsMod))
+    problems.push(`${MAIN}: the two vaults must have different names`);
+  if (credsMod && vaultName(credsMod) !== 'names.serviceNowCredentialsVault')
+    problems.push(`${MAIN}: module credentialsVault must be named names.serviceNowCredentialsVault`);
+
+  const rbacMod = mods.find((m) => m.path === 'app/rbac.bicep');
+  const rbacParam = (n: string) => (rbacMod?.body ? propertyAt(rbacMod.body, `params.${n}`)?.text : undefined);
+  if (rbacParam('keyVaultName') !== 'keyVault.outputs.name')
+    problems.push(`${MAIN}: rbac must get keyVaultName from the keyVault module`);
+  if (rbacParam('credentialsVaultName') !== 'credentialsVault.outputs.name')
+    problems.push(`${MAIN}: rbac must get credentialsVaultName from the credentialsVault module`);
+
+  const rbac = parse(t, RBAC);
+  const rs = resources(rbac);
+  const existingVault = (param: string) =>
+    rs.find((r) => r.type === 'Microsoft.KeyVault/vaults' && r.existing && propertyAt(r.body, 'name')?.text === param)
+      ?.symbol;
+  const secretsVault = existingVault('keyVaultName');
+  const credsVault = existingVault('credentialsVaultName');
+  if (!secretsVault || !credsVault)
+    problems.push(`${RBAC}: needs existing vaults named keyVaultName and credentialsVaultName`);
+
+  let officerOnSecrets = false;
+  let userOnCreds = false;
+  for (const a of rs.filter((r) => r.type === 'Microsoft.Authorization/roleAssignments' && r.body)) {
+    const roleDef = propertyAt(a.body, 'properties.roleDefinitionId');
+    const role = roleDef
+      ? stringsIn(roleDef)
+          .find((x) => GUID.test(x))
+          ?.toLowerCase()
+      : undefined;
+    const scope = propertyAt(a.body, 'scope')?.text;
+    const principal = propertyAt(a.body, 'properties.principalId')?.text;
+    const nameText = propertyAt(a.body, 'name')?.text ?? '';
+    if (scope && nameText && !nameText.includes(`${scope}.id`))
+      problems.push(`${RBAC}: role assignment '${a.symbol}' must be named guid(${scope}.id, …) after its scope`);
+    if (principal === 'identityPrincipalId') {
+      if (scope === credsVault) {
+        if (role === KEY_VAULT_ROLES.secretsUser && !a.conditional) userOnCreds = true;
+        else
+          problems.push(
+            `${RBAC}: '${a.symbol}' gives the identity role ${role ?? '?'} on the credentials vault; only Key Vault Secrets User (${KEY_VAULT_ROLES.secretsUser}) is allowed there`,
+          );
+      }
+      if (role === KEY_VAULT_ROLES.secretsOfficer) {
+        if (scope === secretsVault) officerOnSecrets = true;
+        else
+          problems.push(
+            `${RBAC}: '${a.symbol}' gives the identity Key Vault Secrets Officer on '${scope ?? '?'}'; only the client secrets vault is allowed`,
+          );
+      }
+    } else if (principal && role === KEY_VAULT_ROLES.secretsOfficer && scope !== credsVault)
+      problems.push(
+        `${RBAC}: '${a.symbol}' gives ${principal} Key Vault Secrets Officer on '${scope ?? '?'}'; the deployer needs it on the credentials vault only`,
+      );
+  }
+  if (!officerOnSecrets)
+    problems.push(`${RBAC}: the identity must be Key Vault Secrets Officer on the client secrets vault`);
+  if (!userOnCreds) problems.push(`${RBAC}: the identity must be Key Vault Secrets User on the credentials vault`);
+
+  const apiMod = mods.find((m) => m.path === 'app/api.bicep');
+  const apiParam = (n: string) => (apiMod?.body ? propertyAt(apiMod.body, `params.${n}`)?.text : undefined);
+  if (apiParam('keyVaultUrl') !== 'keyVault.outputs.uri')
+    problems.push(`${MAIN}: api must get keyVaultUrl from the keyVault module`);
+  if (apiParam('serviceNowCredentialsVaultUrl') !== 'credentialsVault.outputs.uri')
+    problems.push(`${MAIN}: api must get serviceNowCredentialsVaultUrl from the credentialsVault module`);
+  const { settings } = appSettings(parse(t, API));
+  if (settings.get('KEY_VAULT_URL')?.text !== 'keyVaultUrl')
+    problems.push(`${API}: KEY_VAULT_URL must be param keyVaultUrl (the client secrets vault)`);
+  if (settings.get('SERVICENOW_CREDENTIALS_VAULT_URL')?.text !== 'serviceNowCredentialsVaultUrl')
+    problems.push(`${API}: SERVICENOW_CREDENTIALS_VAULT_URL must be param serviceNowCredentialsVaultUrl`);
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 11. Mail.Send is not granted in Entra unless asked for
+
+export const MAIL_SEND_PARAM = 'grantEntraMailSend';
+export const MAIL_SEND_ENV = 'GRANT_ENTRA_MAIL_SEND';
+/** What docs/deploy.md must explain: Exchange RBAC for Applications scoped to the sender, and what it superseded. */
+export const MAIL_SEND_DOC_PHRASES = [
+  MAIL_SEND_ENV,
+  'https://learn.microsoft.com/exchange/permissions-exo/application-rbac',
+  'New-ServicePrincipal',
+  'New-ManagementScope',
+  'New-ManagementRoleAssignment',
+  'Application Mail.Send',
+  '-CustomResourceScope',
+  'MAIL_SENDER',
+  'New-ApplicationAccessPolicy',
+  'https://learn.microsoft.com/graph/auth-limit-mailbox-access',
+];
+
+/** Whether `node` sits in the `then` branch of a ternary on the bare identifier `param`. */
+function guardedBy(node: SyntaxNode, param: string): boolean {
+  for (let child = node, parent = node.parent; parent; child = parent, parent = parent.parent)
+    if (parent.type === 'ternary_expression') {
+      const [cond, yes] = parent.namedChildren;
+      if (cond?.type === 'identifier' && cond.text === param && yes?.startIndex === child.startIndex) return true;
+    }
+  return false;
+}
+
+/**
+ * A tenant-wide Graph Mail.Send app role lets the identity send as any mailbox, and an Exchange scope cannot narrow it.
+ * So the switch defaults to false in main.bicep, the module and main.parameters.json, 'Mail.Send' appears in the Graph
+ * module only behind that switch, and docs/deploy.md explains the scoped alternative.
+ */
+export function mailSendRule(t: Templates): string[] {
+  const problems: string[] = [];
+  const main = mainParam(t, MAIL_SEND_PARAM);
+  if (!main || booleanLiteral(main.value) !== false)
+    problems.push(`${MAIN}: param ${MAIL_SEND_PARAM} must exist and default to false`);
+  const graph = parse(t, GRAPH);
+  const modParam = params(graph).find((d) => d.name === MAIL_SEND_PARAM);
+  if (!modParam || booleanLiteral(modParam.value) !== false)
+    problems.push(`${GRAPH}: param ${MAIL_SEND_PARAM} must exist and default to false`);
+  const mailSend: SyntaxNode[] = [];
+  const walk = (n: SyntaxNode) => {
+    if (stringLiteral(n) === 'Mail.Send') mailSend.push(n);
+    for (const c of n.namedChildren) walk(c);
+  };
+  walk(graph.root);
+  if (mailSend.length === 0) problems.push(`${GRAPH}: Mail.Send is not grantable at all`);
+  for (const n of mailSend)
+    if (!guardedBy(n, MAIL_SEND_PARAM))
+      problems.push(
+        `${GRAPH}:${n.startPosition.row + 1}: 'Mail.Send' must only be granted behind ${MAIL_SEND_PARAM} ? … : …`,
+      );
+  const mod = modules(parse(t, MAIN)).find((m) => m.path === 'app/graph-permissions.bicep');
+  if (!mod?.body || propertyAt(mod.body, `params.${MAIL_SEND_PARAM}`)?.text !== MAIL_SEND_PARAM)
+    problems.push(`${MAIN}: graph-permissions must get ${MAIL_SEND_PARAM} from param ${MAIL_SEND_PARAM}`);
+  if (parameterValue(t, MAIL_SEND_PARAM) !== `\${${MAIL_SEND_ENV}=false}`)
+    problems.push(`${PARAMETERS}: ${MAIL_SEND_PARAM} must be \${${MAIL_SEND_ENV}=false}`);
+  const doc = t[DEPLOY_DOC] ?? '';
+  for (const phrase of MAIL_SEND_DOC_PHRASES)
+    if (!doc.includes(phrase)) problems.push(`${DEPLOY_DOC}: does not mention '${phrase}'`);
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 12. Optional private networking
+
+export const PRIVATE_PARAM = 'privateNetworking';
+export const PRIVATE_ENV = 'PRIVATE_NETWORKING';
+
+/** Private endpoints network.bicep must create: the target (an existing resource named by a param) and group id. */
+export const REQUIRED_PRIVATE_ENDPOINTS = [
+  { target: 'Microsoft.KeyVault/vaults', name: 'keyVaultName', groupId: 'vault', zone: 'privatelink.vaultcore.' },
+  {
+    target: 'Microsoft.KeyVault/vaults',
+    name: 'credentialsVaultName',
+    groupId: 'vault',
+    zone: 'privatelink.vaultcore.',
+  },
+  {
+    target: 'Microsoft.Storage/storageAccounts',
+    name: 'storageAccountName',
+    groupId: 'blob',
+    zone: 'privatelink.blob.',
+  },
+  {
+    target: 'Microsoft.Storage/storageAccounts',
+    name: 'storageAccountName',
+    groupId: 'queue',
+    zone: 'privatelink.queue.',
+  },
+  {
+    target: 'Microsoft.Storage/storageAccounts',
+    name: 'storageAccountName',
+    groupId: 'table',
+    zone: 'privatelink.table.',
+  },
+] as const;
+
+/** Resources whose public network access the private mode turns off: file, type, main.bicep module symbols. */
+const PRIVATE_TARGETS = [
+  { file: KEYVAULT, type: 'Microsoft.KeyVault/vaults', modules: ['keyVault', 'credentialsVault'] },
+  { file: STORAGE, type: 'Microsoft.Storage/storageAccounts', modules: ['storage'] },
+] as const;
+
+const within = (inner: SyntaxNode, outer: SyntaxNode) =>
+  inner.startIndex >= outer.startIndex && inner.endIndex <= outer.endIndex;
+
+/**
+ * Behind `privateNetworking` (default false): both vaults and the storage account refuse public network access, a
+ * private endpoint with a DNS zone group in the matching privatelink zone (linked to the network) serves each vault
+ * and blob, queue and table, and the Function App joins a subnet delegated to Microsoft.App/environments.
+ */
+export function privateNetworkingRule(t: Templates): string[] {
+  const problems: string[] = [];
+  const main = parse(t, MAIN);
+  const mp = mainParam(t, PRIVATE_PARAM);
+  if (!mp || booleanLiteral(mp.value) !== false)
+    problems.push(`${MAIN}: param ${PRIVATE_PARAM} must exist and default to false`);
+  if (parameterValue(t, PRIVATE_PARAM) !== `\${${PRIVATE_ENV}=false}`)
+    problems.push(`${PARAMETERS}: ${PRIVATE_PARAM} must be \${${PRIVATE_ENV}=false}`);
+  if (!(t[DEPLOY_DOC] ?? '').includes(PRIVATE_ENV)) problems.push(`${DEPLOY_DOC}: does not mention '${PRIVATE_ENV}'`);
+  const mods = modules(main);
+
+  // Public network access off (and the firewall denying) when the switch is on.
+  for (const target of PRIVATE_TARGETS) {
+    const p = parse(t, target.file);
+    const r = resources(p).find((x) => x.type === target.type && !x.existing);
+    const declared = params(p).find((d) => d.name === PRIVATE_PARAM);
+    if (!declared || booleanLiteral(declared.value) !== false)
+      problems.push(`${target.file}: param ${PRIVATE_PARAM} must exist and default to false`);
+    const access = propertyAt(r?.body, 'properties.publicNetworkAccess');
+    if (stringWhen(access, PRIVATE_PARAM, true) !== 'Disabled')
+      problems.push(`${target.file}: publicNetworkAccess must be 'Disabled' when ${PRIVATE_PARAM} is true`);
+    if (stringWhen(propertyAt(r?.body, 'properties.networkAcls.defaultAction'), PRIVATE_PARAM, true) !== 'Deny')
+      problems.push(`${target.file}: networkAcls.defaultAction must be 'Deny' when ${PRIVATE_PARAM} is true`);
+    for (const symbol of target.modules) {
+      const m = mods.find((x) => x.symbol === symbol);
+      if (!m?.body || propertyAt(m.body, `params.${PRIVATE_PARAM}`)?.text !== PRIVATE_PARAM)
+        problems.push(`${MAIN}: module ${symbol} must get ${PRIVATE_PARAM} from param ${PRIVATE_PARAM}`);
+    }
+  }
+
+  // The network module, behind the switch, wired to the vaults and the storage account.
+  const netMod = mods.find((m) => m.path === 'app/network.bicep');
+  if (!netMod?.body) problems.push(`${MAIN}: module app/network.bicep is missing`);
+  else {
+    const cond = conditionOf(netMod.node);
+    if (!cond || cond.text.replace(/[()\s]/g, '') !== PRIVATE_PARAM)
+      problems.push(`${MAIN}: module network must be deployed if (${PRIVATE_PARAM}) only`);
+    const wiring: Array<[string, string]> = [
+      ['keyVaultName', 'keyVault.outputs.name'],
+      ['credentialsVaultName', 'credentialsVault.outputs.name'],
+      ['storageAccountName', 'storage.outputs.name'],
+    ];
+    for (const [param, expected] of wiring)
+      if (propertyAt(netMod.body, `params.${param}`)?.text !== expected)
+        problems.push(`${MAIN}: network must get ${param} from ${expected}`);
+  }
+
+  // Endpoints, zones and links.
+  const net = parse(t, NETWORK);
+  const rs = resources(net);
+  const vnet = rs.find((r) => r.type === 'Microsoft.Network/virtualNetworks' && !r.existing);
+  const zones = rs.filter((r) => r.type === 'Microsoft.Network/privateDnsZones' && !r.existing && r.body);
+  const links = rs.filter((r) => r.type === 'Microsoft.Network/privateDnsZones/virtualNetworkLinks' && r.body);
+  const endpoints = rs.filter((r) => r.type === 'Microsoft.Network/privateEndpoints' && !r.existing && r.body);
+  const groups = rs.filter((r) => r.type === 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups' && r.body);
+  for (const r of [...zones, ...links, ...endpoints, ...groups])
+    if (r.conditional) problems.push(`${NETWORK}: ${r.symbol} must not be conditional (the module is)`);
+  const used = new Set<string>();
+  for (const need of REQUIRED_PRIVATE_ENDPOINTS) {
+    const label = `${need.groupId} endpoint for ${need.name}`;
+    const target = rs.find(
+      (r) => r.type === need.target && r.existing && propertyAt(r.body, 'name')?.text === need.name,
+    );
+    if (!target) {
+      problems.push(`${NETWORK}: no existing ${need.target} named by param ${need.name}`);
+      continue;
+    }
+    const ep = endpoints.find((e) => {
+      if (used.has(e.symbol)) return false;
+      const conn = propertyAt(e.body, 'properties.privateLinkServiceConnections');
+      const first = conn?.type === 'array' ? conn.namedChildren[0] : undefined;
+      const groupIds = propertyAt(first, 'properties.groupIds');
+      return (
+        propertyAt(first, 'properties.privateLinkServiceId')?.text === `${target.symbol}.id` &&
+        !!groupIds &&
+        stringsIn(groupIds).includes(need.groupId)
+      );
+    });
+    if (!ep) {
+      problems.push(
+        `${NETWORK}: no private endpoint (${label}) to ${target.symbol}.id with groupIds ['${need.groupId}']`,
+      );
+      continue;
+    }
+    used.add(ep.symbol);
+    if (!vnet || !propertyAt(ep.body, 'properties.subnet.id')) problems.push(`${NETWORK}: the ${label} has no subnet`);
+    const group = groups.find((g) => within(g.node, ep.node) || propertyAt(g.body, 'parent')?.text === ep.symbol);
+    const configs = propertyAt(group?.body, 'properties.privateDnsZoneConfigs');
+    const zone = zones.find(
+      (z) =>
+        (propertyAt(z.body, 'name')?.text ?? '').startsWith(`'${need.zone}`) &&
+        !!configs &&
+        identifiersIn(configs).includes(z.symbol),
+    );
+    const link = zone
+      ? links.find((l) => within(l.node, zone.node) || propertyAt(l.body, 'parent')?.text === zone.symbol)
+      : undefined;
+    if (!group || !configs) problems.push(`${NETWORK}: the ${label} has no private DNS zone group`);
+    else if (!zone) problems.push(`${NETWORK}: the ${label} must register in a '${need.zone}…' private DNS zone`);
+    else if (!vnet || propertyAt(link?.body, 'properties.virtualNetwork.id')?.text !== `${vnet.symbol}.id`)
+      problems.push(`${NETWORK}: private DNS zone ${zone.symbol} must be linked to the virtual network`);
+  }
+
+  // The Function App joins a subnet delegated to Microsoft.App/environments.
+  const subnets = propertyAt(vnet?.body, 'properties.subnets');
+  const delegated = (subnets?.type === 'array' ? subnets.namedChildren : []).find((sn) =>
+    stringsIn(propertyAt(sn, 'properties.delegations') ?? sn).includes('Microsoft.App/environments'),
+  );
+  if (!delegated) problems.push(`${NETWORK}: no subnet delegated to Microsoft.App/environments (Flex Consumption)`);
+  const subnetName = delegated ? propertyAt(delegated, 'name')?.text : undefined;
+  const out = outputs(net).find((o) => o.name === 'appSubnetId');
+  if (!out?.value || !subnetName || !out.value.text.includes(subnetName))
+    problems.push(`${NETWORK}: output appSubnetId must be the delegated subnet`);
+  const site = resources(parse(t, API)).find((r) => r.type === 'Microsoft.Web/sites' && !r.existing);
+  const subnetRef = propertyAt(site?.body, 'properties.virtualNetworkSubnetId');
+  if (!subnetRef || !identifiersIn(subnetRef).includes('virtualNetworkSubnetId'))
+    problems.push(`${API}: the site must set properties.virtualNetworkSubnetId from param virtualNetworkSubnetId`);
+  const apiMod = mods.find((m) => m.path === 'app/api.bicep');
+  const given = apiMod?.body ? propertyAt(apiMod.body, 'params.virtualNetworkSubnetId')?.text : undefined;
+  if (!given || !netMod || !given.includes(`${netMod.symbol}.`) || !given.includes('appSubnetId'))
+    problems.push(`${MAIN}: api must get virtualNetworkSubnetId from the network module's appSubnetId`);
   return problems;
 }

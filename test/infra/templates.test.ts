@@ -1,5 +1,5 @@
 /**
- * Offline checks of the deployment templates (issue 6). Each rule runs on the real files (must hold) and on mutated
+ * Offline checks of the deployment templates. Each rule runs on the real files (must hold) and on mutated
  * copies (must fail), so a check that silently stopped seeing anything would be caught. No Bicep compiler or Azure is
  * reachable here: docs/deploy.md lists what `bicep build` and `what-if` must show where they are.
  */
@@ -21,22 +21,31 @@ import {
   GRAPH,
   HARDENING_FLAGS,
   hardeningRule,
+  KEY_VAULT_ROLES,
   KEYVAULT,
   keyVaultEventsRule,
   loadTemplates,
+  MAIL_SEND_DOC_PHRASES,
+  MAIL_SEND_ENV,
+  mailSendRule,
   MAIN,
   MONITORING,
   NEAR_EXPIRY_ENV,
   NEAR_EXPIRY_EVENT,
+  NETWORK,
   noSecretsRule,
   PARAMETERS,
+  PRIVATE_ENV,
+  privateNetworkingRule,
   RBAC,
   REQUIRED_AZURE_ROLES,
   rolesRule,
   settingsRule,
   STORAGE,
+  stringWhen,
   syntaxRule,
   type Templates,
+  vaultSeparationRule,
 } from './rules';
 
 const repoRoot = path.resolve(__dirname, '../..');
@@ -71,7 +80,9 @@ const expectProblem = (problems: string[], pattern: RegExp) => {
 describe('templates on disk', () => {
   it('hold main.bicep, every module, bicepconfig, parameters, azure.yaml and docs/deploy.md', () => {
     const files = listBicepFiles(repoRoot, 'infra');
-    expect(files).toEqual(expect.arrayContaining([MAIN, API, RBAC, GRAPH, STORAGE, KEYVAULT, MONITORING, EVENTS]));
+    expect(files).toEqual(
+      expect.arrayContaining([MAIN, API, RBAC, GRAPH, STORAGE, KEYVAULT, MONITORING, EVENTS, NETWORK]),
+    );
     for (const f of [BICEPCONFIG, PARAMETERS, AZURE_YAML, DEPLOY_DOC]) expect(real[f]).toBeDefined();
   });
 });
@@ -218,6 +229,7 @@ describe('rolesRule', () => {
     'Storage Queue Data Contributor': 'identityQueueDataContributor',
     'Storage Table Data Contributor': 'identityTableDataContributor',
     'Key Vault Secrets Officer': 'identitySecretsOfficer',
+    'Key Vault Secrets User': 'identityCredentialsReader',
     'Monitoring Metrics Publisher': 'identityMetricsPublisher',
   };
   it.each(REQUIRED_AZURE_ROLES.map((r) => r.role))('fails when the %s assignment is removed', (role) => {
@@ -514,5 +526,327 @@ describe('keyVaultEventsRule', () => {
     expectProblem(keyVaultEventsRule(params, fn), /main\.parameters\.json: enableSecretNearExpiryEvents must be/);
     const doc = mutate(real, DEPLOY_DOC, new RegExp(NEAR_EXPIRY_ENV, 'g'), 'THE_SWITCH');
     expectProblem(keyVaultEventsRule(doc, fn), new RegExp(`does not mention '${NEAR_EXPIRY_ENV}'`));
+  });
+});
+
+describe('vaultSeparationRule', () => {
+  const { secretsOfficer, secretsUser } = KEY_VAULT_ROLES;
+
+  it('the identity only reads the ServiceNow credentials vault and is Secrets Officer only on the client secrets vault', () => {
+    expect(vaultSeparationRule(real)).toEqual([]);
+  });
+
+  it('fails when the identity gets Secrets Officer instead of Secrets User on the credentials vault', () => {
+    const t = mutate(real, RBAC, new RegExp(secretsUser, 'g'), secretsOfficer);
+    const problems = vaultSeparationRule(t);
+    expectProblem(problems, /'identityCredentialsReader' gives the identity role b86a8fe4.* on the credentials vault/);
+    expectProblem(problems, /must be Key Vault Secrets User on the credentials vault/);
+  });
+
+  it('fails when the identity also gets Secrets Officer on the credentials vault', () => {
+    const t = mutate(
+      real,
+      RBAC,
+      /name: guid\(vault\.id, identityPrincipalId, '(b86a8fe4[^']*)'\)\n(\s*)scope: vault/,
+      "name: guid(credentialsVault.id, identityPrincipalId, '$1')\n$2scope: credentialsVault",
+    );
+    const problems = vaultSeparationRule(t);
+    expectProblem(problems, /'identitySecretsOfficer' gives the identity role b86a8fe4.* on the credentials vault/);
+    expectProblem(problems, /must be Key Vault Secrets Officer on the client secrets vault/);
+  });
+
+  it('fails when the Secrets User assignment on the credentials vault is removed', () => {
+    expectProblem(
+      vaultSeparationRule(removeResource(real, RBAC, 'identityCredentialsReader')),
+      /must be Key Vault Secrets User on the credentials vault/,
+    );
+  });
+
+  it('fails when the deployer gets Secrets Officer on the client secrets vault', () => {
+    const t = mutate(
+      real,
+      RBAC,
+      /name: guid\(credentialsVault\.id, deployerPrincipalId, ('b86a8fe4[^']*')\)\n(\s*)scope: credentialsVault/,
+      'name: guid(vault.id, deployerPrincipalId, $1)\n$2scope: vault',
+    );
+    expectProblem(
+      vaultSeparationRule(t),
+      /'deployerSecretsOfficer' gives deployerPrincipalId Key Vault Secrets Officer on 'vault'/,
+    );
+  });
+
+  it('fails when an assignment is not named after its scope', () => {
+    const t = mutate(
+      real,
+      RBAC,
+      `guid(credentialsVault.id, identityPrincipalId, '${secretsUser}')`,
+      `guid(vault.id, identityPrincipalId, '${secretsUser}')`,
+    );
+    expectProblem(vaultSeparationRule(t), /'identityCredentialsReader' must be named guid\(credentialsVault\.id/);
+  });
+
+  it('fails when main.bicep deploys one vault, or both under one name', () => {
+    const oneName = mutate(real, MAIN, 'name: names.serviceNowCredentialsVault', 'name: names.keyVault');
+    expectProblem(vaultSeparationRule(oneName), /two vaults must have different names/);
+    const removed = mutate(real, MAIN, /^module credentialsVault [\s\S]*?\n\}\n/m, '');
+    expectProblem(vaultSeparationRule(removed), /expected app\/keyvault\.bicep twice/);
+    const conditional = mutate(
+      real,
+      MAIN,
+      "module credentialsVault 'app/keyvault.bicep' = {",
+      "module credentialsVault 'app/keyvault.bicep' = if (privateNetworking) {",
+    );
+    expectProblem(vaultSeparationRule(conditional), /module credentialsVault must not be conditional/);
+  });
+
+  it.each([
+    [
+      'rbac credentials vault',
+      'credentialsVaultName: credentialsVault.outputs.name\n    applicationInsightsName',
+      'credentialsVaultName: keyVault.outputs.name\n    applicationInsightsName',
+      /rbac must get credentialsVaultName/,
+    ],
+    [
+      'api credentials vault URL',
+      'serviceNowCredentialsVaultUrl: credentialsVault.outputs.uri',
+      'serviceNowCredentialsVaultUrl: keyVault.outputs.uri',
+      /api must get serviceNowCredentialsVaultUrl/,
+    ],
+    [
+      'api secrets vault URL',
+      'keyVaultUrl: keyVault.outputs.uri',
+      'keyVaultUrl: credentialsVault.outputs.uri',
+      /keyVaultUrl/,
+    ],
+  ] as Array<[string, string, string, RegExp]>)('fails when main.bicep miswires the %s', (_l, from, to, expected) => {
+    expectProblem(vaultSeparationRule(mutate(real, MAIN, from, to)), expected);
+  });
+
+  it('fails when the app setting of the credentials vault points at the client secrets vault', () => {
+    const t = mutate(
+      real,
+      API,
+      'SERVICENOW_CREDENTIALS_VAULT_URL: serviceNowCredentialsVaultUrl',
+      'SERVICENOW_CREDENTIALS_VAULT_URL: keyVaultUrl',
+    );
+    expectProblem(
+      vaultSeparationRule(t),
+      /SERVICENOW_CREDENTIALS_VAULT_URL must be param serviceNowCredentialsVaultUrl/,
+    );
+  });
+});
+
+describe('mailSendRule', () => {
+  it('Graph Mail.Send is granted in Entra only when asked for, and the docs explain the scoped alternative', () => {
+    expect(mailSendRule(real)).toEqual([]);
+  });
+
+  it.each([
+    [
+      MAIN,
+      'param grantEntraMailSend bool = false',
+      'param grantEntraMailSend bool = true',
+      /main\.bicep: param grantEntraMailSend must exist and default to false/,
+    ],
+    [
+      GRAPH,
+      'param grantEntraMailSend bool = false',
+      'param grantEntraMailSend bool = true',
+      /graph-permissions\.bicep: param grantEntraMailSend must/,
+    ],
+    [
+      PARAMETERS,
+      `\${${MAIL_SEND_ENV}=false}`,
+      `\${${MAIL_SEND_ENV}=true}`,
+      /main\.parameters\.json: grantEntraMailSend must be/,
+    ],
+    [
+      MAIN,
+      'grantEntraMailSend: grantEntraMailSend',
+      'grantEntraMailSend: true',
+      /graph-permissions must get grantEntraMailSend/,
+    ],
+  ] as Array<[string, string, string, RegExp]>)(
+    'fails when %s turns the grant on by default',
+    (file, from, to, expected) => {
+      expectProblem(mailSendRule(mutate(real, file, from, to)), expected);
+    },
+  );
+
+  it('fails when Mail.Send is in the default role list or outside the switch', () => {
+    const inDefault = mutate(
+      real,
+      GRAPH,
+      "  'Application.ReadWrite.OwnedBy'\n]",
+      "  'Application.ReadWrite.OwnedBy'\n  'Mail.Send'\n]",
+    );
+    expectProblem(mailSendRule(inDefault), /'Mail\.Send' must only be granted behind grantEntraMailSend/);
+    const swapped = mutate(
+      real,
+      GRAPH,
+      "grantEntraMailSend ? union(appRoles, ['Mail.Send']) : appRoles",
+      "grantEntraMailSend ? appRoles : union(appRoles, ['Mail.Send'])",
+    );
+    expectProblem(mailSendRule(swapped), /'Mail\.Send' must only be granted behind/);
+    const negated = mutate(real, GRAPH, 'var roles = grantEntraMailSend ?', 'var roles = !grantEntraMailSend ?');
+    expectProblem(mailSendRule(negated), /'Mail\.Send' must only be granted behind/);
+  });
+
+  it.each(MAIL_SEND_DOC_PHRASES)('fails when docs/deploy.md no longer mentions %s', (phrase) => {
+    const t = mutate(real, DEPLOY_DOC, new RegExp(phrase.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g'), 'X');
+    expectProblem(mailSendRule(t), new RegExp(`does not mention '${phrase.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'`));
+  });
+});
+
+describe('privateNetworkingRule', () => {
+  it('private mode closes public access and adds endpoints, DNS zones and the delegated app subnet', () => {
+    expect(privateNetworkingRule(real)).toEqual([]);
+  });
+
+  it('reads the value a property takes for either state of the switch', () => {
+    const p = parseBicep("var a = privateNetworking ? 'Disabled' : 'Enabled'\nvar b = other ? 'x' : 'y'\n");
+    const [a, b] = p.root.namedChildren.map((n) => n.namedChildren[n.namedChildren.length - 1]);
+    expect(stringWhen(a, 'privateNetworking', true)).toBe('Disabled');
+    expect(stringWhen(a, 'privateNetworking', false)).toBe('Enabled');
+    expect(stringWhen(b, 'privateNetworking', true)).toBeUndefined();
+  });
+
+  it.each([
+    [
+      MAIN,
+      'param privateNetworking bool = false',
+      'param privateNetworking bool = true',
+      /main\.bicep: param privateNetworking must exist and default to false/,
+    ],
+    [PARAMETERS, `\${${PRIVATE_ENV}=false}`, `\${${PRIVATE_ENV}=true}`, /privateNetworking must be/],
+    [
+      KEYVAULT,
+      "publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'",
+      "publicNetworkAccess: 'Enabled'",
+      /keyvault\.bicep: publicNetworkAccess must be 'Disabled'/,
+    ],
+    [
+      KEYVAULT,
+      "defaultAction: privateNetworking ? 'Deny' : 'Allow'",
+      "defaultAction: 'Allow'",
+      /keyvault\.bicep: networkAcls\.defaultAction must be 'Deny'/,
+    ],
+    [
+      STORAGE,
+      "publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'",
+      "publicNetworkAccess: privateNetworking ? 'Enabled' : 'Disabled'",
+      /storage\.bicep: publicNetworkAccess must be 'Disabled'/,
+    ],
+    [
+      STORAGE,
+      "defaultAction: privateNetworking ? 'Deny' : 'Allow'",
+      "defaultAction: 'Allow'",
+      /storage\.bicep: networkAcls\.defaultAction/,
+    ],
+    [
+      STORAGE,
+      'param privateNetworking bool = false',
+      'param privateNetworking bool = true',
+      /storage\.bicep: param privateNetworking must/,
+    ],
+    [
+      MAIN,
+      /(module credentialsVault [\s\S]*?)\n\s*privateNetworking: privateNetworking/,
+      '$1',
+      /module credentialsVault must get privateNetworking/,
+    ],
+    [
+      MAIN,
+      "module network 'app/network.bicep' = if (privateNetworking) {",
+      "module network 'app/network.bicep' = {",
+      /module network must be deployed if \(privateNetworking\) only/,
+    ],
+    [
+      MAIN,
+      'credentialsVaultName: credentialsVault.outputs.name\n    storageAccountName',
+      'credentialsVaultName: keyVault.outputs.name\n    storageAccountName',
+      /network must get credentialsVaultName/,
+    ],
+    [
+      MAIN,
+      "virtualNetworkSubnetId: network.?outputs.appSubnetId ?? ''",
+      "virtualNetworkSubnetId: ''",
+      /api must get virtualNetworkSubnetId/,
+    ],
+    [API, /^\s*virtualNetworkSubnetId: !empty.*\n/m, '', /the site must set properties\.virtualNetworkSubnetId/],
+    [
+      NETWORK,
+      "serviceName: 'Microsoft.App/environments'",
+      "serviceName: 'Microsoft.Web/serverFarms'",
+      /no subnet delegated to Microsoft\.App\/environments/,
+    ],
+    [
+      NETWORK,
+      "groupIds: [\n            'blob'",
+      "groupIds: [\n            'file'",
+      /no private endpoint \(blob endpoint for storageAccountName\)/,
+    ],
+    [
+      NETWORK,
+      'privateLinkServiceId: credentialsVault.id',
+      'privateLinkServiceId: vault.id',
+      /vault endpoint for credentialsVaultName/,
+    ],
+    [
+      NETWORK,
+      "'privatelink.queue.",
+      "'privatelink.queues.",
+      /queue endpoint for storageAccountName must register in a 'privatelink\.queue\.…'/,
+    ],
+    [
+      NETWORK,
+      'privateDnsZoneId: tableZone.id',
+      'privateDnsZoneId: blobZone.id',
+      /table endpoint for storageAccountName must register/,
+    ],
+    [
+      NETWORK,
+      /(resource blobZone[\s\S]*?virtualNetwork: \{\n\s*id: )vnet\.id/,
+      '$1storage.id',
+      /blobZone must be linked to the virtual network/,
+    ],
+    [
+      NETWORK,
+      "output appSubnetId string = '${vnet.id}/subnets/${appSubnetName}'",
+      'output appSubnetId string = privateEndpointSubnetId',
+      /output appSubnetId must be the delegated subnet/,
+    ],
+  ] as Array<[string, string | RegExp, string, RegExp]>)(
+    'fails when %s is mutated (%s)',
+    (file, from, to, expected) => {
+      expectProblem(privateNetworkingRule(mutate(real, file, from, to)), expected);
+    },
+  );
+
+  it.each([
+    ['vaultEndpoint', /vault endpoint for keyVaultName/],
+    ['credentialsVaultEndpoint', /vault endpoint for credentialsVaultName/],
+    ['blobEndpoint', /blob endpoint for storageAccountName/],
+    ['queueEndpoint', /queue endpoint for storageAccountName/],
+    ['tableEndpoint', /table endpoint for storageAccountName/],
+  ] as Array<[string, RegExp]>)('fails when the private endpoint %s is removed', (symbol, expected) => {
+    expectProblem(privateNetworkingRule(removeResource(real, NETWORK, symbol)), expected);
+  });
+
+  it('fails when a DNS zone group or a zone link is removed', () => {
+    // The first nested 'dns' is the client secrets vault endpoint's; the first 'link' is the Key Vault zone's.
+    expectProblem(
+      privateNetworkingRule(removeResource(real, NETWORK, 'dns')),
+      /vault endpoint for keyVaultName has no private DNS zone group/,
+    );
+    expectProblem(
+      privateNetworkingRule(removeResource(real, NETWORK, 'link')),
+      /keyVaultZone must be linked to the virtual network/,
+    );
+  });
+
+  it('fails when docs/deploy.md no longer explains the switch', () => {
+    const t = mutate(real, DEPLOY_DOC, new RegExp(PRIVATE_ENV, 'g'), 'PRIVATE_MODE');
+    expectProblem(privateNetworkingRule(t), /does not mention 'PRIVATE_NETWORKING'/);
   });
 });
