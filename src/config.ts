@@ -441,12 +441,18 @@ export function resetConfigCache(): void {
 
 /**
  * ServiceNow instance names as they appear in `{instance}.service-now.com`: lowercase letters, digits and hyphens
- * (a DNS label). Refusing anything else keeps the template substitution from changing host or path.
+ * (a DNS label, https://www.rfc-editor.org/rfc/rfc1123#page-13). Refusing anything else keeps the template
+ * substitution from changing host or path. The one rule for instance names: the request validation
+ * (src/api/integrationRequest.ts) and every URL and secret name built here use it.
  */
-const INSTANCE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export const SERVICENOW_INSTANCE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** The rule in words, for problem documents. */
+export const SERVICENOW_INSTANCE_RULE =
+  '1-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen';
 
 export function isValidServiceNowInstance(instance: string): boolean {
-  return INSTANCE_NAME.test(instance);
+  return SERVICENOW_INSTANCE_NAME.test(instance);
 }
 
 /** `https://{instance}.service-now.com` (or the sandbox path form), without trailing slash. */

@@ -6,13 +6,12 @@ import { createHash } from 'node:crypto';
 
 import { z } from 'zod';
 
+import { isValidServiceNowInstance, SERVICENOW_INSTANCE_RULE } from '../config';
 import { DEFAULT_PROFILE_ID, PROFILES } from '../profiles';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A verified domain (e.g. contoso.onmicrosoft.com): DNS labels, at least one dot. */
 const DOMAIN = /^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
-/** Instance name rule of the issue: `^[a-z0-9][a-z0-9-]{0,62}$`. */
-const INSTANCE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Values that end up in ServiceNow encoded queries or names: no `^`, CR, LF, and printable. */
 const SAFE_TEXT = /^[^^\p{Cc}]+$/u;
 
@@ -38,7 +37,10 @@ export const integrationRequestSchema = z
       .trim()
       .regex(/^[A-Za-z0-9][A-Za-z0-9 _-]{0,39}$/, 'tenantName must be 1-40 letters, digits, spaces, _ or -')
       .optional(),
-    serviceNowInstance: z.string().regex(INSTANCE, 'serviceNowInstance must match ^[a-z0-9][a-z0-9-]{0,62}$'),
+    // The same rule as the instance URL builder's: a name accepted here always yields an instance URL.
+    serviceNowInstance: z
+      .string()
+      .refine(isValidServiceNowInstance, `serviceNowInstance must be an instance name: ${SERVICENOW_INSTANCE_RULE}`),
     profile: z
       .string()
       .refine((p) => Object.hasOwn(PROFILES, p), `profile must be one of: ${Object.keys(PROFILES).join(', ')}`)

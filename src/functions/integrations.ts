@@ -41,6 +41,33 @@ async function statusOf(client: DurableClient, instanceId: string): Promise<Dura
   }
 }
 
+/**
+ * Undoes the registry write of a run whose orchestration never started (startNew failed and the durable API knows
+ * no such instance), so the row does not stay `provisioning` with no run behind it: an existing row gets its
+ * previous value back, a new one is marked failed (the registry has no delete). Best effort: the caller rethrows the
+ * start error either way.
+ */
+async function releaseUnstarted(
+  deps: Deps,
+  client: DurableClient,
+  id: string,
+  instanceId: string,
+  prior: IntegrationRecord | undefined,
+  at: string,
+): Promise<void> {
+  try {
+    if (await statusOf(client, instanceId).catch(() => undefined)) return; // it started after all
+    await deps.registry.update(id, (cur): IntegrationRecord => {
+      if (cur && cur.instanceId !== instanceId) return cur; // a later run owns the row now
+      if (prior) return prior;
+      if (!cur) throw new Error(`registry row ${id} disappeared`);
+      return { ...cur, status: 'failed', updatedAt: at };
+    });
+  } catch {
+    // The start error is what the caller reports.
+  }
+}
+
 function statusUrl(deps: Deps, id: string): string {
   return `${deps.config.publicBaseUrl}/api/integrations/${id}`;
 }
@@ -226,6 +253,7 @@ export async function startIntegration(
         { id, status: 'provisioning', statusUrl: statusUrl(deps, id) },
         { Location: statusUrl(deps, id) },
       );
+    await releaseUnstarted(deps, client, id, instanceId, prior, at);
     throw err;
   }
   return json(202, { id, status: 'provisioning', statusUrl: statusUrl(deps, id) }, { Location: statusUrl(deps, id) });

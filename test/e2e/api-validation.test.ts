@@ -62,6 +62,7 @@ describe('integrations API: request validation', () => {
         'serviceNowInstance',
       ],
       ['an instance name starting with -', () => ({ ...valid, serviceNowInstance: '-dev00000' }), 'serviceNowInstance'],
+      ['an instance name ending with -', () => ({ ...valid, serviceNowInstance: 'abc-' }), 'serviceNowInstance'],
       [
         'an instance name of 64 characters',
         () => ({ ...valid, serviceNowInstance: 'a'.repeat(64) }),
