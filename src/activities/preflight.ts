@@ -30,14 +30,18 @@ import { type Deps, getDeps } from './deps';
 import { type ActivityLog, logLine, text } from './servicenow-common';
 import { IP_ACCESS_COLUMNS } from './servicenow-ip';
 
-/** Graph application permissions the product relies on (issue 4 b and e); ReadWrite.All also covers OwnedBy. */
+/**
+ * Graph application permissions the product relies on; ReadWrite.All also covers OwnedBy. Mail.Send is not required
+ * in the token: the recommended grant is Exchange Online RBAC for Applications scoped to the one sender mailbox, which
+ * is independent of Entra app roles and so never appears in the token's `roles`
+ * (https://learn.microsoft.com/exchange/permissions-exo/application-rbac).
+ */
 export const REQUIRED_GRAPH_ROLES: ReadonlyArray<{ role: string; alternatives: string[]; why: string }> = [
   {
     role: 'Application.ReadWrite.OwnedBy',
     alternatives: ['Application.ReadWrite.All'],
     why: 'to create and update the app registrations',
   },
-  { role: 'Mail.Send', alternatives: [], why: 'to send the approval emails' },
 ];
 
 /** What the profile requires of the ServiceNow instance (IntegrationProfile['serviceNow'] satisfies it). */
@@ -108,7 +112,7 @@ async function checkKeyVault(deps: Deps, instance: string, problems: string[]): 
   let ok = true;
   for (const { name, what } of wanted) {
     try {
-      await readSecretValue(deps.secrets, name); // value discarded: only its existence matters here
+      await readSecretValue(deps.serviceNowSecrets, name); // value discarded: only its existence matters here
     } catch (err) {
       rethrowRetriable(err);
       ok = false;
@@ -170,7 +174,7 @@ async function checkServiceNow(
   const req = input.profile.serviceNow;
   const client = new ServiceNowClient({
     instanceUrl: serviceNowInstanceUrl(deps.config, instance),
-    auth: createServiceNowAuth(deps.config, instance, deps.secrets),
+    auth: createServiceNowAuth(deps.config, instance, deps.serviceNowSecrets),
   });
   const where = `ServiceNow instance '${instance}'`;
 

@@ -128,22 +128,34 @@ describe('preflight', () => {
     ]);
   });
 
-  it('reports a Graph token without the needed application permissions', async () => {
+  /** Runs preflight with one of our identity's Graph app roles removed (a fresh credential: tokens are cached). */
+  async function withoutGraphRole(value: string) {
     const { directory } = env.sandbox;
     const graphSp = directory.spByAppId('00000003-0000-0000-c000-000000000000')!;
-    const mailSend = graphSp.appRoles.find((r) => r.value === 'Mail.Send')!;
+    const role = graphSp.appRoles.find((r) => r.value === value)!;
     const idx = directory.appRoleAssignments.findIndex(
-      (a) => a.principalId === directory.functionIdentity.servicePrincipalId && a.appRoleId === mailSend.id,
+      (a) => a.principalId === directory.functionIdentity.servicePrincipalId && a.appRoleId === role.id,
     );
+    expect(idx).toBeGreaterThanOrEqual(0);
     const [removed] = directory.appRoleAssignments.splice(idx, 1);
     try {
-      // A fresh credential: the shared one caches its Graph token.
       const fresh = createDeps(loadConfig(env.settings), () => env.sandbox.clock.date());
-      const result = await preflight(input(), fresh);
-      expect(result.problems).toEqual([expect.stringMatching(/lacks the application permission Mail\.Send/)]);
+      return await preflight(input(), fresh);
     } finally {
       directory.appRoleAssignments.push(removed);
     }
+  }
+
+  it('reports a Graph token without the needed application permissions', async () => {
+    const result = await withoutGraphRole('Application.ReadWrite.OwnedBy');
+    expect(result.problems).toEqual([
+      expect.stringMatching(/lacks the application permission Application\.ReadWrite\.OwnedBy/),
+    ]);
+  });
+
+  it('does not require Mail.Send in the token (Exchange RBAC for Applications grants it outside Entra)', async () => {
+    const result = await withoutGraphRole('Mail.Send');
+    expect(result.problems).toEqual([]);
   });
 
   it('throws on a retriable ServiceNow error instead of reporting a problem', async () => {
