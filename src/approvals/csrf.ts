@@ -2,7 +2,7 @@
  * Cross-site request forgery protection for the approval form: the double-submit cookie pattern with a
  * SameSite=Strict, HttpOnly cookie, plus an Origin/Referer check (OWASP Cross-Site Request Forgery Prevention Cheat
  * Sheet, "Signed Double-Submit Cookie" and "Verifying Origin With Standard Headers"). On https the cookie uses the
- * `__Host-` prefix (Secure, Path=/, no Domain: RFC 6265bis §4.1.3.2), so a sibling subdomain cannot plant it; browsers
+ * `__Host-` prefix (Secure, Path=/, no Domain: RFC 6265bis, "The __Host- Prefix"), so a sibling subdomain cannot plant it; browsers
  * refuse Secure cookies over plain http, so loopback http (the local Functions host) uses a plain name.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -34,7 +34,7 @@ export function csrfCookie(publicBaseUrl: string, value: string): Cookie {
   };
 }
 
-/** The value of one cookie in a `Cookie` request header (RFC 6265 §5.4 syntax: `name=value; name2=value2`). */
+/** The value of one cookie in a `Cookie` request header (RFC 6265, "The Cookie Header": `name=value; name2=value2`). */
 export function readCookie(header: string | null, name: string): string | undefined {
   if (!header) return undefined;
   for (const pair of header.split(';')) {

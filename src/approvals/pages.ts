@@ -1,21 +1,41 @@
 /**
- * The approval pages: a confirmation page with Approve and Reject buttons (GET renders, POST decides:
- * lessons-from-peers §2.1), result pages and clear error pages. Everything interpolated is escaped; the approval token
- * appears only in the hidden form field, never in text. Served with no-store, no-referrer, DENY framing, nosniff and a
- * strict Content-Security-Policy (no scripts at all; the one stylesheet is allowed by its hash; forms may post only to
- * our own origin) (OWASP HTTP Headers Cheat Sheet; MDN Content-Security-Policy).
+ * The approval pages: a confirmation page with Approve and Reject buttons (GET renders, POST decides: mail scanners
+ * prefetch links), result pages and clear error pages. Everything interpolated is escaped; the approval token appears
+ * only in the hidden form field, never in text. Served with no-store, no-referrer, DENY framing, nosniff and a strict
+ * Content-Security-Policy: no scripts at all, the one stylesheet allowed by its hash, forms posting only to our own
+ * origin (OWASP HTTP Headers Cheat Sheet; MDN Content-Security-Policy).
  */
 import { createHash } from 'node:crypto';
 
+import type { ApprovalPlan } from '../activities/contracts';
 import type { TokenRecord } from './tokens';
-import { Html, html } from '../mail/html';
+import { Html, html, type HtmlPart } from '../mail/html';
+import type { Markup } from '../mail/layout';
+import { planHtml } from '../mail/approval';
 
 const CSS =
-  'body{font-family:Segoe UI,Arial,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222;line-height:1.5}' +
-  'dt{font-weight:600}dd{margin:0 0 .6rem}code{font-family:Consolas,monospace}' +
+  'body{font-family:Segoe UI,Arial,sans-serif;max-width:52rem;margin:3rem auto;padding:0 1rem;color:#222;line-height:1.5}' +
+  'h2{font-size:1.3rem;margin:2rem 0 .5rem}h3{font-size:1.1rem;margin:1.4rem 0 .4rem}h4{font-size:1rem;margin:1rem 0 .3rem}' +
+  'dt{font-weight:600}dd{margin:0 0 .6rem}code{font-family:Consolas,monospace;overflow-wrap:anywhere}' +
+  'table{border-collapse:collapse;margin:.3rem 0 1rem}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}' +
+  'th{background:#f3f3f3}form{margin:2rem 0}' +
   'button{font-size:1rem;padding:.6rem 1.4rem;margin-right:1rem;border:0;border-radius:4px;cursor:pointer}' +
   '.approve{background:#107c10;color:#fff}.reject{background:#c50f1f;color:#fff}.done{background:#0f6cbd;color:#fff}';
-const CSS_HASH = createHash('sha256').update(CSS, 'utf8').digest('base64');
+
+/**
+ * A `<style>` element and the CSP source that allows it. A hash source matches an inline style element when it is
+ * the digest of the element's exact text content, whitespace included (W3C CSP3, "Does element match source list for
+ * type and source?"; MDN CSP style-src, "Unsafe inline styles"). The element is built here as a string, never through
+ * a formatted template, so nothing can add bytes between `<style>` and `</style>` that the hash does not cover.
+ */
+export function inlineStyle(css: string): { element: Html; source: string } {
+  if (css.includes('<')) throw new Error('a stylesheet must not contain "<"');
+  const digest = createHash('sha256').update(css, 'utf8').digest('base64');
+  return { element: new Html(`<style>${css}</style>`), source: `'sha256-${digest}'` };
+}
+
+/** The one stylesheet of every page; `page()` emits this element and `securityHeaders()` allows exactly it. */
+const STYLE = inlineStyle(CSS);
 
 export function securityHeaders(publicBaseUrl: string): Record<string, string> {
   const origin = new URL(publicBaseUrl).origin;
@@ -26,14 +46,32 @@ export function securityHeaders(publicBaseUrl: string): Record<string, string> {
     'Referrer-Policy': 'no-referrer',
     'X-Frame-Options': 'DENY',
     'X-Content-Type-Options': 'nosniff',
+    // form-action names our public origin too: the form posts to the public base URL, which may differ from the
+    // origin the page was served from behind a proxy.
     'Content-Security-Policy':
-      `default-src 'none'; style-src 'sha256-${CSS_HASH}'; form-action ${origin}; ` +
+      `default-src 'none'; style-src ${STYLE.source}; form-action 'self' ${origin}; ` +
       "frame-ancestors 'none'; base-uri 'none'",
   };
 }
 
+/** Tables and code on a page: no style attributes (the CSP allows only the page's stylesheet). */
+const PAGE_MARKUP: Markup = {
+  table: (headers: string[], rows: HtmlPart[][]) =>
+    html`<table>
+      <tr>
+        ${headers.map((h) => html`<th>${h}</th>`)}
+      </tr>
+      ${rows.map(
+        (r) =>
+          html`<tr>
+            ${r.map((c) => html`<td>${c}</td>`)}
+          </tr>`,
+      )}
+    </table>`,
+  code: (text: string | undefined) => html`<code>${text ?? ''}</code>`,
+};
+
 function page(title: string, content: Html): string {
-  // The stylesheet is a constant, inserted verbatim so that its CSP hash matches.
   return html`<!DOCTYPE html>
     <html lang="en">
       <head>
@@ -41,9 +79,7 @@ function page(title: string, content: Html): string {
         <meta name="viewport" content="width=device-width,initial-scale=1" />
         <meta name="robots" content="noindex,nofollow" />
         <title>${title}</title>
-        <style>
-          ${new Html(CSS)}
-        </style>
+        ${STYLE.element}
       </head>
       <body>
         <h1>${title}</h1>
@@ -57,6 +93,8 @@ export interface ConfirmPageInput {
   record: TokenRecord;
   token: string;
   csrf: string;
+  /** What the approver agrees to, shown before the buttons (approval pages only). */
+  plan?: ApprovalPlan;
 }
 
 export function confirmPage(p: ConfirmPageInput): string {
@@ -71,6 +109,7 @@ export function confirmPage(p: ConfirmPageInput): string {
         <dt>Decide before</dt>
         <dd>${p.record.expiresAt}</dd>
       </dl>
+      ${p.plan ? planHtml(p.plan, PAGE_MARKUP) : ''}
       <p>
         Approving lets the provisioning finish and run its connectivity checks. Rejecting rolls back or marks the
         integration as rejected. Your decision is recorded with your address and the time.
@@ -187,4 +226,65 @@ const ERRORS: Record<ErrorKind, { status: number; title: string; text: string }>
 export function errorPage(kind: ErrorKind): { status: number; body: string } {
   const e = ERRORS[kind];
   return { status: e.status, body: page(e.title, html`<p>${e.text}</p>`) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The approval round: closed links, approvers who may not decide, and an approval that waits for others.
+
+/** How a round was closed, for the pages of its other links. */
+export interface ClosedRound {
+  reason: 'decided' | 'expired' | 'ended';
+  /** Who decided and when (a decided round), or when it expired or ended. */
+  decidedBy?: string;
+  decidedAt?: string;
+  decision?: 'approve' | 'reject';
+}
+
+/** Every other link of a closed round answers this (GET and POST alike) and changes nothing. */
+export function roundClosedPage(round: ClosedRound): { status: number; body: string } {
+  const verdict = round.decision === 'reject' ? 'rejected' : round.decision === 'approve' ? 'approved' : 'decided';
+  const text =
+    round.reason === 'decided' && round.decidedBy
+      ? html`<p>
+          This request was already decided by <code>${round.decidedBy}</code> at ${round.decidedAt ?? 'an earlier time'}
+          (${verdict}). Your link no longer decides anything; nothing was changed.
+        </p>`
+      : round.reason === 'expired'
+        ? html`<p>
+            The time to decide this request expired${round.decidedAt ? html` at ${round.decidedAt}` : ''}. Your link no
+            longer decides anything; nothing was changed.
+          </p>`
+        : html`<p>
+            This request ended${round.decidedAt ? html` at ${round.decidedAt}` : ''} and is no longer waiting for a
+            decision. Your link no longer decides anything; nothing was changed.
+          </p>`;
+  const title =
+    round.reason === 'decided'
+      ? 'Already decided'
+      : round.reason === 'expired'
+        ? 'This request expired'
+        : 'This request ended';
+  return { status: 409, body: page(title, text) };
+}
+
+/** A decision refused because the approver may not decide it (now): nothing was recorded. */
+export function notEligiblePage(reason: 'requester' | 'not-in-policy'): { status: number; body: string } {
+  const text =
+    reason === 'requester'
+      ? 'You asked for this change, so you cannot approve or reject it. Another approver has to decide. Nothing was recorded.'
+      : 'You are no longer an approver for this request (the approver list or group membership changed). Nothing was recorded.';
+  return { status: 403, body: page('You cannot decide this request', html`<p>${text}</p>`) };
+}
+
+/** An approval recorded in a round that needs more approvals. */
+export function waitingPage(record: TokenRecord, remaining: number): string {
+  return page(
+    'Approval recorded',
+    html`<p>
+      Thank you. Your approval for <code>${record.subject ?? record.instanceId}</code> was recorded as
+      <code>${record.approver}</code>. It waits for
+      ${remaining === 1 ? 'another approver' : `${remaining} more approvers`} before the request is decided. You can
+      close this page.
+    </p>`,
+  );
 }

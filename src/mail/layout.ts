@@ -39,3 +39,15 @@ export function table(headers: string[], rows: HtmlPart[][]): Html {
 }
 
 export const code = (text: string | undefined): Html => html`<code style="${STYLE.code}">${text ?? ''}</code>`;
+
+/**
+ * The two pieces of markup that differ between an email and a page: emails style every element inline (mail clients
+ * drop <style>), pages must not (their CSP allows only their own stylesheet, and a style attribute is inline style:
+ * W3C CSP3, "style-src"). Shared renderers such as the approval plan take one of these.
+ */
+export interface Markup {
+  table(headers: string[], rows: HtmlPart[][]): Html;
+  code(text: string | undefined): Html;
+}
+
+export const EMAIL_MARKUP: Markup = { table, code };
