@@ -1,27 +1,31 @@
 /**
  * Activity `runChecks`: proves the provisioned integration works, check by check (the profile's CheckSpec list), and
- * maps each failure to a remediation hint (issue 4 §3f).
+ * maps each failure to a remediation hint.
  *
  * - outboundToken: a client-credential token for the app from the v1 token URL ServiceNow will use (the outbound
- *   record's `token_url`), with the secret read from Key Vault, for Microsoft Graph (microsoft-apis.md §5.1).
+ *   record's `token_url`), with the secret read from Key Vault, for Microsoft Graph
+ *   (https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
  * - inboundTableRead: a v1 token for the client app with `resource` = the resource app's id, then
  *   `GET /api/now/table/{table}?sysparm_limit=1` with it; a 401 is diagnosed against the records ServiceNow uses to
- *   validate the token: entity by `aud`, provider metadata, `user_claim` → `user_field`, active user
- *   (servicenow-api.md §5).
- * - oidcMetadata: the provider configuration's metadata URL answers with the tenant's v1 issuer (§5.4).
+ *   validate the token: entity by `aud`, provider metadata, `user_claim` → `user_field`, active user.
+ * - oidcMetadata: the provider configuration's metadata URL answers with the tenant's v1 issuer. That URL is read from
+ *   ServiceNow, where anyone who may edit the record can change it, so only a URL on the configured Entra authority
+ *   host (same scheme, host and port) is fetched, redirects are not followed, the answer is capped in size and time,
+ *   and nothing of an answer's text reaches the outcome except a validated issuer URL from that host.
  * - recordsConsistent: the ServiceNow records still hold the rendered values (client ids, user names, active) and the
  *   apps still exist in Entra with the same app ids.
  *
  * AADSTS7000215/7000222/700016 right after a secret or app was created are marked `transient`: new credentials take
- * seconds to minutes to work (microsoft-apis.md §4.3; microsoftgraph/microsoft-graph-docs#17966), so the orchestrator
+ * seconds to minutes to work (replication delay:
+ * https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes), so the orchestrator
  * retries with a durable timer. Tokens and secrets never appear in outcomes or logs.
  */
 import type { InvocationContext } from '@azure/functions';
 import type { ActivityHandler } from 'durable-functions';
-import axios from 'axios';
+import axios, { type AxiosError, type AxiosResponse } from 'axios';
 
 import { graphRaw } from '../clients/graph';
-import { fetchOpenIdMetadata, requestTokenV1, type TokenResult } from '../clients/entra';
+import { requestTokenV1, type TokenResult } from '../clients/entra';
 import { toKeyVaultError } from '../clients/keyvault';
 import { encodedQuery, type SnRecord } from '../clients/servicenow';
 import { entraEndpoints, serviceNowInstanceUrl } from '../config';
@@ -36,7 +40,10 @@ import { type Deps, getDeps } from './deps';
 export const TRANSIENT_WINDOW_MS = 10 * 60_000;
 const TRANSIENT_AADSTS = new Set([7000215, 7000222, 700016]);
 
-/** Remediation hints for the AADSTS codes a client-credentials request meets (microsoft-apis.md §5.2). */
+/**
+ * Remediation hints for the AADSTS codes a client-credentials request meets
+ * (https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes).
+ */
 export const AADSTS_HINTS: Record<number, string> = {
   7000215:
     'AADSTS7000215: Entra refused the client secret (wrong or old value). Re-run the secrets step so that Key Vault, ' +
@@ -221,7 +228,7 @@ async function inboundTableRead(c: Ctx, spec: Extract<CheckSpec, { kind: 'inboun
   }
 }
 
-/** Why ServiceNow refused the token: walks its validation steps on the records (servicenow-api.md §5). */
+/** Why ServiceNow refused the token: walks its validation steps on the records (OIDC entity, provider, user). */
 async function diagnose401(
   c: Ctx,
   claims: Record<string, unknown>,
@@ -240,16 +247,13 @@ async function diagnose401(
     const config =
       configId && /^[0-9a-f]{32}$/.test(configId) ? await sn.get('oidc_provider_configuration', configId) : undefined;
     if (!config) return { cause: 'the OIDC entity has no provider configuration', hint: SERVICENOW_HINTS.noProvider };
-    try {
-      const md = await fetchOpenIdMetadata(str(config.oidc_url));
-      if (typeof claims.iss === 'string' && md.issuer !== claims.iss)
-        return {
-          cause: `the metadata issuer ${md.issuer} is not the token issuer ${claims.iss}`,
-          hint: SERVICENOW_HINTS.metadata,
-        };
-    } catch (err) {
-      return { cause: `metadata URL unusable (${ensureErrorType(err).message})`, hint: SERVICENOW_HINTS.metadata };
-    }
+    const md = await fetchMetadata(c, str(config.oidc_url));
+    if (!md.ok) return { cause: `metadata URL unusable: ${md.detail}`, hint: SERVICENOW_HINTS.metadata };
+    if (typeof claims.iss === 'string' && md.issuer !== claims.iss)
+      return {
+        cause: `the metadata issuer ${md.issuer} is not the token issuer ${claims.iss}`,
+        hint: SERVICENOW_HINTS.metadata,
+      };
     const userClaim = str(config.user_claim) || 'sub';
     const userField = str(config.user_field) || 'user_name';
     const carrying = Object.keys(claims).filter((k) => claims[k] === clientAppId);
@@ -283,6 +287,99 @@ async function diagnose401(
   }
 }
 
+/** Bounds for a discovery document (Entra's are about 2 KB). */
+export const METADATA_MAX_BYTES = 64 * 1024;
+export const METADATA_TIMEOUT_MS = 10_000;
+
+/** Whether `url` is on the configured authority host: the same scheme, host and port, and no user info. */
+export function onAuthorityHost(authorityHost: string, url: string): boolean {
+  try {
+    const a = new URL(authorityHost);
+    const u = new URL(url);
+    return u.protocol === a.protocol && u.host === a.host && u.username === '' && u.password === '';
+  } catch {
+    return false;
+  }
+}
+
+/** A URL as shown in an outcome: bounded, so a record cannot flood the report. */
+const shown = (url: string): string => (url.length > 300 ? `${url.slice(0, 300)}…` : url);
+const authorityOrigin = (c: Ctx): string => {
+  try {
+    return new URL(c.deps.config.entra.authorityHost).origin;
+  } catch {
+    return c.deps.config.entra.authorityHost;
+  }
+};
+const notOnAuthority = (c: Ctx, url: string): string =>
+  `the metadata URL ${shown(url)} is not on the configured Entra authority host ${authorityOrigin(c)}; ` +
+  'no other host is contacted';
+
+type Metadata = { ok: true; issuer: string } | { ok: false; detail: string; aadsts?: number; transient?: boolean };
+
+const isHttpUrl = (v: unknown): v is string => {
+  if (typeof v !== 'string' || v.length > 2048) return false;
+  try {
+    return ['https:', 'http:'].includes(new URL(v).protocol);
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * GET of an OpenID Connect discovery document (https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig)
+ * on the authority host only: no redirects, at most METADATA_MAX_BYTES, at most METADATA_TIMEOUT_MS. The outcome
+ * carries our own words and the status code; of the body only the issuer (a validated URL) and a numeric AADSTS
+ * code (mapped to our hint) are used.
+ */
+async function fetchMetadata(c: Ctx, url: string): Promise<Metadata> {
+  if (!onAuthorityHost(c.deps.config.entra.authorityHost, url)) return { ok: false, detail: notOnAuthority(c, url) };
+  let res: AxiosResponse<string>;
+  try {
+    res = await axios.get<string>(url, {
+      headers: { Accept: 'application/json' },
+      responseType: 'text',
+      transformResponse: (d: unknown) => d,
+      validateStatus: () => true,
+      maxRedirects: 0,
+      maxContentLength: METADATA_MAX_BYTES,
+      timeout: METADATA_TIMEOUT_MS,
+    });
+  } catch (err) {
+    const e = err as AxiosError;
+    if (/maxContentLength/.test(e.message ?? ''))
+      return { ok: false, detail: `${shown(url)}: the answer is larger than ${METADATA_MAX_BYTES} bytes` };
+    if (e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT')
+      return {
+        ok: false,
+        detail: `${shown(url)} did not answer within ${METADATA_TIMEOUT_MS / 1000} seconds`,
+        transient: true,
+      };
+    const code = typeof e.code === 'string' && /^[A-Z_]{2,40}$/.test(e.code) ? ` (${e.code})` : '';
+    return { ok: false, detail: `${shown(url)} could not be reached${code}`, transient: true };
+  }
+  let body: Record<string, unknown> = {};
+  try {
+    const parsed = JSON.parse(typeof res.data === 'string' ? res.data : '') as unknown;
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as Record<string, unknown>;
+  } catch {
+    // Not JSON: only the status is reported.
+  }
+  if (res.status === 200) {
+    if (isHttpUrl(body.issuer) && isHttpUrl(body.token_endpoint)) return { ok: true, issuer: body.issuer };
+    return { ok: false, detail: `${shown(url)} answered 200 without a discovery document` };
+  }
+  const first = Array.isArray(body.error_codes) ? (body.error_codes as unknown[])[0] : undefined;
+  const aadsts = typeof first === 'number' && Number.isInteger(first) && first > 0 ? first : undefined;
+  const redirect = res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : '';
+  return {
+    ok: false,
+    detail: `${shown(url)} answered ${res.status}${aadsts ? ` (AADSTS${aadsts})` : ''}${redirect}`,
+    ...(aadsts ? { aadsts } : {}),
+    ...(res.status >= 500 || res.status === 429 ? { transient: true } : {}),
+  };
+}
+
 const str = (v: unknown): string =>
   typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
 
@@ -300,23 +397,24 @@ async function oidcMetadata(c: Ctx, spec: Extract<CheckSpec, { kind: 'oidcMetada
     }
     if (!url) return fail(name, `no metadata URL for record ${spec.record}`, { hint: 'Re-run the ServiceNow step.' });
     const own = entraEndpoints(c.deps.config.entra.authorityHost, c.input.tenant).metadataV1;
-    let md;
-    try {
-      md = await fetchOpenIdMetadata(url);
-    } catch (err) {
-      const e = ensureErrorType(err);
-      const code = /^AADSTS(\d+)$/.exec(e.code)?.[1];
-      return fail(name, `${url}: ${e.message}`, {
-        hint: (code ? AADSTS_HINTS[Number(code)] : undefined) ?? SERVICENOW_HINTS.metadata,
-        ...(e instanceof ExternalServiceError && e.retriable ? { transient: true } : {}),
+    const md = await fetchMetadata(c, url);
+    if (!md.ok)
+      return fail(name, md.detail, {
+        hint:
+          (md.aadsts !== undefined ? AADSTS_HINTS[md.aadsts] : undefined) ?? `${SERVICENOW_HINTS.metadata} (${own})`,
+        ...(md.transient ? { transient: true } : {}),
       });
-    }
-    const tenantMd = url === own ? md : await fetchOpenIdMetadata(own);
+    const tenantMd = url === own ? md : await fetchMetadata(c, own);
+    if (!tenantMd.ok)
+      return fail(name, `the tenant's own metadata: ${tenantMd.detail}`, {
+        hint: (tenantMd.aadsts !== undefined ? AADSTS_HINTS[tenantMd.aadsts] : undefined) ?? SERVICENOW_HINTS.metadata,
+        ...(tenantMd.transient ? { transient: true } : {}),
+      });
     if (md.issuer !== tenantMd.issuer)
-      return fail(name, `${url} names issuer ${md.issuer}, the tenant's v1 issuer is ${tenantMd.issuer}`, {
+      return fail(name, `${shown(url)} names issuer ${md.issuer}, the tenant's v1 issuer is ${tenantMd.issuer}`, {
         hint: `${SERVICENOW_HINTS.metadata} (${own})`,
       });
-    return { name, ok: true, detail: `${url} answered with the tenant's issuer ${md.issuer}` };
+    return { name, ok: true, detail: `${shown(url)} answered with the tenant's issuer ${md.issuer}` };
   } catch (err) {
     return thrown(name, err);
   }

@@ -36,9 +36,7 @@ export const MAX_JSON_BODY_BYTES = 64 * 1024;
 
 export type BodyText = { ok: true; text: string } | { ok: false; reason: 'too-large'; limit: number };
 export type JsonBody =
-  | { ok: true; value: unknown }
-  | { ok: false; reason: 'not-json' }
-  | { ok: false; reason: 'too-large'; limit: number };
+  { ok: true; value: unknown } | { ok: false; reason: 'not-json' } | { ok: false; reason: 'too-large'; limit: number };
 
 /** 413 Content Too Large (RFC 9110 section 15.5.14) as a problem document. */
 export const contentTooLarge = (limit: number): HttpResponseInit =>

@@ -200,4 +200,127 @@ describe('runChecks', () => {
     expect(metadata.ok).toBe(false);
     expect(metadata.hint).toContain('AADSTS90002');
   });
+
+  describe('the OIDC metadata check only contacts the configured authority host', () => {
+    const CANARY = 'CANARY-4f1c2b';
+    const WELL_KNOWN = '/\\.well-known/openid-configuration';
+    const faultIds: number[] = [];
+    afterEach(() => {
+      for (const id of faultIds.splice(0)) env.sandbox.faults.remove(id);
+    });
+    const fault = (rule: Parameters<ActivityEnv['sandbox']['faults']['add']>[0]) =>
+      faultIds.push(env.sandbox.faults.add(rule).id);
+    const authority = () => new URL(env.settings.ENTRA_AUTHORITY_HOST).origin;
+    /** Requests that reached the stand-in playing a foreign server (Key Vault's port: same host, another port). */
+    const foreignHits = () =>
+      env.sandbox.journal.entries({ service: 'keyvault' }).filter((e) => e.path.includes('.well-known'));
+
+    async function metadataCheck(oidcUrl?: string) {
+      const input = provision();
+      if (oidcUrl !== undefined) {
+        const providerSysId = input.records.find((r) => r.key === 'oidcProvider')!.sysId!;
+        await env.deps.serviceNow(instance).patch('oidc_provider_configuration', providerSysId, { oidc_url: oidcUrl });
+      }
+      const [outcome] = await runChecks(
+        { ...input, checks: [{ kind: 'oidcMetadata', record: 'oidcProvider' }] },
+        env.deps,
+      );
+      return { outcome, input };
+    }
+
+    /** A foreign server that answers any discovery request with a document naming itself, CANARY included. */
+    function foreignServer(): string {
+      fault({
+        service: 'keyvault',
+        path: WELL_KNOWN,
+        action: {
+          type: 'status',
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+          body: { issuer: `https://evil.example/${CANARY}/`, token_endpoint: `https://evil.example/${CANARY}/token` },
+        },
+      });
+      return `${env.sandbox.urls.keyvault}/${env.ref().tenant}/.well-known/openid-configuration`;
+    }
+
+    it('refuses a metadata URL on another host without fetching it, naming the expected host', async () => {
+      const before = foreignHits().length;
+      const { outcome } = await metadataCheck(foreignServer());
+      expect(outcome.ok).toBe(false);
+      expect(outcome.detail).toContain(`not on the configured Entra authority host ${authority()}`);
+      expect(outcome.hint).toContain(`${authority()}/`);
+      expect(JSON.stringify(outcome)).not.toContain(CANARY);
+      expect(foreignHits().length).toBe(before);
+    });
+
+    it.each([
+      ['another scheme', (a: URL) => `http://${a.host}`],
+      ['another port', (a: URL) => `${a.protocol}//${a.hostname}:1`],
+      ['user info', (a: URL) => `${a.protocol}//evil@${a.host}`],
+    ])('refuses a metadata URL with %s', async (_what, origin) => {
+      const entraBefore = env.sandbox.journal.entries({ service: 'entra' }).length;
+      const { outcome } = await metadataCheck(
+        `${origin(new URL(authority()))}/${env.ref().tenant}/.well-known/openid-configuration`,
+      );
+      expect(outcome.ok).toBe(false);
+      expect(outcome.detail).toContain(`not on the configured Entra authority host ${authority()}`);
+      // Refused before any request: not even the tenant's own metadata was read.
+      expect(env.sandbox.journal.entries({ service: 'entra' }).length).toBe(entraBefore);
+    });
+
+    it('does not follow a redirect from the authority host', async () => {
+      const foreign = foreignServer();
+      fault({
+        service: 'entra',
+        path: WELL_KNOWN,
+        action: { type: 'status', status: 302, headers: { location: foreign }, body: '' },
+      });
+      const before = foreignHits().length;
+      const { outcome } = await metadataCheck();
+      expect(outcome.ok).toBe(false);
+      expect(outcome.detail).toMatch(/answered 302/);
+      expect(JSON.stringify(outcome)).not.toContain(CANARY);
+      expect(foreignHits().length).toBe(before);
+    });
+
+    it('never echoes the body of an error answer, but still maps its AADSTS code to a hint', async () => {
+      fault({
+        service: 'entra',
+        path: WELL_KNOWN,
+        action: {
+          type: 'status',
+          status: 400,
+          headers: { 'content-type': 'application/json' },
+          body: {
+            error: `invalid_tenant ${CANARY}`,
+            error_description: `AADSTS90002: Tenant '${CANARY}' not found. <script>${CANARY}</script>`,
+            error_codes: [90002],
+          },
+        },
+      });
+      const { outcome } = await metadataCheck();
+      expect(outcome.ok).toBe(false);
+      expect(outcome.detail).toMatch(/answered 400/);
+      expect(outcome.hint).toContain('AADSTS90002');
+      expect(JSON.stringify(outcome)).not.toContain(CANARY);
+    });
+
+    it('refuses a discovery document larger than the cap', async () => {
+      const own = `${env.settings.ENTRA_AUTHORITY_HOST}/${env.ref().tenant}/.well-known/openid-configuration`;
+      const real = (await (await fetch(own)).json()) as Record<string, unknown>;
+      fault({
+        service: 'entra',
+        path: WELL_KNOWN,
+        action: {
+          type: 'status',
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+          body: { ...real, padding: 'x'.repeat(1024 * 1024) },
+        },
+      });
+      const { outcome } = await metadataCheck();
+      expect(outcome.ok).toBe(false);
+      expect(outcome.detail).toMatch(/larger than \d+ bytes/);
+    });
+  });
 });

@@ -109,7 +109,7 @@ describe('POST /api/integrations with an instance name the URL builder refuses',
       const rows = await deps.registry.list();
       const id = rows[0]?.id ?? 'sn-x-00000000';
       const before: IntegrationRecord = {
-        ...(rows[0]),
+        ...rows[0],
         id,
         status: 'failed',
         instanceId: `provision-${id}`,
