@@ -14,7 +14,10 @@ import {
   handoffConfirmPage,
   handoffDonePage,
   inlineStyle,
+  notEligiblePage,
+  roundClosedPage,
   securityHeaders,
+  waitingPage,
 } from '../../src/approvals/pages';
 import { hostilePlan, plan, PUBLIC, record } from '../browser/plan-fixtures';
 
@@ -40,6 +43,13 @@ const PAGES: [string, string][] = [
   ['approved', decidedPage('approve', record())],
   ['rejected', decidedPage('reject', record())],
   ...KINDS.map((k): [string, string] => [`error ${k}`, errorPage(k).body]),
+  [
+    'round closed (decided)',
+    roundClosedPage({ reason: 'decided', decidedBy: 'bob@contoso.com', decidedAt: '2031-01-01T00:00:00Z' }).body,
+  ],
+  ['round closed (expired)', roundClosedPage({ reason: 'expired' }).body],
+  ['not eligible', notEligiblePage('requester').body],
+  ['waiting for more approvals', waitingPage(record(), 1)],
 ];
 
 /** The directives of a CSP header value, by name. */

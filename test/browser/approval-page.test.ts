@@ -19,7 +19,10 @@ import {
   type ErrorKind,
   handoffConfirmPage,
   handoffDonePage,
+  notEligiblePage,
+  roundClosedPage,
   securityHeaders,
+  waitingPage,
 } from '../../src/approvals/pages';
 import {
   api,
@@ -93,6 +96,10 @@ describe('every approval page in Chromium, under its own Content-Security-Policy
       return { status: 200, body: handoffConfirmPage({ ...input, record: record({ purpose: 'handoff' }) }) };
     if (path === '/handoff-done') return { status: 200, body: handoffDonePage(record()) };
     if (path === '/rejected') return { status: 200, body: decidedPage('reject', record()) };
+    if (path === '/closed')
+      return roundClosedPage({ reason: 'decided', decidedBy: 'bob@contoso.com', decidedAt: '2031-01-01T00:00:00Z' });
+    if (path === '/not-eligible') return notEligiblePage('not-in-policy');
+    if (path === '/waiting') return { status: 200, body: waitingPage(record(), 2) };
     // Control: the confirm page with whitespace around the stylesheet, as a formatted template used to emit it. The
     // hash then covers fewer bytes than the element holds, and the browser must block the stylesheet.
     if (path === '/control-whitespace')
@@ -207,11 +214,20 @@ describe('every approval page in Chromium, under its own Content-Security-Policy
   );
 
   it(
-    'every other page (confirm without a plan, hand-off, result and error pages) is styled with zero violations',
+    'every other page (confirm without a plan, hand-off, result, round and error pages) is styled with zero violations',
     async () => {
       const { page, recorded } = await recordingPage(browser);
       try {
-        const paths = ['/confirm', '/handoff', '/handoff-done', '/rejected', ...KINDS.map((k) => `/error/${k}`)];
+        const paths = [
+          '/confirm',
+          '/handoff',
+          '/handoff-done',
+          '/rejected',
+          '/closed',
+          '/not-eligible',
+          '/waiting',
+          ...KINDS.map((k) => `/error/${k}`),
+        ];
         for (const path of paths) {
           const res = await page.goto(`${base}${path}`, { waitUntil: 'load' });
           expect({ path, status: res?.status() }).toEqual({ path, status: route(path)?.status });
