@@ -73,6 +73,17 @@ param mailSender string
 @description('PUBLIC_BASE_URL of the HTTP functions (approval links); empty = the Function App default host name.')
 param publicBaseUrl string = ''
 
+@description('APPROVERS: email addresses that may approve go-live, separated by , or ; (set APPROVERS or APPROVER_GROUPS, or both; the app refuses to start with neither).')
+param approvers string = ''
+
+@description('APPROVER_GROUPS: Entra group object ids whose members, nested groups included, may approve (read through Graph: GroupMember.Read.All and User.ReadBasic.All).')
+param approverGroups string = ''
+
+@minValue(1)
+@maxValue(10)
+@description('APPROVAL_QUORUM: distinct approvals that decide go-live; any rejection rejects.')
+param approvalQuorum int = 1
+
 @minLength(3)
 @maxLength(45)
 @description('TASKHUB_NAME: Durable Functions task hub (host.json hubName %TASKHUB_NAME%).')
@@ -247,6 +258,9 @@ module api 'app/api.bicep' = {
     serviceNowAuthMode: serviceNowAuthMode
     serviceNowCredentialSecretPrefix: serviceNowCredentialSecretPrefix
     mailSender: mailSender
+    approvers: approvers
+    approverGroups: approverGroups
+    approvalQuorum: approvalQuorum
     publicBaseUrl: publicBaseUrl
     taskHubName: taskHubName
     // Empty without private networking; otherwise the app subnet (this makes the app wait for the network module).

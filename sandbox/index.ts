@@ -5,7 +5,7 @@ import { serve, type RunningServer } from './core/server';
 import { loadTls, type TlsMaterial } from './core/tls';
 import type { StandIn } from './core/types';
 import { createControl } from './control';
-import { Directory, type DirectoryOptions } from './directory';
+import { Directory, type DirectoryOptions, SEEDED_GROUPS } from './directory';
 import { createEntra, type EntraOptions } from './entra';
 import { createGraph, type GraphOptions, type GraphStandIn } from './graph';
 import { createKeyVault, type KeyVaultOptions, type KeyVaultStandIn } from './keyvault';
@@ -126,6 +126,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         SANDBOX_SERVICENOW_ADMIN_PASSWORD: servicenow.adminPassword,
         SANDBOX_CONTROL_URL: urls.control,
         MAIL_SENDER: directory.mailSender,
+        // The approver policy: two seeded people and the seeded approvers group (sandbox/directory).
+        APPROVERS: `approver@${directory.tenantDomain};second.approver@${directory.tenantDomain}`,
+        APPROVER_GROUPS: SEEDED_GROUPS.approvers,
         // The vault is on 127.0.0.1, not under vault.azure.net, so the SDK's challenge resource check must be off.
         KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: 'false',
         TASKHUB_NAME: 'sandboxhub',

@@ -40,6 +40,11 @@ export const SETTING_NAMES = [
   'CHECK_RETRY_SECONDS',
   // --- Rotation settings are added here. ---
   // Rotation (issue 5): the sweep's schedule and what is due, the new secret's lifetime, the grace period before the
+  // Who may approve go-live: addresses and Entra groups (members resolved through Graph), and how many must approve.
+  // Never taken from the request: a request may only narrow this set.
+  'APPROVERS',
+  'APPROVER_GROUPS',
+  'APPROVAL_QUORUM',
   // old secret is removed, the hand-off reminders and deadline, and proving the new secret yields a token.
   'ROTATION_SCHEDULE',
   'ROTATION_WINDOW_DAYS',
@@ -87,6 +92,7 @@ export const DEFAULTS = {
   CHECK_RETRY_SECONDS: '10',
   // Daily at 02:00 UTC (NCRONTAB with seconds).
   ROTATION_SCHEDULE: '0 0 2 * * *',
+  APPROVAL_QUORUM: '1',
   ROTATION_WINDOW_DAYS: '30',
   ROTATION_MAX_AGE_DAYS: '365',
   ROTATION_SECRET_LIFETIME_DAYS: '180',
@@ -159,6 +165,12 @@ export interface AppConfig {
   rotation: {
     /** NCRONTAB (six fields) of the sweep; the timer reads the setting itself as `%ROTATION_SCHEDULE%`. */
     schedule: string;
+  /** The approver policy: configured addresses (lower-cased) and Entra group object ids, and the approvals needed. */
+  approvals: {
+    approvers: string[];
+    groups: string[];
+    quorum: number;
+  };
     /** A credential expiring within this many days is due. */
     windowDays: number;
     /** A credential older than this many days is due even when far from expiry. */
@@ -194,6 +206,13 @@ const required = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefin
 const intIn = (min: number, max: number) =>
   z
     .string()
+/** `a, b; c` → ['a', 'b', 'c'] (blank entries dropped). */
+const splitList = (v: string): string[] =>
+  v
+    .split(/[,;]/)
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+
     .trim()
     .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
     .transform(Number)
@@ -294,6 +313,24 @@ const schema = z.object({
     DEFAULTS.ROTATION_SCHEDULE,
   ),
   ROTATION_WINDOW_DAYS: withDefault(intIn(1, 365), DEFAULTS.ROTATION_WINDOW_DAYS),
+  APPROVERS: optional(
+    z
+      .string()
+      .transform(splitList)
+      .refine((l) => l.every((a) => z.email().safeParse(a).success), 'must be email addresses separated by , or ;')
+      .transform((l) => [...new Set(l.map((a) => a.toLowerCase()))]),
+  ),
+  APPROVER_GROUPS: optional(
+    z
+      .string()
+      .transform(splitList)
+      .refine(
+        (l) => l.every((g) => z.guid().safeParse(g).success),
+        'must be Entra group object ids (GUIDs) separated by , or ;',
+      )
+      .transform((l) => [...new Set(l.map((g) => g.toLowerCase()))]),
+  ),
+  APPROVAL_QUORUM: withDefault(intIn(1, 10), DEFAULTS.APPROVAL_QUORUM),
   // Entra client secrets live 24 months at most (issue 5; Entra admin center offers up to 24 months), so neither
   // setting may exceed 730 days.
   ROTATION_MAX_AGE_DAYS: withDefault(intIn(1, 730), DEFAULTS.ROTATION_MAX_AGE_DAYS),
@@ -333,6 +370,16 @@ function wholeNumber(input: Record<string, string | undefined>, name: keyof type
 
 /**
  * Rotation settings that only make sense together: a new secret must not be due the day it is made (window <
+  const approvers = typeof input.APPROVERS === 'string' ? splitList(input.APPROVERS) : [];
+  const groups = typeof input.APPROVER_GROUPS === 'string' ? splitList(input.APPROVER_GROUPS) : [];
+  if (!approvers.length && !groups.length)
+    problems.push({
+      name: 'APPROVERS',
+      reason: 'is required (or APPROVER_GROUPS): nobody could approve go-live',
+    });
+  const quorum = wholeNumber(input, 'APPROVAL_QUORUM');
+  if (!groups.length && approvers.length && quorum !== undefined && quorum > new Set(approvers).size)
+    problems.push({ name: 'APPROVAL_QUORUM', reason: 'must not exceed the number of APPROVERS (no APPROVER_GROUPS)' });
  * lifetime, else every sweep rotates again), the old secret must outlive the hand-off and the grace period (window >
  * deadline + grace), and a reminder must come before the deadline.
  */
@@ -420,6 +467,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tables: s.AzureWebJobsStorage__tableServiceUri
       ? { serviceUrl: trimSlash(s.AzureWebJobsStorage__tableServiceUri) }
       : { connectionString: s.AzureWebJobsStorage! },
+    approvals: {
+      approvers: s.APPROVERS ?? [],
+      groups: s.APPROVER_GROUPS ?? [],
+      quorum: s.APPROVAL_QUORUM,
+    },
   };
 }
 

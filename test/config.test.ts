@@ -18,6 +18,7 @@ const minimal = {
   AZURE_TENANT_ID: TENANT,
   TASKHUB_NAME: 'provisioner',
   AzureWebJobsStorage__tableServiceUri: 'https://stprov.table.core.windows.net/',
+  APPROVERS: 'approver@contoso.com',
 };
 
 function problemsOf(env: Record<string, string | undefined>): Array<{ name: string; reason: string }> {
@@ -102,7 +103,7 @@ describe('loadConfig', () => {
   it('treats blank settings as missing and lists every missing required setting at once', () => {
     const problems = problemsOf({ KEY_VAULT_URL: '  ' });
     expect(problems.map((p) => p.name).sort()).toEqual(
-      [...REQUIRED_SETTINGS, 'AzureWebJobsStorage__tableServiceUri'].sort(),
+      [...REQUIRED_SETTINGS, 'AzureWebJobsStorage__tableServiceUri', 'APPROVERS'].sort(),
     );
     expect(problems.every((p) => p.reason.startsWith('is required'))).toBe(true);
   });
@@ -262,6 +263,34 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...minimal, HANDOFF_REMINDER_MINUTES: '10080' })).toEqual([
       { name: 'HANDOFF_REMINDER_MINUTES', reason: 'must be less than HANDOFF_DEADLINE_MINUTES' },
     ]);
+  });
+
+  it('reads the approver policy: addresses and group ids separated by , or ;, and the quorum', () => {
+    const c = loadConfig({
+      ...minimal,
+      APPROVERS: ' Ann@Contoso.com; bob@contoso.com,ann@contoso.com ',
+      APPROVER_GROUPS: 'A7F0C2D4-5B6E-4F81-9A3C-2D4E6F8A0B1C;',
+      APPROVAL_QUORUM: '3',
+    });
+    expect(c.approvals).toEqual({
+      approvers: ['ann@contoso.com', 'bob@contoso.com'],
+      groups: ['a7f0c2d4-5b6e-4f81-9a3c-2d4e6f8a0b1c'],
+      quorum: 3,
+    });
+    expect(loadConfig(minimal).approvals).toEqual({ approvers: ['approver@contoso.com'], groups: [], quorum: 1 });
+  });
+
+  it('refuses a deployment nobody can approve, malformed approvers or groups, and an unreachable quorum', () => {
+    expect(problemsOf({ ...minimal, APPROVERS: undefined })).toEqual([
+      { name: 'APPROVERS', reason: expect.stringContaining('is required (or APPROVER_GROUPS)') },
+    ]);
+    expect(problemsOf({ ...minimal, APPROVERS: 'not-an-address' }).map((p) => p.name)).toEqual(['APPROVERS']);
+    expect(problemsOf({ ...minimal, APPROVER_GROUPS: 'approvers' }).map((p) => p.name)).toEqual(['APPROVER_GROUPS']);
+    expect(problemsOf({ ...minimal, APPROVAL_QUORUM: '2' }).map((p) => p.name)).toEqual(['APPROVAL_QUORUM']);
+    expect(problemsOf({ ...minimal, APPROVAL_QUORUM: '0' }).map((p) => p.name)).toEqual(['APPROVAL_QUORUM']);
+    // Groups alone suffice, and may hold enough members for any quorum.
+    const groupsOnly = { ...minimal, APPROVERS: undefined, APPROVER_GROUPS: 'a7f0c2d4-5b6e-4f81-9a3c-2d4e6f8a0b1c' };
+    expect(loadConfig({ ...groupsOnly, APPROVAL_QUORUM: '2' }).approvals.quorum).toBe(2);
   });
 
   it('exports every setting name it reads', () => {

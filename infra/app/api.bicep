@@ -38,6 +38,12 @@ param serviceNowUrlTemplate string
 param serviceNowAuthMode string
 param serviceNowCredentialSecretPrefix string
 param mailSender string
+@description('APPROVERS: approver email addresses separated by , or ; (at least one of APPROVERS, APPROVER_GROUPS).')
+param approvers string = ''
+@description('APPROVER_GROUPS: Entra group object ids whose members (nested too) may approve, separated by , or ;.')
+param approverGroups string = ''
+@description('APPROVAL_QUORUM: distinct approvals that decide go-live (any rejection rejects).')
+param approvalQuorum int = 1
 @description('PUBLIC_BASE_URL; empty = https://<default host name of this app>.')
 param publicBaseUrl string = ''
 param taskHubName string
@@ -163,6 +169,10 @@ var productSettings = {
   APPROVAL_TIMEOUT_MINUTES: '4320'
   APPROVAL_REMINDER_MINUTES: '1440'
   APPROVAL_DEADLINE_ACTION: 'rollback'
+  // The approver policy (never taken from a request): addresses, Entra groups, and how many must approve.
+  APPROVERS: approvers
+  APPROVER_GROUPS: approverGroups
+  APPROVAL_QUORUM: string(approvalQuorum)
   CHECK_ATTEMPTS: '6'
   CHECK_RETRY_SECONDS: '10'
   // Rotation defaults (src/config.ts DEFAULTS): sweep daily at 02:00 UTC (the timer reads %ROTATION_SCHEDULE%),

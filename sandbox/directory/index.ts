@@ -77,9 +77,23 @@ export interface AppRoleAssignment {
 export interface User {
   id: string;
   userPrincipalName: string;
+  /** '' for a user without a mailbox (Graph then returns `mail: null`). */
   mail: string;
   displayName: string;
 }
+
+/** A security group: members are object ids of users or groups (nested groups). */
+export interface Group {
+  id: string;
+  displayName: string;
+  members: string[];
+}
+
+/** Seeded groups with fixed ids (the sandbox's APPROVER_GROUPS setting names the first; it survives reset()). */
+export const SEEDED_GROUPS = {
+  approvers: 'a7f0c2d4-5b6e-4f81-9a3c-2d4e6f8a0b1c',
+  operationsLeads: 'b8e1d3f5-6c7f-4a92-8b4d-3e5f7a9b1c2d',
+} as const;
 
 /** Well-known first-party resources (their appIds are the real ones). */
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
@@ -90,6 +104,8 @@ export const GRAPH_ROLES = {
   'Application.ReadWrite.OwnedBy': '18a4783c-866b-4cc7-a460-3d5e5662c884',
   'Application.ReadWrite.All': '1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9',
   'Mail.Send': 'b633e1c5-b582-4048-a93e-9f11b44c7e96',
+  'GroupMember.Read.All': '98830695-27a2-44f7-8c18-0c3ebc9698f6',
+  'User.ReadBasic.All': '97235f07-e226-4f63-ace3-39588e11d3a1',
 } as const;
 
 export const hashSecret = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
@@ -112,6 +128,7 @@ export class Directory {
   readonly servicePrincipals = new Map<string, ServicePrincipal>();
   readonly appRoleAssignments: AppRoleAssignment[] = [];
   readonly users = new Map<string, User>();
+  readonly groups = new Map<string, Group>();
   /** The Function App's own identity (client credentials), holding Application.ReadWrite.OwnedBy and Mail.Send. */
   functionIdentity = { clientId: '', objectId: '', clientSecret: '', servicePrincipalId: '' };
   /** The mailbox the product sends from. */
@@ -132,6 +149,7 @@ export class Directory {
     this.servicePrincipals.clear();
     this.appRoleAssignments.length = 0;
     this.users.clear();
+    this.groups.clear();
     this.seed();
   }
 
@@ -172,6 +190,64 @@ export class Directory {
       .filter((a) => a.principalId === clientSpId && a.resourceId === resource.id)
       .map((a) => resource.appRoles.find((r) => r.id === a.appRoleId)?.value)
       .filter((v): v is string => typeof v === 'string');
+  }
+
+  /** Adds a user (seeding and tests); the mail defaults to the UPN. */
+  addUser(init: Partial<User> & { userPrincipalName: string }): User {
+    const user: User = {
+      id: newGuid(),
+      mail: init.userPrincipalName,
+      displayName: init.userPrincipalName.split('@')[0],
+      ...init,
+    };
+    this.users.set(user.id, user);
+    return user;
+  }
+
+  userByAddress(address: string): User | undefined {
+    const a = address.toLowerCase();
+    for (const u of this.users.values())
+      if (u.userPrincipalName.toLowerCase() === a || (u.mail !== '' && u.mail.toLowerCase() === a)) return u;
+    return undefined;
+  }
+
+  /** Adds a group with members (object ids of users or groups). */
+  addGroup(init: Partial<Group> & { displayName: string }): Group {
+    const group: Group = { id: newGuid(), members: [], ...init };
+    this.groups.set(group.id, group);
+    return group;
+  }
+
+  addMember(groupId: string, memberId: string): void {
+    const g = this.groups.get(groupId);
+    if (!g) throw new Error(`no group ${groupId}`);
+    if (!g.members.includes(memberId)) g.members.push(memberId);
+  }
+
+  removeMember(groupId: string, memberId: string): void {
+    const g = this.groups.get(groupId);
+    if (!g) throw new Error(`no group ${groupId}`);
+    g.members = g.members.filter((m) => m !== memberId);
+  }
+
+  /** Every member of a group, through nested groups (each object once; cycles are harmless), in discovery order. */
+  transitiveMembers(groupId: string): Array<{ kind: 'user'; user: User } | { kind: 'group'; group: Group }> {
+    const out: Array<{ kind: 'user'; user: User } | { kind: 'group'; group: Group }> = [];
+    const seen = new Set<string>([groupId]);
+    const queue = [...(this.groups.get(groupId)?.members ?? [])];
+    while (queue.length) {
+      const id = queue.shift() as string;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const user = this.users.get(id);
+      if (user) out.push({ kind: 'user', user });
+      const group = this.groups.get(id);
+      if (group) {
+        out.push({ kind: 'group', group });
+        queue.push(...group.members);
+      }
+    }
+    return out;
   }
 
   /** Adds an application directly (seeding), with a service principal. */
@@ -264,7 +340,12 @@ export class Directory {
     if (kept) credential.secretHash = hashSecret(kept.clientSecret);
     credential.hint = (kept?.clientSecret ?? secretText).slice(0, 3);
     credential.createdAt = 0; // usable at once: it predates the sandbox
-    for (const role of ['Application.ReadWrite.OwnedBy', 'Mail.Send'] as const)
+    for (const role of [
+      'Application.ReadWrite.OwnedBy',
+      'Mail.Send',
+      'GroupMember.Read.All',
+      'User.ReadBasic.All',
+    ] as const)
       this.appRoleAssignments.push({
         id: newGuid(),
         principalId: fnSp.id,
@@ -285,5 +366,24 @@ export class Directory {
     };
     this.users.set(sender.id, sender);
     this.mailSender = sender.userPrincipalName;
+    // People for the approval policy: the sandbox's APPROVERS are approver@ and second.approver@; APPROVER_GROUPS is
+    // "ServiceNow integration approvers" (ops.engineer@ directly, ops.lead@ through the nested "Operations leads").
+    const person = (local: string, displayName: string) =>
+      this.addUser({ userPrincipalName: `${local}@${this.tenantDomain}`, displayName });
+    person('approver', 'Approver');
+    person('second.approver', 'Second Approver');
+    person('requester', 'Requester');
+    const engineer = person('ops.engineer', 'Operations Engineer');
+    const lead = person('ops.lead', 'Operations Lead');
+    const leads = this.addGroup({
+      id: SEEDED_GROUPS.operationsLeads,
+      displayName: 'Operations leads',
+      members: [lead.id],
+    });
+    this.addGroup({
+      id: SEEDED_GROUPS.approvers,
+      displayName: 'ServiceNow integration approvers',
+      members: [engineer.id, leads.id],
+    });
   }
 }

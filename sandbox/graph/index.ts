@@ -1,6 +1,6 @@
 /**
- * Microsoft Graph v1.0 stand-in: the applications, servicePrincipals, deleted-items and sendMail endpoints the product
- * uses, with Graph's auth, permissions, eventual consistency, OData query options and error envelope.
+ * Microsoft Graph v1.0 stand-in: the applications, servicePrincipals, deleted-items, sendMail and group
+ * transitiveMembers (./groups.ts) endpoints the product uses, with Graph's auth, permissions, eventual consistency, OData query options and error envelope.
  * See microsoft-apis.md §1–§4 and /work/shared/contracts/graph for the sources each module cites.
  */
 import type { SandboxClock } from '../core/clock';

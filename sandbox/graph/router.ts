@@ -19,6 +19,7 @@ import {
 } from './applications';
 import { GraphError, methodNotAllowed, unknownSegment } from './errors';
 import type { AppKey, Env } from './env';
+import { listTransitiveMembers, transitiveMembersRoute } from './groups';
 import { meNotAllowed, sendMail } from './mail';
 import {
   deleteServicePrincipal,
@@ -57,6 +58,11 @@ export function route(env: Env): SandboxResponse {
   if (head.name === 'applications') return applications(env, head, parts.slice(1));
   if (head.name === 'serviceprincipals') return servicePrincipals(env, head, parts.slice(1));
   if (head.name === 'directory' && head.keyValue === undefined) return directory(env, parts.slice(1));
+  if (head.name === 'groups' && head.keyValue === undefined && parts.length >= 3) {
+    const groupId = parts[1];
+    const { cast } = transitiveMembersRoute(parts.slice(2));
+    return dispatch(env, { GET: () => listTransitiveMembers(env, groupId, cast) });
+  }
   if (head.name === 'users' && head.keyValue === undefined && parts.length === 3 && action(parts[2]) === 'sendmail')
     return dispatch(env, { POST: () => sendMail(env, parts[1]) });
   if (head.name === 'me' && head.keyValue === undefined) {

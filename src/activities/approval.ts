@@ -1,29 +1,54 @@
 /**
- * Activity `sendApprovalRequests`: one email per approver with a personal, single-use, expiring Review link
- * (lessons-from-peers §2). The raw token exists only inside the email body; the activity returns tokenIds (hash
- * prefixes) and recipients, which may enter orchestration history (§1.10).
+ * Activity `sendApprovalRequests`: one email per eligible approver with a personal, single-use, expiring Review link.
+ * The raw token exists only inside the email body; the activity returns tokenIds (hash prefixes) and recipients, which
+ * may enter orchestration history.
+ *
+ * Who is asked comes from the settings, never from the request (src/approvals/policy.ts): the APPROVERS addresses and
+ * the members of the APPROVER_GROUPS groups (read through Graph at send time). A request may narrow that set
+ * (`approvers`), never add to it: an address outside the policy is dropped and reported. The people who asked for the
+ * change (`requesters`, and the ticket's caller and opened-by users read from ServiceNow) are never asked. Fewer
+ * eligible approvers than the quorum is a failure that names why.
+ *
+ * Each link's record carries the plan digest and the requesters (checked again when the approver decides), and the
+ * instance's approval round is opened with the quorum (src/approvals/tokens.ts).
  *
  * Idempotent: a per-(instance, round, approver) marker makes a re-run of the same round send nothing; a reminder round
  * (round > 0) goes only to approvers who have not decided yet, with a fresh token (older ones stay valid until expiry).
+ * Nothing is sent once the instance's round is closed.
+ *
+ * Activity `closeApprovalRound`: closes the round (decided, expired, ended); every link of the instance then answers
+ * a "closed" page and decides nothing.
  */
 import type { InvocationContext } from '@azure/functions';
 import type { ActivityHandler } from 'durable-functions';
 
+import { type Approver, resolvePolicy } from '../approvals/policy';
+import type { ServiceNowClient, SnRecord } from '../clients/servicenow';
 import { ensureErrorType, ExternalServiceError } from '../lib/errors';
 import { approvalMail } from '../mail/approval';
 import { normaliseAddress, sendOnce } from '../mail/once';
+import type { TicketRef } from '../registry/types';
 import {
   APPROVAL_EVENT,
   type ApprovalRequestInput,
   type ApprovalRequestResult,
+  type CloseApprovalRoundInput,
+  type CloseApprovalRoundResult,
   type Failure,
   type Outcome,
 } from './contracts';
 import { type Deps, getDeps } from './deps';
+import { lookup, text } from './servicenow-common';
 
 export interface ActivityLog {
   log(...args: unknown[]): void;
 }
+
+/** The input as the orchestrator may send it: the originating ticket, when there is one. */
+export type SendApprovalInput = ApprovalRequestInput & { ticket?: TicketRef };
+
+/** What the activity returns besides the contract: the quorum applied and the requested addresses it dropped. */
+export type SendApprovalResult = ApprovalRequestResult & { quorum: number; dropped: string[] };
 
 /** The Review link: the page at this URL renders a confirmation and decides nothing (src/functions/approvals.ts). */
 export function reviewUrl(publicBaseUrl: string, instanceId: string, token: string): string {
@@ -38,17 +63,95 @@ export function toFailure(err: unknown): Failure {
   throw e;
 }
 
+const TICKET_TABLES: readonly string[] = ['incident', 'sc_req_item', 'change_request', 'task'];
+const SYS_ID = /^[0-9a-f]{32}$/;
+/** The ticket's caller and opener, dot-walked to their email (Table API `sysparm_fields`; one level). */
+const REQUESTER_FIELDS = ['caller_id.email', 'opened_by.email'];
+
+/**
+ * The email addresses of the ticket's caller and opened-by users, or a sentence saying why they could not be read.
+ * Unknown ticket tables or a ticket that cannot be found fail closed: the requesters would be unknown.
+ */
+async function ticketRequesters(client: ServiceNowClient, ticket: TicketRef): Promise<string[] | string> {
+  if (!TICKET_TABLES.includes(ticket.table))
+    return `ticket table '${ticket.table}' is not one of ${TICKET_TABLES.join(', ')}`;
+  let row: SnRecord | undefined;
+  if (ticket.sysId !== undefined) {
+    if (!SYS_ID.test(ticket.sysId)) return `ticket sys_id '${ticket.sysId}' is not 32 hex characters`;
+    row = await client.get(ticket.table, ticket.sysId, { fields: ['sys_id', ...REQUESTER_FIELDS] });
+    if (!row) return `ticket ${ticket.table}/${ticket.sysId} not found (or hidden by ACL)`;
+  } else if (ticket.number) {
+    const found = await lookup(client, ticket.table, { number: ticket.number }, REQUESTER_FIELDS);
+    if (found.matched.length !== 1)
+      return `ticket ${ticket.table} ${ticket.number} ${found.matched.length ? 'is ambiguous' : 'not found (or hidden by ACL)'}`;
+    row = found.matched[0];
+  } else return 'the ticket has neither sys_id nor number';
+  return REQUESTER_FIELDS.map((f) => text(row[f]))
+    .filter((v): v is string => v !== undefined && v.trim() !== '')
+    .map(normaliseAddress);
+}
+
+const inputFailure = (code: string, message: string): { ok: false; failure: Failure } => ({
+  ok: false,
+  failure: { service: 'input', code, message },
+});
+
 export async function sendApprovalRequests(
-  input: ApprovalRequestInput,
+  input: SendApprovalInput,
   deps: Deps,
   log?: ActivityLog,
-): Promise<Outcome<ApprovalRequestResult>> {
-  const approvers = [...new Set(input.approvers.map(normaliseAddress).filter((a) => a.length > 0))];
-  const decided = input.round > 0 ? new Set(await deps.approvalTokens.decidedFor(input.instanceId)) : new Set();
+): Promise<Outcome<SendApprovalResult>> {
+  const policy = deps.config.approvals;
+  // The settings set the floor: a request cannot lower the number of approvals.
+  const quorum = Math.max(input.quorum ?? 1, policy.quorum);
+  const requesters = new Set((input.requesters ?? []).map(normaliseAddress).filter((a) => a !== ''));
+  let eligible: Approver[];
+  let dropped: string[] = [];
+  const why: string[] = [];
+  try {
+    if (input.ticket) {
+      const found = await ticketRequesters(deps.serviceNow(input.serviceNowInstance), input.ticket);
+      if (typeof found === 'string')
+        return inputFailure('TicketRequestersUnknown', `the ticket's requesters cannot be read: ${found}`);
+      for (const r of found) requesters.add(r);
+    }
+    const resolved = await resolvePolicy(deps.graph, policy);
+    let named = resolved.approvers;
+    if (resolved.missingGroups.length) why.push(`unknown approver groups: ${resolved.missingGroups.join(', ')}`);
+    if (resolved.withoutAddress) why.push(`${resolved.withoutAddress} group member(s) without a mail address`);
+    if (input.approvers !== undefined) {
+      const asked = [...new Set(input.approvers.map(normaliseAddress).filter((a) => a !== ''))];
+      dropped = asked.filter((a) => !named.some((p) => p.aliases.includes(a)));
+      named = named.filter((p) => p.aliases.some((a) => asked.includes(a)));
+      if (dropped.length) why.push(`not approvers under the policy: ${dropped.join(', ')}`);
+    }
+    const excluded = named.filter((p) => p.aliases.some((a) => requesters.has(a)));
+    eligible = named.filter((p) => !excluded.includes(p));
+    if (excluded.length)
+      why.push(`requesters cannot approve their own change: ${excluded.map((p) => p.address).join(', ')}`);
+  } catch (err) {
+    return { ok: false, failure: toFailure(err) };
+  }
+  for (const w of why) log?.log(`approval for ${input.integrationId}: ${w}`);
+  if (eligible.length < quorum)
+    return inputFailure(
+      'NoEligibleApprovers',
+      `${eligible.length} eligible approver(s) for a quorum of ${quorum}` +
+        (why.length ? `: ${why.join('; ')}` : ': APPROVERS and APPROVER_GROUPS name nobody'),
+    );
+
+  const round = await deps.approvalTokens.openRound(input.instanceId, quorum, input.planDigest, input.plan);
+  const decided =
+    input.round > 0 ? new Set(await deps.approvalTokens.decidedFor(input.instanceId, APPROVAL_EVENT)) : new Set();
   const tokenIds: string[] = [];
   const sentTo: string[] = [];
+  const addresses = eligible.map((p) => p.address);
+  if (round.state === 'closed') {
+    log?.log(`approval round of ${input.integrationId} is closed (${round.reason ?? 'closed'}): nothing sent`);
+    return { ok: true, tokenIds, sentTo, eligible: addresses, quorum, dropped };
+  }
   try {
-    for (const approver of approvers) {
+    for (const approver of addresses) {
       if (decided.has(approver)) continue;
       const result = await sendOnce(
         { graph: deps.graph, sender: deps.config.mail.sender, markers: deps.approvalTokens },
@@ -61,11 +164,15 @@ export async function sendApprovalRequests(
             eventName: APPROVAL_EVENT,
             expiresAt: input.expiresAt,
             subject: input.integrationId,
+            ...(input.planDigest ? { planDigest: input.planDigest } : {}),
+            requesters: [...requesters],
+            quorum,
           });
           const mail = approvalMail({
             request: input,
             approver,
             reviewUrl: reviewUrl(deps.config.publicBaseUrl, input.instanceId, issued.token),
+            ...(input.plan ? { plan: input.plan } : {}),
           });
           return { mail: { to: approver, ...mail }, tokenId: issued.tokenId };
         },
@@ -79,8 +186,25 @@ export async function sendApprovalRequests(
   } catch (err) {
     return { ok: false, failure: toFailure(err) };
   }
-  return { ok: true, tokenIds, sentTo };
+  return { ok: true, tokenIds, sentTo, eligible: addresses, quorum, dropped };
 }
 
 export const sendApprovalRequestsHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  sendApprovalRequests(input as ApprovalRequestInput, getDeps(), ctx);
+  sendApprovalRequests(input as SendApprovalInput, getDeps(), ctx);
+
+/** Closes the instance's approval round: every link of it answers "closed" from now on and decides nothing. */
+export async function closeApprovalRound(
+  input: CloseApprovalRoundInput,
+  deps: Deps,
+  log?: ActivityLog,
+): Promise<CloseApprovalRoundResult> {
+  const open = (await deps.approvalTokens.openFor(input.instanceId)).filter((t) => t.purpose === 'approval');
+  const round = await deps.approvalTokens.closeRound(input.instanceId, input.reason, input.decision);
+  log?.log(
+    `approval round of ${input.instanceId} closed (${round.reason ?? input.reason}); ${open.length} open link(s) closed`,
+  );
+  return { closed: open.length };
+}
+
+export const closeApprovalRoundHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
+  closeApprovalRound(input as CloseApprovalRoundInput, getDeps(), ctx);

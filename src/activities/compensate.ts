@@ -4,7 +4,8 @@
  * id and the reason. It never touches anything not listed, and re-checks the markers of listed Entra and Key Vault
  * objects before deleting them, so a pre-existing object slipped into the list is left alone (and reported).
  *
- * - ServiceNow: `DELETE /api/now/table/{table}/{sys_id}`; 404 counts as removed.
+ * - ServiceNow: `DELETE /api/now/table/{table}/{sys_id}`; 404 counts as removed. Only a record the ownership ledger
+ *   says this run created; a shared one only when its last reference goes (servicenow-common.ts removeOwnedRecord).
  * - Key Vault: `beginDeleteSecret` = soft delete (recoverable for the vault's retention); never purge
  *   (lessons-from-peers §5.1, microsoft-apis.md §6.3). Only a secret whose versions carry our integrationId tag.
  * - Entra: `DELETE /applications/{id}` moves the app to deleted items for 30 days, restorable
@@ -20,14 +21,19 @@ import type { CompensateInput, CompensateResult, CreatedObject, IntegrationRef, 
 import { getDeps, type Deps } from './deps';
 import { createdByRun } from './entra';
 import { graphCall, logLine, statusOf, uniqueNameFor, type ActivityLog } from './entra-graph';
+import { removeOwnedRecord } from './servicenow-common';
 
 type Removal = 'removed' | { reason: string };
 
 const ORDER: Record<CreatedObject['kind'], number> = { record: 0, secret: 1, app: 2, appCandidate: 2 };
 
-async function removeRecord(deps: Deps, ref: IntegrationRef, o: Extract<CreatedObject, { kind: 'record' }>) {
-  await deps.serviceNow(ref.serviceNowInstance).remove(o.table, o.sysId);
-  return 'removed' as const;
+/** Only what the ownership ledger says this run created; shared records are released by reference count. */
+async function removeRecord(
+  deps: Deps,
+  ref: IntegrationRef,
+  o: Extract<CreatedObject, { kind: 'record' }>,
+): Promise<Removal> {
+  return removeOwnedRecord(deps, ref, o);
 }
 
 async function removeSecret(

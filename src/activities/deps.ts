@@ -15,6 +15,7 @@ import { ServiceNowClient } from '../clients/servicenow';
 import { createServiceNowAuth } from '../clients/servicenow-auth';
 import { createTableClient } from '../clients/tables';
 import { getConfig, serviceNowInstanceUrl, type AppConfig } from '../config';
+import { OwnershipLedger } from '../registry/ownership';
 import { IntegrationRegistry } from '../registry/registry';
 
 export interface Deps {
@@ -32,6 +33,8 @@ export interface Deps {
   serviceNow(instance: string): ServiceNowClient;
   registry: IntegrationRegistry;
   approvalTokens: ApprovalTokenStore;
+  /** Who created which ServiceNow record, and who references the shared ones (table `ownership`). */
+  ownership: OwnershipLedger;
   now(): Date;
 }
 
@@ -76,6 +79,7 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
     },
     registry: new IntegrationRegistry(table('integrations')),
     approvalTokens: new ApprovalTokenStore(table('approvals'), now),
+    ownership: new OwnershipLedger(table('ownership'), now),
     now,
   };
 }

@@ -1,20 +1,35 @@
 /**
- * Activity `ensureAppSecret`: one client secret per app and operation, added through Graph `addPassword` and written
- * straight to Key Vault in the same activity; only the secret's name, version, keyId and expiry leave it.
+ * Activity `ensureAppSecret`: one live client secret per app, added through Graph `addPassword` and written straight
+ * to Key Vault in the same activity; only the secret's name, version, keyId and expiry leave it.
  *
- * Idempotency (the activity may run twice, also concurrently after a host restart):
- * - The Graph credential's displayName marks it as ours and names the operation; the Key Vault version carries the
- *   tags {integrationId, role, appId, appObjectId, keyId, operation} (a self-describing secret, microsoft-apis.md §6.1).
- * - A version of this operation whose keyId is still on the app is reused: nothing is written.
+ * What it reuses (a re-run, or a repeated execution of the activity, must not add a second credential):
+ * - Provisioning (any operation that is not a rotation's) adopts the credential that is current: the newest enabled
+ *   Key Vault version whose `keyId` tag is a credential still on the app, whichever run or operation wrote it (e.g.
+ *   the rotation that retired the provisioning credential). It adds a credential only when there is none.
+ * - A rotation (`rotate-YYYYMMDD`, src/rotation/ids.ts) must add a NEW credential next to the current one: it reuses
+ *   only a version of its own operation, written by an earlier execution of the same rotation.
+ *
+ * Ownership is recorded, never inferred from times: every version written carries the tags {integrationId, role,
+ * appId, appObjectId, keyId, operation, runId, secretCreated} (runId = the orchestration instance id; secretCreated =
+ * the secret had no version before this write). `created` is true exactly when the version returned was written by
+ * this run, so a repeated execution still reports what its run added, and false for what it adopted.
+ *
+ * Concurrency: two executions for one (integration, role) may run at once (at-least-once delivery, a host restart).
+ * A lease on (integrationId, role) is claimed before anything is read (src/registry/leases.ts); the loser throws a
+ * retriable error, and its durable retry then finds and adopts the winner's credential.
+ *
+ * Leftovers:
  * - A credential of this operation without any Key Vault version is what a run that died between addPassword and
  *   setSecret leaves behind; its value is lost, so it is removed (removePassword) and a new one added. A credential
- *   younger than IN_FLIGHT_GRACE_MS may belong to a run that is still writing it: the activity then throws a retriable
- *   error instead of racing it.
- * - Key Vault 409 ObjectIsDeletedButRecoverable on set → recover the deleted secret, then set (never purge:
- *   lessons-from-peers §5.1, microsoft-apis.md §6.3).
+ *   younger than IN_FLIGHT_GRACE_MS may belong to a writer whose lease expired while it was still writing: the
+ *   activity then throws a retriable error instead of racing it.
+ * - Key Vault 409 ObjectIsDeletedButRecoverable on set: recover the deleted secret, then set (never purge;
+ *   https://learn.microsoft.com/azure/key-vault/general/soft-delete-overview). The recovered secret had versions,
+ *   so the new one is tagged `secretCreated: false`.
  * - addPassword refused for the tenant's lifetime policy (400 CredentialInvalidLifetimeAsPerAppPolicy; the message is
- *   "Credential lifetime exceeds the max value allowed as per assigned policy '<id>'", public-code
- *   Azure/azure-cli#28522): retried once with the policy's maximum when the message states one, else a failure.
+ *   "Credential lifetime exceeds the max value allowed as per assigned policy '<id>'",
+ *   https://github.com/Azure/azure-cli/issues/28522):
+ *   retried once with the policy's maximum when the message states one, else a failure.
  */
 import type { InvocationContext } from '@azure/functions';
 import type { SecretProperties } from '@azure/keyvault-secrets';
@@ -23,6 +38,7 @@ import type { ActivityHandler } from 'durable-functions';
 import { toKeyVaultError } from '../clients/keyvault';
 import { ensureErrorType, ExternalServiceError } from '../lib/errors';
 import { registerSecret } from '../lib/redact';
+import type { Lease } from '../registry/leases';
 import type { EnsureAppSecretInput, Failure, Outcome, SecretResult } from './contracts';
 import { listVersions } from './rotation-common';
 import { getDeps, type Deps } from './deps';
@@ -43,7 +59,10 @@ export const SECRET_CONTENT_TYPE = 'text/plain; entra-client-secret';
 
 const DAY_MS = 24 * 3600 * 1000;
 
-/** Key Vault secret names: 1–127 of `0-9a-zA-Z-`, starting with a letter (microsoft-apis.md §6.1). */
+/**
+ * Key Vault secret names: 1–127 of `0-9a-zA-Z-`, starting with a letter
+ * (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftkeyvault).
+ */
 const SECRET_NAME = /^[A-Za-z][A-Za-z0-9-]{0,126}$/;
 
 interface GraphPasswordCredential {
@@ -157,7 +176,10 @@ const isDeletedButRecoverable = (err: unknown): boolean => {
   );
 };
 
-/** setSecret; on a soft-deleted name recover it first (never purge), then set. Returns the new version's properties. */
+/**
+ * setSecret; on a soft-deleted name recover it first (never purge), then set. Returns the new version's properties.
+ * The recovered secret had versions, so the version written after a recovery is tagged `secretCreated: false`.
+ */
 async function setSecret(
   deps: Deps,
   name: string,
@@ -175,13 +197,44 @@ async function setSecret(
   try {
     const poller = await deps.secrets.beginRecoverDeletedSecret(name);
     await poller.pollUntilDone();
-    return (await deps.secrets.setSecret(name, value, opts)).properties;
+    const tags = { ...options.tags, [TAG.secretCreated]: 'false' };
+    return (await deps.secrets.setSecret(name, value, { ...opts, tags })).properties;
   } catch (err) {
     throw toKeyVaultError(err, `recover and set secret '${name}'`);
   }
 }
 
 const iso = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : '');
+
+/** The Key Vault tags ensureAppSecret writes on every version (read by rotation, the sweep and compensation). */
+export const TAG = {
+  integrationId: 'integrationId',
+  role: 'role',
+  appId: 'appId',
+  appObjectId: 'appObjectId',
+  keyId: 'keyId',
+  operation: 'operation',
+  /** The orchestration instance id of the run that wrote the version. */
+  runId: 'runId',
+  /** 'true' when the secret had no version before this one was written. */
+  secretCreated: 'secretCreated',
+} as const;
+
+/** How long the lease on (integrationId, role) lasts; the activity normally finishes in seconds. */
+export const SECRET_LEASE_MS = 60_000;
+export const SECRET_LEASE_SCOPE = 'app-secret';
+
+/**
+ * Whether an operation must add a credential of its own (a rotation, named by rotationOperation in
+ * src/rotation/ids.ts) rather than adopt the current one (provisioning).
+ */
+export const addsOwnCredential = (operation: string): boolean => /^rotate-/.test(operation);
+
+const sameKeyId = (a: string | undefined, b: string | undefined) =>
+  a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
+
+const newestFirst = (a: SecretProperties, b: SecretProperties) =>
+  (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0);
 
 export async function ensureAppSecret(
   input: EnsureAppSecretInput,
@@ -193,93 +246,135 @@ export async function ensureAppSecret(
   if (!Number.isInteger(input.lifetimeDays) || input.lifetimeDays < 1)
     return inputFailure(`secret lifetime must be a whole number of days >= 1, got ${input.lifetimeDays}`);
   if (!input.operation) return inputFailure('operation is required');
-  const displayName = credentialDisplayName(input.operation);
+  if (!input.instanceId) return inputFailure('instanceId (the run id) is required');
+  let lease: Lease | undefined;
   try {
-    const credentials = (await readCredentials(deps, input.appObjectId)).filter((c) => c.displayName === displayName);
-    const versions = (await listVersions(deps, input.secretName)).filter(
-      (v) => v.tags?.operation === input.operation && v.tags?.appObjectId === input.appObjectId,
+    const claim = await deps.leases.acquire(
+      SECRET_LEASE_SCOPE,
+      [input.integrationId, input.role],
+      SECRET_LEASE_MS,
+      input.instanceId,
     );
-    const onApp = new Set(credentials.map((c) => c.keyId));
-    const reusable = versions
-      .filter((v) => v.enabled !== false && v.tags?.keyId !== undefined && onApp.has(v.tags.keyId))
-      .sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0));
-
-    // Credentials of this operation with no version at all: the value is lost (a run died before setSecret).
-    const written = new Set(versions.map((v) => v.tags?.keyId));
-    const orphans = credentials.filter((c) => !written.has(c.keyId));
-    const now = deps.now().getTime();
-    const inFlight = orphans.filter(
-      (c) => now - (c.startDateTime ? Date.parse(c.startDateTime) : 0) < IN_FLIGHT_GRACE_MS,
-    );
-    if (inFlight.length && !reusable.length)
+    if (!claim.ok)
       throw retriable(
-        'CredentialWriteInProgress',
-        `a credential of operation '${input.operation}' was added ${Math.round((now - Date.parse(inFlight[0].startDateTime ?? '')) / 1000)} s ago and has no Key Vault version yet`,
+        'SecretWriteInProgress',
+        `another execution (${claim.heldBy || 'unknown'}) is writing the client secret of ${input.role} for ` +
+          `${input.integrationId}; retry after it finished`,
+        'keyvault',
       );
-    for (const o of orphans.filter((c) => !inFlight.includes(c))) {
-      logLine(
-        log,
-        'warn',
-        `ensureAppSecret ${input.role}: removing credential ${o.keyId} whose value was never stored`,
+    lease = claim.lease;
+    return await ensureUnderLease(input, deps, log);
+  } catch (err) {
+    return { ok: false, failure: failureOrThrow(err) };
+  } finally {
+    if (lease)
+      await deps.leases.release(lease).catch(() =>
+        // It expires by itself; a later execution takes it over.
+        logLine(log, 'warn', `ensureAppSecret ${input.role}: could not release the secret lease`),
       );
-      await removePassword(deps, input.appObjectId, o.keyId);
-    }
+  }
+}
 
-    const found = reusable[0];
-    if (found) {
-      return {
-        ok: true,
-        role: input.role,
-        secretName: input.secretName,
-        version: found.version ?? '',
-        keyId: found.tags?.keyId ?? '',
-        expiresOn: iso(found.expiresOn),
-        created: false,
-      };
-    }
+async function ensureUnderLease(
+  input: EnsureAppSecretInput,
+  deps: Deps,
+  log: ActivityLog | undefined,
+): Promise<Outcome<SecretResult>> {
+  const displayName = credentialDisplayName(input.operation);
+  const ownOnly = addsOwnCredential(input.operation);
+  const credentials = await readCredentials(deps, input.appObjectId);
+  const versions = await listVersions(deps, input.secretName);
+  const live = (v: SecretProperties) =>
+    v.enabled !== false && credentials.some((c) => sameKeyId(c.keyId, v.tags?.[TAG.keyId]));
+  const reusable = versions
+    .filter(live)
+    .filter(
+      (v) =>
+        !ownOnly || (v.tags?.[TAG.operation] === input.operation && v.tags?.[TAG.appObjectId] === input.appObjectId),
+    )
+    .sort(newestFirst);
 
-    const added = await addPassword(deps, input, log);
-    if ('failure' in added) return { ok: false, failure: added.failure };
-    const expiresOn = new Date(added.endDateTime ?? deps.now());
-    let props: SecretProperties;
-    try {
-      props = await setSecret(
-        deps,
-        input.secretName,
-        added.secretText,
-        {
-          expiresOn,
-          tags: {
-            integrationId: input.integrationId,
-            role: input.role,
-            appId: input.appId,
-            appObjectId: input.appObjectId,
-            keyId: added.keyId,
-            operation: input.operation,
-          },
-        },
-        log,
-      );
-    } catch (err) {
-      // The value exists nowhere else: drop the credential now (a re-run would otherwise find and remove it).
-      await removePassword(deps, input.appObjectId, added.keyId).catch(() =>
-        logLine(log, 'warn', `ensureAppSecret ${input.role}: could not remove unstored credential ${added.keyId}`),
-      );
-      throw err;
-    }
-    logLine(log, 'info', `ensureAppSecret ${input.role}: credential ${added.keyId} stored as ${input.secretName}`);
+  // Credentials of this operation with no version at all: the value is lost (a run died before setSecret).
+  const orphans = credentials.filter(
+    (c) => c.displayName === displayName && !versions.some((v) => sameKeyId(v.tags?.[TAG.keyId], c.keyId)),
+  );
+  const now = deps.now().getTime();
+  const inFlight = orphans.filter(
+    (c) => now - (c.startDateTime ? Date.parse(c.startDateTime) : 0) < IN_FLIGHT_GRACE_MS,
+  );
+  if (inFlight.length && !reusable.length)
+    throw retriable(
+      'CredentialWriteInProgress',
+      `a credential of operation '${input.operation}' was added ${Math.round((now - Date.parse(inFlight[0].startDateTime ?? '')) / 1000)} s ago and has no Key Vault version yet`,
+    );
+  for (const o of orphans.filter((c) => !inFlight.includes(c))) {
+    logLine(log, 'warn', `ensureAppSecret ${input.role}: removing credential ${o.keyId} whose value was never stored`);
+    await removePassword(deps, input.appObjectId, o.keyId);
+  }
+
+  const found = reusable[0];
+  if (found) {
+    const created = found.tags?.[TAG.runId] === input.instanceId;
+    logLine(
+      log,
+      'info',
+      `ensureAppSecret ${input.role}: ${created ? "reusing this run's" : 'adopting the current'} credential ` +
+        `${found.tags?.[TAG.keyId]} (${input.secretName} version ${found.version})`,
+    );
     return {
       ok: true,
       role: input.role,
       secretName: input.secretName,
-      version: props.version ?? '',
-      keyId: added.keyId,
-      expiresOn: expiresOn.toISOString(),
-      created: true,
+      version: found.version ?? '',
+      keyId: found.tags?.[TAG.keyId] ?? '',
+      expiresOn: iso(found.expiresOn),
+      created,
+      secretCreated: created && found.tags?.[TAG.secretCreated] === 'true',
     };
-  } catch (err) {
-    return { ok: false, failure: failureOrThrow(err) };
   }
+
+  const added = await addPassword(deps, input, log);
+  if ('failure' in added) return { ok: false, failure: added.failure };
+  const expiresOn = new Date(added.endDateTime ?? deps.now());
+  let props: SecretProperties;
+  try {
+    props = await setSecret(
+      deps,
+      input.secretName,
+      added.secretText,
+      {
+        expiresOn,
+        tags: {
+          [TAG.integrationId]: input.integrationId,
+          [TAG.role]: input.role,
+          [TAG.appId]: input.appId,
+          [TAG.appObjectId]: input.appObjectId,
+          [TAG.keyId]: added.keyId,
+          [TAG.operation]: input.operation,
+          [TAG.runId]: input.instanceId,
+          [TAG.secretCreated]: versions.length === 0 ? 'true' : 'false',
+        },
+      },
+      log,
+    );
+  } catch (err) {
+    // The value exists nowhere else: drop the credential now (a re-run would otherwise find and remove it).
+    await removePassword(deps, input.appObjectId, added.keyId).catch(() =>
+      logLine(log, 'warn', `ensureAppSecret ${input.role}: could not remove unstored credential ${added.keyId}`),
+    );
+    throw err;
+  }
+  logLine(log, 'info', `ensureAppSecret ${input.role}: credential ${added.keyId} stored as ${input.secretName}`);
+  return {
+    ok: true,
+    role: input.role,
+    secretName: input.secretName,
+    version: props.version ?? '',
+    keyId: added.keyId,
+    expiresOn: expiresOn.toISOString(),
+    created: true,
+    secretCreated: props.tags?.[TAG.secretCreated] === 'true',
+  };
 }
 
 export const ensureAppSecretHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>

@@ -8,7 +8,10 @@
 import { encodedQuery, type EncodedQuery, type ServiceNowClient, type SnRecord } from '../clients/servicenow';
 import { AppError, ensureErrorType, ExternalServiceError, ValidationError } from '../lib/errors';
 import { redactText } from '../lib/redact';
-import type { Failure, ManualAction } from './contracts';
+import { OwnershipBusyError, PRE_EXISTING, type OwnershipLedger, type SharedEntry } from '../registry/ownership';
+import type { Failure, IntegrationRef, ManualAction } from './contracts';
+import type { Deps } from './deps';
+import { logLine, type ActivityLog } from './log';
 
 export { logLine, type ActivityLog } from './log';
 
@@ -98,8 +101,303 @@ export function manualAction(title: string, steps: { label: string; value?: stri
   return { title, actor: SERVICENOW_ADMIN, steps };
 }
 
-/** `sys_created_on` raw values are UTC "YYYY-MM-DD HH:mm:ss" (SN-TABLE samples); NaN for anything else. */
-export function glideMs(v: unknown): number {
-  const s = text(v);
-  return s && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(s) ? Date.parse(`${s.replace(' ', 'T')}Z`) : NaN;
+// ---------------------------------------------------------------------------------------------------------------
+// Ownership: who created a record is recorded in the ownership ledger (src/registry/ownership.ts), never inferred
+// from sys_created_on: several integrations provision on one instance at the same time.
+
+/** Who takes a claim or a reference: the integration and its provisioning run. */
+export type OwnerRef = Pick<IntegrationRef, 'integrationId' | 'instanceId' | 'serviceNowInstance'>;
+
+/** What a shared record is known by in the ledger. */
+export interface SharedKey {
+  table: string;
+  naturalKey: Record<string, string>;
+}
+
+const busy = (k: SharedKey) =>
+  new OwnershipBusyError(`${k.table} ${JSON.stringify(k.naturalKey)} is being removed by a compensation; retry later`);
+
+const sameEntry = (a: SharedEntry | undefined, b: SharedEntry) =>
+  a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Takes this integration's reference to a shared record found on the instance (`sysId`). Returns true when the
+ * reference is this run's (taken now or by an earlier execution of the same run), false when an earlier run of the
+ * integration holds it. Who created the record is kept when the ledger knows it; a record the ledger does not know
+ * existed before any integration referenced it (`pre-existing`, never deleted by us).
+ */
+export async function holdShared(
+  ledger: OwnershipLedger,
+  ref: OwnerRef,
+  k: SharedKey,
+  sysId: string,
+): Promise<boolean> {
+  const entry = await ledger.updateShared(ref.serviceNowInstance, k.table, k.naturalKey, (cur) => {
+    if (cur && cur.sysId !== sysId && ledger.isDeleting(cur)) throw busy(k);
+    let createdBy = PRE_EXISTING;
+    let createdRun = '';
+    if (cur?.sysId === sysId) {
+      createdBy = cur.createdBy;
+      createdRun = cur.createdRun;
+    } else if (cur?.pendingRun === ref.instanceId && cur.pendingBy === ref.integrationId) {
+      // An earlier execution of this run announced its insert and stopped before recording the sys_id.
+      createdBy = ref.integrationId;
+      createdRun = ref.instanceId;
+    } else if (cur?.pendingRun) {
+      // Another run announced an insert: it records who created the record. Until then: unknown, never deleted.
+      createdBy = '';
+    }
+    const mine = cur?.pendingRun === ref.instanceId && cur.pendingBy === ref.integrationId;
+    const next: SharedEntry = {
+      serviceNowInstance: ref.serviceNowInstance,
+      table: k.table,
+      naturalKey: k.naturalKey,
+      sysId,
+      createdBy,
+      createdRun,
+      ...(cur?.pendingRun && !mine
+        ? { pendingBy: cur.pendingBy, pendingRun: cur.pendingRun, pendingSince: cur.pendingSince }
+        : {}),
+      holders: { [ref.integrationId]: ref.instanceId, ...(cur?.holders ?? {}) },
+    };
+    return sameEntry(cur, next) ? undefined : next;
+  });
+  return entry?.holders[ref.integrationId] === ref.instanceId;
+}
+
+/**
+ * Announces an insert of a shared record (none matched its natural key) and takes this integration's reference.
+ * Returns true when the reference was taken by this call (so `abandonShared` may drop it if the insert fails).
+ */
+export async function claimShared(ledger: OwnershipLedger, ref: OwnerRef, k: SharedKey): Promise<boolean> {
+  let took = false;
+  await ledger.updateShared(ref.serviceNowInstance, k.table, k.naturalKey, (cur) => {
+    if (ledger.isDeleting(cur)) throw busy(k);
+    // One inserter at a time per natural key: two concurrent inserts could both survive (each re-lookup seeing only
+    // its own row), so another run's fresh announcement makes this one wait for the durable retry.
+    if (ledger.isPendingForOther(cur, ref.instanceId))
+      throw new OwnershipBusyError(
+        `${k.table} ${JSON.stringify(k.naturalKey)} is being created by another run; retry later`,
+      );
+    took = cur?.holders[ref.integrationId] === undefined;
+    return {
+      serviceNowInstance: ref.serviceNowInstance,
+      table: k.table,
+      naturalKey: k.naturalKey,
+      // A sys_id recorded here is of a record our lookup no longer found (gone) or a concurrent insert: settled later.
+      sysId: cur?.sysId ?? '',
+      createdBy: cur?.createdBy ?? '',
+      createdRun: cur?.createdRun ?? '',
+      pendingBy: ref.integrationId,
+      pendingRun: ref.instanceId,
+      pendingSince: ledger.nowIso(),
+      holders: { [ref.integrationId]: ref.instanceId, ...(cur?.holders ?? {}) },
+    };
+  });
+  return took;
+}
+
+/**
+ * Records the outcome of an announced insert: `sysId` is the record kept after the concurrent-insert resolution,
+ * `inserted` whether it is the row this execution inserted. Returns true when the reference is this run's.
+ */
+export async function settleShared(
+  ledger: OwnershipLedger,
+  ref: OwnerRef,
+  k: SharedKey,
+  sysId: string,
+  inserted: boolean,
+): Promise<boolean> {
+  const entry = await ledger.updateShared(ref.serviceNowInstance, k.table, k.naturalKey, (cur) => {
+    const mine = cur?.pendingRun === ref.instanceId && cur.pendingBy === ref.integrationId;
+    const known = cur?.sysId === sysId;
+    return {
+      serviceNowInstance: ref.serviceNowInstance,
+      table: k.table,
+      naturalKey: k.naturalKey,
+      sysId,
+      // Our insert survived: ours. Another's survived: what the ledger knows of it, else unknown (never deleted).
+      createdBy: inserted ? ref.integrationId : known ? cur.createdBy : '',
+      createdRun: inserted ? ref.instanceId : known ? cur.createdRun : '',
+      ...(cur?.pendingRun && !mine
+        ? { pendingBy: cur.pendingBy, pendingRun: cur.pendingRun, pendingSince: cur.pendingSince }
+        : {}),
+      holders: { [ref.integrationId]: ref.instanceId, ...(cur?.holders ?? {}) },
+    };
+  });
+  return entry?.holders[ref.integrationId] === ref.instanceId;
+}
+
+/** Withdraws an announced insert that did not happen (refused, failed); drops the reference if `took` it. */
+export async function abandonShared(
+  ledger: OwnershipLedger,
+  ref: OwnerRef,
+  k: SharedKey,
+  took: boolean,
+): Promise<void> {
+  await ledger.updateShared(ref.serviceNowInstance, k.table, k.naturalKey, (cur) => {
+    if (!cur) return undefined;
+    const mine = cur.pendingRun === ref.instanceId && cur.pendingBy === ref.integrationId;
+    const holders = { ...cur.holders };
+    if (took && !cur.sysId && holders[ref.integrationId] === ref.instanceId) delete holders[ref.integrationId];
+    if (!Object.keys(holders).length && !cur.sysId) return null;
+    const { pendingBy: _b, pendingRun: _r, pendingSince: _s, ...rest } = cur;
+    const next: SharedEntry = { ...(mine ? rest : cur), holders };
+    return sameEntry(cur, next) ? undefined : next;
+  });
+}
+
+/** Outcome of removing a listed record: done, or left in place with the reason. */
+export type RecordRemoval = 'removed' | { reason: string };
+
+async function goneFromInstance(client: ServiceNowClient, table: string, sysId: string): Promise<boolean> {
+  return (await client.get(table, sysId, { fields: ['sys_id'] })) === undefined;
+}
+
+/**
+ * Compensation of one listed ServiceNow record (`compensate`): deletes only what the ownership ledger says this run
+ * created, and releases shared references.
+ *
+ * - Unshared: deleted (404 counts) when the ledger's claim names this run (`ref.instanceId`) and this sys_id; the
+ *   claim is dropped with it. Otherwise left in place with the reason (it is another run's or a person's record, so
+ *   it is not an orphan). A record already gone with no claim left counts as removed (compensation ran before).
+ * - Shared: this integration's reference is released if this run took it. The record is deleted only when no
+ *   integration holds a reference any more and an integration created it (never a pre-existing one); before the
+ *   DELETE the entry is marked (tombstone) so a concurrent ensure waits instead of referencing a record being
+ *   deleted. An entry nobody references is dropped from the ledger.
+ */
+export async function removeOwnedRecord(
+  deps: Pick<Deps, 'ownership' | 'serviceNow'>,
+  ref: OwnerRef,
+  o: { table: string; sysId: string; shared?: boolean },
+  log?: ActivityLog,
+): Promise<RecordRemoval> {
+  const client = deps.serviceNow(ref.serviceNowInstance);
+  const ledger = deps.ownership;
+  if (!o.shared) {
+    const claim = await ledger.findClaim(ref.integrationId, o.table, o.sysId);
+    if (!claim) {
+      if (await goneFromInstance(client, o.table, o.sysId)) return 'removed';
+      return {
+        reason: `the ownership ledger has no record of provisioning run ${ref.instanceId} creating it; left in place (not ours, so not an orphan)`,
+      };
+    }
+    if (claim.createdRun !== ref.instanceId)
+      return {
+        reason: `created by provisioning run ${claim.createdRun}, not ${ref.instanceId}; left in place (not an orphan)`,
+      };
+    await client.remove(o.table, o.sysId);
+    await ledger.updateClaim(ref.integrationId, claim.key, (cur) =>
+      cur?.createdRun === ref.instanceId && cur.sysId === o.sysId ? null : undefined,
+    );
+    return 'removed';
+  }
+
+  const entry = await ledger.findShared(ref.serviceNowInstance, o.table, o.sysId);
+  if (!entry) {
+    if (await goneFromInstance(client, o.table, o.sysId)) return 'removed';
+    return { reason: 'no integration references it in the ownership ledger; left in place (not an orphan)' };
+  }
+  const k = { table: entry.table, naturalKey: entry.naturalKey };
+  const holder = entry.holders[ref.integrationId];
+  if (holder !== undefined && holder !== ref.instanceId)
+    return {
+      reason: `the reference of integration ${ref.integrationId} was taken by provisioning run ${holder}; left in place (not an orphan)`,
+    };
+  let deleteIt = false;
+  const after = await ledger.updateShared(ref.serviceNowInstance, k.table, k.naturalKey, (cur) => {
+    deleteIt = false;
+    if (!cur || cur.sysId !== o.sysId) return undefined;
+    const holders = { ...cur.holders };
+    if (holders[ref.integrationId] === ref.instanceId) delete holders[ref.integrationId];
+    if (Object.keys(holders).length) return sameEntry(cur, { ...cur, holders }) ? undefined : { ...cur, holders };
+    const createdByIntegration = cur.createdBy !== '' && cur.createdBy !== PRE_EXISTING;
+    if (!createdByIntegration) return null;
+    deleteIt = true;
+    return { ...cur, holders, deletingSince: cur.deletingSince ?? ledger.nowIso() };
+  });
+  if (!deleteIt) {
+    const others = Object.keys(after?.holders ?? {}).length;
+    logLine(
+      log,
+      'info',
+      `${o.table} ${o.sysId}: reference of ${ref.integrationId} released; ${
+        others ? `${others} integration(s) still reference it` : 'not created by an integration, left in place'
+      }`,
+    );
+    return 'removed';
+  }
+  await client.remove(o.table, o.sysId);
+  await ledger.updateShared(ref.serviceNowInstance, k.table, k.naturalKey, (cur) =>
+    cur?.sysId === o.sysId && !Object.keys(cur.holders).length ? null : undefined,
+  );
+  return 'removed';
+}
+
+/**
+ * True when the ledger's claim of (integration, `key`) names this run and `sysId`. A claim of this run with no sys_id
+ * yet (an earlier execution inserted and stopped before recording it) adopts `sysId`: the natural key of an unshared
+ * record is unique to the integration, and one run of an integration provisions at a time.
+ */
+export async function ownsUnshared(
+  ledger: OwnershipLedger,
+  ref: OwnerRef,
+  key: string,
+  sysId: string,
+): Promise<boolean> {
+  const claim = await ledger.getClaim(ref.integrationId, key);
+  if (claim?.createdRun !== ref.instanceId) return false;
+  if (claim.sysId === sysId) return true;
+  if (claim.sysId !== '') return false;
+  const after = await ledger.updateClaim(ref.integrationId, key, (cur) =>
+    cur?.createdRun === ref.instanceId && cur.sysId === '' ? { ...cur, sysId } : undefined,
+  );
+  return after?.createdRun === ref.instanceId && after.sysId === sysId;
+}
+
+/** Records, before the insert, that this run is about to create the unshared record `key` of `table`. */
+export async function claimUnshared(ledger: OwnershipLedger, ref: OwnerRef, key: string, table: string): Promise<void> {
+  await ledger.updateClaim(ref.integrationId, key, (cur) =>
+    cur?.createdRun === ref.instanceId && cur.sysId === ''
+      ? undefined
+      : {
+          integrationId: ref.integrationId,
+          key,
+          table,
+          serviceNowInstance: ref.serviceNowInstance,
+          createdRun: ref.instanceId,
+          sysId: '',
+          claimedAt: ledger.nowIso(),
+        },
+  );
+}
+
+/**
+ * Records the outcome of the insert: `sysId` is the record kept after the concurrent-insert resolution, `inserted`
+ * whether this execution inserted it. Returns true when the ledger says this run created it.
+ */
+export async function settleUnshared(
+  ledger: OwnershipLedger,
+  ref: OwnerRef,
+  key: string,
+  table: string,
+  sysId: string,
+  inserted: boolean,
+): Promise<boolean> {
+  if (!inserted) {
+    // A concurrent insert won. It is this run's only if another execution of this run recorded it (never adopted:
+    // the winner may be anyone's).
+    const claim = await ledger.getClaim(ref.integrationId, key);
+    return claim?.createdRun === ref.instanceId && claim.sysId === sysId;
+  }
+  const after = await ledger.updateClaim(ref.integrationId, key, (cur) => ({
+    integrationId: ref.integrationId,
+    key,
+    table,
+    serviceNowInstance: ref.serviceNowInstance,
+    createdRun: ref.instanceId,
+    sysId,
+    claimedAt: cur?.claimedAt ?? ledger.nowIso(),
+  }));
+  return after?.sysId === sysId;
 }

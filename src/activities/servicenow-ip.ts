@@ -6,8 +6,12 @@
  * description marking it as ours. The addresses are the profile's seed list plus the current A records of
  * `resolveHost` (MS-AAD: "nslookup connector.rave.microsoft.com"), resolved with a bounded timeout; when the name
  * does not resolve, the seed list alone is used. Idempotent: an existing active Allow for the address is kept.
- * `created` lists the rules this integration owns (by the description marker), whether this run or an earlier one
- * inserted them, so compensation finds them even after an at-least-once re-run; rules of others are never listed.
+ *
+ * An allow rule serves every integration that needs the address, so rules are shared records, reference-counted in
+ * the ownership ledger per address: `held` lists every rule this integration references, `created` those whose
+ * reference this run took (also when a repeated execution of the run finds them), which compensation releases. A
+ * rule is deleted only when no integration references it any more and an integration created it; an allow rule that
+ * existed before (an administrator's) is referenced but never deleted.
  */
 import { Resolver } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
@@ -16,15 +20,20 @@ import type { ActivityHandler } from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
 
 import { encodedQuery, type SnRecord } from '../clients/servicenow';
+import type { InsertLock } from '../registry/ownership';
 import type { IpAllowlistInput, IpAllowlistResult, Outcome } from './contracts';
 import { type Deps, getDeps } from './deps';
 import {
   type ActivityLog,
+  abandonShared,
+  claimShared,
   failureOrThrow,
+  holdShared,
   inputFailure,
   logLine,
   lookup,
   manualAction,
+  settleShared,
   statusOf,
   text,
 } from './servicenow-common';
@@ -127,35 +136,59 @@ export async function ensureIpAllowlist(
     }
 
     const created: { address: string; sysId: string }[] = [];
+    const held: { address: string; sysId: string }[] = [];
+    const hold = (address: string, sysId: string, took: boolean) => {
+      held.push({ address, sysId });
+      if (took) created.push({ address, sysId });
+    };
+    let announced: { k: { table: string; naturalKey: Record<string, string> }; took: boolean } | undefined;
+    let lock: InsertLock | undefined;
     try {
       for (const address of addresses) {
         const rule = { type: 'allow', direction: 'bidirectional', range_start: address, range_end: address };
-        const found = await lookup<SnRecord>(client, TABLE, rule, IP_ACCESS_COLUMNS);
-        const active = found.matched.find((r) => text(r.active) === 'true');
-        const ours = found.matched.find((r) => text(r.description) === description);
+        const k = { table: TABLE, naturalKey: rule };
+        const find = async () => {
+          const found = await lookup<SnRecord>(client, TABLE, rule, IP_ACCESS_COLUMNS);
+          return {
+            active: text(found.matched.find((r) => text(r.active) === 'true')?.sys_id),
+            ours: text(found.matched.find((r) => text(r.description) === description)?.sys_id),
+          };
+        };
+        let found = await find();
+        if (!found.active && !found.ours) {
+          // Insert under the lock, after looking again: another execution may have added the rule meanwhile.
+          lock = await deps.ownership.lockInsert(input.serviceNowInstance, TABLE, rule, input.instanceId);
+          found = await find();
+        }
+        const { active, ours } = found;
         if (active) {
-          if (ours === active) created.push({ address, sysId: text(active.sys_id) ?? '' });
-          continue;
-        }
-        if (ours) {
+          hold(address, active, await holdShared(deps.ownership, input, k, active));
+        } else if (ours) {
           // Our own rule, switched off since: switch it back on.
-          await client.patch(TABLE, text(ours.sys_id) ?? '', { active: 'true' }, { fields: ['sys_id'] });
-          created.push({ address, sysId: text(ours.sys_id) ?? '' });
-          continue;
+          await client.patch(TABLE, ours, { active: 'true' }, { fields: ['sys_id'] });
+          hold(address, ours, await holdShared(deps.ownership, input, k, ours));
+        } else {
+          announced = { k, took: await claimShared(deps.ownership, input, k) };
+          const row = await client.insert<SnRecord>(
+            TABLE,
+            { ...rule, active: 'true', description },
+            { fields: ['sys_id'] },
+          );
+          const sysId = text(row.sys_id) ?? '';
+          logLine(log, 'info', `ip_access allow rule for ${address}: ${sysId || '?'}`);
+          hold(address, sysId, await settleShared(deps.ownership, input, k, sysId, true));
+          announced = undefined;
         }
-        const row = await client.insert<SnRecord>(
-          TABLE,
-          { ...rule, active: 'true', description },
-          { fields: ['sys_id'] },
-        );
-        logLine(log, 'info', `ip_access allow rule for ${address}: ${text(row.sys_id) ?? '?'}`);
-        created.push({ address, sysId: text(row.sys_id) ?? '' });
+        if (lock) await deps.ownership.unlockInsert(lock);
+        lock = undefined;
       }
     } catch (err) {
+      if (announced) await abandonShared(deps.ownership, input, announced.k, announced.took).catch(() => undefined);
+      if (lock) await deps.ownership.unlockInsert(lock).catch(() => undefined);
       if (statusOf(err) !== 403) throw err;
-      return { ok: true, needed: true, created, manualAction: handOff() };
+      return { ok: true, needed: true, created, held, manualAction: handOff() };
     }
-    return { ok: true, needed: true, created };
+    return { ok: true, needed: true, created, held };
   } catch (err) {
     return { ok: false, failure: failureOrThrow(err) };
   }

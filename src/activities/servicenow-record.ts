@@ -11,6 +11,11 @@
  *   masked, so emptiness is all we learn), or when asked to (`secret.rewrite`, rotation). Never compared or logged.
  * - 403 (ACL, security tables, §2.9 "report such 403s as manual steps") → `ok: true` with a manual action holding
  *   the exact values (the Key Vault secret NAME for the secret). 429/5xx/network → thrown for the durable retry.
+ * - Ownership is recorded in the ownership ledger (src/registry/ownership.ts), never inferred from `sys_created_on`
+ *   (other integrations, and people, create records on the same instance at the same time). Unshared record: the run
+ *   claims it before the insert and records the sys_id after, so `created` is true exactly when this run created it,
+ *   also in a repeated execution. Shared record (`shared`): this integration takes a reference; `created` is true
+ *   when this run took it, and compensation releases exactly that reference.
  */
 import type { ActivityHandler } from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
@@ -18,18 +23,25 @@ import type { InvocationContext } from '@azure/functions';
 import { readSecretValue } from '../clients/keyvault';
 import type { ServiceNowClient, SnRecord } from '../clients/servicenow';
 import { ensureErrorType } from '../lib/errors';
-import type { EnsureRecordInput, ManualAction, Outcome, RecordResult } from './contracts';
+import type { InsertLock } from '../registry/ownership';
+import type { EnsureRecordInput, Failure, ManualAction, Outcome, RecordResult } from './contracts';
 import { type Deps, getDeps } from './deps';
 import {
   type ActivityLog,
   failureOrThrow,
-  glideMs,
+  abandonShared,
+  claimShared,
+  claimUnshared,
+  holdShared,
   inputFailure,
   logLine,
   lookup,
   manualAction,
   naturalKeyQuery,
+  ownsUnshared,
   servicenowFailure,
+  settleShared,
+  settleUnshared,
   statusOf,
   text,
 } from './servicenow-common';
@@ -40,12 +52,6 @@ export type EnsureRecordActivityInput = Omit<EnsureRecordInput, 'secret'> & {
     /** Write the Key Vault value even though the record exists and its secret field is set. */
     rewrite?: boolean;
   };
-  /**
-   * ISO start of the provisioning run (the orchestrator's currentUtcDateTime at start). A record found with
-   * `sys_created_on` (UTC) at or after it counts as `created`: under at-least-once delivery the second run of this
-   * activity finds the record the first run inserted, and compensation must still remove it.
-   */
-  createdSince?: string;
 };
 
 type Row = SnRecord & { sys_id?: unknown; sys_created_on?: unknown };
@@ -86,6 +92,25 @@ function survivor(rows: Row[]): Row {
   return [...rows].sort((a, b) => key(a).localeCompare(key(b)))[0];
 }
 
+/** Withdraws an announced shared insert that did not happen; a ledger failure here must not hide the first error. */
+async function withdraw(
+  deps: Deps,
+  input: EnsureRecordActivityInput,
+  k: { table: string; naturalKey: Record<string, string> },
+  took: boolean,
+  log?: ActivityLog,
+): Promise<void> {
+  try {
+    await abandonShared(deps.ownership, input, k, took);
+  } catch (err) {
+    logLine(
+      log,
+      'warn',
+      `${input.table} '${input.key}': could not withdraw the ledger claim: ${(err as Error).message}`,
+    );
+  }
+}
+
 export async function ensureServiceNowRecord(
   input: EnsureRecordActivityInput,
   deps: Deps,
@@ -104,27 +129,54 @@ export async function ensureServiceNowRecord(
 
   let client: ServiceNowClient;
   let sysId: string | undefined;
+  /** This execution inserted the record that was kept. */
   let created = false;
+  /** The ledger says this run created the record (unshared) or took its reference (shared). */
+  let ours = false;
   let changed: string[] = [];
+  const shared = input.shared === true;
+  const k = { table: input.table, naturalKey: input.naturalKey };
+  /** A shared insert announced in the ledger and not settled yet; withdrawn if the insert fails. */
+  let announced: { took: boolean } | undefined;
+  let lock: InsertLock | undefined;
   try {
-    client = deps.serviceNow(input.serviceNowInstance);
-    const found = await lookup<Row>(client, input.table, input.naturalKey, fields);
-    if (found.unknownFields.length)
-      return inputFailure(
-        'InvalidNaturalKey',
-        `ServiceNow ignored the natural-key field(s) ${found.unknownFields.join(', ')} of ${input.table} (not a column, or hidden by ACL): no record is picked`,
-      );
-    if (found.matched.length > 1)
-      return servicenowFailure(
-        'AmbiguousRecord',
-        `${found.matched.length} ${input.table} records match the natural key of '${input.key}' (sys_ids ${found.matched
-          .map((r) => text(r.sys_id))
-          .join(', ')}); remove the duplicates, none was changed`,
-      );
+    const snClient = deps.serviceNow(input.serviceNowInstance);
+    client = snClient;
+    const pick = async (): Promise<{ row?: Row } | { failure: { ok: false; failure: Failure } }> => {
+      const found = await lookup<Row>(snClient, input.table, input.naturalKey, fields);
+      if (found.unknownFields.length)
+        return {
+          failure: inputFailure(
+            'InvalidNaturalKey',
+            `ServiceNow ignored the natural-key field(s) ${found.unknownFields.join(', ')} of ${input.table} (not a column, or hidden by ACL): no record is picked`,
+          ),
+        };
+      if (found.matched.length > 1)
+        return {
+          failure: servicenowFailure(
+            'AmbiguousRecord',
+            `${found.matched.length} ${input.table} records match the natural key of '${input.key}' (sys_ids ${found.matched
+              .map((r) => text(r.sys_id))
+              .join(', ')}); remove the duplicates, none was changed`,
+          ),
+        };
+      return { row: found.matched[0] };
+    };
+    let picked = await pick();
+    if (!('failure' in picked) && !picked.row) {
+      // Not there: insert under the lock, after looking again (another execution may have inserted meanwhile).
+      lock = await deps.ownership.lockInsert(input.serviceNowInstance, input.table, input.naturalKey, input.instanceId);
+      picked = await pick();
+    }
+    if ('failure' in picked) return picked.failure;
 
-    let row = found.matched[0];
+    let row = picked.row;
     if (row) {
       sysId = text(row.sys_id);
+      if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
+      ours = shared
+        ? await holdShared(deps.ownership, input, k, sysId)
+        : await ownsUnshared(deps.ownership, input, input.key, sysId);
       changed = differing(row, desired);
       if (changed.length && sysId) {
         logLine(log, 'info', `${input.table} '${input.key}' ${sysId}: patching ${changed.join(', ')}`);
@@ -133,6 +185,8 @@ export async function ensureServiceNowRecord(
         });
       }
     } else {
+      if (shared) announced = { took: await claimShared(deps.ownership, input, k) };
+      else await claimUnshared(deps.ownership, input, input.key, input.table);
       const inserted = await client.insert<Row>(input.table, desired, { fields: ['sys_id', 'sys_created_on'] });
       sysId = text(inserted.sys_id);
       created = true;
@@ -151,11 +205,12 @@ export async function ensureServiceNowRecord(
           changed = differing(keep, desired);
         }
       }
+      if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
+      ours = shared
+        ? await settleShared(deps.ownership, input, k, sysId, created)
+        : await settleUnshared(deps.ownership, input, input.key, input.table, sysId, created);
+      announced = undefined;
     }
-    // Glide times have whole seconds: compare against the start rounded down to the second.
-    const since = input.createdSince !== undefined ? Math.floor(Date.parse(input.createdSince) / 1000) * 1000 : NaN;
-    const ours = created || (row !== undefined && glideMs(row.sys_created_on) >= since);
-    if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
 
     let secretWritten = false;
     if (input.secret) {
@@ -177,20 +232,32 @@ export async function ensureServiceNowRecord(
         logLine(log, 'warn', `${input.table} '${input.key}' ${sysId}: read-back differs in ${mismatches.join(', ')}`);
     }
     const updated = !created && (changed.length > 0 || secretWritten);
-    return { ok: true, ...base, sysId, created: ours, ...(updated ? { updated } : {}), mismatches };
+    return {
+      ok: true,
+      ...base,
+      sysId,
+      created: ours,
+      ...(shared ? { shared } : {}),
+      ...(updated ? { updated } : {}),
+      mismatches,
+    };
   } catch (err) {
+    if (announced) await withdraw(deps, input, k, announced.took, log);
     if (statusOf(err) === 403) {
       logLine(log, 'warn', `${input.table} '${input.key}': ServiceNow refused (403), handing off`);
       return {
         ok: true,
         ...base,
         ...(sysId ? { sysId } : {}),
-        created,
+        created: ours,
+        ...(shared ? { shared } : {}),
         mismatches: created ? [] : changed,
         manualAction: handOff(input, desired, sysId),
       };
     }
     return { ok: false, failure: failureOrThrow(ensureErrorType(err)) };
+  } finally {
+    if (lock) await deps.ownership.unlockInsert(lock).catch(() => undefined);
   }
 }
 

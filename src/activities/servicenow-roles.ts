@@ -3,24 +3,43 @@
  * `sys_user_has_role` row with columns `user` and `role` (servicenow-api.md §3.5; SN-REST). Idempotent: the grant
  * is looked up by (user sys_id, role sys_id) first, every lookup re-checked in code (§2.4). `incident_manager` needs
  * no elevation (SN-ELEV); a 403 (e.g. an elevated role) becomes a manual action, not a failure.
+ *
+ * Ownership is recorded in the ownership ledger, never inferred from `sys_created_on`. A grant to the integration's
+ * own user is claimed before the insert under `grantKey(user, role)`. A grant to a person named in the request
+ * (`shared`) may be wanted by several integrations: it is reference-counted like a shared record, `created` meaning
+ * this run took the reference, and it is revoked only when the last integration goes and an integration created it.
  */
 import type { ActivityHandler } from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
 
 import type { SnRecord } from '../clients/servicenow';
+import type { InsertLock } from '../registry/ownership';
 import type { Failure, Outcome, RoleGrantInput, RoleGrantResult } from './contracts';
 import { type Deps, getDeps } from './deps';
 import {
   type ActivityLog,
-  glideMs,
+  abandonShared,
+  claimShared,
+  claimUnshared,
   failureOrThrow,
+  holdShared,
   logLine,
   lookup,
   manualAction,
+  ownsUnshared,
   servicenowFailure,
+  settleShared,
+  settleUnshared,
   statusOf,
   text,
 } from './servicenow-common';
+
+const GRANT_TABLE = 'sys_user_has_role';
+
+/** The ledger key of an unshared grant (the record key the orchestrator registers grants under). */
+export function grantKey(userName: string, role: string): string {
+  return `grant:${userName}:${role}`;
+}
 
 async function oneSysId(
   client: ReturnType<Deps['serviceNow']>,
@@ -53,31 +72,56 @@ export async function ensureRoleGrant(
     if (typeof role !== 'string') return role;
 
     const grant = { user, role };
+    const shared = input.shared === true;
+    const k = { table: GRANT_TABLE, naturalKey: grant };
+    const key = grantKey(input.userName, input.role);
+    const sharedFlag = shared ? { shared } : {};
+    let announced: { took: boolean } | undefined;
+    let lock: InsertLock | undefined;
     try {
-      const existing = await lookup<SnRecord>(client, 'sys_user_has_role', grant, ['user', 'role', 'sys_created_on']);
-      if (existing.matched.length) {
-        // Under at-least-once delivery the recorded result can be a second run's, which finds the grant the first
-        // run inserted: a grant created since this provisioning run started is still ours (compensation removes it).
-        const row = existing.matched[0];
-        const since = input.createdSince ? Math.floor(Date.parse(input.createdSince) / 1000) * 1000 : NaN;
-        return { ok: true, ...base, sysId: text(row.sys_id), created: glideMs(row.sys_created_on) >= since };
+      const existing = async () =>
+        text((await lookup<SnRecord>(client, GRANT_TABLE, grant, ['user', 'role'])).matched[0]?.sys_id);
+      let found = await existing();
+      if (!found) {
+        // Insert under the lock, after looking again: another execution may have granted it meanwhile.
+        lock = await deps.ownership.lockInsert(input.serviceNowInstance, GRANT_TABLE, grant, input.instanceId);
+        found = await existing();
       }
-      const row = await client.insert<SnRecord>('sys_user_has_role', grant, { fields: ['sys_id'] });
+      if (found) {
+        // A repeated execution of this run finds the grant its first execution inserted: the ledger says whose it is.
+        const ours = shared
+          ? await holdShared(deps.ownership, input, k, found)
+          : await ownsUnshared(deps.ownership, input, key, found);
+        return { ok: true, ...base, sysId: found, created: ours, ...sharedFlag };
+      }
+      if (shared) announced = { took: await claimShared(deps.ownership, input, k) };
+      else await claimUnshared(deps.ownership, input, key, GRANT_TABLE);
+      const row = await client.insert<SnRecord>(GRANT_TABLE, grant, { fields: ['sys_id'] });
+      const sysId = text(row.sys_id);
+      if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${GRANT_TABLE}`);
+      const ours = shared
+        ? await settleShared(deps.ownership, input, k, sysId, true)
+        : await settleUnshared(deps.ownership, input, key, GRANT_TABLE, sysId, true);
+      announced = undefined;
       logLine(log, 'info', `granted ${input.role} to ${input.userName}`);
-      return { ok: true, ...base, sysId: text(row.sys_id), created: true };
+      return { ok: true, ...base, sysId, created: ours, ...sharedFlag };
     } catch (err) {
+      if (announced) await abandonShared(deps.ownership, input, k, announced.took).catch(() => undefined);
       if (statusOf(err) !== 403) throw err;
       logLine(log, 'warn', `granting ${input.role} to ${input.userName} refused (403), handing off`);
       return {
         ok: true,
         ...base,
         created: false,
+        ...sharedFlag,
         manualAction: manualAction(`ServiceNow: grant role ${input.role} to ${input.userName}`, [
           { label: 'Where', value: 'User Administration > Users > the user > Roles > Edit' },
           { label: 'User ID (user_name)', value: input.userName },
           { label: 'Role', value: input.role },
         ]),
       };
+    } finally {
+      if (lock) await deps.ownership.unlockInsert(lock).catch(() => undefined);
     }
   } catch (err) {
     return { ok: false, failure: failureOrThrow(err) };

@@ -2,10 +2,17 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 import type { TableClient } from '@azure/data-tables';
 
+import type { ApprovalPlan } from '../activities/contracts';
+
 /**
- * Single-use approval tokens for emailed links (lessons-from-peers §2): unguessable (256 random bits), bound to one
- * orchestration instance and one approver, expiring, and stored only as a SHA-256 hash. The raw token exists only in
- * the email and in the approver's browser; it is never an orchestration input, output, event payload or status.
+ * Single-use approval tokens for emailed links: unguessable (256 random bits), bound to one orchestration instance and
+ * one approver, expiring, and stored only as a SHA-256 hash. The raw token exists only in the email and in the
+ * approver's browser; it is never an orchestration input, output, event payload or status.
+ *
+ * Each instance also has one approval round row (partition `round`): the decisions recorded so far and, once the round
+ * is decided (a rejection, or `quorum` distinct approvals) or closed by the orchestrator (decided, expired, ended), who
+ * decided and when. Every change to it is conditional on its ETag, so of two decisions made at the same moment the
+ * second sees the first (https://learn.microsoft.com/rest/api/storageservices/update-entity2, If-Match).
  */
 export type TokenPurpose = 'approval' | 'handoff';
 
@@ -28,13 +35,82 @@ export interface TokenRecord {
   subject?: string;
   usedAt?: string;
   decision?: string;
+  /** Digest of the plan the link asks about (src/approvals/plan.ts); carried into the decision event. */
+  planDigest?: string;
+  /** Lower-cased addresses of the people who asked for the change: never approvers of it. */
+  requesters?: string[];
+  /** Distinct approvals that decide the round (stored with the link in case the round row is missing). */
+  quorum?: number;
 }
+
+export type RoundCloseReason = 'decided' | 'expired' | 'ended';
+
+export interface RoundDecision {
+  approver: string;
+  decision: 'approve' | 'reject';
+  at: string;
+  tokenId: string;
+  planDigest?: string;
+}
+
+/** The approval round of one instance. */
+export interface RoundState {
+  instanceId: string;
+  quorum: number;
+  planDigest?: string;
+  state: 'open' | 'closed';
+  reason?: RoundCloseReason;
+  /** The decision that closed the round (absent when it expired or ended undecided). */
+  decidedBy?: string;
+  decidedAt?: string;
+  decision?: 'approve' | 'reject';
+  decisions: RoundDecision[];
+}
+
+export type RecordOutcome =
+  /** Recorded; `decided` when this decision decided the round; `remaining` approvals still needed otherwise. */
+  | { outcome: 'recorded'; round: RoundState; decided: boolean; remaining: number }
+  /** The round was already closed: nothing recorded. */
+  | { outcome: 'closed'; round: RoundState }
+  /** This approver already decided in this round (through another of their links): nothing recorded. */
+  | { outcome: 'duplicate'; round: RoundState };
 
 export type RedeemFailure = 'unknown' | 'expired' | 'used' | 'wrong-instance';
 export type Inspection = { ok: true; record: TokenRecord } | { ok: false; reason: RedeemFailure };
 
 const PARTITION = 'token';
 const SENT_PARTITION = 'sent';
+const ROUND_PARTITION = 'round';
+const roundRowKey = (instanceId: string) => createHash('sha256').update(instanceId, 'utf8').digest('hex');
+const statusCode = (err: unknown) => (err as { statusCode?: number }).statusCode;
+
+interface RoundEntity {
+  instanceId: string;
+  quorum: number;
+  planDigest?: string;
+  state: 'open' | 'closed';
+  reason?: RoundCloseReason;
+  decidedBy?: string;
+  decidedAt?: string;
+  decision?: 'approve' | 'reject';
+  /** The token whose decision closed the round (so an undelivered decision can be undone). */
+  decidedByToken?: string;
+  decisionsJson: string;
+  /** The plan the links ask about, for the confirmation page (not secret). */
+  planJson?: string;
+}
+
+/** Table Storage string properties hold at most 64 KiB (32K UTF-16 characters); a larger plan is not kept. */
+const MAX_PLAN_CHARS = 30_000;
+
+/** Distinct approvers who approved the round's plan. */
+function approvalsOf(round: RoundState): number {
+  const approvers = new Set<string>();
+  for (const d of round.decisions)
+    if (d.decision === 'approve' && (round.planDigest === undefined || d.planDigest === round.planDigest))
+      approvers.add(d.approver.toLowerCase());
+  return approvers.size;
+}
 
 /** One email: an approval request round or the final report, to one recipient, for one instance. */
 export interface SendKey {
@@ -82,7 +158,15 @@ export class ApprovalTokenStore {
     const token = randomBytes(32).toString('base64url');
     const hash = hashOf(token);
     const tokenId = hash.slice(0, 16);
-    await this.table.createEntity({ partitionKey: PARTITION, rowKey: hash, tokenId, ...init });
+    const { requesters, ...rest } = init;
+    // Table Storage has no array type: the requesters are stored as JSON.
+    await this.table.createEntity({
+      partitionKey: PARTITION,
+      rowKey: hash,
+      tokenId,
+      ...rest,
+      ...(requesters ? { requestersJson: JSON.stringify(requesters) } : {}),
+    });
     return { token, tokenId };
   }
 
@@ -152,9 +236,15 @@ export class ApprovalTokenStore {
   async release(token: string, instanceId: string): Promise<boolean> {
     const found = await this.find(token);
     if (!found?.record.usedAt || !safeEqual(found.record.instanceId, instanceId)) return false;
-    const { usedAt: _u, decision: _d, ...rest } = found.record;
+    const { usedAt: _u, decision: _d, requesters, ...rest } = found.record;
     try {
-      await this.table.updateEntity({ partitionKey: PARTITION, rowKey: found.hash, ...rest }, 'Replace', {
+      const entity = {
+        partitionKey: PARTITION,
+        rowKey: found.hash,
+        ...rest,
+        ...(requesters ? { requestersJson: JSON.stringify(requesters) } : {}),
+      };
+      await this.table.updateEntity(entity, 'Replace', {
         etag: found.etag,
       });
     } catch (err) {
@@ -228,6 +318,171 @@ export class ApprovalTokenStore {
     }
   }
 
+  // -------------------------------------------------------------------------------------------------------------
+  // The approval round of an instance: decisions recorded so far, and who closed it when.
+
+  /** The round of an instance, or undefined when none was opened and nothing was decided yet. */
+  async round(instanceId: string): Promise<RoundState | undefined> {
+    const found = await this.readRound(instanceId);
+    return found && toRound(found.entity);
+  }
+
+  /** The plan the instance's links ask about, when the round keeps it. */
+  async roundPlan(instanceId: string): Promise<ApprovalPlan | undefined> {
+    const found = await this.readRound(instanceId);
+    if (!found?.entity.planJson) return undefined;
+    try {
+      return JSON.parse(found.entity.planJson) as ApprovalPlan;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Opens the round of an instance (sending the links does); an existing round is left as it is. */
+  async openRound(instanceId: string, quorum: number, planDigest?: string, plan?: ApprovalPlan): Promise<RoundState> {
+    await this.ready();
+    const planJson = plan ? JSON.stringify(plan) : undefined;
+    const entity: RoundEntity = {
+      instanceId,
+      quorum,
+      ...(planDigest ? { planDigest } : {}),
+      state: 'open',
+      decisionsJson: '[]',
+      ...(planJson && planJson.length <= MAX_PLAN_CHARS ? { planJson } : {}),
+    };
+    try {
+      await this.table.createEntity({ partitionKey: ROUND_PARTITION, rowKey: roundRowKey(instanceId), ...entity });
+      return toRound(entity);
+    } catch (err) {
+      if (statusCode(err) !== 409) throw err;
+    }
+    return (await this.round(instanceId)) ?? toRound(entity);
+  }
+
+  /**
+   * Records a decision in the instance's round, under the round's ETag: of two decisions made at the same moment each
+   * sees the other, so exactly one of them decides a quorum-1 round and the other finds it closed. A rejection
+   * decides the round; so do `quorum` distinct approvals of the round's plan.
+   */
+  async recordDecision(instanceId: string, d: RoundDecision, defaultQuorum = 1): Promise<RecordOutcome> {
+    return this.updateRound<RecordOutcome>(instanceId, defaultQuorum, d.planDigest, (round) => {
+      if (round.state === 'closed') return { result: { outcome: 'closed', round } };
+      if (round.decisions.some((x) => x.approver.toLowerCase() === d.approver.toLowerCase()))
+        return { result: { outcome: 'duplicate', round } };
+      const next: RoundState = { ...round, decisions: [...round.decisions, d] };
+      const approvals = approvalsOf(next);
+      const decided = d.decision === 'reject' || approvals >= next.quorum;
+      if (decided)
+        Object.assign(next, {
+          state: 'closed',
+          reason: 'decided',
+          decidedBy: d.approver,
+          decidedAt: d.at,
+          decision: d.decision,
+        });
+      return {
+        next,
+        decidedByToken: decided ? d.tokenId : undefined,
+        result: { outcome: 'recorded', round: next, decided, remaining: Math.max(0, next.quorum - approvals) },
+      };
+    });
+  }
+
+  /** Takes back a recorded decision that could not be delivered; a round it decided opens again. */
+  async undoDecision(instanceId: string, tokenId: string): Promise<void> {
+    await this.updateRound<undefined>(instanceId, 1, undefined, (round, entity) => {
+      if (!round.decisions.some((x) => x.tokenId === tokenId)) return { result: undefined };
+      const next: RoundState = { ...round, decisions: round.decisions.filter((x) => x.tokenId !== tokenId) };
+      if (entity?.decidedByToken === tokenId) {
+        next.state = 'open';
+        delete next.reason;
+        delete next.decidedBy;
+        delete next.decidedAt;
+        delete next.decision;
+      }
+      return { next, result: undefined };
+    });
+  }
+
+  /**
+   * Closes the round of an instance (the orchestrator: decided, expired, ended). A round already closed keeps who
+   * closed it and when; `decision` names the decider when the round was not closed by a recorded decision.
+   */
+  async closeRound(
+    instanceId: string,
+    reason: RoundCloseReason,
+    decision?: { decision: 'approve' | 'reject'; approver: string; at: string },
+  ): Promise<RoundState> {
+    return this.updateRound<RoundState>(instanceId, 1, undefined, (round) => {
+      if (round.state === 'closed') return { result: round };
+      const next: RoundState = {
+        ...round,
+        state: 'closed',
+        reason,
+        ...(decision ? { decidedBy: decision.approver, decidedAt: decision.at, decision: decision.decision } : {}),
+      };
+      if (!decision) next.decidedAt = this.now().toISOString();
+      return { next, result: next };
+    });
+  }
+
+  private async readRound(instanceId: string): Promise<{ etag: string; entity: RoundEntity } | undefined> {
+    await this.ready();
+    try {
+      const e = await this.table.getEntity<RoundEntity>(ROUND_PARTITION, roundRowKey(instanceId));
+      return { etag: e.etag, entity: e };
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Read, change, write conditionally; on a conflict read again (bounded). */
+  private async updateRound<T>(
+    instanceId: string,
+    defaultQuorum: number,
+    planDigest: string | undefined,
+    change: (
+      round: RoundState,
+      entity: RoundEntity | undefined,
+    ) => { next?: RoundState; decidedByToken?: string; result: T },
+  ): Promise<T> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const found = await this.readRound(instanceId);
+      const round: RoundState = found
+        ? toRound(found.entity)
+        : { instanceId, quorum: defaultQuorum, ...(planDigest ? { planDigest } : {}), state: 'open', decisions: [] };
+      const { next, decidedByToken, result } = change(round, found?.entity);
+      if (!next) return result;
+      const entity: RoundEntity & { partitionKey: string; rowKey: string } = {
+        partitionKey: ROUND_PARTITION,
+        rowKey: roundRowKey(instanceId),
+        instanceId,
+        quorum: next.quorum,
+        ...(next.planDigest ? { planDigest: next.planDigest } : {}),
+        state: next.state,
+        ...(next.reason ? { reason: next.reason } : {}),
+        ...(next.decidedBy ? { decidedBy: next.decidedBy } : {}),
+        ...(next.decidedAt ? { decidedAt: next.decidedAt } : {}),
+        ...(next.decision ? { decision: next.decision } : {}),
+        ...((decidedByToken ?? (next.state === 'closed' ? found?.entity.decidedByToken : undefined))
+          ? { decidedByToken: decidedByToken ?? found?.entity.decidedByToken }
+          : {}),
+        decisionsJson: JSON.stringify(next.decisions),
+        ...(found?.entity.planJson ? { planJson: found.entity.planJson } : {}),
+      };
+      try {
+        if (found) await this.table.updateEntity(entity, 'Replace', { etag: found.etag });
+        else await this.table.createEntity(entity);
+        return result;
+      } catch (err) {
+        if (statusCode(err) === 412 || statusCode(err) === 409) continue;
+        throw err;
+      }
+    }
+    throw new Error(`approval round of ${instanceId}: too many concurrent updates`);
+  }
+
   private async find(token: string): Promise<{ hash: string; etag: string; record: TokenRecord } | undefined> {
     if (!TOKEN_PATTERN.test(token)) return undefined;
     await this.ready();
@@ -242,8 +497,9 @@ export class ApprovalTokenStore {
   }
 }
 
-function strip(e: TokenRecord): TokenRecord {
+function strip(e: TokenRecord & { requestersJson?: string }): TokenRecord {
   const { tokenId, instanceId, approver, purpose, eventName, expiresAt, subject, usedAt, decision } = e;
+  const { planDigest, quorum, requestersJson } = e;
   return {
     tokenId,
     instanceId,
@@ -254,6 +510,39 @@ function strip(e: TokenRecord): TokenRecord {
     ...(subject ? { subject } : {}),
     ...(usedAt ? { usedAt } : {}),
     ...(decision ? { decision } : {}),
+    ...(planDigest ? { planDigest } : {}),
+    ...(typeof quorum === 'number' ? { quorum } : {}),
+    ...(requestersJson ? { requesters: parseStrings(requestersJson) } : {}),
+  };
+}
+
+function parseStrings(json: string): string[] {
+  try {
+    const v: unknown = JSON.parse(json);
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function toRound(e: RoundEntity): RoundState {
+  let decisions: RoundDecision[] = [];
+  try {
+    const v: unknown = JSON.parse(e.decisionsJson);
+    if (Array.isArray(v)) decisions = v as RoundDecision[];
+  } catch {
+    decisions = [];
+  }
+  return {
+    instanceId: e.instanceId,
+    quorum: e.quorum,
+    ...(e.planDigest ? { planDigest: e.planDigest } : {}),
+    state: e.state,
+    ...(e.reason ? { reason: e.reason } : {}),
+    ...(e.decidedBy ? { decidedBy: e.decidedBy } : {}),
+    ...(e.decidedAt ? { decidedAt: e.decidedAt } : {}),
+    ...(e.decision ? { decision: e.decision } : {}),
+    decisions,
   };
 }
 

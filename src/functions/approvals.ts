@@ -1,12 +1,20 @@
 /**
- * The approval endpoints behind the emailed Review link (issue 4 §3e; lessons-from-peers §1.6, §1.10, §1.11, §2).
- * Anonymous at the Functions level: the single-use token alone authorises, bound to the instance and the approver.
+ * The approval endpoints behind the emailed Review link. Anonymous at the Functions level: the single-use token alone
+ * authorises, bound to the instance and the approver.
  *
  * - `GET|HEAD /api/approvals/{instanceId}?token=…` renders a confirmation page and changes nothing (mail scanners
  *   prefetch links). GET sets the CSRF double-submit cookie and embeds its value in the form.
  * - `POST /api/approvals/{instanceId}` (form: token, csrf, decision=approve|reject) checks the CSRF cookie and origin,
  *   checks that the instance exists and is running (retrying briefly on not-found: an event raised before the instance
- *   exists is lost, §1.6), redeems the token once, and raises APPROVAL_EVENT with the approver from the token record.
+ *   exists is lost), checks that the approver may still decide, redeems the token once, records the decision in the
+ *   instance's approval round and raises APPROVAL_EVENT with the approver and plan digest from the token record.
+ *
+ * Who may decide is checked again at decision time (src/approvals/policy.ts): a requester of the change, an address
+ * removed from APPROVERS or a member removed from the APPROVER_GROUPS groups (re-read through Graph) is refused and
+ * nothing is consumed. The approval round (src/approvals/tokens.ts) closes the links with the decision: once a
+ * rejection or `quorum` distinct approvals decided it, or the orchestrator closed it (expired, ended), every other link
+ * of the instance answers "already decided by … at …" (or expired/ended) on GET and POST and raises nothing. Of two
+ * approvers deciding at the same moment, the round's ETag lets exactly one decide a quorum-1 round.
  *
  * Rotation hand-off tokens (purpose `handoff`, event `HandoffDone-<role>`, src/activities/rotation-handoff.ts) use the
  * same endpoints: GET renders a "Confirm you updated …" page with one Done button, and the POST (decision=done) raises
@@ -30,9 +38,13 @@ import {
   type ErrorKind,
   handoffConfirmPage,
   handoffDonePage,
+  notEligiblePage,
+  roundClosedPage,
   securityHeaders,
+  waitingPage,
 } from '../approvals/pages';
-import type { Inspection, TokenRecord } from '../approvals/tokens';
+import { checkEligible } from '../approvals/policy';
+import type { Inspection, RoundState, TokenRecord } from '../approvals/tokens';
 import { ensureErrorType } from '../lib/errors';
 
 export type ApprovalHttpHandler = (
@@ -63,8 +75,25 @@ function respond(
 }
 
 function failure(publicBaseUrl: string, kind: ErrorKind, head = false): HttpResponseInit {
-  const e = errorPage(kind);
-  return respond(publicBaseUrl, e.status, head ? undefined : e.body);
+  return pageOf(publicBaseUrl, errorPage(kind), head);
+}
+
+function pageOf(publicBaseUrl: string, p: { status: number; body: string }, head = false): HttpResponseInit {
+  return respond(publicBaseUrl, p.status, head ? undefined : p.body);
+}
+
+/** The page of a link whose round is closed: who decided and when (or expired/ended). */
+function closed(publicBaseUrl: string, round: RoundState, head = false): HttpResponseInit {
+  return pageOf(
+    publicBaseUrl,
+    roundClosedPage({
+      reason: round.reason ?? 'ended',
+      ...(round.decidedBy ? { decidedBy: round.decidedBy } : {}),
+      ...(round.decidedAt ? { decidedAt: round.decidedAt } : {}),
+      ...(round.decision ? { decision: round.decision } : {}),
+    }),
+    head,
+  );
 }
 
 const HANDOFF_EVENT = /^HandoffDone-(.+)$/;
@@ -88,6 +117,23 @@ const DECISIONS: ReadonlySet<string> = new Set<Decision>(['approve', 'reject', '
 const allowed = (record: TokenRecord, decision: Decision): boolean =>
   isHandoff(record) ? decision === 'done' : decision !== 'done';
 
+/** Raises the decision event; false (logged) when it could not be delivered. */
+async function raise(
+  client: DurableClient,
+  ctx: InvocationContext,
+  instanceId: string,
+  record: TokenRecord,
+  payload: ApprovalDecision | HandoffConfirmation,
+): Promise<boolean> {
+  try {
+    await client.raiseEvent(instanceId, record.eventName, payload);
+    return true;
+  } catch (err) {
+    ctx.error(`approval event for ${instanceId} not raised: ${ensureErrorType(err).message}`);
+    return false;
+  }
+}
+
 export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
   page: ApprovalHttpHandler;
   decide: ApprovalHttpHandler;
@@ -104,17 +150,32 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
       const instanceId = req.params.instanceId ?? '';
       const token = req.query.get('token') ?? '';
       const inspection = await deps.approvalTokens.inspect(token, instanceId);
+      const shut = await closedRound(deps, inspection, instanceId);
+      if (shut) return closed(base, shut, head);
       if (!usable(inspection)) return failure(base, inspection.ok ? 'unknown' : inspection.reason, head);
       if (head) return respond(base, 200, undefined);
       const csrf = newCsrfValue();
-      const input = { publicBaseUrl: base, record: inspection.record, token, csrf };
-      return respond(base, 200, isHandoff(inspection.record) ? handoffConfirmPage(input) : confirmPage(input), {
+      const handoff = isHandoff(inspection.record);
+      const plan = handoff ? undefined : await deps.approvalTokens.roundPlan(instanceId);
+      const input = { publicBaseUrl: base, record: inspection.record, token, csrf, ...(plan ? { plan } : {}) };
+      return respond(base, 200, handoff ? handoffConfirmPage(input) : confirmPage(input), {
         cookies: [csrfCookie(base, csrf)],
       });
     } catch (err) {
       ctx.error(`approval page failed: ${ensureErrorType(err).message}`);
       return failure(base, 'unavailable', head);
     }
+  };
+
+  /**
+   * The closed approval round a link of this instance belongs to, if any: only for a known approval link of this
+   * instance that is still open or expired (a used link answers "used"; unknown and foreign links learn nothing).
+   */
+  const closedRound = async (deps: Deps, i: Inspection, instanceId: string): Promise<RoundState | undefined> => {
+    if (i.ok ? i.record.purpose !== 'approval' || i.record.eventName !== APPROVAL_EVENT : i.reason !== 'expired')
+      return undefined;
+    const round = await deps.approvalTokens.round(instanceId);
+    return round?.state === 'closed' ? round : undefined;
   };
 
   /** The instance's runtime status, retrying on not-found (an instance just started may not be visible yet). */
@@ -152,6 +213,11 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
 
       // Read-only first: a bad token gets its page without touching the instance.
       const inspection = await deps.approvalTokens.inspect(token, instanceId);
+      const shut = await closedRound(deps, inspection, instanceId);
+      if (shut) {
+        ctx.log(`approval POST for ${instanceId} refused: the round is closed (${shut.reason ?? 'closed'})`);
+        return closed(base, shut);
+      }
       if (!usable(inspection)) return failure(base, inspection.ok ? 'unknown' : inspection.reason);
       if (!allowed(inspection.record, decision)) return failure(base, 'bad-request');
 
@@ -159,25 +225,75 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
       if (status === undefined) return failure(base, 'not-found');
       if (!WAITING.has(status)) return failure(base, 'closed');
 
+      if (decision !== 'done') {
+        // Still allowed to decide? Re-read now: the settings or the group membership may have changed since the email.
+        const { record } = inspection;
+        const eligibility = await checkEligible(
+          deps.graph,
+          deps.config.approvals,
+          record.approver,
+          record.requesters ?? [],
+        ).catch((err: unknown) => {
+          ctx.error(`approver check for ${instanceId} failed: ${ensureErrorType(err).message}`);
+          return undefined;
+        });
+        if (!eligibility) return failure(base, 'unavailable');
+        if (!eligibility.eligible) {
+          ctx.warn(
+            `approval POST for ${instanceId} refused: ${record.approver} may not decide (${eligibility.reason})`,
+          );
+          return pageOf(base, notEligiblePage(eligibility.reason));
+        }
+      }
+
       const redeemed = await deps.approvalTokens.redeem(token, instanceId, decision);
       if (!usable(redeemed)) return failure(base, redeemed.ok ? 'unknown' : redeemed.reason);
       const record = redeemed.record;
       const at = deps.now().toISOString();
-      // The approver always comes from the token record, never from the form.
-      const payload: ApprovalDecision | HandoffConfirmation =
-        decision === 'done'
-          ? { decision, approver: record.approver, at, tokenId: record.tokenId }
-          : { decision, approver: record.approver, at, tokenId: record.tokenId };
-      try {
-        await client.raiseEvent(instanceId, record.eventName, payload);
-      } catch (err) {
-        // Not delivered: give the link back so the approver can retry, and say so.
-        ctx.error(`approval event for ${instanceId} not raised: ${ensureErrorType(err).message}`);
+      if (decision === 'done') {
+        const confirmation: HandoffConfirmation = { decision, approver: record.approver, at, tokenId: record.tokenId };
+        if (!(await raise(client, ctx, instanceId, record, confirmation))) {
+          await deps.approvalTokens.release(token, instanceId).catch(() => false);
+          return failure(base, 'unavailable');
+        }
+        ctx.log(`hand-off confirmed for ${instanceId} by ${record.approver} (token ${record.tokenId})`);
+        return respond(base, 200, handoffDonePage(record));
+      }
+
+      // The approver and the plan digest always come from the token record, never from the form.
+      const payload: ApprovalDecision = {
+        decision,
+        approver: record.approver,
+        at,
+        tokenId: record.tokenId,
+        ...(record.planDigest ? { planDigest: record.planDigest } : {}),
+      };
+      const recorded = await deps.approvalTokens.recordDecision(
+        instanceId,
+        payload,
+        record.quorum ?? deps.config.approvals.quorum,
+      );
+      if (recorded.outcome !== 'recorded') {
+        // Decided by someone else a moment ago, or this approver already decided through another link: give this
+        // link back (nothing was decided with it) and raise nothing.
+        await deps.approvalTokens.release(token, instanceId).catch(() => false);
+        ctx.log(`approval ${decision} for ${instanceId} by ${record.approver} not recorded (${recorded.outcome})`);
+        return recorded.outcome === 'closed' ? closed(base, recorded.round) : failure(base, 'used');
+      }
+      if (!(await raise(client, ctx, instanceId, record, payload))) {
+        // Not delivered: take the decision back and give the link back so the approver can retry, and say so.
+        await deps.approvalTokens.undoDecision(instanceId, record.tokenId).catch(() => undefined);
         await deps.approvalTokens.release(token, instanceId).catch(() => false);
         return failure(base, 'unavailable');
       }
       ctx.log(`approval ${decision} for ${instanceId} by ${record.approver} (token ${record.tokenId})`);
-      return respond(base, 200, decision === 'done' ? handoffDonePage(record) : decidedPage(decision, record));
+      return respond(
+        base,
+        200,
+        recorded.decided || decision === 'reject'
+          ? decidedPage(decision, record)
+          : waitingPage(record, recorded.remaining),
+      );
     } catch (err) {
       ctx.error(`approval decision failed: ${ensureErrorType(err).message}`);
       return failure(base, 'unavailable');

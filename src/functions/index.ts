@@ -5,7 +5,7 @@
 import { app } from '@azure/functions';
 import * as df from 'durable-functions';
 
-import { sendApprovalRequestsHandler } from '../activities/approval';
+import { closeApprovalRoundHandler, sendApprovalRequestsHandler } from '../activities/approval';
 import { runChecksHandler } from '../activities/checks';
 import { compensateHandler } from '../activities/compensate';
 import { ACTIVITY } from '../activities/contracts';
@@ -54,6 +54,7 @@ const activities: Record<(typeof ACTIVITY)[keyof typeof ACTIVITY], df.ActivityHa
   [ACTIVITY.sendReport]: sendReportHandler,
   [ACTIVITY.updateRegistry]: updateRegistryHandler,
   [ACTIVITY.compensate]: compensateHandler,
+  [ACTIVITY.closeApprovalRound]: closeApprovalRoundHandler,
 };
 const rotationActivities: Record<(typeof ROTATION_ACTIVITY)[keyof typeof ROTATION_ACTIVITY], df.ActivityHandler> = {
   [ROTATION_ACTIVITY.verifyCredential]: verifyCredentialHandler,

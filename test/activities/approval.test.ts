@@ -1,7 +1,9 @@
 import type { SentMail } from '../../sandbox/graph';
 import { reviewUrl, sendApprovalRequests } from '../../src/activities/approval';
-import type { ApprovalRequestInput, IntegrationRef } from '../../src/activities/contracts';
+import type { ApprovalPlan, ApprovalRequestInput, IntegrationRef } from '../../src/activities/contracts';
+import { createDeps, type Deps } from '../../src/activities/deps';
 import { sendReport } from '../../src/activities/report';
+import { loadConfig } from '../../src/config';
 import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
 
 type Message = { subject: string; body: { contentType: string; content: string }; toRecipients: unknown[] };
@@ -14,12 +16,38 @@ const tokenIn = (m: SentMail): string => {
   return found[1];
 };
 
+/** A small approval plan (what the approver agrees to); its content does not matter to these tests. */
+const plan = (integrationId: string): ApprovalPlan => ({
+  integrationId,
+  profile: { id: 'm365-support-aad', title: 'Microsoft 365 support integration' },
+  tenant: { id: '72f988bf-86f1-41af-91ab-2d7cd011db47', name: 'Contoso' },
+  serviceNow: { instance: 'dev1', url: 'https://dev1.service-now.com' },
+  apps: [],
+  trust: [],
+  records: [],
+  roleGrants: [],
+  privileges: [],
+  ipRules: [],
+  manualSteps: [],
+  requestedBy: [],
+});
+
 describe('sendApprovalRequests', () => {
   let env: ActivityEnv;
+  /** Deps whose approver policy (APPROVERS) names the people these tests ask. */
+  let deps: Deps;
   const canaries: string[] = [];
 
   beforeAll(async () => {
     env = await startActivityEnv();
+    deps = createDeps(
+      loadConfig({
+        ...env.settings,
+        APPROVERS: 'ann@contoso.com; bob@contoso.com, carl@contoso.com;dan@contoso.com',
+        APPROVER_GROUPS: '',
+      }),
+      () => env.sandbox.clock.date(),
+    );
     for (const role of ['outbound', 'restApi', 'restUser'])
       env.sandbox.keyvault.seedSecret(`it-approval-${role}`, `${role}-Canary1Q~${'x'.repeat(30)}`, { role });
     for (const role of ['outbound', 'restApi', 'restUser'])
@@ -31,6 +59,10 @@ describe('sendApprovalRequests', () => {
     return {
       ...ref,
       approvers: ['ann@contoso.com', 'Bob@Contoso.com'],
+      requesters: [],
+      quorum: 1,
+      plan: plan(ref.integrationId),
+      planDigest: 'digest-1',
       expiresAt: new Date(env.sandbox.clock.now() + 3 * 24 * 3600_000).toISOString(),
       round: 0,
       apps: [
@@ -79,11 +111,14 @@ describe('sendApprovalRequests', () => {
 
   it('emails each approver once with a Review link, the created objects and the manual steps, never a secret', async () => {
     const ref = env.ref();
-    const result = await sendApprovalRequests(request(ref), env.deps);
+    const result = await sendApprovalRequests(request(ref), deps);
     expect(result).toEqual({
       ok: true,
       tokenIds: [expect.any(String), expect.any(String)],
       sentTo: ['ann@contoso.com', 'bob@contoso.com'],
+      eligible: ['ann@contoso.com', 'bob@contoso.com'],
+      quorum: 1,
+      dropped: [],
     });
     const mails = outboxFor(ref.instanceId);
     expect(mails.map(to)).toEqual([['ann@contoso.com'], ['bob@contoso.com']]);
@@ -104,16 +139,19 @@ describe('sendApprovalRequests', () => {
     expect(tokenIn(mails[0])).not.toBe(tokenIn(mails[1]));
     expect(JSON.stringify(result)).not.toContain(tokenIn(mails[0]));
     const inspected = await env.deps.approvalTokens.inspect(tokenIn(mails[1]), ref.instanceId);
-    expect(inspected).toMatchObject({ ok: true, record: { approver: 'bob@contoso.com', subject: ref.integrationId } });
+    expect(inspected).toMatchObject({
+      ok: true,
+      record: { approver: 'bob@contoso.com', subject: ref.integrationId, planDigest: 'digest-1', quorum: 1 },
+    });
   });
 
   it('sends nothing more when the same round runs again (also twice at once)', async () => {
     const ref = env.ref();
-    const first = await sendApprovalRequests(request(ref), env.deps);
+    const first = await sendApprovalRequests(request(ref), deps);
     const mark = env.sandbox.journal.mark();
     const again = await Promise.all([
-      sendApprovalRequests(request(ref), env.deps),
-      sendApprovalRequests(request(ref), env.deps),
+      sendApprovalRequests(request(ref), deps),
+      sendApprovalRequests(request(ref), deps),
     ]);
     expect(outboxFor(ref.instanceId)).toHaveLength(2);
     expect(env.sandbox.journal.writes({ since: mark })).toEqual([]);
@@ -123,26 +161,26 @@ describe('sendApprovalRequests', () => {
   it('two concurrent first runs send each approver one email (the loser retries later)', async () => {
     const ref = env.ref();
     const runs = await Promise.allSettled([
-      sendApprovalRequests(request(ref), env.deps),
-      sendApprovalRequests(request(ref), env.deps),
+      sendApprovalRequests(request(ref), deps),
+      sendApprovalRequests(request(ref), deps),
     ]);
     for (const r of runs)
       if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'SendInProgress' });
       else expect(r.value.ok).toBe(true);
     expect(outboxFor(ref.instanceId)).toHaveLength(2);
-    const retry = await sendApprovalRequests(request(ref), env.deps);
+    const retry = await sendApprovalRequests(request(ref), deps);
     expect(retry).toMatchObject({ ok: true, sentTo: ['ann@contoso.com', 'bob@contoso.com'] });
     expect(outboxFor(ref.instanceId)).toHaveLength(2);
   });
 
   it('sends a reminder round only to approvers who have not decided, with a fresh token', async () => {
     const ref = env.ref();
-    await sendApprovalRequests(request(ref), env.deps);
+    await sendApprovalRequests(request(ref), deps);
     const [annMail] = outboxFor(ref.instanceId).filter((m) => to(m)[0] === 'ann@contoso.com');
     const annToken = tokenIn(annMail);
     expect((await env.deps.approvalTokens.redeem(annToken, ref.instanceId, 'approve')).ok).toBe(true);
 
-    const reminder = await sendApprovalRequests(request(ref, { round: 1 }), env.deps);
+    const reminder = await sendApprovalRequests(request(ref, { round: 1 }), deps);
     expect(reminder).toMatchObject({ ok: true, sentTo: ['bob@contoso.com'] });
     const mails = outboxFor(ref.instanceId);
     expect(mails.map(to)).toEqual([['ann@contoso.com'], ['bob@contoso.com'], ['bob@contoso.com']]);
@@ -151,7 +189,7 @@ describe('sendApprovalRequests', () => {
     // The older token stays valid until it expires.
     expect((await env.deps.approvalTokens.inspect(tokenIn(mails[1]), ref.instanceId)).ok).toBe(true);
     // The reminder round run again sends nothing.
-    await sendApprovalRequests(request(ref, { round: 1 }), env.deps);
+    await sendApprovalRequests(request(ref, { round: 1 }), deps);
     expect(outboxFor(ref.instanceId)).toHaveLength(3);
   });
 
@@ -164,14 +202,12 @@ describe('sendApprovalRequests', () => {
       path: 'sendMail$',
       action: { type: 'status', status: 502 },
     });
-    await expect(
-      sendApprovalRequests(request(ref, { approvers: ['carl@contoso.com'] }), env.deps),
-    ).rejects.toMatchObject({
+    await expect(sendApprovalRequests(request(ref, { approvers: ['carl@contoso.com'] }), deps)).rejects.toMatchObject({
       retriable: true,
     });
     env.sandbox.faults.clear();
     expect(outboxFor(ref.instanceId)).toHaveLength(0);
-    const r = await sendApprovalRequests(request(ref, { approvers: ['carl@contoso.com'] }), env.deps);
+    const r = await sendApprovalRequests(request(ref, { approvers: ['carl@contoso.com'] }), deps);
     expect(r).toMatchObject({ ok: true, sentTo: ['carl@contoso.com'] });
     expect(outboxFor(ref.instanceId)).toHaveLength(1);
   });
@@ -185,7 +221,7 @@ describe('sendApprovalRequests', () => {
       action: { type: 'status', status: 403 },
       times: 1,
     });
-    const r = await sendApprovalRequests(request(ref, { approvers: ['dan@contoso.com'] }), env.deps);
+    const r = await sendApprovalRequests(request(ref, { approvers: ['dan@contoso.com'] }), deps);
     env.sandbox.faults.clear();
     expect(r).toMatchObject({ ok: false, failure: { service: 'graph', status: 403 } });
   });

@@ -1,6 +1,14 @@
 import type { AppResult, EnsureAppSecretInput, IntegrationRef } from '../../src/activities/contracts';
 import { ensureApp } from '../../src/activities/entra';
-import { IN_FLIGHT_GRACE_MS, ensureAppSecret, policyMaxDays } from '../../src/activities/secrets';
+import {
+  IN_FLIGHT_GRACE_MS,
+  SECRET_LEASE_MS,
+  SECRET_LEASE_SCOPE,
+  addsOwnCredential,
+  ensureAppSecret,
+  policyMaxDays,
+} from '../../src/activities/secrets';
+import { rotationOperation } from '../../src/rotation/ids';
 import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
 
 let env: ActivityEnv;
@@ -78,8 +86,17 @@ describe('ensureAppSecret', () => {
     const input = secretInput(ref, app);
     const out = await run(input);
     if (!out.ok) throw new Error(out.failure.message);
-    expect(out).toMatchObject({ role: 'outbound', secretName: input.secretName, created: true });
-    expect(Object.keys(out).sort()).toEqual(['created', 'expiresOn', 'keyId', 'ok', 'role', 'secretName', 'version']);
+    expect(out).toMatchObject({ role: 'outbound', secretName: input.secretName, created: true, secretCreated: true });
+    expect(Object.keys(out).sort()).toEqual([
+      'created',
+      'expiresOn',
+      'keyId',
+      'ok',
+      'role',
+      'secretCreated',
+      'secretName',
+      'version',
+    ]);
     const creds = credentialsOf(app.objectId);
     expect(creds).toHaveLength(1);
     expect(creds[0]).toMatchObject({ keyId: out.keyId, displayName: 'm365-snow-provisioner:provision' });
@@ -97,20 +114,32 @@ describe('ensureAppSecret', () => {
       appObjectId: app.objectId,
       keyId: out.keyId,
       operation: 'provision',
+      runId: ref.instanceId,
+      secretCreated: 'true',
     });
     // The stored value is the one Entra accepts for this credential.
     expect(secret.value).toMatch(new RegExp(`^${creds[0].hint.replace(/[.~-]/g, '\\$&')}`));
     expect(JSON.stringify(out)).not.toContain(secret.value);
   });
 
-  it('writes nothing when run again, and returns the same result (created: false)', async () => {
+  it('writes nothing when the same run executes it again, and returns the same result (created: true)', async () => {
     const { ref, app } = await newApp();
     const input = secretInput(ref, app);
     const first = await run(input);
     const mark = env.sandbox.journal.mark();
     const second = await run(input);
     expect(writes(mark)).toEqual([]);
-    expect(second).toEqual({ ...first, created: false });
+    expect(second).toEqual(first);
+    expect(second).toMatchObject({ created: true, secretCreated: true });
+  });
+
+  it('another run adopts the credential and reports it as not its own (created: false), writing nothing', async () => {
+    const { ref, app } = await newApp();
+    const first = await run(secretInput(ref, app));
+    const mark = env.sandbox.journal.mark();
+    const rerun = await run(secretInput({ ...ref, instanceId: `${ref.instanceId}-rerun` }, app));
+    expect(writes(mark)).toEqual([]);
+    expect(rerun).toEqual({ ...first, created: false, secretCreated: false });
   });
 
   it('run twice leaves exactly one credential on the app and one Key Vault version', async () => {
@@ -200,6 +229,50 @@ describe('ensureAppSecret', () => {
     expect(versions.map((v) => v.version)).toEqual([old.properties.version, out.version]);
     const current = await env.deps.secrets.getSecret(input.secretName);
     expect(current.properties.version).toBe(out.version);
+    // The recovered secret had a version before: this run did not create the secret, only the version.
+    expect(out).toMatchObject({ created: true, secretCreated: false });
+    expect(current.properties.tags).toMatchObject({ runId: ref.instanceId, secretCreated: 'false' });
+  });
+
+  it('a second version of an existing secret is tagged secretCreated: false', async () => {
+    const { ref, app } = await newApp();
+    const input = secretInput(ref, app);
+    await env.deps.secrets.setSecret(input.secretName, 'value-of-someone-else', { tags: { owner: 'ops' } });
+    const out = await run(input);
+    expect(out).toMatchObject({ ok: true, created: true, secretCreated: false });
+    const current = await env.deps.secrets.getSecret(input.secretName);
+    expect(current.properties.tags).toMatchObject({ runId: ref.instanceId, secretCreated: 'false' });
+  });
+
+  it('treats rotation operations (and only those) as adding a credential of their own', () => {
+    expect(addsOwnCredential(rotationOperation(new Date('2026-11-26T00:00:00Z')))).toBe(true);
+    expect(addsOwnCredential('provision')).toBe(false);
+  });
+
+  it('while another execution holds the lease it throws a retriable error and writes nothing', async () => {
+    const { ref, app } = await newApp();
+    const input = secretInput(ref, app);
+    const claim = await env.deps.leases.acquire(SECRET_LEASE_SCOPE, [ref.integrationId, 'outbound'], SECRET_LEASE_MS);
+    if (!claim.ok) throw new Error('expected to get the lease');
+    const mark = env.sandbox.journal.mark();
+    await expect(run(input)).rejects.toMatchObject({ code: 'SecretWriteInProgress', retriable: true });
+    expect(writes(mark)).toEqual([]);
+    expect(credentialsOf(app.objectId)).toHaveLength(0);
+    await env.deps.leases.release(claim.lease);
+    expect(await run(input)).toMatchObject({ ok: true, created: true });
+    // Released after the work: nothing holds it any more.
+    expect(await env.deps.leases.peek(SECRET_LEASE_SCOPE, [ref.integrationId, 'outbound'])).toBeUndefined();
+  });
+
+  it('takes over a lease whose holder never released it once it expired', async () => {
+    const { ref, app } = await newApp();
+    const claim = await env.deps.leases.acquire(SECRET_LEASE_SCOPE, [ref.integrationId, 'outbound'], SECRET_LEASE_MS);
+    if (!claim.ok) throw new Error('expected to get the lease');
+    env.sandbox.clock.advance(SECRET_LEASE_MS + 1000);
+    expect(await run(secretInput(ref, app))).toMatchObject({ ok: true, created: true });
+    expect(credentialsOf(app.objectId)).toHaveLength(1);
+    // The crashed holder's late release does not drop anybody else's lease.
+    expect(await env.deps.leases.release(claim.lease)).toBe(false);
   });
 
   it('returns a failure when the tenant lifetime policy refuses and states no maximum', async () => {

@@ -1,5 +1,5 @@
 import { ensureIpAllowlist, ipRuleDescription } from '../../src/activities/servicenow-ip';
-import { ensureRoleGrant } from '../../src/activities/servicenow-roles';
+import { ensureRoleGrant, grantKey } from '../../src/activities/servicenow-roles';
 import { configureLogging } from '../../src/lib/logger';
 import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
 
@@ -36,6 +36,24 @@ describe('ensureRoleGrant', () => {
       .records(instance, 'sys_user_has_role')
       .filter((r) => r.values.user === user.values.sys_id);
     expect(grants).toHaveLength(1);
+  });
+
+  it('reports the grant as created for every execution of the granting run, from the ownership ledger', async () => {
+    const userName = crypto.randomUUID();
+    env.sandbox.servicenow.seedRecord(instance, 'sys_user', { user_name: userName, first_name: 'M365' });
+    const ref = env.ref();
+    const first = await ensureRoleGrant({ ...ref, userName, role: 'incident_manager' }, env.deps);
+    const again = await ensureRoleGrant({ ...ref, userName, role: 'incident_manager' }, env.deps);
+    expect(first).toMatchObject({ ok: true, created: true });
+    expect(again).toMatchObject({ ok: true, created: true });
+    if (!first.ok || !again.ok) throw new Error('unreachable');
+    expect(again.sysId).toBe(first.sysId);
+    expect(await env.deps.ownership.getClaim(ref.integrationId, grantKey(userName, 'incident_manager'))).toMatchObject({
+      createdRun: ref.instanceId,
+      sysId: first.sysId,
+      table: 'sys_user_has_role',
+    });
+    expect(first.shared).toBeUndefined();
   });
 
   it('fails precisely for an unknown user or role', async () => {
@@ -99,6 +117,7 @@ describe('ensureIpAllowlist', () => {
       expect(r.values.description).toBe(ipRuleDescription(ref.integrationId));
     }
     expect(allows.map((r) => r.values.sys_id).sort()).toEqual(result.created.map((c) => c.sysId).sort());
+    expect(result.held).toEqual(result.created);
 
     const mark = env.sandbox.journal.mark();
     const again = await ensureIpAllowlist(

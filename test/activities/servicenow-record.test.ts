@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
+import { compensate } from '../../src/activities/compensate';
 import type { IntegrationRef } from '../../src/activities/contracts';
 import { ensureServiceNowRecord, type EnsureRecordActivityInput } from '../../src/activities/servicenow-record';
 import { configureLogging } from '../../src/lib/logger';
@@ -78,7 +79,8 @@ describe('ensureServiceNowRecord', () => {
     const input = outboundInput(env.ref(), newAppId());
     const first = await ensureServiceNowRecord(input, env.deps);
     const mark = env.sandbox.journal.mark();
-    const second = await ensureServiceNowRecord(input, env.deps);
+    // A later run (re-provisioning) of the same integration: nothing to write, and not its record.
+    const second = await ensureServiceNowRecord({ ...input, instanceId: `${input.instanceId}-rerun` }, env.deps);
     expect(second).toMatchObject({ ok: true, created: false, mismatches: [] });
     if (!first.ok || !second.ok) throw new Error('unreachable');
     expect(second.sysId).toBe(first.sysId);
@@ -103,19 +105,62 @@ describe('ensureServiceNowRecord', () => {
     expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', rows[0].values.sys_id)).toBe(CANARY);
   });
 
-  it('reports a record found after createdSince as created (at-least-once second run)', async () => {
-    const input = { ...outboundInput(env.ref(), newAppId()), createdSince: env.sandbox.clock.date().toISOString() };
-    await ensureServiceNowRecord(input, env.deps);
+  it('reports created from the ownership ledger: true for every execution of the creating run, false for a later run', async () => {
+    const ref = env.ref();
+    const input = outboundInput(ref, newAppId());
+    const first = await ensureServiceNowRecord(input, env.deps);
     const mark = env.sandbox.journal.mark();
     const again = await ensureServiceNowRecord(input, env.deps);
     expect(again).toMatchObject({ ok: true, created: true });
+    if (!first.ok || !again.ok) throw new Error('unreachable');
+    expect(again.sysId).toBe(first.sysId);
     expect(env.sandbox.journal.writes({ since: mark })).toEqual([]);
-    env.sandbox.clock.advance(60_000);
-    const later = await ensureServiceNowRecord(
-      { ...input, createdSince: env.sandbox.clock.date().toISOString() },
-      env.deps,
-    );
-    expect(later).toMatchObject({ ok: true, created: false });
+    const claim = await env.deps.ownership.getClaim(ref.integrationId, 'outboundProvider');
+    expect(claim).toMatchObject({ createdRun: ref.instanceId, sysId: first.sysId, table: 'oauth_entity' });
+    // A later run of the same integration (re-provisioning) finds the record: not its own.
+    const later = await ensureServiceNowRecord({ ...input, instanceId: `${ref.instanceId}-rerun` }, env.deps);
+    expect(later).toMatchObject({ ok: true, created: false, sysId: first.sysId });
+  });
+
+  it('adopts the record of its own claim when an execution stopped between the insert and recording the sys_id', async () => {
+    const ref = env.ref();
+    const appId = newAppId();
+    const input = outboundInput(ref, appId);
+    // The first execution claimed and inserted, then stopped before recording the sys_id in the ledger.
+    await env.deps.ownership.updateClaim(ref.integrationId, 'outboundProvider', () => ({
+      integrationId: ref.integrationId,
+      key: 'outboundProvider',
+      table: 'oauth_entity',
+      serviceNowInstance: ref.serviceNowInstance,
+      createdRun: ref.instanceId,
+      sysId: '',
+      claimedAt: env.sandbox.clock.date().toISOString(),
+    }));
+    const sysId = env.sandbox.servicenow.seedRecord(instance, 'oauth_entity', { ...input.fields });
+    const result = await ensureServiceNowRecord(input, env.deps);
+    expect(result).toMatchObject({ ok: true, created: true, sysId });
+    expect(await env.deps.ownership.getClaim(ref.integrationId, 'outboundProvider')).toMatchObject({ sysId });
+  });
+
+  it('compensation removes what its run created, counts an already removed record, reports a refused DELETE', async () => {
+    const ref = env.ref();
+    const created = await ensureServiceNowRecord({ ...outboundInput(ref, newAppId()), secret: undefined }, env.deps);
+    if (!created.ok) throw new Error('unreachable');
+    const object = { kind: 'record' as const, key: created.key, table: created.table, sysId: created.sysId! };
+    env.sandbox.faults.add({
+      service: 'servicenow',
+      method: 'DELETE',
+      action: { type: 'status', status: 403 },
+      times: 1,
+    });
+    const refused = await compensate({ ...ref, created: [object] }, env.deps);
+    expect(refused.orphans).toEqual([{ object, reason: expect.stringMatching(/403/) }]);
+    expect(rowsWith('oauth_entity', 'sys_id', object.sysId)).toHaveLength(1);
+    expect(await compensate({ ...ref, created: [object] }, env.deps)).toEqual({ removed: [object], orphans: [] });
+    expect(rowsWith('oauth_entity', 'sys_id', object.sysId)).toHaveLength(0);
+    expect(await env.deps.ownership.getClaim(ref.integrationId, 'outboundProvider')).toBeUndefined();
+    // At-least-once compensation: the record and its claim are gone, so a second run counts it removed.
+    expect(await compensate({ ...ref, created: [object] }, env.deps)).toEqual({ removed: [object], orphans: [] });
   });
 
   it('patches a changed field back, only that field, and not the secret', async () => {
@@ -125,7 +170,7 @@ describe('ensureServiceNowRecord', () => {
     const row = rowsWith('oauth_entity', 'client_id', appId)[0];
     row.values.token_url = 'https://attacker.example/token';
     const mark = env.sandbox.journal.mark();
-    const result = await ensureServiceNowRecord(input, env.deps);
+    const result = await ensureServiceNowRecord({ ...input, instanceId: `${input.instanceId}-rerun` }, env.deps);
     expect(result).toMatchObject({ ok: true, created: false, mismatches: [] });
     expect(row.values.token_url).toBe(input.fields.token_url);
     const writes = env.sandbox.journal.writes({ since: mark });
@@ -153,7 +198,10 @@ describe('ensureServiceNowRecord', () => {
       expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBe(rotated);
       // Rotation asks for the write explicitly.
       await env.deps.secrets.setSecret(SECRET_NAME, CANARY);
-      const rotate = await ensureServiceNowRecord({ ...input, secret: { ...input.secret!, rewrite: true } }, env.deps);
+      const rotate = await ensureServiceNowRecord(
+        { ...input, instanceId: `rotate-${input.integrationId}`, secret: { ...input.secret!, rewrite: true } },
+        env.deps,
+      );
       expect(rotate).toMatchObject({ ok: true, created: false });
       expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBe(CANARY);
     } finally {

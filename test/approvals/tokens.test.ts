@@ -64,4 +64,72 @@ describe('ApprovalTokenStore on Azurite', () => {
     await store.redeem(a.token, 'provision-list', 'approve');
     expect((await store.openFor('provision-list')).map((t) => t.tokenId)).toEqual([b.tokenId]);
   });
+  it('keeps the requesters, plan digest and quorum with the link', async () => {
+    const { token } = await store.issue({
+      ...base,
+      expiresAt,
+      planDigest: 'digest-1',
+      requesters: ['rita@contoso.com'],
+      quorum: 2,
+    });
+    expect(await store.inspect(token, base.instanceId)).toMatchObject({
+      ok: true,
+      record: { planDigest: 'digest-1', requesters: ['rita@contoso.com'], quorum: 2 },
+    });
+  });
+
+  it('records concurrent decisions of a quorum-1 round so that exactly one decides it', async () => {
+    const instanceId = 'provision-round-1';
+    await store.openRound(instanceId, 1, 'digest-1');
+    const at = now.toISOString();
+    const outcomes = await Promise.all(
+      ['ann', 'bob', 'carl'].map((who, i) =>
+        store.recordDecision(instanceId, {
+          approver: `${who}@contoso.com`,
+          decision: 'approve',
+          at,
+          tokenId: `t${i}`,
+          planDigest: 'digest-1',
+        }),
+      ),
+    );
+    const recorded = outcomes.filter((o) => o.outcome === 'recorded');
+    expect(recorded).toHaveLength(1);
+    expect(outcomes.filter((o) => o.outcome === 'closed')).toHaveLength(2);
+    const round = await store.round(instanceId);
+    expect(round).toMatchObject({ state: 'closed', reason: 'decided', decisions: [expect.any(Object)] });
+    expect(round?.decidedBy).toBe(recorded[0].round.decidedBy);
+    // Closing it again keeps who decided.
+    expect(await store.closeRound(instanceId, 'ended')).toMatchObject({
+      reason: 'decided',
+      decidedBy: round?.decidedBy,
+    });
+  });
+
+  it('counts distinct approvers of the round plan toward the quorum, and undoes an undelivered decision', async () => {
+    const instanceId = 'provision-round-2';
+    await store.openRound(instanceId, 2, 'digest-1');
+    const d = (approver: string, tokenId: string, planDigest = 'digest-1') => ({
+      approver,
+      decision: 'approve' as const,
+      at: now.toISOString(),
+      tokenId,
+      planDigest,
+    });
+    expect(await store.recordDecision(instanceId, d('ann@contoso.com', 'a1'))).toMatchObject({
+      outcome: 'recorded',
+      decided: false,
+      remaining: 1,
+    });
+    expect((await store.recordDecision(instanceId, d('ANN@contoso.com', 'a2'))).outcome).toBe('duplicate');
+    // An approval of another plan does not count.
+    expect(await store.recordDecision(instanceId, d('carl@contoso.com', 'c1', 'digest-2'))).toMatchObject({
+      decided: false,
+      remaining: 1,
+    });
+    expect(await store.recordDecision(instanceId, d('bob@contoso.com', 'b1'))).toMatchObject({ decided: true });
+    await store.undoDecision(instanceId, 'b1');
+    expect(await store.round(instanceId)).toMatchObject({ state: 'open' });
+    expect((await store.round(instanceId))?.decidedBy).toBeUndefined();
+  });
 });

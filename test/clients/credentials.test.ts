@@ -10,6 +10,7 @@ const base = {
   AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',
   TASKHUB_NAME: 'hub1',
   AzureWebJobsStorage__tableServiceUri: 'https://st.table.core.windows.net',
+  APPROVERS: 'approver@contoso.com',
 };
 const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
 

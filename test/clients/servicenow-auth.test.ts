@@ -125,6 +125,7 @@ describe('createServiceNowAuth', () => {
     AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',
     TASKHUB_NAME: 'hub1',
     AzureWebJobsStorage__tableServiceUri: 'https://st.table.core.windows.net',
+    APPROVERS: 'approver@contoso.com',
   };
 
   it('selects Basic by default and reads {prefix}{instance}-username/-password', async () => {
