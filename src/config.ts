@@ -45,11 +45,6 @@ export const SETTING_NAMES = [
   'APPROVERS',
   'APPROVER_GROUPS',
   'APPROVAL_QUORUM',
-  // Who may approve go-live: addresses and Entra groups (members resolved through Graph), and how many must approve.
-  // Never taken from the request: a request may only narrow this set.
-  'APPROVERS',
-  'APPROVER_GROUPS',
-  'APPROVAL_QUORUM',
   // old secret is removed, the hand-off reminders and deadline, and proving the new secret yields a token.
   'ROTATION_SCHEDULE',
   'ROTATION_WINDOW_DAYS',
@@ -92,7 +87,6 @@ export const DEFAULTS = {
   KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: 'true',
   APPROVAL_TIMEOUT_MINUTES: '4320',
   APPROVAL_REMINDER_MINUTES: '1440',
-  APPROVAL_QUORUM: '1',
   APPROVAL_DEADLINE_ACTION: 'rollback',
   CHECK_ATTEMPTS: '6',
   CHECK_RETRY_SECONDS: '10',
@@ -165,12 +159,6 @@ export interface AppConfig {
     /** At the approval deadline: roll back everything, or keep it and mark the integration expired. */
     onDeadline: 'rollback' | 'keep';
     checkAttempts: number;
-  /** The approver policy: configured addresses (lower-cased) and Entra group object ids, and the approvals needed. */
-  approvals: {
-    approvers: string[];
-    groups: string[];
-    quorum: number;
-  };
     checkRetrySeconds: number;
   };
   // --- Rotation settings go here. ---
@@ -206,13 +194,6 @@ const httpsUrl = () =>
   z
     .string()
     .trim()
-/** `a, b; c` → ['a', 'b', 'c'] (blank entries dropped). */
-const splitList = (v: string): string[] =>
-  v
-    .split(/[,;]/)
-    .map((x) => x.trim())
-    .filter((x) => x !== '');
-
     .pipe(z.url({ protocol: /^https$/, error: 'must be an absolute https URL' }));
 
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema.optional());
@@ -313,24 +294,6 @@ const schema = z.object({
   // Functions", Azure Storage provider rules).
   AzureWebJobsStorage__tableServiceUri: optional(httpsUrl()),
   AzureWebJobsStorage: optional(z.string().trim()),
-  APPROVERS: optional(
-    z
-      .string()
-      .transform(splitList)
-      .refine((l) => l.every((a) => z.email().safeParse(a).success), 'must be email addresses separated by , or ;')
-      .transform((l) => [...new Set(l.map((a) => a.toLowerCase()))]),
-  ),
-  APPROVER_GROUPS: optional(
-    z
-      .string()
-      .transform(splitList)
-      .refine(
-        (l) => l.every((g) => z.guid().safeParse(g).success),
-        'must be Entra group object ids (GUIDs) separated by , or ;',
-      )
-      .transform((l) => [...new Set(l.map((g) => g.toLowerCase()))]),
-  ),
-  APPROVAL_QUORUM: withDefault(intIn(1, 10), DEFAULTS.APPROVAL_QUORUM),
   APPROVAL_TIMEOUT_MINUTES: withDefault(intIn(5, 60 * 24 * 30), DEFAULTS.APPROVAL_TIMEOUT_MINUTES),
   APPROVAL_REMINDER_MINUTES: withDefault(intIn(5, 60 * 24 * 30), DEFAULTS.APPROVAL_REMINDER_MINUTES),
   APPROVAL_DEADLINE_ACTION: withDefault(
@@ -370,16 +333,6 @@ const schema = z.object({
   APPROVAL_QUORUM: withDefault(intIn(1, 10), DEFAULTS.APPROVAL_QUORUM),
   // Entra client secrets live 24 months at most (issue 5; Entra admin center offers up to 24 months), so neither
   // setting may exceed 730 days.
-  const approvers = typeof input.APPROVERS === 'string' ? splitList(input.APPROVERS) : [];
-  const groups = typeof input.APPROVER_GROUPS === 'string' ? splitList(input.APPROVER_GROUPS) : [];
-  if (!approvers.length && !groups.length)
-    problems.push({
-      name: 'APPROVERS',
-      reason: 'is required (or APPROVER_GROUPS): nobody could approve go-live',
-    });
-  const quorum = wholeNumber(input, 'APPROVAL_QUORUM');
-  if (!groups.length && approvers.length && quorum !== undefined && quorum > new Set(approvers).size)
-    problems.push({ name: 'APPROVAL_QUORUM', reason: 'must not exceed the number of APPROVERS (no APPROVER_GROUPS)' });
   ROTATION_MAX_AGE_DAYS: withDefault(intIn(1, 730), DEFAULTS.ROTATION_MAX_AGE_DAYS),
   ROTATION_SECRET_LIFETIME_DAYS: withDefault(intIn(1, 730), DEFAULTS.ROTATION_SECRET_LIFETIME_DAYS),
   ROTATION_GRACE_MINUTES: withDefault(intIn(0, 60 * 24 * 30), DEFAULTS.ROTATION_GRACE_MINUTES),
@@ -467,11 +420,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const s = parsed.data;
   const graphBaseUrl = trimSlash(s.GRAPH_BASE_URL);
-    approvals: {
-      approvers: s.APPROVERS ?? [],
-      groups: s.APPROVER_GROUPS ?? [],
-      quorum: s.APPROVAL_QUORUM,
-    },
   return {
     tenantId: s.AZURE_TENANT_ID.toLowerCase(),
     identity: {
