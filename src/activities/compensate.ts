@@ -6,13 +6,16 @@
  *
  * - ServiceNow: `DELETE /api/now/table/{table}/{sys_id}`; 404 counts as removed. Only a record the ownership ledger
  *   says this run created; a shared one only when its last reference goes (servicenow-common.ts removeOwnedRecord).
- * - Key Vault: `beginDeleteSecret` = soft delete (recoverable for the vault's retention); never purge
- *   (lessons-from-peers §5.1, microsoft-apis.md §6.3). Only a secret whose versions carry our integrationId tag.
+ * - Client secrets: the credential this run added leaves the app (removePassword, only with our marker), its Key
+ *   Vault version is disabled, and the secret is soft-deleted (`beginDeleteSecret`, recoverable for the vault's
+ *   retention; never purged: https://learn.microsoft.com/azure/key-vault/general/soft-delete-overview) only when
+ *   this run created it and nothing live of anyone else is in it. Versions are matched by this run's `runId` tag.
  * - Entra: `DELETE /applications/{id}` moves the app to deleted items for 30 days, restorable
  *   (microsoft-apis.md §2.5); its service principal goes with it. Only an app tagged as created by this run.
  *   404 counts as removed (note: right after creation a not-yet-replicated app also answers 404, §4.3).
  */
 import type { InvocationContext } from '@azure/functions';
+import type { SecretProperties } from '@azure/keyvault-secrets';
 import type { ActivityHandler } from 'durable-functions';
 
 import { toKeyVaultError } from '../clients/keyvault';
@@ -20,7 +23,8 @@ import { ensureErrorType } from '../lib/errors';
 import type { CompensateInput, CompensateResult, CreatedObject, IntegrationRef, Orphan } from './contracts';
 import { getDeps, type Deps } from './deps';
 import { createdByRun } from './entra';
-import { graphCall, logLine, statusOf, uniqueNameFor, type ActivityLog } from './entra-graph';
+import { graphCall, logLine, PRODUCT_TAG, statusOf, uniqueNameFor, type ActivityLog } from './entra-graph';
+import { listVersions, removeCredential, sameVersion } from './rotation-common';
 import { removeOwnedRecord } from './servicenow-common';
 
 type Removal = 'removed' | { reason: string };
@@ -36,30 +40,106 @@ async function removeRecord(
   return removeOwnedRecord(deps, ref, o);
 }
 
+/** Our credentials' display names (credentialDisplayName: `m365-snow-provisioner:<operation>`). */
+const OUR_CREDENTIAL = `${PRODUCT_TAG}:`;
+
+const sameKeyId = (a: string | undefined, b: string | undefined) =>
+  a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
+
+/**
+ * Removes the credential `keyId` from the app when it is still there and carries our marker. Returns a reason when it
+ * is there without our marker (left in place), undefined otherwise (removed, already gone, or the app is gone).
+ */
+async function removeOurCredential(deps: Deps, appObjectId: string, keyId: string): Promise<string | undefined> {
+  let credentials: { keyId: string; displayName?: string | null }[];
+  try {
+    const res = await graphCall<{ passwordCredentials?: { keyId: string; displayName?: string | null }[] }>(
+      deps.graph,
+      'GET',
+      `/applications/${encodeURIComponent(appObjectId)}?$select=id,passwordCredentials`,
+    );
+    credentials = res.body?.passwordCredentials ?? [];
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+  const found = credentials.find((c) => sameKeyId(c.keyId, keyId));
+  if (!found) return undefined;
+  if (!found.displayName?.startsWith(OUR_CREDENTIAL))
+    return `credential ${keyId} on application ${appObjectId} does not carry our marker; left in place`;
+  await removeCredential(deps, appObjectId, keyId);
+  return undefined;
+}
+
+/**
+ * A client secret this run added: the credential leaves the app, its Key Vault version is disabled, and the whole
+ * secret is soft-deleted only when this run created it (`secretCreated`, also on the version's tag), every version
+ * carries this integration's tag, and every version not written by this run is already disabled, so no live value is
+ * lost. A version or credential this run did not write (its `runId` tag) is never touched. Without keyId and version
+ * (a parallel call that exhausted its retries) the versions tagged with this run's id are the ones it added.
+ */
 async function removeSecret(
   deps: Deps,
   ref: IntegrationRef,
   o: Extract<CreatedObject, { kind: 'secret' }>,
 ): Promise<Removal> {
-  let ours = false;
-  let any = false;
-  try {
-    for await (const p of deps.secrets.listPropertiesOfSecretVersions(o.secretName)) {
-      any = true;
-      if (p.tags?.integrationId === ref.integrationId) ours = true;
-    }
-  } catch (err) {
-    const e = toKeyVaultError(err, `list versions of '${o.secretName}'`);
-    if (e.status !== 404) throw e;
+  const versions = await listVersions(deps, o.secretName);
+  const ofRun = (v: SecretProperties) =>
+    v.tags?.runId === ref.instanceId && v.tags?.integrationId === ref.integrationId;
+  let targets: { version?: SecretProperties; keyId?: string }[];
+  if (o.version || o.keyId) {
+    const v = versions.find((x) => (o.version ? sameVersion(x.version, o.version) : sameKeyId(x.tags?.keyId, o.keyId)));
+    if (v && !ofRun(v))
+      return {
+        reason: `version ${v.version} of '${o.secretName}' was not written by run ${ref.instanceId}; left in place`,
+      };
+    if (v && o.keyId && v.tags?.keyId && !sameKeyId(v.tags.keyId, o.keyId))
+      return {
+        reason: `version ${v.version} of '${o.secretName}' belongs to credential ${v.tags.keyId}, not ${o.keyId}; left in place`,
+      };
+    targets = [{ version: v, keyId: o.keyId ?? v?.tags?.keyId }];
+  } else {
+    // No version of this run: it added nothing here (a credential it added without storing it is removed by the
+    // activity itself, or by the next run as a credential whose value was lost), and nothing else is touched.
+    targets = versions.filter(ofRun).map((v) => ({ version: v, keyId: v.tags?.keyId }));
+    if (!targets.length) return 'removed';
   }
-  if (!any) return 'removed';
-  if (!ours) return { reason: `not written by integration ${ref.integrationId} (no matching tag); left in place` };
-  try {
-    // The first poll sends the DELETE; waiting for the deleted state is not needed to know it was accepted.
-    await deps.secrets.beginDeleteSecret(o.secretName);
-  } catch (err) {
-    const e = toKeyVaultError(err, `delete secret '${o.secretName}'`);
-    if (e.status !== 404) throw e;
+
+  const problems: string[] = [];
+  for (const t of targets) {
+    const appObjectId = o.appObjectId ?? t.version?.tags?.appObjectId;
+    if (t.keyId && appObjectId) {
+      const problem = await removeOurCredential(deps, appObjectId, t.keyId);
+      // A live credential we may not remove keeps its value: leave the version enabled too.
+      if (problem) {
+        problems.push(problem);
+        continue;
+      }
+    }
+    if (t.version?.version && t.version.enabled !== false) {
+      try {
+        await deps.secrets.updateSecretProperties(o.secretName, t.version.version, { enabled: false });
+      } catch (err) {
+        const e = toKeyVaultError(err, `disable secret '${o.secretName}' version ${t.version.version}`);
+        if (e.status !== 404) throw e;
+      }
+    }
+  }
+  if (problems.length) return { reason: problems.join('; ') };
+
+  const createdByThisRun = o.secretCreated !== false && targets.some((t) => t.version?.tags?.secretCreated === 'true');
+  const deletable =
+    createdByThisRun &&
+    versions.every((v) => v.tags?.integrationId === ref.integrationId) &&
+    versions.every((v) => ofRun(v) || v.enabled === false);
+  if (deletable) {
+    try {
+      // Soft delete, never purge. The first poll sends the DELETE; waiting for the deleted state is not needed.
+      await deps.secrets.beginDeleteSecret(o.secretName);
+    } catch (err) {
+      const e = toKeyVaultError(err, `delete secret '${o.secretName}'`);
+      if (e.status !== 404) throw e;
+    }
   }
   return 'removed';
 }

@@ -16,6 +16,7 @@ import { createServiceNowAuth } from '../clients/servicenow-auth';
 import { createTableClient } from '../clients/tables';
 import { getConfig, serviceNowInstanceUrl, type AppConfig } from '../config';
 import { OwnershipLedger } from '../registry/ownership';
+import { LeaseStore } from '../registry/leases';
 import { IntegrationRegistry } from '../registry/registry';
 
 export interface Deps {
@@ -35,6 +36,8 @@ export interface Deps {
   approvalTokens: ApprovalTokenStore;
   /** Who created which ServiceNow record, and who references the shared ones (table `ownership`). */
   ownership: OwnershipLedger;
+  /** Short leases (table `leases`): one writer at a time per client secret (integration, role). */
+  leases: LeaseStore;
   now(): Date;
 }
 
@@ -79,6 +82,7 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
     },
     registry: new IntegrationRegistry(table('integrations')),
     approvalTokens: new ApprovalTokenStore(table('approvals'), now),
+    leases: new LeaseStore(table('leases'), now),
     ownership: new OwnershipLedger(table('ownership'), now),
     now,
   };
