@@ -215,6 +215,8 @@ export interface ApprovalRequestInput extends IntegrationRef {
   /** People who asked for this change (request `requestedBy`; the ticket's caller and opened-by are added by the
    *  activity): never approvers of it. */
   requesters: string[];
+  /** The originating ticket: its caller and opened-by users are requesters too (never approvers). */
+  ticket?: TicketRef;
   /** How many distinct approvals decide (any rejection rejects). */
   quorum: number;
   /** What the approver agrees to, shown in the email and on the page; its digest is bound to every link. */
@@ -270,7 +272,14 @@ export interface ApprovalPlan {
   profile: { id: string; title: string };
   tenant: { id: string; name: string; domain?: string };
   serviceNow: { instance: string; url: string };
-  apps: { role: string; displayName: string; uniqueName: string; appId?: string; purpose: string; redirectUris: string[] }[];
+  apps: {
+    role: string;
+    displayName: string;
+    uniqueName: string;
+    appId?: string;
+    purpose: string;
+    redirectUris: string[];
+  }[];
   /** Inbound trusts: tokens of one app, for another app's audience, act as a ServiceNow user with roles. */
   trust: { statement: string; tokenApp: string; audienceApp: string; user: string; roles: string[] }[];
   /** ServiceNow records activation writes or turns on, with the values it writes (secrets as Key Vault names). */
@@ -370,7 +379,9 @@ export interface RegistryUpdateInput {
   checks?: CheckOutcome[];
   /** The approval decision that let the integration go live, with the digest of the plan it approved. */
   approval?: { approver: string; at: string; planDigest?: string; approvers?: string[] };
-  /** The last run's failure on an integration that stays live (a failed re-provision never demotes it). */
+  /** Who approves and receives hand-offs and reports (the eligible approvers of the last round). */
+  approvers?: string[];
+  /** The last run's outcome; a failed re-provision of a live integration is recorded here and never demotes it. */
   lastRun?: { instanceId: string; outcome: string; at: string; error?: string };
   /** ISO time of the update (orchestrator's currentUtcDateTime, so replays write the same value). */
   at: string;

@@ -89,9 +89,12 @@ function retryOptions(p: RetryPolicy): df.RetryOptions {
 
 /** Schedules an activity; yield the returned task (or pass it to Task.all/any). */
 export function schedule<I, O>(context: OrchestrationContext, a: Activity<I, O>, input: I, retry?: RetryPolicy): Task {
+  // A snapshot: the actions of an episode are serialized when it ends, so an input that shares objects with state the
+  // orchestrator changes later in the same episode would go out (and be recorded) changed.
+  const snapshot = structuredClone(input);
   return retry
-    ? context.df.callActivityWithRetry(a.name, retryOptions(retry), input)
-    : context.df.callActivity(a.name, input);
+    ? context.df.callActivityWithRetry(a.name, retryOptions(retry), snapshot)
+    : context.df.callActivity(a.name, snapshot);
 }
 
 /** Calls an activity and returns its typed result: `const r = yield* call(context, activities.x, input, RETRY.graph)`. */
