@@ -79,6 +79,9 @@ param approvers string = ''
 @description('APPROVER_GROUPS: Entra group object ids whose members, nested groups included, may approve (read through Graph: GroupMember.Read.All and User.ReadBasic.All).')
 param approverGroups string = ''
 
+@description('ALLOWED_TENANTS: tenant ids besides this tenant (AZURE_TENANT_ID) that integrations may be provisioned for, comma-separated; empty = this tenant only.')
+param allowedTenants string = ''
+
 @minValue(1)
 @maxValue(10)
 @description('APPROVAL_QUORUM: distinct approvals that decide go-live; any rejection rejects.')
@@ -218,6 +221,8 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphAppRoles) 
   params: {
     identityPrincipalId: identity.outputs.principalId
     grantEntraMailSend: grantEntraMailSend
+    // Non-empty approver groups add the Graph permissions that resolve their members.
+    approverGroups: approverGroups
   }
 }
 
@@ -261,6 +266,7 @@ module api 'app/api.bicep' = {
     approvers: approvers
     approverGroups: approverGroups
     approvalQuorum: approvalQuorum
+    allowedTenants: allowedTenants
     publicBaseUrl: publicBaseUrl
     taskHubName: taskHubName
     // Empty without private networking; otherwise the app subnet (this makes the app wait for the network module).

@@ -44,6 +44,8 @@ param approvers string = ''
 param approverGroups string = ''
 @description('APPROVAL_QUORUM: distinct approvals that decide go-live (any rejection rejects).')
 param approvalQuorum int = 1
+@description('ALLOWED_TENANTS: tenant ids besides AZURE_TENANT_ID that integrations may be provisioned for, comma-separated.')
+param allowedTenants string = ''
 @description('PUBLIC_BASE_URL; empty = https://<default host name of this app>.')
 param publicBaseUrl string = ''
 param taskHubName string
@@ -173,6 +175,8 @@ var productSettings = {
   APPROVERS: approvers
   APPROVER_GROUPS: approverGroups
   APPROVAL_QUORUM: string(approvalQuorum)
+  // Tenants besides AZURE_TENANT_ID that a request may name (empty = only this tenant).
+  ALLOWED_TENANTS: allowedTenants
   CHECK_ATTEMPTS: '6'
   CHECK_RETRY_SECONDS: '10'
   // Rotation defaults (src/config.ts DEFAULTS): sweep daily at 02:00 UTC (the timer reads %ROTATION_SCHEDULE%),

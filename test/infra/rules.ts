@@ -1021,3 +1021,130 @@ export function privateNetworkingRule(t: Templates): string[] {
     problems.push(`${MAIN}: api must get virtualNetworkSubnetId from the network module's appSubnetId`);
   return problems;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// 13. The product's Table Storage tables exist
+
+/**
+ * Tables the code opens (src/activities/deps.ts: registry, approval tokens, leases, ownership ledger). The Functions
+ * host does not create them; the stores call createTable on first use, but the deployment creates them up front so
+ * they show in what-if and do not depend on that first call.
+ */
+export const REQUIRED_TABLES = ['integrations', 'approvals', 'leases', 'ownership'] as const;
+
+/** Strings in `node` and in every param default or var it names, followed through further names (for loops). */
+function reachableStrings(p: ParsedBicep, node: SyntaxNode): string[] {
+  const decls = new Map([...params(p), ...variables(p)].map((d) => [d.name, d.value]));
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const visit = (n: SyntaxNode) => {
+    out.push(...stringsIn(n));
+    for (const id of identifiersIn(n)) {
+      const value = decls.get(id);
+      if (value && !seen.has(id)) {
+        seen.add(id);
+        visit(value);
+      }
+    }
+  };
+  visit(node);
+  return out;
+}
+
+/**
+ * storage.bicep creates every required table, unconditionally, as `tableServices/tables` of the account (a literal
+ * name, or a loop over a list of names); main.bicep does not replace that list.
+ */
+export function tablesRule(t: Templates, required: readonly string[] = REQUIRED_TABLES): string[] {
+  const problems: string[] = [];
+  const p = parse(t, STORAGE);
+  const tables = resources(p).filter(
+    (r) => r.type === 'Microsoft.Storage/storageAccounts/tableServices/tables' && !r.existing,
+  );
+  const created = new Set<string>();
+  for (const r of tables) {
+    const value = r.node.namedChildren[r.node.namedChildren.length - 1];
+    // `= if (…) {}` or a filtered loop `[for x in xs: if (…) {}]`.
+    const filtered = r.loop && value?.namedChildren[value.namedChildren.length - 1]?.type === 'if_statement';
+    if (r.conditional || filtered) {
+      problems.push(`${STORAGE}: table resource ${r.symbol} must not be conditional`);
+      continue;
+    }
+    if (r.loop && value) {
+      const collection = value.namedChildren[value.namedChildren.length - 2];
+      if (collection) for (const s of reachableStrings(p, collection)) created.add(s);
+    } else {
+      const name = stringLiteral(propertyAt(r.body, 'name'));
+      if (name) created.add(name);
+    }
+  }
+  for (const name of required) if (!created.has(name)) problems.push(`${STORAGE}: table '${name}' is not created`);
+  const mod = modules(parse(t, MAIN)).find((m) => m.path === 'app/storage.bicep');
+  if (mod?.body && propertyAt(mod.body, 'params.tableNames'))
+    problems.push(`${MAIN}: module storage must not override tableNames (the module's list is the one checked)`);
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 14. Graph permissions for approver groups, only when approver groups are configured
+
+export const APPROVER_GROUPS_PARAM = 'approverGroups';
+/**
+ * Application permissions to resolve APPROVER_GROUPS: GroupMember.Read.All, the least-privileged one for
+ * GET /groups/{id}/transitiveMembers (https://learn.microsoft.com/graph/api/group-list-transitivemembers), and
+ * User.ReadBasic.All so the members' mail and userPrincipalName are returned instead of null
+ * (https://learn.microsoft.com/graph/permissions-overview#limited-information-returned-for-inaccessible-member-objects).
+ */
+export const APPROVER_GROUP_GRAPH_ROLES = ['GroupMember.Read.All', 'User.ReadBasic.All'] as const;
+
+/** Whether `node` sits in the `then` branch of a ternary whose condition is exactly `!empty(<param>)`. */
+function guardedByNonEmpty(node: SyntaxNode, param: string): boolean {
+  for (let child = node, parent = node.parent; parent; child = parent, parent = parent.parent)
+    if (parent.type === 'ternary_expression') {
+      const [cond, yes] = parent.namedChildren;
+      if (cond?.text.replace(/\s+/g, '') === `!empty(${param})` && yes?.startIndex === child.startIndex) return true;
+    }
+  return false;
+}
+
+/**
+ * graph-permissions.bicep grants GroupMember.Read.All and User.ReadBasic.All only behind `!empty(approverGroups)`
+ * (param defaulting to ''), the Graph assignment loop covers them, and main.bicep passes its approverGroups (the same
+ * value the app gets as APPROVER_GROUPS); docs/deploy.md names both permissions.
+ */
+export function approverGroupsGraphRule(t: Templates): string[] {
+  const problems: string[] = [];
+  const graph = parse(t, GRAPH);
+  const declared = params(graph).find((d) => d.name === APPROVER_GROUPS_PARAM);
+  if (!declared || stringLiteral(declared.value) !== '')
+    problems.push(`${GRAPH}: param ${APPROVER_GROUPS_PARAM} must exist and default to ''`);
+  const assignments = resources(graph).find((r) => r.type === 'Microsoft.Graph/appRoleAssignedTo');
+  const loop = assignments?.node.namedChildren[assignments.node.namedChildren.length - 1];
+  const collection = loop?.type === 'for_statement' ? loop.namedChildren[loop.namedChildren.length - 2] : undefined;
+  const looped = collection ? reachableStrings(graph, collection) : [];
+  for (const role of APPROVER_GROUP_GRAPH_ROLES) {
+    const found: SyntaxNode[] = [];
+    const walk = (n: SyntaxNode) => {
+      if (stringLiteral(n) === role) found.push(n);
+      for (const c of n.namedChildren) walk(c);
+    };
+    walk(graph.root);
+    if (found.length === 0 || !looped.includes(role))
+      problems.push(`${GRAPH}: Graph app role ${role} is not granted for approver groups`);
+    for (const n of found)
+      if (!guardedByNonEmpty(n, APPROVER_GROUPS_PARAM))
+        problems.push(
+          `${GRAPH}:${n.startPosition.row + 1}: '${role}' must only be granted behind !empty(${APPROVER_GROUPS_PARAM}) ? … : …`,
+        );
+  }
+  const mod = modules(parse(t, MAIN)).find((m) => m.path === 'app/graph-permissions.bicep');
+  if (!mod?.body || propertyAt(mod.body, `params.${APPROVER_GROUPS_PARAM}`)?.text !== APPROVER_GROUPS_PARAM)
+    problems.push(`${MAIN}: graph-permissions must get ${APPROVER_GROUPS_PARAM} from param ${APPROVER_GROUPS_PARAM}`);
+  const apiMod = modules(parse(t, MAIN)).find((m) => m.path === 'app/api.bicep');
+  if (!apiMod?.body || propertyAt(apiMod.body, `params.${APPROVER_GROUPS_PARAM}`)?.text !== APPROVER_GROUPS_PARAM)
+    problems.push(`${MAIN}: api must get ${APPROVER_GROUPS_PARAM} from param ${APPROVER_GROUPS_PARAM}`);
+  const doc = t[DEPLOY_DOC] ?? '';
+  for (const role of APPROVER_GROUP_GRAPH_ROLES)
+    if (!doc.includes(role)) problems.push(`${DEPLOY_DOC}: does not mention '${role}'`);
+  return problems;
+}

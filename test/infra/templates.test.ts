@@ -3,6 +3,7 @@
  * copies (must fail), so a check that silently stopped seeing anything would be caught. No Bicep compiler or Azure is
  * reachable here: docs/deploy.md lists what `bicep build` and `what-if` must show where they are.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import * as config from '../../src/config';
@@ -11,6 +12,8 @@ import { listBicepFiles, parseBicep, withoutResource } from './bicep';
 import {
   agreementRule,
   API,
+  APPROVER_GROUP_GRAPH_ROLES,
+  approverGroupsGraphRule,
   apiVersionRule,
   AZURE_YAML,
   azdConventionsRule,
@@ -39,11 +42,13 @@ import {
   privateNetworkingRule,
   RBAC,
   REQUIRED_AZURE_ROLES,
+  REQUIRED_TABLES,
   rolesRule,
   settingsRule,
   STORAGE,
   stringWhen,
   syntaxRule,
+  tablesRule,
   type Templates,
   vaultSeparationRule,
 } from './rules';
@@ -849,4 +854,101 @@ describe('privateNetworkingRule', () => {
     const t = mutate(real, DEPLOY_DOC, new RegExp(PRIVATE_ENV, 'g'), 'PRIVATE_MODE');
     expectProblem(privateNetworkingRule(t), /does not mention 'PRIVATE_NETWORKING'/);
   });
+});
+
+describe('tablesRule', () => {
+  it('storage.bicep creates every table the code opens', () => {
+    expect(tablesRule(real)).toEqual([]);
+  });
+
+  it('REQUIRED_TABLES are the tables src/activities/deps.ts opens', () => {
+    const deps = fs.readFileSync(path.join(repoRoot, 'src/activities/deps.ts'), 'utf8');
+    const opened = [...deps.matchAll(/\btable\('([a-z][a-z0-9]*)'\)/gi)].map((m) => m[1]);
+    expect([...opened].sort()).toEqual([...REQUIRED_TABLES].sort());
+  });
+
+  it.each(REQUIRED_TABLES)('fails when table %s is no longer created', (name) => {
+    const t = mutate(real, STORAGE, new RegExp(`^\\s*'${name}'\\n`, 'm'), '');
+    expect(tablesRule(t)).toContain(`${STORAGE}: table '${name}' is not created`);
+  });
+
+  it('fails when the table resource is removed or made conditional', () => {
+    const removed = removeResource(real, STORAGE, 'tables');
+    for (const name of REQUIRED_TABLES)
+      expect(tablesRule(removed)).toContain(`${STORAGE}: table '${name}' is not created`);
+    const conditional = mutate(
+      real,
+      STORAGE,
+      /resource tables 'tables' = \[\n(\s*)for table in tableNames: \{/,
+      "resource tables 'tables' = [\n$1for table in tableNames: if (privateNetworking) {",
+    );
+    expectProblem(tablesRule(conditional), /table resource tables must not be conditional/);
+  });
+
+  it('fails when main.bicep replaces the list of tables', () => {
+    const t = mutate(
+      real,
+      MAIN,
+      /(module storage 'app\/storage\.bicep'[\s\S]*?)privateNetworking: privateNetworking/,
+      "$1privateNetworking: privateNetworking\n    tableNames: ['integrations']",
+    );
+    expectProblem(tablesRule(t), /module storage must not override tableNames/);
+  });
+});
+
+describe('approverGroupsGraphRule', () => {
+  it('GroupMember.Read.All and User.ReadBasic.All are granted only when approver groups are configured', () => {
+    expect(approverGroupsGraphRule(real)).toEqual([]);
+  });
+
+  it.each(APPROVER_GROUP_GRAPH_ROLES)('fails when %s is no longer granted', (role) => {
+    const t = mutate(real, GRAPH, `'${role}'`, "'Directory.Read.All'");
+    expectProblem(approverGroupsGraphRule(t), new RegExp(`${role.replace(/\./g, '\\.')} is not granted`));
+  });
+
+  it('fails when the roles are granted unconditionally, under another condition, or in the default list', () => {
+    const always = mutate(real, GRAPH, '!empty(approverGroups) ? ', 'true ? ');
+    expectProblem(approverGroupsGraphRule(always), /'GroupMember\.Read\.All' must only be granted behind !empty/);
+    const swapped = mutate(
+      real,
+      GRAPH,
+      "!empty(approverGroups) ? ['GroupMember.Read.All', 'User.ReadBasic.All'] : []",
+      "!empty(approverGroups) ? [] : ['GroupMember.Read.All', 'User.ReadBasic.All']",
+    );
+    expectProblem(approverGroupsGraphRule(swapped), /'User\.ReadBasic\.All' must only be granted behind/);
+    const inDefault = mutate(
+      real,
+      GRAPH,
+      "  'Application.ReadWrite.OwnedBy'\n]",
+      "  'Application.ReadWrite.OwnedBy'\n  'GroupMember.Read.All'\n]",
+    );
+    expectProblem(approverGroupsGraphRule(inDefault), /'GroupMember\.Read\.All' must only be granted behind/);
+  });
+
+  it('fails when the assignment loop leaves the approver-group roles out', () => {
+    const t = mutate(real, GRAPH, 'for role in assignedRoles:', 'for role in roles:');
+    expectProblem(approverGroupsGraphRule(t), /GroupMember\.Read\.All is not granted for approver groups/);
+  });
+
+  it.each([
+    [GRAPH, "param approverGroups string = ''", "param approverGroups string = 'x'", /must exist and default to ''/],
+    [
+      MAIN,
+      /(module graphPermissions[\s\S]*?)approverGroups: approverGroups/,
+      "$1approverGroups: ''",
+      /graph-permissions must get approverGroups/,
+    ],
+    [
+      MAIN,
+      /(module api [\s\S]*?)approverGroups: approverGroups/,
+      "$1approverGroups: ''",
+      /api must get approverGroups/,
+    ],
+    [DEPLOY_DOC, /User\.ReadBasic\.All/g, 'User.Read', /does not mention 'User\.ReadBasic\.All'/],
+  ] as Array<[string, string | RegExp, string, RegExp]>)(
+    'fails when %s is mutated (%s)',
+    (file, from, to, expected) => {
+      expectProblem(approverGroupsGraphRule(mutate(real, file, from, to)), expected);
+    },
+  );
 });
