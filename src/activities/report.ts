@@ -1,10 +1,13 @@
 /**
  * Activity `sendReport`: the final email to the approvers (outcome, check results with hints, orphans). Sent at most
- * once per approver and instance (a marker in the approvals table), so a re-run sends nothing more.
+ * once per approver and instance (a marker in the approvals table), so a re-run sends nothing more. Only people the
+ * approver policy names receive it: the given addresses narrowed to the policy, or the whole policy when none are
+ * given (a run that failed before any approval round).
  */
 import type { InvocationContext } from '@azure/functions';
 import type { ActivityHandler } from 'durable-functions';
 
+import { resolvePolicy } from '../approvals/policy';
 import { normaliseAddress, sendOnce } from '../mail/once';
 import { reportMail } from '../mail/report';
 import { type ActivityLog, toFailure } from './approval';
@@ -17,10 +20,14 @@ export interface ReportResult {
 }
 
 export async function sendReport(input: ReportInput, deps: Deps, log?: ActivityLog): Promise<Outcome<ReportResult>> {
-  const recipients = [...new Set(input.approvers.map(normaliseAddress).filter((a) => a.length > 0))];
   const mail = reportMail(input);
   const sentTo: string[] = [];
   try {
+    const policy = (await resolvePolicy(deps.graph, deps.config.approvals)).approvers;
+    const given = [...new Set(input.approvers.map(normaliseAddress).filter((a) => a.length > 0))];
+    const recipients = given.length
+      ? policy.filter((p) => p.aliases.some((a) => given.includes(a))).map((p) => p.address)
+      : policy.map((p) => p.address);
     for (const recipient of recipients) {
       const r = await sendOnce(
         { graph: deps.graph, sender: deps.config.mail.sender, markers: deps.approvalTokens },

@@ -553,7 +553,7 @@ function* awaitApproval(
       },
       RETRY.light,
     );
-    if (!sent.ok) throw new ProvisionError(`approval: ${sent.failure.message}`);
+    if (!sent.ok) throw new ProvisionError(`approval email: ${sent.failure.message}`);
     if (round === 0) {
       awaiting.approvers = sent.eligible ?? sent.sentTo;
       onSent(awaiting.approvers);
