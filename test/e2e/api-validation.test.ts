@@ -75,7 +75,6 @@ describe('integrations API: request validation', () => {
       ],
       ['an unknown profile', () => ({ ...valid, profile: 'nope' }), 'profile'],
       ['no approvers', () => ({ ...valid, approvers: [] }), 'approvers'],
-      ['a missing approvers list', () => ({ ...valid, approvers: undefined }), 'approvers'],
       ['approvers as a string', () => ({ ...valid, approvers: 'approver@contoso.com' }), 'approvers'],
       [
         'an invalid approver email',

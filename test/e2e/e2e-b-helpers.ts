@@ -170,12 +170,16 @@ export function recordExists(stack: LocalStack, instance: string, table: string,
 }
 
 /** Key Vault state of a secret, asked through the product's own SecretClient (the SDK against the stand-in). */
-export async function secretState(name: string): Promise<'live' | 'soft-deleted' | 'absent'> {
+export async function secretState(name: string): Promise<'live' | 'disabled' | 'soft-deleted' | 'absent'> {
   const secrets = getDeps().secrets;
   try {
     await secrets.getSecret(name);
     return 'live';
   } catch (err) {
+    // Key Vault answers 403 (code Forbidden, "Operation get is not allowed on a disabled secret") for a disabled
+    // current version.
+    if ((err as { statusCode?: number }).statusCode === 403 && /disabled/i.test((err as Error).message))
+      return 'disabled';
     if ((err as { statusCode?: number }).statusCode !== 404) throw err;
   }
   try {

@@ -30,6 +30,7 @@ function knownPlaceholders(profile: IntegrationProfile): Set<string> {
   const names = new Set([
     'tenant',
     'tenantId',
+    'tenantDomain',
     'tenantName',
     'instance',
     'instanceUrl',
@@ -101,6 +102,7 @@ describe('the seed profile m365-support-aad', () => {
   const values = {
     tenant: 'contoso.onmicrosoft.com',
     tenantName: 'Contoso',
+    integrationId: 'sn-dev1-0123abcd',
     authorityHost: 'https://login.microsoftonline.com',
     instanceUrl: 'https://dev1.service-now.com',
     redirectUri: 'https://dev1.service-now.com/auth_redirect.do',
@@ -119,7 +121,8 @@ describe('the seed profile m365-support-aad', () => {
       token_url: 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/token',
     });
     expect(renderRecord(field('oidcProvider').fields, values)).toMatchObject({
-      name: 'Contoso Azure',
+      // The integration id in the name keeps two integrations on one instance apart.
+      name: 'Contoso Azure (sn-dev1-0123abcd)',
       oidc_url: 'https://login.microsoftonline.com/contoso.onmicrosoft.com/.well-known/openid-configuration',
       user_claim: 'appid',
       user_field: 'user_name',
