@@ -33,18 +33,19 @@ export const SETTING_NAMES = [
   'AzureWebJobsStorage__tableServiceUri',
   'AzureWebJobsStorage',
   // Provisioning: the approval gate and the connectivity checks.
+  // Tenants other than AZURE_TENANT_ID that integrations may be provisioned for (comma-separated tenant ids).
+  'ALLOWED_TENANTS',
   'APPROVAL_TIMEOUT_MINUTES',
   'APPROVAL_REMINDER_MINUTES',
   'APPROVAL_DEADLINE_ACTION',
   'CHECK_ATTEMPTS',
   'CHECK_RETRY_SECONDS',
-  // --- Rotation settings are added here. ---
-  // Rotation (issue 5): the sweep's schedule and what is due, the new secret's lifetime, the grace period before the
   // Who may approve go-live: addresses and Entra groups (members resolved through Graph), and how many must approve.
   // Never taken from the request: a request may only narrow this set.
   'APPROVERS',
   'APPROVER_GROUPS',
   'APPROVAL_QUORUM',
+  // Rotation: the sweep's schedule and what is due, the new secret's lifetime, the grace period before the
   // old secret is removed, the hand-off reminders and deadline, and proving the new secret yields a token.
   'ROTATION_SCHEDULE',
   'ROTATION_WINDOW_DAYS',
@@ -90,9 +91,9 @@ export const DEFAULTS = {
   APPROVAL_DEADLINE_ACTION: 'rollback',
   CHECK_ATTEMPTS: '6',
   CHECK_RETRY_SECONDS: '10',
+  APPROVAL_QUORUM: '1',
   // Daily at 02:00 UTC (NCRONTAB with seconds).
   ROTATION_SCHEDULE: '0 0 2 * * *',
-  APPROVAL_QUORUM: '1',
   ROTATION_WINDOW_DAYS: '30',
   ROTATION_MAX_AGE_DAYS: '365',
   ROTATION_SECRET_LIFETIME_DAYS: '180',
@@ -108,6 +109,8 @@ export type ServiceNowAuthMode = 'basic' | 'oauth';
 export interface AppConfig {
   /** The tenant our identity lives in, and where tokens are requested. */
   tenantId: string;
+  /** Tenant ids integrations may be provisioned for: the home tenant plus ALLOWED_TENANTS (lower-case). */
+  allowedTenants: string[];
   identity: {
     /** User-assigned managed identity client id, or the app id when `clientSecret` is set. */
     clientId?: string;
@@ -161,16 +164,16 @@ export interface AppConfig {
     checkAttempts: number;
     checkRetrySeconds: number;
   };
-  // --- Rotation settings go here. ---
-  rotation: {
-    /** NCRONTAB (six fields) of the sweep; the timer reads the setting itself as `%ROTATION_SCHEDULE%`. */
-    schedule: string;
   /** The approver policy: configured addresses (lower-cased) and Entra group object ids, and the approvals needed. */
   approvals: {
     approvers: string[];
     groups: string[];
     quorum: number;
   };
+  // --- Rotation settings go here. ---
+  rotation: {
+    /** NCRONTAB (six fields) of the sweep; the timer reads the setting itself as `%ROTATION_SCHEDULE%`. */
+    schedule: string;
     /** A credential expiring within this many days is due. */
     windowDays: number;
     /** A credential older than this many days is due even when far from expiry. */
@@ -202,10 +205,6 @@ const withDefault = <T extends z.ZodType<unknown, string>>(schema: T, def: strin
 /** Missing or blank → an invalid_type issue on undefined input, reported as "is required" by loadConfig. */
 const required = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema);
 
-/** A whole number within [min, max], given as a string. */
-const intIn = (min: number, max: number) =>
-  z
-    .string()
 /** `a, b; c` → ['a', 'b', 'c'] (blank entries dropped). */
 const splitList = (v: string): string[] =>
   v
@@ -213,6 +212,10 @@ const splitList = (v: string): string[] =>
     .map((x) => x.trim())
     .filter((x) => x !== '');
 
+/** A whole number within [min, max], given as a string. */
+const intIn = (min: number, max: number) =>
+  z
+    .string()
     .trim()
     .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
     .transform(Number)
@@ -294,6 +297,13 @@ const schema = z.object({
   // Functions", Azure Storage provider rules).
   AzureWebJobsStorage__tableServiceUri: optional(httpsUrl()),
   AzureWebJobsStorage: optional(z.string().trim()),
+  ALLOWED_TENANTS: optional(
+    z
+      .string()
+      .trim()
+      .transform((v) => v.split(/[,;\s]+/).filter(Boolean))
+      .pipe(z.array(z.guid({ error: 'must list tenant ids (GUIDs), comma-separated' }))),
+  ),
   APPROVAL_TIMEOUT_MINUTES: withDefault(intIn(5, 60 * 24 * 30), DEFAULTS.APPROVAL_TIMEOUT_MINUTES),
   APPROVAL_REMINDER_MINUTES: withDefault(intIn(5, 60 * 24 * 30), DEFAULTS.APPROVAL_REMINDER_MINUTES),
   APPROVAL_DEADLINE_ACTION: withDefault(
@@ -302,17 +312,6 @@ const schema = z.object({
   ),
   CHECK_ATTEMPTS: withDefault(intIn(1, 20), DEFAULTS.CHECK_ATTEMPTS),
   CHECK_RETRY_SECONDS: withDefault(intIn(1, 600), DEFAULTS.CHECK_RETRY_SECONDS),
-  ROTATION_SCHEDULE: withDefault(
-    z
-      .string()
-      .trim()
-      .refine(
-        isNcrontab,
-        'must be an NCRONTAB expression with six numeric fields (second minute hour day month weekday)',
-      ),
-    DEFAULTS.ROTATION_SCHEDULE,
-  ),
-  ROTATION_WINDOW_DAYS: withDefault(intIn(1, 365), DEFAULTS.ROTATION_WINDOW_DAYS),
   APPROVERS: optional(
     z
       .string()
@@ -331,6 +330,17 @@ const schema = z.object({
       .transform((l) => [...new Set(l.map((g) => g.toLowerCase()))]),
   ),
   APPROVAL_QUORUM: withDefault(intIn(1, 10), DEFAULTS.APPROVAL_QUORUM),
+  ROTATION_SCHEDULE: withDefault(
+    z
+      .string()
+      .trim()
+      .refine(
+        isNcrontab,
+        'must be an NCRONTAB expression with six numeric fields (second minute hour day month weekday)',
+      ),
+    DEFAULTS.ROTATION_SCHEDULE,
+  ),
+  ROTATION_WINDOW_DAYS: withDefault(intIn(1, 365), DEFAULTS.ROTATION_WINDOW_DAYS),
   // Entra client secrets live 24 months at most (issue 5; Entra admin center offers up to 24 months), so neither
   // setting may exceed 730 days.
   ROTATION_MAX_AGE_DAYS: withDefault(intIn(1, 730), DEFAULTS.ROTATION_MAX_AGE_DAYS),
@@ -359,6 +369,16 @@ function crossFieldProblems(input: Record<string, string | undefined>): Array<{ 
       name: 'AzureWebJobsStorage__tableServiceUri',
       reason: 'is required (or a storage connection string in AzureWebJobsStorage)',
     });
+  const approvers = typeof input.APPROVERS === 'string' ? splitList(input.APPROVERS) : [];
+  const groups = typeof input.APPROVER_GROUPS === 'string' ? splitList(input.APPROVER_GROUPS) : [];
+  if (!approvers.length && !groups.length)
+    problems.push({
+      name: 'APPROVERS',
+      reason: 'is required (or APPROVER_GROUPS): nobody could approve go-live',
+    });
+  const quorum = wholeNumber(input, 'APPROVAL_QUORUM');
+  if (!groups.length && approvers.length && quorum !== undefined && quorum > new Set(approvers).size)
+    problems.push({ name: 'APPROVAL_QUORUM', reason: 'must not exceed the number of APPROVERS (no APPROVER_GROUPS)' });
   return [...problems, ...rotationProblems(input)];
 }
 
@@ -370,16 +390,6 @@ function wholeNumber(input: Record<string, string | undefined>, name: keyof type
 
 /**
  * Rotation settings that only make sense together: a new secret must not be due the day it is made (window <
-  const approvers = typeof input.APPROVERS === 'string' ? splitList(input.APPROVERS) : [];
-  const groups = typeof input.APPROVER_GROUPS === 'string' ? splitList(input.APPROVER_GROUPS) : [];
-  if (!approvers.length && !groups.length)
-    problems.push({
-      name: 'APPROVERS',
-      reason: 'is required (or APPROVER_GROUPS): nobody could approve go-live',
-    });
-  const quorum = wholeNumber(input, 'APPROVAL_QUORUM');
-  if (!groups.length && approvers.length && quorum !== undefined && quorum > new Set(approvers).size)
-    problems.push({ name: 'APPROVAL_QUORUM', reason: 'must not exceed the number of APPROVERS (no APPROVER_GROUPS)' });
  * lifetime, else every sweep rotates again), the old secret must outlive the hand-off and the grace period (window >
  * deadline + grace), and a reminder must come before the deadline.
  */
@@ -422,6 +432,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const graphBaseUrl = trimSlash(s.GRAPH_BASE_URL);
   return {
     tenantId: s.AZURE_TENANT_ID.toLowerCase(),
+    allowedTenants: [
+      ...new Set([s.AZURE_TENANT_ID.toLowerCase(), ...(s.ALLOWED_TENANTS ?? []).map((t) => t.toLowerCase())]),
+    ],
     identity: {
       ...(s.AZURE_CLIENT_ID ? { clientId: s.AZURE_CLIENT_ID } : {}),
       ...(s.AZURE_CLIENT_SECRET ? { clientSecret: s.AZURE_CLIENT_SECRET } : {}),
@@ -453,6 +466,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       checkAttempts: s.CHECK_ATTEMPTS,
       checkRetrySeconds: s.CHECK_RETRY_SECONDS,
     },
+    approvals: {
+      approvers: s.APPROVERS ?? [],
+      groups: s.APPROVER_GROUPS ?? [],
+      quorum: s.APPROVAL_QUORUM,
+    },
     rotation: {
       schedule: s.ROTATION_SCHEDULE,
       windowDays: s.ROTATION_WINDOW_DAYS,
@@ -467,11 +485,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tables: s.AzureWebJobsStorage__tableServiceUri
       ? { serviceUrl: trimSlash(s.AzureWebJobsStorage__tableServiceUri) }
       : { connectionString: s.AzureWebJobsStorage! },
-    approvals: {
-      approvers: s.APPROVERS ?? [],
-      groups: s.APPROVER_GROUPS ?? [],
-      quorum: s.APPROVAL_QUORUM,
-    },
   };
 }
 
