@@ -29,6 +29,7 @@ async function provision(stack: LocalStack, instance: string): Promise<Run> {
       tenantName: 'Contoso',
       serviceNowInstance: instance,
       approvers: ['approver@contoso.onmicrosoft.com'],
+      requestedBy: 'requester@contoso.onmicrosoft.com',
     }),
   });
   if (res.status !== 202) throw new Error(`POST answered ${res.status}: ${await res.text()}`);

@@ -284,8 +284,14 @@ async function ensureUnderLease(
   const ownOnly = addsOwnCredential(input.operation);
   const credentials = await readCredentials(deps, input.appObjectId);
   const versions = await listVersions(deps, input.secretName);
+  // A credential that has expired is not live, even while it is still listed on the app (Entra keeps expired
+  // credentials until they are removed): adopting it would leave the integration with a secret that no longer works.
+  const nowMs = deps.now().getTime();
   const live = (v: SecretProperties) =>
-    v.enabled !== false && credentials.some((c) => sameKeyId(c.keyId, v.tags?.[TAG.keyId]));
+    v.enabled !== false &&
+    credentials.some(
+      (c) => sameKeyId(c.keyId, v.tags?.[TAG.keyId]) && (!c.endDateTime || Date.parse(c.endDateTime) > nowMs),
+    );
   const reusable = versions
     .filter(live)
     .filter(

@@ -104,6 +104,14 @@ export const integrationRequestSchema = z
   })
   .strict()
   .superRefine((v, ctx) => {
+    // Narrowing the approvers picks who decides: only allowed when the request names who asks (requestedBy or the
+    // ticket, whose caller and opened-by are excluded), so nobody can narrow the round down to themselves unnamed.
+    if (v.approvers && !v.requestedBy && !v.ticket)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['approvers'],
+        message: 'approvers may only narrow the approver policy when requestedBy or ticket names the requester',
+      });
     if (GUID.test(v.tenant) && !v.tenantName)
       ctx.addIssue({ code: 'custom', path: ['tenantName'], message: 'tenantName is required when tenant is a GUID' });
   });

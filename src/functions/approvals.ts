@@ -46,6 +46,7 @@ import {
 import { checkEligible } from '../approvals/policy';
 import type { Inspection, RoundState, TokenRecord } from '../approvals/tokens';
 import { ensureErrorType } from '../lib/errors';
+import { readText } from './http';
 
 export type ApprovalHttpHandler = (
   req: HttpRequest,
@@ -197,8 +198,10 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
       const instanceId = req.params.instanceId ?? '';
       const type = (req.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
       if (type !== 'application/x-www-form-urlencoded') return failure(base, 'bad-request');
-      const text = await req.text();
-      if (Buffer.byteLength(text) > MAX_FORM_BYTES) return failure(base, 'bad-request');
+      // Anonymous route: the cap is applied while reading (a declared or streamed body over it is not buffered).
+      const body = await readText(req, MAX_FORM_BYTES);
+      if (!body.ok) return failure(base, 'bad-request');
+      const text = body.text;
       const form = new URLSearchParams(text);
       const token = form.get('token') ?? '';
       const raw = form.get('decision') ?? '';

@@ -226,7 +226,11 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         appObjectId: app.objectId,
         appId: app.appId,
         secretName: secretNameFor(ref.integrationId, app.role),
-        lifetimeDays: input.options.secretLifetimeDays ?? appSpec(profile, app.role).secretLifetimeDays,
+        // A request may shorten the profile's secret lifetime, never lengthen it.
+        lifetimeDays: Math.min(
+          input.options.secretLifetimeDays ?? Number.MAX_SAFE_INTEGER,
+          appSpec(profile, app.role).secretLifetimeDays,
+        ),
         operation: input.operation,
       })),
       RETRY.graph,
@@ -289,6 +293,12 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         };
       } else status.records.push(record);
       if (record.manualAction) status.manualActions.push(record.manualAction);
+      // A record that did not keep what was written (ServiceNow drops fields it will not write) may be live when it
+      // must be inert, or differ from what was approved: never go on with it.
+      if (record.mismatches.length)
+        throw new ProvisionError(
+          `ServiceNow ${spec.table} '${spec.key}' did not keep ${record.mismatches.join(', ')} as written`,
+        );
       if (
         record.created &&
         record.sysId &&
@@ -555,6 +565,9 @@ function* awaitApproval(
     );
     if (!sent.ok) throw new ProvisionError(`approval email: ${sent.failure.message}`);
     if (round === 0) {
+      // The round's quorum is the larger of the request's and the one the activity applied (settings at send time).
+      const applied = (sent as { quorum?: number }).quorum;
+      if (typeof applied === 'number' && applied > awaiting.quorum) awaiting.quorum = applied;
       awaiting.approvers = sent.eligible ?? sent.sentTo;
       onSent(awaiting.approvers);
       context.df.setCustomStatus(status);
@@ -592,7 +605,7 @@ function* awaitApproval(
       approvals.set(d.approver.toLowerCase(), d);
       awaiting.approvedBy = [...approvals.keys()];
       context.df.setCustomStatus(status);
-      if (approvals.size >= settings.quorum)
+      if (approvals.size >= awaiting.quorum)
         return finish(
           status,
           d,

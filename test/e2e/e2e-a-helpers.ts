@@ -224,6 +224,7 @@ export function provisionRequest(stack: LocalStack, extra: Record<string, unknow
     tenantName: 'Contoso',
     serviceNowInstance: env.SANDBOX_SERVICENOW_INSTANCE,
     approvers: [`approver@${env.SANDBOX_TENANT_DOMAIN}`],
+    requestedBy: `requester@${env.SANDBOX_TENANT_DOMAIN}`,
     options: { testEnvironment: true },
     ...extra,
   };

@@ -52,7 +52,7 @@ describe('approval gate', () => {
   let id: string;
 
   beforeAll(async () => {
-    stack = await startStackFor(['dev00000', instance, 'gate00002']);
+    stack = await startStackFor(['dev00000', instance, 'gate00002', 'gate00003']);
   });
   afterAll(async () => {
     await stack?.close();
@@ -191,6 +191,29 @@ describe('approval gate', () => {
     expect(after.lastRun?.outcome).toBe('rejected');
     expect(after.approval?.planDigest).toBe(live.approval?.planDigest);
     expect(after.created).toEqual(live.created);
+  });
+
+  it('narrowing the approvers without naming the requester is refused (nobody narrows a round down to themselves)', async () => {
+    const { ticket: _ticket, ...noTicket } = requestFor(stack, 'gate00002');
+    const res = await api(stack, 'POST', '/api/integrations', {
+      body: { ...noTicket, approvers: [approverOf(stack)] },
+    });
+    expect(res.status).toBe(400);
+    expect(res.text).toContain('requestedBy or ticket');
+  });
+
+  it('a request cannot lengthen the profile secret lifetime (it may only shorten it)', async () => {
+    const other = await startProvisioning(
+      stack,
+      requestFor(stack, 'gate00003', { options: { testEnvironment: true, secretLifetimeDays: 730 } }),
+    );
+    await runToApproval(stack, other);
+    const v = await fullView(stack, other);
+    const app = stack.sandbox.directory.applications.get(v.created.apps.outbound.objectId);
+    const cred = app?.passwordCredentials[0];
+    const days = (Number(new Date(cred?.endDateTime ?? 0)) - Number(new Date(cred?.startDateTime ?? 0))) / 86_400_000;
+    expect(days).toBeGreaterThan(0);
+    expect(days).toBeLessThanOrEqual(180);
   });
 
   it('a redirect URI off the instance host is refused at the edge', async () => {
