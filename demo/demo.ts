@@ -66,7 +66,10 @@ async function follow(stack: LocalStack, id: string, until: (v: View) => boolean
 
 /** Follows the emailed approval link like a person: GET the page (changes nothing), then POST its form. */
 async function approveFromEmail(stack: LocalStack, approver: string): Promise<void> {
-  const mail = stack.sandbox.graph.outbox.find((m) => JSON.stringify(m.message).includes(approver));
+  // The step shows 'awaiting-approval' as the round starts; the email follows within moments.
+  const find = () => stack.sandbox.graph.outbox.find((m) => JSON.stringify(m.message).includes(approver));
+  for (let i = 0; i < 40 && !find(); i++) await sleep(250);
+  const mail = find();
   if (!mail) throw new Error(`no approval email for ${approver} in the outbox`);
   await followLink(mail, approver, 'approve');
 }
