@@ -247,8 +247,13 @@ describe('sendReport', () => {
       ],
       orphans: [{ object: { kind: 'secret' as const, role: 'outbound', secretName: 'kv-name-1' }, reason: 'HTTP 403' }],
     };
-    expect(await sendReport(input, env.deps)).toEqual({ ok: true, sentTo: ['ann@contoso.com'] });
-    expect(await sendReport(input, env.deps)).toEqual({ ok: true, sentTo: ['ann@contoso.com'] });
+    // Reports go only to people the approver policy names.
+    const policyDeps = createDeps(
+      loadConfig({ ...env.settings, APPROVERS: 'ann@contoso.com', APPROVER_GROUPS: '' }),
+      () => env.sandbox.clock.date(),
+    );
+    expect(await sendReport(input, policyDeps)).toEqual({ ok: true, sentTo: ['ann@contoso.com'] });
+    expect(await sendReport(input, policyDeps)).toEqual({ ok: true, sentTo: ['ann@contoso.com'] });
     const mails = env.sandbox.graph.outbox.filter((m) => msg(m).subject.includes(ref.integrationId));
     expect(mails).toHaveLength(1);
     const content = msg(mails[0]).body.content;
