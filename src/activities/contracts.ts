@@ -352,8 +352,12 @@ export type CreatedObject =
       version?: string;
       secretCreated?: boolean;
     }
-  /** A ServiceNow record this run created; `shared` ones are released by reference count, not deleted outright. */
-  | { kind: 'record'; key: string; table: string; sysId: string; shared?: boolean };
+  /**
+   * A ServiceNow record this run created; `shared` ones are released by reference count, not deleted outright.
+   * `retire`: a record an earlier run of this integration created or referenced that the newly approved plan no longer
+   * has (e.g. a role grant taken out of the request): removed (or its reference released) whichever run took it.
+   */
+  | { kind: 'record'; key: string; table: string; sysId: string; shared?: boolean; retire?: boolean };
 
 export interface Orphan {
   object: CreatedObject;
@@ -379,6 +383,8 @@ export interface RegistryUpdateInput {
   checks?: CheckOutcome[];
   /** The approval decision that let the integration go live, with the digest of the plan it approved. */
   approval?: { approver: string; at: string; planDigest?: string; approvers?: string[] };
+  /** Record keys to forget (records an approved change retired). */
+  dropRecords?: string[];
   /** Who approves and receives hand-offs and reports (the eligible approvers of the last round). */
   approvers?: string[];
   /** The last run's outcome; a failed re-provision of a live integration is recorded here and never demotes it. */

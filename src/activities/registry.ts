@@ -27,6 +27,7 @@ export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): 
   }
   const serviceNow = { ...record.serviceNow };
   for (const r of u.records ?? []) if (r.sysId) serviceNow[r.key] = r.sysId;
+  for (const key of u.dropRecords ?? []) delete serviceNow[key];
   return {
     ...record,
     ...(u.status ? { status: u.status } : {}),

@@ -269,11 +269,13 @@ async function goneFromInstance(client: ServiceNowClient, table: string, sysId: 
 export async function removeOwnedRecord(
   deps: Pick<Deps, 'ownership' | 'serviceNow'>,
   ref: OwnerRef,
-  o: { table: string; sysId: string; shared?: boolean },
+  o: { table: string; sysId: string; shared?: boolean; retire?: boolean },
   log?: ActivityLog,
 ): Promise<RecordRemoval> {
   const client = deps.serviceNow(ref.serviceNowInstance);
   const ledger = deps.ownership;
+  // Retiring (an approved plan no longer has it): what any run of this integration created or referenced goes.
+  const ours = (run: string | undefined) => run === ref.instanceId || (o.retire === true && run !== undefined);
   if (!o.shared) {
     const claim = await ledger.findClaim(ref.integrationId, o.table, o.sysId);
     if (!claim) {
@@ -282,13 +284,13 @@ export async function removeOwnedRecord(
         reason: `the ownership ledger has no record of provisioning run ${ref.instanceId} creating it; left in place (not ours, so not an orphan)`,
       };
     }
-    if (claim.createdRun !== ref.instanceId)
+    if (!ours(claim.createdRun))
       return {
         reason: `created by provisioning run ${claim.createdRun}, not ${ref.instanceId}; left in place (not an orphan)`,
       };
     await client.remove(o.table, o.sysId);
     await ledger.updateClaim(ref.integrationId, claim.key, (cur) =>
-      cur?.createdRun === ref.instanceId && cur.sysId === o.sysId ? null : undefined,
+      cur?.createdRun === claim.createdRun && cur.sysId === o.sysId ? null : undefined,
     );
     return 'removed';
   }
@@ -300,7 +302,7 @@ export async function removeOwnedRecord(
   }
   const k = { table: entry.table, naturalKey: entry.naturalKey };
   const holder = entry.holders[ref.integrationId];
-  if (holder !== undefined && holder !== ref.instanceId)
+  if (holder !== undefined && !ours(holder))
     return {
       reason: `the reference of integration ${ref.integrationId} was taken by provisioning run ${holder}; left in place (not an orphan)`,
     };
@@ -309,7 +311,7 @@ export async function removeOwnedRecord(
     deleteIt = false;
     if (!cur || cur.sysId !== o.sysId) return undefined;
     const holders = { ...cur.holders };
-    if (holders[ref.integrationId] === ref.instanceId) delete holders[ref.integrationId];
+    if (ours(holders[ref.integrationId])) delete holders[ref.integrationId];
     if (Object.keys(holders).length) return sameEntry(cur, { ...cur, holders }) ? undefined : { ...cur, holders };
     const createdByIntegration = cur.createdBy !== '' && cur.createdBy !== PRE_EXISTING;
     if (!createdByIntegration) return null;

@@ -227,6 +227,7 @@ export async function startIntegration(
   if (prior && Object.keys(prior.apps).length)
     input.priorApps = Object.fromEntries(Object.entries(prior.apps).map(([role, a]) => [role, a.appId]));
   if (prior) input.liveStatus = prior.status;
+  if (prior && Object.keys(prior.serviceNow).length) input.priorRecords = prior.serviceNow;
   if (prior?.approvers?.length) input.notify = prior.approvers;
   // A live integration stays live while it is re-provisioned (rotation keeps going); anything else is provisioning.
   await deps.registry.update(id, (cur): IntegrationRecord => ({

@@ -106,6 +106,30 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     yield* workNote(`Approved by ${(d.approvers ?? [d.approver]).join(', ')} at ${d.at}.`);
   }
 
+  /** Records earlier runs registered that this run's (approved) plan no longer has: removed or released. */
+  function* retireStale(p: IntegrationProfile): Generator<Task, string[], unknown> {
+    const current = new Set(status.records.map((r) => `${r.key}|${r.sysId ?? ''}`));
+    const stale: CreatedObject[] = [];
+    for (const [key, sysId] of Object.entries(input.priorRecords ?? {})) {
+      if (current.has(`${key}|${sysId}`)) continue;
+      const spec = p.serviceNow.records.find((r) => r.key === key);
+      const table =
+        spec?.table ??
+        (key.startsWith('grant:') ? 'sys_user_has_role' : key.startsWith('ip:') ? 'ip_access' : undefined);
+      if (!table) continue;
+      const shared = spec ? spec.shared === true : true;
+      stale.push({ kind: 'record', key, table, sysId, ...(shared ? { shared: true } : {}), retire: true });
+    }
+    if (!stale.length) return [];
+    step('retiring');
+    const result = yield* call(context, activities.compensate, { ...ref, created: stale }, RETRY.service);
+    status.orphans.push(...result.orphans);
+    yield* workNote(
+      `Retired what the approved change no longer has: ${result.removed.map((o) => describe(o)).join(', ') || 'nothing'}.`,
+    );
+    return result.removed.flatMap((o) => (o.kind === 'record' ? [o.key] : []));
+  }
+
   let outcome: ProvisionOutcome | undefined;
   try {
     if (!profile) throw new ProvisionError(`unknown integration profile '${ref.profileId}'`);
@@ -380,6 +404,16 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       );
       if (!r.ok) throw new ProvisionError(`IP allow-list: ${r.failure.message}`);
       if (r.manualAction) status.manualActions.push(r.manualAction);
+      // Allow rules are records of the integration too (registered, so an approved change can retire them).
+      for (const h of r.held ?? r.created)
+        status.records.push({
+          key: `ip:${h.address}`,
+          table: 'ip_access',
+          sysId: h.sysId,
+          created: r.created.some((c) => c.sysId === h.sysId),
+          shared: true,
+          mismatches: [],
+        });
       for (const c of r.created)
         status.created.push({
           kind: 'record',
@@ -398,7 +432,11 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           ...(s.value ? { value: renderTemplate(s.value, values) } : {}),
         })),
       });
-    if (changed()) yield* registry({ records: status.records });
+    // An approved change takes away what the new plan no longer has (a role grant, the IP allow rules, a record
+    // replaced under a new natural key): activation only adds, so without this the live integration would hold more
+    // than the plan its approver saw.
+    const retired = mode === 'staged' ? yield* retireStale(profile) : [];
+    if (changed() || retired.length) yield* registry({ records: status.records, dropRecords: retired });
 
     // h. Connectivity checks, retried while Entra propagates new secrets. The records must hold what was approved.
     for (const spec of records)

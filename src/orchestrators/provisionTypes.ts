@@ -56,6 +56,8 @@ export interface ProvisionInput {
    * change: nothing is written before a new approval round approves it.
    */
   approved?: { approver: string; at: string; planDigest?: string };
+  /** ServiceNow sys_ids earlier runs registered, by record key: what an approved change may have to retire. */
+  priorRecords?: Record<string, string>;
   /** App ids an earlier run registered, by role (shown in a staged change's plan). */
   priorApps?: Record<string, string>;
   /** Who receives the report when this run sends no approval request (the integration's approvers so far). */

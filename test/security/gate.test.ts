@@ -193,6 +193,30 @@ describe('approval gate', () => {
     expect(after.created).toEqual(live.created);
   });
 
+  it('an approved change that drops a role grant takes the grant away (activation does not only add)', async () => {
+    const instanceUrl = serviceNowInstanceUrl(getConfig(), instance);
+    const admin = records('sys_user').find((u) => u.user_name === 'admin');
+    const adminRole = records('sys_user_role').find((r) => r.name === 'x_mioms_m365_assis.administrator');
+    const hasGrant = () =>
+      records('sys_user_has_role').some((g) => g.user === admin?.sys_id && g.role === adminRole?.sys_id);
+    expect(hasGrant()).toBe(true);
+    const body = requestFor(stack, instance, {
+      options: { testEnvironment: true, redirectUri: `${instanceUrl}/oauth_redirect_v2.do` },
+    });
+    expect((await api(stack, 'POST', '/api/integrations?reprovision=true', { body })).status).toBe(202);
+    await runToApproval(stack, id);
+    expect(hasGrant()).toBe(true); // nothing changes before the approval
+    expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
+    await runToEnd(stack, id);
+    const after = await fullView(stack, id);
+    expect(after.status).toBe('active');
+    expect(after.checks.every((c) => c.ok)).toBe(true);
+    expect(hasGrant()).toBe(false);
+    expect(Object.keys(after.created.serviceNow).filter((k) => k.includes('administrator'))).toEqual([]);
+    // What the plan still has stays: the privileges and the integration user's own role.
+    expect(records('sys_scope_privilege').filter((p) => p.target_name?.startsWith('oauth_entity'))).toHaveLength(2);
+  });
+
   it('narrowing the approvers without naming the requester is refused (nobody narrows a round down to themselves)', async () => {
     const { ticket: _ticket, ...noTicket } = requestFor(stack, 'gate00002');
     const res = await api(stack, 'POST', '/api/integrations', {
