@@ -175,7 +175,11 @@ export const TABLES: TableDef[] = [
     display: 'number',
     numberPrefix: 'CHG',
     numberStart: 30001,
-    columns: [col('type', 'choice', 'Type', { default: 'normal' }), col('risk', 'integer', 'Risk', { default: '3' })],
+    columns: [
+      col('type', 'choice', 'Type', { default: 'normal' }),
+      col('risk', 'integer', 'Risk', { default: '3' }),
+      ref('requested_by', 'sys_user', 'Requested by'),
+    ],
   },
   {
     name: 'sys_db_object',

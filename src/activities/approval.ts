@@ -63,30 +63,40 @@ export function toFailure(err: unknown): Failure {
   throw e;
 }
 
-const TICKET_TABLES: readonly string[] = ['incident', 'sc_req_item', 'change_request', 'task'];
 const SYS_ID = /^[0-9a-f]{32}$/;
-/** The ticket's caller and opener, dot-walked to their email (Table API `sysparm_fields`; one level). */
-const REQUESTER_FIELDS = ['caller_id.email', 'opened_by.email'];
+/**
+ * Who asked, per ticket table, dot-walked to their email (Table API `sysparm_fields`; one level): the opener of any
+ * task, plus the incident's caller, the requested item's "requested for", and the change's "requested by" (ServiceNow
+ * data model: https://www.servicenow.com/docs/bundle/zurich-it-service-management/page/product/change-management/reference/r_ChangeRequestFields.html,
+ * https://www.servicenow.com/docs/bundle/zurich-servicenow-platform/page/product/service-catalog-management/reference/r_RequestedItemFields.html).
+ */
+const REQUESTER_FIELDS: Record<string, string[]> = {
+  incident: ['caller_id.email', 'opened_by.email'],
+  sc_req_item: ['requested_for.email', 'request.requested_for.email', 'opened_by.email'],
+  change_request: ['requested_by.email', 'opened_by.email'],
+  task: ['opened_by.email'],
+};
 
 /**
  * The email addresses of the ticket's caller and opened-by users, or a sentence saying why they could not be read.
  * Unknown ticket tables or a ticket that cannot be found fail closed: the requesters would be unknown.
  */
 async function ticketRequesters(client: ServiceNowClient, ticket: TicketRef): Promise<string[] | string> {
-  if (!TICKET_TABLES.includes(ticket.table))
-    return `ticket table '${ticket.table}' is not one of ${TICKET_TABLES.join(', ')}`;
+  const fields = Object.hasOwn(REQUESTER_FIELDS, ticket.table) ? REQUESTER_FIELDS[ticket.table] : undefined;
+  if (!fields) return `ticket table '${ticket.table}' is not one of ${Object.keys(REQUESTER_FIELDS).join(', ')}`;
   let row: SnRecord | undefined;
   if (ticket.sysId !== undefined) {
     if (!SYS_ID.test(ticket.sysId)) return `ticket sys_id '${ticket.sysId}' is not 32 hex characters`;
-    row = await client.get(ticket.table, ticket.sysId, { fields: ['sys_id', ...REQUESTER_FIELDS] });
+    row = await client.get(ticket.table, ticket.sysId, { fields: ['sys_id', ...fields] });
     if (!row) return `ticket ${ticket.table}/${ticket.sysId} not found (or hidden by ACL)`;
   } else if (ticket.number) {
-    const found = await lookup(client, ticket.table, { number: ticket.number }, REQUESTER_FIELDS);
+    const found = await lookup(client, ticket.table, { number: ticket.number }, fields);
     if (found.matched.length !== 1)
       return `ticket ${ticket.table} ${ticket.number} ${found.matched.length ? 'is ambiguous' : 'not found (or hidden by ACL)'}`;
     row = found.matched[0];
   } else return 'the ticket has neither sys_id nor number';
-  return REQUESTER_FIELDS.map((f) => text(row[f]))
+  return fields
+    .map((f) => text(row[f]))
     .filter((v): v is string => v !== undefined && v.trim() !== '')
     .map(normaliseAddress);
 }

@@ -177,6 +177,26 @@ describe('approval gate security', () => {
     expect(recipients(instanceId)).toEqual([at('approver')]);
   });
 
+  it.each([
+    ['change_request', 'requested_by'],
+    ['sc_req_item', 'requested_for'],
+  ])("treats the %s's %s (read from ServiceNow) as a requester", async (table, field) => {
+    const deps = policy({ APPROVERS: `${at('approver')};abel.tuter@example.com` });
+    const instance = env.ref().serviceNowInstance;
+    const abel = env.sandbox.servicenow
+      .records(instance, 'sys_user')
+      .find((u) => u.values.email === 'abel.tuter@example.com');
+    expect(abel).toBeDefined();
+    const sysId = env.sandbox.servicenow.seedRecord(instance, table, {
+      short_description: 'Connect ServiceNow to Microsoft 365',
+      [field]: abel!.values.sys_id,
+    });
+    const { instanceId, input } = await waiting(1, { ticket: { table, sysId } });
+    const sent = await sendApprovalRequests(input, deps);
+    expect(sent).toMatchObject({ ok: true, sentTo: [at('approver')] });
+    expect(recipients(instanceId)).toEqual([at('approver')]);
+  });
+
   it('sends no link to an address outside the policy, even when the request names it', async () => {
     const deps = policy({ APPROVERS: `${at('approver')};${at('second.approver')}` });
     const { instanceId, input } = await waiting(1, { approvers: [at('approver'), 'mallory@evil.example'] });
