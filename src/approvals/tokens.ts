@@ -1,6 +1,8 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 
 import type { TableClient } from '@azure/data-tables';
+
+import { hashKey, TableBacked, tableStatus } from '../registry/table';
 
 import type { ApprovalPlan } from '../activities/contracts';
 
@@ -81,8 +83,6 @@ export type Inspection = { ok: true; record: TokenRecord } | { ok: false; reason
 const PARTITION = 'token';
 const SENT_PARTITION = 'sent';
 const ROUND_PARTITION = 'round';
-const roundRowKey = (instanceId: string) => createHash('sha256').update(instanceId, 'utf8').digest('hex');
-const statusCode = (err: unknown) => (err as { statusCode?: number }).statusCode;
 
 interface RoundEntity {
   instanceId: string;
@@ -129,34 +129,21 @@ interface SentMarker {
 }
 
 /** Row keys may not contain '/', '\\', '#', '?': hash the natural key. */
-const sendRowKey = (k: SendKey) =>
-  createHash('sha256')
-    .update(JSON.stringify([k.instanceId, k.kind, k.round, k.recipient]), 'utf8')
-    .digest('hex');
+const sendRowKey = (k: SendKey) => hashKey([k.instanceId, k.kind, k.round, k.recipient]);
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
-const hashOf = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
-
-export class ApprovalTokenStore {
-  private ensured?: Promise<void>;
-
+export class ApprovalTokenStore extends TableBacked {
   constructor(
-    private readonly table: TableClient,
+    table: TableClient,
     private readonly now: () => Date = () => new Date(),
-  ) {}
-
-  private async ready(): Promise<void> {
-    this.ensured ??= this.table.createTable().catch((err: unknown) => {
-      this.ensured = undefined;
-      throw err;
-    });
-    return this.ensured;
+  ) {
+    super(table);
   }
 
   async issue(init: Omit<TokenRecord, 'tokenId' | 'usedAt' | 'decision'>): Promise<IssuedToken> {
     await this.ready();
     const token = randomBytes(32).toString('base64url');
-    const hash = hashOf(token);
+    const hash = hashKey(token);
     const tokenId = hash.slice(0, 16);
     const { requesters, ...rest } = init;
     // Table Storage has no array type: the requesters are stored as JSON.
@@ -172,7 +159,7 @@ export class ApprovalTokenStore {
 
   /** Read-only check for the confirmation page (a GET must change nothing: mail scanners prefetch links). */
   async inspect(token: string, instanceId: string): Promise<Inspection> {
-    const found = await this.find(token);
+    const found = await this.findToken(token);
     return found ? this.check(found.record, instanceId) : { ok: false, reason: 'unknown' };
   }
 
@@ -181,7 +168,7 @@ export class ApprovalTokenStore {
    * exactly one succeeds. Returns the record the decision applies to.
    */
   async redeem(token: string, instanceId: string, decision: string): Promise<Inspection> {
-    const found = await this.find(token);
+    const found = await this.findToken(token);
     if (!found) return { ok: false, reason: 'unknown' };
     const checked = this.check(found.record, instanceId);
     if (!checked.ok) return checked;
@@ -191,7 +178,7 @@ export class ApprovalTokenStore {
         etag: found.etag,
       });
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 412) return { ok: false, reason: 'used' };
+      if (tableStatus(err) === 412) return { ok: false, reason: 'used' };
       throw err;
     }
     return { ok: true, record: { ...found.record, usedAt, decision } };
@@ -234,7 +221,7 @@ export class ApprovalTokenStore {
    * Conditional on the ETag of the used record: only the redemption that is being undone is reverted.
    */
   async release(token: string, instanceId: string): Promise<boolean> {
-    const found = await this.find(token);
+    const found = await this.findToken(token);
     if (!found?.record.usedAt || !safeEqual(found.record.instanceId, instanceId)) return false;
     const { usedAt: _u, decision: _d, requesters, ...rest } = found.record;
     try {
@@ -248,7 +235,7 @@ export class ApprovalTokenStore {
         etag: found.etag,
       });
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 412) return false;
+      if (tableStatus(err) === 412) return false;
       throw err;
     }
     return true;
@@ -281,7 +268,7 @@ export class ApprovalTokenStore {
       await this.table.createEntity(entity);
       return { state: 'claimed' };
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+      if (tableStatus(err) !== 409) throw err;
     }
     const existing = await this.table.getEntity<SentMarker>(SENT_PARTITION, rowKey);
     if (existing.state === 'sent') return { state: 'sent', ...(existing.tokenId ? { tokenId: existing.tokenId } : {}) };
@@ -290,7 +277,7 @@ export class ApprovalTokenStore {
       await this.table.updateEntity(entity, 'Replace', { etag: existing.etag });
       return { state: 'claimed' };
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 412) return { state: 'busy' };
+      if (tableStatus(err) === 412) return { state: 'busy' };
       throw err;
     }
   }
@@ -314,7 +301,7 @@ export class ApprovalTokenStore {
     try {
       await this.table.deleteEntity(SENT_PARTITION, sendRowKey(key));
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+      if (tableStatus(err) !== 404) throw err;
     }
   }
 
@@ -351,10 +338,10 @@ export class ApprovalTokenStore {
       ...(planJson && planJson.length <= MAX_PLAN_CHARS ? { planJson } : {}),
     };
     try {
-      await this.table.createEntity({ partitionKey: ROUND_PARTITION, rowKey: roundRowKey(instanceId), ...entity });
+      await this.table.createEntity({ partitionKey: ROUND_PARTITION, rowKey: hashKey(instanceId), ...entity });
       return toRound(entity);
     } catch (err) {
-      if (statusCode(err) !== 409) throw err;
+      if (tableStatus(err) !== 409) throw err;
     }
     return (await this.round(instanceId)) ?? toRound(entity);
   }
@@ -427,14 +414,8 @@ export class ApprovalTokenStore {
   }
 
   private async readRound(instanceId: string): Promise<{ etag: string; entity: RoundEntity } | undefined> {
-    await this.ready();
-    try {
-      const e = await this.table.getEntity<RoundEntity>(ROUND_PARTITION, roundRowKey(instanceId));
-      return { etag: e.etag, entity: e };
-    } catch (err) {
-      if (statusCode(err) === 404) return undefined;
-      throw err;
-    }
+    const e = await this.find<RoundEntity>(ROUND_PARTITION, hashKey(instanceId));
+    return e ? { etag: e.etag, entity: e } : undefined;
   }
 
   /** Read, change, write conditionally; on a conflict read again (bounded). */
@@ -456,7 +437,7 @@ export class ApprovalTokenStore {
       if (!next) return result;
       const entity: RoundEntity & { partitionKey: string; rowKey: string } = {
         partitionKey: ROUND_PARTITION,
-        rowKey: roundRowKey(instanceId),
+        rowKey: hashKey(instanceId),
         instanceId,
         quorum: next.quorum,
         ...(next.planDigest ? { planDigest: next.planDigest } : {}),
@@ -476,24 +457,18 @@ export class ApprovalTokenStore {
         else await this.table.createEntity(entity);
         return result;
       } catch (err) {
-        if (statusCode(err) === 412 || statusCode(err) === 409) continue;
+        if (tableStatus(err) === 412 || tableStatus(err) === 409) continue;
         throw err;
       }
     }
     throw new Error(`approval round of ${instanceId}: too many concurrent updates`);
   }
 
-  private async find(token: string): Promise<{ hash: string; etag: string; record: TokenRecord } | undefined> {
+  private async findToken(token: string): Promise<{ hash: string; etag: string; record: TokenRecord } | undefined> {
     if (!TOKEN_PATTERN.test(token)) return undefined;
-    await this.ready();
-    const hash = hashOf(token);
-    try {
-      const e = await this.table.getEntity<TokenRecord>(PARTITION, hash);
-      return { hash, etag: e.etag, record: strip(e) };
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw err;
-    }
+    const hash = hashKey(token);
+    const e = await this.find<TokenRecord>(PARTITION, hash);
+    return e ? { hash, etag: e.etag, record: strip(e) } : undefined;
   }
 }
 

@@ -1,6 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 import type { TableClient } from '@azure/data-tables';
+
+import { hashKey, TableBacked, tableStatus } from './table';
 
 /**
  * Short leases on Azure Table Storage: at most one holder per (scope, key) at a time, for work that must not run
@@ -38,25 +40,12 @@ interface LeaseRow {
   expiresAt: string;
 }
 
-const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
-
-/** Row keys may not contain '/', '\\', '#', '?' or control characters: hash the natural key. */
-const rowKeyOf = (key: string[]) => createHash('sha256').update(JSON.stringify(key), 'utf8').digest('hex');
-
-export class LeaseStore {
-  private ensured?: Promise<void>;
-
+export class LeaseStore extends TableBacked {
   constructor(
-    private readonly table: TableClient,
+    table: TableClient,
     private readonly now: () => Date = () => new Date(),
-  ) {}
-
-  private async ready(): Promise<void> {
-    this.ensured ??= this.table.createTable().catch((err: unknown) => {
-      this.ensured = undefined;
-      throw err;
-    });
-    return this.ensured;
+  ) {
+    super(table);
   }
 
   /**
@@ -65,7 +54,7 @@ export class LeaseStore {
    */
   async acquire(scope: string, key: string[], ttlMs: number, owner = ''): Promise<LeaseClaim> {
     await this.ready();
-    const rowKey = rowKeyOf(key);
+    const rowKey = hashKey(key);
     const holder = randomUUID();
     const now = this.now();
     const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
@@ -84,13 +73,13 @@ export class LeaseStore {
         const res = await this.table.createEntity(entity);
         return { ok: true, lease: { scope, key, holder, etag: res.etag ?? '', expiresAt } };
       } catch (err) {
-        if (statusOf(err) !== 409) throw err;
+        if (tableStatus(err) !== 409) throw err;
       }
       let existing: LeaseRow & { etag: string };
       try {
         existing = await this.table.getEntity<LeaseRow>(scope, rowKey);
       } catch (err) {
-        if (statusOf(err) === 404) continue;
+        if (tableStatus(err) === 404) continue;
         throw err;
       }
       if (Date.parse(existing.expiresAt) > now.getTime())
@@ -99,7 +88,7 @@ export class LeaseStore {
         const res = await this.table.updateEntity(entity, 'Replace', { etag: existing.etag });
         return { ok: true, lease: { scope, key, holder, etag: res.etag ?? '', expiresAt } };
       } catch (err) {
-        const status = statusOf(err);
+        const status = tableStatus(err);
         if (status === 412) return { ok: false };
         if (status === 404) continue;
         throw err;
@@ -112,10 +101,10 @@ export class LeaseStore {
   async release(lease: Lease): Promise<boolean> {
     await this.ready();
     try {
-      await this.table.deleteEntity(lease.scope, rowKeyOf(lease.key), { etag: lease.etag });
+      await this.table.deleteEntity(lease.scope, hashKey(lease.key), { etag: lease.etag });
       return true;
     } catch (err) {
-      const status = statusOf(err);
+      const status = tableStatus(err);
       if (status === 404 || status === 412) return false;
       throw err;
     }
@@ -125,10 +114,10 @@ export class LeaseStore {
   async peek(scope: string, key: string[]): Promise<{ owner: string; expiresAt: string } | undefined> {
     await this.ready();
     try {
-      const e = await this.table.getEntity<LeaseRow>(scope, rowKeyOf(key));
+      const e = await this.table.getEntity<LeaseRow>(scope, hashKey(key));
       return { owner: e.owner, expiresAt: e.expiresAt };
     } catch (err) {
-      if (statusOf(err) === 404) return undefined;
+      if (tableStatus(err) === 404) return undefined;
       throw err;
     }
   }

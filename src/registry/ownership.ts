@@ -1,8 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 import type { TableClient, TableEntity } from '@azure/data-tables';
 
 import { AppError } from '../lib/errors';
+import { hashKey, TableBacked, tableStatus } from './table';
 
 /**
  * The ownership ledger (Azure Table Storage table `ownership`): who created which ServiceNow record, recorded when it
@@ -94,11 +95,6 @@ export class OwnershipConcurrencyError extends Error {
   }
 }
 
-const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
-
-/** Row keys may not contain '/', '\\', '#', '?' or control characters: hash the natural key. */
-const rowKeyOf = (parts: unknown[]) => createHash('sha256').update(JSON.stringify(parts), 'utf8').digest('hex');
-
 /** Natural keys compared independently of property order. */
 function canonical(naturalKey: Record<string, string>): [string, string][] {
   return Object.entries(naturalKey).sort(([a], [b]) => a.localeCompare(b));
@@ -160,33 +156,20 @@ function sharedEntity(rowKey: string, s: SharedEntry): TableEntity<Record<string
 /** What a mutation returns: the new value, `null` to delete the row, or `undefined` to leave it unchanged. */
 export type Mutation<T> = T | null | undefined;
 
-export class OwnershipLedger {
-  private ensured?: Promise<void>;
-
+export class OwnershipLedger extends TableBacked {
   constructor(
-    private readonly table: TableClient,
+    table: TableClient,
     private readonly now: () => Date = () => new Date(),
-  ) {}
-
-  private async ready(): Promise<void> {
-    this.ensured ??= this.table.createTable().catch((err: unknown) => {
-      this.ensured = undefined;
-      throw err;
-    });
-    return this.ensured;
+  ) {
+    super(table);
   }
 
   nowIso(): string {
     return this.now().toISOString();
   }
 
-  private async read(partition: string, rowKey: string): Promise<Row | undefined> {
-    try {
-      return await this.table.getEntity<Record<string, unknown>>(partition, rowKey);
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw err;
-    }
+  private read(partition: string, rowKey: string): Promise<Row | undefined> {
+    return this.find<Record<string, unknown>>(partition, rowKey);
   }
 
   /**
@@ -217,7 +200,7 @@ export class OwnershipLedger {
         else await this.table.createEntity(encode(next));
         return next;
       } catch (err) {
-        const s = statusOf(err);
+        const s = tableStatus(err);
         // 412: changed since read; 409: created concurrently; 404: deleted concurrently.
         if (s !== 412 && s !== 409 && s !== 404) throw err;
       }
@@ -228,7 +211,7 @@ export class OwnershipLedger {
   // -------------------------------------------------------------------------------------------------------------
   // Unshared records: the creating run, claimed before the insert.
 
-  private claimKey = (integrationId: string, key: string) => rowKeyOf([integrationId, key]);
+  private claimKey = (integrationId: string, key: string) => hashKey([integrationId, key]);
 
   async getClaim(integrationId: string, key: string): Promise<RecordClaim | undefined> {
     await this.ready();
@@ -267,7 +250,7 @@ export class OwnershipLedger {
   // Shared records: reference-counted per (instance, table, natural key).
 
   private sharedKey = (instance: string, table: string, naturalKey: Record<string, string>) =>
-    rowKeyOf([instance, table, canonical(naturalKey)]);
+    hashKey([instance, table, canonical(naturalKey)]);
 
   async getShared(
     instance: string,
@@ -326,7 +309,7 @@ export class OwnershipLedger {
     pollMs = 100,
   ): Promise<InsertLock> {
     await this.ready();
-    const rowKey = rowKeyOf([instance, table, canonical(naturalKey)]);
+    const rowKey = hashKey([instance, table, canonical(naturalKey)]);
     const token = randomUUID();
     const deadline = Date.now() + waitMs;
     for (;;) {
@@ -335,7 +318,7 @@ export class OwnershipLedger {
         await this.table.createEntity(entity);
         return { rowKey, token };
       } catch (err) {
-        if (statusOf(err) !== 409) throw err;
+        if (tableStatus(err) !== 409) throw err;
       }
       const held = await this.read(INSERT_PARTITION, rowKey);
       if (held && !this.fresh(str(held.since))) {
@@ -343,7 +326,7 @@ export class OwnershipLedger {
           await this.table.updateEntity(entity, 'Replace', { etag: held.etag ?? '*' });
           return { rowKey, token };
         } catch (err) {
-          if (statusOf(err) !== 412 && statusOf(err) !== 404) throw err;
+          if (tableStatus(err) !== 412 && tableStatus(err) !== 404) throw err;
         }
       }
       if (Date.now() >= deadline)
@@ -361,7 +344,7 @@ export class OwnershipLedger {
     try {
       await this.table.deleteEntity(INSERT_PARTITION, lock.rowKey, { etag: held.etag ?? '*' });
     } catch (err) {
-      if (statusOf(err) !== 412 && statusOf(err) !== 404) throw err;
+      if (tableStatus(err) !== 412 && tableStatus(err) !== 404) throw err;
     }
   }
 

@@ -1,4 +1,6 @@
-import type { TableClient, TableEntity } from '@azure/data-tables';
+import type { TableEntity } from '@azure/data-tables';
+
+import { TableBacked, tableStatus } from './table';
 
 import type { IntegrationRecord } from './types';
 
@@ -30,8 +32,6 @@ export interface Versioned<T> {
   etag: string;
 }
 
-const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
-
 function toEntity(record: IntegrationRecord): TableEntity<Record<string, unknown>> {
   const entity: TableEntity<Record<string, unknown>> = { partitionKey: PARTITION, rowKey: record.id };
   for (const [k, v] of Object.entries(record)) {
@@ -54,28 +54,10 @@ function fromEntity(entity: Record<string, unknown>): IntegrationRecord {
  * The integration registry: one row per integration in Azure Table Storage, written with optimistic concurrency
  * (ETags), so two hosts never overwrite each other's changes silently.
  */
-export class IntegrationRegistry {
-  private ensured?: Promise<void>;
-
-  constructor(private readonly table: TableClient) {}
-
-  private async ready(): Promise<void> {
-    this.ensured ??= this.table.createTable().catch((err: unknown) => {
-      this.ensured = undefined;
-      throw err;
-    });
-    return this.ensured;
-  }
-
+export class IntegrationRegistry extends TableBacked {
   async get(id: string): Promise<Versioned<IntegrationRecord> | undefined> {
-    await this.ready();
-    try {
-      const entity = await this.table.getEntity<Record<string, unknown>>(PARTITION, id);
-      return { value: fromEntity(entity), etag: entity.etag };
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw err;
-    }
+    const entity = await this.find<Record<string, unknown>>(PARTITION, id);
+    return entity ? { value: fromEntity(entity), etag: entity.etag } : undefined;
   }
 
   async list(): Promise<IntegrationRecord[]> {
@@ -95,7 +77,7 @@ export class IntegrationRegistry {
       const res = await this.table.createEntity(toEntity(record));
       return res.etag ?? '';
     } catch (err) {
-      if (statusOf(err) === 409) throw new RegistryConflictError(record.id);
+      if (tableStatus(err) === 409) throw new RegistryConflictError(record.id);
       throw err;
     }
   }
@@ -107,7 +89,7 @@ export class IntegrationRegistry {
       const res = await this.table.updateEntity(toEntity(record), 'Replace', { etag });
       return res.etag ?? '';
     } catch (err) {
-      if (statusOf(err) === 412) throw new RegistryConcurrencyError(record.id);
+      if (tableStatus(err) === 412) throw new RegistryConcurrencyError(record.id);
       throw err;
     }
   }
