@@ -84,15 +84,8 @@ const PARTITION = 'token';
 const SENT_PARTITION = 'sent';
 const ROUND_PARTITION = 'round';
 
-interface RoundEntity {
-  instanceId: string;
-  quorum: number;
-  planDigest?: string;
-  state: 'open' | 'closed';
-  reason?: RoundCloseReason;
-  decidedBy?: string;
-  decidedAt?: string;
-  decision?: 'approve' | 'reject';
+/** A round as stored: its decisions and plan as JSON strings (a table property is a scalar). */
+interface RoundEntity extends Omit<RoundState, 'decisions'> {
   /** The token whose decision closed the round (so an undelivered decision can be undone). */
   decidedByToken?: string;
   decisionsJson: string;
