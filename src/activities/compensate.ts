@@ -19,7 +19,7 @@ import type { SecretProperties } from '@azure/keyvault-secrets';
 import type { ActivityHandler } from 'durable-functions';
 
 import { toKeyVaultError } from '../clients/keyvault';
-import { ensureErrorType } from '../lib/errors';
+import { AppError, classify, ensureErrorType } from '../lib/errors';
 import type { CompensateInput, CompensateResult, CreatedObject, IntegrationRef, Orphan } from './contracts';
 import { getDeps, type Deps } from './deps';
 import { createdByRun } from './entra';
@@ -27,7 +27,7 @@ import { graphCall, logLine, PRODUCT_TAG, statusOf, uniqueNameFor, type Activity
 import { listVersions, removeCredential, sameVersion } from './rotation-common';
 import { removeOwnedRecord } from './servicenow-common';
 
-type Removal = 'removed' | { reason: string };
+type Removal = 'removed' | { reason: string; transient?: boolean };
 
 const ORDER: Record<CreatedObject['kind'], number> = { record: 0, secret: 1, app: 2, appCandidate: 2 };
 
@@ -220,16 +220,25 @@ export async function compensate(input: CompensateInput, deps: Deps, log?: Activ
               ? await removeAppCandidate(deps, input, object)
               : await removeApp(deps, input, object);
     } catch (err) {
-      outcome = { reason: ensureErrorType(err).message };
+      outcome = { reason: ensureErrorType(err).message, transient: classify(err).transient };
     }
     if (outcome === 'removed') {
       removed.push(object);
       logLine(log, 'info', `compensate: removed ${describe(object)}`);
     } else {
-      orphans.push({ object, reason: outcome.reason });
+      orphans.push({ object, reason: outcome.reason, ...(outcome.transient ? { transient: true } : {}) });
       logLine(log, 'warn', `compensate: could not remove ${describe(object)}: ${outcome.reason}`);
     }
   }
+  // A removal that failed for a reason that may pass (throttling, an outage, a reset, a timeout) is worth the same
+  // durable retries as a forward step: throw so the retry policy runs the whole (idempotent) removal again. The last
+  // attempt (`final`) reports instead.
+  const transient = orphans.filter((o) => o.transient);
+  if (transient.length && !input.final)
+    throw new AppError(
+      `${transient.length} removal(s) failed transiently: ${transient.map((o) => describe(o.object)).join(', ')}`,
+      'CompensationIncomplete',
+    );
   return { removed, orphans };
 }
 

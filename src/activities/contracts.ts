@@ -362,9 +362,24 @@ export type CreatedObject =
 export interface Orphan {
   object: CreatedObject;
   reason: string;
+  /** The removal failed for a reason that may pass (throttling, outage, reset, timeout): worth trying again. */
+  transient?: boolean;
 }
 export interface CompensateInput extends IntegrationRef {
   created: CreatedObject[];
+  /**
+   * The last attempt: report what could not be removed. Otherwise a transient failure is thrown after everything
+   * else was tried, so the durable retry policy runs the removal again.
+   */
+  final?: boolean;
+}
+
+/** What a run could not remove, kept on the integration until a later sweep removes it. */
+export interface RecordedOrphan extends Orphan {
+  /** The provisioning run that created it (its ownership marker). */
+  instanceId: string;
+  /** ISO time it was first recorded. */
+  since: string;
 }
 export interface CompensateResult {
   removed: CreatedObject[];
@@ -383,6 +398,8 @@ export interface RegistryUpdateInput {
   checks?: CheckOutcome[];
   /** The approval decision that let the integration go live, with the digest of the plan it approved. */
   approval?: { approver: string; at: string; planDigest?: string; approvers?: string[] };
+  /** What the run `instanceId` could not remove (replaces that run's entries in the integration's list). */
+  orphans?: { instanceId: string; items: Orphan[] };
   /** Record keys to forget (records an approved change retired). */
   dropRecords?: string[];
   /** Who approves and receives hand-offs and reports (the eligible approvers of the last round). */

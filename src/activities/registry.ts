@@ -28,12 +28,27 @@ export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): 
   const serviceNow = { ...record.serviceNow };
   for (const r of u.records ?? []) if (r.sysId) serviceNow[r.key] = r.sysId;
   for (const key of u.dropRecords ?? []) delete serviceNow[key];
+  const orphans = u.orphans
+    ? [
+        ...(record.orphans ?? []).filter((o) => o.instanceId !== u.orphans?.instanceId),
+        ...u.orphans.items.map((o) => ({
+          ...o,
+          instanceId: u.orphans!.instanceId,
+          since:
+            record.orphans?.find(
+              (r) => r.instanceId === u.orphans?.instanceId && JSON.stringify(r.object) === JSON.stringify(o.object),
+            )?.since ?? u.at,
+        })),
+      ]
+    : record.orphans;
+  const { orphans: _previous, ...rest } = record;
   return {
-    ...record,
+    ...rest,
     ...(u.status ? { status: u.status } : {}),
     ...(u.approval ? { approval: u.approval } : {}),
     ...(u.approvers ? { approvers: u.approvers } : {}),
     ...(u.lastRun ? { lastRun: u.lastRun } : {}),
+    ...(orphans?.length ? { orphans } : {}),
     apps,
     serviceNow,
     ...(u.checks ? { checks: u.checks.map((c) => ({ ...c, at: u.at })) } : {}),

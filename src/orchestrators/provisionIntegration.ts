@@ -10,6 +10,7 @@ import {
   type ApprovalDecision,
   type ApprovalPlan,
   type CheckOutcome,
+  type CompensateResult,
   type CreatedObject,
   type ExpectedRecord,
   type IntegrationRef,
@@ -122,7 +123,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     }
     if (!stale.length) return [];
     step('retiring');
-    const result = yield* call(context, activities.compensate, { ...ref, created: stale }, RETRY.service);
+    const result = yield* removeObjects(context, ref, stale);
     status.orphans.push(...result.orphans);
     yield* workNote(
       `Retired what the approved change no longer has: ${result.removed.map((o) => describe(o)).join(', ') || 'nothing'}.`,
@@ -357,12 +358,16 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         yield* workNote(
           `No approval decision by the deadline; ${input.settings.onDeadline === 'rollback' ? 'rolling back' : 'kept inactive, marked expired'}.`,
         );
-        if (input.settings.onDeadline === 'rollback') yield* compensate(context, ref, status);
+        if (input.settings.onDeadline === 'rollback') {
+          step('rolling-back');
+          yield* compensate(context, ref, status);
+        }
         throw new GateClosed();
       }
       if (decision.decision === 'reject') {
         outcome = 'rejected';
         yield* workNote(`Rejected by ${decision.approver} at ${decision.at}; rolling back.`);
+        step('rolling-back');
         yield* compensate(context, ref, status);
         throw new GateClosed();
       }
@@ -496,7 +501,9 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
   step(outcome);
   const at = iso();
   const lastRun = { instanceId: ref.instanceId, outcome, at, ...(status.error ? { error: status.error } : {}) };
-  if (live && outcome !== 'active') yield* registry({ lastRun });
+  // What could not be removed stays on the integration (the daily sweep tries again); an empty list clears this run's.
+  const orphans = { instanceId: ref.instanceId, items: status.orphans };
+  if (live && outcome !== 'active') yield* registry({ lastRun, orphans });
   else
     yield* registry({
       status: outcome === 'checks-failed' ? 'failed' : outcome,
@@ -505,6 +512,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       secrets: status.secrets,
       records: status.records,
       lastRun,
+      orphans,
     });
   if (!quiet() || outcome !== 'active')
     yield* call(
@@ -705,13 +713,30 @@ function* compensate(
   status: ProvisionStatus,
 ): Generator<Task, void, unknown> {
   if (status.created.length === 0) return;
-  const result = yield* call(
-    context,
-    activities.compensate,
-    { ...ref, created: [...status.created].reverse() },
-    RETRY.service,
-  );
-  status.orphans = result.orphans;
+  const result = yield* removeObjects(context, ref, [...status.created].reverse());
+  status.orphans.push(...result.orphans);
   status.created = status.created.filter((c) => !result.removed.some((r) => JSON.stringify(r) === JSON.stringify(c)));
   context.df.setCustomStatus(status);
+}
+
+/**
+ * Removes objects with the same durable retries as a forward step: the activity throws while a removal fails
+ * transiently, so RETRY.service runs it again; when the retries are spent, a last attempt reports what is left as
+ * orphans (recorded on the integration and retried by the daily sweep).
+ */
+function* removeObjects(
+  context: OrchestrationContext,
+  ref: IntegrationRef,
+  created: CreatedObject[],
+): Generator<Task, CompensateResult, unknown> {
+  try {
+    return yield* call(context, activities.compensate, { ...ref, created }, RETRY.service);
+  } catch {
+    try {
+      return yield* call(context, activities.compensate, { ...ref, created, final: true }, RETRY.light);
+    } catch (err) {
+      const reason = firstLine(err instanceof Error ? err.message : String(err));
+      return { removed: [], orphans: created.map((object) => ({ object, reason, transient: true })) };
+    }
+  }
 }
