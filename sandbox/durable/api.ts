@@ -3,11 +3,32 @@
  * `rpcBaseUrl` (lib/src/durableClient/DurableClient.js), with the status codes documented at
  * https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-http-api : start (202), get status
  * (200 completed / 202 running or pending / 400 failed or terminated / 404), query (200), raise event and terminate
- * (202 / 410 finished / 404), purge (200 / 404). Served under /runtime/webhooks/durabletask/ like the host does.
+ * (202 / 410 finished / 404), purge (200 / 404).
+ *
+ * Served twice, as the host does: publicly under /runtime/webhooks/durabletask/, where every call needs the system
+ * key (`code` query parameter or `x-functions-key` header; the master key also works), and on the extension's
+ * loopback-only RPC listener under /durabletask/ without a key, which is where `rpcBaseUrl` points the DurableClient
+ * of out-of-process workers (azure-functions-durable-extension LocalHttpListener: http://127.0.0.1:{port}/durabletask/).
  */
 import { DurableError, type DurableEngine, type InstanceStatus, type StatusOptions } from './engine';
 
 export const DURABLE_PREFIX = '/runtime/webhooks/durabletask/';
+/** The path of the loopback RPC listener (`rpcBaseUrl`). */
+export const RPC_PREFIX = '/durabletask/';
+
+/**
+ * Whether a public durable HTTP API call carries the system key (or the master key), as `code` or `x-functions-key`
+ * (https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-http-api#common-request-parameters).
+ */
+export function hasSystemKey(
+  keys: { systemKey: string; masterKey: string },
+  url: URL,
+  headers: Record<string, string | string[] | undefined>,
+): boolean {
+  const header = headers['x-functions-key'];
+  const given = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('code') ?? '';
+  return given !== '' && (given === keys.systemKey || given === keys.masterKey);
+}
 
 export interface ApiRequest {
   method: string;
@@ -69,10 +90,20 @@ function statusCode(s: InstanceStatus): number {
 
 const error = (status: number, message: string): ApiResponse => ({ status, body: { Message: message } });
 
-/** Answers one request under DURABLE_PREFIX; never throws for bad input. */
-export function handleDurableApi(engine: DurableEngine, urls: ManagementUrlOptions, req: ApiRequest): ApiResponse {
-  const rest = req.url.pathname.slice(DURABLE_PREFIX.length - 1).replace(/^\/+/, '');
-  const parts = rest.split('/').map(decodeURIComponent);
+/** Answers one request under `prefix` (DURABLE_PREFIX or RPC_PREFIX); never throws for bad input. */
+export function handleDurableApi(
+  engine: DurableEngine,
+  urls: ManagementUrlOptions,
+  req: ApiRequest,
+  prefix: string = DURABLE_PREFIX,
+): ApiResponse {
+  const rest = req.url.pathname.slice(prefix.length - 1).replace(/^\/+/, '');
+  let parts: string[];
+  try {
+    parts = rest.split('/').map(decodeURIComponent);
+  } catch {
+    return error(400, 'The request path is not valid.');
+  }
   const q = req.url.searchParams;
   try {
     // POST orchestrators/{functionName}[/{instanceId}]

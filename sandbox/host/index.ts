@@ -1,7 +1,10 @@
 /**
  * The local Functions host for tests and the demo: loads the entry module's registrations, runs the durable engine
- * and serves `/api/...` (HTTP functions) and `/runtime/webhooks/durabletask/...` (Durable HTTP API) on 127.0.0.1 over
- * plain HTTP (in Azure the front end terminates TLS). Production runs on Azure Durable Functions.
+ * and serves `/api/...` (HTTP functions) and `/runtime/webhooks/durabletask/...` (Durable HTTP API, system key
+ * required) on 127.0.0.1 over plain HTTP (in Azure the front end terminates TLS), plus the durable extension's
+ * loopback RPC listener (`/durabletask/` on its own port, no key) that the DurableClient's `rpcBaseUrl` points at.
+ * A request path with malformed percent-encoding is an empty 400, as the host answers it. Production runs on Azure
+ * Durable Functions.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -12,10 +15,19 @@ import path from 'node:path';
 import type { Timer } from '@azure/functions';
 
 import type { SandboxClock } from '../core/clock';
-import { DURABLE_PREFIX, handleDurableApi, managementUrls, type ManagementUrlOptions } from '../durable/api';
+import {
+  DURABLE_PREFIX,
+  handleDurableApi,
+  hasSystemKey,
+  managementUrls,
+  RPC_PREFIX,
+  type ApiResponse,
+  type ManagementUrlOptions,
+} from '../durable/api';
 import { DurableEngine, type EngineOptions } from '../durable/engine';
 import { loadFunctionApp, type FunctionRegistry } from './registry';
 import { invocationContext, routeHttp, type Keys } from './router';
+import { isMalformedPath } from './routes';
 
 export interface FunctionsHostOptions {
   entryModule: string;
@@ -37,6 +49,10 @@ export interface FunctionsHost {
   readonly baseUrl: string;
   readonly functionKey: string;
   readonly masterKey: string;
+  /** The durabletask_extension system key the public durable HTTP API requires. */
+  readonly systemKey: string;
+  /** The loopback RPC listener's base URL (`rpcBaseUrl` of the durable client binding), ending in `/durabletask/`. */
+  readonly rpcBaseUrl: string;
   readonly durable: DurableEngine;
   readonly registry: FunctionRegistry;
   /** The durable client binding data an InvocationContext carries (points at this host). */
@@ -85,22 +101,52 @@ function hostJsonDefaultVersion(entryModule: string): string | undefined {
   return undefined;
 }
 
+/** Writes a durable HTTP API answer. */
+function writeApi(res: http.ServerResponse, r: ApiResponse): void {
+  const payload = r.body === undefined || r.body === '' ? '' : JSON.stringify(r.body);
+  res.writeHead(r.status, {
+    ...(payload ? { 'content-type': 'application/json; charset=utf-8' } : {}),
+    ...r.headers,
+  });
+  res.end(payload);
+}
+
+/** The request target as a URL on `origin`; undefined for a target that is not a path (absolute or authority form). */
+function requestUrl(target: string | undefined, origin: string): URL | undefined {
+  if (!target?.startsWith('/')) return undefined;
+  try {
+    return new URL(`${origin}${target}`);
+  } catch {
+    return undefined;
+  }
+}
+
+async function listen(server: http.Server, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+async function closeServer(server: http.Server): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
+}
+
 export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<FunctionsHost> {
-  const registry = loadFunctionApp(opts.entryModule);
   const keys: Keys = {
     functionKey: opts.functionKey ?? randomBytes(30).toString('base64url'),
     masterKey: opts.masterKey ?? randomBytes(30).toString('base64url'),
   };
   const systemKey = randomBytes(30).toString('base64url');
-  const durable = new DurableEngine({
-    clock: opts.clock,
-    functions: registry,
-    timers: opts.timers ?? 'virtual',
-    defaultVersion: opts.defaultVersion ?? hostJsonDefaultVersion(opts.entryModule),
-    ...(opts.atLeastOnce !== undefined ? { atLeastOnce: opts.atLeastOnce } : {}),
-    ...(opts.onEpisode ? { onEpisode: opts.onEpisode } : {}),
-  });
   let urlOptions: ManagementUrlOptions = { origin: '', taskHub: opts.taskHub ?? 'sandboxhub', systemKey };
+  let rpcOrigin = '';
+  // Set once the entry module is loaded, before the host is handed out (nobody knows the ports until then).
+  let registry: FunctionRegistry | undefined;
+  let durable: DurableEngine | undefined;
   const clientData = () => ({
     taskHubName: urlOptions.taskHub,
     creationUrls: {
@@ -110,65 +156,112 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Fu
     managementUrls: managementUrls(urlOptions, 'INSTANCEID'),
     baseUrl: `${urlOptions.origin}${DURABLE_PREFIX.slice(0, -1)}`,
     requiredQueryStringParameters: `code=${systemKey}`,
-    rpcBaseUrl: `${urlOptions.origin}${DURABLE_PREFIX}`,
+    // The DurableClient calls the loopback RPC listener, which needs no key (it only listens on 127.0.0.1).
+    rpcBaseUrl: `${rpcOrigin}${RPC_PREFIX}`,
     httpBaseUrl: '',
     maxGrpcMessageSizeInBytes: 0,
     grpcHttpClientTimeout: '00:01:40',
   });
 
-  const server = http.createServer((req, res) => {
-    void (async () => {
-      try {
-        const url = new URL(req.url ?? '/', urlOptions.origin);
-        const body = await readBody(req);
-        const method = (req.method ?? 'GET').toUpperCase();
-        if (url.pathname.startsWith(DURABLE_PREFIX)) {
-          const r = handleDurableApi(durable, urlOptions, { method, url, body });
-          const payload = r.body === undefined || r.body === '' ? '' : JSON.stringify(r.body);
-          res.writeHead(r.status, {
-            ...(payload ? { 'content-type': 'application/json; charset=utf-8' } : {}),
-            ...r.headers,
-          });
-          res.end(payload);
-          return;
-        }
-        if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
-          const r = await routeHttp(registry, keys, clientData, durable.logs, {
-            method,
-            url,
-            headers: headerRecord(req.headers),
-            body,
-          });
-          for (const [name, value] of r.headers) res.appendHeader(name, value);
-          res.statusCode = r.status;
-          res.end(r.body);
-          return;
-        }
-        res.writeHead(404).end();
-      } catch (err) {
-        // A bug in the local host, not a product error: make it visible.
-        console.error('local functions host error', err);
-        if (!res.headersSent) res.writeHead(500);
-        res.end();
-      }
-    })();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  urlOptions = { ...urlOptions, origin: `http://127.0.0.1:${port}` };
+  /** Runs one request; a throw here is a bug in the local host, not a product error: made visible as an empty 500. */
+  const serve = (res: http.ServerResponse, work: () => Promise<void>) => {
+    work().catch((err: unknown) => {
+      console.error('local functions host error', err);
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  };
 
-  // getClient() rewrites management URL origins to http://localhost:7071 unless WEBSITE_HOSTNAME is set
-  // (durable-functions 3.5.0 lib/src/durableClient/getClient.js); point it at this host like Azure points it at the app.
-  const previousHostname = process.env.WEBSITE_HOSTNAME;
-  if (!previousHostname) process.env.WEBSITE_HOSTNAME = `127.0.0.1:${port}`;
+  const server = http.createServer((req, res) =>
+    serve(res, async () => {
+      const body = await readBody(req);
+      const url = requestUrl(req.url, urlOptions.origin);
+      // Malformed percent-encoding (`/api/integrations/%`) or a target that is not a path: 400, no function runs.
+      if (!url || isMalformedPath(url.pathname) || !registry || !durable) {
+        res.writeHead(url && !registry ? 503 : 400).end();
+        return;
+      }
+      const method = (req.method ?? 'GET').toUpperCase();
+      if (url.pathname.startsWith(DURABLE_PREFIX)) {
+        if (!hasSystemKey({ systemKey, masterKey: keys.masterKey }, url, req.headers)) {
+          res.writeHead(401).end();
+          return;
+        }
+        writeApi(res, handleDurableApi(durable, urlOptions, { method, url, body }));
+        return;
+      }
+      if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
+        const r = await routeHttp(registry, keys, clientData, durable.logs, {
+          method,
+          url,
+          headers: headerRecord(req.headers),
+          body,
+        });
+        for (const [name, value] of r.headers) res.appendHeader(name, value);
+        res.statusCode = r.status;
+        res.end(r.body);
+        return;
+      }
+      res.writeHead(404).end();
+    }),
+  );
+  const rpc = http.createServer((req, res) =>
+    serve(res, async () => {
+      const body = await readBody(req);
+      const url = requestUrl(req.url, rpcOrigin);
+      if (!url || isMalformedPath(url.pathname) || !durable) {
+        res.writeHead(400).end();
+        return;
+      }
+      if (!url.pathname.startsWith(RPC_PREFIX)) {
+        res.writeHead(404).end();
+        return;
+      }
+      const method = (req.method ?? 'GET').toUpperCase();
+      writeApi(res, handleDurableApi(durable, urlOptions, { method, url, body }, RPC_PREFIX));
+    }),
+  );
+
+  let port: number;
+  let previousPublicBaseUrl: string | undefined;
+  let previousHostname: string | undefined;
+  try {
+    port = await listen(server, opts.port ?? 0);
+    rpcOrigin = `http://127.0.0.1:${await listen(rpc, 0)}`;
+    urlOptions = { ...urlOptions, origin: `http://127.0.0.1:${port}` };
+    // The app's public base URL is this host unless the settings say otherwise, as with `func start` on
+    // localhost:7071; it is set before the entry module loads, because the entry module checks its settings then.
+    previousPublicBaseUrl = process.env.PUBLIC_BASE_URL;
+    if (!previousPublicBaseUrl) process.env.PUBLIC_BASE_URL = urlOptions.origin;
+    // getClient() rewrites management URL origins to http://localhost:7071 unless WEBSITE_HOSTNAME is set
+    // (durable-functions 3.5.0 lib/src/durableClient/getClient.js); point it at this host like Azure points it at the app.
+    previousHostname = process.env.WEBSITE_HOSTNAME;
+    if (!previousHostname) process.env.WEBSITE_HOSTNAME = `127.0.0.1:${port}`;
+    registry = loadFunctionApp(opts.entryModule);
+    durable = new DurableEngine({
+      clock: opts.clock,
+      functions: registry,
+      timers: opts.timers ?? 'virtual',
+      defaultVersion: opts.defaultVersion ?? hostJsonDefaultVersion(opts.entryModule),
+      ...(opts.atLeastOnce !== undefined ? { atLeastOnce: opts.atLeastOnce } : {}),
+      ...(opts.onEpisode ? { onEpisode: opts.onEpisode } : {}),
+    });
+  } catch (err) {
+    restoreEnv();
+    await Promise.all([closeServer(server), closeServer(rpc)]);
+    throw err;
+  }
+  function restoreEnv() {
+    if (!previousPublicBaseUrl && process.env.PUBLIC_BASE_URL === urlOptions.origin) delete process.env.PUBLIC_BASE_URL;
+    if (!previousHostname && process.env.WEBSITE_HOSTNAME === `127.0.0.1:${port}`) delete process.env.WEBSITE_HOSTNAME;
+  }
+  const functions = registry;
+  const engine = durable;
 
   const runTimer = async (name: string, timer: Partial<Timer> = {}) => {
-    const reg = registry.get(name);
+    const reg = functions.get(name);
     if (!reg || reg.kind !== 'timer') throw new Error(`no timer function '${name}' is registered`);
-    const ctx = invocationContext(reg, clientData, durable.logs, { type: 'timerTrigger', name: 'myTimer' });
+    const ctx = invocationContext(reg, clientData, engine.logs, { type: 'timerTrigger', name: 'myTimer' });
     const now = opts.clock.now();
     const next = reg.next(now);
     const t: Timer = {
@@ -185,11 +278,11 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Fu
     await reg.handler(t, ctx);
   };
   // Schedule bookkeeping starts now; the host runs runOnStartup functions once at start.
-  const lastRun = new Map<string, number>(registry.timers().map((t) => [t.name, opts.clock.now()]));
+  const lastRun = new Map<string, number>(functions.timers().map((t) => [t.name, opts.clock.now()]));
   const runDueTimerFunctions = async () => {
     const ran: string[] = [];
     const now = opts.clock.now();
-    for (const reg of registry.timers()) {
+    for (const reg of functions.timers()) {
       const first = reg.next(lastRun.get(reg.name) ?? now);
       if (first === undefined || first > now) continue;
       const second = reg.next(first);
@@ -198,13 +291,13 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Fu
     }
     return ran;
   };
-  for (const reg of registry.timers()) if (reg.runOnStartup) await runTimer(reg.name);
+  for (const reg of functions.timers()) if (reg.runOnStartup) await runTimer(reg.name);
   let schedulePoll: NodeJS.Timeout | undefined;
   if ((opts.timers ?? 'virtual') === 'real') {
     // Once a second: timer functions whose schedule came due, and durable timers made due by a clock advance
     // (the sandbox control API moves the shared clock without telling the engine).
     schedulePoll = setInterval(() => {
-      durable.fireDueTimers();
+      engine.fireDueTimers();
       runDueTimerFunctions().catch((err: unknown) => console.error('timer function failed', err));
     }, 1000);
     schedulePoll.unref();
@@ -214,25 +307,24 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Fu
     baseUrl: urlOptions.origin,
     functionKey: keys.functionKey,
     masterKey: keys.masterKey,
-    durable,
-    registry,
+    systemKey,
+    rpcBaseUrl: `${rpcOrigin}${RPC_PREFIX}`,
+    durable: engine,
+    registry: functions,
     clientData,
     runTimer,
     runDueTimerFunctions,
     async advanceTime(ms) {
       opts.clock.advance(ms);
       await runDueTimerFunctions();
-      durable.fireDueTimers();
-      await durable.waitForIdle();
+      engine.fireDueTimers();
+      await engine.waitForIdle();
     },
     async close() {
       if (schedulePoll) clearInterval(schedulePoll);
-      durable.close();
-      if (!previousHostname && process.env.WEBSITE_HOSTNAME === `127.0.0.1:${port}`)
-        delete process.env.WEBSITE_HOSTNAME;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
+      engine.close();
+      restoreEnv();
+      await Promise.all([closeServer(server), closeServer(rpc)]);
     },
   };
 }

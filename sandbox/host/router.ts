@@ -3,7 +3,8 @@
  * (https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhook-trigger): routePrefix `api`,
  * route templates, allowed methods (404 otherwise), authLevel with keys in `x-functions-key` or `?code=` (401 when
  * missing or wrong), a real HttpRequest and InvocationContext, and the handler's HttpResponseInit/HttpResponse written
- * back. An unhandled handler error becomes an empty 500 like the host's.
+ * back. An unhandled handler error becomes an empty 500 like the host's; a path with malformed percent-encoding is an
+ * empty 400 before any function runs.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -11,7 +12,7 @@ import { HttpRequest, HttpResponse, InvocationContext, type FunctionInput } from
 
 import type { LogRecord } from '../durable/engine';
 import type { HttpRegistration, FunctionRegistry, Registration } from './registry';
-import { comparePrecedence } from './routes';
+import { comparePrecedence, isMalformedPath } from './routes';
 
 export interface Keys {
   functionKey: string;
@@ -66,6 +67,8 @@ export async function routeHttp(
   logs: LogRecord[],
   req: { method: string; url: URL; headers: Record<string, string>; body: Buffer },
 ): Promise<RoutedResponse> {
+  // A path whose percent-encoding is malformed is a 400 from the host itself: no function runs.
+  if (isMalformedPath(req.url.pathname)) return { status: 400, headers: [], body: Buffer.alloc(0) };
   const sub = req.url.pathname.replace(/^\/api(\/|$)/, '');
   let found: { reg: HttpRegistration; params: Record<string, string> } | undefined;
   const candidates = registry

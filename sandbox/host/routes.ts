@@ -52,6 +52,23 @@ function constraint(spec: string, template: string): (v: string) => boolean {
   throw new Error(`route '${template}': unsupported route constraint '${spec}'`);
 }
 
+/** Percent-decodes one path segment; undefined when its percent-encoding is malformed (`%`, `%zz`, a bad UTF-8 octet). */
+export function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a request path cannot be decoded. The host refuses such a request with 400 before any function runs
+ * (https://www.rfc-editor.org/rfc/rfc3986#section-2.1: `%` must be followed by two hex digits, and the octets must
+ * decode as UTF-8).
+ */
+export const isMalformedPath = (pathname: string): boolean =>
+  pathname.split('/').some((segment) => decodeSegment(segment) === undefined);
+
 /** Parses a template; throws a descriptive error for malformed ones (so a typo fails a test). */
 export function parseRoute(template: string): RouteTemplate {
   const trimmed = template.replace(/^\/+|\/+$/g, '');
@@ -110,13 +127,15 @@ export function parseRoute(template: string): RouteTemplate {
           continue;
         }
         if (seg.catchAll) {
-          const rest = parts.slice(i).map(decodeURIComponent).join('/');
+          const decoded = parts.slice(i).map(decodeSegment);
+          if (decoded.some((d) => d === undefined)) return undefined;
+          const rest = decoded.join('/');
           if (rest !== '') params[seg.name] = rest;
           return params;
         }
         if (part === undefined) return seg.optional ? params : undefined;
-        const value = decodeURIComponent(part);
-        if (!seg.test(value)) return undefined;
+        const value = decodeSegment(part);
+        if (value === undefined || !seg.test(value)) return undefined;
         params[seg.name] = value;
       }
       return parts.length === segments.length ? params : undefined;

@@ -15,6 +15,32 @@ const DOMAIN = /^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,6
 /** Values that end up in ServiceNow encoded queries or names: no `^`, CR, LF, and printable. */
 const SAFE_TEXT = /^[^^\p{Cc}]+$/u;
 
+/**
+ * The longest value each field takes, so no value of unbounded size reaches a regular expression, an external call or
+ * a log line (the body itself is capped at 64 KiB). Arrays are bounded too; objects are strict (no unknown keys).
+ */
+export const LIMITS = {
+  /** An address in an SMTP path: 256 octets with the angle brackets (https://www.rfc-editor.org/rfc/rfc5321#section-4.5.3.1.3). */
+  email: 254,
+  /** A domain name in text form (https://www.rfc-editor.org/rfc/rfc1035#section-2.3.4: 255 octets on the wire). */
+  tenant: 253,
+  tenantName: 40,
+  /** A DNS label (https://www.rfc-editor.org/rfc/rfc1035#section-2.3.4). */
+  serviceNowInstance: 63,
+  profile: 64,
+  /** ServiceNow sys_user.user_name. */
+  userName: 100,
+  /** Entra accepts redirect URIs of at most 256 characters (https://learn.microsoft.com/entra/identity-platform/reply-url). */
+  redirectUri: 256,
+  ticketSysId: 32,
+  ticketNumber: 20,
+  approvers: 10,
+  grantUsers: 50,
+} as const;
+
+/** A string of at most `max` characters: the bound is checked first, so a huge value gets one short message. */
+const bounded = (max: number, what: string) => z.string().max(max, `${what} must be at most ${max} characters`);
+
 const safeText = (max: number, what: string) =>
   z
     .string()
@@ -28,43 +54,43 @@ export const TICKET_TABLES = ['incident', 'sc_req_item', 'change_request', 'task
 
 export const integrationRequestSchema = z
   .object({
-    tenant: z
-      .string()
+    tenant: bounded(LIMITS.tenant, 'tenant')
       .trim()
       .refine((v) => GUID.test(v) || DOMAIN.test(v), 'tenant must be a tenant GUID or a verified domain'),
-    tenantName: z
-      .string()
+    tenantName: bounded(LIMITS.tenantName, 'tenantName')
       .trim()
       .regex(/^[A-Za-z0-9][A-Za-z0-9 _-]{0,39}$/, 'tenantName must be 1-40 letters, digits, spaces, _ or -')
       .optional(),
     // The same rule as the instance URL builder's: a name accepted here always yields an instance URL.
-    serviceNowInstance: z
-      .string()
-      .refine(isValidServiceNowInstance, `serviceNowInstance must be an instance name: ${SERVICENOW_INSTANCE_RULE}`),
-    profile: z
-      .string()
+    serviceNowInstance: bounded(LIMITS.serviceNowInstance, 'serviceNowInstance').refine(
+      isValidServiceNowInstance,
+      `serviceNowInstance must be an instance name: ${SERVICENOW_INSTANCE_RULE}`,
+    ),
+    profile: bounded(LIMITS.profile, 'profile')
       .refine((p) => Object.hasOwn(PROFILES, p), `profile must be one of: ${Object.keys(PROFILES).join(', ')}`)
       .optional(),
     // Approvers come from the approver policy (settings); a request may only narrow it to some of its addresses.
     approvers: z
-      .array(z.email('each approver must be an email address').max(254, 'an email address has at most 254 characters'))
+      .array(
+        z
+          .email('each approver must be an email address')
+          .max(LIMITS.email, `an email address has at most ${LIMITS.email} characters`),
+      )
       .min(1, 'approvers, when given, must list at least one email address')
-      .max(10, 'approvers may list at most 10 addresses')
+      .max(LIMITS.approvers, `approvers may list at most ${LIMITS.approvers} addresses`)
       .optional(),
     // Who asks for the integration: never an approver of it.
     requestedBy: z
       .email('requestedBy must be an email address')
-      .max(254, 'requestedBy has at most 254 characters')
+      .max(LIMITS.email, `requestedBy has at most ${LIMITS.email} characters`)
       .optional(),
     ticket: z
       .object({
         table: z.enum(TICKET_TABLES, { error: `ticket.table must be one of: ${TICKET_TABLES.join(', ')}` }),
-        sysId: z
-          .string()
+        sysId: bounded(LIMITS.ticketSysId, 'ticket.sysId')
           .regex(/^[0-9a-f]{32}$/, 'ticket.sysId must be 32 hex characters')
           .optional(),
-        number: z
-          .string()
+        number: bounded(LIMITS.ticketNumber, 'ticket.number')
           .regex(/^[A-Z]{2,8}[0-9]{4,12}$/, 'ticket.number must look like INC0012345')
           .optional(),
       })
@@ -79,14 +105,14 @@ export const integrationRequestSchema = z
           .array(
             z
               .object({
-                userName: safeText(100, 'grantUsers[].userName'),
+                userName: safeText(LIMITS.userName, 'grantUsers[].userName'),
                 role: z.enum(GRANTABLE_ROLES, {
                   error: `grantUsers[].role must be one of: ${GRANTABLE_ROLES.join(', ')}`,
                 }),
               })
               .strict(),
           )
-          .max(50)
+          .max(LIMITS.grantUsers, `grantUsers may list at most ${LIMITS.grantUsers} entries`)
           .optional(),
         secretLifetimeDays: z
           .number()
@@ -96,6 +122,7 @@ export const integrationRequestSchema = z
           .optional(),
         redirectUri: z
           .url({ protocol: /^https$/, error: 'redirectUri must be an absolute https URL' })
+          .max(LIMITS.redirectUri, `redirectUri must be at most ${LIMITS.redirectUri} characters`)
           .refine((v) => SAFE_TEXT.test(v), 'redirectUri must not contain ^, CR or LF')
           .optional(),
       })
@@ -131,6 +158,12 @@ export interface NormalisedRequest extends IntegrationRequest {
   profile: string;
 }
 
+/** Unknown keys named back to the caller: at most 10, each cut to 64 characters (a key may be as long as the body). */
+function echoKeys(keys: readonly string[]): string {
+  const shown = keys.slice(0, 10).map((k) => (k.length > 64 ? `${k.slice(0, 64)}…` : k));
+  return keys.length > shown.length ? `${shown.join(', ')} and ${keys.length - shown.length} more` : shown.join(', ');
+}
+
 /** Validates a parsed JSON body; lists every problem (field path + message). */
 export function parseIntegrationRequest(body: unknown): Parsed {
   const r = integrationRequestSchema.safeParse(body);
@@ -139,7 +172,7 @@ export function parseIntegrationRequest(body: unknown): Parsed {
       ok: false,
       problems: r.error.issues.map((i) => ({
         field: i.path.length ? i.path.join('.') : '(body)',
-        message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
+        message: i.code === 'unrecognized_keys' ? `unknown field(s): ${echoKeys(i.keys)}` : i.message,
       })),
     };
   const tenant = r.data.tenant.toLowerCase();

@@ -46,7 +46,7 @@ import {
 import { checkEligible } from '../approvals/policy';
 import type { Inspection, RoundState, TokenRecord } from '../approvals/tokens';
 import { ensureErrorType } from '../lib/errors';
-import { readText } from './http';
+import { readText, withErrorBoundary } from './http';
 
 export type ApprovalHttpHandler = (
   req: HttpRequest,
@@ -307,8 +307,9 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
 }
 
 const production = createApprovalHandlers();
-export const approvalPageHandler: ApprovalHttpHandler = production.page;
-export const approvalDecisionHandler: ApprovalHttpHandler = production.decide;
+// Behind the settings guard and error boundary of every HTTP trigger (503 listing invalid settings, never a 500).
+export const approvalPageHandler: ApprovalHttpHandler = withErrorBoundary(production.page);
+export const approvalDecisionHandler: ApprovalHttpHandler = withErrorBoundary(production.decide);
 
 /**
  * What the lead registers in src/functions/index.ts, e.g.

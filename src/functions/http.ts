@@ -1,8 +1,10 @@
 /**
- * Small helpers for HTTP triggers: the capped body reader, JSON, RFC 9457 problem documents, and the error boundary.
+ * Small helpers for triggers: the capped body reader, JSON, RFC 9457 problem documents, the settings check made once at
+ * start-up with the guard every trigger runs behind, and the error boundary.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 
+import { ConfigError, loadConfig } from '../config';
 import { ensureErrorType } from '../lib/errors';
 
 export interface Problem {
@@ -10,12 +12,17 @@ export interface Problem {
   message: string;
 }
 
-const NO_STORE = { 'Cache-Control': 'no-store' };
+/**
+ * Headers of every JSON answer: never cached (they describe live state), and `nosniff` so a browser never treats a
+ * body that echoes request values as anything but its declared type
+ * (https://developer.mozilla.org/docs/Web/HTTP/Reference/Headers/X-Content-Type-Options).
+ */
+const JSON_HEADERS = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
 
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit => ({
   status,
   jsonBody: body,
-  headers: { ...NO_STORE, ...headers },
+  headers: { ...JSON_HEADERS, ...headers },
 });
 
 /** A problem document (RFC 9457) listing every problem. */
@@ -23,7 +30,7 @@ export function problem(status: number, title: string, problems: Problem[] = [])
   return {
     status,
     jsonBody: { type: 'about:blank', title, status, ...(problems.length ? { errors: problems } : {}) },
-    headers: { ...NO_STORE, 'Content-Type': 'application/problem+json' },
+    headers: { ...JSON_HEADERS, 'Content-Type': 'application/problem+json' },
   };
 }
 
@@ -85,19 +92,81 @@ export async function readJson(req: HttpRequest, limit = MAX_JSON_BODY_BYTES): P
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Settings checked once at start-up
+
+/** What the entry module found when it checked the settings; undefined until it checked (tests' own apps). */
+let startup: { error?: ConfigError } | undefined;
+
 /**
- * The error boundary of an HTTP trigger: input problems are answered by the handler itself; anything thrown here
- * is ours or a dependency's, logged redacted and answered 500 without details (never a secret, never a stack).
+ * Validates the app settings once, when the entry module loads (src/functions/index.ts). Invalid settings are logged
+ * once (each setting by name and reason, never a value: ConfigError carries only those) and remembered: from then on
+ * every trigger refuses to run (see withErrorBoundary and failFast) until the app restarts with fixed settings, as
+ * the Functions host restarts the app when its settings change
+ * (https://learn.microsoft.com/azure/azure-functions/functions-how-to-use-azure-function-app-settings).
+ */
+export function checkSettingsAtStartup(
+  env: Record<string, string | undefined> = process.env,
+  log: (message: string) => void = (m) => console.error(m),
+): ConfigError | undefined {
+  try {
+    loadConfig(env);
+    startup = {};
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    startup = { error: err };
+    log(`the app refuses to serve: ${err.message}`);
+  }
+  return startup.error;
+}
+
+/** The settings problem found at start-up, if any. */
+export const startupSettingsError = (): ConfigError | undefined => startup?.error;
+
+/**
+ * 503 with a problem document naming each invalid setting and why (never its value): the app is deployed but cannot
+ * serve until its settings are fixed (RFC 9110 section 15.6.4).
+ */
+export const settingsUnavailable = (err: ConfigError): HttpResponseInit =>
+  problem(
+    503,
+    'Service Unavailable: the app settings are invalid',
+    err.problems.map((p) => ({ field: p.name, message: p.reason })),
+  );
+
+/**
+ * The guard of a non-HTTP trigger (timer, activity, Event Grid): with invalid settings it throws the start-up
+ * ConfigError before the handler runs, so nothing is attempted with half a configuration.
+ */
+export function failFast<A extends unknown[], R>(handler: (...args: A) => R): (...args: A) => R {
+  return (...args: A): R => {
+    const error = startupSettingsError();
+    if (error) throw error;
+    return handler(...args);
+  };
+}
+
+/**
+ * The error boundary and settings guard of every HTTP trigger: with settings found invalid at start-up it answers 503
+ * listing them, without running the handler; input problems are answered by the handler itself; anything thrown here
+ * is ours or a dependency's, logged redacted and answered 500 without details (never a secret, never a stack). A
+ * ConfigError thrown by a handler (settings read late) is a 503 listing the settings, never a 500.
  */
 export function withErrorBoundary<A extends unknown[]>(
   handler: (...args: A) => Promise<HttpResponseInit>,
 ): (...args: A) => Promise<HttpResponseInit> {
   return async (...args: A) => {
+    const invalid = startupSettingsError();
+    if (invalid) return settingsUnavailable(invalid);
     try {
       return await handler(...args);
     } catch (err) {
       const safe = ensureErrorType(err);
       const ctx = args.find((a): a is InvocationContext => typeof (a as InvocationContext)?.error === 'function');
+      if (err instanceof ConfigError) {
+        ctx?.error(`settings invalid: ${safe.message}`);
+        return settingsUnavailable(err);
+      }
       ctx?.error(`unhandled error: ${safe.name}: ${safe.message}`);
       return problem(500, 'Internal error');
     }

@@ -31,10 +31,16 @@ import { ROTATION_ORCHESTRATOR } from '../orchestrators/rotationTypes';
 import { provisionIntegration } from '../orchestrators/provisionIntegration';
 import { PROVISION_ORCHESTRATOR } from '../orchestrators/provisionTypes';
 import { APPROVAL_ROUTES } from './approvals';
+import { checkSettingsAtStartup, failFast } from './http';
 import { getIntegrationHandler, listIntegrationsHandler, startIntegrationHandler } from './integrations';
 import { registerRotationFunctions } from './rotation';
 
 app.setup({ enableHttpStream: false });
+
+// The settings are checked once, here, when the app loads: invalid ones are logged once by name and reason, and then
+// every HTTP trigger answers 503 listing them (withErrorBoundary) and every timer and activity throws the same
+// ConfigError before doing anything (failFast). The functions are registered either way, so the app answers.
+checkSettingsAtStartup();
 
 // Orchestrations
 df.app.orchestration(PROVISION_ORCHESTRATOR, provisionIntegration);
@@ -68,7 +74,7 @@ for (const [name, handler] of Object.entries({
   ...rotationActivities,
   [INSPECT_CREDENTIALS]: inspectCredentialsHandler,
 }))
-  df.app.activity(name, { handler });
+  df.app.activity(name, { handler: failFast(handler) });
 
 // HTTP: the integrations API (function key) and the approval pages (anonymous: the single-use token protects them).
 df.app.client.http('startIntegration', {

@@ -11,8 +11,22 @@ import { parseRoute } from '../../sandbox/host/routes';
 process.env.ROTATION_SCHEDULE ??= DEFAULTS.ROTATION_SCHEDULE;
 
 describe('real entry module (src/functions/index.ts)', () => {
+  // Loaded without the app settings (only ROTATION_SCHEDULE): the entry module checks them once, as it loads.
+  const startupLog: string[] = [];
+  const spy = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+    startupLog.push(args.map(String).join(' '));
+  });
   const registry = loadFunctionApp(path.join(__dirname, '../../src/functions/index.ts'));
+  spy.mockRestore();
   const byName = (name: string) => registry.functions.find((f) => f.name === name);
+
+  it('checks the settings as it loads: logs the problems once by name, and still registers every function', () => {
+    expect(startupLog).toHaveLength(1);
+    expect(startupLog[0]).toMatch(/refuses to serve: invalid configuration/);
+    for (const name of ['KEY_VAULT_URL', 'MAIL_SENDER', 'AZURE_TENANT_ID', 'TASKHUB_NAME'])
+      expect(startupLog[0]).toContain(`${name}: is required`);
+    expect(byName('startIntegration')?.kind).toBe('http');
+  });
 
   it('loads through the local host loader and calls app.setup', () => {
     expect(registry.setupOptions).toEqual({ enableHttpStream: false });

@@ -3,6 +3,7 @@
  * problem, never a 500; ids are checked on GET (400 malformed, 404 unknown); the function key is required (401).
  * Through the local Functions host serving the real entry module, against the sandbox.
  */
+import { LIMITS } from '../../src/api/integrationRequest';
 import { startLocalStack, type LocalStack } from '../../sandbox/stack';
 import { api, productWrites, provisionRequest, type ApiResponse } from './e2e-a-helpers';
 
@@ -37,6 +38,7 @@ describe('integrations API: request validation', () => {
   function expectProblem(res: ApiResponse): string[] {
     expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     const doc = res.json as ProblemDocument;
     expect(doc).toMatchObject({ type: 'about:blank', status: 400 });
     expect(Array.isArray(doc.errors)).toBe(true);
@@ -149,6 +151,108 @@ describe('integrations API: request validation', () => {
     it('a reprovision value other than true or false', async () => {
       const fields = expectProblem(await post(valid, '?reprovision=yes'));
       expect(fields).toEqual(['reprovision']);
+    });
+  });
+
+  describe('every string and list has a maximum size (400 naming the field, never a 500)', () => {
+    const instanceHost = () => new URL(stack.env().SERVICENOW_URL_TEMPLATE.replace('{instance}', 'x')).host;
+    const long = (n: number) => 'a'.repeat(n);
+    const cases: [string, () => unknown, string, RegExp][] = [
+      [
+        'an approver address of 40,000 characters',
+        () => ({ ...valid, approvers: [`${long(40_000)}@contoso.com`] }),
+        'approvers.0',
+        /at most 254 characters/,
+      ],
+      [
+        'an approver address of 255 characters',
+        () => ({ ...valid, approvers: [`${long(255 - '@contoso.com'.length)}@contoso.com`] }),
+        'approvers.0',
+        /at most 254 characters/,
+      ],
+      [
+        'requestedBy of 255 characters',
+        () => ({ ...valid, requestedBy: `${long(255 - '@contoso.com'.length)}@contoso.com` }),
+        'requestedBy',
+        /at most 254 characters/,
+      ],
+      [
+        '11 approvers',
+        () => ({ ...valid, approvers: Array.from({ length: 11 }, (_, i) => `a${i}@contoso.com`) }),
+        'approvers',
+        /at most 10/,
+      ],
+      [
+        'a tenant of 254 characters',
+        () => ({ ...valid, tenant: `${long(240)}.${long(13)}` }),
+        'tenant',
+        /at most 253 characters/,
+      ],
+      [
+        'a tenantName of 41 characters',
+        () => ({ ...valid, tenantName: long(41) }),
+        'tenantName',
+        /at most 40 characters/,
+      ],
+      [
+        'a serviceNowInstance of 10,000 characters',
+        () => ({ ...valid, serviceNowInstance: long(10_000) }),
+        'serviceNowInstance',
+        /at most 63 characters/,
+      ],
+      ['a profile of 65 characters', () => ({ ...valid, profile: long(65) }), 'profile', /at most 64 characters/],
+      [
+        'a ticket sysId of 10,000 characters',
+        () => ({ ...valid, ticket: { table: 'incident', sysId: 'a'.repeat(10_000) } }),
+        'ticket.sysId',
+        /at most 32 characters/,
+      ],
+      [
+        'a ticket number of 21 characters',
+        () => ({ ...valid, ticket: { table: 'incident', number: `INC${'1'.repeat(18)}` } }),
+        'ticket.number',
+        /at most 20 characters/,
+      ],
+      [
+        'a grant userName of 101 characters',
+        () => withOptions({ grantUsers: [{ userName: long(101), role: 'insights_user' }] }),
+        'options.grantUsers.0.userName',
+        /at most 100 characters/,
+      ],
+      [
+        '51 grants',
+        () =>
+          withOptions({
+            grantUsers: Array.from({ length: 51 }, (_, i) => ({ userName: `u${i}`, role: 'insights_user' })),
+          }),
+        'options.grantUsers',
+        /at most 50/,
+      ],
+      [
+        'a redirectUri on the instance host longer than Entra accepts',
+        () => withOptions({ redirectUri: `https://${instanceHost()}/${long(LIMITS.redirectUri)}` }),
+        'options.redirectUri',
+        /at most 256 characters/,
+      ],
+    ];
+
+    it.each(cases)('%s', async (_what, body, field, message) => {
+      const res = await post(body());
+      const fields = expectProblem(res);
+      expect(fields).toContain(field);
+      const problem = ((res.json as ProblemDocument).errors ?? []).find((e) => e.field === field);
+      expect(problem?.message).toMatch(message);
+      // A refused value is never echoed back whole.
+      expect(res.text.length).toBeLessThan(2_000);
+    });
+
+    it('names at most ten unknown keys, each cut short', async () => {
+      const body: Record<string, unknown> = { ...valid };
+      for (let i = 0; i < 100; i++) body[`${long(500)}${i}`] = i;
+      const res = await post(body);
+      expect(expectProblem(res)).toContain('(body)');
+      expect(res.text).toMatch(/and 90 more/);
+      expect(res.text.length).toBeLessThan(2_000);
     });
   });
 
