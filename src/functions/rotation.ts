@@ -21,7 +21,7 @@ import { rotationInstancePrefix } from '../rotation/ids';
 import { handleNearExpiry } from '../rotation/nearExpiry';
 import { rotationInput, startRotation, statusOf } from '../rotation/start';
 import { rolesOf, startDueRotations, type SweepResult } from '../rotation/sweep';
-import { json, problem, withErrorBoundary, type Problem } from './http';
+import { contentTooLarge, failFast, json, problem, readText, withErrorBoundary, type Problem } from './http';
 
 export type RotationDeps = Pick<Deps, 'config' | 'registry' | 'secrets' | 'now'>;
 
@@ -67,6 +67,11 @@ function logSweep(ctx: InvocationContext, r: SweepResult): void {
   );
 }
 
+/** At most this many roles in a request (a profile has a handful), and of a refused value only its start is echoed. */
+const MAX_ROLES = 16;
+const MAX_ECHOED = 16;
+const clip = (v: string): string => (v.length > 64 ? `${v.slice(0, 64)}…` : v);
+
 /** Validates the optional body `{ roles?: string[] }` against the integration's roles; every problem listed. */
 export function parseRotateBody(
   body: unknown,
@@ -76,19 +81,28 @@ export function parseRotateBody(
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     return { ok: false, problems: [{ field: '(body)', message: 'body must be a JSON object' }] };
   const problems: Problem[] = [];
-  for (const key of Object.keys(body))
-    if (key !== 'roles') problems.push({ field: key, message: `unknown field '${key}' (only roles is accepted)` });
+  for (const key of Object.keys(body).slice(0, MAX_ECHOED))
+    if (key !== 'roles')
+      problems.push({ field: clip(key), message: `unknown field '${clip(key)}' (only roles is accepted)` });
   const roles = (body as { roles?: unknown }).roles;
   if (roles === undefined) return problems.length ? { ok: false, problems } : { ok: true };
-  if (!Array.isArray(roles) || roles.length === 0 || roles.some((r) => typeof r !== 'string')) {
-    problems.push({ field: 'roles', message: `roles must be a non-empty array of: ${known.join(', ')}` });
+  if (
+    !Array.isArray(roles) ||
+    roles.length === 0 ||
+    roles.length > MAX_ROLES ||
+    roles.some((r) => typeof r !== 'string')
+  ) {
+    problems.push({
+      field: 'roles',
+      message: `roles must be a non-empty array (at most ${MAX_ROLES}) of: ${known.join(', ')}`,
+    });
     return { ok: false, problems };
   }
   (roles as string[]).forEach((r, i) => {
     if (!known.includes(r))
       problems.push({
         field: `roles[${i}]`,
-        message: `unknown role '${r}' (this integration has: ${known.join(', ')})`,
+        message: `unknown role '${clip(r)}' (this integration has: ${known.join(', ')})`,
       });
   });
   if (new Set(roles).size !== roles.length) problems.push({ field: 'roles', message: 'roles must not repeat' });
@@ -116,14 +130,12 @@ export function createRotationHandlers(opts: RotationHandlerOptions = {}): {
     const id = req.params.id ?? '';
     if (!INTEGRATION_ID.test(id))
       return problem(400, 'Invalid request', [{ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' }]);
-    const text = await req.text();
-    if (Buffer.byteLength(text) > MAX_BODY_BYTES)
-      return problem(400, 'Invalid request', [
-        { field: '(body)', message: `body must be at most ${MAX_BODY_BYTES} bytes` },
-      ]);
+    // Capped while reading: a declared or streamed body over the cap is refused (413) without being buffered.
+    const read = await readText(req, MAX_BODY_BYTES);
+    if (!read.ok) return contentTooLarge(read.limit);
     let body: unknown;
     try {
-      body = text.trim() === '' ? undefined : (JSON.parse(text) as unknown);
+      body = read.text.trim() === '' ? undefined : (JSON.parse(read.text) as unknown);
     } catch {
       return problem(400, 'Invalid request', [{ field: '(body)', message: 'body must be JSON' }]);
     }
@@ -233,7 +245,8 @@ export const ROTATION_FUNCTIONS = {
 /** Registers the rotation triggers (call once from the entry module; tests pass handlers built with their deps). */
 export function registerRotationFunctions(handlers: ReturnType<typeof createRotationHandlers> = production): void {
   const f = ROTATION_FUNCTIONS;
-  df.app.client.timer(f.sweep.name, { schedule: f.sweep.schedule, handler: handlers.sweep });
+  // Timer and Event Grid triggers throw the start-up ConfigError before running when the settings are invalid.
+  df.app.client.timer(f.sweep.name, { schedule: f.sweep.schedule, handler: failFast(handlers.sweep) });
   df.app.client.http(f.rotate.name, {
     route: f.rotate.route,
     methods: [...f.rotate.methods],
@@ -246,5 +259,5 @@ export function registerRotationFunctions(handlers: ReturnType<typeof createRota
     authLevel: f.status.authLevel,
     handler: handlers === production ? f.status.handler : withErrorBoundary(handlers.status),
   });
-  df.app.client.eventGrid(f.nearExpiry.name, { handler: handlers.nearExpiry });
+  df.app.client.eventGrid(f.nearExpiry.name, { handler: failFast(handlers.nearExpiry) });
 }
