@@ -87,6 +87,26 @@ param allowedTenants string = ''
 @description('APPROVAL_QUORUM: distinct approvals that decide go-live; any rejection rejects.')
 param approvalQuorum int = 1
 
+@minValue(1)
+@maxValue(300)
+@description('ENTRA_TIMEOUT_SECONDS: deadline in seconds of one Entra token or metadata request (connect + response).')
+param entraTimeoutSeconds int = 30
+
+@minValue(1)
+@maxValue(300)
+@description('GRAPH_TIMEOUT_SECONDS: deadline in seconds of one Microsoft Graph request (connect + response).')
+param graphTimeoutSeconds int = 60
+
+@minValue(1)
+@maxValue(300)
+@description('KEY_VAULT_TIMEOUT_SECONDS: deadline in seconds of one Key Vault request (connect + response).')
+param keyVaultTimeoutSeconds int = 30
+
+@minValue(1)
+@maxValue(300)
+@description('SERVICENOW_TIMEOUT_SECONDS: deadline in seconds of one ServiceNow request (connect + response).')
+param serviceNowTimeoutSeconds int = 60
+
 @minLength(3)
 @maxLength(45)
 @description('TASKHUB_NAME: Durable Functions task hub (host.json hubName %TASKHUB_NAME%).')
@@ -267,6 +287,10 @@ module api 'app/api.bicep' = {
     approverGroups: approverGroups
     approvalQuorum: approvalQuorum
     allowedTenants: allowedTenants
+    entraTimeoutSeconds: entraTimeoutSeconds
+    graphTimeoutSeconds: graphTimeoutSeconds
+    keyVaultTimeoutSeconds: keyVaultTimeoutSeconds
+    serviceNowTimeoutSeconds: serviceNowTimeoutSeconds
     publicBaseUrl: publicBaseUrl
     taskHubName: taskHubName
     // Empty without private networking; otherwise the app subnet (this makes the app wait for the network module).

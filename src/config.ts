@@ -56,6 +56,12 @@ export const SETTING_NAMES = [
   'HANDOFF_DEADLINE_MINUTES',
   'ROTATION_VERIFY_ATTEMPTS',
   'ROTATION_VERIFY_RETRY_SECONDS',
+  // Deadline of one outbound call (connect + response) per service: a call that does not answer in time fails with a
+  // retriable `Timeout` error, so a durable retry takes over instead of a stalled orchestration.
+  'ENTRA_TIMEOUT_SECONDS',
+  'GRAPH_TIMEOUT_SECONDS',
+  'KEY_VAULT_TIMEOUT_SECONDS',
+  'SERVICENOW_TIMEOUT_SECONDS',
 ] as const;
 
 export type SettingName = (typeof SETTING_NAMES)[number];
@@ -102,6 +108,10 @@ export const DEFAULTS = {
   HANDOFF_DEADLINE_MINUTES: '10080',
   ROTATION_VERIFY_ATTEMPTS: '6',
   ROTATION_VERIFY_RETRY_SECONDS: '10',
+  ENTRA_TIMEOUT_SECONDS: '30',
+  GRAPH_TIMEOUT_SECONDS: '60',
+  KEY_VAULT_TIMEOUT_SECONDS: '30',
+  SERVICENOW_TIMEOUT_SECONDS: '60',
 } as const satisfies Partial<Record<SettingName, string>>;
 
 export type ServiceNowAuthMode = 'basic' | 'oauth';
@@ -120,6 +130,8 @@ export interface AppConfig {
   entra: {
     /** `https://login.microsoftonline.com` or a sovereign/sandbox authority, without trailing slash. */
     authorityHost: string;
+    /** Deadline of one token or metadata request (ENTRA_TIMEOUT_SECONDS), in milliseconds. */
+    timeoutMs: number;
   };
   graph: {
     /** Without trailing slash, without version. */
@@ -128,6 +140,8 @@ export interface AppConfig {
     scope: string;
     /** Hostname (no port) for graph-client `customHosts`. */
     customHost: string;
+    /** Deadline of one Graph request (GRAPH_TIMEOUT_SECONDS), in milliseconds. */
+    timeoutMs: number;
   };
   keyVault: {
     url: string;
@@ -135,6 +149,8 @@ export interface AppConfig {
     host: string;
     /** False only where the vault is not under vault.azure.net (sandbox on 127.0.0.1). */
     challengeResourceVerification: boolean;
+    /** Deadline of one Key Vault request (KEY_VAULT_TIMEOUT_SECONDS), in milliseconds. */
+    timeoutMs: number;
   };
   serviceNow: {
     /** Contains `{instance}`. */
@@ -146,6 +162,8 @@ export interface AppConfig {
      * only read (Key Vault Secrets User); defaults to `keyVault.url` (one vault, as in the sandbox).
      */
     credentialsVaultUrl: string;
+    /** Deadline of one ServiceNow request (SERVICENOW_TIMEOUT_SECONDS), in milliseconds. */
+    timeoutMs: number;
   };
   mail: {
     /** Mailbox (UPN) that sends approval mail. */
@@ -350,6 +368,10 @@ const schema = z.object({
   HANDOFF_DEADLINE_MINUTES: withDefault(intIn(5, 60 * 24 * 60), DEFAULTS.HANDOFF_DEADLINE_MINUTES),
   ROTATION_VERIFY_ATTEMPTS: withDefault(intIn(1, 20), DEFAULTS.ROTATION_VERIFY_ATTEMPTS),
   ROTATION_VERIFY_RETRY_SECONDS: withDefault(intIn(1, 600), DEFAULTS.ROTATION_VERIFY_RETRY_SECONDS),
+  ENTRA_TIMEOUT_SECONDS: withDefault(intIn(1, 300), DEFAULTS.ENTRA_TIMEOUT_SECONDS),
+  GRAPH_TIMEOUT_SECONDS: withDefault(intIn(1, 300), DEFAULTS.GRAPH_TIMEOUT_SECONDS),
+  KEY_VAULT_TIMEOUT_SECONDS: withDefault(intIn(1, 300), DEFAULTS.KEY_VAULT_TIMEOUT_SECONDS),
+  SERVICENOW_TIMEOUT_SECONDS: withDefault(intIn(1, 300), DEFAULTS.SERVICENOW_TIMEOUT_SECONDS),
   TASKHUB_NAME: required(
     z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, 'must be 3-45 letters and digits, starting with a letter'),
   ),
@@ -439,22 +461,25 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(s.AZURE_CLIENT_ID ? { clientId: s.AZURE_CLIENT_ID } : {}),
       ...(s.AZURE_CLIENT_SECRET ? { clientSecret: s.AZURE_CLIENT_SECRET } : {}),
     },
-    entra: { authorityHost: trimSlash(s.ENTRA_AUTHORITY_HOST) },
+    entra: { authorityHost: trimSlash(s.ENTRA_AUTHORITY_HOST), timeoutMs: s.ENTRA_TIMEOUT_SECONDS * 1000 },
     graph: {
       baseUrl: graphBaseUrl,
       scope: `${graphBaseUrl}/.default`,
       customHost: new URL(graphBaseUrl).hostname,
+      timeoutMs: s.GRAPH_TIMEOUT_SECONDS * 1000,
     },
     keyVault: {
       url: s.KEY_VAULT_URL,
       host: new URL(s.KEY_VAULT_URL).hostname,
       challengeResourceVerification: s.KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION === 'true',
+      timeoutMs: s.KEY_VAULT_TIMEOUT_SECONDS * 1000,
     },
     serviceNow: {
       urlTemplate: trimSlash(s.SERVICENOW_URL_TEMPLATE),
       authMode: s.SERVICENOW_AUTH_MODE,
       credentialSecretPrefix: s.SERVICENOW_CREDENTIAL_SECRET_PREFIX,
       credentialsVaultUrl: s.SERVICENOW_CREDENTIALS_VAULT_URL ?? s.KEY_VAULT_URL,
+      timeoutMs: s.SERVICENOW_TIMEOUT_SECONDS * 1000,
     },
     mail: { sender: s.MAIL_SENDER },
     publicBaseUrl: trimSlash(s.PUBLIC_BASE_URL),

@@ -54,6 +54,29 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads the per-service call deadlines in seconds and refuses values outside 1..300', () => {
+    const c = loadConfig({
+      ...minimal,
+      ENTRA_TIMEOUT_SECONDS: '5',
+      GRAPH_TIMEOUT_SECONDS: '7',
+      KEY_VAULT_TIMEOUT_SECONDS: '9',
+      SERVICENOW_TIMEOUT_SECONDS: '11',
+    });
+    expect([c.entra.timeoutMs, c.graph.timeoutMs, c.keyVault.timeoutMs, c.serviceNow.timeoutMs]).toEqual([
+      5000, 7000, 9000, 11000,
+    ]);
+    let err: unknown;
+    try {
+      loadConfig({ ...minimal, GRAPH_TIMEOUT_SECONDS: '0', KEY_VAULT_TIMEOUT_SECONDS: 'soon' });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { problems: { name: string }[] }).problems.map((p) => p.name).sort()).toEqual([
+      'GRAPH_TIMEOUT_SECONDS',
+      'KEY_VAULT_TIMEOUT_SECONDS',
+    ]);
+  });
+
   it('applies production defaults and derives Graph scope, custom host and vault host', () => {
     const c = loadConfig(minimal);
     expect(c.entra.authorityHost).toBe('https://login.microsoftonline.com');
@@ -61,11 +84,14 @@ describe('loadConfig', () => {
       baseUrl: 'https://graph.microsoft.com',
       scope: 'https://graph.microsoft.com/.default',
       customHost: 'graph.microsoft.com',
+      timeoutMs: 60_000,
     });
+    expect(c.entra.timeoutMs).toBe(30_000);
     expect(c.keyVault).toEqual({
       url: 'https://kv-prov.vault.azure.net/',
       host: 'kv-prov.vault.azure.net',
       challengeResourceVerification: true,
+      timeoutMs: 30_000,
     });
     expect(c.serviceNow).toEqual({
       urlTemplate: 'https://{instance}.service-now.com',
@@ -73,6 +99,7 @@ describe('loadConfig', () => {
       credentialSecretPrefix: 'servicenow-',
       // One vault unless SERVICENOW_CREDENTIALS_VAULT_URL names another.
       credentialsVaultUrl: 'https://kv-prov.vault.azure.net/',
+      timeoutMs: 60_000,
     });
     expect(c.publicBaseUrl).toBe('https://func-prov.azurewebsites.net');
     expect(c.identity).toEqual({});

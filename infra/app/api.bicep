@@ -46,6 +46,22 @@ param approverGroups string = ''
 param approvalQuorum int = 1
 @description('ALLOWED_TENANTS: tenant ids besides AZURE_TENANT_ID that integrations may be provisioned for, comma-separated.')
 param allowedTenants string = ''
+@minValue(1)
+@maxValue(300)
+@description('ENTRA_TIMEOUT_SECONDS: deadline in seconds of one Entra token or metadata request (connect + response); a call that does not answer in time fails as retriable.')
+param entraTimeoutSeconds int = 30
+@minValue(1)
+@maxValue(300)
+@description('GRAPH_TIMEOUT_SECONDS: deadline in seconds of one Microsoft Graph request (connect + response); a call that does not answer in time fails as retriable.')
+param graphTimeoutSeconds int = 60
+@minValue(1)
+@maxValue(300)
+@description('KEY_VAULT_TIMEOUT_SECONDS: deadline in seconds of one Key Vault request (connect + response); a call that does not answer in time fails as retriable.')
+param keyVaultTimeoutSeconds int = 30
+@minValue(1)
+@maxValue(300)
+@description('SERVICENOW_TIMEOUT_SECONDS: deadline in seconds of one ServiceNow request (connect + response); a call that does not answer in time fails as retriable.')
+param serviceNowTimeoutSeconds int = 60
 @description('PUBLIC_BASE_URL; empty = https://<default host name of this app>.')
 param publicBaseUrl string = ''
 param taskHubName string
@@ -191,6 +207,12 @@ var productSettings = {
   HANDOFF_DEADLINE_MINUTES: '10080'
   ROTATION_VERIFY_ATTEMPTS: '6'
   ROTATION_VERIFY_RETRY_SECONDS: '10'
+  // Deadline of one outbound call per service (src/config.ts DEFAULTS: Entra 30 s, Graph 60 s, Key Vault 30 s,
+  // ServiceNow 60 s): a call that never answers fails as retriable instead of stalling an orchestration.
+  ENTRA_TIMEOUT_SECONDS: string(entraTimeoutSeconds)
+  GRAPH_TIMEOUT_SECONDS: string(graphTimeoutSeconds)
+  KEY_VAULT_TIMEOUT_SECONDS: string(keyVaultTimeoutSeconds)
+  SERVICENOW_TIMEOUT_SECONDS: string(serviceNowTimeoutSeconds)
 }
 
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {

@@ -24,7 +24,7 @@ import type { ActivityHandler } from 'durable-functions';
 
 import { type Approver, resolvePolicy } from '../approvals/policy';
 import type { ServiceNowClient, SnRecord } from '../clients/servicenow';
-import { ensureErrorType, ExternalServiceError } from '../lib/errors';
+import { classify, ensureErrorType, ExternalServiceError } from '../lib/errors';
 import { approvalMail } from '../mail/approval';
 import { normaliseAddress, sendOnce } from '../mail/once';
 import type { TicketRef } from '../registry/types';
@@ -58,7 +58,7 @@ export function reviewUrl(publicBaseUrl: string, instanceId: string, token: stri
 /** Non-retriable service refusals (400/401/403/404) become a Failure; anything else is thrown for a durable retry. */
 export function toFailure(err: unknown): Failure {
   const e = ensureErrorType(err);
-  if (e instanceof ExternalServiceError && !e.retriable && e.status !== undefined && e.status < 500)
+  if (e instanceof ExternalServiceError && !classify(e).transient && e.status !== undefined && e.status < 500)
     return { service: e.service, status: e.status, code: e.code, message: e.message };
   throw e;
 }

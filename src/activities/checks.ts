@@ -29,7 +29,7 @@ import { requestTokenV1, type TokenResult } from '../clients/entra';
 import { toKeyVaultError } from '../clients/keyvault';
 import { encodedQuery, type SnRecord } from '../clients/servicenow';
 import { entraEndpoints, serviceNowInstanceUrl } from '../config';
-import { ensureErrorType, ExternalServiceError } from '../lib/errors';
+import { classify, ensureErrorType, ExternalServiceError } from '../lib/errors';
 import { redactText, registerSecret } from '../lib/redact';
 import type { CheckSpec } from '../profiles/types';
 import type { ActivityLog } from './approval';
@@ -124,14 +124,16 @@ function tokenFailure(name: string, what: string, r: Exclude<TokenResult, { ok: 
   const code = r.errorCodes[0];
   return fail(name, `${what}: Entra answered ${r.status} ${r.error}${code ? ` (AADSTS${code})` : ''}`, {
     hint: (code !== undefined ? AADSTS_HINTS[code] : undefined) ?? `Entra refused the token request: ${r.description}`,
-    ...((code !== undefined && TRANSIENT_AADSTS.has(code) && recent) || r.status >= 500 ? { transient: true } : {}),
+    // Throttling (429 AADSTS90055 with Retry-After), temporarily_unavailable and 5xx are transient whenever they come
+    // (lib/errors.ts isTransientEntraFailure); refused secrets only right after they were stored.
+    ...((code !== undefined && TRANSIENT_AADSTS.has(code) && recent) || r.transient ? { transient: true } : {}),
   });
 }
 
 /** A check that threw (network, Key Vault, ServiceNow admin read): a failure, transient when retrying may help. */
 function thrown(name: string, err: unknown): CheckOutcome {
   const e = ensureErrorType(err);
-  const retriable = e instanceof ExternalServiceError && e.retriable;
+  const retriable = classify(e).transient;
   return fail(name, e.message, {
     hint:
       e instanceof ExternalServiceError && e.service === 'keyvault'
@@ -209,7 +211,8 @@ async function inboundTableRead(c: Ctx, spec: Extract<CheckSpec, { kind: 'inboun
       headers: { Accept: 'application/json', Authorization: `Bearer ${t.accessToken}` },
       validateStatus: () => true,
       maxRedirects: 0,
-      timeout: 30_000,
+      timeout: c.deps.config.serviceNow.timeoutMs,
+      signal: AbortSignal.timeout(c.deps.config.serviceNow.timeoutMs),
     });
     const target = `GET /api/now/table/${spec.table}?sysparm_limit=1`;
     if (res.status === 200)

@@ -9,6 +9,7 @@ import type { Client } from '@microsoft/microsoft-graph-client';
 
 import { ApprovalTokenStore } from '../approvals/tokens';
 import { createCredential } from '../clients/credentials';
+import { setEntraTimeout } from '../clients/entra';
 import { createGraphClient } from '../clients/graph';
 import { createSecretClient } from '../clients/keyvault';
 import { ServiceNowClient } from '../clients/servicenow';
@@ -43,10 +44,13 @@ export interface Deps {
 
 export function createDeps(config: AppConfig, now: () => Date = () => new Date()): Deps {
   const credential = createCredential(config);
+  // Raw Entra calls (connectivity checks, metadata) take ENTRA_TIMEOUT_SECONDS unless a caller passes its own.
+  setEntraTimeout(config.entra.timeoutMs);
   const secrets = createSecretClient({
     vaultUrl: config.keyVault.url,
     credential,
     challengeResourceVerification: config.keyVault.challengeResourceVerification,
+    timeoutMs: config.keyVault.timeoutMs,
   });
   const serviceNowSecrets =
     config.serviceNow.credentialsVaultUrl === config.keyVault.url
@@ -55,6 +59,7 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
           vaultUrl: config.serviceNow.credentialsVaultUrl,
           credential,
           challengeResourceVerification: config.keyVault.challengeResourceVerification,
+          timeoutMs: config.keyVault.timeoutMs,
         });
   const table = (name: string) =>
     createTableClient(
@@ -66,7 +71,12 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
   return {
     config,
     credential,
-    graph: createGraphClient({ credential, baseUrl: config.graph.baseUrl, scopes: [config.graph.scope] }),
+    graph: createGraphClient({
+      credential,
+      baseUrl: config.graph.baseUrl,
+      scopes: [config.graph.scope],
+      timeoutMs: config.graph.timeoutMs,
+    }),
     secrets,
     serviceNowSecrets,
     serviceNow(instance) {
@@ -75,6 +85,7 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
         client = new ServiceNowClient({
           instanceUrl: serviceNowInstanceUrl(config, instance),
           auth: createServiceNowAuth(config, instance, serviceNowSecrets),
+          timeoutMs: config.serviceNow.timeoutMs,
         });
         serviceNowClients.set(instance, client);
       }

@@ -14,7 +14,7 @@ import type { Client } from '@microsoft/microsoft-graph-client';
 
 import { graphRaw } from '../clients/graph';
 
-import { ensureErrorType, ExternalServiceError } from '../lib/errors';
+import { classify, ensureErrorType, ExternalServiceError } from '../lib/errors';
 import type { Failure } from './contracts';
 
 export { logLine, type ActivityLog } from './log';
@@ -85,8 +85,8 @@ type ErrorBody = {
  * lessons-from-peers §4.1). 400 validation, 401 and 403 are not.
  */
 export function isRetriableGraph(status: number | undefined, code: string | undefined, details: string[]): boolean {
-  if (status === undefined) return code === 'TypeError' || code === 'NetworkError';
-  if (status === 404 || status === 408 || status === 409 || status === 429 || status >= 500) return true;
+  if (status === undefined) return classify({ code }).transient;
+  if (status === 404 || status === 409 || classify({ status }).transient) return true;
   return status === 400 && (code === 'NoBackingApplicationObject' || details.includes('NoBackingApplicationObject'));
 }
 
@@ -138,7 +138,7 @@ export const odataKey = (value: string) => encodeURIComponent(value.replace(/'/g
 export function failureOrThrow(err: unknown, hint?: string): Failure {
   const e = ensureErrorType(err);
   if (e instanceof ExternalServiceError) {
-    if (e.retriable) throw e;
+    if (classify(e).transient) throw e;
     return {
       service: e.service,
       ...(e.status !== undefined ? { status: e.status } : {}),

@@ -7,7 +7,8 @@
 import axios, { type AxiosResponse } from 'axios';
 
 import { entraEndpoints } from '../config';
-import { ExternalServiceError, NETWORK_ERROR_CODES } from '../lib/errors';
+import { classify, ExternalServiceError, isTransientEntraFailure, TIMEOUT_CODE } from '../lib/errors';
+import { parseRetryAfter } from '../lib/backoff';
 import { redactText, registerSecret } from '../lib/redact';
 
 export interface TokenRequestBase {
@@ -16,7 +17,22 @@ export interface TokenRequestBase {
   tenant: string;
   clientId: string;
   clientSecret: string;
+  /** Deadline of the request; default ENTRA_TIMEOUT_SECONDS as set by `setEntraTimeout` (30 s). */
   timeoutMs?: number;
+}
+
+let defaultTimeoutMs = 30_000;
+
+/**
+ * The deadline of Entra calls whose caller passes none (ENTRA_TIMEOUT_SECONDS; the composition root, activities/deps.ts,
+ * sets it from the settings).
+ */
+export function setEntraTimeout(timeoutMs: number): void {
+  defaultTimeoutMs = timeoutMs;
+}
+
+export function entraTimeout(): number {
+  return defaultTimeoutMs;
 }
 
 export type TokenResult =
@@ -35,6 +51,13 @@ export type TokenResult =
       errorCodes: number[];
       /** `error_description` without the trace/correlation ids and timestamp lines. */
       description: string;
+      /**
+       * Retrying later may succeed: 429/5xx, `temporarily_unavailable`, AADSTS90055 (throttled) or AADSTS90033
+       * (lib/errors.ts isTransientEntraFailure).
+       */
+      transient: boolean;
+      /** Retry-After, when Entra sent one (throttling). */
+      retryAfterMs?: number;
     };
 
 /** Decodes a JWT payload without verifying it; undefined for opaque tokens. */
@@ -59,26 +82,35 @@ export function stripTraceIds(description: string): string {
 }
 
 async function postForm(url: string, form: Record<string, string>, timeoutMs: number): Promise<AxiosResponse<unknown>> {
+  // axios `timeout` bounds the socket's idle time; the signal bounds the whole exchange (https://axios-http.com/docs/cancellation).
+  const deadline = AbortSignal.timeout(timeoutMs);
   try {
     return await axios.post<unknown>(url, new URLSearchParams(form).toString(), {
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
       validateStatus: () => true,
       timeout: timeoutMs,
+      signal: deadline,
+      transitional: { clarifyTimeoutError: true },
       maxRedirects: 0,
     });
   } catch (err) {
-    throw networkError(err, url);
+    throw networkError(err, url, deadline.aborted, timeoutMs);
   }
 }
 
-function networkError(err: unknown, url: string): ExternalServiceError {
-  const code = (err as { code?: unknown }).code;
-  const c = typeof code === 'string' ? code : 'NetworkError';
+function networkError(err: unknown, url: string, deadlinePassed: boolean, timeoutMs: number): ExternalServiceError {
+  const cls = classify(err);
+  const raw = (err as { code?: unknown }).code;
+  const c = deadlinePassed || cls.code === TIMEOUT_CODE ? TIMEOUT_CODE : typeof raw === 'string' ? raw : 'NetworkError';
+  const where = `${new URL(url).origin}${new URL(url).pathname}`;
   return new ExternalServiceError({
     service: 'entra',
     code: c,
-    message: `Entra request to ${new URL(url).origin}${new URL(url).pathname} failed: ${c}`,
-    retriable: NETWORK_ERROR_CODES.has(c),
+    message:
+      c === TIMEOUT_CODE
+        ? `Entra request to ${where} got no answer within ${timeoutMs} ms`
+        : `Entra request to ${where} failed: ${c}`,
+    retriable: c === TIMEOUT_CODE || cls.transient,
   });
 }
 
@@ -97,12 +129,17 @@ function toResult(res: AxiosResponse<unknown>, now: number): TokenResult {
   }
   const codes = Array.isArray(body.error_codes) ? body.error_codes.map(Number).filter(Number.isFinite) : [];
   const description = typeof body.error_description === 'string' ? body.error_description : '';
+  const error = typeof body.error === 'string' ? body.error : `http_${res.status}`;
+  const retryAfter = res.headers['retry-after'] as unknown;
+  const retryAfterMs = parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined);
   return {
     ok: false,
     status: res.status,
-    error: typeof body.error === 'string' ? body.error : `http_${res.status}`,
+    error,
     errorCodes: codes,
     description: redactText(stripTraceIds(description)),
+    transient: isTransientEntraFailure(res.status, error, codes),
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
   };
 }
 
@@ -117,7 +154,7 @@ export async function requestTokenV1(req: TokenRequestBase & { resource: string 
       client_secret: req.clientSecret,
       resource: req.resource,
     },
-    req.timeoutMs ?? 30_000,
+    req.timeoutMs ?? defaultTimeoutMs,
   );
   return toResult(res, Date.now());
 }
@@ -133,7 +170,7 @@ export async function requestTokenV2(req: TokenRequestBase & { scope: string }):
       client_secret: req.clientSecret,
       scope: req.scope,
     },
-    req.timeoutMs ?? 30_000,
+    req.timeoutMs ?? defaultTimeoutMs,
   );
   return toResult(res, Date.now());
 }
@@ -149,16 +186,19 @@ export interface OpenIdMetadata {
  * GETs an OpenID Connect discovery document (§5.4). Non-200 answers (e.g. 400 with AADSTS90002 for an unknown tenant)
  * throw an ExternalServiceError whose code is the first AADSTS code when present.
  */
-export async function fetchOpenIdMetadata(url: string, timeoutMs = 30_000): Promise<OpenIdMetadata> {
+export async function fetchOpenIdMetadata(url: string, timeoutMs = defaultTimeoutMs): Promise<OpenIdMetadata> {
   let res: AxiosResponse<unknown>;
+  const deadline = AbortSignal.timeout(timeoutMs);
   try {
     res = await axios.get<unknown>(url, {
       headers: { Accept: 'application/json' },
       validateStatus: () => true,
       timeout: timeoutMs,
+      signal: deadline,
+      transitional: { clarifyTimeoutError: true },
     });
   } catch (err) {
-    throw networkError(err, url);
+    throw networkError(err, url, deadline.aborted, timeoutMs);
   }
   const body = (res.data && typeof res.data === 'object' ? res.data : {}) as Record<string, unknown>;
   if (res.status === 200 && typeof body.issuer === 'string' && typeof body.token_endpoint === 'string')
@@ -170,6 +210,10 @@ export async function fetchOpenIdMetadata(url: string, timeoutMs = 30_000): Prom
     status: res.status,
     code: codes.length ? `AADSTS${String(codes[0])}` : typeof body.error === 'string' ? body.error : undefined,
     message: `OpenID metadata ${url} answered ${res.status}${description ? `: ${description}` : ' without a discovery document'}`,
-    retriable: res.status >= 500 || res.status === 429,
+    retriable: isTransientEntraFailure(
+      res.status,
+      typeof body.error === 'string' ? body.error : undefined,
+      codes.map(Number).filter(Number.isFinite),
+    ),
   });
 }

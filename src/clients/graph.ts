@@ -3,13 +3,36 @@
  * (microsoft-apis.md §4.4, §7.3). The client attaches the token only for Graph hosts and `customHosts` (hostnames
  * without port), so the configured base URL's hostname is always added: otherwise calls to a sovereign or sandbox
  * Graph would silently go out without Authorization.
+ *
+ * The middleware chain is the client's default one (https://learn.microsoft.com/graph/sdks/customize-client:
+ * authentication, retry, redirect, telemetry, HTTP) with two changes: every fetch gets a deadline (GRAPH_TIMEOUT_SECONDS;
+ * a hang becomes a retriable `Timeout` error, never a stalled orchestration), and a 401 is answered once by dropping
+ * the cached token and sending again with a fresh one (InvalidAuthenticationToken after the token expired early:
+ * https://learn.microsoft.com/graph/errors).
  */
 import type { TokenCredential } from '@azure/identity';
-import { Client, GraphError, ResponseType } from '@microsoft/microsoft-graph-client';
+import {
+  AuthenticationHandler,
+  Client,
+  type Context,
+  GraphError,
+  type Middleware,
+  RedirectHandler,
+  RedirectHandlerOptions,
+  ResponseType,
+  RetryHandler,
+  RetryHandlerOptions,
+  TelemetryHandler,
+} from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
 
-import { ExternalServiceError, isRetriableStatus } from '../lib/errors';
+import { classify, ExternalServiceError, isRetriableStatus, TIMEOUT_CODE, timeoutError } from '../lib/errors';
 import { parseRetryAfter } from '../lib/backoff';
+import { createLogger } from '../lib/logger';
+import { refreshCredential } from './credentials';
+import { DeadlineExceeded } from './deadline';
+
+const log = createLogger('graph');
 
 export interface GraphClientDeps {
   credential: TokenCredential;
@@ -19,13 +42,87 @@ export interface GraphClientDeps {
   scopes?: string[];
   /** API version, default v1.0. */
   defaultVersion?: string;
+  /** Deadline of one HTTP exchange (GRAPH_TIMEOUT_SECONDS); default 60 s. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_GRAPH_TIMEOUT_MS = 60_000;
+
+/** The last middleware: fetch with a deadline covering connect, response headers and body. */
+export class DeadlineHttpMessageHandler implements Middleware {
+  constructor(private readonly timeoutMs: number) {}
+
+  async execute(context: Context): Promise<void> {
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    const options = context.options ?? {};
+    const original = options.signal as AbortSignal | undefined;
+    const signal = original ? AbortSignal.any([original, deadline]) : deadline;
+    try {
+      context.response = await fetch(context.request as Parameters<typeof fetch>[0], {
+        ...(options as RequestInit),
+        signal,
+      });
+    } catch (err) {
+      if (deadline.aborted && !original?.aborted) {
+        const request = context.request as string | { url: string };
+        const url = new URL(typeof request === 'string' ? request : request.url);
+        throw new DeadlineExceeded(`${options.method ?? 'GET'} ${url.pathname}`, this.timeoutMs);
+      }
+      throw err;
+    }
+  }
+}
+
+function deleteAuthorization(context: Context): void {
+  const headers = context.options?.headers as unknown;
+  if (!headers) return;
+  if (headers instanceof Headers) headers.delete('Authorization');
+  else if (Array.isArray(headers)) {
+    const list = headers as [string, string][];
+    const kept = list.filter(([k]) => k.toLowerCase() !== 'authorization');
+    list.splice(0, list.length, ...kept);
+  } else
+    for (const k of Object.keys(headers))
+      if (k.toLowerCase() === 'authorization') delete (headers as Record<string, string>)[k];
+}
+
+/** First middleware: on a 401, drop the cached token once and send again (the next handler adds a fresh one). */
+export class RefreshOn401Handler implements Middleware {
+  private next: Middleware | undefined;
+
+  constructor(private readonly credential: TokenCredential) {}
+
+  setNext(next: Middleware): void {
+    this.next = next;
+  }
+
+  async execute(context: Context): Promise<void> {
+    if (!this.next) throw new Error('RefreshOn401Handler needs a next middleware');
+    await this.next.execute(context);
+    if (context.response?.status !== 401 || !refreshCredential(this.credential)) return;
+    log.warn('Graph refused the token; retrying once with a fresh one', { status: 401 });
+    await context.response.body?.cancel().catch(() => undefined);
+    // AuthenticationHandler appends its header: remove the refused one first.
+    deleteAuthorization(context);
+    context.response = undefined;
+    await this.next.execute(context);
+  }
 }
 
 export function createGraphClient(deps: GraphClientDeps): Client {
   const baseUrl = deps.baseUrl.replace(/\/+$/, '');
   const scopes = deps.scopes ?? [`${baseUrl}/.default`];
+  const authProvider = new TokenCredentialAuthenticationProvider(deps.credential, { scopes });
+  const middleware: Middleware[] = [
+    new RefreshOn401Handler(deps.credential),
+    new AuthenticationHandler(authProvider),
+    new RetryHandler(new RetryHandlerOptions()),
+    new RedirectHandler(new RedirectHandlerOptions()),
+    new TelemetryHandler(),
+    new DeadlineHttpMessageHandler(deps.timeoutMs ?? DEFAULT_GRAPH_TIMEOUT_MS),
+  ];
   return Client.initWithMiddleware({
-    authProvider: new TokenCredentialAuthenticationProvider(deps.credential, { scopes }),
+    middleware,
     baseUrl: `${baseUrl}/`,
     defaultVersion: deps.defaultVersion ?? 'v1.0',
     customHosts: new Set([new URL(baseUrl).hostname]),
@@ -70,12 +167,17 @@ export function toGraphError(err: unknown, what = 'request'): ExternalServiceErr
     if (err.statusCode === -1 || err.statusCode === undefined) {
       // No HTTP answer: graph-client puts the thrown error's name in `code`: `TypeError` ("fetch failed") for a
       // network failure, or the credential's error (e.g. AuthenticationRequiredError) when no token could be had.
-      const code = err.code ?? 'NetworkError';
+      const c = classify({
+        code: err.code ?? 'NetworkError',
+        name: err.code,
+        cause: (err as { cause?: unknown }).cause,
+      });
+      const code = c.code === TIMEOUT_CODE ? TIMEOUT_CODE : (err.code ?? 'NetworkError');
       return new ExternalServiceError({
         service: 'graph',
         code,
-        message: `Graph ${what} failed: ${err.message}`,
-        retriable: code === 'TypeError' || code === 'NetworkError',
+        message: `Graph ${what} ${code === TIMEOUT_CODE ? 'timed out' : 'failed'}: ${err.message}`,
+        retriable: c.transient,
       });
     }
     return new ExternalServiceError({
@@ -88,11 +190,13 @@ export function toGraphError(err: unknown, what = 'request'): ExternalServiceErr
     });
   }
   const e = err as { name?: unknown; message?: unknown };
+  const c = classify(err);
+  if (c.code === TIMEOUT_CODE) return timeoutError('graph', what, (err as { timeoutMs?: number }).timeoutMs ?? 0);
   return new ExternalServiceError({
     service: 'graph',
     code: typeof e?.name === 'string' ? e.name : 'Error',
     message: `Graph ${what} failed: ${typeof e?.message === 'string' ? e.message : String(err)}`,
-    retriable: false,
+    retriable: c.transient,
   });
 }
 
@@ -128,7 +232,13 @@ export async function graphRaw<T = unknown>(
   }
   const outHeaders: Record<string, string> = {};
   res.headers.forEach((v, k) => (outHeaders[k.toLowerCase()] = v));
-  const text = await res.text();
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    // The deadline also covers the body: an answer that stops half-way is a timeout too.
+    throw toGraphError(err, what);
+  }
   let parsed: unknown;
   if (text.length) {
     try {

@@ -7,7 +7,7 @@
 import axios from 'axios';
 
 import { type AppConfig, serviceNowCredentialSecretNames, serviceNowInstanceUrl } from '../config';
-import { ExternalServiceError, NETWORK_ERROR_CODES } from '../lib/errors';
+import { classify, ExternalServiceError, TIMEOUT_CODE } from '../lib/errors';
 import { registerSecret } from '../lib/redact';
 import { readSecretValue, type SecretReader } from './keyvault';
 
@@ -65,6 +65,7 @@ export interface OAuthClientCredentialsOptions extends CacheOptions {
   clientSecretSecret: string;
   /** `https://{instance}.service-now.com`, without trailing slash. */
   instanceUrl: string;
+  /** Deadline of the token request (SERVICENOW_TIMEOUT_SECONDS); default 30 s. */
   timeoutMs?: number;
 }
 
@@ -95,6 +96,8 @@ export class OAuthClientCredentialsProvider implements ServiceNowAuthProvider {
     registerSecret(clientSecret);
     const url = `${this.opts.instanceUrl}/oauth_token.do`;
     let res;
+    const timeoutMs = this.opts.timeoutMs ?? 30_000;
+    const deadline = AbortSignal.timeout(timeoutMs);
     try {
       res = await axios.post<unknown>(
         url,
@@ -107,17 +110,21 @@ export class OAuthClientCredentialsProvider implements ServiceNowAuthProvider {
           headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
           validateStatus: () => true,
           maxRedirects: 0,
-          timeout: this.opts.timeoutMs ?? 30_000,
+          timeout: timeoutMs,
+          signal: deadline,
+          transitional: { clarifyTimeoutError: true },
         },
       );
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      const c = typeof code === 'string' ? code : 'NetworkError';
+      const c = classify(err);
+      const raw = (err as { code?: unknown }).code;
+      const code =
+        deadline.aborted || c.code === TIMEOUT_CODE ? TIMEOUT_CODE : typeof raw === 'string' ? raw : 'NetworkError';
       throw new ExternalServiceError({
         service: 'servicenow',
-        code: c,
-        message: `ServiceNow OAuth token request failed: ${c}`,
-        retriable: NETWORK_ERROR_CODES.has(c),
+        code,
+        message: `ServiceNow OAuth token request ${code === TIMEOUT_CODE ? `got no answer within ${timeoutMs} ms` : `failed: ${code}`}`,
+        retriable: code === TIMEOUT_CODE || c.transient,
       });
     }
     const body = (res.data && typeof res.data === 'object' ? res.data : {}) as Record<string, unknown>;
@@ -129,7 +136,7 @@ export class OAuthClientCredentialsProvider implements ServiceNowAuthProvider {
         status: res.status,
         code: error ?? `HTTP${res.status}`,
         message: `ServiceNow OAuth token request answered ${res.status}${error ? ` ${error}` : ''}${description ? `: ${description}` : ''}`,
-        retriable: res.status === 429 || res.status >= 502,
+        retriable: classify({ status: res.status }).transient,
       });
     }
     registerSecret(body.access_token);
@@ -156,6 +163,7 @@ export function createServiceNowAuth(
       clientIdSecret: names.clientId,
       clientSecretSecret: names.clientSecret,
       instanceUrl: serviceNowInstanceUrl(config, instance),
+      timeoutMs: config.serviceNow.timeoutMs,
     });
   return new BasicAuthProvider({ ...cache, secrets, usernameSecret: names.username, passwordSecret: names.password });
 }

@@ -6,13 +6,17 @@
  * `sysparm_exclude_reference_link=true` by default, list paging by `Link: rel="next"` (else offset), errors from the
  * envelope `{"error":{"message","detail"},"status":"failure"}`. Retries (§2.7): 429 (honouring `Retry-After`, seconds or
  * HTTP date), 502/503/504 and network errors, with jittered capped backoff and a bounded number of attempts; never
- * 400/401/403/404. A POST is retried after a network error only if the connection was never made, since the insert
- * may otherwise have happened.
+ * 400/401/403/404. A POST is retried here after a network error only if the connection was never made, since the
+ * insert may otherwise have happened; the error is still retriable for the activity, which looks the record up by its
+ * natural key before inserting again. Every attempt has a deadline (SERVICENOW_TIMEOUT_SECONDS: axios `timeout` for
+ * the socket plus an AbortSignal for the whole exchange, https://axios-http.com/docs/req_config); a hang is a
+ * retriable `Timeout` error. A 401 drops the cached credentials (Basic from Key Vault, or the OAuth token) and sends
+ * once more with fresh ones: a rotated password or an expired token, never a loop.
  */
 import axios, { type AxiosInstance, type AxiosResponse, type Method } from 'axios';
 
 import { type BackoffPolicy, backoffDelay, parseRetryAfter, type Random, realSleep, type Sleep } from '../lib/backoff';
-import { AppError, ExternalServiceError, NETWORK_ERROR_CODES, ValidationError } from '../lib/errors';
+import { AppError, classify, ExternalServiceError, TIMEOUT_CODE, ValidationError } from '../lib/errors';
 import { createLogger, type Logger } from '../lib/logger';
 import { registerSecret } from '../lib/redact';
 import type { ServiceNowAuthProvider } from './servicenow-auth';
@@ -68,6 +72,7 @@ export interface ServiceNowClientOptions {
   instanceUrl: string;
   auth: ServiceNowAuthProvider;
   retry?: RetryOptions;
+  /** Deadline of one attempt (SERVICENOW_TIMEOUT_SECONDS); default 60 s. */
   timeoutMs?: number;
   sleep?: Sleep;
   random?: Random;
@@ -113,6 +118,7 @@ const FIELD = /^[a-z0-9_.]+$/;
 /** Connection never established: even a POST cannot have reached ServiceNow. */
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
 const MAX_PAGES = 1000;
+export const DEFAULT_SERVICENOW_TIMEOUT_MS = 60_000;
 
 function checkTable(table: string): void {
   if (!TABLE.test(table)) throw new ValidationError(`ServiceNow table name '${table}' must match ^[a-z0-9_]+$`);
@@ -152,12 +158,15 @@ export class ServiceNowClient {
   private readonly maxAttempts: number;
   private readonly backoff: BackoffPolicy;
   private readonly maxRetryAfterMs: number;
+  private readonly timeoutMs: number;
 
   constructor(private readonly opts: ServiceNowClientOptions) {
     this.instanceUrl = opts.instanceUrl.replace(/\/+$/, '');
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_SERVICENOW_TIMEOUT_MS;
     this.http = axios.create({
       baseURL: `${this.instanceUrl}/`,
-      timeout: opts.timeoutMs ?? 60_000,
+      timeout: this.timeoutMs,
+      transitional: { clarifyTimeoutError: true },
       validateStatus: () => true,
       maxRedirects: 0,
       responseType: 'json',
@@ -337,6 +346,7 @@ export class ServiceNowClient {
   ): Promise<Reply> {
     const what = `${method.toUpperCase()} ${path.replace(/^api\/now\/v2\/table\//, '')}`;
     const idempotent = method.toUpperCase() !== 'POST';
+    let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       const headers: Record<string, string> = {
         Accept: 'application/json',
@@ -345,29 +355,47 @@ export class ServiceNowClient {
         ...opts.headers,
       };
       let res: AxiosResponse<unknown>;
+      const deadline = AbortSignal.timeout(this.timeoutMs);
       try {
-        res = await this.http.request<unknown>({ method, url: path, params, data: body, headers });
+        res = await this.http.request<unknown>({ method, url: path, params, data: body, headers, signal: deadline });
       } catch (err) {
+        const c = classify(err);
+        const timedOut = deadline.aborted || c.code === TIMEOUT_CODE;
         const raw = (err as { code?: unknown }).code;
-        const code = typeof raw === 'string' ? raw : 'NetworkError';
-        const retriable = NETWORK_ERROR_CODES.has(code) && (idempotent || NOT_CONNECTED.has(code));
-        if (retriable && attempt < this.maxAttempts) {
+        const code = timedOut ? TIMEOUT_CODE : typeof raw === 'string' ? raw : (c.code ?? 'NetworkError');
+        const transient = timedOut || c.transient;
+        // Retried here only when the request cannot have been applied: idempotent, or never connected.
+        if (transient && (idempotent || NOT_CONNECTED.has(code)) && attempt < this.maxAttempts) {
           const delay = backoffDelay(attempt - 1, this.backoff, this.random);
           this.log.warn('network error, retrying', { what, code, attempt, delayMs: delay });
           await this.sleep(delay);
           continue;
         }
         // A fresh error: the axios error holds the Authorization header and the body.
-        throw new ServiceNowError({ code, what, serviceMessage: `network error ${code}`, retriable });
+        throw new ServiceNowError({
+          code,
+          what,
+          serviceMessage: timedOut ? `no answer within ${this.timeoutMs} ms` : `network error ${code}`,
+          retriable: transient,
+        });
       }
       const reply: Reply = { status: res.status, headers: flattenHeaders(res.headers), data: res.data };
       this.log.debug('response', { what, status: reply.status, attempt });
       if ((reply.status >= 200 && reply.status < 300) || (reply.status === 404 && opts.allow404)) return reply;
 
+      if (reply.status === 401) {
+        // The next authorization() re-reads Key Vault (Basic) or asks for a new token (OAuth).
+        this.opts.auth.invalidate();
+        if (!refreshed) {
+          refreshed = true;
+          attempt--; // a refresh is not one of the bounded retries
+          this.log.warn('401: retrying once with fresh credentials', { what });
+          continue;
+        }
+      }
       const { message, detail } = envelopeError(reply.data);
       const retryAfterMs = this.retryAfter(reply);
-      const retriable = reply.status === 429 || reply.status === 502 || reply.status === 503 || reply.status === 504;
-      if (reply.status === 401) this.opts.auth.invalidate(); // next call re-reads Key Vault; no retry here
+      const retriable = classify({ status: reply.status }).transient;
       const waitable = retryAfterMs === undefined || retryAfterMs <= this.maxRetryAfterMs;
       if (retriable && waitable && attempt < this.maxAttempts) {
         const delay =

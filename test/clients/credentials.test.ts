@@ -18,18 +18,18 @@ describe('createCredential', () => {
   it('uses a ClientSecretCredential when a secret is configured (sandbox/dev)', () => {
     const config = loadConfig({ ...base, AZURE_CLIENT_ID: CLIENT_ID, AZURE_CLIENT_SECRET: 'dev-secret-value' });
     expect(credentialKind(config)).toBe('client-secret');
-    expect(createCredential(config)).toBeInstanceOf(ClientSecretCredential);
+    expect(createCredential(config).current).toBeInstanceOf(ClientSecretCredential);
   });
 
   it('uses the user-assigned managed identity when only a client id is configured', () => {
     const config = loadConfig({ ...base, AZURE_CLIENT_ID: CLIENT_ID });
     expect(credentialKind(config)).toBe('managed-identity');
-    expect(createCredential(config)).toBeInstanceOf(ManagedIdentityCredential);
+    expect(createCredential(config).current).toBeInstanceOf(ManagedIdentityCredential);
   });
 
   it('falls back to DefaultAzureCredential (system-assigned identity, developer sign-in)', () => {
     const config = loadConfig(base);
     expect(credentialKind(config)).toBe('default');
-    expect(createCredential(config)).toBeInstanceOf(DefaultAzureCredential);
+    expect(createCredential(config).current).toBeInstanceOf(DefaultAzureCredential);
   });
 });

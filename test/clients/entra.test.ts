@@ -114,6 +114,7 @@ describe('Entra token endpoints over HTTPS', () => {
       error: 'invalid_client',
       errorCodes: [7000215],
       description: expect.stringMatching(/^AADSTS7000215: Invalid client secret provided\./),
+      transient: false,
     });
     if (r.ok) return;
     expect(r.description).not.toMatch(/Trace ID|Correlation ID|Timestamp/);
@@ -127,6 +128,34 @@ describe('Entra token endpoints over HTTPS', () => {
     )) as ExternalServiceError;
     expect(err).toBeInstanceOf(ExternalServiceError);
     expect(err).toMatchObject({ service: 'entra', code: 'ECONNRESET', retriable: true });
+    expect(err.message).not.toContain(SECRET);
+  });
+
+  it('marks 429 AADSTS90055 (temporarily_unavailable) as transient and keeps its Retry-After', async () => {
+    faults.add({
+      action: {
+        type: 'status',
+        status: 429,
+        headers: { 'Retry-After': '7' },
+        body: {
+          error: 'temporarily_unavailable',
+          error_description: 'AADSTS90055: TenantThrottlingError: There are too many incoming requests.',
+          error_codes: [90055],
+        },
+      },
+      times: 1,
+    });
+    const r = await requestTokenV2({ ...base(), scope: 'https://graph.microsoft.com/.default' });
+    expect(r).toMatchObject({ ok: false, status: 429, errorCodes: [90055], transient: true, retryAfterMs: 7000 });
+  });
+
+  it('fails a request that is never answered at its deadline with a retriable Timeout', async () => {
+    faults.add({ action: { type: 'hang' }, times: 1 });
+    const err = (await requestTokenV2({ ...base(), scope: 'x/.default', timeoutMs: 300 }).catch(
+      (e: unknown) => e,
+    )) as ExternalServiceError;
+    expect(err).toBeInstanceOf(ExternalServiceError);
+    expect(err).toMatchObject({ service: 'entra', code: 'Timeout', retriable: true });
     expect(err.message).not.toContain(SECRET);
   });
 

@@ -232,18 +232,21 @@ describe('ServiceNowClient over HTTPS', () => {
           status: 401,
           body: envelope('User Not Authenticated', 'Required to provide Auth information'),
         },
-        times: 1,
+        times: 2,
       });
       const err = (await c.get('incident', sysId(1)).catch((e: unknown) => e)) as ServiceNowError;
       expect(err).toMatchObject({
         status: 401,
         serviceMessage: 'User Not Authenticated',
         detail: 'Required to provide Auth information',
+        retriable: false,
       });
-      expect(journal.entries()).toHaveLength(1);
+      // The first 401 dropped the cached credentials and re-read them once; the second 401 is the answer.
+      expect(journal.entries().map((e) => e.status)).toEqual([401, 401]);
+      expect(secretReads).toBe(4);
       expect(JSON.stringify({ ...err, m: err.message, s: err.stack })).not.toContain(PASSWORD);
       await c.get('incident', sysId(1));
-      expect(secretReads).toBe(4);
+      expect(secretReads).toBe(6);
     });
   });
 
@@ -311,7 +314,44 @@ describe('ServiceNowClient over HTTPS', () => {
       expect(sleeps).toEqual([375, 750]); // base 500: (250 + 0.5*250), (500 + 0.5*500)
     });
 
-    it.each([400, 401, 403, 404])('never retries %i', async (status) => {
+    it('answers a 401 once by dropping the cached credentials and sending again, without a backoff', async () => {
+      let invalidations = 0;
+      const auth = {
+        kind: 'basic' as const,
+        authorization: async () => BASIC,
+        invalidate: () => void (invalidations += 1),
+      };
+      const c = client({ auth });
+      faults.add({ service: 'servicenow', action: { type: 'status', status: 401 }, times: 1 });
+      expect(await c.get('incident', sysId(1))).toMatchObject({ number: 'INC0000001' });
+      expect(invalidations).toBe(1);
+      expect(journal.entries().map((e) => e.status)).toEqual([401, 200]);
+      expect(sleeps).toEqual([]);
+    });
+
+    it('fails a hung request at its deadline with a retriable Timeout, retrying reads within the bounded attempts', async () => {
+      faults.add({ service: 'servicenow', action: { type: 'hang' }, times: 1 });
+      const c = client({ timeoutMs: 300 });
+      expect(await c.get('incident', sysId(4))).toMatchObject({ number: 'INC0000004' });
+      expect(journal.entries().map((e) => e.fault ?? e.status)).toEqual(['hang', 200]);
+      faults.add({ service: 'servicenow', action: { type: 'hang' } });
+      await expect(
+        client({ timeoutMs: 300, retry: { maxAttempts: 2 } }).get('incident', sysId(4)),
+      ).rejects.toMatchObject({
+        service: 'servicenow',
+        code: 'Timeout',
+        retriable: true,
+      });
+    });
+
+    it('retries a 500 like the other transient statuses, never 501', async () => {
+      faults.add({ service: 'servicenow', action: { type: 'status', status: 500 }, times: 1 });
+      expect(await client().get('incident', sysId(1))).toMatchObject({ number: 'INC0000001' });
+      faults.add({ service: 'servicenow', action: { type: 'status', status: 501 }, times: 1 });
+      await expect(client().get('incident', sysId(1))).rejects.toMatchObject({ status: 501, retriable: false });
+    });
+
+    it.each([400, 403, 404])('never retries %i', async (status) => {
       faults.add({ service: 'servicenow', action: { type: 'status', status }, times: 1 });
       await expect(client().list('incident')).rejects.toMatchObject({ status, retriable: false });
       expect(journal.entries()).toHaveLength(1);
@@ -325,12 +365,13 @@ describe('ServiceNowClient over HTTPS', () => {
       expect(sleeps).toHaveLength(1);
     });
 
-    it('does not retry an insert whose connection was reset (it may have been applied)', async () => {
+    it('does not re-send an insert whose connection was reset (it may have been applied); the activity may retry', async () => {
       faults.add({ service: 'servicenow', action: { type: 'reset' }, times: 1 });
+      // Retriable for the activity, which looks the record up by its natural key before inserting again.
       await expect(client().insert('incident', { short_description: 'x' })).rejects.toMatchObject({
         service: 'servicenow',
         code: 'ECONNRESET',
-        retriable: false,
+        retriable: true,
       });
       expect(journal.entries()).toHaveLength(1);
     });

@@ -1,8 +1,12 @@
 import {
   AppError,
+  classify,
   ensureErrorType,
   ExternalServiceError,
   isRetriableStatus,
+  isTransientEntraFailure,
+  timeoutError,
+  toExternalServiceError,
   UnexpectedError,
 } from '../../src/lib/errors';
 import { clearRegisteredSecrets, redactText, redactValue, registerSecret } from '../../src/lib/redact';
@@ -103,7 +107,71 @@ describe('ensureErrorType', () => {
 
 describe('isRetriableStatus', () => {
   it('retries throttling and gateway errors, never client errors', () => {
-    expect([429, 502, 503, 504].map(isRetriableStatus)).toEqual([true, true, true, true]);
-    expect([400, 401, 403, 404, 409, 500].map(isRetriableStatus)).toEqual([false, false, false, false, false, false]);
+    expect([408, 429, 500, 502, 503, 504].map(isRetriableStatus)).toEqual([true, true, true, true, true, true]);
+    expect([400, 401, 403, 404, 409, 501, 505].map(isRetriableStatus)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
+  });
+});
+
+describe('classify (one rule for every client and activity mapper)', () => {
+  it('treats throttling, 5xx, resets and timeouts as transient', () => {
+    expect(classify({ statusCode: 429 })).toMatchObject({ transient: true, kind: 'throttled', status: 429 });
+    expect(classify({ response: { status: 503 } })).toMatchObject({ transient: true, kind: 'unavailable' });
+    expect(classify({ code: 'ECONNRESET' })).toMatchObject({ transient: true, kind: 'network', code: 'ECONNRESET' });
+    expect(classify({ code: 'EPIPE' })).toMatchObject({ transient: true, kind: 'network' });
+    expect(classify(new Error('socket hang up'))).toMatchObject({ transient: true, code: 'ECONNRESET' });
+    expect(classify({ code: 'ECONNABORTED' })).toMatchObject({ transient: true, kind: 'timeout', code: 'Timeout' });
+    expect(classify(new DOMException('signal timed out', 'TimeoutError'))).toMatchObject({
+      transient: true,
+      kind: 'timeout',
+    });
+    // undici: TypeError("fetch failed") with the socket error as its cause.
+    expect(classify(new TypeError('fetch failed', { cause: { code: 'UND_ERR_SOCKET' } }))).toMatchObject({
+      transient: true,
+      code: 'UND_ERR_SOCKET',
+    });
+  });
+
+  it('treats Entra throttling (429 AADSTS90055, temporarily_unavailable) as transient, a wrong secret not', () => {
+    expect(isTransientEntraFailure(429, 'temporarily_unavailable', [90055])).toBe(true);
+    expect(isTransientEntraFailure(400, 'temporarily_unavailable', [])).toBe(true);
+    expect(isTransientEntraFailure(400, 'invalid_request', [90033])).toBe(true);
+    expect(isTransientEntraFailure(401, 'invalid_client', [7000215])).toBe(false);
+    const throttled = { statusCode: 429, errorResponse: { error: 'temporarily_unavailable', errorCodes: [90055] } };
+    expect(classify(throttled)).toMatchObject({ transient: true, kind: 'throttled', code: 'AADSTS90055' });
+    const refused = { statusCode: 401, errorResponse: { error: 'invalid_client', errorCodes: [7000215] } };
+    expect(classify(refused)).toMatchObject({ transient: false, kind: 'auth', code: 'AADSTS7000215' });
+  });
+
+  it('never treats 400/401/403/404 or unknown errors as transient', () => {
+    for (const status of [400, 401, 403, 404]) expect(classify({ statusCode: status }).transient).toBe(false);
+    expect(classify(new Error('boom')).transient).toBe(false);
+    expect(classify(undefined).transient).toBe(false);
+  });
+
+  it("keeps an ExternalServiceError's own retriable decision and adds status and timeout rules", () => {
+    const replication = new ExternalServiceError({ service: 'graph', status: 404, message: 'x', retriable: true });
+    expect(classify(replication).transient).toBe(true);
+    const refused = new ExternalServiceError({ service: 'keyvault', status: 403, message: 'x', retriable: false });
+    expect(classify(refused).transient).toBe(false);
+    const throttled = new ExternalServiceError({ service: 'servicenow', status: 429, message: 'x', retriable: false });
+    expect(classify(throttled).transient).toBe(true);
+    const t = timeoutError('keyvault', 'PUT /secrets/x', 1000);
+    expect(t).toMatchObject({ code: 'Timeout', retriable: true });
+    expect(classify(t)).toMatchObject({ transient: true, kind: 'timeout' });
+  });
+
+  it('builds a safe ExternalServiceError from a foreign error', () => {
+    const e = toExternalServiceError('graph', { code: 'ETIMEDOUT', message: 'connect ETIMEDOUT' }, 'GET /x');
+    expect(e).toMatchObject({ service: 'graph', code: 'Timeout', retriable: true });
+    const r = toExternalServiceError('keyvault', { statusCode: 404, code: 'SecretNotFound', message: 'no' }, 'get');
+    expect(r).toMatchObject({ status: 404, code: 'SecretNotFound', retriable: false });
   });
 });

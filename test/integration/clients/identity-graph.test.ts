@@ -24,7 +24,7 @@ describe('credential and Graph client against the sandbox', () => {
   it('uses a ClientSecretCredential against the Entra stand-in and gets a Graph token', async () => {
     expect(credentialKind(config)).toBe('client-secret');
     const credential = createCredential(config);
-    expect(credential).toBeInstanceOf(ClientSecretCredential);
+    expect(credential.current).toBeInstanceOf(ClientSecretCredential);
     const token = await credential.getToken(config.graph.scope);
     expect(token?.token).toMatch(/^eyJ/);
     const calls = sandbox.journal.entries({ service: 'entra' });
