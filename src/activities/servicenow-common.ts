@@ -6,7 +6,7 @@
  */
 
 import { encodedQuery, type EncodedQuery, type ServiceNowClient, type SnRecord } from '../clients/servicenow';
-import { AppError, ensureErrorType, ExternalServiceError, ValidationError } from '../lib/errors';
+import { AppError, classify, ensureErrorType, ExternalServiceError, ValidationError } from '../lib/errors';
 import { redactText } from '../lib/redact';
 import { OwnershipBusyError, PRE_EXISTING, type OwnershipLedger, type SharedEntry } from '../registry/ownership';
 import type { Failure, IntegrationRef, ManualAction } from './contracts';
@@ -31,7 +31,7 @@ export function statusOf(err: unknown): number | undefined {
 export function failureOrThrow(err: unknown): Failure {
   const e = ensureErrorType(err);
   if (e instanceof ExternalServiceError) {
-    if (e.retriable) throw e;
+    if (classify(e).transient) throw e;
     return {
       service: e.service,
       ...(e.status !== undefined ? { status: e.status } : {}),
