@@ -20,16 +20,29 @@ import type { ActivityHandler } from 'durable-functions';
 
 import { toKeyVaultError } from '../clients/keyvault';
 import { AppError, classify, ensureErrorType } from '../lib/errors';
-import type { CompensateInput, CompensateResult, CreatedObject, IntegrationRef, Orphan } from './contracts';
+import {
+  describeObject,
+  type CompensateInput,
+  type CompensateResult,
+  type CreatedObject,
+  type IntegrationRef,
+  type Orphan,
+} from './contracts';
 import { getDeps, type Deps } from './deps';
 import { createdByRun } from './entra';
 import { graphCall, logLine, PRODUCT_TAG, statusOf, uniqueNameFor, type ActivityLog } from './entra-graph';
 import { listVersions, removeCredential, sameVersion } from './rotation-common';
-import { removeOwnedRecord } from './servicenow-common';
+import { removeOwnedRecord, removeRecordCandidate } from './servicenow-common';
 
 type Removal = 'removed' | { reason: string; transient?: boolean };
 
-const ORDER: Record<CreatedObject['kind'], number> = { record: 0, secret: 1, app: 2, appCandidate: 2 };
+const ORDER: Record<CreatedObject['kind'], number> = {
+  record: 0,
+  recordCandidate: 0,
+  secret: 1,
+  app: 2,
+  appCandidate: 2,
+};
 
 /** Only what the ownership ledger says this run created; shared records are released by reference count. */
 async function removeRecord(
@@ -191,14 +204,7 @@ async function removeAppCandidate(
   return removeApp(deps, ref, { kind: 'app', role: o.role, objectId: found.id, appId: found.appId ?? '' });
 }
 
-const describe = (o: CreatedObject) =>
-  o.kind === 'app'
-    ? `app ${o.role} ${o.objectId}`
-    : o.kind === 'appCandidate'
-      ? `app ${o.role} (by uniqueName)`
-      : o.kind === 'secret'
-        ? `secret ${o.secretName}`
-        : `record ${o.table}/${o.sysId}`;
+const describe = describeObject;
 
 export async function compensate(input: CompensateInput, deps: Deps, log?: ActivityLog): Promise<CompensateResult> {
   const removed: CreatedObject[] = [];
@@ -214,11 +220,13 @@ export async function compensate(input: CompensateInput, deps: Deps, log?: Activ
       outcome =
         object.kind === 'record'
           ? await removeRecord(deps, input, object)
-          : object.kind === 'secret'
-            ? await removeSecret(deps, input, object)
-            : object.kind === 'appCandidate'
-              ? await removeAppCandidate(deps, input, object)
-              : await removeApp(deps, input, object);
+          : object.kind === 'recordCandidate'
+            ? await removeRecordCandidate(deps, input, object)
+            : object.kind === 'secret'
+              ? await removeSecret(deps, input, object)
+              : object.kind === 'appCandidate'
+                ? await removeAppCandidate(deps, input, object)
+                : await removeApp(deps, input, object);
     } catch (err) {
       outcome = { reason: ensureErrorType(err).message, transient: classify(err).transient };
     }

@@ -357,7 +357,29 @@ export type CreatedObject =
    * `retire`: a record an earlier run of this integration created or referenced that the newly approved plan no longer
    * has (e.g. a role grant taken out of the request): removed (or its reference released) whichever run took it.
    */
-  | { kind: 'record'; key: string; table: string; sysId: string; shared?: boolean; retire?: boolean };
+  | { kind: 'record'; key: string; table: string; sysId: string; shared?: boolean; retire?: boolean }
+  /**
+   * A ServiceNow record this run was creating when it failed (the insert timed out or the connection dropped, so it
+   * may have landed, or land later): found by its natural key and removed when the ownership ledger says this run
+   * claimed it. While the claim is recent and nothing is found yet, it stays an orphan for the sweep to look again.
+   */
+  | { kind: 'recordCandidate'; key: string; table: string; naturalKey: Record<string, string> };
+
+/** A created object in words, for logs, work notes and emails (ids and names only). */
+export function describeObject(o: CreatedObject): string {
+  switch (o.kind) {
+    case 'app':
+      return `app ${o.role} (appId ${o.appId}, objectId ${o.objectId})`;
+    case 'appCandidate':
+      return `app ${o.role} (by uniqueName)`;
+    case 'secret':
+      return `Key Vault secret ${o.secretName}`;
+    case 'record':
+      return `${o.table} ${o.sysId} (${o.key})`;
+    case 'recordCandidate':
+      return `${o.table} '${o.key}' (by natural key)`;
+  }
+}
 
 export interface Orphan {
   object: CreatedObject;

@@ -336,6 +336,38 @@ export async function removeOwnedRecord(
   return 'removed';
 }
 
+/** How long an insert may still land after its run gave up on it (a request in flight, a slow instance). */
+export const LATE_INSERT_MS = 15 * 60_000;
+
+/**
+ * Removes a record this run was inserting when it failed: found by its natural key, deleted when the ledger's claim
+ * of (integration, key) is this run's (with no sys_id yet, or that sys_id). Nothing found: done once the claim is old
+ * enough that the insert cannot land any more; before that, a reason (the sweep looks again).
+ */
+export async function removeRecordCandidate(
+  deps: Pick<Deps, 'ownership' | 'serviceNow'>,
+  ref: OwnerRef,
+  o: { key: string; table: string; naturalKey: Record<string, string> },
+): Promise<RecordRemoval> {
+  const ledger = deps.ownership;
+  const claim = await ledger.getClaim(ref.integrationId, o.key);
+  if (claim?.createdRun !== ref.instanceId) return 'removed'; // this run never claimed it: it cannot have created it
+  const client = deps.serviceNow(ref.serviceNowInstance);
+  const found = await lookup<SnRecord & { sys_id?: unknown }>(client, o.table, o.naturalKey, ['sys_id']);
+  const mine = found.matched.filter((r) => claim.sysId === '' || text(r.sys_id) === claim.sysId);
+  for (const row of mine) {
+    const sysId = text(row.sys_id);
+    if (sysId) await client.remove(o.table, sysId);
+  }
+  // An insert that got no answer (sys_id unknown) may still land: look again later, until it cannot any more.
+  if (claim.sysId === '' && Date.parse(ledger.nowIso()) - Date.parse(claim.claimedAt) < LATE_INSERT_MS)
+    return {
+      reason: `the insert of ${o.table} '${o.key}' got no answer and may still land; the sweep looks for it again`,
+    };
+  await ledger.updateClaim(ref.integrationId, o.key, (cur) => (cur?.createdRun === ref.instanceId ? null : undefined));
+  return 'removed';
+}
+
 /**
  * True when the ledger's claim of (integration, `key`) names this run and `sysId`. A claim of this run with no sys_id
  * yet (an earlier execution inserted and stopped before recording it) adopts `sysId`: the natural key of an unshared
@@ -355,6 +387,13 @@ export async function ownsUnshared(
     cur?.createdRun === ref.instanceId && cur.sysId === '' ? { ...cur, sysId } : undefined,
   );
   return after?.createdRun === ref.instanceId && after.sysId === sysId;
+}
+
+/** Drops this run's claim of `key` while it has no sys_id (its insert was refused: nothing was created). */
+export async function releaseUnsharedClaim(ledger: OwnershipLedger, ref: OwnerRef, key: string): Promise<void> {
+  await ledger.updateClaim(ref.integrationId, key, (cur) =>
+    cur?.createdRun === ref.instanceId && cur.sysId === '' ? null : undefined,
+  );
 }
 
 /** Records, before the insert, that this run is about to create the unshared record `key` of `table`. */

@@ -22,7 +22,7 @@ import type { InvocationContext } from '@azure/functions';
 
 import { readSecretValue } from '../clients/keyvault';
 import type { ServiceNowClient, SnRecord } from '../clients/servicenow';
-import { ensureErrorType } from '../lib/errors';
+import { classify, ensureErrorType } from '../lib/errors';
 import type { InsertLock } from '../registry/ownership';
 import type { EnsureRecordInput, Failure, ManualAction, Outcome, RecordResult } from './contracts';
 import { type Deps, getDeps } from './deps';
@@ -32,6 +32,7 @@ import {
   abandonShared,
   claimShared,
   claimUnshared,
+  releaseUnsharedClaim,
   holdShared,
   inputFailure,
   logLine,
@@ -84,6 +85,12 @@ function handOff(input: EnsureRecordActivityInput, desired: Record<string, strin
         ]
       : []),
   ]);
+}
+
+/** True when the service answered the request with a status (as opposed to a timeout or a dropped connection). */
+function answered(err: unknown): boolean {
+  const c = classify(err);
+  return c.status !== undefined && c.kind !== 'timeout';
 }
 
 /** Oldest first (sys_created_on, then sys_id): every concurrent run picks the same survivor. */
@@ -163,6 +170,18 @@ export async function ensureServiceNowRecord(
       return { row: found.matched[0] };
     };
     let picked = await pick();
+    if (!('failure' in picked) && !picked.row && !shared) {
+      // An earlier attempt of this run got no answer to its insert (timeout, reset): that insert may still land.
+      // Give it one client deadline to show up before inserting again, so a slow instance does not get two.
+      const claim = await deps.ownership.getClaim(input.integrationId, input.key);
+      if (claim?.createdRun === input.instanceId && claim.sysId === '') {
+        const until = Date.now() + deps.config.serviceNow.timeoutMs;
+        while (!('failure' in picked) && !picked.row && Date.now() < until) {
+          await new Promise((r) => setTimeout(r, 250));
+          picked = await pick();
+        }
+      }
+    }
     if (!('failure' in picked) && !picked.row) {
       // Not there: insert under the lock, after looking again (another execution may have inserted meanwhile).
       lock = await deps.ownership.lockInsert(input.serviceNowInstance, input.table, input.naturalKey, input.instanceId);
@@ -187,7 +206,16 @@ export async function ensureServiceNowRecord(
     } else {
       if (shared) announced = { took: await claimShared(deps.ownership, input, k) };
       else await claimUnshared(deps.ownership, input, input.key, input.table);
-      const inserted = await client.insert<Row>(input.table, desired, { fields: ['sys_id', 'sys_created_on'] });
+      let inserted: Row;
+      try {
+        inserted = await client.insert<Row>(input.table, desired, { fields: ['sys_id', 'sys_created_on'] });
+      } catch (err) {
+        // ServiceNow answered (a status, no timeout): nothing was inserted, so the claim goes. Without an answer
+        // (timeout, reset) the insert may have landed or land later: the claim stays for compensation to look for it.
+        if (!shared && answered(err))
+          await releaseUnsharedClaim(deps.ownership, input, input.key).catch(() => undefined);
+        throw err;
+      }
       sysId = text(inserted.sys_id);
       created = true;
       logLine(log, 'info', `${input.table} '${input.key}' created: ${sysId ?? '?'}`);

@@ -20,6 +20,7 @@ import type { RotationStatus } from '../orchestrators/rotationTypes';
 import { rotationInstancePrefix } from '../rotation/ids';
 import { handleNearExpiry } from '../rotation/nearExpiry';
 import { rotationInput, startRotation, statusOf } from '../rotation/start';
+import { sweepOrphans, type OrphanSweepDeps } from '../rotation/orphans';
 import { rolesOf, startDueRotations, type SweepResult } from '../rotation/sweep';
 import { contentTooLarge, failFast, json, problem, readText, withErrorBoundary, type Problem } from './http';
 
@@ -27,6 +28,8 @@ export type RotationDeps = Pick<Deps, 'config' | 'registry' | 'secrets' | 'now'>
 
 export interface RotationHandlerOptions {
   deps?: () => RotationDeps;
+  /** What the orphan sweep needs (removals through every client); production: the process-wide deps. */
+  orphanDeps?: () => OrphanSweepDeps;
 }
 
 export type TimerClientHandler = (timer: Timer, client: DurableClient, ctx: InvocationContext) => Promise<void>;
@@ -118,11 +121,19 @@ export function createRotationHandlers(opts: RotationHandlerOptions = {}): {
   nearExpiry: EventGridClientHandler;
 } {
   const depsOf = opts.deps ?? getDeps;
+  const orphanDepsOf = opts.orphanDeps ?? (opts.deps ? undefined : getDeps);
 
   const sweep: TimerClientHandler = async (timer, client, ctx) => {
     const deps = depsOf();
     if (timer.isPastDue) ctx.warn('rotation sweep is running late (past due)');
     logSweep(ctx, await startDueRotations(deps, client, deps.now()));
+    // What earlier runs could not remove is tried again on every sweep.
+    if (!orphanDepsOf) return;
+    const orphans = await sweepOrphans(orphanDepsOf(), ctx);
+    if (orphans.integrations)
+      ctx.log(
+        `orphan sweep: ${orphans.removed} removed, ${orphans.remaining} remaining, ${orphans.alerts.length} alert(s)`,
+      );
   };
 
   const rotate: HttpClientHandler = async (req, client) => {

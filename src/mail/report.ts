@@ -1,5 +1,5 @@
 /** The final report email: outcome, connectivity checks with remediation hints, and orphans left to remove by hand. */
-import type { ReportInput } from '../activities/contracts';
+import { describeObject, type ReportInput } from '../activities/contracts';
 import { html } from './html';
 import { code, document, table } from './layout';
 
@@ -27,19 +27,7 @@ export function reportMail(r: ReportInput): { subject: string; html: string } {
         ? html`<p>These objects could not be removed and must be deleted by hand:</p>
             ${table(
               ['Kind', 'Identifier', 'Reason'],
-              r.orphans.map((o) => [
-                o.object.kind,
-                code(
-                  o.object.kind === 'app'
-                    ? `${o.object.role}: appId ${o.object.appId}, objectId ${o.object.objectId}`
-                    : o.object.kind === 'appCandidate'
-                      ? `${o.object.role}: app (by uniqueName)`
-                      : o.object.kind === 'secret'
-                        ? `${o.object.role}: Key Vault secret ${o.object.secretName}`
-                        : `${o.object.key}: ${o.object.table} ${o.object.sysId}`,
-                ),
-                o.reason,
-              ]),
+              r.orphans.map((o) => [o.object.kind, code(describeObject(o.object)), o.reason]),
             )}`
         : html`<p>None.</p>`
     }`;

@@ -7,6 +7,7 @@ import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-f
 
 import {
   APPROVAL_EVENT,
+  describeObject,
   type ApprovalDecision,
   type ApprovalPlan,
   type CheckOutcome,
@@ -131,6 +132,8 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     return result.removed.flatMap((o) => (o.kind === 'record' ? [o.key] : []));
   }
 
+  /** A record whose insert was under way when the run failed: compensation looks for it by natural key. */
+  let inFlight: CreatedObject | undefined;
   let outcome: ProvisionOutcome | undefined;
   try {
     if (!profile) throw new ProvisionError(`unknown integration profile '${ref.profileId}'`);
@@ -286,6 +289,9 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     const expectedRecords: ExpectedRecord[] = [];
     const inert = mode === 'first';
     function* ensureRecord(spec: ServiceNowRecordSpec, fields: Record<string, string>): Generator<Task, void, unknown> {
+      const naturalKey = renderRecord(spec.naturalKey, values);
+      // Until the activity answers, an insert of this record may be in flight (and land after a timeout).
+      if (!spec.shared) inFlight = { kind: 'recordCandidate', key: spec.key, table: spec.table, naturalKey };
       const r = yield* call(
         context,
         activities.ensureServiceNowRecord,
@@ -293,7 +299,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           ...ref,
           key: spec.key,
           table: spec.table,
-          naturalKey: renderRecord(spec.naturalKey, values),
+          naturalKey,
           fields: renderRecord(fields, values),
           ...(spec.shared ? { shared: true } : {}),
           ...(spec.secret
@@ -305,6 +311,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         },
         RETRY.service,
       );
+      inFlight = undefined;
       if (!r.ok) throw new ProvisionError(`ServiceNow ${spec.table}: ${r.failure.message}`);
       const record = stripOk(r);
       const i = status.records.findIndex((x) => x.key === record.key);
@@ -485,6 +492,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
               secretName: secretNameFor(ref.integrationId, app.role),
               appObjectId: app.objectId,
             });
+      if (inFlight) status.created.push(inFlight);
       step('compensating');
       yield* workNote(`Provisioning failed: ${status.error}. Rolling back what this run created.`);
       yield* compensate(context, ref, status);
@@ -554,12 +562,7 @@ function stripOk<T extends { ok: true }>(r: T): Omit<T, 'ok'> {
   return rest;
 }
 
-function describe(o: CreatedObject): string {
-  if (o.kind === 'app') return `app ${o.role} (${o.appId})`;
-  if (o.kind === 'appCandidate') return `app ${o.role}`;
-  if (o.kind === 'secret') return `Key Vault secret ${o.secretName}`;
-  return `${o.table} ${o.sysId}`;
-}
+const describe = describeObject;
 
 /**
  * One approval round: emailed single-use links to the eligible approvers (the activity applies the approver policy),
