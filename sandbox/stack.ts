@@ -83,6 +83,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     PUBLIC_BASE_URL: host.baseUrl,
     FUNCTIONS_BASE_URL: host.baseUrl,
     FUNCTIONS_KEY: host.functionKey,
+    // The durable HTTP API wants the system key, as the real host's does (`code=`).
+    FUNCTIONS_SYSTEM_KEY: host.systemKey,
     ...(opts.settings ?? {}),
   });
   apply(env());

@@ -85,6 +85,7 @@ describe('npm run sandbox', () => {
       'SANDBOX_CONTROL_URL',
       'FUNCTIONS_BASE_URL',
       'FUNCTIONS_KEY',
+      'FUNCTIONS_SYSTEM_KEY',
       'PUBLIC_BASE_URL',
       'AzureWebJobsStorage',
     ])
@@ -137,10 +138,12 @@ describe('npm run sandbox', () => {
     expect((JSON.parse(r.body) as { result: unknown[] }).result).toHaveLength(1);
   });
 
-  it('serves the durable HTTP API of the local Functions host at the paths the Functions host uses', () => {
-    const r = curl(env, `${env.FUNCTIONS_BASE_URL}/runtime/webhooks/durabletask/instances/no-such-instance`);
-    expect(r.status).toBe(404);
-    expect(curl(env, `${env.FUNCTIONS_BASE_URL}/runtime/webhooks/durabletask/instances`).status).toBe(200);
+  it('serves the durable HTTP API of the local Functions host at the paths the Functions host uses, with the system key', () => {
+    const base = `${env.FUNCTIONS_BASE_URL}/runtime/webhooks/durabletask/instances`;
+    const code = `code=${encodeURIComponent(env.FUNCTIONS_SYSTEM_KEY)}`;
+    expect(curl(env, `${base}/no-such-instance?${code}`).status).toBe(404);
+    expect(curl(env, `${base}?${code}`).status).toBe(200);
+    expect(curl(env, base).status).toBe(401);
   });
 
   it('exposes the journal over the control API', () => {
