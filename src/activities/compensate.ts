@@ -221,7 +221,7 @@ export async function compensate(input: CompensateInput, deps: Deps, log?: Activ
         object.kind === 'record'
           ? await removeRecord(deps, input, object)
           : object.kind === 'recordCandidate'
-            ? await removeRecordCandidate(deps, input, object)
+            ? await removeRecordCandidate(deps, input, object, input.keep)
             : object.kind === 'secret'
               ? await removeSecret(deps, input, object)
               : object.kind === 'appCandidate'

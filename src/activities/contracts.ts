@@ -394,6 +394,8 @@ export interface CompensateInput extends IntegrationRef {
    * else was tried, so the durable retry policy runs the removal again.
    */
   final?: boolean;
+  /** Ids the integration uses now (sys_ids, object ids): never removed, whatever an earlier run's markers say. */
+  keep?: string[];
 }
 
 /** What a run could not remove, kept on the integration until a later sweep removes it. */

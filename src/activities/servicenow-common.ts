@@ -289,7 +289,7 @@ export async function removeOwnedRecord(
         reason: `created by provisioning run ${claim.createdRun}, not ${ref.instanceId}; left in place (not an orphan)`,
       };
     await client.remove(o.table, o.sysId);
-    await ledger.updateClaim(ref.integrationId, claim.key, (cur) =>
+    await ledger.updateClaim(ref.integrationId, claim.key, claim.createdRun, (cur) =>
       cur?.createdRun === claim.createdRun && cur.sysId === o.sysId ? null : undefined,
     );
     return 'removed';
@@ -348,13 +348,16 @@ export async function removeRecordCandidate(
   deps: Pick<Deps, 'ownership' | 'serviceNow'>,
   ref: OwnerRef,
   o: { key: string; table: string; naturalKey: Record<string, string> },
+  keep: readonly string[] = [],
 ): Promise<RecordRemoval> {
   const ledger = deps.ownership;
-  const claim = await ledger.getClaim(ref.integrationId, o.key);
+  const claim = await ledger.getClaim(ref.integrationId, o.key, ref.instanceId);
   if (claim?.createdRun !== ref.instanceId) return 'removed'; // this run never claimed it: it cannot have created it
   const client = deps.serviceNow(ref.serviceNowInstance);
   const found = await lookup<SnRecord & { sys_id?: unknown }>(client, o.table, o.naturalKey, ['sys_id']);
-  const mine = found.matched.filter((r) => claim.sysId === '' || text(r.sys_id) === claim.sysId);
+  const mine = found.matched.filter(
+    (r) => !keep.includes(text(r.sys_id) ?? '') && (claim.sysId === '' || text(r.sys_id) === claim.sysId),
+  );
   for (const row of mine) {
     const sysId = text(row.sys_id);
     if (sysId) await client.remove(o.table, sysId);
@@ -364,7 +367,9 @@ export async function removeRecordCandidate(
     return {
       reason: `the insert of ${o.table} '${o.key}' got no answer and may still land; the sweep looks for it again`,
     };
-  await ledger.updateClaim(ref.integrationId, o.key, (cur) => (cur?.createdRun === ref.instanceId ? null : undefined));
+  await ledger.updateClaim(ref.integrationId, o.key, ref.instanceId, (cur) =>
+    cur?.createdRun === ref.instanceId ? null : undefined,
+  );
   return 'removed';
 }
 
@@ -379,11 +384,11 @@ export async function ownsUnshared(
   key: string,
   sysId: string,
 ): Promise<boolean> {
-  const claim = await ledger.getClaim(ref.integrationId, key);
+  const claim = await ledger.getClaim(ref.integrationId, key, ref.instanceId);
   if (claim?.createdRun !== ref.instanceId) return false;
   if (claim.sysId === sysId) return true;
   if (claim.sysId !== '') return false;
-  const after = await ledger.updateClaim(ref.integrationId, key, (cur) =>
+  const after = await ledger.updateClaim(ref.integrationId, key, ref.instanceId, (cur) =>
     cur?.createdRun === ref.instanceId && cur.sysId === '' ? { ...cur, sysId } : undefined,
   );
   return after?.createdRun === ref.instanceId && after.sysId === sysId;
@@ -391,14 +396,14 @@ export async function ownsUnshared(
 
 /** Drops this run's claim of `key` while it has no sys_id (its insert was refused: nothing was created). */
 export async function releaseUnsharedClaim(ledger: OwnershipLedger, ref: OwnerRef, key: string): Promise<void> {
-  await ledger.updateClaim(ref.integrationId, key, (cur) =>
+  await ledger.updateClaim(ref.integrationId, key, ref.instanceId, (cur) =>
     cur?.createdRun === ref.instanceId && cur.sysId === '' ? null : undefined,
   );
 }
 
 /** Records, before the insert, that this run is about to create the unshared record `key` of `table`. */
 export async function claimUnshared(ledger: OwnershipLedger, ref: OwnerRef, key: string, table: string): Promise<void> {
-  await ledger.updateClaim(ref.integrationId, key, (cur) =>
+  await ledger.updateClaim(ref.integrationId, key, ref.instanceId, (cur) =>
     cur?.createdRun === ref.instanceId && cur.sysId === ''
       ? undefined
       : {
@@ -428,10 +433,10 @@ export async function settleUnshared(
   if (!inserted) {
     // A concurrent insert won. It is this run's only if another execution of this run recorded it (never adopted:
     // the winner may be anyone's).
-    const claim = await ledger.getClaim(ref.integrationId, key);
+    const claim = await ledger.getClaim(ref.integrationId, key, ref.instanceId);
     return claim?.createdRun === ref.instanceId && claim.sysId === sysId;
   }
-  const after = await ledger.updateClaim(ref.integrationId, key, (cur) => ({
+  const after = await ledger.updateClaim(ref.integrationId, key, ref.instanceId, (cur) => ({
     integrationId: ref.integrationId,
     key,
     table,

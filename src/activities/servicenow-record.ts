@@ -173,7 +173,7 @@ export async function ensureServiceNowRecord(
     if (!('failure' in picked) && !picked.row && !shared) {
       // An earlier attempt of this run got no answer to its insert (timeout, reset): that insert may still land.
       // Give it one client deadline to show up before inserting again, so a slow instance does not get two.
-      const claim = await deps.ownership.getClaim(input.integrationId, input.key);
+      const claim = await deps.ownership.getClaim(input.integrationId, input.key, input.instanceId);
       if (claim?.createdRun === input.instanceId && claim.sysId === '') {
         const until = Date.now() + deps.config.serviceNow.timeoutMs;
         while (!('failure' in picked) && !picked.row && Date.now() < until) {

@@ -211,26 +211,31 @@ export class OwnershipLedger extends TableBacked {
   // -------------------------------------------------------------------------------------------------------------
   // Unshared records: the creating run, claimed before the insert.
 
-  private claimKey = (integrationId: string, key: string) => hashKey([integrationId, key]);
+  /**
+   * One claim per (integration, record key, run): a later run that creates the record again under the same key (the
+   * earlier one was left behind) never erases what an earlier run created, so each run's removal finds its own.
+   */
+  private claimKey = (integrationId: string, key: string, run: string) => hashKey([integrationId, key, run]);
 
-  async getClaim(integrationId: string, key: string): Promise<RecordClaim | undefined> {
+  async getClaim(integrationId: string, key: string, run: string): Promise<RecordClaim | undefined> {
     await this.ready();
-    const row = await this.read(RECORD_PARTITION, this.claimKey(integrationId, key));
+    const row = await this.read(RECORD_PARTITION, this.claimKey(integrationId, key, run));
     return row ? toClaim(row) : undefined;
   }
 
-  /** Updates the claim of (integration, key); see `modify`. */
+  /** Updates the claim of (integration, key, run); see `modify`. */
   async updateClaim(
     integrationId: string,
     key: string,
+    run: string,
     mutate: (current: RecordClaim | undefined) => Mutation<RecordClaim>,
   ): Promise<RecordClaim | undefined> {
     return this.modify(
       RECORD_PARTITION,
-      this.claimKey(integrationId, key),
-      `${integrationId} ${key}`,
+      this.claimKey(integrationId, key, run),
+      `${integrationId} ${key} ${run}`,
       toClaim,
-      (c) => ({ partitionKey: RECORD_PARTITION, rowKey: this.claimKey(c.integrationId, c.key), ...c }),
+      (c) => ({ partitionKey: RECORD_PARTITION, rowKey: this.claimKey(c.integrationId, c.key, c.createdRun), ...c }),
       mutate,
     );
   }

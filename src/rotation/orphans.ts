@@ -23,10 +23,41 @@ export interface OrphanSweepResult {
 
 export type OrphanSweepDeps = Pick<Deps, 'registry' | 'now'> & Parameters<typeof compensate>[1];
 
+/**
+ * Ids the integration uses now (apps, ServiceNow records, current credentials): a later run may have taken over what
+ * an earlier one left behind, and what is live is never an orphan.
+ */
+function liveIds(record: IntegrationRecord): Set<string> {
+  // Only an integration that is live or being provisioned uses anything; a rejected or rolled-back one does not.
+  if (!['active', 'provisioning', 'awaiting-approval', 'checking'].includes(record.status)) return new Set();
+  const ids = new Set<string>(Object.values(record.serviceNow));
+  for (const app of Object.values(record.apps))
+    for (const id of [app.objectId, app.appId, app.keyId, app.secretVersion]) if (id) ids.add(id);
+  return ids;
+}
+
+function isLive(o: RecordedOrphan, live: Set<string>, record: IntegrationRecord): boolean {
+  const x = o.object;
+  switch (x.kind) {
+    case 'app':
+      return live.has(x.objectId);
+    case 'appCandidate':
+      return live.size > 0 && record.apps[x.role] !== undefined;
+    case 'secret':
+      return (x.keyId !== undefined && live.has(x.keyId)) || (x.version !== undefined && live.has(x.version));
+    case 'record':
+      return live.has(x.sysId);
+    case 'recordCandidate':
+      return false; // the removal itself skips the rows the integration uses (`keep`)
+  }
+}
+
 async function retryOne(deps: OrphanSweepDeps, record: IntegrationRecord): Promise<RecordedOrphan[]> {
   const left: RecordedOrphan[] = [];
+  const live = liveIds(record);
   const byRun = new Map<string, RecordedOrphan[]>();
-  for (const o of record.orphans ?? []) byRun.set(o.instanceId, [...(byRun.get(o.instanceId) ?? []), o]);
+  for (const o of record.orphans ?? [])
+    if (!isLive(o, live, record)) byRun.set(o.instanceId, [...(byRun.get(o.instanceId) ?? []), o]);
   for (const [instanceId, orphans] of byRun) {
     const ref = {
       integrationId: record.id,
@@ -36,7 +67,10 @@ async function retryOne(deps: OrphanSweepDeps, record: IntegrationRecord): Promi
       tenantName: record.tenantName,
       serviceNowInstance: record.serviceNowInstance,
     };
-    const result = await compensate({ ...ref, created: orphans.map((o) => o.object), final: true }, deps);
+    const result = await compensate(
+      { ...ref, created: orphans.map((o) => o.object), final: true, keep: [...live] },
+      deps,
+    );
     for (const o of result.orphans) {
       const before = orphans.find((x) => JSON.stringify(x.object) === JSON.stringify(o.object));
       left.push({ ...o, instanceId, since: before?.since ?? deps.now().toISOString() });

@@ -48,7 +48,9 @@ describe('ensureRoleGrant', () => {
     expect(again).toMatchObject({ ok: true, created: true });
     if (!first.ok || !again.ok) throw new Error('unreachable');
     expect(again.sysId).toBe(first.sysId);
-    expect(await env.deps.ownership.getClaim(ref.integrationId, grantKey(userName, 'incident_manager'))).toMatchObject({
+    expect(
+      await env.deps.ownership.getClaim(ref.integrationId, grantKey(userName, 'incident_manager'), ref.instanceId),
+    ).toMatchObject({
       createdRun: ref.instanceId,
       sysId: first.sysId,
       table: 'sys_user_has_role',

@@ -115,7 +115,7 @@ describe('ensureServiceNowRecord', () => {
     if (!first.ok || !again.ok) throw new Error('unreachable');
     expect(again.sysId).toBe(first.sysId);
     expect(env.sandbox.journal.writes({ since: mark })).toEqual([]);
-    const claim = await env.deps.ownership.getClaim(ref.integrationId, 'outboundProvider');
+    const claim = await env.deps.ownership.getClaim(ref.integrationId, 'outboundProvider', ref.instanceId);
     expect(claim).toMatchObject({ createdRun: ref.instanceId, sysId: first.sysId, table: 'oauth_entity' });
     // A later run of the same integration (re-provisioning) finds the record: not its own.
     const later = await ensureServiceNowRecord({ ...input, instanceId: `${ref.instanceId}-rerun` }, env.deps);
@@ -127,7 +127,7 @@ describe('ensureServiceNowRecord', () => {
     const appId = newAppId();
     const input = outboundInput(ref, appId);
     // The first execution claimed and inserted, then stopped before recording the sys_id in the ledger.
-    await env.deps.ownership.updateClaim(ref.integrationId, 'outboundProvider', () => ({
+    await env.deps.ownership.updateClaim(ref.integrationId, 'outboundProvider', ref.instanceId, () => ({
       integrationId: ref.integrationId,
       key: 'outboundProvider',
       table: 'oauth_entity',
@@ -139,7 +139,9 @@ describe('ensureServiceNowRecord', () => {
     const sysId = env.sandbox.servicenow.seedRecord(instance, 'oauth_entity', { ...input.fields });
     const result = await ensureServiceNowRecord(input, env.deps);
     expect(result).toMatchObject({ ok: true, created: true, sysId });
-    expect(await env.deps.ownership.getClaim(ref.integrationId, 'outboundProvider')).toMatchObject({ sysId });
+    expect(await env.deps.ownership.getClaim(ref.integrationId, 'outboundProvider', ref.instanceId)).toMatchObject({
+      sysId,
+    });
   });
 
   it('compensation removes what its run created, counts an already removed record, reports a refused DELETE', async () => {
@@ -158,7 +160,7 @@ describe('ensureServiceNowRecord', () => {
     expect(rowsWith('oauth_entity', 'sys_id', object.sysId)).toHaveLength(1);
     expect(await compensate({ ...ref, created: [object] }, env.deps)).toEqual({ removed: [object], orphans: [] });
     expect(rowsWith('oauth_entity', 'sys_id', object.sysId)).toHaveLength(0);
-    expect(await env.deps.ownership.getClaim(ref.integrationId, 'outboundProvider')).toBeUndefined();
+    expect(await env.deps.ownership.getClaim(ref.integrationId, 'outboundProvider', ref.instanceId)).toBeUndefined();
     // At-least-once compensation: the record and its claim are gone, so a second run counts it removed.
     expect(await compensate({ ...ref, created: [object] }, env.deps)).toEqual({ removed: [object], orphans: [] });
   });

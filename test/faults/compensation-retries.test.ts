@@ -7,6 +7,7 @@ import { getDeps } from '../../src/activities/deps';
 import { sweepOrphans } from '../../src/rotation/orphans';
 import type { LocalStack } from '../../sandbox/stack';
 import {
+  api,
   appRemoved,
   approverOf,
   createdBy,
@@ -25,7 +26,7 @@ describe('compensation under transient faults', () => {
   let stack: LocalStack;
 
   beforeAll(async () => {
-    stack = await startStackFor(['dev00000', 'comp-reset', 'comp-503']);
+    stack = await startStackFor(['dev00000', 'comp-reset', 'comp-503', 'comp-taken']);
   });
   afterAll(async () => {
     await stack?.close();
@@ -53,6 +54,37 @@ describe('compensation under transient faults', () => {
     expect(out.outcome).toBe('rejected');
     expect(out.orphans).toEqual([]);
     for (const app of createdBy(before).apps) expect(appRemoved(stack, app.objectId)).toBe(true);
+  });
+
+  it('the sweep never removes what a later run took over', async () => {
+    const instance = 'comp-taken';
+    const id = await startProvisioning(stack, requestFor(stack, instance));
+    const before = await runToApproval(stack, id);
+    stack.sandbox.faults.add({
+      service: 'servicenow',
+      method: 'DELETE',
+      path: `^/${instance}/api/now/(v\\d+/)?table/`,
+      action: { type: 'status', status: 503, headers: { 'Retry-After': '3600' } },
+    });
+    expect((await decideFromEmail(stack, approverOf(stack), id, 'reject')).status).toBe(200);
+    const rejected = await runToEnd(stack, id, { stepMs: 60_000, maxAdvanceMs: 30 * 60_000 });
+    expect(rejected.orphans.length).toBeGreaterThanOrEqual(4);
+    stack.sandbox.faults.clear();
+
+    // A new run finds the records the rejected one left (same natural keys) and goes live with them.
+    const res = await api(stack, 'POST', '/api/integrations?reprovision=true', { body: requestFor(stack, instance) });
+    expect(res.status).toBe(202);
+    await runToApproval(stack, id);
+    expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
+    const live = await runToEnd(stack, id);
+    expect(live.outcome).toBe('active');
+
+    const deps = getDeps();
+    await sweepOrphans(deps);
+    for (const r of live.records.filter((x) => x.sysId))
+      expect(recordExists(stack, instance, r.table, r.sysId!)).toBe(true);
+    expect(createdBy(before).records.length).toBeGreaterThan(0);
+    expect((await deps.registry.get(id))?.value.status).toBe('active');
   });
 
   it('removals that keep failing are recorded on the integration and removed by the sweep once the service is back', async () => {
@@ -83,7 +115,9 @@ describe('compensation under transient faults', () => {
     // Still failing: the sweep removes nothing and keeps them; a day later it raises an alert.
     const errors: string[] = [];
     const log = { error: (...a: unknown[]) => errors.push(a.join(' ')) };
-    expect(await sweepOrphans(deps, log)).toMatchObject({ removed: 0, remaining: records.length, alerts: [] });
+    const orphansOf = async () => (await deps.registry.get(id))?.value.orphans ?? [];
+    expect((await sweepOrphans(deps, log)).alerts).toEqual([]);
+    expect(await orphansOf()).toHaveLength(records.length);
     await stack.host.advanceTime(25 * 3600_000);
     const late = await sweepOrphans(deps, log);
     expect(late.alerts.map((a) => a.integrationId)).toEqual([id]);
@@ -91,7 +125,8 @@ describe('compensation under transient faults', () => {
 
     // The service is back: the sweep removes them and clears the list.
     stack.sandbox.faults.clear();
-    expect(await sweepOrphans(deps, log)).toMatchObject({ removed: records.length, remaining: 0 });
+    await sweepOrphans(deps, log);
+    expect(await orphansOf()).toEqual([]);
     for (const r of records) expect(recordExists(stack, instance, r.table, r.sysId!)).toBe(false);
     expect((await deps.registry.get(id))?.value.orphans).toBeUndefined();
   });
