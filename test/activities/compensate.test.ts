@@ -281,12 +281,17 @@ describe('compensate', () => {
     expect(steps(mark)).toEqual([]);
   });
 
-  it('reports an orphan with its id and reason when a delete fails, and carries on with the rest', async () => {
+  it('retries a transiently failing delete, then reports it as an orphan with its id and reason, and carries on with the rest', async () => {
     const ref = env.ref();
     const { app, secretName, created } = await provision(ref);
-    env.sandbox.faults.add({ service: 'graph', method: 'DELETE', action: { type: 'status', status: 500 }, times: 1 });
+    env.sandbox.faults.add({ service: 'graph', method: 'DELETE', action: { type: 'status', status: 500 }, times: 2 });
     const value = (await env.deps.secrets.getSecret(secretName)).value ?? '';
-    const out = await compensate({ ...ref, created }, env.deps, log);
+    // A 500 may pass: the removal throws for the durable retry (after doing everything else)...
+    await expect(compensate({ ...ref, created }, env.deps, log)).rejects.toMatchObject({
+      code: 'CompensationIncomplete',
+    });
+    // ...and its last attempt reports the orphan.
+    const out = await compensate({ ...ref, created, final: true }, env.deps, log);
     expect(out.removed).toEqual([created[1]]);
     expect(out.orphans.map((o) => o.object)).toEqual([created[0]]);
     expect(out.orphans[0].reason).toMatch(/500/);
