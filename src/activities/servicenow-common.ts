@@ -133,7 +133,9 @@ export async function holdShared(
   sysId: string,
 ): Promise<boolean> {
   const entry = await ledger.updateShared(ref.serviceNowInstance, k.table, k.naturalKey, (cur) => {
-    if (cur && cur.sysId !== sysId && ledger.isDeleting(cur)) throw busy(k);
+    // A removal decided to delete this record (no reference was left): wait for it, then ensure it anew, instead of
+    // taking a reference to a record that is about to go.
+    if (cur && ledger.isDeleting(cur)) throw busy(k);
     let createdBy = PRE_EXISTING;
     let createdRun = '';
     if (cur?.sysId === sysId) {

@@ -349,3 +349,21 @@ describe('integrations sharing one ServiceNow instance', () => {
     expect(writesTo([admins], mark)).toEqual([]);
   });
 });
+
+describe('a shared record being deleted', () => {
+  it('makes a concurrent ensure wait (busy) instead of taking a reference to a record about to go', async () => {
+    const instance = 'iso-shared';
+    const x = env.ref({ serviceNowInstance: instance });
+    const y = env.ref({ serviceNowInstance: instance });
+    const [input] = privilegeInputs(x);
+    const taken = await ensureServiceNowRecord(input, env.deps);
+    if (!taken.ok || !taken.sysId) throw new Error('unreachable');
+    // X's compensation decided to delete it (no reference left) and marked the entry, but has not deleted it yet.
+    await env.deps.ownership.updateShared(instance, input.table, input.naturalKey, (cur) =>
+      cur ? { ...cur, holders: {}, deletingSince: env.deps.ownership.nowIso() } : undefined,
+    );
+    await expect(ensureServiceNowRecord({ ...input, ...y }, env.deps)).rejects.toBeInstanceOf(OwnershipBusyError);
+    const entry = await env.deps.ownership.getShared(instance, input.table, input.naturalKey);
+    expect(entry?.holders[y.integrationId]).toBeUndefined();
+  });
+});
