@@ -289,6 +289,11 @@ export interface ApprovalPlan {
   ipRules: string[];
   manualSteps: { title: string; actor: string }[];
   requestedBy: string[];
+  /**
+   * For a change of a live integration: what approving it takes away (role grants, IP allow rules the new plan no
+   * longer has). Follows from the plan and the live state; shown, not part of the digest.
+   */
+  removes?: string[];
 }
 
 export interface RunChecksInput extends IntegrationRef {
@@ -424,6 +429,12 @@ export interface RegistryUpdateInput {
   approval?: { approver: string; at: string; planDigest?: string; approvers?: string[] };
   /** What the run `instanceId` could not remove (replaces that run's entries in the integration's list). */
   orphans?: { instanceId: string; items: Orphan[] };
+  /** What the request that went live named (set when a run ends active, never before its approval). */
+  tenantName?: string;
+  tenantDomain?: string;
+  ticket?: TicketRef;
+  /** The digest of the plan whose activation completed (the live state); a re-run with it is silent. */
+  appliedDigest?: string;
   /** Record keys to forget (records an approved change retired). */
   dropRecords?: string[];
   /** Who approves and receives hand-offs and reports (the eligible approvers of the last round). */

@@ -224,26 +224,37 @@ export async function startIntegration(
   const input = provisionInput(deps, req, tenant, id, instanceId, 'provision');
   const prior = existing?.value;
   if (prior?.approval) input.approved = prior.approval;
+  if (prior?.appliedDigest) input.appliedDigest = prior.appliedDigest;
   if (prior && Object.keys(prior.apps).length)
     input.priorApps = Object.fromEntries(Object.entries(prior.apps).map(([role, a]) => [role, a.appId]));
   if (prior) input.liveStatus = prior.status;
   if (prior && Object.keys(prior.serviceNow).length) input.priorRecords = prior.serviceNow;
   if (prior?.approvers?.length) input.notify = prior.approvers;
   // A live integration stays live while it is re-provisioned (rotation keeps going); anything else is provisioning.
-  await deps.registry.update(id, (cur): IntegrationRecord => ({
-    ...(cur ?? { apps: {}, serviceNow: {}, checks: [], createdAt: at }),
-    id,
-    profile: req.profile,
-    tenant: tenant.tenantId,
-    ...(tenant.domain ? { tenantDomain: tenant.domain } : {}),
-    tenantName: req.tenantName,
-    serviceNowInstance: req.serviceNowInstance,
-    status: cur?.status === 'active' ? 'active' : 'provisioning',
-    instanceId,
-    ...(req.ticket ? { ticket: req.ticket } : {}),
-    runs,
-    updatedAt: at,
-  }));
+  // Compare-and-set on the run: of two requests that read the same state, the second finds another run named on the
+  // row and answers 409 (it never starts a second run). What an existing integration was approved with (ticket,
+  // tenant name) stays until a run of the new request ends active.
+  let raced = false;
+  await deps.registry.update(id, (cur): IntegrationRecord => {
+    raced = (cur?.instanceId ?? undefined) !== (prior?.instanceId ?? undefined);
+    if (raced && cur) return cur;
+    return {
+      ...(cur ?? { apps: {}, serviceNow: {}, checks: [], createdAt: at }),
+      id,
+      profile: req.profile,
+      tenant: tenant.tenantId,
+      ...(!cur && tenant.domain ? { tenantDomain: tenant.domain } : {}),
+      ...(!cur && req.ticket ? { ticket: req.ticket } : {}),
+      tenantName: cur?.tenantName ?? req.tenantName,
+      serviceNowInstance: req.serviceNowInstance,
+      status: cur?.status === 'active' ? 'active' : 'provisioning',
+      instanceId,
+      runs,
+      updatedAt: at,
+    };
+  });
+  if (raced)
+    return json(409, { id, status: 'provisioning', statusUrl: statusUrl(deps, id) }, { Location: statusUrl(deps, id) });
   try {
     await client.startNew(PROVISION_ORCHESTRATOR, { instanceId, input });
   } catch (err) {

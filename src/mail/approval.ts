@@ -105,6 +105,15 @@ export function planHtml(plan: ApprovalPlan, m: Markup = EMAIL_MARKUP): Html {
       plan.ipRules.map((r) => m.code(r)),
       'None: no IP allow-list is configured.',
     )}
+    ${
+      plan.removes?.length
+        ? html`<h3>Taken away from the live integration</h3>
+            ${list(
+              plan.removes.map((r) => m.code(r)),
+              'Nothing.',
+            )}`
+        : html``
+    }
     <h3>Manual steps</h3>
     ${
       plan.manualSteps.length

@@ -66,7 +66,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
   const changed = () =>
     status.created.length > 0 || status.records.some((r) => r.updated) || status.secrets.some((x) => x.created);
   let mode: GateMode = 'first';
-  const quiet = () => mode === 'silent' && !changed();
+  const quiet = () => (mode === 'silent' || mode === 'resume') && !changed();
   function* workNote(text: string): Generator<Task, void, unknown> {
     if (!input.ticket || quiet()) return;
     yield context.df.callActivity(activities.addWorkNote.name, { ...ref, ticket: input.ticket, note: text });
@@ -108,20 +108,49 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     yield* workNote(`Approved by ${(d.approvers ?? [d.approver]).join(', ')} at ${d.at}.`);
   }
 
-  /** Records earlier runs registered that this run's (approved) plan no longer has: removed or released. */
-  function* retireStale(p: IntegrationProfile): Generator<Task, string[], unknown> {
-    const current = new Set(status.records.map((r) => `${r.key}|${r.sysId ?? ''}`));
+  /**
+   * What earlier runs registered that this run's approved plan no longer has: a role grant taken out of the request,
+   * the IP allow rules when the plan has none, a profile record replaced under a new natural key. Only what the plan
+   * dropped: a record merely missing from this run (a 403 hand-off, allow rules not needed right now) stays.
+   */
+  function staleRecords(
+    p: IntegrationProfile,
+    grants: { userName: string; role: string }[],
+    values: TemplateValues,
+  ): CreatedObject[] {
+    const byKey = new Map(status.records.map((r) => [r.key, r]));
+    const granted = new Set(grants.map((g) => `grant:${g.userName}:${g.role}`));
+    const priorValues: TemplateValues = { ...values };
+    for (const [role, appId] of Object.entries(input.priorApps ?? {})) priorValues[`apps.${role}.appId`] = appId;
+    const profileGrants = new Set(
+      p.serviceNow.roleGrants.map((g) => `grant:${renderTemplate(g.userName, priorValues)}:${g.role}`),
+    );
     const stale: CreatedObject[] = [];
     for (const [key, sysId] of Object.entries(input.priorRecords ?? {})) {
-      if (current.has(`${key}|${sysId}`)) continue;
       const spec = p.serviceNow.records.find((r) => r.key === key);
-      const table =
-        spec?.table ??
-        (key.startsWith('grant:') ? 'sys_user_has_role' : key.startsWith('ip:') ? 'ip_access' : undefined);
-      if (!table) continue;
-      const shared = spec ? spec.shared === true : true;
-      stale.push({ kind: 'record', key, table, sysId, ...(shared ? { shared: true } : {}), retire: true });
+      if (key.startsWith('grant:')) {
+        if (granted.has(key)) continue;
+        const shared = !profileGrants.has(key);
+        stale.push({
+          kind: 'record',
+          key,
+          table: 'sys_user_has_role',
+          sysId,
+          ...(shared ? { shared } : {}),
+          retire: true,
+        });
+      } else if (key.startsWith('ip:')) {
+        if (input.options.ipAllowlist) continue;
+        stale.push({ kind: 'record', key, table: 'ip_access', sysId, shared: true, retire: true });
+      } else if (spec && !spec.shared) {
+        const now = byKey.get(key)?.sysId;
+        if (now && now !== sysId) stale.push({ kind: 'record', key, table: spec.table, sysId, retire: true });
+      }
     }
+    return stale;
+  }
+
+  function* retireStale(stale: CreatedObject[]): Generator<Task, string[], unknown> {
     if (!stale.length) return [];
     step('retiring');
     const result = yield* removeObjects(context, ref, stale);
@@ -196,8 +225,24 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     });
     // The plan's digest decides the gate: the same plan as approved runs silently; another plan is staged.
     const digest = planDigest(planInput());
-    mode = !approvedBefore ? 'first' : input.approved?.planDigest === digest ? 'silent' : 'staged';
+    mode = !approvedBefore
+      ? 'first'
+      : input.approved?.planDigest !== digest
+        ? 'staged'
+        : input.appliedDigest === digest
+          ? 'silent'
+          : 'resume';
     status.plan = { digest, mode, summary: buildPlan(planInput()) };
+    if (mode === 'staged') {
+      const keep = new Set(status.plan.summary.roleGrants.map((g) => `grant:${g.userName}:${g.role}`));
+      const removes = Object.keys(input.priorRecords ?? {}).filter(
+        (k) => (k.startsWith('grant:') && !keep.has(k)) || (k.startsWith('ip:') && !input.options.ipAllowlist),
+      );
+      if (removes.length)
+        status.plan.summary.removes = removes.map((k) =>
+          k.startsWith('grant:') ? `role grant ${k.slice('grant:'.length)}` : `IP allow rule ${k.slice('ip:'.length)}`,
+        );
+    }
     if (mode !== 'silent')
       yield* workNote(
         `Provisioning of ${ref.integrationId} started (profile ${profile.id}, plan ${digest.slice(0, 12)}).`,
@@ -447,8 +492,11 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     // An approved change takes away what the new plan no longer has (a role grant, the IP allow rules, a record
     // replaced under a new natural key): activation only adds, so without this the live integration would hold more
     // than the plan its approver saw.
-    const retired = mode === 'staged' ? yield* retireStale(profile) : [];
-    if (changed() || retired.length) yield* registry({ records: status.records, dropRecords: retired });
+    const retired =
+      mode === 'staged' || mode === 'resume' ? yield* retireStale(staleRecords(profile, grants, values)) : [];
+    if (changed() || retired.length) yield* registry({ dropRecords: retired, records: status.records });
+    // The approved plan is live now: a re-run of it is silent.
+    if (input.appliedDigest !== digest) yield* registry({ appliedDigest: digest });
 
     // h. Connectivity checks, retried while Entra propagates new secrets. The records must hold what was approved.
     for (const spec of records)
@@ -521,6 +569,14 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       records: status.records,
       lastRun,
       orphans,
+      // What the request named becomes the integration's only when the run went live (never before its approval).
+      ...(outcome === 'active'
+        ? {
+            tenantName: ref.tenantName,
+            ...(input.tenantDomain ? { tenantDomain: input.tenantDomain } : {}),
+            ...(input.ticket ? { ticket: input.ticket } : {}),
+          }
+        : {}),
     });
   if (!quiet() || outcome !== 'active')
     yield* call(

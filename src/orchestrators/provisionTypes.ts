@@ -56,6 +56,8 @@ export interface ProvisionInput {
    * change: nothing is written before a new approval round approves it.
    */
   approved?: { approver: string; at: string; planDigest?: string };
+  /** The digest of the plan whose activation completed: the approved plan is silent only once it was applied. */
+  appliedDigest?: string;
   /** ServiceNow sys_ids earlier runs registered, by record key: what an approved change may have to retire. */
   priorRecords?: Record<string, string>;
   /** App ids an earlier run registered, by role (shown in a staged change's plan). */
@@ -68,8 +70,12 @@ export interface ProvisionInput {
 
 export type ProvisionOutcome = 'active' | 'checks-failed' | 'rejected' | 'expired' | 'failed';
 
-/** How a run treats the approval gate (see ProvisionInput.approved). */
-export type GateMode = 'first' | 'silent' | 'staged';
+/**
+ * How a run treats the approval gate (see ProvisionInput.approved): `first` (nothing approved: inert objects, then the
+ * gate), `silent` (the approved plan is the applied one), `resume` (the approved plan was not applied completely:
+ * apply it without asking again), `staged` (another plan: nothing written before a new approval).
+ */
+export type GateMode = 'first' | 'silent' | 'resume' | 'staged';
 
 /** The orchestration's custom status and output: a readable step log and what was created. Never a secret. */
 export interface ProvisionStatus {

@@ -49,6 +49,8 @@ export interface IntegrationRecord {
    * ask again; a different plan does.
    */
   approval?: { approver: string; at: string; planDigest?: string; approvers?: string[] };
+  /** The digest of the plan whose activation completed (the live state); a re-run with it is silent. */
+  appliedDigest?: string;
   /** The tenant's verified domain when a request named one (`tenant` is always the tenant id). */
   tenantDomain?: string;
   /** What runs could not remove: retried by the daily sweep until gone (an alert while they stay). */

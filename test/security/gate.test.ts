@@ -27,6 +27,7 @@ jest.setTimeout(180_000);
 
 interface FullView {
   id: string;
+  tenantName: string;
   status: string;
   outcome?: string;
   error?: string;
@@ -180,9 +181,14 @@ describe('approval gate', () => {
   it('a rejected staged change leaves the live integration as it was, with the rejection recorded', async () => {
     const live = await fullView(stack, id);
     const mark = stack.sandbox.journal.mark();
-    const body = requestFor(stack, instance, { options: { testEnvironment: true, ipAllowlist: true } });
+    const body = requestFor(stack, instance, {
+      tenantName: 'Fabrikam',
+      options: { testEnvironment: true, ipAllowlist: true },
+    });
     expect((await api(stack, 'POST', '/api/integrations?reprovision=true', { body })).status).toBe(202);
     await runToApproval(stack, id);
+    // Until a change is approved and live, the integration keeps what it was approved with.
+    expect((await fullView(stack, id)).tenantName).toBe('Contoso');
     expect((await decideFromEmail(stack, approverOf(stack), id, 'reject')).status).toBe(200);
     await runToEnd(stack, id);
     expect(configWrites(stack, mark)).toEqual([]);
@@ -191,6 +197,7 @@ describe('approval gate', () => {
     expect(after.lastRun?.outcome).toBe('rejected');
     expect(after.approval?.planDigest).toBe(live.approval?.planDigest);
     expect(after.created).toEqual(live.created);
+    expect(after.tenantName).toBe('Contoso');
   });
 
   it('an approved change that drops a role grant takes the grant away (activation does not only add)', async () => {
@@ -206,6 +213,10 @@ describe('approval gate', () => {
     expect((await api(stack, 'POST', '/api/integrations?reprovision=true', { body })).status).toBe(202);
     await runToApproval(stack, id);
     expect(hasGrant()).toBe(true); // nothing changes before the approval
+    // The approver is told what approving takes away.
+    const page = await openApprovalPage(approvalLink(stack, approverOf(stack), id));
+    expect(page.html).toContain('Taken away from the live integration');
+    expect(page.html).toContain('x_mioms_m365_assis.administrator');
     expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
     await runToEnd(stack, id);
     const after = await fullView(stack, id);
@@ -215,6 +226,63 @@ describe('approval gate', () => {
     expect(Object.keys(after.created.serviceNow).filter((k) => k.includes('administrator'))).toEqual([]);
     // What the plan still has stays: the privileges and the integration user's own role.
     expect(records('sys_scope_privilege').filter((p) => p.target_name?.startsWith('oauth_entity'))).toHaveLength(2);
+  });
+
+  it('an approved change that failed before it was applied is applied by the next request, without asking again', async () => {
+    const instanceUrl = serviceNowInstanceUrl(getConfig(), instance);
+    const redirectUri = `${instanceUrl}/oauth_redirect_v2.do`;
+    const admin = records('sys_user').find((u) => u.user_name === 'admin');
+    const adminRole = records('sys_user_role').find((r) => r.name === 'x_mioms_m365_assis.administrator');
+    const hasGrant = () =>
+      records('sys_user_has_role').some((g) => g.user === admin?.sys_id && g.role === adminRole?.sys_id);
+    const post = async (body: Record<string, unknown>) =>
+      expect((await api(stack, 'POST', '/api/integrations?reprovision=true', { body })).status).toBe(202);
+    // Live with the grant again.
+    const withGrant = requestFor(stack, instance, {
+      options: { testEnvironment: true, redirectUri, grantUsers: [{ userName: 'admin', role: 'administrator' }] },
+    });
+    await post(withGrant);
+    await runToApproval(stack, id);
+    await decideFromEmail(stack, approverOf(stack), id, 'approve');
+    await runToEnd(stack, id);
+    expect(hasGrant()).toBe(true);
+
+    // A change without it is approved, then fails before it is applied (ServiceNow refuses the grant lookups).
+    const without = requestFor(stack, instance, { options: { testEnvironment: true, redirectUri } });
+    await post(without);
+    await runToApproval(stack, id);
+    stack.sandbox.faults.add({
+      service: 'servicenow',
+      method: 'GET',
+      path: `^/${instance}/api/now/(v\\d+/)?table/sys_user_has_role`,
+      action: { type: 'status', status: 400 },
+    });
+    await decideFromEmail(stack, approverOf(stack), id, 'approve');
+    const failed = await runToEnd(stack, id);
+    stack.sandbox.faults.clear();
+    expect(failed.outcome).toBe('failed');
+    expect((await fullView(stack, id)).status).toBe('active');
+    expect(hasGrant()).toBe(true);
+
+    // The same request again: the approved plan is applied (no new round), and the grant goes.
+    await post(without);
+    const resumed = await runToEnd(stack, id);
+    expect(resumed.plan?.mode).toBe('resume');
+    expect(resumed.outcome).toBe('active');
+    expect(hasGrant()).toBe(false);
+  });
+
+  it('two re-provisionings at once start one run; the other answers 409', async () => {
+    const instanceUrl = serviceNowInstanceUrl(getConfig(), instance);
+    const body = requestFor(stack, instance, {
+      options: { testEnvironment: true, redirectUri: `${instanceUrl}/oauth_redirect_v2.do` },
+    });
+    const statuses = await Promise.all(
+      [0, 1].map(async () => (await api(stack, 'POST', '/api/integrations?reprovision=true', { body })).status),
+    );
+    expect(statuses.sort()).toEqual([202, 409]);
+    await runToEnd(stack, id);
+    expect((await fullView(stack, id)).status).toBe('active');
   });
 
   it('narrowing the approvers without naming the requester is refused (nobody narrows a round down to themselves)', async () => {
