@@ -28,7 +28,7 @@ async function provision(stack: LocalStack, instance: string): Promise<Run> {
       tenant: env.SANDBOX_TENANT_DOMAIN,
       tenantName: 'Contoso',
       serviceNowInstance: instance,
-      approvers: ['approver@contoso.onmicrosoft.com'],
+      approvers: ['approver@contoso.onmicrosoft.com', 'second.approver@contoso.onmicrosoft.com'],
       requestedBy: 'requester@contoso.onmicrosoft.com',
     }),
   });

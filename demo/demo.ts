@@ -138,7 +138,7 @@ async function main(): Promise<number> {
       tenant: env.SANDBOX_TENANT_DOMAIN,
       tenantName: 'Contoso',
       serviceNowInstance: env.SANDBOX_SERVICENOW_INSTANCE,
-      approvers: [approver],
+      approvers: [approver, `second.${approver}`],
       ...(ticket ? { ticket: { table: 'incident', number: ticket.number } } : {}),
       options: { testEnvironment: true },
     };

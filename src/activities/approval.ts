@@ -82,19 +82,37 @@ const REQUESTER_FIELDS: Record<string, string[]> = {
  * Unknown ticket tables or a ticket that cannot be found fail closed: the requesters would be unknown.
  */
 async function ticketRequesters(client: ServiceNowClient, ticket: TicketRef): Promise<string[] | string> {
-  const fields = Object.hasOwn(REQUESTER_FIELDS, ticket.table) ? REQUESTER_FIELDS[ticket.table] : undefined;
+  const fieldsOf = (table: string) => (Object.hasOwn(REQUESTER_FIELDS, table) ? REQUESTER_FIELDS[table] : undefined);
+  const fields = fieldsOf(ticket.table);
   if (!fields) return `ticket table '${ticket.table}' is not one of ${Object.keys(REQUESTER_FIELDS).join(', ')}`;
   let row: SnRecord | undefined;
   if (ticket.sysId !== undefined) {
     if (!SYS_ID.test(ticket.sysId)) return `ticket sys_id '${ticket.sysId}' is not 32 hex characters`;
-    row = await client.get(ticket.table, ticket.sysId, { fields: ['sys_id', ...fields] });
+    row = await client.get(ticket.table, ticket.sysId, { fields: ['sys_id', 'sys_class_name', ...fields] });
     if (!row) return `ticket ${ticket.table}/${ticket.sysId} not found (or hidden by ACL)`;
   } else if (ticket.number) {
-    const found = await lookup(client, ticket.table, { number: ticket.number }, fields);
+    const found = await lookup(client, ticket.table, { number: ticket.number }, [
+      'sys_id',
+      'sys_class_name',
+      ...fields,
+    ]);
     if (found.matched.length !== 1)
       return `ticket ${ticket.table} ${ticket.number} ${found.matched.length ? 'is ambiguous' : 'not found (or hidden by ACL)'}`;
     row = found.matched[0];
   } else return 'the ticket has neither sys_id nor number';
+  // A ticket named through a parent table (an incident as `task`) is read as what it is: its own table's requester
+  // fields (the caller) are not on the parent (ServiceNow table extension: sys_class_name names the record's class).
+  const cls = text(row.sys_class_name);
+  const own = cls && cls !== ticket.table ? fieldsOf(cls) : undefined;
+  const sysId = text(row.sys_id);
+  if (own && sysId) {
+    const real = await client.get(cls!, sysId, { fields: ['sys_id', ...own] });
+    if (!real) return `ticket ${cls}/${sysId} not found (or hidden by ACL)`;
+    return [...new Set([...fields, ...own])]
+      .map((f) => text(real[f]) ?? text(row[f]))
+      .filter((v): v is string => v !== undefined && v.trim() !== '')
+      .map(normaliseAddress);
+  }
   return fields
     .map((f) => text(row[f]))
     .filter((v): v is string => v !== undefined && v.trim() !== '')
@@ -135,10 +153,20 @@ export async function sendApprovalRequests(
       named = named.filter((p) => p.aliases.some((a) => asked.includes(a)));
       if (dropped.length) why.push(`not approvers under the policy: ${dropped.join(', ')}`);
     }
-    const excluded = named.filter((p) => p.aliases.some((a) => requesters.has(a)));
+    const isRequester = (p: Approver) => p.aliases.some((a) => requesters.has(a));
+    const excluded = named.filter(isRequester);
     eligible = named.filter((p) => !excluded.includes(p));
     if (excluded.length)
       why.push(`requesters cannot approve their own change: ${excluded.map((p) => p.address).join(', ')}`);
+    // Narrowing chooses who decides: it may not leave the round to the quorum alone while the policy has more
+    // eligible approvers (else one caller could route a round to one mailbox it reads). At least one more stays.
+    const all = resolved.approvers.filter((p) => !isRequester(p));
+    const floor = Math.min(quorum + 1, all.length);
+    if (input.approvers !== undefined && eligible.length >= quorum && eligible.length < floor)
+      return inputFailure(
+        'NarrowedTooFar',
+        `the request narrows the approvers to ${eligible.length}; at least ${floor} of the ${all.length} eligible under the policy must stay (quorum ${quorum} plus one)`,
+      );
   } catch (err) {
     return { ok: false, failure: toFailure(err) };
   }

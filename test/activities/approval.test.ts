@@ -202,12 +202,19 @@ describe('sendApprovalRequests', () => {
       path: 'sendMail$',
       action: { type: 'status', status: 502 },
     });
-    await expect(sendApprovalRequests(request(ref, { approvers: ['carl@contoso.com'] }), deps)).rejects.toMatchObject({
+    // A policy of one (a request narrowing a larger one to one person is refused).
+    const carlOnly = createDeps(
+      loadConfig({ ...env.settings, APPROVERS: 'carl@contoso.com', APPROVER_GROUPS: '' }),
+      () => env.sandbox.clock.date(),
+    );
+    await expect(
+      sendApprovalRequests(request(ref, { approvers: ['carl@contoso.com'] }), carlOnly),
+    ).rejects.toMatchObject({
       retriable: true,
     });
     env.sandbox.faults.clear();
     expect(outboxFor(ref.instanceId)).toHaveLength(0);
-    const r = await sendApprovalRequests(request(ref, { approvers: ['carl@contoso.com'] }), deps);
+    const r = await sendApprovalRequests(request(ref, { approvers: ['carl@contoso.com'] }), carlOnly);
     expect(r).toMatchObject({ ok: true, sentTo: ['carl@contoso.com'] });
     expect(outboxFor(ref.instanceId)).toHaveLength(1);
   });
@@ -221,7 +228,10 @@ describe('sendApprovalRequests', () => {
       action: { type: 'status', status: 403 },
       times: 1,
     });
-    const r = await sendApprovalRequests(request(ref, { approvers: ['dan@contoso.com'] }), deps);
+    const danOnly = createDeps(loadConfig({ ...env.settings, APPROVERS: 'dan@contoso.com', APPROVER_GROUPS: '' }), () =>
+      env.sandbox.clock.date(),
+    );
+    const r = await sendApprovalRequests(request(ref, { approvers: ['dan@contoso.com'] }), danOnly);
     env.sandbox.faults.clear();
     expect(r).toMatchObject({ ok: false, failure: { service: 'graph', status: 403 } });
   });

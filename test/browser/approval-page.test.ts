@@ -265,7 +265,7 @@ describe('the emailed review link in Chromium, end to end through the local stac
     stack = await startLocalStack({ settings: { CHECK_RETRY_SECONDS: '1' } });
     approver = `approver@${stack.env().SANDBOX_TENANT_DOMAIN}`;
     const started = await api(stack, 'POST', '/api/integrations', {
-      body: provisionRequest(stack, { approvers: [approver] }),
+      body: provisionRequest(stack, { approvers: [approver, `second.${approver}`] }),
     });
     expect(started.status).toBe(202);
     id = (started.json as { id: string }).id;

@@ -223,7 +223,8 @@ export function provisionRequest(stack: LocalStack, extra: Record<string, unknow
     tenant: env.SANDBOX_TENANT_DOMAIN,
     tenantName: 'Contoso',
     serviceNowInstance: env.SANDBOX_SERVICENOW_INSTANCE,
-    approvers: [`approver@${env.SANDBOX_TENANT_DOMAIN}`],
+    // Narrowed to two of the policy's approvers (a request may not narrow a round to the quorum alone).
+    approvers: [`approver@${env.SANDBOX_TENANT_DOMAIN}`, `second.approver@${env.SANDBOX_TENANT_DOMAIN}`],
     requestedBy: `requester@${env.SANDBOX_TENANT_DOMAIN}`,
     options: { testEnvironment: true },
     ...extra,

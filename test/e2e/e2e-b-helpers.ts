@@ -65,7 +65,8 @@ export function requestFor(stack: LocalStack, instance: string, extra: Record<st
     tenant: stack.env().SANDBOX_TENANT_DOMAIN,
     tenantName: 'Contoso',
     serviceNowInstance: instance,
-    approvers: [approverOf(stack)],
+    // Narrowed to two of the policy's approvers (a request may not narrow a round to the quorum alone).
+    approvers: [approverOf(stack), `second.${approverOf(stack)}`],
     ticket: { table: TICKET.table, number: TICKET.number },
     options: { testEnvironment: true },
     ...extra,

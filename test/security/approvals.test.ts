@@ -197,18 +197,46 @@ describe('approval gate security', () => {
     expect(recipients(instanceId)).toEqual([at('approver')]);
   });
 
-  it('sends no link to an address outside the policy, even when the request names it', async () => {
-    const deps = policy({ APPROVERS: `${at('approver')};${at('second.approver')}` });
-    const { instanceId, input } = await waiting(1, { approvers: [at('approver'), 'mallory@evil.example'] });
+  it('reads a ticket named through a parent table as what it is: an incident given as a task still excludes its caller', async () => {
+    const deps = policy({ APPROVERS: `${at('approver')};abel.tuter@example.com` });
+    const instance = env.ref().serviceNowInstance;
+    const incident = env.sandbox.servicenow.records(instance, 'incident').find((r) => r.values.number === 'INC0000046');
+    expect(incident).toBeDefined();
+    const { instanceId, input } = await waiting(1, { ticket: { table: 'task', sysId: incident!.values.sys_id } });
     const sent = await sendApprovalRequests(input, deps);
-    expect(sent).toMatchObject({ ok: true, sentTo: [at('approver')], dropped: ['mallory@evil.example'] });
+    expect(sent).toMatchObject({ ok: true, sentTo: [at('approver')] });
     expect(recipients(instanceId)).toEqual([at('approver')]);
+  });
+
+  it('sends no link to an address outside the policy, even when the request names it', async () => {
+    const deps = policy({ APPROVERS: `${at('approver')};${at('second.approver')};${at('ops.lead')}` });
+    const { instanceId, input } = await waiting(1, {
+      approvers: [at('approver'), at('second.approver'), 'mallory@evil.example'],
+    });
+    const sent = await sendApprovalRequests(input, deps);
+    expect(sent).toMatchObject({
+      ok: true,
+      sentTo: [at('approver'), at('second.approver')],
+      dropped: ['mallory@evil.example'],
+    });
+    expect(recipients(instanceId)).toEqual([at('approver'), at('second.approver')]);
 
     const only = await waiting(1, { approvers: ['mallory@evil.example'] });
     const refused = await sendApprovalRequests(only.input, deps);
     expect(refused).toMatchObject({ ok: false, failure: { code: 'NoEligibleApprovers' } });
     expect(refused.ok ? '' : refused.failure.message).toContain('mallory@evil.example');
     expect(recipients(only.instanceId)).toEqual([]);
+  });
+
+  it('refuses a request that narrows the round to the quorum alone while the policy has more approvers', async () => {
+    const deps = policy({ APPROVERS: `${at('approver')};${at('second.approver')};${at('ops.lead')}` });
+    const narrow = await waiting(1, { approvers: [at('approver')] });
+    const refused = await sendApprovalRequests(narrow.input, deps);
+    expect(refused).toMatchObject({ ok: false, failure: { service: 'input', code: 'NarrowedTooFar' } });
+    expect(recipients(narrow.instanceId)).toEqual([]);
+    // Two of three leave the round to more than one person: allowed.
+    const two = await waiting(1, { approvers: [at('approver'), at('ops.lead')] });
+    expect(await sendApprovalRequests(two.input, deps)).toMatchObject({ ok: true });
   });
 
   it('resolves group members through nested groups, and refuses a member removed from the group', async () => {
