@@ -81,8 +81,8 @@ export class UnexpectedError extends AppError {
 }
 
 /**
- * Statuses worth retrying: 408 (request timeout), 429 (throttled, RFC 6585 §4) and 5xx except 501 and 505, which say
- * the server will never do this (RFC 9110 §15.6; the same set as the Azure SDK's exponential retry strategy,
+ * Statuses worth retrying: 408 (request timeout), 429 (throttled, RFC 6585 section 4) and 5xx except 501 and 505, which say
+ * the server will never do this (RFC 9110 section 15.6; the same set as the Azure SDK's exponential retry strategy,
  * https://github.com/Azure/azure-sdk-for-js/blob/main/sdk/core/core-rest-pipeline/src/retryStrategies/exponentialRetryStrategy.ts).
  * Graph, Key Vault and ServiceNow all document 429 and 503/504 as "retry later"
  * (https://learn.microsoft.com/graph/throttling, https://learn.microsoft.com/azure/key-vault/general/overview-throttling).
@@ -129,7 +129,7 @@ const TIMEOUT_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Entra token-endpoint answers that mean "try again later": OAuth `temporarily_unavailable` (RFC 6749 §4.1.2.1) and
+ * Entra token-endpoint answers that mean "try again later": OAuth `temporarily_unavailable` (RFC 6749 section 4.1.2.1) and
  * AADSTS90055 (TenantThrottlingError, sent with 429 and Retry-After) / AADSTS90033 (a transient error), listed in
  * https://learn.microsoft.com/entra/identity-platform/reference-error-codes.
  */
