@@ -285,6 +285,32 @@ describe('approval gate', () => {
     expect((await fullView(stack, id)).status).toBe('active');
   });
 
+  it('an approved rename replaces the provider configuration and retires the old one', async () => {
+    const instanceUrl = serviceNowInstanceUrl(getConfig(), instance);
+    const live = await fullView(stack, id);
+    const oldProvider = live.created.serviceNow.oidcProvider;
+    expect(records('oidc_provider_configuration').some((r) => r.sys_id === oldProvider)).toBe(true);
+    const body = requestFor(stack, instance, {
+      tenantName: 'Fabrikam',
+      options: { testEnvironment: true, redirectUri: `${instanceUrl}/oauth_redirect_v2.do` },
+    });
+    expect((await api(stack, 'POST', '/api/integrations?reprovision=true', { body })).status).toBe(202);
+    await runToApproval(stack, id);
+    expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
+    await runToEnd(stack, id);
+    const after = await fullView(stack, id);
+    expect(after.status).toBe('active');
+    expect(after.checks.every((c) => c.ok)).toBe(true);
+    expect(after.tenantName).toBe('Fabrikam');
+    const newProvider = after.created.serviceNow.oidcProvider;
+    expect(newProvider).not.toBe(oldProvider);
+    expect(records('oidc_provider_configuration').some((r) => r.sys_id === oldProvider)).toBe(false);
+    expect(
+      records('oauth_oidc_entity').find((e) => e.client_id === after.created.apps.restApi.appId)
+        ?.oidc_provider_configuration,
+    ).toBe(newProvider);
+  });
+
   it('narrowing the approvers without naming the requester is refused (nobody narrows a round down to themselves)', async () => {
     const { ticket: _ticket, ...noTicket } = requestFor(stack, 'gate00002');
     const res = await api(stack, 'POST', '/api/integrations', {
