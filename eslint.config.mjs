@@ -2,6 +2,49 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// Module boundaries (docs/architecture.md, "Dependency rules"). Patterns are regular expressions over the import
+// specifier as written (relative specifiers, since src/ has no path aliases).
+
+/** The product never depends on the stand-ins, the tests, the demo or the benchmarks. */
+const SRC_STAYS_IN_SRC = {
+  regex: '^(\\.\\.?/)+(.*/)?(sandbox|test|demo|bench)(/|$)',
+  caseSensitive: true,
+  message:
+    'src/** must not import sandbox/, test/, demo/ or bench/: the product never depends on its stand-ins or tests.',
+};
+
+/** Clients talk to one external system each; they know nothing of the durable layers above them. */
+const CLIENTS_STAY_LOW = {
+  regex: '^(\\.\\./)+(src/)?(activities|orchestrators|functions)(/|$)',
+  caseSensitive: true,
+  message:
+    'src/clients/** must not import src/activities, src/orchestrators or src/functions: clients are the bottom layer ' +
+    '(activities use clients, never the other way round).',
+};
+
+// What orchestrators may import (replay-safe modules only). Values: durable-functions (types and RetryOptions),
+// node:crypto, sibling orchestrator modules, activities/contracts*, activities/rotation-contracts*, profiles,
+// approvals/plan, and uniqueNameFor from activities/entra-graph. Types only: activities/preflight, activities/report,
+// activities/servicenow-record, activities/inspect-credentials, registry/types.
+const ORCHESTRATOR_VALUE_IMPORTS = [
+  'durable-functions',
+  'node:crypto',
+  '\\./[A-Za-z0-9_-]+',
+  '\\.\\./activities/contracts[A-Za-z0-9_-]*',
+  '\\.\\./activities/rotation-contracts[A-Za-z0-9_-]*',
+  '\\.\\./profiles(/[A-Za-z0-9_-]+)?',
+  '\\.\\./approvals/plan',
+  '\\.\\./activities/entra-graph',
+];
+const ORCHESTRATOR_TYPE_IMPORTS = [
+  '\\.\\./activities/(preflight|report|servicenow-record|inspect-credentials)',
+  '\\.\\./registry/types',
+];
+const ORCHESTRATOR_ALLOWED =
+  'durable-functions (types and RetryOptions), node:crypto, ./ (orchestrators), ../activities/contracts*, ' +
+  '../activities/rotation-contracts*, ../profiles, ../approvals/plan, uniqueNameFor from ../activities/entra-graph; ' +
+  'types only from ../activities/{preflight,report,servicenow-record,inspect-credentials} and ../registry/types';
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.sandbox/**', '*.js', '*.cjs', '*.mjs', 'scripts/**'] },
   eslint.configs.recommended,
@@ -18,9 +61,48 @@ export default tseslint.config(
     },
   },
   {
-    // Orchestrators replay: no clocks, randomness or environment reads (lessons-from-peers 1.1).
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [SRC_STAYS_IN_SRC] }],
+    },
+  },
+  {
+    // Replaces the src/** options for clients (flat config merges a rule's options by replacing them), so both apply.
+    files: ['src/clients/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [SRC_STAYS_IN_SRC, CLIENTS_STAY_LOW] }],
+    },
+  },
+  {
+    // Orchestrators replay: no clocks, randomness or environment reads, and imports only from replay-safe modules
+    // (docs/reference/durable-functions.md#deterministic-orchestrators). The typescript-eslint variant of
+    // no-restricted-imports tells type imports from value imports; the core rule above still applies.
     files: ['src/orchestrators/**/*.ts'],
     rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(?!(${[...ORCHESTRATOR_VALUE_IMPORTS, ...ORCHESTRATOR_TYPE_IMPORTS].join('|')})$)`,
+              caseSensitive: true,
+              message: `Orchestrators import only: ${ORCHESTRATOR_ALLOWED}.`,
+            },
+            {
+              regex: `^(${ORCHESTRATOR_TYPE_IMPORTS.join('|')})$`,
+              caseSensitive: true,
+              allowTypeImports: true,
+              message: `Orchestrators may import only types from this module (${ORCHESTRATOR_ALLOWED}).`,
+            },
+            {
+              regex: '^\\.\\./activities/entra-graph$',
+              caseSensitive: true,
+              allowImportNames: ['uniqueNameFor'],
+              message: `Orchestrators may import only uniqueNameFor from activities/entra-graph (${ORCHESTRATOR_ALLOWED}).`,
+            },
+          ],
+        },
+      ],
       'no-restricted-properties': [
         'error',
         { object: 'Date', property: 'now', message: 'Use context.df.currentUtcDateTime in orchestrators.' },

@@ -24,7 +24,8 @@ async function freePort(): Promise<number> {
 
 /**
  * Starts Azurite's Table service on 127.0.0.1 (in memory, no telemetry, any API version: current SDKs send versions
- * Azurite 3.35 does not know; runtime-and-testing.md §3). Used by tests and the demo for the integration registry.
+ * Azurite 3.35 does not know; docs/reference/local-runtime.md#azurite). Used by tests and the demo for the integration
+ * registry.
  */
 export async function startAzurite(): Promise<RunningAzurite> {
   const port = await freePort();

@@ -3,10 +3,10 @@
  * whether each one still works. Used by the rotation tests (after every history event: no consumer may ever hold a
  * secret that does not work) and by `npm run demo -- --rotate` (consumerOutage).
  *
- * Consumers (seed-procedure.md "What each secret feeds"): ServiceNow's outbound provider (oauth_entity.client_secret)
- * and OIDC entity (oauth_oidc_entity.client_secret), read from the sandbox store; the Microsoft 365 admin center
- * repository ("Client secret" = Rest API secret, "Rest user password" = Rest User secret), which has no API and is
- * simulated here: the person doing a hand-off copies the value from Key Vault into it.
+ * Consumers (docs/reference/m365-support-integration.md#what-each-secret-feeds): ServiceNow's outbound provider
+ * (oauth_entity.client_secret) and OIDC entity (oauth_oidc_entity.client_secret), read from the sandbox store; the
+ * Microsoft 365 admin center repository ("Client secret" = Rest API secret, "Rest user password" = Rest User secret),
+ * which has no API and is simulated here: the person doing a hand-off copies the value from Key Vault into it.
  */
 import type { Sandbox } from './index';
 

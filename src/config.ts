@@ -270,7 +270,8 @@ const schema = z.object({
     DEFAULTS.SERVICENOW_AUTH_MODE,
   ),
   SERVICENOW_CREDENTIAL_SECRET_PREFIX: withDefault(
-    // Key Vault secret names: letters, digits and '-', starting with a letter (microsoft-apis.md §6.1).
+    // Key Vault secret names: letters, digits and '-', starting with a letter
+    // (https://learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates).
     z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,80}$/, 'must start with a letter and hold only letters, digits and -'),
     DEFAULTS.SERVICENOW_CREDENTIAL_SECRET_PREFIX,
   ),
@@ -359,8 +360,8 @@ const schema = z.object({
     DEFAULTS.ROTATION_SCHEDULE,
   ),
   ROTATION_WINDOW_DAYS: withDefault(intIn(1, 365), DEFAULTS.ROTATION_WINDOW_DAYS),
-  // Entra client secrets live 24 months at most (issue 5; Entra admin center offers up to 24 months), so neither
-  // setting may exceed 730 days.
+  // Entra client secrets live 24 months at most (docs/reference/rotation.md#requirements; the Entra admin center offers
+  // up to 24 months), so neither setting may exceed 730 days.
   ROTATION_MAX_AGE_DAYS: withDefault(intIn(1, 730), DEFAULTS.ROTATION_MAX_AGE_DAYS),
   ROTATION_SECRET_LIFETIME_DAYS: withDefault(intIn(1, 730), DEFAULTS.ROTATION_SECRET_LIFETIME_DAYS),
   ROTATION_GRACE_MINUTES: withDefault(intIn(0, 60 * 24 * 30), DEFAULTS.ROTATION_GRACE_MINUTES),
@@ -552,7 +553,7 @@ export function serviceNowInstanceUrl(config: Pick<AppConfig, 'serviceNow'>, ins
   return config.serviceNow.urlTemplate.replace('{instance}', instance);
 }
 
-/** Key Vault secret names holding the ServiceNow admin credentials for an instance (servicenow-api.md §2.9). */
+/** Key Vault secret names holding the ServiceNow admin credentials for an instance (docs/reference/servicenow.md#authentication-and-roles). */
 export function serviceNowCredentialSecretNames(
   config: Pick<AppConfig, 'serviceNow'>,
   instance: string,
@@ -568,7 +569,7 @@ export function serviceNowCredentialSecretNames(
   };
 }
 
-/** Entra endpoints for a tenant, built from ENTRA_AUTHORITY_HOST (microsoft-apis.md §5.1, §5.4). */
+/** Entra endpoints for a tenant, built from ENTRA_AUTHORITY_HOST (docs/reference/microsoft.md#token-endpoints, #openid-connect-discovery). */
 export function entraEndpoints(authorityHost: string, tenant: string) {
   const base = `${trimSlash(authorityHost)}/${encodeURIComponent(tenant)}`;
   return {

@@ -6,7 +6,7 @@
  * Behaviour follows https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-orchestrations
  * (replay, event sourcing), ...-external-events (events are buffered until the orchestrator waits for them),
  * ...-error-handling (retry options), ...-timers and ...-instance-management (terminate, purge), and the 3.5.0
- * package source for the task ids the JS executor expects (runtime-and-testing.md section 6).
+ * package source for the task ids the JS executor expects (docs/reference/local-runtime.md#replaying-orchestrators).
  */
 import { InvocationContext, type LogLevel } from '@azure/functions';
 

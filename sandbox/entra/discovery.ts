@@ -1,6 +1,6 @@
 /**
- * OpenID Connect metadata and signing keys (microsoft-apis.md §5.4; field sets as in the recorded responses of
- * `Azure/azure-sdk-for-js` identity test recordings and login.microsoftonline.com).
+ * OpenID Connect metadata and signing keys (docs/reference/microsoft.md#openid-connect-discovery; field sets as in the
+ * recorded responses of `Azure/azure-sdk-for-js` identity test recordings and login.microsoftonline.com).
  *
  * Endpoint URLs point at the stand-in's own origin (the sandbox authority host) with the tenant GUID, as Entra
  * answers with the GUID even when asked by domain. `issuer` keeps the real strings because the tokens carry them:

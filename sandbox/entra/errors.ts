@@ -94,7 +94,7 @@ export const aadsts = {
     code: 90002,
     message: `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`,
   }),
-  /** Azure/azure-powershell#9156 (message); `unauthorized_client`, 400 per microsoft-apis.md §5.2. */
+  /** Azure/azure-powershell#9156 (message); `unauthorized_client`, 400 per https://learn.microsoft.com/entra/identity-platform/reference-error-codes. */
   appNotFound: (appId: string, directory: string): AadstsError => ({
     status: 400,
     error: 'unauthorized_client',
@@ -164,7 +164,7 @@ export const aadsts = {
 
 /**
  * Entra's answer for an injected status: OAuth `temporarily_unavailable` for throttling and 503, `server_error` for
- * other 5xx (RFC 6749 §5.2 / §4.1.2.1 error values; Entra's AADSTS codes for these are [inferred]).
+ * other 5xx (RFC 6749 section 5.2 and section 4.1.2.1 error values; Entra's AADSTS codes for these are [inferred]).
  */
 export function faultError(status: number): AadstsError {
   if (status === 429)

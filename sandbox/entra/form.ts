@@ -3,8 +3,8 @@
  *
  * Entra reads OAuth parameters from the `application/x-www-form-urlencoded` body only; a parameter in the query
  * string does not count (microsoftgraph/microsoft-graph-docs#9207: `grant_type` in the query → AADSTS900144).
- * HTTP Basic client authentication is accepted (`client_secret_basic` in the discovery document); RFC 6749 §2.3.1
- * form-url-encodes id and secret before base64.
+ * HTTP Basic client authentication is accepted (`client_secret_basic` in the discovery document); RFC 6749 section
+ * 2.3.1 form-url-encodes id and secret before base64.
  */
 import type { SandboxRequest } from '../core/types';
 

@@ -1,6 +1,8 @@
 /**
  * The client-credentials grant on `POST /{tenant}/oauth2/token` (v1) and `POST /{tenant}/oauth2/v2.0/token` (v2),
- * checked against the shared directory (v2-oauth2-client-creds-grant-flow; microsoft-apis.md §5.1–5.2).
+ * checked against the shared directory
+ * (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow;
+ * docs/reference/microsoft.md#token-endpoints).
  *
  * Order of checks (Entra's own order is not documented; this one authenticates the client before it reveals anything
  * about resources): parameters → application → client secret → client service principal → resource.
@@ -130,7 +132,8 @@ export function clientCredentialsGrant(
     now: deps.clock.seconds(),
   });
 
-  // v1 answers every number as a string and echoes the resource; v2 answers numbers (microsoft-apis.md §5.1).
+  // v1 answers every number as a string and echoes the resource; v2 answers numbers
+  // (docs/reference/microsoft.md#token-endpoints).
   const body: Record<string, unknown> =
     endpoint === 'v1'
       ? {

@@ -1,6 +1,6 @@
 /**
  * App-only access tokens as Entra issues them for the client-credentials grant (access-token-claims-reference;
- * microsoft-apis.md §5.3).
+ * docs/reference/microsoft.md#access-token-claims).
  *
  * - The RESOURCE decides the token version (`api.requestedAccessTokenVersion` of the resource's application; null or
  *   1 → v1.0), not the endpoint used (doc resources/apiapplication). First-party resources (Graph, Key Vault) have no

@@ -3,7 +3,8 @@
  *
  * Sources: Graph v1.0 pages application-post-applications, application-upsert, application-get, application-list,
  * application-update, application-delete, application-addpassword, application-removepassword
- * (microsoftgraph/microsoft-graph-docs-contrib api-reference/v1.0/api/*.md) and microsoft-apis.md §2, §4.
+ * (microsoftgraph/microsoft-graph-docs-contrib api-reference/v1.0/api/*.md) and docs/reference/microsoft.md
+ * (application upsert, Graph errors, replication delays).
  */
 import type { SandboxResponse } from '../core/types';
 import type { Application } from '../directory';

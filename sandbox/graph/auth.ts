@@ -6,7 +6,7 @@
  *   "Access token validation failure. Invalid audience." (microsoftgraph/microsoft-graph-docs#16208),
  *   "Lifetime validation failed, the token is expired."].
  * - Accepted audiences: `https://graph.microsoft.com`, the Graph appId, and the sandbox Graph origin (the product uses
- *   it as its Graph resource identifier) [microsoft-apis.md §5.3].
+ *   it as its Graph resource identifier) [docs/reference/microsoft.md#access-token-claims].
  * - Permissions are the token's `roles` claim (application permissions) [doc access-token-claims-reference].
  */
 import { bearerToken, decodeJwt, verifyJwt } from '../core/jwt';

@@ -52,7 +52,7 @@ export function jsonBody(env: Env, allowEmpty = false): Json {
   return parsed as Json;
 }
 
-/** Has the object replicated, i.e. can requests that address it see it yet (microsoft-apis.md §4.3)? */
+/** Has the object replicated, i.e. can requests that address it see it yet (docs/reference/microsoft.md#replication-delays)? */
 export const replicated = (env: Env, createdAt: number) =>
   env.clock.now() >= createdAt + (env.opts.replicationDelayMs ?? 0);
 

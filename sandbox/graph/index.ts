@@ -1,7 +1,8 @@
 /**
  * Microsoft Graph v1.0 stand-in: the applications, servicePrincipals, deleted-items, sendMail and group
  * transitiveMembers (./groups.ts) endpoints the product uses, with Graph's auth, permissions, eventual consistency, OData query options and error envelope.
- * See microsoft-apis.md §1–§4 and /work/shared/contracts/graph for the sources each module cites.
+ * See docs/reference/microsoft.md (the Graph sections) for the behaviours modelled and their public sources; each
+ * module cites its pages.
  */
 import type { SandboxClock } from '../core/clock';
 import type { HandlerContext, SandboxRequest, SandboxResponse, StandIn } from '../core/types';
@@ -65,7 +66,7 @@ function serviceErrorBody(status: number, ids: RequestIds): unknown {
         message: 'Please retry again later.',
       },
     };
-  // Directory endpoints refuse with Authorization_RequestDenied (microsoft-apis.md §4.1).
+  // Directory endpoints refuse with Authorization_RequestDenied (https://learn.microsoft.com/graph/errors).
   if (status === 403)
     return {
       error: {

@@ -1,8 +1,8 @@
 /**
  * Graph v1.0 JSON shapes of application, servicePrincipal and passwordCredential, from the directory model.
  *
- * Property names and types: `microsoftgraph/msgraph-metadata` clean_v10_metadata (copied to
- * /work/shared/contracts/graph/entities.json); default values as in the documented create/get responses
+ * Property names and types: `microsoftgraph/msgraph-metadata` clean_v10_metadata
+ * (`clean_v10_metadata/cleanMetadata.xml`); default values as in the documented create/get responses
  * (graph-mocks samples.json). Date-times: `createdDateTime` without fraction, credential dates with 7 fraction digits,
  * as the documented samples show them.
  */

@@ -2,10 +2,10 @@
  * /servicePrincipals: create {appId}, upsert by appId, get, list, delete.
  *
  * Sources: Graph v1.0 pages serviceprincipal-post-serviceprincipals, serviceprincipal-upsert, serviceprincipal-get,
- * serviceprincipal-list, serviceprincipal-delete; microsoft-apis.md §1 (OwnedBy must own the backing application,
- * microsoftgraph/microsoft-graph-docs#16138) and §4.3: right after the application is created Graph answers
- * 400 "The appId '…' of the service principal does not reference a valid application object." with the detail code
- * `NoBackingApplicationObject` (microsoftgraph/msgraph-sdk-dotnet#3108).
+ * serviceprincipal-list, serviceprincipal-delete; docs/reference/microsoft.md#graph-permissions (OwnedBy must own the
+ * backing application, microsoftgraph/microsoft-graph-docs#16138) and microsoft.md#replication-delays: right after the
+ * application is created Graph answers 400 "The appId '…' of the service principal does not reference a valid
+ * application object." with the detail code `NoBackingApplicationObject` (microsoftgraph/msgraph-sdk-dotnet#3108).
  */
 import type { SandboxResponse } from '../core/types';
 import type { ServicePrincipal } from '../directory';

@@ -1,9 +1,10 @@
 /**
  * Captures the functions an entry module registers. Outside the Functions host `@azure/functions` is in test mode and
- * drops every registration with a console.warn (runtime-and-testing.md 5.1), so `loadFunctionApp` replaces the `app.*`
- * methods while it requires the entry module and records what the host would have indexed. `df.app.*` and
- * `df.app.client.*` call `app.generic`/`app.http`/`app.timer` underneath (durable-functions 3.5.0 lib/src/app.js,
- * client.js), so their registrations, with the library's own wrappers, are captured too.
+ * drops every registration with a console.warn (docs/reference/local-runtime.md#registration-outside-the-host), so
+ * `loadFunctionApp` replaces the `app.*` methods while it requires the entry module and records what the host would
+ * have indexed. `df.app.*` and `df.app.client.*` call `app.generic`/`app.http`/`app.timer` underneath
+ * (durable-functions 3.5.0 lib/src/app.js, client.js), so their registrations, with the library's own wrappers, are
+ * captured too.
  */
 import path from 'node:path';
 

@@ -25,7 +25,7 @@ export interface RoutedResponse {
   body: Buffer;
 }
 
-/** Binding data for the durable client input (runtime-and-testing.md section 7). */
+/** Binding data for the durable client input (docs/reference/local-runtime.md#the-durable-client-binding). */
 export type ClientDataFactory = () => Record<string, unknown>;
 
 const isDurableClient = (i: FunctionInput) => i.type === 'durableClient' || i.type === 'orchestrationClient';

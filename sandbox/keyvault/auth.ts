@@ -21,8 +21,8 @@ export interface AuthContext {
 export type AuthResult = { ok: true; subject: string } | { ok: false; response: SandboxResponse };
 
 /**
- * The bearer challenge (authentication-requests-and-responses; microsoft-apis.md §6.4): keyvault-common reads the
- * tenant from the path of `authorization` and the scope from `resource` + `/.default`.
+ * The bearer challenge (https://learn.microsoft.com/azure/key-vault/general/authentication-requests-and-responses):
+ * keyvault-common reads the tenant from the path of `authorization` and the scope from `resource` + `/.default`.
  */
 export function challengeHeader(ctx: Pick<AuthContext, 'authorityOrigin' | 'tenantId'>): string {
   return `Bearer authorization="${ctx.authorityOrigin}/${ctx.tenantId}", resource="${VAULT_RESOURCE}"`;

@@ -2,7 +2,7 @@ import type { SandboxResponse } from '../core/types';
 
 /**
  * Key Vault's error envelope: `{"error":{"code","message","innererror"?}}` (swagger `KeyVaultError` /
- * `Azure.Core.Foundations.ErrorResponse`, contracts/keyvault/secrets-7.5.json). Messages marked [inferred] were not
+ * `Azure.Core.Foundations.ErrorResponse` in Azure/azure-rest-api-specs, Key Vault secrets 7.5). Messages marked [inferred] were not
  * found verbatim in public recordings; the others are quoted from the sources named next to them.
  */
 export interface KeyVaultErrorBody {
@@ -33,7 +33,7 @@ export const secretNotFound = (nameOrId: string): SandboxResponse =>
 export const secretDisabled = (): SandboxResponse =>
   kvError(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.', 'SecretDisabled');
 
-/** 409 on set/recover conflicts with a soft-deleted name (microsoft-apis.md §6.3; azure-sdk-for-net tests). */
+/** 409 on set/recover conflicts with a soft-deleted name (docs/reference/microsoft.md#key-vault-soft-delete; azure-sdk-for-net tests). */
 export const deletedButRecoverable = (name: string): SandboxResponse =>
   kvError(
     409,

@@ -91,7 +91,7 @@ function redact(req: SandboxRequest): unknown {
   return 'value' in body ? { ...body, value: '[redacted]' } : body;
 }
 
-/** Azure Key Vault secrets data plane (microsoft-apis.md §6, contracts/keyvault), over one vault. */
+/** Azure Key Vault secrets data plane (docs/reference/microsoft.md, the Key Vault sections), over one vault. */
 export function createKeyVault(deps: KeyVaultDeps, opts: KeyVaultOptions = {}): KeyVaultStandIn {
   const policy = recoveryPolicy(opts);
   const store = new SecretStore(policy.recoverableDays);

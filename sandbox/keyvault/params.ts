@@ -4,7 +4,8 @@ import type { NewVersion, VersionUpdate } from './store';
 
 /**
  * api-versions the secrets data plane serves: 7.0–7.6 and the dated ones @azure/keyvault-secrets 4.11.2
- * (`2025-07-01`) and 4.12.0 (`2026-04-01`) send (microsoft-apis.md §6.2; azure-rest-api-specs `Secrets/`).
+ * (`2025-07-01`) and 4.12.0 (`2026-04-01`) send (docs/reference/microsoft.md#key-vault-wire-format;
+ * azure-rest-api-specs `Secrets/`).
  */
 export const API_VERSIONS = ['7.0', '7.1', '7.2', '7.3', '7.4', '7.5', '7.6', '2025-07-01', '2026-04-01'];
 const LATEST = API_VERSIONS[API_VERSIONS.length - 1];

@@ -2,9 +2,10 @@ import type { Caller } from './auth';
 import { extendsTable } from './schema';
 
 /**
- * A minimal but real ACL model (servicenow-api.md §2.9, §3.5): tickets need itil, incident_manager or admin; the
- * OAuth/security tables need admin to read and to write; every other write needs admin; other reads are open to any
- * authenticated user. `admin` passes everything except tables configured as write-protected.
+ * A minimal but real ACL model (docs/reference/servicenow.md#authentication-and-roles): tickets need itil,
+ * incident_manager or admin; the OAuth/security tables need admin to read and to write; every other write needs admin;
+ * other reads are open to any authenticated user. `admin` passes everything except tables configured as
+ * write-protected.
  */
 const TICKET_ROLES = ['itil', 'incident_manager', 'admin'];
 

@@ -58,7 +58,8 @@ export function rolesOf(store: InstanceStore, userSysId: string): Set<string> {
 
 /**
  * Basic against sys_user (user_name + password; inactive or locked-out users refused), or Bearer: first a token this
- * instance issued, else an external OIDC JWT (servicenow-api.md §2.9, §5). Undefined = 401.
+ * instance issued, else an external OIDC JWT (docs/reference/servicenow.md#authentication-and-roles,
+ * #inbound-token-validation). Undefined = 401.
  */
 export async function authenticate(
   req: SandboxRequest,

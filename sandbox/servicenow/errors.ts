@@ -1,8 +1,8 @@
 import type { SandboxResponse } from '../core/types';
 
 /**
- * ServiceNow's REST error envelope `{"error":{"message","detail"},"status":"failure"}` (servicenow-api.md §2.6;
- * SN-RATE, SN-OIDC). The numeric code is only in the HTTP status.
+ * ServiceNow's REST error envelope `{"error":{"message","detail"},"status":"failure"}`
+ * (docs/reference/servicenow.md#errors; SN-RATE, SN-OIDC). The numeric code is only in the HTTP status.
  */
 export function snError(
   status: number,
@@ -25,7 +25,7 @@ export const notAuthenticated = (): SandboxResponse =>
 
 export const invalidTable = (table: string): SandboxResponse => snError(400, `Invalid table ${table}`, null);
 
-/** Missing record, or one the ACLs hide (servicenow-api.md §2.6, [public-code]). */
+/** Missing record, or one the ACLs hide (docs/reference/servicenow.md#errors). */
 export const noRecord = (): SandboxResponse =>
   snError(404, 'No Record found', "Record doesn't exist or ACL restricts the record retrieval");
 

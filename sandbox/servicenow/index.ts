@@ -18,7 +18,7 @@ export interface ServiceNowOptions {
   instances?: string[];
   adminUser?: string;
   adminPassword?: string;
-  /** Tables that answer 403 on every write, even for admin (servicenow-api.md §2.9, §3.7). */
+  /** Tables that answer 403 on every write, even for admin (docs/reference/servicenow.md#authentication-and-roles, #records-the-integration-writes). */
   deniedWrites?: string[];
   /** Inbound REST rate-limit rules (per user, per hour on the sandbox clock). */
   rateLimits?: RateLimitRule[];

@@ -4,7 +4,7 @@ import type { TokenStore } from './auth';
 import type { InstanceStore } from './store';
 
 /**
- * ServiceNow as OAuth server (servicenow-api.md §2.9; SN-OAUTHEX, SN-CC, add-oauth-application-user.md):
+ * ServiceNow as OAuth server (docs/reference/servicenow.md#authentication-and-roles; SN-OAUTHEX, SN-CC):
  * `POST /oauth_token.do` with a form body. client_credentials needs property
  * `glide.oauth.inbound.client.credential.grant_type.enabled=true` and an OAuth Application User (`oauth_entity.user`)
  * on an active `oauth_entity` of type `client`; the token then runs as that user. Failures answer 401

@@ -5,11 +5,12 @@ import { decodeJwt, verifyJwt, type Jwk } from '../core/jwt';
 import type { InstanceStore, Row } from './store';
 
 /**
- * Inbound bearer-token validation for an OIDC entity, as ServiceNow does it (servicenow-api.md §5; KB0720547, SN-OIDC,
- * SN-3PID): active `oauth_oidc_entity` rows whose `client_id` equals `aud`; each one's `oidc_provider_configuration`
- * gives the metadata URL, whose `jwks_uri` verifies the signature; expiry with a 300 s clock skew (SN-OIDC default);
- * issuer = the metadata's `issuer`; `user_claim` is looked up in the `user_field` column of sys_user; the user must be
- * active. Metadata and keys are cached (the provider configuration's cache life span; [inferred] unit).
+ * Inbound bearer-token validation for an OIDC entity, as ServiceNow does it
+ * (docs/reference/servicenow.md#inbound-token-validation; KB0720547, SN-OIDC, SN-3PID): active `oauth_oidc_entity` rows
+ * whose `client_id` equals `aud`; each one's `oidc_provider_configuration` gives the metadata URL, whose `jwks_uri`
+ * verifies the signature; expiry with a 300 s clock skew (SN-OIDC default); issuer = the metadata's `issuer`;
+ * `user_claim` is looked up in the `user_field` column of sys_user; the user must be active. Metadata and keys are
+ * cached (the provider configuration's cache life span; [inferred] unit).
  */
 export const CLOCK_SKEW_SECONDS = 300;
 

@@ -2,7 +2,7 @@ import { columnsOf, type ColumnDef } from './schema';
 import type { InstanceStore, Row } from './store';
 
 /**
- * Encoded queries (servicenow-api.md §2.4; SN-EQ `c_EncodedQueryStrings.md`, SN-TABLE): terms `<field><op><value>`
+ * Encoded queries (docs/reference/servicenow.md#encoded-queries; SN-EQ, SN-TABLE): terms `<field><op><value>`
  * joined by `^` (AND), `^OR` (OR with the previous term), `^NQ` (new OR'ed group), `ORDERBY` / `ORDERBYDESC`.
  * Names, operators and values are case-sensitive. A term on an unknown field is silently dropped, so a misspelled
  * field can match every row (SN-TABLE; `glide.invalid_query.returns_no_rows` is off on a fresh instance).

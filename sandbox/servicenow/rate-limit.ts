@@ -2,7 +2,7 @@ import type { SandboxResponse } from '../core/types';
 import { snError } from './errors';
 
 /**
- * Inbound REST API rate limiting (servicenow-api.md §2.7; SN-RATE `inbound-REST-API-rate-limiting.md`): rules count
+ * Inbound REST API rate limiting (docs/reference/servicenow.md#rate-limiting-and-retries; SN-RATE): rules count
  * requests per user per hour; matching responses carry X-RateLimit-Limit / -Reset (Unix seconds of the next reset) /
  * -Rule (the rule's sys_id); a rejected call gets 429 + Retry-After and the documented body.
  */
@@ -69,6 +69,6 @@ export const rateHeaders = (limit: number, resetEpochSeconds: number, ruleSysId:
   'X-RateLimit-Rule': ruleSysId,
 });
 
-/** The documented 429 body (SN-RATE; contracts/servicenow table-rate-limited-429). */
+/** The documented 429 body (SN-RATE, docs/reference/servicenow.md#rate-limiting-and-retries). */
 export const tooMany = (limit: number, headers: Record<string, string>): SandboxResponse =>
   snError(429, 'Rate limit exceeded', `Rate limit of ${limit} requests per hour for Table API exceeded`, headers);

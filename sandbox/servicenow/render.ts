@@ -15,8 +15,9 @@ export interface RenderOptions {
 }
 
 /**
- * Password2 columns never come back in clear: reads are masked (servicenow-api.md §2.8, [public-code]). The stand-in
- * answers a fixed mask when a secret is stored and "" when none is, so a client cannot learn the value.
+ * Password2 columns never come back in clear: reads are masked
+ * (docs/reference/servicenow.md#encrypted-and-password2-fields). The stand-in answers a fixed mask when a secret is
+ * stored and "" when none is, so a client cannot learn the value.
  */
 export const PASSWORD_MASK = '********';
 
@@ -24,7 +25,7 @@ export function parseDisplayMode(v: string | null): DisplayMode {
   return v === 'true' || v === 'all' ? v : 'false';
 }
 
-/** sysparm_fields: unknown fields silently ignored; dot-walk one level (servicenow-api.md §2.3). */
+/** sysparm_fields: unknown fields silently ignored; dot-walk one level (docs/reference/servicenow.md#query-parameters). */
 export function requestedFields(table: string, param: string | null): string[] | undefined {
   if (param === null || param.trim() === '') return undefined;
   const out = param

@@ -1,7 +1,8 @@
 /**
  * The tables the stand-in holds: columns with ServiceNow internal types, parents (table inheritance), display fields.
- * Column names follow servicenow-api.md §3 (ServiceNowDocs and public XML exports / type declarations such as the
- * `oauth_entity` reference keys in public now-sdk typings); columns the product never touches are left out.
+ * Column names follow docs/reference/servicenow.md#records-the-integration-writes (ServiceNowDocs and public XML
+ * exports / type declarations such as the `oauth_entity` reference keys in public now-sdk typings); columns the product
+ * never touches are left out.
  */
 export type ColumnType =
   | 'GUID'
@@ -51,7 +52,7 @@ const ref = (name: string, table: string, label: string, extra: Partial<ColumnDe
   col(name, 'reference', label, { reference: table, ...extra });
 const bool = (name: string, label: string, def = 'false') => col(name, 'boolean', label, { default: def });
 
-/** Every record carries these (servicenow-api.md §2.5; Table API samples). */
+/** Every record carries these (docs/reference/servicenow.md#envelopes-and-record-fields; Table API samples). */
 export const SYSTEM_COLUMNS: ColumnDef[] = [
   col('sys_id', 'GUID', 'Sys ID'),
   col('sys_created_on', 'glide_date_time', 'Created'),
@@ -190,7 +191,8 @@ export const TABLES: TableDef[] = [
       col('label', 'string', 'Label'),
       ref('super_class', 'sys_db_object', 'Extends table'),
       bool('is_extendable', 'Extensible'),
-      // Application Access columns (servicenow-api.md §3.7; SN-APPACC, public XML exports).
+      // Application Access columns (docs/reference/servicenow.md#records-the-integration-writes; SN-APPACC, public XML
+      // exports).
       col('access', 'choice', 'Accessible from', { default: 'public' }),
       bool('read_access', 'Can read', 'true'),
       bool('create_access', 'Can create'),
@@ -367,7 +369,7 @@ export const TABLES: TableDef[] = [
   },
 ];
 
-/** sys_choice rows (table, element, value, label); values per servicenow-api.md §3 and the Table API samples. */
+/** sys_choice rows (table, element, value, label); values per docs/reference/servicenow.md and the Table API samples. */
 export const CHOICES: [string, string, string, string][] = [
   ['oauth_entity', 'type', 'client', 'OAuth Client'],
   ['oauth_entity', 'type', 'oauth_provider', 'OAuth Provider'],

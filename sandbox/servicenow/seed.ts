@@ -6,7 +6,7 @@ export interface SeedOptions {
   adminPassword: string;
 }
 
-/** Roles of a fresh instance with the Microsoft 365 support integration app installed (servicenow-api.md §0, §3.5). */
+/** Roles of a fresh instance with the Microsoft 365 support integration app installed (docs/reference/m365-support-integration.md#e-after-setup; docs/reference/servicenow.md#authentication-and-roles). */
 export const SEEDED_ROLES = [
   'admin',
   'itil',
@@ -24,7 +24,7 @@ const DEMO_USER_SYS_ID = '62826bf03710200044e0bfc8bcbe5df1';
 
 const SYSTEM = { inputDisplayValue: true, user: 'system' };
 
-/** Seeds a store like a fresh instance (servicenow-api.md §6, seed-procedure.md B). */
+/** Seeds a store like a fresh instance (docs/reference/servicenow.md; the state before step B of docs/reference/m365-support-integration.md). */
 export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
   const add = (table: string, body: Record<string, unknown>, user = 'system') =>
     store.insert(table, body, { ...SYSTEM, user });
@@ -73,7 +73,7 @@ export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
   });
   add('sys_user_has_role', { user: abel.values.sys_id, role: roles.get('itil') });
 
-  // Tickets from the Table API samples (contracts/servicenow/table-api-samples.json).
+  // Tickets from the Table API samples (SN-TABLE, docs/reference/servicenow.md#sources).
   const ticket = (table: string, body: Record<string, unknown>) =>
     add(table, { caller_id: abel.values.sys_id, ...body }, 'admin');
   ticket('incident', {
@@ -122,7 +122,8 @@ export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
   });
 
   // Schema tables: one sys_db_object per table, one sys_dictionary row per column (inherited columns stay listed
-  // under the parent, servicenow-api.md §2.10), plus the collection row (element empty) real instances have.
+  // under the parent, docs/reference/servicenow.md#schema-discovery), plus the collection row (element empty) real
+  // instances have.
   const objectIds = new Map<string, string>();
   for (const t of TABLES) {
     const row = add('sys_db_object', {

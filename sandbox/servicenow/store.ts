@@ -126,7 +126,7 @@ export class InstanceStore {
     const cols = columnsOf(row.table);
     for (const [name, raw] of Object.entries(body)) {
       const c = cols.get(name);
-      if (!c || name.startsWith('sys_')) continue; // unknown body fields are silently ignored (servicenow-api.md §2.5)
+      if (!c || name.startsWith('sys_')) continue; // unknown body fields are silently ignored (docs/reference/servicenow.md#envelopes-and-record-fields)
       const value = toText(raw);
       if (value === undefined) continue;
       this.assignColumn(row, c, value, opts);
@@ -152,7 +152,8 @@ export class InstanceStore {
         else this.passwordHashes.set(sysId, `unusable:${randomBytes(8).toString('hex')}`);
         return;
       case 'journal_input':
-        // Journal fields append an entry to sys_journal_field and read back as "" (servicenow-api.md §4).
+        // Journal fields append an entry to sys_journal_field and read back as ""
+        // (docs/reference/servicenow.md#tickets-and-work-notes).
         if (value !== '') this.addJournal(row, c.name, value, opts.user);
         return;
       case 'boolean':

@@ -8,7 +8,7 @@ import { columnsOf, tableDef } from './schema';
 import type { InstanceStore, Row } from './store';
 
 export interface TableRoute {
-  /** '' (unversioned = latest = v2), 'v1' or 'v2' (servicenow-api.md §2.1). */
+  /** '' (unversioned = latest = v2), 'v1' or 'v2' (docs/reference/servicenow.md#table-api-urls-and-versions). */
   version: '' | 'v1' | 'v2';
   table: string;
   sysId?: string;
@@ -31,7 +31,7 @@ const header = (req: SandboxRequest, name: string) => {
   return Array.isArray(v) ? v[0] : v;
 };
 
-/** `/api/now[/v1|/v2]/table/{table}[/{sys_id}]` (servicenow-api.md §2.1). */
+/** `/api/now[/v1|/v2]/table/{table}[/{sys_id}]` (docs/reference/servicenow.md#table-api-urls-and-versions). */
 export function parseTableRoute(rest: string): TableRoute | 'bad' | undefined {
   const m = /^\/api\/now(?:\/(v1|v2))?\/table(?:\/([^/]*))?(?:\/([^/]*))?\/?$/.exec(rest);
   if (!m) return rest.startsWith('/api/') ? 'bad' : undefined;
@@ -91,7 +91,8 @@ function list(req: SandboxRequest, route: TableRoute, ctx: TableContext, render:
   const limit = positiveInt(req.query.get('sysparm_limit')) ?? 10000;
   const offset = nonNegativeInt(req.query.get('sysparm_offset')) ?? 0;
   const page = all.slice(offset, offset + limit);
-  // v1 answers an empty list with 404; v2 (and the unversioned latest) with 200 [] (servicenow-api.md §2.1).
+  // v1 answers an empty list with 404; v2 (and the unversioned latest) with 200 []
+  // (docs/reference/servicenow.md#table-api-urls-and-versions).
   if (route.version === 'v1' && page.length === 0) return noRecord();
   const headers: Record<string, string> = { ...JSON_HEADERS };
   if (!flag(req, 'sysparm_no_count')) headers['X-Total-Count'] = String(all.length);
@@ -141,7 +142,7 @@ function parseBody(req: SandboxRequest): Record<string, unknown> | 'bad' | 'medi
   } catch {
     return 'bad';
   }
-  // POST with an array inserts only the first record (servicenow-api.md §2.1).
+  // POST with an array inserts only the first record (docs/reference/servicenow.md#table-api-urls-and-versions).
   if (Array.isArray(parsed)) parsed = parsed[0] ?? {};
   return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : 'bad';
 }

@@ -11,8 +11,9 @@
  *   retention; never purged: https://learn.microsoft.com/azure/key-vault/general/soft-delete-overview) only when
  *   this run created it and nothing live of anyone else is in it. Versions are matched by this run's `runId` tag.
  * - Entra: `DELETE /applications/{id}` moves the app to deleted items for 30 days, restorable
- *   (microsoft-apis.md §2.5); its service principal goes with it. Only an app tagged as created by this run.
- *   404 counts as removed (note: right after creation a not-yet-replicated app also answers 404, §4.3).
+ *   (https://learn.microsoft.com/graph/api/application-delete); its service principal goes with it. Only an app tagged
+ *   as created by this run. 404 counts as removed (note: right after creation a not-yet-replicated app also answers
+ *   404, docs/reference/microsoft.md#replication-delays).
  */
 import type { InvocationContext } from '@azure/functions';
 import type { SecretProperties } from '@azure/keyvault-secrets';

@@ -3,10 +3,10 @@
  * crosses the durable boundary and is persisted in orchestration history, so it holds ids, names, versions and
  * non-secret values only, never a secret, a token or an approval link.
  *
- * Error convention (lessons-from-peers §1.3): an activity THROWS only for failures worth a durable retry (Graph
- * replication 404 / 400 NoBackingApplicationObject, 409, 429, 5xx, network); it RETURNS `{ ok: false, failure }` for
- * failures a retry cannot fix (400 validation, 401, 403), so the orchestrator turns them into a clear failure or a
- * manual action.
+ * Error convention (docs/reference/durable-functions.md#bounded-retries-and-the-activity-error-convention): an activity
+ * THROWS only for failures worth a durable retry (Graph replication 404 / 400 NoBackingApplicationObject, 409, 429,
+ * 5xx, network); it RETURNS `{ ok: false, failure }` for failures a retry cannot fix (400 validation, 401, 403), so the
+ * orchestrator turns them into a clear failure or a manual action.
  */
 import type { TicketRef } from '../registry/types';
 

@@ -3,10 +3,11 @@
  * error's detail codes, the activity error split for Graph (contracts.ts), the tags that mark our objects, and safe
  * logging.
  *
- * Why a raw call of our own: the upsert answers 201 with a body or 204 without one (microsoft-apis.md §2.2), and the
- * replication error right after an app is created is a 400 whose only stable marker is the detail code
- * `NoBackingApplicationObject` in `error.details[]` (microsoft-apis.md §4.3, microsoftgraph/msgraph-sdk-dotnet#3108);
- * Graph says to branch on codes, never on messages (https://learn.microsoft.com/graph/errors).
+ * Why a raw call of our own: the upsert answers 201 with a body or 204 without one
+ * (https://learn.microsoft.com/graph/api/application-upsert), and the replication error right after an app is created
+ * is a 400 whose only stable marker is the detail code `NoBackingApplicationObject` in `error.details[]`
+ * (https://github.com/microsoftgraph/msgraph-sdk-dotnet/issues/3108); Graph says to branch on codes, never on messages
+ * (https://learn.microsoft.com/graph/errors).
  */
 import { createHash } from 'node:crypto';
 
@@ -81,8 +82,8 @@ type ErrorBody = {
 
 /**
  * Whether a Graph failure is worth a durable retry for steps that touch objects created moments ago: replication
- * 404 and 400 `NoBackingApplicationObject`, 409, 429 and 5xx, and network failures (microsoft-apis.md §4.2–4.3;
- * lessons-from-peers §4.1). 400 validation, 401 and 403 are not.
+ * 404 and 400 `NoBackingApplicationObject`, 409, 429 and 5xx, and network failures
+ * (docs/reference/microsoft.md#throttling, #replication-delays). 400 validation, 401 and 403 are not.
  */
 export function isRetriableGraph(status: number | undefined, code: string | undefined, details: string[]): boolean {
   if (status === undefined) return classify({ code }).transient;
@@ -113,7 +114,8 @@ function errorFrom(status: number, body: unknown, what: string): GraphCallError 
 
 /**
  * One Graph call: status and parsed JSON on 2xx; a GraphCallError (retriable per isRetriableGraph) otherwise. The
- * client's RetryHandler still retries 429/503/504 itself first (microsoft-apis.md §4.4).
+ * client's RetryHandler still retries 429/503/504 itself first
+ * (docs/reference/microsoft.md#the-javascript-graph-client).
  */
 export async function graphCall<T = unknown>(
   client: Client,
@@ -128,7 +130,7 @@ export async function graphCall<T = unknown>(
   return { status: res.status, body: res.body };
 }
 
-/** OData string literal: single quotes doubled, then URL-encoded (graph-client does not encode, §2.3). */
+/** OData string literal: single quotes doubled, then URL-encoded (graph-client does not encode: docs/reference/microsoft.md#finding-applications-and-filter-encoding). */
 export const odataKey = (value: string) => encodeURIComponent(value.replace(/'/g, "''"));
 
 /**

@@ -3,17 +3,18 @@
  * principal, ensured by appId.
  *
  * - Look up first (`GET /applications(uniqueName='…')`, served by the sandbox; the upsert itself is the documented
- *   part, microsoft-apis.md §2.2/§2.3) so a re-run that finds everything in place writes nothing.
+ *   part, https://learn.microsoft.com/graph/api/application-upsert) so a re-run that finds everything in place writes
+ *   nothing.
  * - Missing → `PATCH /applications(uniqueName='…')` with `Prefer: create-if-missing` (201 + object = we created it).
  *   The create body carries the tag `created-by-operation:<instanceId>`; later updates keep the tags they find, so a
  *   retry that cannot see the 201 (and compensation) can still tell an application this run created from one it found.
- * - A 204 on that upsert means the app exists but our read did not see it yet (replication, §4.3): thrown as
- *   retriable; the durable retry then reads it.
+ * - A 204 on that upsert means the app exists but our read did not see it yet (replication,
+ *   docs/reference/microsoft.md#replication-delays): thrown as retriable; the durable retry then reads it.
  * - Service principal: `GET /servicePrincipals(appId='…')`, else the upsert `PATCH /servicePrincipals(appId='…')` with
  *   `Prefer: create-if-missing` [doc serviceprincipal-upsert]; right after the app is created Graph answers 400
  *   NoBackingApplicationObject (retriable).
- * - Application.ReadWrite.OwnedBy (least privilege, microsoft-apis.md §1): an app with our uniqueName that we do not own
- *   answers 403 on update: a non-retriable failure naming the app.
+ * - Application.ReadWrite.OwnedBy (least privilege, https://learn.microsoft.com/graph/permissions-reference): an app
+ *   with our uniqueName that we do not own answers 403 on update: a non-retriable failure naming the app.
  */
 import type { ActivityHandler } from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';

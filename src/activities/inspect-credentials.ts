@@ -1,7 +1,7 @@
 /**
- * Activity `inspectCredentials`: the rotation orchestrator's re-check before it acts (lessons-from-peers §3.1). Reads
- * the registry row and, per role, the Key Vault version properties (tags, dates; never values), and says which
- * version is current. Read-only.
+ * Activity `inspectCredentials`: the rotation orchestrator's re-check before it acts
+ * (docs/reference/rotation.md#re-check-before-acting-overlapping-timers). Reads the registry row and, per role, the Key
+ * Vault version properties (tags, dates; never values), and says which version is current. Read-only.
  */
 import type { InvocationContext } from '@azure/functions';
 import type { ActivityHandler } from 'durable-functions';

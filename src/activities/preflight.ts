@@ -1,17 +1,18 @@
 /**
- * Activity `preflight` (read-only; issue 4 step a, servicenow-api.md §7 "Preflight (read-only: credentials,
- * sys_scope, tables exist, sys_dictionary …)"). Collects EVERY problem as a sentence and creates nothing:
+ * Activity `preflight` (read-only; the first step of docs/reference/servicenow.md#order-of-operations:
+ * credentials, sys_scope, tables exist, sys_dictionary …). Collects EVERY problem as a sentence and creates nothing:
  *
  * - Graph: the access token our identity gets for Graph carries the application permissions the product uses
- *   (`roles` claim of an app-only token, microsoft-apis / Entra access-token claims reference; decoded, not verified:
+ *   (`roles` claim of an app-only token, Entra access-token claims reference; decoded, not verified:
  *   diagnostic only).
  * - Key Vault: reachable (one page of secret properties) and the ServiceNow admin credential secrets exist.
  * - ServiceNow, with the admin credentials read from Key Vault now (a fresh client: no cached credentials): a Table
- *   API read works; the profile's scoped app is installed (`sys_scope`, §3.7); every table and column we write exists
- *   (`sys_db_object`, `sys_dictionary`; a child table's inherited columns are listed under its parent, §2.10, so the
- *   parent chain is followed through `sys_db_object.super_class`); the roles exist (`sys_user_role`, §3.5).
+ *   API read works; the profile's scoped app is installed (`sys_scope`, servicenow.md#records-the-integration-writes);
+ *   every table and column we write exists (`sys_db_object`, `sys_dictionary`; a child table's inherited columns are
+ *   listed under its parent, servicenow.md#schema-discovery, so the parent chain is followed through
+ *   `sys_db_object.super_class`); the roles exist (`sys_user_role`, servicenow.md#authentication-and-roles).
  * - Tenant: the v1 OpenID metadata of the tenant at ENTRA_AUTHORITY_HOST answers; its issuer
- *   (`https://sts.windows.net/{tid}/`, §5.3) gives the tenant GUID.
+ *   (`https://sts.windows.net/{tid}/`, docs/reference/microsoft.md#access-token-claims) gives the tenant GUID.
  *
  * Retriable failures (429, 5xx, network) are thrown for the durable retry: a transient outage is not a "problem".
  */

@@ -4,14 +4,14 @@
  * idempotent (look first, write only when something is left to do).
  *
  * - A version's value: `GET /secrets/{name}/{version}`; a disabled version answers 403 `Forbidden` with inner code
- *   `SecretDisabled` (microsoft-apis.md §6; azure-sdk-for-js keyvault-secrets tests).
+ *   `SecretDisabled` (docs/reference/microsoft.md#key-vault-secrets; azure-sdk-for-js keyvault-secrets tests).
  * - A version's attributes: `GET /secrets/{name}/versions` lists properties only (no values), so checking whether a
  *   version is enabled never reads a secret.
  * - Disabling: `PATCH /secrets/{name}/{version}` with `attributes.enabled=false` (SecretClient.updateSecretProperties).
  * - Removing a credential: `POST /applications/{id}/removePassword {keyId}` (application-removepassword); read the
  *   app's passwordCredentials first so a re-run writes nothing. Graph answers an unknown keyId with 400 and has been
- *   seen to answer 400 for concurrent credential changes (lessons-from-peers §3.5): after a 400 the app is read again,
- *   and the credential still being there is a retriable condition, never "done".
+ *   seen to answer 400 for concurrent credential changes (docs/reference/rotation.md#compensation-on-partial-failure):
+ *   after a 400 the app is read again, and the credential still being there is a retriable condition, never "done".
  */
 import type { SecretProperties } from '@azure/keyvault-secrets';
 

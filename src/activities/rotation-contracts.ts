@@ -3,7 +3,7 @@
  * only ids, names, versions and non-secret values cross the durable boundary; activities throw only for retriable
  * failures and return `{ ok: false, failure }` otherwise (see contracts.ts).
  *
- * Rotation is dual-phase (lessons-from-peers §3.3, issue 5): add the new credential and a new Key Vault version
+ * Rotation is dual-phase (docs/reference/rotation.md): add the new credential and a new Key Vault version
  * (ensureAppSecret with a `rotate-…` operation), prove the new secret yields a token, update every consumer (API
  * ones directly, manual ones through an emailed hand-off with a "done" link), and only when every consumer is
  * confirmed and a grace period has passed, remove the old credential and disable the old Key Vault version. A
@@ -19,7 +19,7 @@ export const ROTATION_ACTIVITY = {
   rollbackRotation: 'rollbackRotation',
 } as const;
 
-/** Hand-off confirmations arrive as this event, one name per role (lessons-from-peers §1.7: distinct names). */
+/** Hand-off confirmations arrive as this event, one name per role (docs/reference/durable-functions.md#distinct-event-names). */
 export const handoffEventName = (role: string): string => `HandoffDone-${role}`;
 
 /** A Key Vault secret version: which value a consumer should hold. */

@@ -1,9 +1,10 @@
 /**
- * Activity `sendHandoffRequests`: the rotation's hand-off for consumers without an API (issue 5 §2d). One email per
- * approver naming the exact place and field to update and the Key Vault secret name and version to copy the value
- * from (never the value), with a personal, single-use, expiring "Done" link to the approval endpoint
- * (src/functions/approvals.ts), issued as a `handoff` token whose event is `handoffEventName(role)`
- * (lessons-from-peers §1.7 distinct event names, §2 links). Only token ids (hash prefixes) and recipients are returned.
+ * Activity `sendHandoffRequests`: the rotation's hand-off for consumers without an API (step d of
+ * docs/reference/rotation.md#requirements). One email per approver naming the exact place and field to update and the
+ * Key Vault secret name and version to copy the value from (never the value), with a personal, single-use, expiring
+ * "Done" link to the approval endpoint (src/functions/approvals.ts), issued as a `handoff` token whose event is
+ * `handoffEventName(role)` (docs/reference/durable-functions.md: distinct event names; GET renders, POST decides). Only
+ * token ids (hash prefixes) and recipients are returned.
  *
  * Idempotent like sendApprovalRequests (src/activities/approval.ts): a sent marker per (instance, role, round,
  * recipient) makes a re-run of the same round send nothing. A reminder round (round > 0) goes only to approvers who

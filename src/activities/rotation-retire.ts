@@ -1,8 +1,9 @@
 /**
  * Activity `retireCredential`: the last step of a rotation, run only after every consumer confirmed the new secret
- * and the grace period passed (issue 5 §2e; lessons-from-peers §3.3 "never revoke first"). Removes exactly the old
- * password credential (`removePassword(keyId)`) and disables exactly the old Key Vault version
- * (`updateSecretProperties(enabled: false)`); no other credential or version is touched.
+ * and the grace period passed (step e of docs/reference/rotation.md#requirements; never revoke first:
+ * rotation.md#dual-phase-rotation-never-revoke-first). Removes exactly the old password credential
+ * (`removePassword(keyId)`) and disables exactly the old Key Vault version (`updateSecretProperties(enabled: false)`);
+ * no other credential or version is touched.
  *
  * Guards (a wrong pairing must not take down the live secret): the version must exist, must not be the one Key Vault
  * serves as current, and, when it carries a `keyId` tag (ensureAppSecret writes one), must belong to `keyId`.

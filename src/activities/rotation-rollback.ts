@@ -1,7 +1,7 @@
 /**
- * Activity `rollbackRotation`: undoes a rotation that failed before the old credential was retired (issue 5 §2
- * "On failure before step e"), so that every consumer ends up on the old secret, which keeps working throughout
- * (lessons-from-peers §3.3, §3.5).
+ * Activity `rollbackRotation`: undoes a rotation that failed before the old credential was retired (a failure before
+ * step e, docs/reference/rotation.md#requirements), so that every consumer ends up on the old secret, which keeps
+ * working throughout (rotation.md#dual-phase-rotation-never-revoke-first, #compensation-on-partial-failure).
  *
  * Order, each step idempotent:
  * 1. read the OLD version's value and properties;

@@ -1,7 +1,8 @@
 /**
  * Activity `setServiceNowSecret`: writes the value of exactly one Key Vault version into a ServiceNow password2
  * field (the outbound `oauth_entity.client_secret`, the OIDC entity's secret), in its own PATCH with
- * `sysparm_input_display_value=true` (ServiceNowClient.setPassword2; servicenow-api.md §2.8).
+ * `sysparm_input_display_value=true` (ServiceNowClient.setPassword2;
+ * docs/reference/servicenow.md#encrypted-and-password2-fields).
  *
  * Idempotent by nature: a password2 field reads back masked, so it cannot be compared, and writing the same value
  * again changes nothing. 403 (the admin account may not write that table or field) returns `{ ok: false }` with a

@@ -1,12 +1,13 @@
 /**
  * Activity `verifyCredential`: proves that exactly one Key Vault version of an app's client secret yields a token,
- * before any consumer is switched to it (lessons-from-peers §3.3, §4.1: "after addPassword, poll token acquisition
- * with the new secret before pushing it on").
+ * before any consumer is switched to it (docs/reference/rotation.md#verify-before-switching: after addPassword, poll
+ * token acquisition with the new secret before pushing it on).
  *
  * A client-credentials request to the tenant's v2 token endpoint with `scope = {graph}/.default`
- * (microsoft-apis.md §5.1, src/clients/entra.ts requestTokenV2). AADSTS7000215 (secret not known yet), 7000222 and
- * 700016 (app not replicated yet) are what Entra answers for a minute or two after a secret is added
- * (microsoft-apis.md §4.3; microsoftgraph/microsoft-graph-docs#17966), so they come back `transient` and the
+ * (docs/reference/microsoft.md#token-endpoints, src/clients/entra.ts requestTokenV2). AADSTS7000215 (secret not known
+ * yet), 7000222 and 700016 (app not replicated yet) are what Entra answers for a minute or two after a secret is added
+ * (docs/reference/microsoft.md#replication-delays;
+ * https://github.com/microsoftgraph/microsoft-graph-docs/issues/17966), so they come back `transient` and the
  * orchestrator retries them with a durable timer. 429/5xx and network failures are thrown (durable retry). The token
  * and the secret never leave the activity; the result carries codes and a redacted detail only.
  */

@@ -2,7 +2,7 @@
  * Shared helpers of the ServiceNow activities: the error split of the activity contract (contracts.ts: throw only
  * what a durable retry can fix, return a Failure otherwise), safe logging, and the natural-key lookup that re-checks
  * in code what ServiceNow returned (an invalid encoded-query term is silently dropped, so a misspelled field can
- * return every row: servicenow-api.md §2.4, SN-TABLE).
+ * return every row: docs/reference/servicenow.md#encoded-queries, SN-TABLE).
  */
 
 import { encodedQuery, type EncodedQuery, type ServiceNowClient, type SnRecord } from '../clients/servicenow';
@@ -25,8 +25,8 @@ export function statusOf(err: unknown): number | undefined {
 
 /**
  * Applies the activity error convention: retriable failures (429, 502/503/504, network; `retriable` set by the
- * clients, servicenow-api.md §2.7) and errors we did not anticipate are re-thrown for the durable retry policy;
- * everything else (400, 401, 403, 404, validation) becomes a Failure with a redacted message.
+ * clients, docs/reference/servicenow.md#rate-limiting-and-retries) and errors we did not anticipate are re-thrown for
+ * the durable retry policy; everything else (400, 401, 403, 404, validation) becomes a Failure with a redacted message.
  */
 export function failureOrThrow(err: unknown): Failure {
   const e = ensureErrorType(err);
@@ -78,9 +78,10 @@ export interface LookupResult<T extends SnRecord> {
 }
 
 /**
- * Reads the rows of `table` matching `naturalKey` and keeps only those that really match (servicenow-api.md §2.4:
- * "After every lookup, check in code that returned values equal the searched ones"). A natural-key field absent
- * from every returned row means ServiceNow dropped that term: the caller must not pick any of those rows.
+ * Reads the rows of `table` matching `naturalKey` and keeps only those that really match
+ * (docs/reference/servicenow.md#encoded-queries: every lookup is re-checked in code against the values searched). A
+ * natural-key field absent from every returned row means ServiceNow dropped that term: the caller must not pick any of
+ * those rows.
  */
 export async function lookup<T extends SnRecord>(
   client: ServiceNowClient,

@@ -1,5 +1,5 @@
 /**
- * Activity `ensureIpAllowlist` (servicenow-api.md §3.6; SN-IPAC `t_AccessControl.md`, `c_IPRangeBasedAuthentication.md`):
+ * Activity `ensureIpAllowlist` (docs/reference/servicenow.md#records-the-integration-writes; SN-IPAC):
  * a client is blocked only when an active Deny rule matches and no Allow does, so allow rules are written only where
  * an active Deny rule exists (a fresh instance has none: then nothing is needed and nothing is written). One Allow
  * per address, Bidirectional, range_start = range_end (IP Address Access Control takes no wildcards or CIDR), with a

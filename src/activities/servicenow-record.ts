@@ -1,16 +1,20 @@
 /**
- * Activity `ensureServiceNowRecord`: one ServiceNow record ensured by its natural key (servicenow-api.md §7: look up
- * by natural key → create or patch → read back and compare, never secrets).
+ * Activity `ensureServiceNowRecord`: one ServiceNow record ensured by its natural key
+ * (docs/reference/servicenow.md#order-of-operations: look up by natural key → create or patch → read back and compare,
+ * never secrets).
  *
  * - Lookup with the encoded-query builder; rows are re-checked in code, since ServiceNow drops invalid terms and can
- *   return every row (§2.4, SN-TABLE). More than one real match is a failure naming the sys_ids: we never guess.
+ *   return every row (servicenow.md#encoded-queries, SN-TABLE). More than one real match is a failure naming the
+ *   sys_ids: we never guess.
  * - Create (POST) with the natural key and fields, or PATCH only the differing non-secret fields.
  * - The secret (password2, e.g. `oauth_entity.client_secret`) is read from Key Vault here and written in its own PATCH
- *   with `sysparm_input_display_value=true` (§2.8; without the flag ServiceNow silently drops it, SN-TABLE): when the
- *   record was created, when the field reads back empty (a previous attempt stopped before writing it; reads are
- *   masked, so emptiness is all we learn), or when asked to (`secret.rewrite`, rotation). Never compared or logged.
- * - 403 (ACL, security tables, §2.9 "report such 403s as manual steps") → `ok: true` with a manual action holding
- *   the exact values (the Key Vault secret NAME for the secret). 429/5xx/network → thrown for the durable retry.
+ *   with `sysparm_input_display_value=true` (servicenow.md#encrypted-and-password2-fields; without the flag ServiceNow
+ *   silently drops it, SN-TABLE): when the record was created, when the field reads back empty (a previous attempt
+ *   stopped before writing it; reads are masked, so emptiness is all we learn), or when asked to (`secret.rewrite`,
+ *   rotation). Never compared or logged.
+ * - 403 (ACL, security tables; such 403s are manual steps, servicenow.md#authentication-and-roles) → `ok: true` with a
+ *   manual action holding the exact values (the Key Vault secret NAME for the secret). 429/5xx/network → thrown for the
+ *   durable retry.
  * - Ownership is recorded in the ownership ledger (src/registry/ownership.ts), never inferred from `sys_created_on`
  *   (other integrations, and people, create records on the same instance at the same time). Unshared record: the run
  *   claims it before the insert and records the sys_id after, so `created` is true exactly when this run created it,

@@ -1,8 +1,9 @@
 /**
  * Activity `ensureRoleGrant`: the user (sys_user.user_name) holds the role (sys_user_role.name) through a
- * `sys_user_has_role` row with columns `user` and `role` (servicenow-api.md §3.5; SN-REST). Idempotent: the grant
- * is looked up by (user sys_id, role sys_id) first, every lookup re-checked in code (§2.4). `incident_manager` needs
- * no elevation (SN-ELEV); a 403 (e.g. an elevated role) becomes a manual action, not a failure.
+ * `sys_user_has_role` row with columns `user` and `role` (docs/reference/servicenow.md#authentication-and-roles;
+ * SN-REST). Idempotent: the grant is looked up by (user sys_id, role sys_id) first, every lookup re-checked in code
+ * (servicenow.md#encoded-queries). `incident_manager` needs no elevation (SN-ELEV); a 403 (e.g. an elevated role)
+ * becomes a manual action, not a failure.
  *
  * Ownership is recorded in the ownership ledger, never inferred from `sys_created_on`. A grant to the integration's
  * own user is claimed before the insert under `grantKey(user, role)`. A grant to a person named in the request

@@ -1,14 +1,15 @@
 /**
- * Activity `addWorkNote`: appends a progress note to the originating ticket (servicenow-api.md §4). The ticket is an
- * `incident`, `sc_req_item` or `change_request` (all extend `task`), or the generic `task` table; it is found by
- * sys_id or by number. The note is written with `PATCH {table}/{sys_id} {"work_notes": …}` (each PATCH appends a
- * journal entry; SN-TABLE's PATCH example uses the sibling journal field `comments`).
+ * Activity `addWorkNote`: appends a progress note to the originating ticket
+ * (docs/reference/servicenow.md#tickets-and-work-notes). The ticket is an `incident`, `sc_req_item` or `change_request`
+ * (all extend `task`), or the generic `task` table; it is found by sys_id or by number. The note is written with `PATCH
+ * {table}/{sys_id} {"work_notes": …}` (each PATCH appends a journal entry; SN-TABLE's PATCH example uses the sibling
+ * journal field `comments`).
  *
  * A note never fails the orchestration: a closed or locked ticket (403 ACL or data policy, 400 data policy; SN-CODES
  * wording) or a ticket that is not found gives `{ written: false, reason }`. Only retriable errors (429/5xx/network)
  * are thrown, for the durable retry. Because the activity may run twice, the ticket's existing work notes are read
- * first (sys_journal_field, readable by admin; §4) and an identical note is not written again; if the journal is not
- * readable, the note is written (a duplicate progress note is harmless).
+ * first (sys_journal_field, readable by admin; same page) and an identical note is not written again; if the journal is
+ * not readable, the note is written (a duplicate progress note is harmless).
  */
 import type { ActivityHandler } from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';

@@ -2,7 +2,8 @@
  * The app's own identity. In Azure: the managed identity (user-assigned when AZURE_CLIENT_ID is set, else
  * DefaultAzureCredential, which tries managed identity and developer sign-ins). Sandbox/dev: a ClientSecretCredential
  * against ENTRA_AUTHORITY_HOST with instance discovery off, since MSAL would otherwise call the real
- * login.microsoftonline.com/common/discovery/instance first (microsoft-apis.md §7.1, §7.2).
+ * login.microsoftonline.com/common/discovery/instance first
+ * (docs/reference/microsoft.md#azure-identity-against-local-endpoints).
  */
 import {
   type AccessToken,

@@ -1,8 +1,9 @@
 /**
  * Direct calls to the Entra token endpoints, for connectivity checks that need the raw `error` and AADSTS
  * `error_codes` (the SDK credentials wrap them into AuthenticationRequiredError). v1 `/oauth2/token` takes
- * `resource`, v2 `/oauth2/v2.0/token` takes `scope`; v1 answers numbers as strings (microsoft-apis.md §5.1, §5.2).
- * The client secret is sent in the form body only: never logged, never returned, never in an error.
+ * `resource`, v2 `/oauth2/v2.0/token` takes `scope`; v1 answers numbers as strings
+ * (docs/reference/microsoft.md#token-endpoints). The client secret is sent in the form body only: never logged, never
+ * returned, never in an error.
  */
 import axios, { type AxiosResponse } from 'axios';
 
@@ -183,8 +184,9 @@ export interface OpenIdMetadata {
 }
 
 /**
- * GETs an OpenID Connect discovery document (§5.4). Non-200 answers (e.g. 400 with AADSTS90002 for an unknown tenant)
- * throw an ExternalServiceError whose code is the first AADSTS code when present.
+ * GETs an OpenID Connect discovery document (docs/reference/microsoft.md#openid-connect-discovery). Non-200 answers
+ * (e.g. 400 with AADSTS90002 for an unknown tenant) throw an ExternalServiceError whose code is the first AADSTS code
+ * when present.
  */
 export async function fetchOpenIdMetadata(url: string, timeoutMs = defaultTimeoutMs): Promise<OpenIdMetadata> {
   let res: AxiosResponse<unknown>;

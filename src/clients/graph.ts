@@ -1,8 +1,8 @@
 /**
  * Microsoft Graph through `@microsoft/microsoft-graph-client` 3.0.7 with TokenCredentialAuthenticationProvider
- * (microsoft-apis.md §4.4, §7.3). The client attaches the token only for Graph hosts and `customHosts` (hostnames
- * without port), so the configured base URL's hostname is always added: otherwise calls to a sovereign or sandbox
- * Graph would silently go out without Authorization.
+ * (docs/reference/microsoft.md#the-javascript-graph-client). The client attaches the token only for Graph hosts and
+ * `customHosts` (hostnames without port), so the configured base URL's hostname is always added: otherwise calls to a
+ * sovereign or sandbox Graph would silently go out without Authorization.
  *
  * The middleware chain is the client's default one (https://learn.microsoft.com/graph/sdks/customize-client:
  * authentication, retry, redirect, telemetry, HTTP) with two changes: every fetch gets a deadline (GRAPH_TIMEOUT_SECONDS;
@@ -203,7 +203,8 @@ export function toGraphError(err: unknown, what = 'request'): ExternalServiceErr
 /**
  * One Graph call returning status, headers and JSON, for callers that branch on the status (the
  * `PATCH /applications(uniqueName=…)` upsert answers 201 with a body on create and 204 on update,
- * microsoft-apis.md §2.2). Non-2xx answers throw an ExternalServiceError with Graph's `error.code`.
+ * https://learn.microsoft.com/graph/api/application-upsert). Non-2xx answers throw an ExternalServiceError with Graph's
+ * `error.code`.
  */
 export async function graphRaw<T = unknown>(
   client: Client,

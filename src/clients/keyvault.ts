@@ -2,7 +2,7 @@
  * Key Vault secrets through `@azure/keyvault-secrets` SecretClient. The SDK performs challenge-based authentication
  * itself (first request without a token, 401 + WWW-Authenticate, then the token for the challenge's resource and
  * tenant); resource verification must be off only where the vault is not under vault.azure.net (the sandbox on
- * 127.0.0.1) (microsoft-apis.md §6.4, §6.5).
+ * 127.0.0.1) (docs/reference/microsoft.md#key-vault-challenge-authentication).
  */
 import type { TokenCredential } from '@azure/identity';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';

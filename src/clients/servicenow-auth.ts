@@ -1,8 +1,9 @@
 /**
  * How the ServiceNow client authenticates as the provisioning (admin) identity: HTTP Basic, or a bearer token from
  * ServiceNow's own OAuth server (`POST {instance}/oauth_token.do`, grant_type=client_credentials; SN-OAUTHEX,
- * SN-CC; servicenow-api.md §2.9). The credentials live in Key Vault and are read at use time with a short cache, so a
- * rotated password is picked up without a restart (lessons-from-peers.md §5.2).
+ * SN-CC; docs/reference/servicenow.md#authentication-and-roles). The credentials live in Key Vault and are read at use
+ * time with a short cache, so a rotated password is picked up without a restart (never copied into settings at
+ * start-up).
  */
 import axios from 'axios';
 

@@ -1,8 +1,9 @@
 /**
  * Builder for ServiceNow encoded queries (`sysparm_query`). Terms `<field><op><value>` joined by `^`; there is no
  * documented escape for `^` in a value, and invalid parts are silently ignored by ServiceNow, so values holding `^`,
- * CR or LF and field names outside `[a-z0-9_.]` are refused with a ValidationError (servicenow-api.md §2.4, SN-TABLE,
- * SN-EQ). The result is URL-encoded by URLSearchParams when it is set as a query parameter (`^`→`%5E`, `=`→`%3D`).
+ * CR or LF and field names outside `[a-z0-9_.]` are refused with a ValidationError
+ * (docs/reference/servicenow.md#encoded-queries, SN-TABLE, SN-EQ). The result is URL-encoded by URLSearchParams when it
+ * is set as a query parameter (`^`→`%5E`, `=`→`%3D`).
  */
 import { ValidationError } from '../lib/errors';
 
@@ -78,7 +79,7 @@ export class EncodedQuery {
 
   /**
    * Whether a returned record matches every `=` and `IN` term exactly: ServiceNow ignores invalid terms, so results
-   * must be re-checked in code (servicenow-api.md §2.4).
+   * must be re-checked in code (docs/reference/servicenow.md#encoded-queries).
    */
   matches(record: Record<string, unknown>): boolean {
     return this.terms.every((t) => {

@@ -1,17 +1,18 @@
 /**
  * ServiceNow Table API client (axios, one instance per ServiceNow instance URL). Transport only, no business logic.
  *
- * Wire rules (servicenow-api.md §2): the v2 path `/api/now/v2/table/{table}` (an empty list is 200 `{"result":[]}`,
- * not v1's 404), `Accept: application/json` always, `Content-Type: application/json` on writes,
+ * Wire rules (docs/reference/servicenow.md): the v2 path `/api/now/v2/table/{table}` (an empty list is 200
+ * `{"result":[]}`, not v1's 404), `Accept: application/json` always, `Content-Type: application/json` on writes,
  * `sysparm_exclude_reference_link=true` by default, list paging by `Link: rel="next"` (else offset), errors from the
- * envelope `{"error":{"message","detail"},"status":"failure"}`. Retries (§2.7): 429 (honouring `Retry-After`, seconds or
- * HTTP date), 502/503/504 and network errors, with jittered capped backoff and a bounded number of attempts; never
- * 400/401/403/404. A POST is retried here after a network error only if the connection was never made, since the
- * insert may otherwise have happened; the error is still retriable for the activity, which looks the record up by its
- * natural key before inserting again. Every attempt has a deadline (SERVICENOW_TIMEOUT_SECONDS: axios `timeout` for
- * the socket plus an AbortSignal for the whole exchange, https://axios-http.com/docs/req_config); a hang is a
- * retriable `Timeout` error. A 401 drops the cached credentials (Basic from Key Vault, or the OAuth token) and sends
- * once more with fresh ones: a rotated password or an expired token, never a loop.
+ * envelope `{"error":{"message","detail"},"status":"failure"}`. Retries (servicenow.md#rate-limiting-and-retries): 429
+ * (honouring `Retry-After`, seconds or HTTP date), 502/503/504 and network errors, with jittered capped backoff and a
+ * bounded number of attempts; never 400/401/403/404. A POST is retried here after a network error only if the
+ * connection was never made, since the insert may otherwise have happened; the error is still retriable for the
+ * activity, which looks the record up by its natural key before inserting again. Every attempt has a deadline
+ * (SERVICENOW_TIMEOUT_SECONDS: axios `timeout` for the socket plus an AbortSignal for the whole exchange,
+ * https://axios-http.com/docs/req_config); a hang is a retriable `Timeout` error. A 401 drops the cached credentials
+ * (Basic from Key Vault, or the OAuth token) and sends once more with fresh ones: a rotated password or an expired
+ * token, never a loop.
  */
 import axios, { type AxiosInstance, type AxiosResponse, type Method } from 'axios';
 
@@ -285,7 +286,8 @@ export class ServiceNowClient {
   /**
    * Writes a password2 (two-way encrypted) field in its own PATCH, with `sysparm_input_display_value=true` (without
    * it ServiceNow silently drops the value) and `X-no-response-body: true` so the record is not echoed
-   * (servicenow-api.md §2.8, SN-TABLE, SN-PWD2). The value never appears in logs or errors.
+   * (docs/reference/servicenow.md#encrypted-and-password2-fields, SN-TABLE, SN-PWD2). The value never appears in logs
+   * or errors.
    */
   async setPassword2(table: string, sysId: string, field: string, value: string): Promise<void> {
     checkTable(table);

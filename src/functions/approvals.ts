@@ -312,7 +312,7 @@ export const approvalPageHandler: ApprovalHttpHandler = withErrorBoundary(produc
 export const approvalDecisionHandler: ApprovalHttpHandler = withErrorBoundary(production.decide);
 
 /**
- * What the lead registers in src/functions/index.ts, e.g.
+ * The approval routes; src/functions/index.ts registers them with
  * `for (const r of Object.values(APPROVAL_ROUTES)) df.app.client.http(r.name, { route: r.route, methods: [...r.methods],
  * authLevel: r.authLevel, handler: r.handler });`
  */

@@ -46,7 +46,8 @@ checkSettingsAtStartup();
 df.app.orchestration(PROVISION_ORCHESTRATOR, provisionIntegration);
 df.app.orchestration(ROTATION_ORCHESTRATOR, rotateCredentials);
 
-// Activities: every name in ACTIVITY has exactly one handler (checked by test/functions/index.test.ts).
+// Activities: every name in ACTIVITY has exactly one handler (the Record type enforces it;
+// test/durable/realEntry.test.ts checks the registrations).
 const activities: Record<(typeof ACTIVITY)[keyof typeof ACTIVITY], df.ActivityHandler> = {
   [ACTIVITY.preflight]: preflightHandler,
   [ACTIVITY.ensureApp]: ensureAppHandler,

@@ -3,7 +3,8 @@
  *   POST /api/integrations         start provisioning (202), or 409 while running, or 200 when already done
  *   GET  /api/integrations/{id}    current step, what was created (ids, names, versions), manual actions, checks
  *   GET  /api/integrations         every integration in the registry with status and credential expiry
- * Never returns or emails the durable management URLs (they carry the system key, lessons-from-peers §1.11).
+ * Never returns or emails the durable management URLs (they carry the system key,
+ * docs/reference/durable-functions.md#management-urls-stay-private).
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';

@@ -1,5 +1,6 @@
 /**
- * Rotation triggers (issue 5 §1, §3), handlers only: src/functions/index.ts registers them (see ROTATION_FUNCTIONS).
+ * Rotation triggers (items 1 and 3 of docs/reference/rotation.md#requirements), handlers only: src/functions/index.ts
+ * registers them (see ROTATION_FUNCTIONS).
  *
  *   timer  rotationSweep        schedule `%ROTATION_SCHEDULE%` (app setting, default daily 02:00 UTC)
  *   POST   /api/integrations/{id}/rotate                 on-demand rotation (function key); body `{ roles?: string[] }`
@@ -8,7 +9,7 @@
  *
  * All three starters start the same orchestration (`rotateCredentials`) under the same deterministic instance id
  * (src/rotation/ids.ts) through src/rotation/start.ts. No response carries a durable management URL (they hold the
- * system key, lessons-from-peers §1.11) or a secret.
+ * system key, docs/reference/durable-functions.md#management-urls-stay-private) or a secret.
  */
 import type { EventGridEvent, HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
 import * as df from 'durable-functions';
@@ -223,7 +224,8 @@ export const rotationStatusHandler: HttpClientHandler = withErrorBoundary(produc
 export const secretNearExpiryHandler: EventGridClientHandler = production.nearExpiry;
 
 /**
- * What the lead registers in src/functions/index.ts, e.g.
+ * The rotation functions; registerRotationFunctions() (called by src/functions/index.ts) registers them, in
+ * essence, as (the timer and Event Grid handlers also go through failFast)
  * ```ts
  * df.app.client.timer(ROTATION_FUNCTIONS.sweep.name, { schedule: ROTATION_FUNCTIONS.sweep.schedule,
  *   handler: ROTATION_FUNCTIONS.sweep.handler });
@@ -231,7 +233,7 @@ export const secretNearExpiryHandler: EventGridClientHandler = production.nearEx
  *   df.app.client.http(r.name, { route: r.route, methods: [...r.methods], authLevel: r.authLevel, handler: r.handler });
  * df.app.client.eventGrid(ROTATION_FUNCTIONS.nearExpiry.name, { handler: ROTATION_FUNCTIONS.nearExpiry.handler });
  * ```
- * or simply `registerRotationFunctions()` (which does exactly that). The Event Grid subscription (Key Vault system topic, event type
+ * The Event Grid subscription (Key Vault system topic, event type
  * Microsoft.KeyVault.SecretNearExpiry, endpoint type AzureFunction → secretNearExpiry) is infrastructure.
  */
 export const ROTATION_FUNCTIONS = {

@@ -1,6 +1,7 @@
 /**
  * Jittered, capped exponential backoff ("equal jitter", AWS Architecture Blog "Exponential Backoff And Jitter") and
- * Retry-After parsing (RFC 9110 §10.2.3: delay-seconds or an HTTP-date). Sleep and random are injectable for tests.
+ * Retry-After parsing (RFC 9110 section 10.2.3: delay-seconds or an HTTP-date). Sleep and random are injectable for
+ * tests.
  */
 
 export interface BackoffPolicy {

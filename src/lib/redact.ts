@@ -98,7 +98,7 @@ const PATTERNS: Array<[RegExp, string]> = [
   // preceded by a secret character" rather than a word boundary. `~` may be JSON-escaped (\u007e) or
   // percent-encoded (%7E).
   [ENTRA_SECRET, REDACTED],
-  // Form or query parameters carrying secrets (OAuth client credentials, RFC 6749 §2.3.1 / §4.4).
+  // Form or query parameters carrying secrets (OAuth client credentials, RFC 6749 sections 2.3.1 and 4.4).
   [
     /\b(client_secret|password|access_token|refresh_token|id_token|client_assertion|code|sig)=([^&\s"']+)/gi,
     `$1=${REDACTED}`,

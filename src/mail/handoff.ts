@@ -1,9 +1,11 @@
 /**
- * The hand-off email of a rotation (issue 5 §2d): a consumer without an API (the Microsoft 365 admin center) must be
- * updated by a person. The email names the exact place and field, and the Key Vault secret NAME and VERSION to copy the
- * value from (never the value: lessons-from-peers §3.4, issue 5 "Secret values never appear in … emails"), and carries
- * one personal "Done" link to the approval endpoint, whose GET only renders a confirmation (mail scanners prefetch
- * links, §2.1); the confirmation is a POST from that page.
+ * The hand-off email of a rotation (step d of docs/reference/rotation.md#requirements): a consumer without an API (the
+ * Microsoft 365 admin center) must be updated by a person. The email names the exact place and field, and the Key Vault
+ * secret NAME and VERSION to copy the value from (never the value: secret values never appear in emails,
+ * docs/reference/rotation.md#consumers-without-an-api), and carries one personal "Done" link to the approval endpoint,
+ * whose GET only renders a confirmation (mail scanners prefetch links,
+ * docs/reference/durable-functions.md#emailed-links-get-renders-post-decides); the confirmation is a POST from that
+ * page.
  */
 import type { HandoffRequestInput } from '../activities/rotation-contracts';
 import { html } from './html';

@@ -1,7 +1,8 @@
 /**
- * Sending one email through Microsoft Graph `POST /users/{sender}/sendMail` (microsoft-apis.md §3): app-only, from the
- * configured mailbox, answered 202 with an empty body (graph-client returns the raw stream for it, so graphRaw is used
- * and the status asserted). `saveToSentItems` is sent as a boolean.
+ * Sending one email through Microsoft Graph `POST /users/{sender}/sendMail`
+ * (https://learn.microsoft.com/graph/api/user-sendmail): app-only, from the configured mailbox, answered 202 with an
+ * empty body (graph-client returns the raw stream for it, so graphRaw is used and the status asserted).
+ * `saveToSentItems` is sent as a boolean.
  */
 import type { Client } from '@microsoft/microsoft-graph-client';
 

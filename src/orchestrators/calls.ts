@@ -1,6 +1,7 @@
 /**
  * Typed activity calls for orchestrators: each activity is a handle carrying its input and output types, so an
- * orchestrator never passes a bare string or gets `any` back (lessons-from-peers §1.4).
+ * orchestrator never passes a bare string or gets `any` back
+ * (https://github.com/Azure/azure-functions-durable-js/issues/524).
  */
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
@@ -66,10 +67,11 @@ export interface RetryPolicy {
 }
 
 /**
- * Durable retry policies per error class (microsoft-apis.md §4.3; servicenow-api.md §2.7). Activities throw only for
- * retriable failures (Graph replication 404 / NoBackingApplicationObject, 409, 429, 5xx; ServiceNow 429/5xx), so
- * every throw is worth these bounded, capped retries; non-retriable failures come back as `{ ok: false }`.
- * Bounded by attempts only (lessons-from-peers §1.3).
+ * Durable retry policies per error class (docs/reference/microsoft.md#replication-delays;
+ * docs/reference/servicenow.md#rate-limiting-and-retries). Activities throw only for retriable failures (Graph
+ * replication 404 / NoBackingApplicationObject, 409, 429, 5xx; ServiceNow 429/5xx), so every throw is worth these
+ * bounded, capped retries; non-retriable failures come back as `{ ok: false }`. Bounded by attempts only
+ * (docs/reference/durable-functions.md#bounded-retries-and-the-activity-error-convention).
  */
 export const RETRY = {
   /** Graph eventual consistency: 2, 4, 8, 16, 32, 60 s (about two minutes). */

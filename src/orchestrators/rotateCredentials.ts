@@ -1,6 +1,6 @@
 /**
  * rotateCredentials: rotates the client secrets of one integration with no moment when any consumer holds a secret
- * that does not work (issue 5; lessons-from-peers §3.3–3.5):
+ * that does not work (docs/reference/rotation.md):
  *   a. add the new credential and a new Key Vault version (the old ones stay valid);
  *   b. prove the new secret yields a token (bounded retries while Entra propagates it);
  *   c. switch the API consumers (ServiceNow password2 fields) to it;
@@ -338,7 +338,8 @@ function* handOff(
   };
   step('handoff');
   for (const w of manual) yield* send(w, 0);
-  // One wait per role for the whole race, each with its own event name (lessons-from-peers §1.7).
+  // One wait per role for the whole race, each with its own event name
+  // (docs/reference/durable-functions.md#distinct-event-names).
   const waits = new Map(manual.map((w) => [w, context.df.waitForExternalEvent(handoffEventName(w.role))]));
   const pending = new Set(manual);
   status.awaiting = {

@@ -1,8 +1,8 @@
 /**
  * Seed profile: "Configure Microsoft 365 support integration with Azure AD Auth token"
- * (MicrosoftDocs/microsoft-365-docs, microsoft-365/admin/manage/servicenow-aad-oauth-token.md; English summary in
- * shared/reference/seed-procedure.md, section letters A–E below refer to it). Column names follow
- * shared/reference/servicenow-api.md §3.
+ * (https://learn.microsoft.com/microsoft-365/admin/manage/servicenow-aad-oauth-token; its steps are numbered in
+ * docs/reference/m365-support-integration.md, and the step numbers A1–B6 below refer to it). Column names follow
+ * docs/reference/servicenow.md#records-the-integration-writes.
  */
 import type { IntegrationProfile } from './types';
 
@@ -100,7 +100,8 @@ export const m365SupportAad: IntegrationProfile = {
           'System OAuth > Application Registry > New > Connect to a third party OAuth Provider, with the values listed',
       },
       {
-        // The default profile the UI creates with the provider (servicenow-api.md §3.1); the guided setup asks for it.
+        // The default profile the UI creates with the provider
+        // (docs/reference/servicenow.md#records-the-integration-writes); the guided setup asks for it.
         key: 'outboundProfile',
         table: 'oauth_entity_profile',
         naturalKey: { oauth_entity: '{records.outboundProvider.sysId}' },

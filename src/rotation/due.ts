@@ -2,14 +2,15 @@
  * When is a credential due? Pure: from the registry's view of one app credential and the Key Vault version
  * properties of its secret (tags, created, expires; never values).
  *
- * - Due when it expires within the rotation window, or is older than the maximum age (issue 5 §1). Its due instant is
- *   the earlier of `expires - window` and `created + maxAge`; the instance id carries that instant's UTC date, so
- *   every sweep until the rotation finishes computes the same id.
+ * - Due when it expires within the rotation window, or is older than the maximum age
+ *   (docs/reference/rotation.md#requirements). Its due instant is the earlier of `expires - window` and `created +
+ *   maxAge`; the instance id carries that instant's UTC date, so every sweep until the rotation finishes computes the
+ *   same id.
  * - Already rotated when the latest enabled version of the secret carries a different `keyId` tag than the registry
  *   and is newer than the registry's version: a rotation (ours, running or finished before the registry was updated)
  *   wrote it. That is reported for reconciliation, never rotated again.
  * The Key Vault tags are those ensureAppSecret writes: integrationId, role, appId, appObjectId, keyId, operation
- * (src/activities/secrets.ts; microsoft-apis.md §6.1 self-describing secrets).
+ * (src/activities/secrets.ts; self-describing secrets, docs/reference/microsoft.md#key-vault-secrets).
  */
 import type { AppCredentialState } from '../registry/types';
 

@@ -2,7 +2,7 @@
  * Deterministic names of a rotation: one orchestration per integration and due date. Two sweeps (or two hosts, or the
  * sweep and the Event Grid backstop) that find the same credential due compute the same instance id, and the Durable
  * runtime refuses a second start of a running instance id (HTTP 409), so a credential is never rotated twice
- * (issue 5 §1; lessons-from-peers §1.6).
+ * (docs/reference/rotation.md#requirements; docs/reference/durable-functions.md#deterministic-instance-ids).
  */
 
 /** `YYYYMMDD` of a UTC date. */

@@ -1,9 +1,11 @@
 /**
- * The Event Grid backstop (issue 5 §3): Key Vault publishes `Microsoft.KeyVault.SecretNearExpiry` 30 days before the
- * current version's `exp` (https://learn.microsoft.com/azure/event-grid/event-schema-key-vault). `subject` is the
- * secret name; `data` has `Id`, `VaultName`, `ObjectType`, `ObjectName`, `Version`, `NBF`, `EXP` (Unix seconds).
- * The documentation's samples and the SDK models disagree on key casing, so keys are matched case-insensitively
- * (microsoft-apis.md §6.6). Both the Event Grid schema (`eventType`) and the CloudEvents schema (`type`) are read.
+ * The Event Grid backstop (item 3 of docs/reference/rotation.md#requirements): Key Vault publishes
+ * `Microsoft.KeyVault.SecretNearExpiry` 30 days before the current version's `exp`
+ * (https://learn.microsoft.com/azure/event-grid/event-schema-key-vault). `subject` is the secret name; `data` has `Id`,
+ * `VaultName`, `ObjectType`, `ObjectName`, `Version`, `NBF`, `EXP` (Unix seconds). The documentation's samples and the
+ * SDK models disagree on key casing, so keys are matched case-insensitively
+ * (docs/reference/microsoft.md#secretnearexpiry-events). Both the Event Grid schema (`eventType`) and the CloudEvents
+ * schema (`type`) are read.
  *
  * The secret is mapped to its integration through the version's tags (integrationId, role, keyId), then the
  * integration is assessed exactly as the sweep does and the same orchestration is started under the same

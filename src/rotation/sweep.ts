@@ -1,7 +1,7 @@
 /**
- * The rotation sweep (issue 5 §1): reads the registry (active integrations) and, per credential, the Key Vault
- * version properties of its secret (tags, created, expires: `listPropertiesOfSecretVersions` returns properties
- * only, never a value), and starts one rotation orchestration per integration with due credentials.
+ * The rotation sweep (docs/reference/rotation.md#requirements): reads the registry (active integrations) and, per
+ * credential, the Key Vault version properties of its secret (tags, created, expires: `listPropertiesOfSecretVersions`
+ * returns properties only, never a value), and starts one rotation orchestration per integration with due credentials.
  *
  * A sweep that fails on one integration (Key Vault throttled, a record without a profile) reports it and goes on with
  * the others; the next sweep picks it up.
