@@ -24,7 +24,7 @@ const CLIENTS_STAY_LOW = {
 
 // What orchestrators may import (replay-safe modules only). Values: durable-functions (types and RetryOptions),
 // node:crypto, sibling orchestrator modules, activities/contracts*, activities/rotation-contracts*, profiles,
-// approvals/plan, and uniqueNameFor from activities/entra-graph. Types only: activities/preflight, activities/report,
+// approvals/plan. Types only: activities/preflight, activities/report,
 // activities/servicenow-record, activities/inspect-credentials, registry/types.
 const ORCHESTRATOR_VALUE_IMPORTS = [
   'durable-functions',
@@ -34,7 +34,6 @@ const ORCHESTRATOR_VALUE_IMPORTS = [
   '\\.\\./activities/rotation-contracts[A-Za-z0-9_-]*',
   '\\.\\./profiles(/[A-Za-z0-9_-]+)?',
   '\\.\\./approvals/plan',
-  '\\.\\./activities/entra-graph',
 ];
 const ORCHESTRATOR_TYPE_IMPORTS = [
   '\\.\\./activities/(preflight|report|servicenow-record|inspect-credentials)',
@@ -42,7 +41,7 @@ const ORCHESTRATOR_TYPE_IMPORTS = [
 ];
 const ORCHESTRATOR_ALLOWED =
   'durable-functions (types and RetryOptions), node:crypto, ./ (orchestrators), ../activities/contracts*, ' +
-  '../activities/rotation-contracts*, ../profiles, ../approvals/plan, uniqueNameFor from ../activities/entra-graph; ' +
+  '../activities/rotation-contracts*, ../profiles, ../approvals/plan; ' +
   'types only from ../activities/{preflight,report,servicenow-record,inspect-credentials} and ../registry/types';
 
 export default tseslint.config(
@@ -93,12 +92,6 @@ export default tseslint.config(
               caseSensitive: true,
               allowTypeImports: true,
               message: `Orchestrators may import only types from this module (${ORCHESTRATOR_ALLOWED}).`,
-            },
-            {
-              regex: '^\\.\\./activities/entra-graph$',
-              caseSensitive: true,
-              allowImportNames: ['uniqueNameFor'],
-              message: `Orchestrators may import only uniqueNameFor from activities/entra-graph (${ORCHESTRATOR_ALLOWED}).`,
             },
           ],
         },

@@ -9,7 +9,6 @@
  * (https://github.com/microsoftgraph/msgraph-sdk-dotnet/issues/3108); Graph says to branch on codes, never on messages
  * (https://learn.microsoft.com/graph/errors).
  */
-import { createHash } from 'node:crypto';
 
 import type { Client } from '@microsoft/microsoft-graph-client';
 
@@ -36,22 +35,7 @@ export const createdByTag = (instanceId: string) => `created-by-operation:${inst
 /** Display name of the Graph password credential an operation adds (visible in the portal's "Certificates & secrets"). */
 export const credentialDisplayName = (operation: string) => `${PRODUCT_TAG}:${operation}`;
 
-/**
- * The application's alternate key, derived from the integration and role. Graph documents uniqueName only as a
- * client-provided, immutable alternate key (application-upsert; resources/application); its character rules are not
- * published, so we keep to lower-case letters, digits and `-` (what the documented examples use, e.g. `app-65278`)
- * and to at most 120 characters, replacing a longer tail by a hash so the name stays deterministic and unique.
- */
-export function uniqueNameFor(integrationId: string, role: string): string {
-  const raw = `${integrationId}-${role}`
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/-+/g, '-')
-    .replace(/^-|-$/g, '');
-  if (raw.length <= 120) return raw;
-  const hash = createHash('sha256').update(`${integrationId}\n${role}`).digest('hex').slice(0, 16);
-  return `${raw.slice(0, 103)}-${hash}`;
-}
+export { uniqueNameFor } from '../profiles/names';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Graph calls

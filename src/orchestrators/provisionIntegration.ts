@@ -17,7 +17,7 @@ import {
   type IntegrationRef,
   type RegistryUpdateInput,
 } from '../activities/contracts';
-import { uniqueNameFor } from '../activities/entra-graph';
+import { uniqueNameFor } from '../profiles/names';
 import { buildPlan, planDigest, type PlanInput } from '../approvals/plan';
 import { getProfile } from '../profiles';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
