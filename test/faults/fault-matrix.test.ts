@@ -20,12 +20,11 @@ import { TERMINAL, type InstanceStatus } from '../../sandbox/durable/engine';
 import type { LocalStack } from '../../sandbox/stack';
 import type { CreatedObject, RecordedOrphan } from '../../src/activities/contracts';
 import { getDeps } from '../../src/activities/deps';
-import { uniqueNameFor } from '../../src/activities/entra-graph';
 import { requestTokenV2 } from '../../src/clients/entra';
 import { resetConfigCache } from '../../src/config';
-import { secretNameFor } from '../../src/orchestrators/provisionIntegration';
 import type { ProvisionStatus } from '../../src/orchestrators/provisionTypes';
 import type { RotationStatus } from '../../src/orchestrators/rotationTypes';
+import { uniqueNameFor } from '../../src/profiles/names';
 import type { IntegrationRecord } from '../../src/registry/types';
 import { sweepOrphans } from '../../src/rotation/orphans';
 import { api, customStatus, openApprovalPage, postDecision } from '../e2e/e2e-a-helpers';
@@ -205,6 +204,8 @@ async function versionsOf(secretName: string): Promise<SecretProperties[]> {
 }
 
 const ROLES = ['outbound', 'restApi', 'restUser'];
+/** The Key Vault secret of a role: `{integrationId}-{role}`, lower case (the provisioning's naming). */
+const secretNameFor = (id: string, role: string) => `${id}-${role}`.toLowerCase();
 const same = (a?: string, b?: string) => a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
 
 /**

