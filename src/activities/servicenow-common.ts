@@ -339,6 +339,36 @@ export async function removeOwnedRecord(
   return 'removed';
 }
 
+/** True when the service answered the request with a status (as opposed to a timeout or a dropped connection). */
+export function answered(err: unknown): boolean {
+  const c = classify(err);
+  return c.status !== undefined && c.kind !== 'timeout';
+}
+
+/**
+ * When an earlier attempt of this run got no answer to its insert (timeout, reset; the ledger still holds its claim or
+ * announcement), that insert may still land: look again until one client deadline has passed before inserting anew,
+ * so a slow instance does not get the record twice. Returns what `find` found last (undefined: insert).
+ */
+export async function awaitUnansweredInsert<T>(
+  deps: Pick<Deps, 'ownership' | 'config'>,
+  ref: OwnerRef,
+  o: { shared: boolean; key: string; table: string; naturalKey: Record<string, string> },
+  find: () => Promise<T | undefined>,
+): Promise<T | undefined> {
+  const unanswered = o.shared
+    ? (await deps.ownership.getShared(ref.serviceNowInstance, o.table, o.naturalKey))?.pendingRun === ref.instanceId
+    : (await deps.ownership.getClaim(ref.integrationId, o.key, ref.instanceId))?.sysId === '';
+  if (!unanswered) return undefined;
+  const until = Date.now() + deps.config.serviceNow.timeoutMs;
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 250));
+    const found = await find();
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 /** How long an insert may still land after its run gave up on it (a request in flight, a slow instance). */
 export const LATE_INSERT_MS = 15 * 60_000;
 

@@ -26,7 +26,7 @@ import type { InvocationContext } from '@azure/functions';
 
 import { readSecretValue } from '../clients/keyvault';
 import type { ServiceNowClient, SnRecord } from '../clients/servicenow';
-import { classify, ensureErrorType } from '../lib/errors';
+import { ensureErrorType } from '../lib/errors';
 import type { InsertLock } from '../registry/ownership';
 import type { EnsureRecordInput, Failure, ManualAction, Outcome, RecordResult } from './contracts';
 import { type Deps, getDeps } from './deps';
@@ -34,6 +34,8 @@ import {
   type ActivityLog,
   failureOrThrow,
   abandonShared,
+  answered,
+  awaitUnansweredInsert,
   claimShared,
   claimUnshared,
   releaseUnsharedClaim,
@@ -89,12 +91,6 @@ function handOff(input: EnsureRecordActivityInput, desired: Record<string, strin
         ]
       : []),
   ]);
-}
-
-/** True when the service answered the request with a status (as opposed to a timeout or a dropped connection). */
-function answered(err: unknown): boolean {
-  const c = classify(err);
-  return c.status !== undefined && c.kind !== 'timeout';
 }
 
 /** Oldest first (sys_created_on, then sys_id): every concurrent run picks the same survivor. */
@@ -174,17 +170,17 @@ export async function ensureServiceNowRecord(
       return { row: found.matched[0] };
     };
     let picked = await pick();
-    if (!('failure' in picked) && !picked.row && !shared) {
-      // An earlier attempt of this run got no answer to its insert (timeout, reset): that insert may still land.
-      // Give it one client deadline to show up before inserting again, so a slow instance does not get two.
-      const claim = await deps.ownership.getClaim(input.integrationId, input.key, input.instanceId);
-      if (claim?.createdRun === input.instanceId && claim.sysId === '') {
-        const until = Date.now() + deps.config.serviceNow.timeoutMs;
-        while (!('failure' in picked) && !picked.row && Date.now() < until) {
-          await new Promise((r) => setTimeout(r, 250));
-          picked = await pick();
-        }
-      }
+    if (!('failure' in picked) && !picked.row) {
+      const late = await awaitUnansweredInsert(
+        deps,
+        input,
+        { shared, key: input.key, table: input.table, naturalKey: input.naturalKey },
+        async () => {
+          const again = await pick();
+          return 'failure' in again || again.row ? again : undefined;
+        },
+      );
+      if (late) picked = late;
     }
     if (!('failure' in picked) && !picked.row) {
       // Not there: insert under the lock, after looking again (another execution may have inserted meanwhile).
@@ -274,7 +270,8 @@ export async function ensureServiceNowRecord(
       mismatches,
     };
   } catch (err) {
-    if (announced) await withdraw(deps, input, k, announced.took, log);
+    // An insert that got no answer may still land: its announcement stays, so the next attempt waits for it.
+    if (announced && answered(err)) await withdraw(deps, input, k, announced.took, log);
     if (statusOf(err) === 403) {
       logLine(log, 'warn', `${input.table} '${input.key}': ServiceNow refused (403), handing off`);
       return {

@@ -20,6 +20,8 @@ import { type Deps, getDeps } from './deps';
 import {
   type ActivityLog,
   abandonShared,
+  answered,
+  awaitUnansweredInsert,
   claimShared,
   claimUnshared,
   failureOrThrow,
@@ -83,6 +85,12 @@ export async function ensureRoleGrant(
       const existing = async () =>
         text((await lookup<SnRecord>(client, GRANT_TABLE, grant, ['user', 'role'])).matched[0]?.sys_id);
       let found = await existing();
+      found ??= await awaitUnansweredInsert(
+        deps,
+        input,
+        { shared, key, table: GRANT_TABLE, naturalKey: grant },
+        existing,
+      );
       if (!found) {
         // Insert under the lock, after looking again: another execution may have granted it meanwhile.
         lock = await deps.ownership.lockInsert(input.serviceNowInstance, GRANT_TABLE, grant, input.instanceId);
@@ -107,7 +115,9 @@ export async function ensureRoleGrant(
       logLine(log, 'info', `granted ${input.role} to ${input.userName}`);
       return { ok: true, ...base, sysId, created: ours, ...sharedFlag };
     } catch (err) {
-      if (announced) await abandonShared(deps.ownership, input, k, announced.took).catch(() => undefined);
+      // An insert that got no answer may still land: its announcement stays, so the next attempt waits for it.
+      if (announced && answered(err))
+        await abandonShared(deps.ownership, input, k, announced.took).catch(() => undefined);
       if (statusOf(err) !== 403) throw err;
       logLine(log, 'warn', `granting ${input.role} to ${input.userName} refused (403), handing off`);
       return {

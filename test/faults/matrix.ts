@@ -323,10 +323,6 @@ export const KNOWN_PRODUCT_BUGS: Record<string, string> = {
     'Key Vault PUT applied after the deadline: the run ends checks-failed with its app and an enabled version left, not recorded as orphans (src/activities/secrets.ts write path) [not fully diagnosed]',
   'keyvault.set@rotate × late':
     "a rotation's Key Vault PUT applied after the deadline leaves an extra enabled version (3 enabled) that neither the rotation nor the orphan sweep disables (src/activities/secrets.ts / rotation-common.ts: versions tagged with this operation but not in use are not disabled)",
-  'servicenow.sys_scope_privilege.POST × late':
-    "a shared record's insert applied after the client deadline is inserted again: the wait-for-a-late-insert guard covers only non-shared records (the orchestrator tracks `inFlight` only when !spec.shared, and the shared/role-grant insert path in src/activities/servicenow-roles.ts / servicenow-common.ts does not look again before re-inserting): a duplicate shared record nobody owns",
-  'servicenow.sys_user_has_role.POST × late':
-    "a shared record's insert applied after the client deadline is inserted again: the wait-for-a-late-insert guard covers only non-shared records (the orchestrator tracks `inFlight` only when !spec.shared, and the shared/role-grant insert path in src/activities/servicenow-roles.ts / servicenow-common.ts does not look again before re-inserting): a duplicate shared record nobody owns",
   'graph.groups.transitiveMembers × reset':
     "not diagnosed: the emailed approval decision kept failing (the test's decide() reports any thrown error as 503, e.g. no approval link because the approval email was not sent or the approver could not be resolved)",
   'graph.groups.transitiveMembers × late':
