@@ -36,7 +36,7 @@ import type { SecretProperties } from '@azure/keyvault-secrets';
 import type { ActivityHandler } from 'durable-functions';
 
 import { toKeyVaultError } from '../clients/keyvault';
-import { ensureErrorType, ExternalServiceError } from '../lib/errors';
+import { answered, ensureErrorType, ExternalServiceError } from '../lib/errors';
 import { registerSecret } from '../lib/redact';
 import type { Lease } from '../registry/leases';
 import type { EnsureAppSecretInput, Failure, Outcome, SecretResult } from './contracts';
@@ -127,6 +127,9 @@ async function addPassword(
     return await attemptOrLifetimeRetry(attempt, input.lifetimeDays, log);
   } catch (err) {
     const e = ensureErrorType(err);
+    // No answer (timeout, reset): the credential may have been added anyway, and its value is lost to us. Give it one
+    // deadline to land, then remove what this attempt added (our marker and this attempt's start instant).
+    if (!answered(e)) await removeLateCredential(deps, input, start, log);
     if (e instanceof ExternalServiceError && e.status === 403)
       return {
         failure: failureOrThrow(
@@ -135,6 +138,25 @@ async function addPassword(
         ),
       };
     return { failure: failureOrThrow(e) };
+  }
+}
+
+async function removeLateCredential(
+  deps: Deps,
+  input: EnsureAppSecretInput,
+  start: Date,
+  log: ActivityLog | undefined,
+): Promise<void> {
+  await new Promise((r) => setTimeout(r, deps.config.graph.timeoutMs));
+  const displayName = credentialDisplayName(input.operation);
+  try {
+    for (const c of await readCredentials(deps, input.appObjectId))
+      if (c.displayName === displayName && c.startDateTime && Date.parse(c.startDateTime) === start.getTime()) {
+        logLine(log, 'warn', `ensureAppSecret ${input.role}: removing credential ${c.keyId} added without an answer`);
+        await removePassword(deps, input.appObjectId, c.keyId);
+      }
+  } catch {
+    // The next attempt finds it (a marked credential without a Key Vault version) and removes it then.
   }
 }
 

@@ -339,11 +339,7 @@ export async function removeOwnedRecord(
   return 'removed';
 }
 
-/** True when the service answered the request with a status (as opposed to a timeout or a dropped connection). */
-export function answered(err: unknown): boolean {
-  const c = classify(err);
-  return c.status !== undefined && c.kind !== 'timeout';
-}
+export { answered } from '../lib/errors';
 
 /**
  * When an earlier attempt of this run got no answer to its insert (timeout, reset; the ledger still holds its claim or

@@ -333,3 +333,12 @@ export function ensureErrorType(err: unknown): AppError {
   }
   return new UnexpectedError(`non-error thrown: ${text.slice(0, 500)}`, typeof err);
 }
+
+/**
+ * True when the service answered the request with a status (as opposed to a timeout or a dropped connection): then a
+ * refused write was not applied; without an answer it may have been, or may still be.
+ */
+export function answered(err: unknown): boolean {
+  const c = classify(err);
+  return c.status !== undefined && c.kind !== 'timeout';
+}

@@ -317,8 +317,6 @@ export const KNOWN_PRODUCT_BUGS: Record<string, string> = {
     "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
   'servicenow.inbound.incident.GET × late':
     "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
-  'graph.addPassword × late':
-    "addPassword applied after the client deadline leaves a second credential on the app that is neither in Key Vault nor recorded as an orphan (src/activities/secrets.ts: the retry adds a new credential without removing this run's marked credentials it did not store)",
   'keyvault.set × late':
     'Key Vault PUT applied after the deadline: the run ends checks-failed with its app and an enabled version left, not recorded as orphans (src/activities/secrets.ts write path) [not fully diagnosed]',
   'keyvault.set@rotate × late':
