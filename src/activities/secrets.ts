@@ -160,6 +160,28 @@ async function removeLateCredential(
   }
 }
 
+async function disableLateVersions(
+  deps: Deps,
+  secretName: string,
+  keyId: string,
+  log: ActivityLog | undefined,
+): Promise<void> {
+  await new Promise((r) => setTimeout(r, deps.config.keyVault.timeoutMs));
+  try {
+    for (const v of await listVersions(deps, secretName))
+      if (v.enabled !== false && v.version && sameKeyId(v.tags?.[TAG.keyId], keyId)) {
+        logLine(
+          log,
+          'warn',
+          `ensureAppSecret: disabling version ${v.version} of ${secretName} written without an answer`,
+        );
+        await deps.secrets.updateSecretProperties(secretName, v.version, { enabled: false });
+      }
+  } catch {
+    // Reported by the next attempt or the health check; the credential itself is already removed.
+  }
+}
+
 async function attemptOrLifetimeRetry(
   attempt: (days: number) => Promise<{ body: AddedPassword | undefined }>,
   days: number,
@@ -390,6 +412,9 @@ async function ensureUnderLease(
     await removePassword(deps, input.appObjectId, added.keyId).catch(() =>
       logLine(log, 'warn', `ensureAppSecret ${input.role}: could not remove unstored credential ${added.keyId}`),
     );
+    // Without an answer the version may still land (a dead credential as the newest version): give it one deadline,
+    // then disable whatever version carries that credential.
+    if (!answered(err)) await disableLateVersions(deps, input.secretName, added.keyId, log);
     throw err;
   }
   logLine(log, 'info', `ensureAppSecret ${input.role}: credential ${added.keyId} stored as ${input.secretName}`);

@@ -317,10 +317,6 @@ export const KNOWN_PRODUCT_BUGS: Record<string, string> = {
     "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
   'servicenow.inbound.incident.GET × late':
     "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
-  'keyvault.set × late':
-    'Key Vault PUT applied after the deadline: the run ends checks-failed with its app and an enabled version left, not recorded as orphans (src/activities/secrets.ts write path) [not fully diagnosed]',
-  'keyvault.set@rotate × late':
-    "a rotation's Key Vault PUT applied after the deadline leaves an extra enabled version (3 enabled) that neither the rotation nor the orphan sweep disables (src/activities/secrets.ts / rotation-common.ts: versions tagged with this operation but not in use are not disabled)",
   'graph.groups.transitiveMembers × reset':
     "not diagnosed: the emailed approval decision kept failing (the test's decide() reports any thrown error as 503, e.g. no approval link because the approval email was not sent or the approver could not be resolved)",
   'graph.groups.transitiveMembers × late':
