@@ -29,7 +29,7 @@ import { requestTokenV1, type TokenResult } from '../clients/entra';
 import { toKeyVaultError } from '../clients/keyvault';
 import { encodedQuery, type SnRecord } from '../clients/servicenow';
 import { entraEndpoints, serviceNowInstanceUrl } from '../config';
-import { classify, ensureErrorType, ExternalServiceError } from '../lib/errors';
+import { classify, ensureErrorType, ExternalServiceError, timeoutError } from '../lib/errors';
 import { redactText, registerSecret } from '../lib/redact';
 import type { CheckSpec } from '../profiles/types';
 import type { ActivityLog } from './approval';
@@ -180,6 +180,7 @@ async function outboundToken(c: Ctx, spec: Extract<CheckSpec, { kind: 'outboundT
       clientId: app.appId,
       clientSecret: value,
       resource,
+      timeoutMs: c.deps.config.entra.timeoutMs,
     });
     if (!r.ok) return tokenFailure(name, `token for ${app.appId} from ${tokenUrl}`, r, recent);
     return { name, ok: true, detail: `Entra issued a token for ${app.appId} (resource ${resource}) from ${tokenUrl}` };
@@ -203,23 +204,36 @@ async function inboundTableRead(c: Ctx, spec: Extract<CheckSpec, { kind: 'inboun
       clientId: client.appId,
       clientSecret: value,
       resource: resource.appId,
+      timeoutMs: c.deps.config.entra.timeoutMs,
     });
     if (!t.ok) return tokenFailure(name, `token for ${client.appId} (resource ${resource.appId})`, t, recent);
     const url = `${serviceNowInstanceUrl(c.deps.config, c.input.serviceNowInstance)}/api/now/table/${spec.table}`;
-    const res = await axios.get<unknown>(url, {
-      params: { sysparm_limit: '1' },
-      headers: { Accept: 'application/json', Authorization: `Bearer ${t.accessToken}` },
-      validateStatus: () => true,
-      maxRedirects: 0,
-      timeout: c.deps.config.serviceNow.timeoutMs,
-      signal: AbortSignal.timeout(c.deps.config.serviceNow.timeoutMs),
-    });
     const target = `GET /api/now/table/${spec.table}?sysparm_limit=1`;
+    const timeoutMs = c.deps.config.serviceNow.timeoutMs;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    let res: AxiosResponse<unknown>;
+    try {
+      res = await axios.get<unknown>(url, {
+        params: { sysparm_limit: '1' },
+        headers: { Accept: 'application/json', Authorization: `Bearer ${t.accessToken}` },
+        validateStatus: () => true,
+        maxRedirects: 0,
+        timeout: timeoutMs,
+        signal: deadline,
+        transitional: { clarifyTimeoutError: true },
+      });
+    } catch (err) {
+      // The deadline's abort surfaces as axios' CanceledError: the same retriable Timeout as every client raises.
+      throw deadline.aborted ? timeoutError('servicenow', target, timeoutMs) : err;
+    }
     if (res.status === 200)
       return { name, ok: true, detail: `${target} with the ${spec.clientApp} token answered 200` };
     if (res.status === 401) {
       const d = await diagnose401(c, t.claims ?? {}, client.appId);
-      return fail(name, `${target} answered 401: ${d.cause}`, { hint: d.hint });
+      return fail(name, `${target} answered 401: ${d.cause}`, {
+        hint: d.hint,
+        ...(d.transient ? { transient: true } : {}),
+      });
     }
     if (res.status === 403) return fail(name, `${target} answered 403`, { hint: SERVICENOW_HINTS.forbidden });
     return fail(name, `${target} answered ${res.status}`, {
@@ -236,7 +250,7 @@ async function diagnose401(
   c: Ctx,
   claims: Record<string, unknown>,
   clientAppId: string,
-): Promise<{ cause: string; hint: string }> {
+): Promise<{ cause: string; hint: string; transient?: boolean }> {
   const sn = c.deps.serviceNow(c.input.serviceNowInstance);
   try {
     const aud = typeof claims.aud === 'string' ? claims.aud : '';
@@ -251,7 +265,12 @@ async function diagnose401(
       configId && /^[0-9a-f]{32}$/.test(configId) ? await sn.get('oidc_provider_configuration', configId) : undefined;
     if (!config) return { cause: 'the OIDC entity has no provider configuration', hint: SERVICENOW_HINTS.noProvider };
     const md = await fetchMetadata(c, str(config.oidc_url));
-    if (!md.ok) return { cause: `metadata URL unusable: ${md.detail}`, hint: SERVICENOW_HINTS.metadata };
+    if (!md.ok)
+      return {
+        cause: `metadata URL unusable: ${md.detail}`,
+        hint: SERVICENOW_HINTS.metadata,
+        ...(md.transient ? { transient: true } : {}),
+      };
     if (typeof claims.iss === 'string' && md.issuer !== claims.iss)
       return {
         cause: `the metadata issuer ${md.issuer} is not the token issuer ${claims.iss}`,
@@ -284,9 +303,21 @@ async function diagnose401(
       };
     if (str(config.enable_jti_verification) === 'true')
       return { cause: 'JTI verification is on', hint: SERVICENOW_HINTS.jti };
-    return { cause: 'the records look right; the metadata may still be cached', hint: SERVICENOW_HINTS.other };
+    // Every record is as it should be: the refusal comes from ServiceNow's side of the validation, which fetches the
+    // tenant's signing keys (the metadata's jwks_uri) and caches the configuration for its "OIDC Configuration Cache
+    // Lifespan" (https://www.servicenow.com/docs/r/australia/platform-security/authentication/add-OIDC-entity.html):
+    // it may have failed to reach Entra or still hold an old configuration. Worth asking again.
+    return {
+      cause: 'the records look right; ServiceNow may not have fetched or may still cache the signing keys',
+      hint: SERVICENOW_HINTS.other,
+      transient: true,
+    };
   } catch (err) {
-    return { cause: `could not inspect the records (${ensureErrorType(err).message})`, hint: SERVICENOW_HINTS.other };
+    return {
+      cause: `could not inspect the records (${ensureErrorType(err).message})`,
+      hint: SERVICENOW_HINTS.other,
+      ...(classify(err).transient ? { transient: true } : {}),
+    };
   }
 }
 
@@ -338,6 +369,7 @@ const isHttpUrl = (v: unknown): v is string => {
 async function fetchMetadata(c: Ctx, url: string): Promise<Metadata> {
   if (!onAuthorityHost(c.deps.config.entra.authorityHost, url)) return { ok: false, detail: notOnAuthority(c, url) };
   let res: AxiosResponse<string>;
+  const timeoutMs = Math.min(METADATA_TIMEOUT_MS, c.deps.config.entra.timeoutMs);
   try {
     res = await axios.get<string>(url, {
       headers: { Accept: 'application/json' },
@@ -346,16 +378,18 @@ async function fetchMetadata(c: Ctx, url: string): Promise<Metadata> {
       validateStatus: () => true,
       maxRedirects: 0,
       maxContentLength: METADATA_MAX_BYTES,
-      timeout: METADATA_TIMEOUT_MS,
+      timeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+      transitional: { clarifyTimeoutError: true },
     });
   } catch (err) {
     const e = err as AxiosError;
     if (/maxContentLength/.test(e.message ?? ''))
       return { ok: false, detail: `${shown(url)}: the answer is larger than ${METADATA_MAX_BYTES} bytes` };
-    if (e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT')
+    if (e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT' || e.code === 'ERR_CANCELED')
       return {
         ok: false,
-        detail: `${shown(url)} did not answer within ${METADATA_TIMEOUT_MS / 1000} seconds`,
+        detail: `${shown(url)} did not answer within ${timeoutMs / 1000} seconds`,
         transient: true,
       };
     const code = typeof e.code === 'string' && /^[A-Z_]{2,40}$/.test(e.code) ? ` (${e.code})` : '';

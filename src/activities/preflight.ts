@@ -22,7 +22,6 @@ import type { InvocationContext } from '@azure/functions';
 import { decodeJwtPayload, fetchOpenIdMetadata } from '../clients/entra';
 import { readSecretValue, toKeyVaultError } from '../clients/keyvault';
 import { encodedQuery, ServiceNowClient, type SnRecord } from '../clients/servicenow';
-import { createServiceNowAuth } from '../clients/servicenow-auth';
 import { entraEndpoints, serviceNowCredentialSecretNames, serviceNowInstanceUrl } from '../config';
 import { ensureErrorType, ExternalServiceError } from '../lib/errors';
 import { redactText } from '../lib/redact';
@@ -173,10 +172,10 @@ async function checkServiceNow(
 ): Promise<string | undefined> {
   const instance = input.serviceNowInstance;
   const req = input.profile.serviceNow;
-  const client = new ServiceNowClient({
-    instanceUrl: serviceNowInstanceUrl(deps.config, instance),
-    auth: createServiceNowAuth(deps.config, instance, deps.serviceNowSecrets),
-  });
+  // The one ServiceNow client of the instance (with its deadline, SERVICENOW_TIMEOUT_SECONDS), made to read the
+  // admin credentials from Key Vault afresh: the preflight checks what is stored now, not what was cached.
+  const client = deps.serviceNow(instance);
+  client.forgetCredentials();
   const where = `ServiceNow instance '${instance}'`;
 
   // 1. Credentials: one Table API read (sys_user_role, which every later check needs anyway).
@@ -270,7 +269,7 @@ async function checkServiceNow(
 async function checkTenant(deps: Deps, tenant: string, problems: string[]): Promise<string | undefined> {
   const url = entraEndpoints(deps.config.entra.authorityHost, tenant).metadataV1;
   try {
-    const metadata = await fetchOpenIdMetadata(url);
+    const metadata = await fetchOpenIdMetadata(url, deps.config.entra.timeoutMs);
     const tid = GUID.exec(metadata.issuer)?.[0]?.toLowerCase();
     if (!tid) problems.push(`The OpenID metadata of tenant '${tenant}' has an issuer without a tenant id.`);
     return tid;

@@ -54,6 +54,7 @@ export async function verifyCredential(
     clientId: input.appId,
     clientSecret: value,
     scope: `${deps.config.graph.baseUrl}/.default`,
+    timeoutMs: deps.config.entra.timeoutMs,
   });
   if (token.ok) {
     const claimed = token.claims?.appid ?? token.claims?.azp;

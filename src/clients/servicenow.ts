@@ -180,6 +180,11 @@ export class ServiceNowClient {
     this.maxRetryAfterMs = opts.retry?.maxRetryAfterMs ?? 60_000;
   }
 
+  /** Drops the cached credentials (and OAuth token): the next call reads them from Key Vault again. */
+  forgetCredentials(): void {
+    this.opts.auth.invalidate();
+  }
+
   /** One record by sys_id, or undefined when ServiceNow answers 404 (absent, or hidden by ACL). */
   async get<T extends SnRecord = SnRecord>(
     table: string,

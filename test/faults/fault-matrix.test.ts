@@ -18,7 +18,7 @@ import type { SecretProperties } from '@azure/keyvault-secrets';
 
 import { TERMINAL, type InstanceStatus } from '../../sandbox/durable/engine';
 import type { LocalStack } from '../../sandbox/stack';
-import type { CreatedObject, RecordedOrphan } from '../../src/activities/contracts';
+import { APPROVAL_EVENT, type CreatedObject, type RecordedOrphan } from '../../src/activities/contracts';
 import { getDeps } from '../../src/activities/deps';
 import { requestTokenV2 } from '../../src/clients/entra';
 import { resetConfigCache } from '../../src/config';
@@ -80,7 +80,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Runs a provisioning instance until `until` or its end, moving virtual time through durable retries. */
 const settle = (id: string, until: (s: InstanceStatus) => boolean = () => false) =>
   runUntil(stack, id, until, { stepMs: 15_000, maxAdvanceMs: 60 * MINUTE });
-const awaitingApproval = (s: InstanceStatus) => customStatus(s)?.step === 'awaiting-approval';
+/** At the approval step and listening for the decision (the emails are out; not between retries of sending them). */
+const awaitingApproval = (s: InstanceStatus) =>
+  customStatus(s)?.step === 'awaiting-approval' && stack.host.durable.waitingFor(s.instanceId).includes(APPROVAL_EVENT);
 
 /** A client that answers 5xx while a dependency is failing is asked again, as the ServiceNow flow step would. */
 async function again<T extends { status: number }>(what: string, ok: number[], fn: () => Promise<T>): Promise<T> {
@@ -104,13 +106,19 @@ async function startRun(instance: string, reprovision = false): Promise<string> 
 }
 
 async function decide(id: string, decision: 'approve' | 'reject') {
-  await again(`the ${decision} decision`, [200], async () => {
-    try {
-      return await decideFromEmail(stack, approverOf(stack), id, decision);
-    } catch {
-      return { status: 503, html: '' }; // the page itself failed to render
-    }
-  });
+  let why = '';
+  try {
+    await again(`the ${decision} decision`, [200], async () => {
+      try {
+        return await decideFromEmail(stack, approverOf(stack), id, decision);
+      } catch (err) {
+        why = (err as Error).message; // no link in the mail, or the page itself failed to render
+        return { status: 503, html: '' };
+      }
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}${why ? ` (${why})` : ''}`, { cause: err });
+  }
 }
 
 /** Provisions to the end; approves (or rejects) when asked. Returns the final status. */

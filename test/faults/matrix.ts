@@ -298,59 +298,6 @@ export const ALL_CELLS: Cell[] = OPERATIONS.flatMap((op) =>
   FAULT_NAMES.map((fault) => ({ id: cellId(op, fault), op, fault })),
 );
 
-/**
- * Cells that failed in the full matrix and are left out of the CI sample (still run by `npm run faults`). The value
- * is the diagnosis; those marked "not diagnosed" may be the test's own limits rather than the product.
- */
-export const KNOWN_PRODUCT_BUGS: Record<string, string> = {
-  'entra.keys × 429':
-    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
-  'entra.keys × 503':
-    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
-  'entra.keys × reset':
-    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
-  'entra.keys × hang':
-    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
-  'entra.keys × late':
-    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
-  'servicenow.inbound.incident.GET × hang':
-    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
-  'servicenow.inbound.incident.GET × late':
-    "the run ends checks-failed and the integration is marked failed while its apps, enabled Key Vault versions and active ServiceNow records stay, not recorded as orphans (checks-failed does not compensate); the fault is transient (2 hits) yet the failed check is not retried to success [not fully diagnosed: /common/discovery/keys is fetched by the ServiceNow stand-in's inbound token validation, so the stand-in may cache the failure]",
-  'graph.groups.transitiveMembers × reset':
-    "not diagnosed: the emailed approval decision kept failing (the test's decide() reports any thrown error as 503, e.g. no approval link because the approval email was not sent or the approver could not be resolved)",
-  'graph.groups.transitiveMembers × late':
-    "not diagnosed: the emailed approval decision kept failing (the test's decide() reports any thrown error as 503, e.g. no approval link because the approval email was not sent or the approver could not be resolved)",
-  'graph.sendMail × reset':
-    "not diagnosed: the emailed approval decision kept failing (the test's decide() reports any thrown error as 503, e.g. no approval link because the approval email was not sent or the approver could not be resolved)",
-  'graph.sendMail × late':
-    "not diagnosed: the emailed approval decision kept failing (the test's decide() reports any thrown error as 503, e.g. no approval link because the approval email was not sent or the approver could not be resolved)",
-  'servicenow.sys_scope.GET × hang':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-  'servicenow.sys_scope.GET × late':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-  'servicenow.sys_db_object.GET × 429':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-  'servicenow.sys_db_object.GET × hang':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-  'servicenow.sys_db_object.GET × late':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-  'servicenow.sys_dictionary.GET × 429':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-  'servicenow.sys_dictionary.GET × hang':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-  'servicenow.sys_dictionary.GET × late':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-  'servicenow.sys_user_role.GET × 429':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-  'servicenow.sys_user_role.GET × hang':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-  'servicenow.sys_user_role.GET × late':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-  'servicenow.oauth_entity.GET × 429':
-    "not diagnosed: the preflight activity stays busy past the 20 s idle wait of runUntil (test/e2e/e2e-b-helpers.ts) under this fault; may be the test's wait rather than the product",
-};
-
 /** mulberry32: a small seeded generator (https://gist.github.com/tommyettinger/46a874533244883189143505d203312c). */
 function seeded(seed: number): () => number {
   let a = seed >>> 0;
@@ -368,7 +315,7 @@ export const DEFAULT_SEED = 20240611;
 
 /**
  * The cells to run: `FAULT_MATRIX_SAMPLE` = `all` (every cell, `npm run faults`) or a count (default 12, the CI
- * lane) drawn with `FAULT_MATRIX_SEED` (fixed default) from the cells without a known product bug;
+ * lane) drawn with `FAULT_MATRIX_SEED` (fixed default) from all cells;
  * `FAULT_MATRIX_CELLS` (a regular expression on the cell id) narrows either.
  */
 export function selectCells(env: NodeJS.ProcessEnv = process.env): Cell[] {
@@ -380,9 +327,8 @@ export function selectCells(env: NodeJS.ProcessEnv = process.env): Cell[] {
   if (!Number.isInteger(n) || n < 1)
     throw new Error(`FAULT_MATRIX_SAMPLE must be 'all' or a positive integer: ${sample}`);
   const random = seeded(Number(env.FAULT_MATRIX_SEED ?? DEFAULT_SEED));
-  const candidates = pool.filter((c) => !(c.id in KNOWN_PRODUCT_BUGS));
   // Fisher-Yates on a copy, then the first n in matrix order.
-  const shuffled = [...candidates];
+  const shuffled = [...pool];
   for (let i = shuffled.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];

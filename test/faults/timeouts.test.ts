@@ -5,6 +5,8 @@
  * No assertion depends on timing beyond "finished before a generous bound" (jest's own timeout per test).
  */
 import { runChecks } from '../../src/activities/checks';
+import { preflight } from '../../src/activities/preflight';
+import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import { createDeps, type Deps } from '../../src/activities/deps';
 import { graphRaw } from '../../src/clients/graph';
 import { readSecretValue, toKeyVaultError } from '../../src/clients/keyvault';
@@ -83,6 +85,26 @@ describe('outbound deadlines and token refresh (sandbox, real clients)', () => {
       // Idempotent: retried within the client's bounded attempts (each with its own deadline).
       expect(sandbox.journal.entries({ service: 'servicenow' }).filter((e) => e.fault === 'hang').length).toBe(4);
     });
+
+    it('ServiceNow GET made by the preflight (the same client and deadline as every other step)', async () => {
+      sandbox.faults.add({ service: 'servicenow', method: 'GET', path: '/table/sys_scope', action: { type: 'hang' } });
+      const err = await failure(
+        preflight(
+          {
+            integrationId: 'sn-preflight-hang',
+            instanceId: 'provision-preflight-hang',
+            profileId: m365SupportAad.id,
+            tenant: deps.config.tenantId,
+            tenantName: 'Contoso',
+            serviceNowInstance: instance,
+            ipAllowlist: false,
+            profile: m365SupportAad,
+          },
+          deps,
+        ),
+      );
+      expect(err).toMatchObject(timeout('servicenow'));
+    }, 15_000);
 
     it('ServiceNow POST: not re-sent by the client (it may have been applied), retriable for the activity', async () => {
       sandbox.faults.add({ service: 'servicenow', method: 'POST', action: { type: 'hang' } });
