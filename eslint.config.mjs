@@ -22,27 +22,30 @@ const CLIENTS_STAY_LOW = {
     '(activities use clients, never the other way round).',
 };
 
+/** Mail, approval pages and policy, contracts: they speak in contracts, never in activity modules. */
+const NO_ACTIVITY_MODULES = {
+  regex: '^(\\.\\./)+(src/)?activities(/|$)',
+  caseSensitive: true,
+  message:
+    'src/mail, src/approvals and src/contracts import the contracts (src/contracts/), never activity modules: ' +
+    'activities use them, not the other way round.',
+};
+
 // What orchestrators may import (replay-safe modules only). Values: durable-functions (types and RetryOptions),
-// node:crypto, sibling orchestrator modules, activities/contracts*, activities/rotation-contracts*, profiles,
-// approvals/plan. Types only: activities/preflight, activities/report,
-// activities/servicenow-record, activities/inspect-credentials, registry/types.
+// node:crypto, sibling orchestrator modules, contracts, profiles, approvals/plan. Types only: the activity catalogue
+// (src/activities/index.ts, from which calls.ts derives the typed handles) and registry/types.
 const ORCHESTRATOR_VALUE_IMPORTS = [
   'durable-functions',
   'node:crypto',
   '\\./[A-Za-z0-9_-]+',
-  '\\.\\./activities/contracts[A-Za-z0-9_-]*',
-  '\\.\\./activities/rotation-contracts[A-Za-z0-9_-]*',
+  '\\.\\./contracts/[A-Za-z0-9_-]+',
   '\\.\\./profiles(/[A-Za-z0-9_-]+)?',
   '\\.\\./approvals/plan',
 ];
-const ORCHESTRATOR_TYPE_IMPORTS = [
-  '\\.\\./activities/(preflight|report|servicenow-record|inspect-credentials)',
-  '\\.\\./registry/types',
-];
+const ORCHESTRATOR_TYPE_IMPORTS = ['\\.\\./activities', '\\.\\./registry/types'];
 const ORCHESTRATOR_ALLOWED =
-  'durable-functions (types and RetryOptions), node:crypto, ./ (orchestrators), ../activities/contracts*, ' +
-  '../activities/rotation-contracts*, ../profiles, ../approvals/plan; ' +
-  'types only from ../activities/{preflight,report,servicenow-record,inspect-credentials} and ../registry/types';
+  'durable-functions (types and RetryOptions), node:crypto, ./ (orchestrators), ../contracts/*, ../profiles, ' +
+  '../approvals/plan; types only from ../activities (the catalogue) and ../registry/types';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.sandbox/**', '*.js', '*.cjs', '*.mjs', 'scripts/**'] },
@@ -70,6 +73,12 @@ export default tseslint.config(
     files: ['src/clients/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [SRC_STAYS_IN_SRC, CLIENTS_STAY_LOW] }],
+    },
+  },
+  {
+    files: ['src/mail/**/*.ts', 'src/approvals/**/*.ts', 'src/contracts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [SRC_STAYS_IN_SRC, NO_ACTIVITY_MODULES] }],
     },
   },
   {

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { startLocalStack, type LocalStack } from '../sandbox/stack';
-import { APPROVAL_EVENT } from '../src/activities/contracts';
+import { APPROVAL_EVENT } from '../src/contracts/provision';
 
 const N = Number(process.env.BENCH_N ?? 10);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 5);

@@ -7,9 +7,9 @@
 import { AdminCenterState, ConsumerProbe, seedProfileConsumers } from '../sandbox/consumers';
 import type { JournalEntry } from '../sandbox/core/journal';
 import type { SentMail } from '../sandbox/graph';
-import { getDeps } from '../src/activities/deps';
+import { getDeps } from '../src/app/deps';
 import { resetConfigCache } from '../src/config';
-import type { RotationStatus } from '../src/orchestrators/rotationTypes';
+import type { RotationStatus } from '../src/orchestrators/rotation-types';
 import { startLocalStack, type LocalStack } from '../sandbox/stack';
 
 const asJson = process.argv.includes('--json');

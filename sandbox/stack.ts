@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-import { useClock } from '../src/activities/deps';
+import { useClock } from '../src/app/deps';
 import { DEFAULTS, resetConfigCache } from '../src/config';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { startFunctionsHost, type FunctionsHost, type FunctionsHostOptions } from './host';

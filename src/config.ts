@@ -534,7 +534,7 @@ export function resetConfigCache(): void {
  * ServiceNow instance names as they appear in `{instance}.service-now.com`: lowercase letters, digits and hyphens
  * (a DNS label, https://www.rfc-editor.org/rfc/rfc1123#page-13). Refusing anything else keeps the template
  * substitution from changing host or path. The one rule for instance names: the request validation
- * (src/api/integrationRequest.ts) and every URL and secret name built here use it.
+ * (src/api/integration-request.ts) and every URL and secret name built here use it.
  */
 export const SERVICENOW_INSTANCE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 

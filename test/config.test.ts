@@ -1,4 +1,4 @@
-import { createDeps } from '../src/activities/deps';
+import { createDeps } from '../src/app/deps';
 import * as serviceNowAuth from '../src/clients/servicenow-auth';
 import {
   ConfigError,

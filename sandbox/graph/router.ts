@@ -27,7 +27,7 @@ import {
   listServicePrincipals,
   postServicePrincipal,
   upsertServicePrincipal,
-} from './servicePrincipals';
+} from './service-principals';
 
 type Handlers = Partial<Record<string, () => SandboxResponse>>;
 

@@ -19,48 +19,28 @@
  * Activity `closeApprovalRound`: closes the round (decided, expired, ended); every link of the instance then answers
  * a "closed" page and decides nothing.
  */
-import type { InvocationContext } from '@azure/functions';
-import type { ActivityHandler } from 'durable-functions';
 
 import { type Approver, resolvePolicy } from '../approvals/policy';
 import type { ServiceNowClient, SnRecord } from '../clients/servicenow';
-import { classify, ensureErrorType, ExternalServiceError } from '../lib/errors';
 import { approvalMail } from '../mail/approval';
+import { failureOrThrow } from './failures';
 import { normaliseAddress, sendOnce } from '../mail/once';
 import type { TicketRef } from '../registry/types';
 import {
   APPROVAL_EVENT,
-  type ApprovalRequestInput,
-  type ApprovalRequestResult,
   type CloseApprovalRoundInput,
   type CloseApprovalRoundResult,
   type Failure,
   type Outcome,
-} from './contracts';
-import { type Deps, getDeps } from './deps';
+} from '../contracts/provision';
+import type { Deps } from '../app/deps';
+import type { SendApprovalInput, SendApprovalResult } from '../contracts/provision';
+import { type ActivityLog, logLine } from './log';
 import { lookup, text } from './servicenow-common';
-
-export interface ActivityLog {
-  log(...args: unknown[]): void;
-}
-
-/** The input as the orchestrator may send it: the originating ticket, when there is one. */
-export type SendApprovalInput = ApprovalRequestInput & { ticket?: TicketRef };
-
-/** What the activity returns besides the contract: the quorum applied and the requested addresses it dropped. */
-export type SendApprovalResult = ApprovalRequestResult & { quorum: number; dropped: string[] };
 
 /** The Review link: the page at this URL renders a confirmation and decides nothing (src/functions/approvals.ts). */
 export function reviewUrl(publicBaseUrl: string, instanceId: string, token: string): string {
   return `${publicBaseUrl}/api/approvals/${encodeURIComponent(instanceId)}?token=${encodeURIComponent(token)}`;
-}
-
-/** Non-retriable service refusals (400/401/403/404) become a Failure; anything else is thrown for a durable retry. */
-export function toFailure(err: unknown): Failure {
-  const e = ensureErrorType(err);
-  if (e instanceof ExternalServiceError && !classify(e).transient && e.status !== undefined && e.status < 500)
-    return { service: e.service, status: e.status, code: e.code, message: e.message };
-  throw e;
 }
 
 const SYS_ID = /^[0-9a-f]{32}$/;
@@ -168,9 +148,9 @@ export async function sendApprovalRequests(
         `the request narrows the approvers to ${eligible.length}; at least ${floor} of the ${all.length} eligible under the policy must stay (quorum ${quorum} plus one)`,
       );
   } catch (err) {
-    return { ok: false, failure: toFailure(err) };
+    return { ok: false, failure: failureOrThrow(err) };
   }
-  for (const w of why) log?.log(`approval for ${input.integrationId}: ${w}`);
+  for (const w of why) logLine(log, 'info', `approval for ${input.integrationId}: ${w}`);
   if (eligible.length < quorum)
     return inputFailure(
       'NoEligibleApprovers',
@@ -185,7 +165,11 @@ export async function sendApprovalRequests(
   const sentTo: string[] = [];
   const addresses = eligible.map((p) => p.address);
   if (round.state === 'closed') {
-    log?.log(`approval round of ${input.integrationId} is closed (${round.reason ?? 'closed'}): nothing sent`);
+    logLine(
+      log,
+      'info',
+      `approval round of ${input.integrationId} is closed (${round.reason ?? 'closed'}): nothing sent`,
+    );
     return { ok: true, tokenIds, sentTo, eligible: addresses, quorum, dropped };
   }
   try {
@@ -215,20 +199,19 @@ export async function sendApprovalRequests(
           return { mail: { to: approver, ...mail }, tokenId: issued.tokenId };
         },
       );
-      log?.log(
+      logLine(
+        log,
+        'info',
         `approval round ${input.round} for ${input.integrationId}: ${result.sent ? 'sent to' : 'already sent to'} ${approver}`,
       );
       if (result.tokenId) tokenIds.push(result.tokenId);
       sentTo.push(approver);
     }
   } catch (err) {
-    return { ok: false, failure: toFailure(err) };
+    return { ok: false, failure: failureOrThrow(err) };
   }
   return { ok: true, tokenIds, sentTo, eligible: addresses, quorum, dropped };
 }
-
-export const sendApprovalRequestsHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  sendApprovalRequests(input as SendApprovalInput, getDeps(), ctx);
 
 /** Closes the instance's approval round: every link of it answers "closed" from now on and decides nothing. */
 export async function closeApprovalRound(
@@ -238,11 +221,10 @@ export async function closeApprovalRound(
 ): Promise<CloseApprovalRoundResult> {
   const open = (await deps.approvalTokens.openFor(input.instanceId)).filter((t) => t.purpose === 'approval');
   const round = await deps.approvalTokens.closeRound(input.instanceId, input.reason, input.decision);
-  log?.log(
+  logLine(
+    log,
+    'info',
     `approval round of ${input.instanceId} closed (${round.reason ?? input.reason}); ${open.length} open link(s) closed`,
   );
   return { closed: open.length };
 }
-
-export const closeApprovalRoundHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  closeApprovalRound(input as CloseApprovalRoundInput, getDeps(), ctx);

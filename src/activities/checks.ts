@@ -20,8 +20,6 @@
  * https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes), so the orchestrator
  * retries with a durable timer. Tokens and secrets never appear in outcomes or logs.
  */
-import type { InvocationContext } from '@azure/functions';
-import type { ActivityHandler } from 'durable-functions';
 import axios, { type AxiosError, type AxiosResponse } from 'axios';
 
 import { graphRaw } from '../clients/graph';
@@ -32,9 +30,9 @@ import { entraEndpoints, serviceNowInstanceUrl } from '../config';
 import { classify, ensureErrorType, ExternalServiceError, timeoutError } from '../lib/errors';
 import { redactText, registerSecret } from '../lib/redact';
 import type { CheckSpec } from '../profiles/types';
-import type { ActivityLog } from './approval';
-import type { AppResult, CheckOutcome, ExpectedRecord, RunChecksInput, SecretResult } from './contracts';
-import { type Deps, getDeps } from './deps';
+import { type ActivityLog, logLine } from './log';
+import type { AppResult, CheckOutcome, ExpectedRecord, RunChecksInput, SecretResult } from '../contracts/provision';
+import type { Deps } from '../app/deps';
 
 /** How long after a secret was stored Entra's refusals count as propagation delay rather than a real fault. */
 export const TRANSIENT_WINDOW_MS = 10 * 60_000;
@@ -525,11 +523,8 @@ export async function runChecks(input: RunChecksInput, deps: Deps, log?: Activit
           : spec.kind === 'oidcMetadata'
             ? await oidcMetadata(c, spec)
             : await recordsConsistent(c);
-    log?.log(`check ${outcome.name} for ${input.integrationId}: ${outcome.ok ? 'ok' : 'failed'}`);
+    logLine(log, 'info', `check ${outcome.name} for ${input.integrationId}: ${outcome.ok ? 'ok' : 'failed'}`);
     out.push(outcome);
   }
   return out;
 }
-
-export const runChecksHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  runChecks(input as RunChecksInput, getDeps(), ctx);

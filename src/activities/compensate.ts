@@ -15,12 +15,10 @@
  *   as created by this run. 404 counts as removed (note: right after creation a not-yet-replicated app also answers
  *   404, docs/reference/microsoft.md#replication-delays).
  */
-import type { InvocationContext } from '@azure/functions';
 import type { SecretProperties } from '@azure/keyvault-secrets';
-import type { ActivityHandler } from 'durable-functions';
 
 import { toKeyVaultError } from '../clients/keyvault';
-import { AppError, classify, ensureErrorType } from '../lib/errors';
+import { AppError, classify, ensureErrorType, httpStatusOf } from '../lib/errors';
 import {
   describeObject,
   type CompensateInput,
@@ -28,12 +26,15 @@ import {
   type CreatedObject,
   type IntegrationRef,
   type Orphan,
-} from './contracts';
-import { getDeps, type Deps } from './deps';
+} from '../contracts/provision';
+import type { Deps } from '../app/deps';
 import { createdByRun } from './entra';
-import { graphCall, logLine, PRODUCT_TAG, statusOf, uniqueNameFor, type ActivityLog } from './entra-graph';
+import { PRODUCT_TAG } from './entra-graph';
 import { listVersions, removeCredential, sameVersion } from './rotation-common';
 import { removeOwnedRecord, removeRecordCandidate } from './servicenow-common';
+import { graphCall } from '../clients/graph';
+import { type ActivityLog, logLine } from './log';
+import { uniqueNameFor } from '../profiles/names';
 
 type Removal = 'removed' | { reason: string; transient?: boolean };
 
@@ -74,7 +75,7 @@ async function removeOurCredential(deps: Deps, appObjectId: string, keyId: strin
     );
     credentials = res.body?.passwordCredentials ?? [];
   } catch (err) {
-    if (statusOf(err) === 404) return undefined;
+    if (httpStatusOf(err) === 404) return undefined;
     throw err;
   }
   const found = credentials.find((c) => sameKeyId(c.keyId, keyId));
@@ -168,7 +169,7 @@ async function removeApp(
   try {
     tags = (await graphCall<{ tags?: string[] }>(deps.graph, 'GET', `${path}?$select=id,appId,tags`)).body?.tags ?? [];
   } catch (err) {
-    if (statusOf(err) === 404) return 'removed';
+    if (httpStatusOf(err) === 404) return 'removed';
     throw err;
   }
   if (!createdByRun(tags, ref.instanceId))
@@ -176,7 +177,7 @@ async function removeApp(
   try {
     await graphCall(deps.graph, 'DELETE', path);
   } catch (err) {
-    if (statusOf(err) !== 404) throw err;
+    if (httpStatusOf(err) !== 404) throw err;
   }
   return 'removed';
 }
@@ -198,7 +199,7 @@ async function removeAppCandidate(
       )
     ).body;
   } catch (err) {
-    if (statusOf(err) === 404) return 'removed';
+    if (httpStatusOf(err) === 404) return 'removed';
     throw err;
   }
   if (!found?.id) return 'removed';
@@ -250,6 +251,3 @@ export async function compensate(input: CompensateInput, deps: Deps, log?: Activ
     );
   return { removed, orphans };
 }
-
-export const compensateHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  compensate(input as CompensateInput, getDeps(), ctx);

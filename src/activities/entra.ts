@@ -16,25 +16,15 @@
  * - Application.ReadWrite.OwnedBy (least privilege, https://learn.microsoft.com/graph/permissions-reference): an app
  *   with our uniqueName that we do not own answers 403 on update: a non-retriable failure naming the app.
  */
-import type { ActivityHandler } from 'durable-functions';
-import type { InvocationContext } from '@azure/functions';
 
-import type { AppResult, EnsureAppInput, Outcome } from './contracts';
-import { getDeps, type Deps } from './deps';
-import {
-  PRODUCT_TAG,
-  createdByTag,
-  failureOrThrow,
-  graphCall,
-  integrationTag,
-  logLine,
-  odataKey,
-  retriable,
-  roleTag,
-  statusOf,
-  uniqueNameFor,
-  type ActivityLog,
-} from './entra-graph';
+import type { AppResult, EnsureAppInput, Outcome } from '../contracts/provision';
+import type { Deps } from '../app/deps';
+import { PRODUCT_TAG, createdByTag, integrationTag, roleTag } from './entra-graph';
+import { failureOrThrow, retriable } from './failures';
+import { graphCall, odataKey } from '../clients/graph';
+import { type ActivityLog, logLine } from './log';
+import { httpStatusOf } from '../lib/errors';
+import { uniqueNameFor } from '../profiles/names';
 
 interface GraphApplication {
   id: string;
@@ -91,7 +81,7 @@ async function readApp(deps: Deps, uniqueName: string): Promise<GraphApplication
     );
     return res.body;
   } catch (err) {
-    if (statusOf(err) === 404) return undefined;
+    if (httpStatusOf(err) === 404) return undefined;
     throw err;
   }
 }
@@ -102,7 +92,7 @@ async function ensureServicePrincipal(deps: Deps, input: EnsureAppInput, appId: 
     const res = await graphCall<GraphServicePrincipal>(deps.graph, 'GET', `${path}?$select=id,appId,tags`);
     if (res.body?.id) return res.body.id;
   } catch (err) {
-    if (statusOf(err) !== 404) throw err;
+    if (httpStatusOf(err) !== 404) throw err;
   }
   const res = await graphCall<GraphServicePrincipal>(
     deps.graph,
@@ -147,7 +137,7 @@ export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: Activit
         try {
           await graphCall(deps.graph, 'PATCH', `/applications/${app.id}`, patch);
         } catch (err) {
-          if (statusOf(err) === 403)
+          if (httpStatusOf(err) === 403)
             return {
               ok: false,
               failure: {
@@ -166,7 +156,7 @@ export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: Activit
     const created = createdNow || (app.tags ?? []).includes(createdByTag(input.instanceId));
     return { ok: true, role: input.role, appId: app.appId, objectId: app.id, servicePrincipalId, uniqueName, created };
   } catch (err) {
-    if (statusOf(err) === 403)
+    if (httpStatusOf(err) === 403)
       return {
         ok: false,
         failure: failureOrThrow(
@@ -181,6 +171,3 @@ export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: Activit
 /** Whether an application's tags say that the given provisioning run created it. */
 export const createdByRun = (tags: readonly string[], instanceId: string) =>
   tags.includes(createdByTag(instanceId)) && tags.includes(PRODUCT_TAG);
-
-export const ensureAppHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  ensureApp(input as EnsureAppInput, getDeps(), ctx);

@@ -3,41 +3,9 @@
  * (docs/reference/rotation.md#re-check-before-acting-overlapping-timers). Reads the registry row and, per role, the Key
  * Vault version properties (tags, dates; never values), and says which version is current. Read-only.
  */
-import type { InvocationContext } from '@azure/functions';
-import type { ActivityHandler } from 'durable-functions';
 
-import type { IntegrationRef } from './contracts';
-import { getDeps, type Deps } from './deps';
-
-export interface InspectCredentialsInput extends IntegrationRef {
-  roles: string[];
-  /** The rotation's operation: a Key Vault version tagged with it was written by an earlier run of this rotation. */
-  operation: string;
-}
-
-export interface CredentialState {
-  role: string;
-  appId: string;
-  appObjectId: string;
-  secretName: string;
-  /** What the registry says is in use. */
-  registryKeyId: string;
-  registryVersion: string;
-  /** The newest enabled Key Vault version and its tags. */
-  latestVersion?: string;
-  latestKeyId?: string;
-  latestOperation?: string;
-  /** ISO expiry of the registry's credential. */
-  expiresOn?: string;
-}
-
-export interface InspectCredentialsResult {
-  found: boolean;
-  credentials: CredentialState[];
-  /** sys_ids of the ServiceNow records by profile record key (consumers of the secrets). */
-  serviceNow: Record<string, string>;
-  approvers: string[];
-}
+import type { Deps } from '../app/deps';
+import type { CredentialState, InspectCredentialsInput, InspectCredentialsResult } from '../contracts/rotation';
 
 export async function inspectCredentials(
   input: InspectCredentialsInput,
@@ -80,6 +48,3 @@ export async function inspectCredentials(
     approvers: row.value.approvers ?? [],
   };
 }
-
-export const inspectCredentialsHandler: ActivityHandler = (input: unknown, _ctx: InvocationContext) =>
-  inspectCredentials(input as InspectCredentialsInput, getDeps());

@@ -16,8 +16,6 @@
  *
  * Retriable failures (429, 5xx, network) are thrown for the durable retry: a transient outage is not a "problem".
  */
-import type { ActivityHandler } from 'durable-functions';
-import type { InvocationContext } from '@azure/functions';
 
 import { decodeJwtPayload, fetchOpenIdMetadata } from '../clients/entra';
 import { readSecretValue, toKeyVaultError } from '../clients/keyvault';
@@ -25,10 +23,12 @@ import { encodedQuery, ServiceNowClient, type SnRecord } from '../clients/servic
 import { entraEndpoints, serviceNowCredentialSecretNames, serviceNowInstanceUrl } from '../config';
 import { ensureErrorType, ExternalServiceError } from '../lib/errors';
 import { redactText } from '../lib/redact';
-import type { PreflightInput, PreflightResult } from './contracts';
-import { type Deps, getDeps } from './deps';
-import { type ActivityLog, logLine, text } from './servicenow-common';
+import type { PreflightResult } from '../contracts/provision';
+import type { Deps } from '../app/deps';
+import type { PreflightActivityInput } from '../contracts/provision';
+import { text } from './servicenow-common';
 import { IP_ACCESS_COLUMNS } from './servicenow-ip';
+import { type ActivityLog, logLine } from './log';
 
 /**
  * Graph application permissions the product relies on; ReadWrite.All also covers OwnedBy. Mail.Send is not required
@@ -43,15 +43,6 @@ export const REQUIRED_GRAPH_ROLES: ReadonlyArray<{ role: string; alternatives: s
     why: 'to create and update the app registrations',
   },
 ];
-
-/** What the profile requires of the ServiceNow instance (IntegrationProfile['serviceNow'] satisfies it). */
-export interface ServiceNowRequirements {
-  requiredScope?: string;
-  requiredRoles: string[];
-  requiredColumns: Record<string, string[]>;
-}
-
-export type PreflightActivityInput = PreflightInput & { profile: { serviceNow: ServiceNowRequirements } };
 
 const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
 
@@ -306,6 +297,3 @@ export async function preflight(
   logLine(log, problems.length ? 'warn' : 'info', `preflight: ${problems.length} problem(s)`);
   return { problems, ...(scopeSysId ? { scopeSysId } : {}), ...(tenantId ? { tenantId } : {}) };
 }
-
-export const preflightHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  preflight(input as PreflightActivityInput, getDeps(), ctx);

@@ -1,8 +1,6 @@
-import type { ActivityHandler } from 'durable-functions';
-
 import type { IntegrationRecord } from '../registry/types';
-import type { RegistryUpdateInput } from './contracts';
-import { getDeps, type Deps } from './deps';
+import type { RegistryUpdateInput } from '../contracts/provision';
+import type { Deps } from '../app/deps';
 
 /** Applies an orchestration milestone to the registry row (non-secret state only). */
 export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): IntegrationRecord {
@@ -68,6 +66,3 @@ export async function updateRegistry(input: RegistryUpdateInput, deps: Pick<Deps
   if (JSON.stringify(next) === JSON.stringify(current.value)) return;
   await deps.registry.update(input.integrationId, (cur) => applyUpdate(cur ?? current.value, input));
 }
-
-export const updateRegistryHandler: ActivityHandler = (input: unknown) =>
-  updateRegistry(input as RegistryUpdateInput, getDeps());

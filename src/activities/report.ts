@@ -4,20 +4,15 @@
  * approver policy names receive it: the given addresses narrowed to the policy, or the whole policy when none are
  * given (a run that failed before any approval round).
  */
-import type { InvocationContext } from '@azure/functions';
-import type { ActivityHandler } from 'durable-functions';
 
 import { resolvePolicy } from '../approvals/policy';
 import { normaliseAddress, sendOnce } from '../mail/once';
 import { reportMail } from '../mail/report';
-import { type ActivityLog, toFailure } from './approval';
-import type { Outcome, ReportInput } from './contracts';
-import { type Deps, getDeps } from './deps';
-
-export interface ReportResult {
-  /** Approvers the report went to (this run or an earlier one). */
-  sentTo: string[];
-}
+import { type ActivityLog, logLine } from './log';
+import type { Outcome, ReportInput } from '../contracts/provision';
+import type { Deps } from '../app/deps';
+import type { ReportResult } from '../contracts/provision';
+import { failureOrThrow } from './failures';
 
 export async function sendReport(input: ReportInput, deps: Deps, log?: ActivityLog): Promise<Outcome<ReportResult>> {
   const mail = reportMail(input);
@@ -34,14 +29,11 @@ export async function sendReport(input: ReportInput, deps: Deps, log?: ActivityL
         { instanceId: input.instanceId, kind: 'report', round: 0, recipient },
         () => Promise.resolve({ mail: { to: recipient, ...mail } }),
       );
-      log?.log(`report for ${input.integrationId}: ${r.sent ? 'sent to' : 'already sent to'} ${recipient}`);
+      logLine(log, 'info', `report for ${input.integrationId}: ${r.sent ? 'sent to' : 'already sent to'} ${recipient}`);
       sentTo.push(recipient);
     }
   } catch (err) {
-    return { ok: false, failure: toFailure(err) };
+    return { ok: false, failure: failureOrThrow(err) };
   }
   return { ok: true, sentTo };
 }
-
-export const sendReportHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  sendReport(input as ReportInput, getDeps(), ctx);

@@ -16,12 +16,12 @@
 import type { SecretProperties } from '@azure/keyvault-secrets';
 
 import { toKeyVaultError } from '../clients/keyvault';
-import { ensureErrorType, ExternalServiceError, ValidationError } from '../lib/errors';
+import { ExternalServiceError, httpStatusOf, ValidationError } from '../lib/errors';
 import { registerSecret } from '../lib/redact';
-import type { Failure } from './contracts';
-import type { Deps } from './deps';
-import { failureOrThrow, graphCall, retriable, statusOf } from './entra-graph';
-import type { SecretVersionRef } from './rotation-contracts';
+import type { Deps } from '../app/deps';
+import type { SecretVersionRef } from '../contracts/rotation';
+import { retriable } from './failures';
+import { graphCall } from '../clients/graph';
 
 /** Exactly this version: its value (registered for redaction) and properties. Throws ExternalServiceError. */
 export async function readVersion(
@@ -133,7 +133,7 @@ async function credentialKeyIds(deps: Deps, appObjectId: string): Promise<Set<st
     );
     return new Set((res.body?.passwordCredentials ?? []).map((c) => c.keyId.toLowerCase()));
   } catch (err) {
-    if (statusOf(err) === 404) return undefined;
+    if (httpStatusOf(err) === 404) return undefined;
     throw err;
   }
 }
@@ -149,7 +149,7 @@ export async function removeCredential(deps: Deps, appObjectId: string, keyId: s
     await graphCall(deps.graph, 'POST', `/applications/${encodeURIComponent(appObjectId)}/removePassword`, { keyId });
     return 'removed';
   } catch (err) {
-    const status = statusOf(err);
+    const status = httpStatusOf(err);
     if (status !== 400 && status !== 404) throw err;
     // Gone in the meantime (another run) or a refusal that a retry may get past: look again.
     const after = await credentialKeyIds(deps, appObjectId);
@@ -160,11 +160,4 @@ export async function removeCredential(deps: Deps, appObjectId: string, keyId: s
       `Graph removePassword answered ${status} and credential ${keyId} is still on application ${appObjectId}`,
     );
   }
-}
-
-/** Non-retriable failures become a Failure; input problems (ValidationError) an `input` failure; the rest throws. */
-export function toRotationFailure(err: unknown, hint?: string): Failure {
-  const e = ensureErrorType(err);
-  if (e instanceof ValidationError) return { service: 'input', code: e.code, message: e.message };
-  return failureOrThrow(e, hint);
 }

@@ -10,16 +10,15 @@
  * recipient) makes a re-run of the same round send nothing. A reminder round (round > 0) goes only to approvers who
  * have not confirmed THIS role's hand-off, with a fresh token (older ones stay valid until they expire).
  */
-import type { InvocationContext } from '@azure/functions';
-import type { ActivityHandler } from 'durable-functions';
 
 import type { SendKey } from '../approvals/tokens';
 import { handoffMail } from '../mail/handoff';
 import { normaliseAddress, sendOnce } from '../mail/once';
-import { reviewUrl, toFailure } from './approval';
-import { getDeps, type Deps } from './deps';
-import { logLine, type ActivityLog } from './entra-graph';
-import { handoffEventName, type HandoffRequestInput, type HandoffRequestResult } from './rotation-contracts';
+import { reviewUrl } from './approval';
+import type { Deps } from '../app/deps';
+import { handoffEventName, type HandoffRequestInput, type HandoffRequestResult } from '../contracts/rotation';
+import { failureOrThrow } from './failures';
+import { type ActivityLog, logLine } from './log';
 
 /** Approvers who confirmed this role's hand-off (used a hand-off token for its event), lower-cased. */
 export async function confirmedBy(deps: Deps, instanceId: string, eventName: string): Promise<Set<string>> {
@@ -84,10 +83,7 @@ export async function sendHandoffRequests(
       sentTo.push(approver);
     }
   } catch (err) {
-    return { ok: false, failure: toFailure(err) };
+    return { ok: false, failure: failureOrThrow(err) };
   }
   return { ok: true, tokenIds, sentTo };
 }
-
-export const sendHandoffRequestsHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  sendHandoffRequests(input as HandoffRequestInput, getDeps(), ctx);

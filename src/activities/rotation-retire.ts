@@ -10,21 +10,13 @@
  * Idempotent: a credential already gone (or an app gone) gives `removed: false`, a version already disabled gives
  * `disabled: false`; a second run writes nothing. `removed`/`disabled` say whether THIS run changed something.
  */
-import type { InvocationContext } from '@azure/functions';
-import type { ActivityHandler } from 'durable-functions';
 
-import type { Failure } from './contracts';
-import { getDeps, type Deps } from './deps';
-import { logLine, type ActivityLog } from './entra-graph';
-import {
-  currentVersion,
-  disableVersion,
-  listVersions,
-  removeCredential,
-  sameVersion,
-  toRotationFailure,
-} from './rotation-common';
-import type { RetireCredentialInput, RetireCredentialResult } from './rotation-contracts';
+import type { Failure } from '../contracts/provision';
+import type { Deps } from '../app/deps';
+import { currentVersion, disableVersion, listVersions, removeCredential, sameVersion } from './rotation-common';
+import type { RetireCredentialInput, RetireCredentialResult } from '../contracts/rotation';
+import { type ActivityLog, logLine } from './log';
+import { failureOrThrow } from './failures';
 
 const refuse = (message: string): { ok: false; failure: Failure } => ({
   ok: false,
@@ -63,9 +55,6 @@ export async function retireCredential(
     );
     return { ok: true, removed: removal === 'removed', disabled };
   } catch (err) {
-    return { ok: false, failure: toRotationFailure(err) };
+    return { ok: false, failure: failureOrThrow(err) };
   }
 }
-
-export const retireCredentialHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  retireCredential(input as RetireCredentialInput, getDeps(), ctx);

@@ -14,16 +14,14 @@
  * latest" Key Vault version) still holds the new secret, removing it would cause the outage a rollback exists to
  * prevent. Every step that fails, or is held back, becomes an orphan with its id; the others carry on.
  */
-import type { InvocationContext } from '@azure/functions';
 import type { SecretProperties } from '@azure/keyvault-secrets';
-import type { ActivityHandler } from 'durable-functions';
 
 import { toKeyVaultError } from '../clients/keyvault';
 import { ensureErrorType } from '../lib/errors';
-import { getDeps, type Deps } from './deps';
-import { logLine, type ActivityLog } from './entra-graph';
+import type { Deps } from '../app/deps';
 import { currentVersion, disableVersion, readVersion, removeCredential } from './rotation-common';
-import type { RollbackRotationInput, RollbackRotationResult, ServiceNowSecretConsumer } from './rotation-contracts';
+import type { RollbackRotationInput, RollbackRotationResult, ServiceNowSecretConsumer } from '../contracts/rotation';
+import { type ActivityLog, logLine } from './log';
 
 export const RESTORED_FROM_TAG = 'restoredFrom';
 
@@ -135,6 +133,3 @@ export async function rollbackRotation(
   }
   return { restored, orphans };
 }
-
-export const rollbackRotationHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  rollbackRotation(input as RollbackRotationInput, getDeps(), ctx);

@@ -9,14 +9,13 @@
  * clear message, so the orchestrator hands the consumer off to a person; 401/404/400 likewise; 429/5xx are retried by
  * the client and then thrown for a durable retry. The value never appears in results, logs or errors.
  */
-import type { InvocationContext } from '@azure/functions';
-import type { ActivityHandler } from 'durable-functions';
 
 import { ensureErrorType, ExternalServiceError } from '../lib/errors';
-import { getDeps, type Deps } from './deps';
-import { logLine, type ActivityLog } from './entra-graph';
-import { readVersionValue, toRotationFailure } from './rotation-common';
-import type { SetServiceNowSecretInput, SetServiceNowSecretResult } from './rotation-contracts';
+import type { Deps } from '../app/deps';
+import { readVersionValue } from './rotation-common';
+import type { SetServiceNowSecretInput, SetServiceNowSecretResult } from '../contracts/rotation';
+import { type ActivityLog, logLine } from './log';
+import { failureOrThrow } from './failures';
 
 export async function setServiceNowSecret(
   input: SetServiceNowSecretInput,
@@ -55,9 +54,6 @@ export async function setServiceNowSecret(
     );
     return { ok: true, written: true };
   } catch (err) {
-    return { ok: false, failure: toRotationFailure(err) };
+    return { ok: false, failure: failureOrThrow(err) };
   }
 }
-
-export const setServiceNowSecretHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  setServiceNowSecret(input as SetServiceNowSecretInput, getDeps(), ctx);

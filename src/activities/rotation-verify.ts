@@ -11,16 +11,14 @@
  * orchestrator retries them with a durable timer. 429/5xx and network failures are thrown (durable retry). The token
  * and the secret never leave the activity; the result carries codes and a redacted detail only.
  */
-import type { InvocationContext } from '@azure/functions';
-import type { ActivityHandler } from 'durable-functions';
 
 import { requestTokenV2 } from '../clients/entra';
 import { ensureErrorType, ExternalServiceError, ValidationError } from '../lib/errors';
 import { redactText } from '../lib/redact';
-import { getDeps, type Deps } from './deps';
-import { logLine, type ActivityLog } from './entra-graph';
+import type { Deps } from '../app/deps';
 import { readVersionValue } from './rotation-common';
-import type { VerifyCredentialInput, VerifyCredentialResult } from './rotation-contracts';
+import type { VerifyCredentialInput, VerifyCredentialResult } from '../contracts/rotation';
+import { type ActivityLog, logLine } from './log';
 
 /** Entra's answers while a new secret or app is still propagating. */
 export const PROPAGATION_AADSTS: ReadonlySet<number> = new Set([7000215, 7000222, 700016]);
@@ -91,6 +89,3 @@ export async function verifyCredential(
     detail: `Entra answered ${token.status} ${token.error}: ${token.description}`,
   });
 }
-
-export const verifyCredentialHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  verifyCredential(input as VerifyCredentialInput, getDeps(), ctx);

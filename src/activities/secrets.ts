@@ -31,26 +31,19 @@
  *   https://github.com/Azure/azure-cli/issues/28522):
  *   retried once with the policy's maximum when the message states one, else a failure.
  */
-import type { InvocationContext } from '@azure/functions';
 import type { SecretProperties } from '@azure/keyvault-secrets';
-import type { ActivityHandler } from 'durable-functions';
 
 import { toKeyVaultError } from '../clients/keyvault';
-import { answered, ensureErrorType, ExternalServiceError } from '../lib/errors';
+import { answered, ensureErrorType, ExternalServiceError, httpStatusOf } from '../lib/errors';
 import { registerSecret } from '../lib/redact';
 import type { Lease } from '../registry/leases';
-import type { EnsureAppSecretInput, Failure, Outcome, SecretResult } from './contracts';
+import type { EnsureAppSecretInput, Failure, Outcome, SecretResult } from '../contracts/provision';
 import { listVersions } from './rotation-common';
-import { getDeps, type Deps } from './deps';
-import {
-  credentialDisplayName,
-  failureOrThrow,
-  graphCall,
-  logLine,
-  retriable,
-  statusOf,
-  type ActivityLog,
-} from './entra-graph';
+import type { Deps } from '../app/deps';
+import { credentialDisplayName } from './entra-graph';
+import { failureOrThrow, retriable } from './failures';
+import { graphCall } from '../clients/graph';
+import { type ActivityLog, logLine } from './log';
 
 /** How long a credential without a Key Vault version is presumed to be in flight (another run is writing it). */
 export const IN_FLIGHT_GRACE_MS = 30_000;
@@ -95,7 +88,7 @@ async function removePassword(deps: Deps, appObjectId: string, keyId: string): P
     await graphCall(deps.graph, 'POST', `/applications/${encodeURIComponent(appObjectId)}/removePassword`, { keyId });
   } catch (err) {
     // Already gone: Graph answers 400 for an unknown keyId (the sandbox models it so; undocumented).
-    if (statusOf(err) === 400 && (err as ExternalServiceError).code === 'Request_BadRequest') return;
+    if (httpStatusOf(err) === 400 && (err as ExternalServiceError).code === 'Request_BadRequest') return;
     throw err;
   }
 }
@@ -429,6 +422,3 @@ async function ensureUnderLease(
     secretCreated: props.tags?.[TAG.secretCreated] === 'true',
   };
 }
-
-export const ensureAppSecretHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  ensureAppSecret(input as EnsureAppSecretInput, getDeps(), ctx);

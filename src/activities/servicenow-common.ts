@@ -6,53 +6,14 @@
  */
 
 import { encodedQuery, type EncodedQuery, type ServiceNowClient, type SnRecord } from '../clients/servicenow';
-import { AppError, classify, ensureErrorType, ExternalServiceError, ValidationError } from '../lib/errors';
-import { redactText } from '../lib/redact';
+import { ValidationError } from '../lib/errors';
 import { OwnershipBusyError, PRE_EXISTING, type OwnershipLedger, type SharedEntry } from '../registry/ownership';
-import type { Failure, IntegrationRef, ManualAction } from './contracts';
-import type { Deps } from './deps';
+import type { IntegrationRef, ManualAction } from '../contracts/provision';
+import type { Deps } from '../app/deps';
 import { logLine, type ActivityLog } from './log';
-
-export { logLine, type ActivityLog } from './log';
 
 /** Who does a hand-off when ServiceNow refuses a write. */
 export const SERVICENOW_ADMIN = 'ServiceNow administrator';
-
-/** The HTTP status of a ServiceNow/Key Vault/Entra error, if it has one. */
-export function statusOf(err: unknown): number | undefined {
-  return err instanceof ExternalServiceError ? err.status : undefined;
-}
-
-/**
- * Applies the activity error convention: retriable failures (429, 502/503/504, network; `retriable` set by the
- * clients, docs/reference/servicenow.md#rate-limiting-and-retries) and errors we did not anticipate are re-thrown for
- * the durable retry policy; everything else (400, 401, 403, 404, validation) becomes a Failure with a redacted message.
- */
-export function failureOrThrow(err: unknown): Failure {
-  const e = ensureErrorType(err);
-  if (e instanceof ExternalServiceError) {
-    if (classify(e).transient) throw e;
-    return {
-      service: e.service,
-      ...(e.status !== undefined ? { status: e.status } : {}),
-      code: e.code,
-      message: e.message,
-    };
-  }
-  if (e instanceof ValidationError) return { service: 'input', code: e.code, message: e.message };
-  if (e instanceof AppError && e.code === 'TooManyRecords')
-    return { service: 'servicenow', code: e.code, message: e.message };
-  throw e;
-}
-
-/** A non-retriable failure of our own making. */
-export function inputFailure(code: string, message: string): { ok: false; failure: Failure } {
-  return { ok: false, failure: { service: 'input', code, message: redactText(message) } };
-}
-
-export function servicenowFailure(code: string, message: string): { ok: false; failure: Failure } {
-  return { ok: false, failure: { service: 'servicenow', code, message: redactText(message) } };
-}
 
 /** The raw string of a Table API value (`sysparm_exclude_reference_link=true` gives strings; `{value}` tolerated). */
 export function text(v: unknown): string | undefined {

@@ -16,27 +16,14 @@
 import { Resolver } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
 
-import type { ActivityHandler } from 'durable-functions';
-import type { InvocationContext } from '@azure/functions';
-
 import { encodedQuery, type SnRecord } from '../clients/servicenow';
 import type { InsertLock } from '../registry/ownership';
-import type { IpAllowlistInput, IpAllowlistResult, Outcome } from './contracts';
-import { type Deps, getDeps } from './deps';
-import {
-  type ActivityLog,
-  abandonShared,
-  claimShared,
-  failureOrThrow,
-  holdShared,
-  inputFailure,
-  logLine,
-  lookup,
-  manualAction,
-  settleShared,
-  statusOf,
-  text,
-} from './servicenow-common';
+import type { IpAllowlistInput, IpAllowlistResult, Outcome } from '../contracts/provision';
+import type { Deps } from '../app/deps';
+import { abandonShared, claimShared, holdShared, lookup, manualAction, settleShared, text } from './servicenow-common';
+import { type ActivityLog, logLine } from './log';
+import { failureOrThrow, inputFailure } from './failures';
+import { httpStatusOf } from '../lib/errors';
 
 const TABLE = 'ip_access';
 /** The ip_access columns this activity writes (preflight checks them when the allow-list is requested). */
@@ -127,7 +114,7 @@ export async function ensureIpAllowlist(
       const rows = await client.list(TABLE, { query: q, fields: ['sys_id', ...IP_ACCESS_COLUMNS] });
       denies = rows.filter((r) => q.matches(r));
     } catch (err) {
-      if (statusOf(err) !== 403) throw err;
+      if (httpStatusOf(err) !== 403) throw err;
       return { ok: true, needed: true, created: [], manualAction: handOff() };
     }
     if (!denies.length) {
@@ -185,7 +172,7 @@ export async function ensureIpAllowlist(
     } catch (err) {
       if (announced) await abandonShared(deps.ownership, input, announced.k, announced.took).catch(() => undefined);
       if (lock) await deps.ownership.unlockInsert(lock).catch(() => undefined);
-      if (statusOf(err) !== 403) throw err;
+      if (httpStatusOf(err) !== 403) throw err;
       return { ok: true, needed: true, created, held, manualAction: handOff() };
     }
     return { ok: true, needed: true, created, held };
@@ -193,6 +180,3 @@ export async function ensureIpAllowlist(
     return { ok: false, failure: failureOrThrow(err) };
   }
 }
-
-export const ensureIpAllowlistHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  ensureIpAllowlist(input as IpAllowlistInput, getDeps(), ctx);

@@ -21,18 +21,15 @@
  *   also in a repeated execution. Shared record (`shared`): this integration takes a reference; `created` is true
  *   when this run took it, and compensation releases exactly that reference.
  */
-import type { ActivityHandler } from 'durable-functions';
-import type { InvocationContext } from '@azure/functions';
 
 import { readSecretValue } from '../clients/keyvault';
 import type { ServiceNowClient, SnRecord } from '../clients/servicenow';
-import { ensureErrorType } from '../lib/errors';
+import { ensureErrorType, httpStatusOf } from '../lib/errors';
 import type { InsertLock } from '../registry/ownership';
-import type { EnsureRecordInput, Failure, ManualAction, Outcome, RecordResult } from './contracts';
-import { type Deps, getDeps } from './deps';
+import type { Failure, ManualAction, Outcome, RecordResult } from '../contracts/provision';
+import type { Deps } from '../app/deps';
+import type { EnsureRecordActivityInput } from '../contracts/provision';
 import {
-  type ActivityLog,
-  failureOrThrow,
   abandonShared,
   answered,
   awaitUnansweredInsert,
@@ -40,26 +37,16 @@ import {
   claimUnshared,
   releaseUnsharedClaim,
   holdShared,
-  inputFailure,
-  logLine,
   lookup,
   manualAction,
   naturalKeyQuery,
   ownsUnshared,
-  servicenowFailure,
   settleShared,
   settleUnshared,
-  statusOf,
   text,
 } from './servicenow-common';
-
-/** The contract's input, plus an explicit request to write the secret again (secret rotation). */
-export type EnsureRecordActivityInput = Omit<EnsureRecordInput, 'secret'> & {
-  secret?: NonNullable<EnsureRecordInput['secret']> & {
-    /** Write the Key Vault value even though the record exists and its secret field is set. */
-    rewrite?: boolean;
-  };
-};
+import { type ActivityLog, logLine } from './log';
+import { failureOrThrow, inputFailure, servicenowFailure } from './failures';
 
 type Row = SnRecord & { sys_id?: unknown; sys_created_on?: unknown };
 
@@ -272,7 +259,7 @@ export async function ensureServiceNowRecord(
   } catch (err) {
     // An insert that got no answer may still land: its announcement stays, so the next attempt waits for it.
     if (announced && answered(err)) await withdraw(deps, input, k, announced.took, log);
-    if (statusOf(err) === 403) {
+    if (httpStatusOf(err) === 403) {
       logLine(log, 'warn', `${input.table} '${input.key}': ServiceNow refused (403), handing off`);
       return {
         ok: true,
@@ -289,6 +276,3 @@ export async function ensureServiceNowRecord(
     if (lock) await deps.ownership.unlockInsert(lock).catch(() => undefined);
   }
 }
-
-export const ensureServiceNowRecordHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  ensureServiceNowRecord(input as EnsureRecordActivityInput, getDeps(), ctx);

@@ -10,32 +10,28 @@
  * (`shared`) may be wanted by several integrations: it is reference-counted like a shared record, `created` meaning
  * this run took the reference, and it is revoked only when the last integration goes and an integration created it.
  */
-import type { ActivityHandler } from 'durable-functions';
-import type { InvocationContext } from '@azure/functions';
 
 import type { SnRecord } from '../clients/servicenow';
 import type { InsertLock } from '../registry/ownership';
-import type { Failure, Outcome, RoleGrantInput, RoleGrantResult } from './contracts';
-import { type Deps, getDeps } from './deps';
+import type { Failure, Outcome, RoleGrantInput, RoleGrantResult } from '../contracts/provision';
+import type { Deps } from '../app/deps';
 import {
-  type ActivityLog,
   abandonShared,
   answered,
   awaitUnansweredInsert,
   claimShared,
   claimUnshared,
-  failureOrThrow,
   holdShared,
-  logLine,
   lookup,
   manualAction,
   ownsUnshared,
-  servicenowFailure,
   settleShared,
   settleUnshared,
-  statusOf,
   text,
 } from './servicenow-common';
+import { type ActivityLog, logLine } from './log';
+import { failureOrThrow, servicenowFailure } from './failures';
+import { httpStatusOf } from '../lib/errors';
 
 const GRANT_TABLE = 'sys_user_has_role';
 
@@ -118,7 +114,7 @@ export async function ensureRoleGrant(
       // An insert that got no answer may still land: its announcement stays, so the next attempt waits for it.
       if (announced && answered(err))
         await abandonShared(deps.ownership, input, k, announced.took).catch(() => undefined);
-      if (statusOf(err) !== 403) throw err;
+      if (httpStatusOf(err) !== 403) throw err;
       logLine(log, 'warn', `granting ${input.role} to ${input.userName} refused (403), handing off`);
       return {
         ok: true,
@@ -138,6 +134,3 @@ export async function ensureRoleGrant(
     return { ok: false, failure: failureOrThrow(err) };
   }
 }
-
-export const ensureRoleGrantHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  ensureRoleGrant(input as RoleGrantInput, getDeps(), ctx);

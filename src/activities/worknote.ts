@@ -11,14 +11,13 @@
  * first (sys_journal_field, readable by admin; same page) and an identical note is not written again; if the journal is
  * not readable, the note is written (a duplicate progress note is harmless).
  */
-import type { ActivityHandler } from 'durable-functions';
-import type { InvocationContext } from '@azure/functions';
 
 import { encodedQuery, type ServiceNowClient, type SnRecord } from '../clients/servicenow';
-import { ensureErrorType, ExternalServiceError } from '../lib/errors';
-import type { WorkNoteInput, WorkNoteResult } from './contracts';
-import { type Deps, getDeps } from './deps';
-import { type ActivityLog, logLine, lookup, statusOf, text } from './servicenow-common';
+import { ensureErrorType, ExternalServiceError, httpStatusOf } from '../lib/errors';
+import type { WorkNoteInput, WorkNoteResult } from '../contracts/provision';
+import type { Deps } from '../app/deps';
+import { lookup, text } from './servicenow-common';
+import { type ActivityLog, logLine } from './log';
 
 export const TICKET_TABLES: readonly string[] = ['incident', 'sc_req_item', 'change_request', 'task'];
 const SYS_ID = /^[0-9a-f]{32}$/;
@@ -76,7 +75,7 @@ export async function addWorkNote(input: WorkNoteInput, deps: Deps, log?: Activi
   } catch (err) {
     const e = ensureErrorType(err);
     if (e instanceof ExternalServiceError && e.retriable) throw e;
-    const status = statusOf(e);
+    const status = httpStatusOf(e);
     const reason =
       status === 403 || status === 400
         ? `ServiceNow refused the work note (${status}: closed or locked ticket, ACL or data policy): ${e.message}`
@@ -87,6 +86,3 @@ export async function addWorkNote(input: WorkNoteInput, deps: Deps, log?: Activi
     return { written: false, reason };
   }
 }
-
-export const addWorkNoteHandler: ActivityHandler = (input: unknown, ctx: InvocationContext) =>
-  addWorkNote(input as WorkNoteInput, getDeps(), ctx);

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import type { ApprovalPlan } from '../activities/contracts';
+import type { ApprovalPlan } from '../contracts/provision';
 import type { TokenRecord } from './tokens';
 import { Html, html, type HtmlPart } from '../mail/html';
 import type { Markup } from '../mail/layout';

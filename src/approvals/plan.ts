@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import type { ApprovalPlan } from '../activities/contracts';
+import type { ApprovalPlan } from '../contracts/provision';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
 import type { IntegrationProfile } from '../profiles/types';
 

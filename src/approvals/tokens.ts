@@ -4,7 +4,7 @@ import type { TableClient } from '@azure/data-tables';
 
 import { hashKey, TableBacked, tableStatus } from '../registry/table';
 
-import type { ApprovalPlan } from '../activities/contracts';
+import type { ApprovalPlan } from '../contracts/provision';
 
 /**
  * Single-use approval tokens for emailed links: unguessable (256 random bits), bound to one orchestration instance and

@@ -25,7 +25,7 @@ export interface TokenRequestBase {
 let defaultTimeoutMs = 30_000;
 
 /**
- * The deadline of Entra calls whose caller passes none (ENTRA_TIMEOUT_SECONDS; the composition root, activities/deps.ts,
+ * The deadline of Entra calls whose caller passes none (ENTRA_TIMEOUT_SECONDS; the composition root, app/deps.ts,
  * sets it from the settings).
  */
 export function setEntraTimeout(timeoutMs: number): void {

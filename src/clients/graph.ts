@@ -251,3 +251,89 @@ export async function graphRaw<T = unknown>(
   if (!res.ok) throw toError(res.status, parsed, outHeaders, what);
   return { status: res.status, headers: outHeaders, body: parsed as T | undefined };
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Calls that keep Graph's error detail codes
+//
+// Why a call of our own on top of graphRaw: the upsert answers 201 with a body or 204 without one
+// (https://learn.microsoft.com/graph/api/application-upsert), and the replication error right after an app is created
+// is a 400 whose only stable marker is the detail code `NoBackingApplicationObject` in `error.details[]`
+// (https://github.com/microsoftgraph/msgraph-sdk-dotnet/issues/3108); Graph says to branch on codes, never on messages
+// (https://learn.microsoft.com/graph/errors).
+
+/** A Graph error with the detail codes of `error.details[]`. */
+export class GraphCallError extends ExternalServiceError {
+  constructor(
+    init: ConstructorParameters<typeof ExternalServiceError>[0],
+    readonly detailCodes: string[],
+  ) {
+    super(init);
+  }
+}
+
+export interface GraphReply<T> {
+  status: number;
+  body: T | undefined;
+}
+
+type ErrorBody = {
+  error?: {
+    code?: unknown;
+    message?: unknown;
+    details?: Array<{ code?: unknown }>;
+    innerError?: { 'request-id'?: unknown };
+  };
+};
+
+/**
+ * Whether a Graph failure is worth a durable retry for steps that touch objects created moments ago: replication
+ * 404 and 400 `NoBackingApplicationObject`, 409, 429 and 5xx, and network failures
+ * (docs/reference/microsoft.md#throttling, #replication-delays). 400 validation, 401 and 403 are not.
+ */
+export function isRetriableGraph(status: number | undefined, code: string | undefined, details: string[]): boolean {
+  if (status === undefined) return classify({ code }).transient;
+  if (status === 404 || status === 409 || classify({ status }).transient) return true;
+  return status === 400 && (code === 'NoBackingApplicationObject' || details.includes('NoBackingApplicationObject'));
+}
+
+function errorFrom(status: number, body: unknown, what: string): GraphCallError {
+  const err = (body as ErrorBody | undefined)?.error;
+  const code = typeof err?.code === 'string' ? err.code : undefined;
+  const details = Array.isArray(err?.details)
+    ? err.details.map((d) => d?.code).filter((c): c is string => typeof c === 'string')
+    : [];
+  const message = typeof err?.message === 'string' ? err.message : `HTTP ${status}`;
+  const requestId = typeof err?.innerError?.['request-id'] === 'string' ? err.innerError['request-id'] : undefined;
+  return new GraphCallError(
+    {
+      service: 'graph',
+      status,
+      code: details.includes('NoBackingApplicationObject') ? 'NoBackingApplicationObject' : code,
+      message: `Graph ${what} failed (${status}${code ? ` ${code}` : ''}): ${message}`,
+      retriable: isRetriableGraph(status, code, details),
+      ...(requestId ? { requestId } : {}),
+    },
+    details,
+  );
+}
+
+/**
+ * One Graph call: status and parsed JSON on 2xx; a GraphCallError (retriable per isRetriableGraph) otherwise. The
+ * client's RetryHandler still retries 429/503/504 itself first
+ * (docs/reference/microsoft.md#the-javascript-graph-client).
+ */
+export async function graphCall<T = unknown>(
+  client: Client,
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<GraphReply<T>> {
+  const res = await graphRaw<T>(client, method, path, body, headers, (status, parsed, _h, what) =>
+    errorFrom(status, parsed, what),
+  );
+  return { status: res.status, body: res.body };
+}
+
+/** OData string literal: single quotes doubled, then URL-encoded (graph-client does not encode: docs/reference/microsoft.md#finding-applications-and-filter-encoding). */
+export const odataKey = (value: string) => encodeURIComponent(value.replace(/'/g, "''"));

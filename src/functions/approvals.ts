@@ -24,12 +24,13 @@
  * Handlers only: src/functions/index.ts registers them (see APPROVAL_ROUTES) with `df.app.client.http`.
  * No page echoes the token except the hidden form field, and no durable management URL is ever exposed.
  */
+import { orchestrationStatus } from '../lib/orchestration-status';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
 
-import { APPROVAL_EVENT, type ApprovalDecision } from '../activities/contracts';
-import { handoffEventName, type HandoffConfirmation } from '../activities/rotation-contracts';
-import { type Deps, getDeps } from '../activities/deps';
+import { APPROVAL_EVENT, type ApprovalDecision } from '../contracts/provision';
+import { handoffEventName, type HandoffConfirmation } from '../contracts/rotation';
+import { type Deps, getDeps } from '../app/deps';
 import { checkCsrf, csrfCookie, newCsrfValue } from '../approvals/csrf';
 import {
   confirmPage,
@@ -46,7 +47,7 @@ import {
 import { checkEligible } from '../approvals/policy';
 import type { Inspection, RoundState, TokenRecord } from '../approvals/tokens';
 import { ensureErrorType } from '../lib/errors';
-import { readText, withErrorBoundary } from './http';
+import { readText } from './http';
 
 export type ApprovalHttpHandler = (
   req: HttpRequest,
@@ -179,18 +180,6 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
     return round?.state === 'closed' ? round : undefined;
   };
 
-  /** The instance's runtime status, retrying on not-found (an instance just started may not be visible yet). */
-  const statusOf = async (client: DurableClient, instanceId: string): Promise<string | undefined> => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return (await client.getStatus(instanceId)).runtimeStatus;
-      } catch {
-        if (attempt >= delays.length) return undefined;
-        await sleep(delays[attempt]);
-      }
-    }
-  };
-
   const decide: ApprovalHttpHandler = async (req, client, ctx) => {
     const deps = depsOf();
     const base = deps.config.publicBaseUrl;
@@ -224,7 +213,8 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
       if (!usable(inspection)) return failure(base, inspection.ok ? 'unknown' : inspection.reason);
       if (!allowed(inspection.record, decision)) return failure(base, 'bad-request');
 
-      const status = await statusOf(client, instanceId);
+      const status = (await orchestrationStatus(client, instanceId, { notFoundRetryDelaysMs: delays, sleep }))
+        ?.runtimeStatus;
       if (status === undefined) return failure(base, 'not-found');
       if (!WAITING.has(status)) return failure(base, 'closed');
 
@@ -305,30 +295,3 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
 
   return { page, decide };
 }
-
-const production = createApprovalHandlers();
-// Behind the settings guard and error boundary of every HTTP trigger (503 listing invalid settings, never a 500).
-export const approvalPageHandler: ApprovalHttpHandler = withErrorBoundary(production.page);
-export const approvalDecisionHandler: ApprovalHttpHandler = withErrorBoundary(production.decide);
-
-/**
- * The approval routes; src/functions/index.ts registers them with
- * `for (const r of Object.values(APPROVAL_ROUTES)) df.app.client.http(r.name, { route: r.route, methods: [...r.methods],
- * authLevel: r.authLevel, handler: r.handler });`
- */
-export const APPROVAL_ROUTES = {
-  page: {
-    name: 'approvalPage',
-    route: 'approvals/{instanceId}',
-    methods: ['GET', 'HEAD'],
-    authLevel: 'anonymous',
-    handler: approvalPageHandler,
-  },
-  decide: {
-    name: 'approvalDecision',
-    route: 'approvals/{instanceId}',
-    methods: ['POST'],
-    authLevel: 'anonymous',
-    handler: approvalDecisionHandler,
-  },
-} as const;

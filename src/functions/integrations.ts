@@ -6,22 +6,23 @@
  * Never returns or emails the durable management URLs (they carry the system key,
  * docs/reference/durable-functions.md#management-urls-stay-private).
  */
+import { orchestrationStatus } from '../lib/orchestration-status';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 
-import { getDeps, type Deps } from '../activities/deps';
+import { getDeps, type Deps } from '../app/deps';
 import {
   INTEGRATION_ID,
   integrationIdFor,
   parseIntegrationRequest,
   type NormalisedRequest,
-} from '../api/integrationRequest';
+} from '../api/integration-request';
 import { canonicalTenant } from '../api/tenant';
 import { serviceNowInstanceUrl } from '../config';
 import { getProfile } from '../profiles';
-import { PROVISION_ORCHESTRATOR, type ProvisionInput, type ProvisionStatus } from '../orchestrators/provisionTypes';
+import { PROVISION_ORCHESTRATOR, type ProvisionInput, type ProvisionStatus } from '../orchestrators/provision-types';
 import type { IntegrationRecord } from '../registry/types';
-import { contentTooLarge, json, problem, readJson, withErrorBoundary } from './http';
+import { contentTooLarge, json, problem, readJson } from './http';
 
 const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew']);
 
@@ -32,15 +33,6 @@ const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew']);
  */
 export const provisionInstanceId = (integrationId: string, run = 1): string =>
   run <= 1 ? `provision-${integrationId}` : `provision-${integrationId}-r${run}`;
-
-async function statusOf(client: DurableClient, instanceId: string): Promise<DurableOrchestrationStatus | undefined> {
-  try {
-    return await client.getStatus(instanceId);
-  } catch (err) {
-    if (/HTTP 404/.test((err as Error).message)) return undefined;
-    throw err;
-  }
-}
 
 /**
  * Undoes the registry write of a run whose orchestration never started (startNew failed and the durable API knows
@@ -57,7 +49,7 @@ async function releaseUnstarted(
   at: string,
 ): Promise<void> {
   try {
-    if (await statusOf(client, instanceId).catch(() => undefined)) return; // it started after all
+    if (await orchestrationStatus(client, instanceId).catch(() => undefined)) return; // it started after all
     await deps.registry.update(id, (cur): IntegrationRecord => {
       if (cur && cur.instanceId !== instanceId) return cur; // a later run owns the row now
       if (prior) return prior;
@@ -209,7 +201,7 @@ export async function startIntegration(
       : problem(503, 'Tenant could not be resolved', [{ field: 'tenant', message: tenant.message }]);
   const id = integrationIdFor(tenant.tenantId, req.serviceNowInstance, req.profile);
   const existing = await deps.registry.get(id);
-  const running = await statusOf(client, existing?.value.instanceId ?? provisionInstanceId(id));
+  const running = await orchestrationStatus(client, existing?.value.instanceId ?? provisionInstanceId(id));
   if (running && ACTIVE.has(running.runtimeStatus))
     return json(
       409,
@@ -287,7 +279,7 @@ export async function getIntegration(
     return problem(400, 'Invalid request', [{ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' }]);
   const record = await deps.registry.get(id);
   if (!record) return problem(404, `No integration ${id}`);
-  return json(200, integrationView(deps, record.value, await statusOf(client, record.value.instanceId)));
+  return json(200, integrationView(deps, record.value, await orchestrationStatus(client, record.value.instanceId)));
 }
 
 export async function listIntegrations(
@@ -315,13 +307,3 @@ export async function listIntegrations(
     })),
   });
 }
-
-export const startIntegrationHandler = withErrorBoundary((r: HttpRequest, c: DurableClient, x: InvocationContext) =>
-  startIntegration(r, c, x),
-);
-export const getIntegrationHandler = withErrorBoundary((r: HttpRequest, c: DurableClient, x: InvocationContext) =>
-  getIntegration(r, c, x),
-);
-export const listIntegrationsHandler = withErrorBoundary((r: HttpRequest, c: DurableClient, x: InvocationContext) =>
-  listIntegrations(r, c, x),
-);

@@ -11,19 +11,19 @@
  * (src/rotation/ids.ts) through src/rotation/start.ts. No response carries a durable management URL (they hold the
  * system key, docs/reference/durable-functions.md#management-urls-stay-private) or a secret.
  */
-import type { EventGridEvent, HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
-import * as df from 'durable-functions';
-import type { DurableClient } from 'durable-functions';
+import { orchestrationStatus } from '../lib/orchestration-status';
+import type { InvocationContext } from '@azure/functions';
 
-import { getDeps, type Deps } from '../activities/deps';
-import { INTEGRATION_ID } from '../api/integrationRequest';
-import type { RotationStatus } from '../orchestrators/rotationTypes';
+import { getDeps, type Deps } from '../app/deps';
+import { INTEGRATION_ID } from '../api/integration-request';
+import type { RotationStatus } from '../orchestrators/rotation-types';
 import { rotationInstancePrefix } from '../rotation/ids';
-import { handleNearExpiry } from '../rotation/nearExpiry';
-import { rotationInput, startRotation, statusOf } from '../rotation/start';
+import { handleNearExpiry } from '../rotation/near-expiry';
+import { rotationInput, startRotation } from '../rotation/start';
 import { sweepOrphans, type OrphanSweepDeps } from '../rotation/orphans';
 import { rolesOf, startDueRotations, type SweepResult } from '../rotation/sweep';
-import { contentTooLarge, failFast, json, problem, readText, withErrorBoundary, type Problem } from './http';
+import { contentTooLarge, json, problem, readText, type Problem } from './http';
+import type { EventGridClientHandler, HttpClientHandler, TimerClientHandler } from './triggers';
 
 export type RotationDeps = Pick<Deps, 'config' | 'registry' | 'secrets' | 'now'>;
 
@@ -32,18 +32,6 @@ export interface RotationHandlerOptions {
   /** What the orphan sweep needs (removals through every client); production: the process-wide deps. */
   orphanDeps?: () => OrphanSweepDeps;
 }
-
-export type TimerClientHandler = (timer: Timer, client: DurableClient, ctx: InvocationContext) => Promise<void>;
-export type HttpClientHandler = (
-  req: HttpRequest,
-  client: DurableClient,
-  ctx: InvocationContext,
-) => Promise<HttpResponseInit>;
-export type EventGridClientHandler = (
-  event: EventGridEvent,
-  client: DurableClient,
-  ctx: InvocationContext,
-) => Promise<void>;
 
 const MAX_BODY_BYTES = 4096;
 
@@ -181,7 +169,7 @@ export function createRotationHandlers(opts: RotationHandlerOptions = {}): {
       !/^[\w-]{1,200}$/.test(instanceId)
     )
       return problem(404, 'No such rotation');
-    const s = await statusOf(client, instanceId);
+    const s = await orchestrationStatus(client, instanceId);
     if (!s) return problem(404, 'No such rotation');
     const custom = s.customStatus as Partial<RotationStatus> | null | undefined;
     return json(200, {
@@ -215,62 +203,4 @@ export function createRotationHandlers(opts: RotationHandlerOptions = {}): {
   };
 
   return { sweep, rotate, status, nearExpiry };
-}
-
-const production = createRotationHandlers();
-export const rotationSweepHandler: TimerClientHandler = production.sweep;
-export const rotateIntegrationHandler: HttpClientHandler = withErrorBoundary(production.rotate);
-export const rotationStatusHandler: HttpClientHandler = withErrorBoundary(production.status);
-export const secretNearExpiryHandler: EventGridClientHandler = production.nearExpiry;
-
-/**
- * The rotation functions; registerRotationFunctions() (called by src/functions/index.ts) registers them, in
- * essence, as (the timer and Event Grid handlers also go through failFast)
- * ```ts
- * df.app.client.timer(ROTATION_FUNCTIONS.sweep.name, { schedule: ROTATION_FUNCTIONS.sweep.schedule,
- *   handler: ROTATION_FUNCTIONS.sweep.handler });
- * for (const r of [ROTATION_FUNCTIONS.rotate, ROTATION_FUNCTIONS.status])
- *   df.app.client.http(r.name, { route: r.route, methods: [...r.methods], authLevel: r.authLevel, handler: r.handler });
- * df.app.client.eventGrid(ROTATION_FUNCTIONS.nearExpiry.name, { handler: ROTATION_FUNCTIONS.nearExpiry.handler });
- * ```
- * The Event Grid subscription (Key Vault system topic, event type
- * Microsoft.KeyVault.SecretNearExpiry, endpoint type AzureFunction → secretNearExpiry) is infrastructure.
- */
-export const ROTATION_FUNCTIONS = {
-  sweep: { name: 'rotationSweep', schedule: '%ROTATION_SCHEDULE%', handler: rotationSweepHandler },
-  rotate: {
-    name: 'rotateIntegration',
-    route: 'integrations/{id}/rotate',
-    methods: ['POST'],
-    authLevel: 'function',
-    handler: rotateIntegrationHandler,
-  },
-  status: {
-    name: 'getRotation',
-    route: 'integrations/{id}/rotations/{instanceId}',
-    methods: ['GET'],
-    authLevel: 'function',
-    handler: rotationStatusHandler,
-  },
-  nearExpiry: { name: 'secretNearExpiry', handler: secretNearExpiryHandler },
-} as const;
-
-/** Registers the rotation triggers (call once from the entry module; tests pass handlers built with their deps). */
-export function registerRotationFunctions(handlers: ReturnType<typeof createRotationHandlers> = production): void {
-  const f = ROTATION_FUNCTIONS;
-  // Timer and Event Grid triggers throw the start-up ConfigError before running when the settings are invalid.
-  df.app.client.timer(f.sweep.name, { schedule: f.sweep.schedule, handler: failFast(handlers.sweep) });
-  df.app.client.http(f.rotate.name, {
-    route: f.rotate.route,
-    methods: [...f.rotate.methods],
-    authLevel: f.rotate.authLevel,
-    handler: handlers === production ? f.rotate.handler : withErrorBoundary(handlers.rotate),
-  });
-  df.app.client.http(f.status.name, {
-    route: f.status.route,
-    methods: [...f.status.methods],
-    authLevel: f.status.authLevel,
-    handler: handlers === production ? f.status.handler : withErrorBoundary(handlers.status),
-  });
-  df.app.client.eventGrid(f.nearExpiry.name, { handler: failFast(handlers.nearExpiry) });
 }

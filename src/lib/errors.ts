@@ -342,3 +342,8 @@ export function answered(err: unknown): boolean {
   const c = classify(err);
   return c.status !== undefined && c.kind !== 'timeout';
 }
+
+/** The HTTP status a service answered with, when the error is a service's answer (undefined for network failures). */
+export function httpStatusOf(err: unknown): number | undefined {
+  return err instanceof ExternalServiceError ? err.status : undefined;
+}

@@ -4,7 +4,7 @@
  * secret names), and one "Review" link to a page that changes nothing on GET (mail scanners prefetch links); the
  * decision is a POST from it.
  */
-import type { ApprovalPlan, ApprovalRequestInput, ManualAction } from '../activities/contracts';
+import type { ApprovalPlan, ApprovalRequestInput, ManualAction } from '../contracts/provision';
 import { html, type Html, type HtmlPart } from './html';
 import { code, document, EMAIL_MARKUP, type Markup, STYLE, table } from './layout';
 

@@ -7,7 +7,7 @@
  * docs/reference/durable-functions.md#emailed-links-get-renders-post-decides); the confirmation is a POST from that
  * page.
  */
-import type { HandoffRequestInput } from '../activities/rotation-contracts';
+import type { HandoffRequestInput } from '../contracts/rotation';
 import { html } from './html';
 import { code, document, STYLE, table } from './layout';
 

@@ -1,5 +1,5 @@
 /** The final report email: outcome, connectivity checks with remediation hints, and orphans left to remove by hand. */
-import { describeObject, type ReportInput } from '../activities/contracts';
+import { describeObject, type ReportInput } from '../contracts/provision';
 import { html } from './html';
 import { code, document, table } from './layout';
 

@@ -1,63 +1,35 @@
 /**
- * Typed activity calls for orchestrators: each activity is a handle carrying its input and output types, so an
- * orchestrator never passes a bare string or gets `any` back
- * (https://github.com/Azure/azure-functions-durable-js/issues/524).
+ * Typed activity calls for orchestrators. The handles are derived from the activity catalogue's type
+ * (src/activities/index.ts, imported as a type only, so no activity code is loaded into an orchestrator): the handle's
+ * name is the catalogue key the activity is registered under, and its input and result types are the function's. An
+ * orchestrator never passes a bare string or gets `any` back (https://github.com/Azure/azure-functions-durable-js/issues/524).
  */
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 
-import {
-  ACTIVITY,
-  type AppResult,
-  type ApprovalRequestInput,
-  type ApprovalRequestResult,
-  type CheckOutcome,
-  type CloseApprovalRoundInput,
-  type CloseApprovalRoundResult,
-  type CompensateInput,
-  type CompensateResult,
-  type EnsureAppInput,
-  type EnsureAppSecretInput,
-  type IpAllowlistInput,
-  type IpAllowlistResult,
-  type Outcome,
-  type PreflightResult,
-  type RecordResult,
-  type RegistryUpdateInput,
-  type ReportInput,
-  type RoleGrantInput,
-  type RoleGrantResult,
-  type RunChecksInput,
-  type SecretResult,
-  type WorkNoteInput,
-  type WorkNoteResult,
-} from '../activities/contracts';
-import type { PreflightActivityInput } from '../activities/preflight';
-import type { ReportResult } from '../activities/report';
-import type { EnsureRecordActivityInput } from '../activities/servicenow-record';
+import type { Activities } from '../activities';
 
 /** An activity handle: its registered name plus (phantom) input and output types. */
 export interface Activity<I, O> {
   readonly name: string;
   readonly types?: (input: I) => O;
 }
-const activity = <I, O>(name: string): Activity<I, O> => ({ name });
 
-export const activities = {
-  preflight: activity<PreflightActivityInput, PreflightResult>(ACTIVITY.preflight),
-  ensureApp: activity<EnsureAppInput, Outcome<AppResult>>(ACTIVITY.ensureApp),
-  ensureAppSecret: activity<EnsureAppSecretInput, Outcome<SecretResult>>(ACTIVITY.ensureAppSecret),
-  ensureServiceNowRecord: activity<EnsureRecordActivityInput, Outcome<RecordResult>>(ACTIVITY.ensureServiceNowRecord),
-  ensureRoleGrant: activity<RoleGrantInput, Outcome<RoleGrantResult>>(ACTIVITY.ensureRoleGrant),
-  ensureIpAllowlist: activity<IpAllowlistInput, Outcome<IpAllowlistResult>>(ACTIVITY.ensureIpAllowlist),
-  sendApprovalRequests: activity<ApprovalRequestInput, Outcome<ApprovalRequestResult>>(ACTIVITY.sendApprovalRequests),
-  runChecks: activity<RunChecksInput, CheckOutcome[]>(ACTIVITY.runChecks),
-  addWorkNote: activity<WorkNoteInput, WorkNoteResult>(ACTIVITY.addWorkNote),
-  sendReport: activity<ReportInput, Outcome<ReportResult>>(ACTIVITY.sendReport),
-  updateRegistry: activity<RegistryUpdateInput, void>(ACTIVITY.updateRegistry),
-  compensate: activity<CompensateInput, CompensateResult>(ACTIVITY.compensate),
-  closeApprovalRound: activity<CloseApprovalRoundInput, CloseApprovalRoundResult>(ACTIVITY.closeApprovalRound),
-} as const;
+/** The handle of every activity in the catalogue: input = its first parameter, output = what its promise resolves to. */
+export type ActivityHandles = {
+  readonly [K in keyof Activities]: Activity<Parameters<Activities[K]>[0], Awaited<ReturnType<Activities[K]>>>;
+};
+
+const handleCache = new Map<string, Activity<unknown, unknown>>();
+/** `activities.x` is `{ name: 'x' }`: the key is the name, so there is no string to keep in sync. */
+export const activities = new Proxy({} as ActivityHandles, {
+  get(_, key) {
+    if (typeof key !== 'string') return undefined;
+    let handle = handleCache.get(key);
+    if (!handle) handleCache.set(key, (handle = Object.freeze({ name: key })));
+    return handle;
+  },
+});
 
 export interface RetryPolicy {
   firstRetryIntervalMs: number;

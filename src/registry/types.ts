@@ -54,7 +54,7 @@ export interface IntegrationRecord {
   /** The tenant's verified domain when a request named one (`tenant` is always the tenant id). */
   tenantDomain?: string;
   /** What runs could not remove: retried by the daily sweep until gone (an alert while they stay). */
-  orphans?: import('../activities/contracts').RecordedOrphan[];
+  orphans?: import('../contracts/provision').RecordedOrphan[];
   /** The outcome of the last provisioning run (a failed re-run of a live integration is recorded here, not demoting it). */
   lastRun?: { instanceId: string; outcome: string; at: string; error?: string };
   /** How many provisioning runs (1 = the first; re-provisioning increments it). */

@@ -5,8 +5,8 @@
  * a day is logged at error level every sweep (an alert rule on the Function App's logs picks it up).
  */
 import { compensate } from '../activities/compensate';
-import type { Deps } from '../activities/deps';
-import type { RecordedOrphan } from '../activities/contracts';
+import type { Deps } from '../app/deps';
+import type { RecordedOrphan } from '../contracts/provision';
 import { ensureErrorType } from '../lib/errors';
 import type { IntegrationRecord } from '../registry/types';
 

@@ -10,10 +10,11 @@
  * (https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-http-api#start-orchestration);
  * durable-functions 3.5.0 surfaces it as "unexpected status code: 409" (lib/src/durableClient/DurableClient.js).
  */
-import { OrchestrationRuntimeStatus, type DurableClient, type DurableOrchestrationStatus } from 'durable-functions';
+import { orchestrationStatus } from '../lib/orchestration-status';
+import { OrchestrationRuntimeStatus, type DurableClient } from 'durable-functions';
 
 import { serviceNowInstanceUrl, type AppConfig } from '../config';
-import { ROTATION_ORCHESTRATOR, type RotationInput } from '../orchestrators/rotationTypes';
+import { ROTATION_ORCHESTRATOR, type RotationInput } from '../orchestrators/rotation-types';
 import type { IntegrationRecord } from '../registry/types';
 import { rotationInstanceId, rotationInstancePrefix, rotationOperation } from './ids';
 
@@ -63,21 +64,7 @@ export function rotationInput(
   };
 }
 
-const isNotFound = (err: unknown): boolean => /HTTP 404/.test(err instanceof Error ? err.message : String(err));
 const isConflict = (err: unknown): boolean => /status code: 409/.test(err instanceof Error ? err.message : String(err));
-
-/** Status of an instance, undefined when it does not exist. */
-export async function statusOf(
-  client: DurableClient,
-  instanceId: string,
-): Promise<DurableOrchestrationStatus | undefined> {
-  try {
-    return await client.getStatus(instanceId);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
 
 /**
  * Ids of the rotation instances now pending or running, by integration. durable-functions 3.5.0 does not pass an
@@ -107,7 +94,7 @@ export async function startRotation(
   if (other !== undefined) return { instanceId: other, result: 'running' };
   if (!instanceId.startsWith(rotationInstancePrefix(input.ref.integrationId)))
     throw new Error(`rotation instance id ${instanceId} does not belong to ${input.ref.integrationId}`);
-  const status = (await statusOf(client, instanceId))?.runtimeStatus;
+  const status = (await orchestrationStatus(client, instanceId))?.runtimeStatus;
   if (status !== undefined && ACTIVE.includes(status)) return { instanceId, result: 'running' };
   if (status === OrchestrationRuntimeStatus.Completed) return { instanceId, result: 'completed' };
   try {

@@ -6,17 +6,18 @@
  * A sweep that fails on one integration (Key Vault throttled, a record without a profile) reports it and goes on with
  * the others; the next sweep picks it up.
  */
+import { orchestrationStatus } from '../lib/orchestration-status';
 import type { DurableClient } from 'durable-functions';
 
-import type { Deps } from '../activities/deps';
+import type { Deps } from '../app/deps';
 import { toKeyVaultError } from '../clients/keyvault';
 import { ensureErrorType } from '../lib/errors';
-import type { RotationInput, RotationStatus } from '../orchestrators/rotationTypes';
+import type { RotationInput, RotationStatus } from '../orchestrators/rotation-types';
 import { getProfile } from '../profiles';
 import type { IntegrationRecord } from '../registry/types';
 import { assessCredential, type CredentialAssessment, type DueCredential, type VersionInfo } from './due';
 import { yyyymmdd } from './ids';
-import { rotationInput, runningRotations, startRotation, statusOf, type StartResult } from './start';
+import { rotationInput, runningRotations, startRotation, type StartResult } from './start';
 
 export type SweepDeps = Pick<Deps, 'config' | 'registry' | 'secrets'>;
 
@@ -160,7 +161,7 @@ export interface SweepResult extends FindDueResult {
 
 /** True when a completed rotation instance rolled back (its output's outcome; the old secrets stayed in use). */
 async function rolledBack(client: DurableClient, instanceId: string): Promise<boolean> {
-  const output = (await statusOf(client, instanceId))?.output as Partial<RotationStatus> | null | undefined;
+  const output = (await orchestrationStatus(client, instanceId))?.output as Partial<RotationStatus> | null | undefined;
   return output?.outcome === 'rolled-back';
 }
 

@@ -1,10 +1,10 @@
 import type { SentMail } from '../../sandbox/graph';
 import { reviewUrl, sendApprovalRequests } from '../../src/activities/approval';
-import type { ApprovalPlan, ApprovalRequestInput, IntegrationRef } from '../../src/activities/contracts';
-import { createDeps, type Deps } from '../../src/activities/deps';
+import type { ApprovalPlan, ApprovalRequestInput, IntegrationRef } from '../../src/contracts/provision';
+import { createDeps, type Deps } from '../../src/app/deps';
 import { sendReport } from '../../src/activities/report';
 import { loadConfig } from '../../src/config';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 type Message = { subject: string; body: { contentType: string; content: string }; toRecipients: unknown[] };
 const msg = (m: SentMail) => m.message as Message;

@@ -6,9 +6,9 @@ import type {
   RecordResult,
   RunChecksInput,
   SecretResult,
-} from '../../src/activities/contracts';
+} from '../../src/contracts/provision';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 describe('runChecks', () => {
   let env: ActivityEnv;
@@ -123,7 +123,10 @@ describe('runChecks', () => {
   it('passes every check on a correctly provisioned integration, with nothing secret in outcomes or logs', async () => {
     const input = provision();
     const lines: string[] = [];
-    const outcomes = await runChecks(input, env.deps, { log: (...a: unknown[]) => lines.push(a.join(' ')) });
+    const outcomes = await runChecks(input, env.deps, {
+      info: (...a: unknown[]) => lines.push(a.join(' ')),
+      warn: (...a: unknown[]) => lines.push(a.join(' ')),
+    });
     expect(outcomes.map((o) => [o.name, o.ok])).toEqual([
       ['outbound token (outbound)', true],
       ['OIDC metadata (oidcProvider)', true],

@@ -1,9 +1,9 @@
-import type { AppResult, CreatedObject, IntegrationRef, SecretResult } from '../../src/activities/contracts';
+import type { AppResult, CreatedObject, IntegrationRef, SecretResult } from '../../src/contracts/provision';
 import { compensate } from '../../src/activities/compensate';
 import { ensureApp } from '../../src/activities/entra';
-import { graphCall } from '../../src/activities/entra-graph';
+import { graphCall } from '../../src/clients/graph';
 import { ensureAppSecret } from '../../src/activities/secrets';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 let env: ActivityEnv;
 const lines: string[] = [];

@@ -1,7 +1,7 @@
-import type { AppResult, EnsureAppInput } from '../../src/activities/contracts';
+import type { AppResult, EnsureAppInput } from '../../src/contracts/provision';
 import { ensureApp } from '../../src/activities/entra';
 import { ensureAppSecret } from '../../src/activities/secrets';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 const DELAY_MS = 5000;
 let env: ActivityEnv;

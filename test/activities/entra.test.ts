@@ -1,7 +1,8 @@
-import type { EnsureAppInput } from '../../src/activities/contracts';
+import type { EnsureAppInput } from '../../src/contracts/provision';
 import { ensureApp } from '../../src/activities/entra';
-import { PRODUCT_TAG, uniqueNameFor } from '../../src/activities/entra-graph';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { PRODUCT_TAG } from '../../src/activities/entra-graph';
+import { uniqueNameFor } from '../../src/profiles/names';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 let env: ActivityEnv;
 const lines: string[] = [];

@@ -1,10 +1,11 @@
-import { createDeps } from '../../src/activities/deps';
-import { preflight, type PreflightActivityInput } from '../../src/activities/preflight';
+import { createDeps } from '../../src/app/deps';
+import { preflight } from '../../src/activities/preflight';
+import type { PreflightActivityInput } from '../../src/contracts/provision';
 import { loadConfig } from '../../src/config';
 import { configureLogging } from '../../src/lib/logger';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import { APP_SCOPE_SYS_ID } from '../../sandbox/servicenow/seed';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 let env: ActivityEnv;
 let instance: string;

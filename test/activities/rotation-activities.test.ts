@@ -1,12 +1,12 @@
-import type { AppResult, IntegrationRef, SecretResult } from '../../src/activities/contracts';
+import type { AppResult, IntegrationRef, SecretResult } from '../../src/contracts/provision';
 import { ensureApp } from '../../src/activities/entra';
-import type { ServiceNowSecretConsumer } from '../../src/activities/rotation-contracts';
+import type { ServiceNowSecretConsumer } from '../../src/contracts/rotation';
 import { RESTORED_FROM_TAG, rollbackRotation } from '../../src/activities/rotation-rollback';
 import { retireCredential } from '../../src/activities/rotation-retire';
 import { setServiceNowSecret } from '../../src/activities/rotation-servicenow';
 import { verifyCredential } from '../../src/activities/rotation-verify';
 import { ensureAppSecret } from '../../src/activities/secrets';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 /** New secrets need this long before Entra accepts them (the sandbox models the propagation delay). */
 const PROPAGATION_MS = 20_000;

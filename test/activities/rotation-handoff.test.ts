@@ -4,11 +4,11 @@ import type { SentMail } from '../../sandbox/graph';
 import { EventType } from '../../sandbox/durable/history';
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/host';
 import { reviewUrl } from '../../src/activities/approval';
-import { APPROVAL_EVENT } from '../../src/activities/contracts';
-import type { HandoffRequestInput } from '../../src/activities/rotation-contracts';
+import { APPROVAL_EVENT } from '../../src/contracts/provision';
+import type { HandoffRequestInput } from '../../src/contracts/rotation';
 import { sendHandoffRequests } from '../../src/activities/rotation-handoff';
 import { fixture } from '../fixtures/approvals/state';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 const PUBLIC = 'http://127.0.0.1:7071';
 const SECRET_NAME = 'it-handoff-restApi';

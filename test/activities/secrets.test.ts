@@ -1,4 +1,4 @@
-import type { AppResult, EnsureAppSecretInput, IntegrationRef } from '../../src/activities/contracts';
+import type { AppResult, EnsureAppSecretInput, IntegrationRef } from '../../src/contracts/provision';
 import { ensureApp } from '../../src/activities/entra';
 import {
   IN_FLIGHT_GRACE_MS,
@@ -9,7 +9,7 @@ import {
   policyMaxDays,
 } from '../../src/activities/secrets';
 import { rotationOperation } from '../../src/rotation/ids';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 let env: ActivityEnv;
 const lines: string[] = [];

@@ -1,7 +1,7 @@
 import { ensureIpAllowlist, ipRuleDescription } from '../../src/activities/servicenow-ip';
 import { ensureRoleGrant, grantKey } from '../../src/activities/servicenow-roles';
 import { configureLogging } from '../../src/lib/logger';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 let env: ActivityEnv;
 let instance: string;

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 
 import { compensate } from '../../src/activities/compensate';
-import type { IntegrationRef } from '../../src/activities/contracts';
-import { ensureServiceNowRecord, type EnsureRecordActivityInput } from '../../src/activities/servicenow-record';
+import type { IntegrationRef } from '../../src/contracts/provision';
+import { ensureServiceNowRecord } from '../../src/activities/servicenow-record';
+import type { EnsureRecordActivityInput } from '../../src/contracts/provision';
 import { configureLogging } from '../../src/lib/logger';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 let env: ActivityEnv;
 let instance: string;

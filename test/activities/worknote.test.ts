@@ -1,6 +1,6 @@
 import { addWorkNote } from '../../src/activities/worknote';
 import { configureLogging } from '../../src/lib/logger';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 let env: ActivityEnv;
 let instance: string;

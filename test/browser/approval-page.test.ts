@@ -31,7 +31,7 @@ import {
   waitForApproval,
   waitForEnd,
   type IntegrationView,
-} from '../e2e/e2e-a-helpers';
+} from '../e2e/api-driver';
 import { computed, launchChromium, recordingPage, type Recorded, screenshot, visibleText } from './chromium';
 import { HOSTILE, hostilePlan, plan, record } from './plan-fixtures';
 

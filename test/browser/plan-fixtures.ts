@@ -2,7 +2,7 @@
  * Inputs for the page and email tests: a token record, and approval plans built by the real plan builder from the
  * seed profile, with ordinary values or with hostile ones (markup, quotes, ampersands) in every free-text field.
  */
-import type { ApprovalPlan, ApprovalRequestInput } from '../../src/activities/contracts';
+import type { ApprovalPlan, ApprovalRequestInput } from '../../src/contracts/provision';
 import { buildPlan, type PlanInput } from '../../src/approvals/plan';
 import type { TokenRecord } from '../../src/approvals/tokens';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';

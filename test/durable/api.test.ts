@@ -5,9 +5,9 @@ import { ManualClock } from '../../sandbox/durable/clock';
 import { retryDelay } from '../../sandbox/durable/engine';
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/host';
 import { parseNcrontab } from '../../sandbox/host/ncrontab';
-import { ticks } from '../fixtures/durable/sampleFunctions';
+import { ticks } from '../fixtures/durable/sample-functions';
 
-const entryModule = path.join(__dirname, '../fixtures/durable/sampleApp.ts');
+const entryModule = path.join(__dirname, '../fixtures/durable/sample-app.ts');
 
 describe('Durable HTTP API: malformed and edge requests', () => {
   let host: FunctionsHost;

@@ -5,9 +5,9 @@ import { DurableEngine, type EngineOptions } from '../../sandbox/durable/engine'
 import { EventType } from '../../sandbox/durable/history';
 import { assertDurableInternals } from '../../sandbox/durable/internals';
 import { loadFunctionApp } from '../../sandbox/host/registry';
-import { effects } from '../fixtures/durable/sampleFunctions';
+import { effects } from '../fixtures/durable/sample-functions';
 
-const registry = loadFunctionApp(path.join(__dirname, '../fixtures/durable/sampleApp.ts'));
+const registry = loadFunctionApp(path.join(__dirname, '../fixtures/durable/sample-app.ts'));
 
 function engine(opts: Partial<EngineOptions> = {}) {
   const clock = new ManualClock();

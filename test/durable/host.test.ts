@@ -7,14 +7,14 @@ import { ManualClock } from '../../sandbox/durable/clock';
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/host';
 import { loadFunctionApp } from '../../sandbox/host/registry';
 import { parseRoute } from '../../sandbox/host/routes';
-import { ticks } from '../fixtures/durable/sampleFunctions';
+import { ticks } from '../fixtures/durable/sample-functions';
 
 const fixtures = path.join(__dirname, '../fixtures/durable');
 
 describe('FunctionsHost: HTTP starter through the real DurableClient', () => {
   let host: FunctionsHost;
   beforeAll(async () => {
-    host = await startFunctionsHost({ entryModule: path.join(fixtures, 'sampleApp.ts'), clock: new ManualClock() });
+    host = await startFunctionsHost({ entryModule: path.join(fixtures, 'sample-app.ts'), clock: new ManualClock() });
   });
   afterAll(async () => host.close());
 
@@ -94,7 +94,7 @@ describe('FunctionsHost: HTTP starter through the real DurableClient', () => {
 describe('FunctionsHost: router', () => {
   let host: FunctionsHost;
   beforeAll(async () => {
-    host = await startFunctionsHost({ entryModule: path.join(fixtures, 'sampleApp.ts'), clock: new ManualClock() });
+    host = await startFunctionsHost({ entryModule: path.join(fixtures, 'sample-app.ts'), clock: new ManualClock() });
   });
   afterAll(async () => host.close());
 
@@ -141,7 +141,7 @@ describe('FunctionsHost: router', () => {
 
 describe('loadFunctionApp', () => {
   it('captures every registration of the sample entry module', () => {
-    const reg = loadFunctionApp(path.join(fixtures, 'sampleApp.ts'));
+    const reg = loadFunctionApp(path.join(fixtures, 'sample-app.ts'));
     expect(reg.get('startRace')).toMatchObject({ kind: 'http', route: 'race/{instanceId?}', authLevel: 'function' });
     expect(reg.get('tick')).toMatchObject({ kind: 'timer', schedule: '0 */5 * * * *' });
     expect(reg.orchestrator('raceOrchestrator')).toBeInstanceOf(Function);
@@ -151,7 +151,7 @@ describe('loadFunctionApp', () => {
   });
 
   it('fails on a malformed route template', () => {
-    expect(() => loadFunctionApp(path.join(fixtures, 'badRouteApp.ts'))).toThrow(
+    expect(() => loadFunctionApp(path.join(fixtures, 'bad-route-app.ts'))).toThrow(
       /function 'broken'|route 'items\/\{id'/,
     );
   });

@@ -3,9 +3,9 @@
  * problem, never a 500; ids are checked on GET (400 malformed, 404 unknown); the function key is required (401).
  * Through the local Functions host serving the real entry module, against the sandbox.
  */
-import { LIMITS } from '../../src/api/integrationRequest';
+import { LIMITS } from '../../src/api/integration-request';
 import { startLocalStack, type LocalStack } from '../../sandbox/stack';
-import { api, productWrites, provisionRequest, type ApiResponse } from './e2e-a-helpers';
+import { api, productWrites, provisionRequest, type ApiResponse } from './api-driver';
 
 interface ProblemDocument {
   type: string;

@@ -4,8 +4,8 @@
  * link, the real DurableClient and the local host, against the sandbox (virtual durable timers).
  */
 import type { LocalStack } from '../../sandbox/stack';
-import { integrationIdFor } from '../../src/api/integrationRequest';
-import type { ProvisionStatus } from '../../src/orchestrators/provisionTypes';
+import { integrationIdFor } from '../../src/api/integration-request';
+import type { ProvisionStatus } from '../../src/orchestrators/provision-types';
 import {
   appRemoved,
   approverOf,
@@ -24,7 +24,7 @@ import {
   view,
   withSettings,
   workNotes,
-} from './e2e-b-helpers';
+} from './stack-driver';
 
 const MINUTE = 60_000;
 const INSTANCES = ['dev00000', 'comp-reject', 'comp-rollback', 'comp-keep', 'comp-orphan-app', 'comp-orphan-kv'];

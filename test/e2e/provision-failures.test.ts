@@ -6,8 +6,8 @@
  * `checks-failed` without a rollback (the integration is kept for a person to fix).
  */
 import type { LocalStack } from '../../sandbox/stack';
-import { integrationIdFor } from '../../src/api/integrationRequest';
-import type { ProvisionStatus } from '../../src/orchestrators/provisionTypes';
+import { integrationIdFor } from '../../src/api/integration-request';
+import type { ProvisionStatus } from '../../src/orchestrators/provision-types';
 import {
   appRemoved,
   approverOf,
@@ -23,7 +23,7 @@ import {
   startStackFor,
   view,
   workNotes,
-} from './e2e-b-helpers';
+} from './stack-driver';
 
 const RECORD_TABLES = [
   'oauth_entity',

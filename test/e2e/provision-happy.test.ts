@@ -17,7 +17,7 @@ import {
   waitForEnd,
   type ApiResponse,
   type IntegrationView,
-} from './e2e-a-helpers';
+} from './api-driver';
 
 const SECRET_NAME = /^sn-[a-z0-9-]+-(outbound|restapi|restuser)$/;
 

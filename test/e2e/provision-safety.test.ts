@@ -12,12 +12,12 @@ import { leaks, secretFreePlaces } from '../helpers/canary';
 import { randomBytes } from 'node:crypto';
 import { format } from 'node:util';
 
-import { APPROVAL_EVENT } from '../../src/activities/contracts';
-import { createDeps, type Deps } from '../../src/activities/deps';
+import { APPROVAL_EVENT } from '../../src/contracts/provision';
+import { createDeps, type Deps } from '../../src/app/deps';
 import { integrationTag, PRODUCT_TAG } from '../../src/activities/entra-graph';
 import { getConfig } from '../../src/config';
 import { getProfile } from '../../src/profiles';
-import type { ProvisionStatus } from '../../src/orchestrators/provisionTypes';
+import type { ProvisionStatus } from '../../src/orchestrators/provision-types';
 import { startLocalStack, type LocalStack } from '../../sandbox/stack';
 import {
   api,
@@ -34,7 +34,7 @@ import {
   waitForApproval,
   waitForEnd,
   type IntegrationView,
-} from './e2e-a-helpers';
+} from './api-driver';
 
 const [A, B, C, D] = ['dev00000', 'dev00001', 'dev00002', 'dev00003'];
 

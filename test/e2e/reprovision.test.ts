@@ -4,7 +4,7 @@
  * while the earlier run's links decide nothing.
  */
 import type { LocalStack } from '../../sandbox/stack';
-import { latestInstanceIdOf } from './e2e-a-helpers';
+import { latestInstanceIdOf } from './api-driver';
 import {
   api,
   appRemoved,
@@ -17,7 +17,7 @@ import {
   runToEnd,
   startProvisioning,
   startStackFor,
-} from './e2e-b-helpers';
+} from './stack-driver';
 
 jest.setTimeout(120_000);
 

@@ -1,6 +1,6 @@
 /**
  * Helpers for the end-to-end tests of secret rotation (issue 5 "Done when"). Provisioning goes through the HTTP API
- * and the emailed approval link (e2e-b-helpers); rotations are started by the sweep timer or `POST .../rotate` and
+ * and the emailed approval link (stack-driver); rotations are started by the sweep timer or `POST .../rotate` and
  * driven on virtual time; hand-offs are done like a person does them: copy the Key Vault version the email names into
  * the (simulated) Microsoft 365 admin center, open the emailed link, POST the page's form with `done`.
  *
@@ -17,11 +17,11 @@
 import { AdminCenterState, ConsumerProbe, seedProfileConsumers, type ProbeFailure } from '../../sandbox/consumers';
 import { TERMINAL, type InstanceStatus } from '../../sandbox/durable/engine';
 import type { LocalStack, LocalStackOptions } from '../../sandbox/stack';
-import { getDeps } from '../../src/activities/deps';
+import { getDeps } from '../../src/app/deps';
 import { resetConfigCache } from '../../src/config';
-import { ROTATION_ORCHESTRATOR, type RotationStatus } from '../../src/orchestrators/rotationTypes';
+import { ROTATION_ORCHESTRATOR, type RotationStatus } from '../../src/orchestrators/rotation-types';
 import { rotationInstancePrefix } from '../../src/rotation/ids';
-import { api, openApprovalPage, postDecision, type IntegrationView } from './e2e-a-helpers';
+import { api, openApprovalPage, postDecision, type IntegrationView } from './api-driver';
 import {
   approverOf,
   decideFromEmail,
@@ -30,7 +30,7 @@ import {
   runToEnd,
   startProvisioning,
   startStackFor,
-} from './e2e-b-helpers';
+} from './stack-driver';
 
 export const DAY = 24 * 3600 * 1000;
 export const MINUTE = 60_000;

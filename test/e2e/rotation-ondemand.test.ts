@@ -5,9 +5,9 @@
  * nothing. The optional `roles` body limits the rotation to those roles.
  */
 import type { LocalStack } from '../../sandbox/stack';
-import { ROTATION_ORCHESTRATOR, type RotationInput } from '../../src/orchestrators/rotationTypes';
+import { ROTATION_ORCHESTRATOR, type RotationInput } from '../../src/orchestrators/rotation-types';
 import { rotationInstanceId, rotationOperation } from '../../src/rotation/ids';
-import { api } from './e2e-a-helpers';
+import { api } from './api-driver';
 import {
   DAY,
   drive,

@@ -17,9 +17,9 @@ import { secretWorks } from '../../sandbox/consumers';
 import type { FaultRule } from '../../sandbox/core/faults';
 import type { InstanceStatus } from '../../sandbox/durable/engine';
 import type { LocalStack } from '../../sandbox/stack';
-import { getDeps } from '../../src/activities/deps';
-import type { RotationOutcome, RotationStatus } from '../../src/orchestrators/rotationTypes';
-import { api, receivedHttp } from './e2e-a-helpers';
+import { getDeps } from '../../src/app/deps';
+import type { RotationOutcome, RotationStatus } from '../../src/orchestrators/rotation-types';
+import { api, receivedHttp } from './api-driver';
 import {
   advance,
   drive,

@@ -5,7 +5,7 @@
  * after every history event never fails. Started by the sweep after the clock jumped into the rotation window.
  */
 import type { LocalStack } from '../../sandbox/stack';
-import type { VerifyCredentialInput, VerifyCredentialResult } from '../../src/activities/rotation-contracts';
+import type { VerifyCredentialInput, VerifyCredentialResult } from '../../src/contracts/rotation';
 import {
   DAY,
   drive,

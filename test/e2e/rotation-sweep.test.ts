@@ -8,8 +8,8 @@ import { randomUUID } from 'node:crypto';
 
 import type { InstanceStatus } from '../../sandbox/durable/engine';
 import type { LocalStack } from '../../sandbox/stack';
-import { getDeps } from '../../src/activities/deps';
-import type { RotationInput } from '../../src/orchestrators/rotationTypes';
+import { getDeps } from '../../src/app/deps';
+import type { RotationInput } from '../../src/orchestrators/rotation-types';
 import { rotationInstanceId } from '../../src/rotation/ids';
 import {
   DAY,

@@ -3,7 +3,7 @@
  * policy as a forward step; what still cannot be removed is recorded on the integration as an orphan and removed by
  * the daily sweep once the service is back, with an alert while it stays.
  */
-import { getDeps } from '../../src/activities/deps';
+import { getDeps } from '../../src/app/deps';
 import { sweepOrphans } from '../../src/rotation/orphans';
 import type { LocalStack } from '../../sandbox/stack';
 import {
@@ -18,7 +18,7 @@ import {
   runToEnd,
   startProvisioning,
   startStackFor,
-} from '../e2e/e2e-b-helpers';
+} from '../e2e/stack-driver';
 
 jest.setTimeout(180_000);
 

@@ -18,17 +18,17 @@ import type { SecretProperties } from '@azure/keyvault-secrets';
 
 import { TERMINAL, type InstanceStatus } from '../../sandbox/durable/engine';
 import type { LocalStack } from '../../sandbox/stack';
-import { APPROVAL_EVENT, type CreatedObject, type RecordedOrphan } from '../../src/activities/contracts';
-import { getDeps } from '../../src/activities/deps';
+import { APPROVAL_EVENT, type CreatedObject, type RecordedOrphan } from '../../src/contracts/provision';
+import { getDeps } from '../../src/app/deps';
 import { requestTokenV2 } from '../../src/clients/entra';
 import { resetConfigCache } from '../../src/config';
-import type { ProvisionStatus } from '../../src/orchestrators/provisionTypes';
-import type { RotationStatus } from '../../src/orchestrators/rotationTypes';
+import type { ProvisionStatus } from '../../src/orchestrators/provision-types';
+import type { RotationStatus } from '../../src/orchestrators/rotation-types';
 import { uniqueNameFor } from '../../src/profiles/names';
 import type { IntegrationRecord } from '../../src/registry/types';
 import { sweepOrphans } from '../../src/rotation/orphans';
-import { api, customStatus, openApprovalPage, postDecision } from '../e2e/e2e-a-helpers';
-import { approverOf, decideFromEmail, requestFor, runUntil, startStackFor, withSettings } from '../e2e/e2e-b-helpers';
+import { api, customStatus, openApprovalPage, postDecision } from '../e2e/api-driver';
+import { approverOf, decideFromEmail, requestFor, runUntil, startStackFor, withSettings } from '../e2e/stack-driver';
 import { handoffMails, quietSchedule, ROTATION_SETTINGS, rotateNow, rotationsOf } from '../e2e/rotation-helpers';
 import {
   ALL_CELLS,

@@ -10,7 +10,7 @@ import http from 'node:http';
 
 import { csrfCookieName } from '../../src/approvals/csrf';
 import { startLocalStack, type LocalStack } from '../../sandbox/stack';
-import { productWrites, provisionRequest } from '../e2e/e2e-a-helpers';
+import { productWrites, provisionRequest } from '../e2e/api-driver';
 
 const SEED = 0x5eed_f022;
 const COUNT = 1200;

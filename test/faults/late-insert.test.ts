@@ -6,7 +6,7 @@
  * - Landing after the run gave up: compensation looks for it by natural key with this run's claim and, while an
  *   unanswered insert may still land, keeps it as an orphan; the sweep then removes every late row.
  */
-import { getDeps } from '../../src/activities/deps';
+import { getDeps } from '../../src/app/deps';
 import { sweepOrphans } from '../../src/rotation/orphans';
 import type { LocalStack } from '../../sandbox/stack';
 import {
@@ -18,7 +18,7 @@ import {
   startProvisioning,
   startStackFor,
   withSettings,
-} from '../e2e/e2e-b-helpers';
+} from '../e2e/stack-driver';
 
 jest.setTimeout(180_000);
 

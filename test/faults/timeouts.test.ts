@@ -7,7 +7,7 @@
 import { runChecks } from '../../src/activities/checks';
 import { preflight } from '../../src/activities/preflight';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
-import { createDeps, type Deps } from '../../src/activities/deps';
+import { createDeps, type Deps } from '../../src/app/deps';
 import { graphRaw } from '../../src/clients/graph';
 import { readSecretValue, toKeyVaultError } from '../../src/clients/keyvault';
 import { fetchOpenIdMetadata, requestTokenV1, requestTokenV2 } from '../../src/clients/entra';

@@ -2,11 +2,11 @@ import path from 'node:path';
 
 import { EventType } from '../../sandbox/durable/history';
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/host';
-import { APPROVAL_EVENT } from '../../src/activities/contracts';
-import { createDeps } from '../../src/activities/deps';
+import { APPROVAL_EVENT } from '../../src/contracts/provision';
+import { createDeps } from '../../src/app/deps';
 import { loadConfig } from '../../src/config';
 import { fixture } from '../fixtures/approvals/state';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 const PUBLIC = 'http://127.0.0.1:7071';
 

@@ -11,15 +11,15 @@ import * as df from 'durable-functions';
 import type { DurableClient } from 'durable-functions';
 
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/host';
-import { createDeps, type Deps } from '../../src/activities/deps';
+import { createDeps, type Deps } from '../../src/app/deps';
 import { loadConfig } from '../../src/config';
 import { createRotationHandlers } from '../../src/functions/rotation';
-import type { RotationInput } from '../../src/orchestrators/rotationTypes';
+import type { RotationInput } from '../../src/orchestrators/rotation-types';
 import type { AppCredentialState, IntegrationRecord, IntegrationStatus } from '../../src/registry/types';
 import { rotationInstanceId, rotationInstancePrefix, yyyymmdd } from '../../src/rotation/ids';
 import { startDueRotations, versionsOf } from '../../src/rotation/sweep';
 import { fixture, fixtureDeps, STOP_EVENT } from '../fixtures/rotation/state';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 const DAY = 24 * 3600 * 1000;
 const CANARY = `canary-${randomBytes(12).toString('hex')}`;

@@ -542,7 +542,7 @@ export function agreementRule(t: Templates): string[] {
 // ---------------------------------------------------------------------------------------------------------------
 // 9. Key Vault SecretNearExpiry backstop (Event Grid system topic + subscription to the function)
 
-/** Event type the backstop handles (src/rotation/nearExpiry.ts SECRET_NEAR_EXPIRY; Learn "Azure Key Vault as Event Grid source"). */
+/** Event type the backstop handles (src/rotation/near-expiry.ts SECRET_NEAR_EXPIRY; Learn "Azure Key Vault as Event Grid source"). */
 export const NEAR_EXPIRY_EVENT = 'Microsoft.KeyVault.SecretNearExpiry';
 /** main.bicep parameter that turns the subscription on (a second `azd provision`, docs/deploy.md). */
 export const NEAR_EXPIRY_PARAM = 'enableSecretNearExpiryEvents';
@@ -1026,7 +1026,7 @@ export function privateNetworkingRule(t: Templates): string[] {
 // 13. The product's Table Storage tables exist
 
 /**
- * Tables the code opens (src/activities/deps.ts: registry, approval tokens, leases, ownership ledger). The Functions
+ * Tables the code opens (src/app/deps.ts: registry, approval tokens, leases, ownership ledger). The Functions
  * host does not create them; the stores call createTable on first use, but the deployment creates them up front so
  * they show in what-if and do not depend on that first call.
  */

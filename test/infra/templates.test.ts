@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import * as config from '../../src/config';
-import { ROTATION_FUNCTIONS } from '../../src/functions/rotation';
+import { TRIGGERS } from '../../src/functions/triggers';
 import { listBicepFiles, parseBicep, withoutResource } from './bicep';
 import {
   agreementRule,
@@ -419,7 +419,8 @@ describe('agreementRule', () => {
 });
 
 describe('keyVaultEventsRule', () => {
-  const fn = ROTATION_FUNCTIONS.nearExpiry.name;
+  const fn: keyof typeof TRIGGERS = 'secretNearExpiry';
+  expect(TRIGGERS[fn].kind).toBe('eventGrid');
 
   it('the vault publishes SecretNearExpiry through a system topic to the secretNearExpiry function, behind a switch', () => {
     expect(fn).toBe('secretNearExpiry');
@@ -861,8 +862,8 @@ describe('tablesRule', () => {
     expect(tablesRule(real)).toEqual([]);
   });
 
-  it('REQUIRED_TABLES are the tables src/activities/deps.ts opens', () => {
-    const deps = fs.readFileSync(path.join(repoRoot, 'src/activities/deps.ts'), 'utf8');
+  it('REQUIRED_TABLES are the tables src/app/deps.ts opens', () => {
+    const deps = fs.readFileSync(path.join(repoRoot, 'src/app/deps.ts'), 'utf8');
     const opened = [...deps.matchAll(/\btable\('([a-z][a-z0-9]*)'\)/gi)].map((m) => m[1]);
     expect([...opened].sort()).toEqual([...REQUIRED_TABLES].sort());
   });

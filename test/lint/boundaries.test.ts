@@ -97,10 +97,10 @@ describe('import boundaries (eslint.config.mjs)', () => {
 
   describe('src/clients/** imports no activities, orchestrators or functions', () => {
     const cases = [
-      "import { ACTIVITY } from '../activities/contracts';",
+      "import { activities } from '../activities';",
       "import { activities } from '../orchestrators/calls';",
-      "import { APPROVAL_ROUTES } from '../functions/approvals';",
-      "import type { ProvisionInput } from '../orchestrators/provisionTypes';",
+      "import { TRIGGERS } from '../functions/triggers';",
+      "import type { ProvisionInput } from '../orchestrators/provision-types';",
     ].map((code) => [code, probe('src/clients/probe.ts', code)] as const);
     it.each(cases)('%s is reported', (_code, found) => {
       expect(found()).toEqual([reported('no-restricted-imports', 'src/clients/** must not import src/activities')]);
@@ -120,6 +120,24 @@ describe('import boundaries (eslint.config.mjs)', () => {
     });
   });
 
+  describe('src/mail, src/approvals and src/contracts import contracts, never activity modules', () => {
+    const cases = [
+      ['src/mail/probe.ts', "import type { ReportInput } from '../activities/contracts';"],
+      ['src/approvals/probe.ts', "import { reviewUrl } from '../activities/approval';"],
+      ['src/contracts/probe.ts', "import type { Activities } from '../activities';"],
+    ].map(([file, code]) => [file, code, probe(file, code)] as const);
+    it.each(cases)('%s: %s is reported', (_file, _code, found) => {
+      expect(found()).toEqual([reported('no-restricted-imports', 'import the contracts (src/contracts/)')]);
+    });
+    const allowed = probe(
+      'src/mail/probe.ts',
+      "import type { ReportInput } from '../contracts/provision';\nimport { escapeHtml } from './html';",
+    );
+    it('allows the contracts and their own modules', () => {
+      expect(allowed()).toEqual([]);
+    });
+  });
+
   describe('src/orchestrators/** imports only replay-safe modules', () => {
     const RULE = '@typescript-eslint/no-restricted-imports';
     const cases = [
@@ -128,7 +146,8 @@ describe('import boundaries (eslint.config.mjs)', () => {
       "import { readFileSync } from 'node:fs';",
       "import axios from 'axios';",
       "import { approvalRounds } from '../approvals/tokens';",
-      "import { ensureAppHandler } from '../activities/entra';",
+      "import { ensureApp } from '../activities/entra';",
+      "import type { Deps } from '../app/deps';",
       "import { IntegrationRegistry } from '../registry/table';",
     ].map((code) => [code, probe('src/orchestrators/probe.ts', code)] as const);
     it.each(cases)('%s is reported', (_code, found) => {
@@ -137,10 +156,7 @@ describe('import boundaries (eslint.config.mjs)', () => {
       ]);
     });
 
-    const valueFromTypesOnly = probe(
-      'src/orchestrators/probe.ts',
-      "import { preflightHandler } from '../activities/preflight';",
-    );
+    const valueFromTypesOnly = probe('src/orchestrators/probe.ts', "import { activities } from '../activities';");
     const activityModule = probe(
       'src/orchestrators/probe.ts',
       "import { uniqueNameFor } from '../activities/entra-graph';",
@@ -158,13 +174,10 @@ describe('import boundaries (eslint.config.mjs)', () => {
         "import * as df from 'durable-functions';",
         "import type { OrchestrationContext } from 'durable-functions';",
         "import { createHash } from 'node:crypto';",
-        "import { ACTIVITY } from '../activities/contracts';",
-        "import { handoffEventName } from '../activities/rotation-contracts';",
+        "import { APPROVAL_EVENT } from '../contracts/provision';",
+        "import { handoffEventName, type CredentialState } from '../contracts/rotation';",
         "import { uniqueNameFor } from '../profiles/names';",
-        "import type { PreflightActivityInput } from '../activities/preflight';",
-        "import type { ReportResult } from '../activities/report';",
-        "import type { EnsureRecordActivityInput } from '../activities/servicenow-record';",
-        "import type { CredentialState } from '../activities/inspect-credentials';",
+        "import type { Activities } from '../activities';",
         "import { planDiff } from '../approvals/plan';",
         "import { getProfile } from '../profiles';",
         "import { render } from '../profiles/template';",

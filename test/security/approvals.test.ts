@@ -9,12 +9,13 @@ import type { SentMail } from '../../sandbox/graph';
 import { SEEDED_GROUPS } from '../../sandbox/directory';
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/host';
 import { EventType } from '../../sandbox/durable/history';
-import { closeApprovalRound, sendApprovalRequests, type SendApprovalInput } from '../../src/activities/approval';
-import { APPROVAL_EVENT, type ApprovalDecision, type ApprovalPlan } from '../../src/activities/contracts';
-import { createDeps, type Deps } from '../../src/activities/deps';
+import { closeApprovalRound, sendApprovalRequests } from '../../src/activities/approval';
+import type { SendApprovalInput } from '../../src/contracts/provision';
+import { APPROVAL_EVENT, type ApprovalDecision, type ApprovalPlan } from '../../src/contracts/provision';
+import { createDeps, type Deps } from '../../src/app/deps';
 import { loadConfig } from '../../src/config';
 import { fixture } from '../fixtures/approvals/state';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 const PUBLIC = 'http://127.0.0.1:7071';
 const PLAN = 'plan-digest-A';

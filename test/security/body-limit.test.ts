@@ -6,7 +6,7 @@
 import { HttpRequest, InvocationContext, type HttpRequestInit } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
 
-import type { Deps } from '../../src/activities/deps';
+import type { Deps } from '../../src/app/deps';
 import { startIntegration } from '../../src/functions/integrations';
 import { MAX_JSON_BODY_BYTES, readJson, readText } from '../../src/functions/http';
 

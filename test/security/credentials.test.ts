@@ -3,13 +3,13 @@
  * instead of minting another, compensation of a failed re-run never takes down a live secret, and concurrent or
  * repeated executions of ensureAppSecret (at-least-once delivery) leave one credential.
  */
-import type { AppResult, CreatedObject, EnsureAppSecretInput, IntegrationRef } from '../../src/activities/contracts';
+import type { AppResult, CreatedObject, EnsureAppSecretInput, IntegrationRef } from '../../src/contracts/provision';
 import { compensate } from '../../src/activities/compensate';
 import { ensureApp } from '../../src/activities/entra';
 import { retireCredential } from '../../src/activities/rotation-retire';
 import { ensureAppSecret } from '../../src/activities/secrets';
 import { rotationInstanceId, rotationOperation } from '../../src/rotation/ids';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 let env: ActivityEnv;
 const lines: string[] = [];

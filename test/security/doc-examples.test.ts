@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { parseIntegrationRequest } from '../../src/api/integrationRequest';
+import { parseIntegrationRequest } from '../../src/api/integration-request';
 
 const ROOT = join(__dirname, '..', '..');
 const DOCS = ['docs/deploy.md', 'README.md'];

@@ -7,11 +7,11 @@
  * - a rejected staged change leaves the live integration as it was (active, failure recorded);
  * - one tenant, one id: a domain and the tenant id name the same integration; other tenants are refused.
  */
-import { createDeps } from '../../src/activities/deps';
+import { createDeps } from '../../src/app/deps';
 import { requestTokenV1 } from '../../src/clients/entra';
 import { getConfig, serviceNowInstanceUrl } from '../../src/config';
 import type { LocalStack } from '../../sandbox/stack';
-import { api, approvalLink, mailsTo, openApprovalPage, productWrites } from '../e2e/e2e-a-helpers';
+import { api, approvalLink, mailsTo, openApprovalPage, productWrites } from '../e2e/api-driver';
 import {
   approverOf,
   decideFromEmail,
@@ -21,7 +21,7 @@ import {
   startProvisioning,
   startStackFor,
   view,
-} from '../e2e/e2e-b-helpers';
+} from '../e2e/stack-driver';
 
 jest.setTimeout(180_000);
 

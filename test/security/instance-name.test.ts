@@ -8,12 +8,12 @@ import { HttpRequest, InvocationContext } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
 
 import { startLocalStack, type LocalStack } from '../../sandbox/stack';
-import { getDeps } from '../../src/activities/deps';
-import { parseIntegrationRequest } from '../../src/api/integrationRequest';
+import { getDeps } from '../../src/app/deps';
+import { parseIntegrationRequest } from '../../src/api/integration-request';
 import { isValidServiceNowInstance, serviceNowInstanceUrl } from '../../src/config';
 import { startIntegration } from '../../src/functions/integrations';
 import type { IntegrationRecord } from '../../src/registry/types';
-import { api, productWrites, provisionRequest } from '../e2e/e2e-a-helpers';
+import { api, productWrites, provisionRequest } from '../e2e/api-driver';
 
 const base = { tenant: 'contoso.onmicrosoft.com', tenantName: 'Contoso' };
 const template = { serviceNow: { urlTemplate: 'https://{instance}.service-now.com' } } as Parameters<

@@ -5,15 +5,20 @@
  * Activity level, against the sandbox ServiceNow stand-in (request journal) and Azurite (the ledger).
  */
 import { compensate } from '../../src/activities/compensate';
-import type { CreatedObject, IntegrationRef, RecordResult } from '../../src/activities/contracts';
+import type {
+  CreatedObject,
+  EnsureRecordActivityInput,
+  IntegrationRef,
+  RecordResult,
+} from '../../src/contracts/provision';
 import { ensureIpAllowlist } from '../../src/activities/servicenow-ip';
-import { ensureServiceNowRecord, type EnsureRecordActivityInput } from '../../src/activities/servicenow-record';
+import { ensureServiceNowRecord } from '../../src/activities/servicenow-record';
 import { ensureRoleGrant } from '../../src/activities/servicenow-roles';
 import { configureLogging } from '../../src/lib/logger';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import { renderRecord } from '../../src/profiles/template';
 import { OwnershipBusyError, PRE_EXISTING } from '../../src/registry/ownership';
-import { startActivityEnv, type ActivityEnv } from '../helpers/activityEnv';
+import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 
 const INSTANCES = ['iso-main', 'iso-shared', 'iso-preexisting', 'iso-grants', 'iso-ip'];
 let env: ActivityEnv;

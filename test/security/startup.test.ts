@@ -4,10 +4,10 @@
  * activities throw that ConfigError before doing anything, the host log gets the list once, and nothing is started or
  * written. Through the local Functions host serving the real entry module, against the sandbox.
  */
-import { ACTIVITY } from '../../src/activities/contracts';
+import type { ActivityName } from '../../src/activities';
 import { ConfigError } from '../../src/config';
 import { startLocalStack, type LocalStack } from '../../sandbox/stack';
-import { api, productWrites, provisionRequest, type ApiResponse } from '../e2e/e2e-a-helpers';
+import { api, productWrites, provisionRequest, type ApiResponse } from '../e2e/api-driver';
 
 interface ProblemDocument {
   type: string;
@@ -82,7 +82,7 @@ describe('invalid settings: the app refuses to serve', () => {
     );
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).problems.map((p) => p.name)).toEqual(['APPROVAL_TIMEOUT_MINUTES', 'CHECK_ATTEMPTS']);
-    const preflight = stack.host.registry.activity(ACTIVITY.preflight);
+    const preflight = stack.host.registry.activity('preflight' satisfies ActivityName);
     expect(preflight).toBeDefined();
     // The durable library wraps the handler; sync throw or rejection, the activity fails with the ConfigError.
     const run = Promise.resolve().then(() => preflight!({}, {} as never));

@@ -19,7 +19,7 @@ import {
   startProvisioning,
   startStackFor,
   view,
-} from '../e2e/e2e-b-helpers';
+} from '../e2e/stack-driver';
 
 jest.setTimeout(180_000);
 

@@ -1,4 +1,4 @@
-import { parseNearExpiry, SECRET_NEAR_EXPIRY } from '../../src/rotation/nearExpiry';
+import { parseNearExpiry, SECRET_NEAR_EXPIRY } from '../../src/rotation/near-expiry';
 
 describe('parseNearExpiry', () => {
   it('reads the Event Grid schema with the documented PascalCase data keys', () => {

@@ -1,7 +1,7 @@
 /**
  * The contract between the rotation orchestrator (`rotateCredentials`) and its activities. As for provisioning:
  * only ids, names, versions and non-secret values cross the durable boundary; activities throw only for retriable
- * failures and return `{ ok: false, failure }` otherwise (see contracts.ts).
+ * failures and return `{ ok: false, failure }` otherwise (see provision.ts).
  *
  * Rotation is dual-phase (docs/reference/rotation.md): add the new credential and a new Key Vault version
  * (ensureAppSecret with a `rotate-…` operation), prove the new secret yields a token, update every consumer (API
@@ -9,15 +9,7 @@
  * confirmed and a grace period has passed, remove the old credential and disable the old Key Vault version. A
  * failure before that rolls back to the old secret everywhere and removes the new credential.
  */
-import type { IntegrationRef, Outcome } from './contracts';
-
-export const ROTATION_ACTIVITY = {
-  verifyCredential: 'verifyCredential',
-  setServiceNowSecret: 'setServiceNowSecret',
-  sendHandoffRequests: 'sendHandoffRequests',
-  retireCredential: 'retireCredential',
-  rollbackRotation: 'rollbackRotation',
-} as const;
+import type { IntegrationRef, Outcome } from './provision';
 
 /** Hand-off confirmations arrive as this event, one name per role (docs/reference/durable-functions.md#distinct-event-names). */
 export const handoffEventName = (role: string): string => `HandoffDone-${role}`;
@@ -101,4 +93,34 @@ export interface RollbackRotationResult {
   restored: string[];
   /** What could not be undone, with its id; reported, never silently dropped. */
   orphans: { what: string; id: string; reason: string }[];
+}
+
+export interface InspectCredentialsInput extends IntegrationRef {
+  roles: string[];
+  /** The rotation's operation: a Key Vault version tagged with it was written by an earlier run of this rotation. */
+  operation: string;
+}
+
+export interface CredentialState {
+  role: string;
+  appId: string;
+  appObjectId: string;
+  secretName: string;
+  /** What the registry says is in use. */
+  registryKeyId: string;
+  registryVersion: string;
+  /** The newest enabled Key Vault version and its tags. */
+  latestVersion?: string;
+  latestKeyId?: string;
+  latestOperation?: string;
+  /** ISO expiry of the registry's credential. */
+  expiresOn?: string;
+}
+
+export interface InspectCredentialsResult {
+  found: boolean;
+  credentials: CredentialState[];
+  /** sys_ids of the ServiceNow records by profile record key (consumers of the secrets). */
+  serviceNow: Record<string, string>;
+  approvers: string[];
 }

@@ -1,4 +1,4 @@
-import type { IntegrationRef } from '../activities/contracts';
+import type { IntegrationRef } from '../contracts/provision';
 import type { TicketRef } from '../registry/types';
 
 export const ROTATION_ORCHESTRATOR = 'rotateCredentials';

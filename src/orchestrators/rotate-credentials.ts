@@ -13,20 +13,18 @@
  */
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 
-import type { AppResult, CheckOutcome, SecretResult } from '../activities/contracts';
-import type { CredentialState } from '../activities/inspect-credentials';
+import type { AppResult, CheckOutcome, SecretResult } from '../contracts/provision';
 import {
   handoffEventName,
   type HandoffConfirmation,
   type ServiceNowSecretConsumer,
-} from '../activities/rotation-contracts';
+  type CredentialState,
+} from '../contracts/rotation';
 import { getProfile } from '../profiles';
 import type { AppSpec, IntegrationProfile } from '../profiles/types';
+import { appSpec, firstLine, MINUTE } from './shared';
 import { activities, call, RETRY } from './calls';
-import { rotationActivities } from './rotationCalls';
-import type { RotatedCredential, RotationInput, RotationOutcome, RotationStatus } from './rotationTypes';
-
-const MINUTE = 60_000;
+import type { RotatedCredential, RotationInput, RotationOutcome, RotationStatus } from './rotation-types';
 
 class RotationError extends Error {}
 
@@ -74,7 +72,7 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
     step('inspect');
     const current = yield* call(
       context,
-      rotationActivities.inspectCredentials,
+      activities.inspectCredentials,
       { ...ref, roles: input.roles, operation: input.operation },
       RETRY.service,
     );
@@ -89,7 +87,7 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
       else
         work.push({
           role: state.role,
-          spec: appSpec(profile, state.role),
+          spec: appSpec(profile, state.role, (m) => new RotationError(m)),
           state,
           switched: [],
           manualConfirmed: false,
@@ -149,7 +147,7 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
           step(`update:${w.role}:${consumer.record}`);
           const r = yield* call(
             context,
-            rotationActivities.setServiceNowSecret,
+            activities.setServiceNowSecret,
             { ...ref, role: w.role, consumer, secret: { secretName: secret.secretName, version: secret.version } },
             RETRY.service,
           );
@@ -180,7 +178,7 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
         step(`retire:${w.role}`);
         const r = yield* call(
           context,
-          rotationActivities.retireCredential,
+          activities.retireCredential,
           {
             ...ref,
             role: w.role,
@@ -257,17 +255,6 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
   return status;
 };
 
-function firstLine(message: string): string {
-  const line = message.split('\n')[0]?.trim() ?? '';
-  return line.length > 500 ? `${line.slice(0, 500)}…` : line;
-}
-
-function appSpec(profile: IntegrationProfile, role: string): AppSpec {
-  const spec = profile.apps.find((a) => a.role === role);
-  if (!spec) throw new RotationError(`profile ${profile.id} has no app role ${role}`);
-  return spec;
-}
-
 function serviceNowConsumers(
   spec: AppSpec,
   sysIds: Record<string, string>,
@@ -289,7 +276,7 @@ function* verify(context: OrchestrationContext, input: RotationInput, w: RoleWor
   for (let attempt = 1; ; attempt++) {
     const r = yield* call(
       context,
-      rotationActivities.verifyCredential,
+      activities.verifyCredential,
       {
         ...input.ref,
         role: w.role,
@@ -320,7 +307,7 @@ function* handOff(
   const send = function* (w: RoleWork, round: number): Generator<Task, void, unknown> {
     const r = yield* call(
       context,
-      rotationActivities.sendHandoffRequests,
+      activities.sendHandoffRequests,
       {
         ...ref,
         role: w.role,
@@ -430,7 +417,7 @@ function* rollback(
     }
     const r = yield* call(
       context,
-      rotationActivities.rollbackRotation,
+      activities.rollbackRotation,
       {
         ...input.ref,
         role: w.role,

@@ -10,12 +10,12 @@
 import type { InstanceStatus } from '../../sandbox/durable/engine';
 import { TERMINAL } from '../../sandbox/durable/engine';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../sandbox/stack';
-import { getDeps } from '../../src/activities/deps';
+import { getDeps } from '../../src/app/deps';
 import { resetConfigCache } from '../../src/config';
-import type { ProvisionStatus } from '../../src/orchestrators/provisionTypes';
-import { api, customStatus, latestInstanceIdOf, mailsTo } from './e2e-a-helpers';
+import type { ProvisionStatus } from '../../src/orchestrators/provision-types';
+import { api, customStatus, latestInstanceIdOf, mailsTo } from './api-driver';
 
-export { api, customStatus, decideFromEmail, instanceIdOf, mailsTo, waitForApproval } from './e2e-a-helpers';
+export { api, customStatus, decideFromEmail, instanceIdOf, mailsTo, waitForApproval } from './api-driver';
 
 /** The open incident every seeded instance has (sandbox/servicenow/seed.ts). */
 export const TICKET = { table: 'incident', number: 'INC0000046', sysId: 'a9e30c7dc61122760116894de7bcc7bd' };

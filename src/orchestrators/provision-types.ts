@@ -9,7 +9,7 @@ import type {
   Orphan,
   RecordResult,
   SecretResult,
-} from '../activities/contracts';
+} from '../contracts/provision';
 import type { TicketRef } from '../registry/types';
 
 export const PROVISION_ORCHESTRATOR = 'provisionIntegration';

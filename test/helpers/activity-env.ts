@@ -4,8 +4,8 @@
  */
 import { startAzurite, type RunningAzurite } from '../../sandbox/azurite';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox';
-import { createDeps, type Deps } from '../../src/activities/deps';
-import type { IntegrationRef } from '../../src/activities/contracts';
+import { createDeps, type Deps } from '../../src/app/deps';
+import type { IntegrationRef } from '../../src/contracts/provision';
 import { loadConfig } from '../../src/config';
 
 export interface ActivityEnv {

@@ -1,5 +1,5 @@
 /**
- * The contract between the provisioning orchestrator and its activities: names, inputs and outputs. Everything here
+ * The contract between the provisioning orchestrator and its activities: their inputs and outputs. Everything here
  * crosses the durable boundary and is persisted in orchestration history, so it holds ids, names, versions and
  * non-secret values only, never a secret, a token or an approval link.
  *
@@ -9,23 +9,6 @@
  * orchestrator turns them into a clear failure or a manual action.
  */
 import type { TicketRef } from '../registry/types';
-
-export const ACTIVITY = {
-  preflight: 'preflight',
-  ensureApp: 'ensureApp',
-  ensureAppSecret: 'ensureAppSecret',
-  ensureServiceNowRecord: 'ensureServiceNowRecord',
-  ensureRoleGrant: 'ensureRoleGrant',
-  ensureIpAllowlist: 'ensureIpAllowlist',
-  sendApprovalRequests: 'sendApprovalRequests',
-  runChecks: 'runChecks',
-  addWorkNote: 'addWorkNote',
-  sendReport: 'sendReport',
-  updateRegistry: 'updateRegistry',
-  compensate: 'compensate',
-  closeApprovalRound: 'closeApprovalRound',
-} as const;
-export type ActivityName = (typeof ACTIVITY)[keyof typeof ACTIVITY];
 
 /** What every activity needs to know about the integration it works on (no secrets). */
 export interface IntegrationRef {
@@ -444,3 +427,31 @@ export interface RegistryUpdateInput {
   /** ISO time of the update (orchestrator's currentUtcDateTime, so replays write the same value). */
   at: string;
 }
+
+/** What the profile requires of the ServiceNow instance (IntegrationProfile['serviceNow'] satisfies it). */
+export interface ServiceNowRequirements {
+  requiredScope?: string;
+  requiredRoles: string[];
+  requiredColumns: Record<string, string[]>;
+}
+
+export type PreflightActivityInput = PreflightInput & { profile: { serviceNow: ServiceNowRequirements } };
+
+export interface ReportResult {
+  /** Approvers the report went to (this run or an earlier one). */
+  sentTo: string[];
+}
+
+/** The contract's input, plus an explicit request to write the secret again (secret rotation). */
+export type EnsureRecordActivityInput = Omit<EnsureRecordInput, 'secret'> & {
+  secret?: NonNullable<EnsureRecordInput['secret']> & {
+    /** Write the Key Vault value even though the record exists and its secret field is set. */
+    rewrite?: boolean;
+  };
+};
+
+/** The input as the orchestrator may send it: the originating ticket, when there is one. */
+export type SendApprovalInput = ApprovalRequestInput & { ticket?: TicketRef };
+
+/** What the activity returns besides the contract: the quorum applied and the requested addresses it dropped. */
+export type SendApprovalResult = ApprovalRequestResult & { quorum: number; dropped: string[] };

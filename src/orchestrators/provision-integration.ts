@@ -16,14 +16,15 @@ import {
   type ExpectedRecord,
   type IntegrationRef,
   type RegistryUpdateInput,
-} from '../activities/contracts';
+} from '../contracts/provision';
 import { uniqueNameFor } from '../profiles/names';
 import { buildPlan, planDigest, type PlanInput } from '../approvals/plan';
 import { getProfile } from '../profiles';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
 import type { CheckSpec, IntegrationProfile, ServiceNowRecordSpec } from '../profiles/types';
+import { appSpec, firstLine, MINUTE } from './shared';
 import { activities, call, callAll, RETRY } from './calls';
-import type { GateMode, ProvisionInput, ProvisionOutcome, ProvisionStatus } from './provisionTypes';
+import type { GateMode, ProvisionInput, ProvisionOutcome, ProvisionStatus } from './provision-types';
 
 /** A failure the orchestrator reports as is (non-retriable outcome of an activity, or preflight problems). */
 class ProvisionError extends Error {}
@@ -31,8 +32,6 @@ class ProvisionError extends Error {}
 class GateClosed extends Error {}
 /** A staged change of a live integration that was not approved: nothing was written. */
 class StagedChangeRefused extends Error {}
-
-const MINUTE = 60_000;
 
 export const secretNameFor = (integrationId: string, role: string): string => `${integrationId}-${role}`.toLowerCase();
 
@@ -302,7 +301,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         // A request may shorten the profile's secret lifetime, never lengthen it.
         lifetimeDays: Math.min(
           input.options.secretLifetimeDays ?? Number.MAX_SAFE_INTEGER,
-          appSpec(profile, app.role).secretLifetimeDays,
+          appSpec(profile, app.role, (m) => new ProvisionError(m)).secretLifetimeDays,
         ),
         operation: input.operation,
       })),
@@ -600,18 +599,6 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
   );
   return status;
 };
-
-/** Durable wraps activity failures with the stack; the status keeps the first line (bounded). */
-function firstLine(message: string): string {
-  const line = message.split('\n')[0]?.trim() ?? '';
-  return line.length > 500 ? `${line.slice(0, 500)}…` : line;
-}
-
-function appSpec(profile: IntegrationProfile, role: string) {
-  const spec = profile.apps.find((a) => a.role === role);
-  if (!spec) throw new ProvisionError(`profile ${profile.id} has no app role ${role}`);
-  return spec;
-}
 
 function stripOk<T extends { ok: true }>(r: T): Omit<T, 'ok'> {
   const { ok: _ok, ...rest } = r;

@@ -3,10 +3,10 @@
  * through its HTTP API and the emailed approval link, like a ServiceNow ticket and a person would, against the local
  * Functions host (real entry module, real DurableClient) and the sandbox.
  */
-import { APPROVAL_EVENT } from '../../src/activities/contracts';
+import { APPROVAL_EVENT } from '../../src/contracts/provision';
 import type { InstanceStatus } from '../../sandbox/durable/engine';
 import type { LocalStack } from '../../sandbox/stack';
-import type { ProvisionStatus } from '../../src/orchestrators/provisionTypes';
+import type { ProvisionStatus } from '../../src/orchestrators/provision-types';
 
 export interface ApiResponse {
   status: number;

@@ -1,0 +1,61 @@
+/**
+ * Every activity of the app, declared once. The key is the name the activity is registered under
+ * (src/functions/index.ts registers each entry) and the name the orchestrators call it by (src/orchestrators/calls.ts
+ * derives their typed handles from `typeof activities`, as Temporal's `proxyActivities<typeof activities>()` does:
+ * https://docs.temporal.io/develop/typescript/core-application#activity-execution).
+ *
+ * Each activity is a plain async function of (input, deps, log): its input and result types come from
+ * src/contracts/, its side effects go through the clients in `deps` (src/app/deps.ts), and it logs through the
+ * invocation context. To add one, write the function in its own module and add it here; nothing else to keep in sync.
+ */
+import type { Deps } from '../app/deps';
+import { closeApprovalRound, sendApprovalRequests } from './approval';
+import { runChecks } from './checks';
+import { compensate } from './compensate';
+import { ensureApp } from './entra';
+import { inspectCredentials } from './inspect-credentials';
+import type { ActivityLog } from './log';
+import { preflight } from './preflight';
+import { updateRegistry } from './registry';
+import { sendReport } from './report';
+import { sendHandoffRequests } from './rotation-handoff';
+import { retireCredential } from './rotation-retire';
+import { rollbackRotation } from './rotation-rollback';
+import { setServiceNowSecret } from './rotation-servicenow';
+import { verifyCredential } from './rotation-verify';
+import { ensureAppSecret } from './secrets';
+import { ensureIpAllowlist } from './servicenow-ip';
+import { ensureServiceNowRecord } from './servicenow-record';
+import { ensureRoleGrant } from './servicenow-roles';
+import { addWorkNote } from './worknote';
+
+/** The shape every activity has. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any input type: the catalogue is checked per entry
+export type ActivityFunction = (input: any, deps: Deps, log?: ActivityLog) => Promise<unknown>;
+
+export const activities = {
+  // Provisioning (src/orchestrators/provision-integration.ts)
+  preflight,
+  ensureApp,
+  ensureAppSecret,
+  ensureServiceNowRecord,
+  ensureRoleGrant,
+  ensureIpAllowlist,
+  sendApprovalRequests,
+  closeApprovalRound,
+  runChecks,
+  addWorkNote,
+  sendReport,
+  updateRegistry,
+  compensate,
+  // Rotation (src/orchestrators/rotate-credentials.ts)
+  inspectCredentials,
+  verifyCredential,
+  setServiceNowSecret,
+  sendHandoffRequests,
+  retireCredential,
+  rollbackRotation,
+} as const satisfies Record<string, ActivityFunction>;
+
+export type Activities = typeof activities;
+export type ActivityName = keyof Activities;
