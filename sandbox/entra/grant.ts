@@ -81,12 +81,12 @@ function resolveResource(deps: GrantDeps, resource: string): { sp: ServicePrinci
   return sp ? { sp, v1Audience: resource } : undefined;
 }
 
-export function clientCredentialsGrant(
+export async function clientCredentialsGrant(
   deps: GrantDeps,
   endpoint: Endpoint,
   tenant: string,
   req: SandboxRequest,
-): GrantResult {
+): Promise<GrantResult> {
   const { directory } = deps;
   const form = formParams(req);
   const basic = basicCredentials(req);
@@ -119,7 +119,7 @@ export function clientCredentialsGrant(
 
   const resourceApp = directory.appByAppId(resource.sp.appId);
   const tokenVersion = resourceApp?.api.requestedAccessTokenVersion === 2 ? 2 : 1;
-  const token = issueAccessToken(directory.signingKey, {
+  const token = await issueAccessToken(directory.signingKey, {
     tenantId: directory.tenantId,
     v1Audience: resource.v1Audience,
     resourceAppId: resource.sp.appId,

@@ -74,13 +74,18 @@ export function createEntra(deps: EntraDeps, opts: EntraOptions = {}): StandIn {
     appPropagationDelayMs: opts.appPropagationDelayMs ?? 0,
   };
 
-  const token = (req: SandboxRequest, ctx: HandlerContext, tenant: string, endpoint: Endpoint): SandboxResponse => {
+  const token = async (
+    req: SandboxRequest,
+    ctx: HandlerContext,
+    tenant: string,
+    endpoint: Endpoint,
+  ): Promise<SandboxResponse> => {
     const crid = clientRequestId(req);
     const ids = newRequestIds(crid);
     if (req.method === 'OPTIONS') return { status: 200, headers: { Allow: 'OPTIONS, POST' } };
     if (req.method !== 'POST') return errorResponse(aadsts.postOnly(req.method), ids, clock.now(), crid);
     if (!directory.isTenant(tenant)) return errorResponse(aadsts.tenantNotFound(tenant), ids, clock.now(), crid);
-    const result = clientCredentialsGrant(grantDeps, endpoint, tenant, req);
+    const result = await clientCredentialsGrant(grantDeps, endpoint, tenant, req);
     if (!result.ok) return errorResponse(result.error, ids, clock.now(), crid);
     ctx.setAuthSubject(`app:${result.clientId}`);
     return { status: 200, headers: tokenHeaders(ids, crid), body: result.body };

@@ -89,10 +89,10 @@ export function accessTokenClaims(f: TokenRequestFacts): Claims {
   };
 }
 
-export function issueAccessToken(key: SigningKey, f: TokenRequestFacts): IssuedToken {
+export async function issueAccessToken(key: SigningKey, f: TokenRequestFacts): Promise<IssuedToken> {
   const claims = accessTokenClaims(f);
   return {
-    accessToken: key.sign(claims),
+    accessToken: await key.sign(claims),
     claims,
     expiresIn: ACCESS_TOKEN_LIFETIME_S,
     notBefore: claims.nbf as number,

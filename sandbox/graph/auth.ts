@@ -29,19 +29,19 @@ const GRAPH_CHALLENGE =
 const unauthenticated = (message: string) =>
   new GraphError(401, 'InvalidAuthenticationToken', message, undefined, { 'WWW-Authenticate': GRAPH_CHALLENGE });
 
-export function authenticate(
+export async function authenticate(
   req: SandboxRequest,
   directory: Directory,
   graphOrigin: string,
   nowSeconds: number,
-): Caller {
+): Promise<Caller> {
   const token = bearerToken(req.headers.authorization);
   if (!token) throw unauthenticated('Access token is empty.');
   // Graph reports a token that is not a JWT at all as a parse failure (IDX14100-style).
   if (!decodeJwt(token)) throw unauthenticated('IDX14100: JWT is not well formed, there are no dots (.).');
   const audiences = ['https://graph.microsoft.com', 'https://graph.microsoft.com/', GRAPH_APP_ID];
   if (graphOrigin) audiences.push(graphOrigin, `${graphOrigin}/`);
-  const result = verifyJwt(token, { keys: [directory.signingKey.jwk()], now: nowSeconds, audiences });
+  const result = await verifyJwt(token, { keys: [directory.signingKey.jwk()], now: nowSeconds, audiences });
   if (!result.ok) {
     if (result.reason === 'token expired') throw unauthenticated('Lifetime validation failed, the token is expired.');
     if (result.reason.startsWith('invalid audience'))

@@ -110,7 +110,7 @@ export function createGraph(deps: GraphDeps, opts: GraphOptions = {}): GraphStan
     async handle(req: SandboxRequest, ctx: HandlerContext): Promise<SandboxResponse> {
       const ids = requestIds(req, ctx.clock.date());
       try {
-        const caller = authenticate(req, deps.directory, deps.origin(), ctx.clock.seconds());
+        const caller = await authenticate(req, deps.directory, deps.origin(), ctx.clock.seconds());
         ctx.setAuthSubject(`app:${caller.appId}`);
         const env: Env = {
           req,

@@ -58,11 +58,11 @@ function callerOf(claims: Claims): string {
 }
 
 /** Verifies the request's bearer token the way a vault does; the caller then answers or proceeds. */
-export function authenticate(req: SandboxRequest, ctx: AuthContext): AuthResult {
+export async function authenticate(req: SandboxRequest, ctx: AuthContext): Promise<AuthResult> {
   const token = bearerToken(req.headers.authorization);
   // Recorded body of an unauthenticated call (azure-sdk-for-js keyvault recordings, `Content-Length: 97`).
   if (!token) return unauthorized(ctx, 'AKV10000: Request is missing a Bearer or PoP token.');
-  const verified = verifyJwt(token, { keys: ctx.keys, now: ctx.now, skew: SKEW_SECONDS });
+  const verified = await verifyJwt(token, { keys: ctx.keys, now: ctx.now, skew: SKEW_SECONDS });
   if (!verified.ok) return unauthorized(ctx, refusal(verified.reason, token));
   const { aud, iss, tid } = verified.claims;
   if (!AUDIENCES.includes(String(aud)))

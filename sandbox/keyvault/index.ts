@@ -99,7 +99,7 @@ export function createKeyVault(deps: KeyVaultDeps, opts: KeyVaultOptions = {}): 
     service: 'keyvault',
     async handle(req, hctx) {
       // Auth first: the SDK's first call per client carries neither token nor body and must get the challenge.
-      const auth = authenticate(req, {
+      const auth = await authenticate(req, {
         tenantId: deps.tenantId,
         authorityOrigin: deps.authorityOrigin(),
         keys: deps.signingKeys(),

@@ -55,7 +55,7 @@ export class OidcValidator {
         reason = `metadata: ${(err as Error).message}`;
         continue;
       }
-      const verified = verifyJwt(token, {
+      const verified = await verifyJwt(token, {
         keys: provider.keys,
         now: this.clock.seconds(),
         issuers: [provider.issuer],

@@ -441,7 +441,7 @@ describe('Entra stand-in', () => {
         expect(r.headers['cache-control']).toBe('max-age=86400, private');
         const keys = (r.data as { keys: Jwk[] }).keys;
         expect(keys[0]).toMatchObject({ kty: 'RSA', use: 'sig', kid: directory.signingKey.kid });
-        const verdict = verifyJwt(token, {
+        const verdict = await verifyJwt(token, {
           keys,
           now: clock.seconds(),
           audiences: ['https://graph.microsoft.com'],
@@ -449,7 +449,7 @@ describe('Entra stand-in', () => {
         });
         expect(verdict).toMatchObject({ ok: true });
       }
-      const tampered = verifyJwt(token.slice(0, -4) + 'AAAA', {
+      const tampered = await verifyJwt(token.slice(0, -4) + 'AAAA', {
         keys: (await get('/common/discovery/keys')).data.keys as Jwk[],
         now: clock.seconds(),
       });

@@ -77,7 +77,7 @@ describe('graph stand-in: documented samples (contract)', () => {
 
   beforeAll(async () => {
     h = await startGraph();
-    token = mintToken(h, { roles: ['Application.ReadWrite.All', 'Mail.Send'] });
+    token = await mintToken(h, { roles: ['Application.ReadWrite.All', 'Mail.Send'] });
   });
   afterAll(() => h.close());
 

@@ -274,7 +274,7 @@ describe('graph stand-in: auth, mail, wire errors and faults', () => {
       'InvalidAuthenticationToken',
       'Access token validation failure. Invalid audience.',
     ]);
-    const token = mintToken(h, { expiresInSeconds: 60 });
+    const token = await mintToken(h, { expiresInSeconds: 60 });
     h.clock.advance(61_000);
     const expired = await call(h, 'GET', '/v1.0/applications', { token });
     expect(expired.status).toBe(401);
@@ -330,7 +330,7 @@ describe('graph stand-in: auth, mail, wire errors and faults', () => {
   });
 
   it('answers bad JSON, unknown routes and wrong methods with Graph errors, never 500', async () => {
-    const token = mintToken(h);
+    const token = await mintToken(h);
     const badJson = await call(h, 'POST', '/v1.0/applications', { token, body: '{"displayName":' });
     expect(badJson.status).toBe(400);
     expect(badJson.json.error.code).toBe('BadRequest');
@@ -353,7 +353,7 @@ describe('graph stand-in: auth, mail, wire errors and faults', () => {
 
   it('serves an injected 429 with Retry-After and the documented body; the graph client retries it', async () => {
     h.faults.add({ service: 'graph', path: '^/v1.0/applications$', action: { type: 'status', status: 429 }, times: 1 });
-    const raw = await call(h, 'GET', '/v1.0/applications', { token: mintToken(h) });
+    const raw = await call(h, 'GET', '/v1.0/applications', { token: await mintToken(h) });
     expect(raw.status).toBe(429);
     expect(raw.headers['retry-after']).toBe('1');
     expect(raw.json.error).toMatchObject({ code: 'TooManyRequests', message: 'Please retry again later.' });
@@ -370,7 +370,7 @@ describe('graph stand-in: auth, mail, wire errors and faults', () => {
 
   it('serves 503 with the service-unavailable body', async () => {
     h.faults.add({ service: 'graph', action: { type: 'status', status: 503 }, times: 1 });
-    const r = await call(h, 'GET', '/v1.0/applications', { token: mintToken(h) });
+    const r = await call(h, 'GET', '/v1.0/applications', { token: await mintToken(h) });
     expect(r.status).toBe(503);
     expect(r.headers['retry-after']).toBe('1');
     expect(r.json.error.code).toBe('serviceNotAvailable');

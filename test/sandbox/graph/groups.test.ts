@@ -17,8 +17,8 @@ describe('Graph stand-in: group transitiveMembers', () => {
   afterAll(() => h.close());
 
   const domain = () => h.directory.tenantDomain;
-  const list = (path: string, roles = READER, headers: Record<string, string> = {}) =>
-    call(h, 'GET', path, { token: mintToken(h, { roles }), headers });
+  const list = async (path: string, roles = READER, headers: Record<string, string> = {}) =>
+    call(h, 'GET', path, { token: await mintToken(h, { roles }), headers });
 
   it('lists users of nested groups, flat, with the user cast and $select', async () => {
     const r = await list(

@@ -42,7 +42,7 @@ export interface TokenOptions {
 }
 
 /** A v1 app-only Graph token as Entra issues it for the client-credentials grant (microsoft-apis.md §5.3). */
-export function mintToken(h: Harness, o: TokenOptions = {}): string {
+export function mintToken(h: Harness, o: TokenOptions = {}): Promise<string> {
   const now = h.clock.seconds();
   const fn = h.directory.functionIdentity;
   return h.directory.signingKey.sign({
@@ -64,7 +64,7 @@ export function mintToken(h: Harness, o: TokenOptions = {}): string {
 
 /** The real graph client, pointed at the stand-in. */
 export function graphClient(h: Harness, o: TokenOptions = {}): Client {
-  const authProvider: AuthenticationProvider = { getAccessToken: async () => mintToken(h, o) };
+  const authProvider: AuthenticationProvider = { getAccessToken: () => mintToken(h, o) };
   return Client.initWithMiddleware({ authProvider, baseUrl: `${h.origin}/`, customHosts: new Set(['127.0.0.1']) });
 }
 

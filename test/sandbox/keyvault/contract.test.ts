@@ -65,7 +65,7 @@ describe('Key Vault stand-in against the published contract (secrets 7.5)', () =
 
   /** Puts the vault in the state the example presumes; returns the version to use for `{secret-version}`. */
   async function arrange(operationId: string, name: string): Promise<string | undefined> {
-    const auth = { Authorization: `Bearer ${h.token()}`, 'Content-Type': 'application/json' };
+    const auth = { Authorization: `Bearer ${await h.token()}`, 'Content-Type': 'application/json' };
     const set = async (n: string, payload: unknown): Promise<{ id: string }> =>
       (
         await call(`${h.origin()}/secrets/${n}?api-version=7.5`, 'PUT', {
@@ -107,7 +107,7 @@ describe('Key Vault stand-in against the published contract (secrets 7.5)', () =
       const query = new URLSearchParams({ 'api-version': String(p['api-version']) });
       if (typeof p.maxresults === 'number') query.set('maxresults', String(p.maxresults));
       const r = await call(`${h.origin()}${path}?${query.toString()}`, op.method, {
-        headers: { Authorization: `Bearer ${h.token()}`, 'Content-Type': 'application/json' },
+        headers: { Authorization: `Bearer ${await h.token()}`, 'Content-Type': 'application/json' },
         ...(p.parameters !== undefined ? { body: JSON.stringify(p.parameters) } : {}),
       });
 
@@ -131,15 +131,15 @@ describe('Key Vault stand-in against the published contract (secrets 7.5)', () =
 
   it('shapes errors as both ErrorResponse and KeyVaultError', async () => {
     const notFound = await call(`${h.origin()}/secrets/missing?api-version=7.5`, 'GET', {
-      headers: { Authorization: `Bearer ${h.token()}` },
+      headers: { Authorization: `Bearer ${await h.token()}` },
     });
     const unauthenticated = await call(`${h.origin()}/secrets/missing?api-version=7.5`, 'GET');
     h.vault.seedSecret('gone', 'x');
     await call(`${h.origin()}/secrets/gone?api-version=7.5`, 'DELETE', {
-      headers: { Authorization: `Bearer ${h.token()}` },
+      headers: { Authorization: `Bearer ${await h.token()}` },
     });
     const conflict = await call(`${h.origin()}/secrets/gone?api-version=7.5`, 'PUT', {
-      headers: { Authorization: `Bearer ${h.token()}` },
+      headers: { Authorization: `Bearer ${await h.token()}` },
       body: '{"value":"y"}',
     });
     expect([notFound.status, unauthenticated.status, conflict.status]).toEqual([404, 401, 409]);
@@ -153,16 +153,18 @@ describe('Key Vault stand-in against the published contract (secrets 7.5)', () =
     for (const n of ['d-one', 'd-two', 'd-three']) {
       h.vault.seedSecret(n, 'x', { t: n });
       await call(`${h.origin()}/secrets/${n}?api-version=7.5`, 'DELETE', {
-        headers: { Authorization: `Bearer ${h.token()}` },
+        headers: { Authorization: `Bearer ${await h.token()}` },
       });
     }
     const first = await call(`${h.origin()}/deletedsecrets?api-version=7.5&maxresults=2`, 'GET', {
-      headers: { Authorization: `Bearer ${h.token()}` },
+      headers: { Authorization: `Bearer ${await h.token()}` },
     });
     const page = first.json();
     expect(page.value).toHaveLength(2);
     expect(validate(spec, { $ref: '#/definitions/DeletedSecretListResult' }, page)).toEqual([]);
-    const second = (await call(page.nextLink, 'GET', { headers: { Authorization: `Bearer ${h.token()}` } })).json();
+    const second = (
+      await call(page.nextLink, 'GET', { headers: { Authorization: `Bearer ${await h.token()}` } })
+    ).json();
     expect(second.value.map((d: { recoveryId: string }) => d.recoveryId.split('/').pop())).toEqual(['d-two']);
     expect(second.nextLink).toBeNull();
   });

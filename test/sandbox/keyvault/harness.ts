@@ -49,14 +49,14 @@ export class RecordingCredential implements Credential {
   readonly calls: { scopes: string[]; tenantId?: string }[] = [];
 
   constructor(
-    private readonly mint: (extra?: Claims) => string,
+    private readonly mint: (extra?: Claims) => Promise<string>,
     private readonly overrides: Claims = {},
   ) {}
 
   async getToken(scopes: string | string[], options?: { tenantId?: string }) {
     this.calls.push({ scopes: [...(Array.isArray(scopes) ? scopes : [scopes])], tenantId: options?.tenantId });
     return {
-      token: this.mint(this.overrides),
+      token: await this.mint(this.overrides),
       expiresOnTimestamp: Date.now() + 3600_000,
       tokenType: 'Bearer' as const,
     };
@@ -71,7 +71,7 @@ export interface Harness {
   tenantId: string;
   origin: () => string;
   /** A v1 Key Vault token for the harness tenant, claims overridable. */
-  token: (extra?: Claims) => string;
+  token: (extra?: Claims) => Promise<string>;
   credential: (extra?: Claims) => RecordingCredential;
   client: (credential: RecordingCredential, options?: ConstructorParameters<typeof SecretClient>[2]) => SecretClient;
   start: () => Promise<void>;

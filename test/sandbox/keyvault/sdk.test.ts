@@ -186,16 +186,16 @@ describe('Key Vault stand-in with the real SecretClient', () => {
   it('accepts the appId and trailing-slash audiences, refuses other tenants, expired and foreign-key tokens', async () => {
     const get = (token: string) =>
       call(`${h.origin()}/secrets?api-version=7.5`, 'GET', { headers: { Authorization: `Bearer ${token}` } });
-    expect((await get(h.token({ aud: 'cfa8b339-82a2-471a-a3c9-0fc0be7a4093' }))).status).toBe(200);
-    expect((await get(h.token({ aud: 'https://vault.azure.net/' }))).status).toBe(200);
+    expect((await get(await h.token({ aud: 'cfa8b339-82a2-471a-a3c9-0fc0be7a4093' }))).status).toBe(200);
+    expect((await get(await h.token({ aud: 'https://vault.azure.net/' }))).status).toBe(200);
 
     const other = '99999999-9999-9999-9999-999999999999';
-    const foreign = await get(h.token({ tid: other, iss: `https://sts.windows.net/${other}/` }));
+    const foreign = await get(await h.token({ tid: other, iss: `https://sts.windows.net/${other}/` }));
     expect(foreign.status).toBe(401);
     expect(foreign.json().error.message).toMatch(/^AKV10032: Invalid issuer\./);
     expect(foreign.headers['www-authenticate']).toContain(`/${h.tenantId}"`);
 
-    const token = h.token();
+    const token = await h.token();
     h.clock.advance(2 * 3600_000);
     const expired = await get(token);
     expect(expired.status).toBe(401);
@@ -207,7 +207,7 @@ describe('Key Vault stand-in with the real SecretClient', () => {
   });
 
   it('requires a known api-version and accepts every supported one', async () => {
-    const auth = { Authorization: `Bearer ${h.token()}` };
+    const auth = { Authorization: `Bearer ${await h.token()}` };
     const missing = await call(`${h.origin()}/secrets`, 'GET', { headers: auth });
     expect(missing.status).toBe(400);
     expect(missing.json().error.code).toBe('BadParameter');
@@ -242,7 +242,7 @@ describe('Key Vault stand-in with the real SecretClient', () => {
   });
 
   it('answers malformed input with BadParameter, never a 500', async () => {
-    const auth = { Authorization: `Bearer ${h.token()}`, 'Content-Type': 'application/json' };
+    const auth = { Authorization: `Bearer ${await h.token()}`, 'Content-Type': 'application/json' };
     const put = (path: string, body: string) =>
       call(`${h.origin()}${path}?api-version=7.5`, 'PUT', { headers: auth, body });
     const cases = [

@@ -82,14 +82,14 @@ describe('ServiceNow stand-in: inbound OIDC bearer tokens', () => {
   });
 
   it('accepts a correct token and runs the call as the mapped user', async () => {
-    const r = await incidents(token());
+    const r = await incidents(await token());
     expect(r.status).toBe(200);
     expect(r.data.result).toHaveLength(1);
     expect(h.journal.entries().at(-1)?.authSubject).toBe(`user:${REST_USER_APP}`);
   });
 
   it('refuses a token whose audience matches no active OIDC entity', async () => {
-    const r = await incidents(token({ aud: 'api://someone-else' }));
+    const r = await incidents(await token({ aud: 'api://someone-else' }));
     expect(r.status).toBe(401);
     expect(r.data).toEqual({
       error: { message: 'User Not Authenticated', detail: 'Required to provide Auth information' },
@@ -100,54 +100,54 @@ describe('ServiceNow stand-in: inbound OIDC bearer tokens', () => {
   it('refuses when the configured user claim does not map to a user', async () => {
     const config = h.sn.records(INSTANCE, 'oidc_provider_configuration').find((c) => c.values.sys_id === configId)!;
     config.values.user_claim = 'oid';
-    expect((await incidents(token({ oid: 'no-such-user' }))).status).toBe(401);
+    expect((await incidents(await token({ oid: 'no-such-user' }))).status).toBe(401);
   });
 
   it('refuses an inactive user', async () => {
     h.sn.records(INSTANCE, 'sys_user').find((u) => u.values.sys_id === userId)!.values.active = 'false';
-    expect((await incidents(token())).status).toBe(401);
+    expect((await incidents(await token())).status).toBe(401);
   });
 
   it('answers 403 for a mapped user without ticket roles', async () => {
     for (const r of h.sn.records(INSTANCE, 'sys_user_has_role'))
       if (r.values.user === userId) r.values.state = 'inactive';
-    const r = await incidents(token());
+    const r = await incidents(await token());
     expect(r.status).toBe(403);
     expect(r.data.status).toBe('failure');
   });
 
   it('refuses an expired token beyond the 300 s clock skew, accepts one within it', async () => {
     const now = h.clock.seconds();
-    expect((await incidents(token({ exp: now - 100 }))).status).toBe(200);
-    expect((await incidents(token({ exp: now - 400 }))).status).toBe(401);
+    expect((await incidents(await token({ exp: now - 100 }))).status).toBe(200);
+    expect((await incidents(await token({ exp: now - 400 }))).status).toBe(401);
   });
 
   it('refuses a bad signature and a wrong issuer', async () => {
-    expect((await incidents(token({}, other))).status).toBe(401);
-    const [head, , sig] = token().split('.');
+    expect((await incidents(await token({}, other))).status).toBe(401);
+    const [head, , sig] = (await token()).split('.');
     const forged = Buffer.from(
       JSON.stringify({ aud: REST_API_APP, appid: 'admin', exp: h.clock.seconds() + 600 }),
     ).toString('base64url');
     expect((await incidents(`${head}.${forged}.${sig}`)).status).toBe(401);
-    expect((await incidents(token({ iss: 'https://sts.windows.net/other/' }))).status).toBe(401);
+    expect((await incidents(await token({ iss: 'https://sts.windows.net/other/' }))).status).toBe(401);
   });
 
   it('refuses a token for an inactive OIDC entity', async () => {
     h.sn.records(INSTANCE, 'oauth_oidc_entity')[0].values.active = 'false';
-    expect((await incidents(token())).status).toBe(401);
+    expect((await incidents(await token())).status).toBe(401);
   });
 
   it('caches provider metadata until the cache life span passes or the cache is cleared', async () => {
     h.sn.clearOidcCache();
     metadataFetches.length = 0;
-    await incidents(token());
-    await incidents(token());
+    await incidents(await token());
+    await incidents(await token());
     expect(metadataFetches).toHaveLength(1);
     h.clock.advance(5 * 60_000 + 1);
-    await incidents(token());
+    await incidents(await token());
     expect(metadataFetches).toHaveLength(2);
     h.sn.clearOidcCache();
-    expect((await incidents(token())).status).toBe(200);
+    expect((await incidents(await token())).status).toBe(200);
     expect(metadataFetches).toHaveLength(3);
   });
 });
