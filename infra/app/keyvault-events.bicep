@@ -1,6 +1,6 @@
 // Key Vault SecretNearExpiry backstop for the daily rotation sweep (src/rotation/nearExpiry.ts): an Event Grid system
 // topic on the vault and, when enabled, one event subscription delivering Microsoft.KeyVault.SecretNearExpiry to the
-// Event Grid-triggered function `secretNearExpiry` (src/functions/rotation.ts ROTATION_FUNCTIONS.nearExpiry).
+// Event Grid-triggered function `secretNearExpiry` (src/functions/triggers.ts TRIGGERS.secretNearExpiry).
 // Shapes follow Learn "Microsoft.EventGrid systemTopics" and "Microsoft.EventGrid systemTopics/eventSubscriptions"
 // (Bicep reference, apiVersion 2025-02-15), "Azure Key Vault as Event Grid source" (topic type
 // Microsoft.KeyVault.vaults, event types) and "Event handlers: Azure Functions" (endpointType AzureFunction, resourceId
@@ -24,7 +24,7 @@ param keyVaultName string
 @description('Name of the existing Function App hosting the Event Grid-triggered function.')
 param functionAppName string
 
-@description('Event Grid-triggered function (src/functions/rotation.ts ROTATION_FUNCTIONS.nearExpiry.name).')
+@description('Event Grid-triggered function (src/functions/triggers.ts TRIGGERS.secretNearExpiry).')
 param functionName string = 'secretNearExpiry'
 
 @description('Create the event subscription. Only once the function is deployed: Event Grid validates the endpoint.')

@@ -1,6 +1,6 @@
 /**
- * Shared helpers of the ServiceNow activities: the error split of the activity contract (contracts.ts: throw only
- * what a durable retry can fix, return a Failure otherwise), safe logging, and the natural-key lookup that re-checks
+ * Shared helpers of the ServiceNow activities: ownership claims of shared and unshared records, reconciling an insert
+ * that got no answer, manual actions, and the natural-key lookup that re-checks
  * in code what ServiceNow returned (an invalid encoded-query term is silently dropped, so a misspelled field can
  * return every row: docs/reference/servicenow.md#encoded-queries, SN-TABLE).
  */

@@ -21,7 +21,7 @@
  * the token's event with a HandoffConfirmation. A token only ever makes its own kind of decision: an approval token
  * approves or rejects, a hand-off token confirms; anything else is a 400 and consumes nothing.
  *
- * Handlers only: src/functions/index.ts registers them (see APPROVAL_ROUTES) with `df.app.client.http`.
+ * Handlers only: src/functions/index.ts registers them (bindings in src/functions/triggers.ts).
  * No page echoes the token except the hidden form field, and no durable management URL is ever exposed.
  */
 import { orchestrationStatus } from '../lib/orchestration-status';

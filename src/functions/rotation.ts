@@ -1,6 +1,6 @@
 /**
  * Rotation triggers (items 1 and 3 of docs/reference/rotation.md#requirements), handlers only: src/functions/index.ts
- * registers them (see ROTATION_FUNCTIONS).
+ * registers them (bindings in src/functions/triggers.ts).
  *
  *   timer  rotationSweep        schedule `%ROTATION_SCHEDULE%` (app setting, default daily 02:00 UTC)
  *   POST   /api/integrations/{id}/rotate                 on-demand rotation (function key); body `{ roles?: string[] }`
