@@ -4,10 +4,11 @@
  * page, then POST the decision), prints the check report, then repeats the request to show that nothing is written a
  * second time. Exits non-zero on any failure. `--json`: the last line is one JSON summary object.
  */
-import { AdminCenterState, ConsumerProbe, seedProfileConsumers } from '../sandbox/consumers';
+import { ConsumerProbe, manualFields, ManualConsumers, profileConsumers } from '../sandbox/consumers';
 import type { JournalEntry } from '../sandbox/core/journal';
 import type { SentMail } from '../sandbox/graph';
 import { getDeps } from '../src/app/deps';
+import { m365SupportAad } from '../src/profiles/m365-support-aad';
 import { resetConfigCache } from '../src/config';
 import type { RotationStatus } from '../src/orchestrators/rotation-types';
 import { startLocalStack, type LocalStack } from '../sandbox/stack';
@@ -239,16 +240,17 @@ async function rotation(
 ): Promise<number> {
   const env = stack.env();
   const secrets = () => getDeps().secrets;
-  const adminCenter = new AdminCenterState();
+  const profile = m365SupportAad;
+  const adminCenter = new ManualConsumers();
   const value = async (name: string, version?: string) =>
     (await secrets().getSecret(name, version ? { version } : {})).value ?? '';
   const apps = provisioned.created.apps;
-  adminCenter.set('Client secret', await value(apps.restApi.secretName));
-  adminCenter.set('Rest user password', await value(apps.restUser.secretName));
+  for (const { role, field } of manualFields(profile)) adminCenter.set(field, await value(apps[role].secretName));
   const probe = new ConsumerProbe(
     stack.sandbox,
-    seedProfileConsumers(
+    profileConsumers(
       stack.sandbox,
+      profile,
       { instance: env.SANDBOX_SERVICENOW_INSTANCE, apps, serviceNow: provisioned.created.serviceNow },
       adminCenter,
     ),
@@ -286,7 +288,8 @@ async function rotation(
       const key = `${m[1]}@${m[3]}`;
       if (handled.has(key)) continue;
       handled.add(key);
-      const field = m[2].toLowerCase() === 'restapi' ? 'Client secret' : 'Rest user password';
+      const role = m[2].toLowerCase() === 'restapi' ? 'restApi' : 'restUser';
+      const field = manualFields(profile).find((f) => f.role === role)?.field ?? role;
       adminCenter.set(field, await value(m[1], m[3]));
       out(`  hand-off: copied ${m[1]} version ${m[3].slice(0, 8)}… into the admin center "${field}"`);
       await followLink(mail, approver, 'done');

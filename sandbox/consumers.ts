@@ -3,11 +3,12 @@
  * whether each one still works. Used by the rotation tests (after every history event: no consumer may ever hold a
  * secret that does not work) and by `npm run demo -- --rotate` (consumerOutage).
  *
- * Consumers (docs/reference/m365-support-integration.md#what-each-secret-feeds): ServiceNow's outbound provider
- * (oauth_entity.client_secret) and OIDC entity (oauth_oidc_entity.client_secret), read from the sandbox store; the
- * Microsoft 365 admin center repository ("Client secret" = Rest API secret, "Rest user password" = Rest User secret),
- * which has no API and is simulated here: the person doing a hand-off copies the value from Key Vault into it.
+ * The consumers come from the integration's profile (`AppSpec.secretConsumers`): a ServiceNow record's password2
+ * field, read from the sandbox store (`servicenow:<record key>`), and places without an API (for the seed profile the
+ * Microsoft 365 admin center repository, docs/reference/m365-support-integration.md#what-each-secret-feeds), simulated
+ * by `ManualConsumers`: the person doing a hand-off copies the value from Key Vault into it (`manual:<field>`).
  */
+import type { IntegrationProfile } from '../src/profiles/types';
 import type { Sandbox } from './index';
 
 export interface ConsumerRef {
@@ -25,8 +26,8 @@ export interface ProbeFailure {
   reason: string;
 }
 
-/** The Microsoft 365 admin center repository fields, simulated (no API exists). */
-export class AdminCenterState {
+/** The fields of places without an API (e.g. the Microsoft 365 admin center repository), simulated. */
+export class ManualConsumers {
   private readonly fields = new Map<string, string>();
   set(field: string, value: string): void {
     this.fields.set(field, value);
@@ -103,45 +104,37 @@ export interface IntegrationConsumers {
   serviceNow: Record<string, string>;
 }
 
-/** The seed profile's consumers of an integration (ServiceNow records and the simulated admin center). */
-export function seedProfileConsumers(
+/** The manual fields of a profile and the app role whose secret each holds. */
+export function manualFields(profile: IntegrationProfile): { role: string; field: string; where: string }[] {
+  return profile.apps.flatMap((a) =>
+    a.secretConsumers.flatMap((c) => (c.kind === 'manual' ? [{ role: a.role, field: c.field, where: c.where }] : [])),
+  );
+}
+
+/** Every consumer of an integration's secrets, as its profile declares them. */
+export function profileConsumers(
   sandbox: Sandbox,
+  profile: IntegrationProfile,
   i: IntegrationConsumers,
-  adminCenter: AdminCenterState,
+  manual: ManualConsumers,
 ): ConsumerRef[] {
-  const app = (role: string) => {
-    const a = i.apps[role];
-    if (!a) throw new Error(`integration has no ${role} app`);
-    return a.appId;
-  };
-  const sn = (key: string, table: string) => () => {
-    const sysId = i.serviceNow[key];
-    return sysId ? sandbox.servicenow.secretOf(i.instance, table, sysId) : undefined;
-  };
-  return [
-    {
-      name: 'servicenow:outboundProvider',
-      role: 'outbound',
-      appId: app('outbound'),
-      held: sn('outboundProvider', 'oauth_entity'),
-    },
-    {
-      name: 'servicenow:oidcEntity',
-      role: 'restApi',
-      appId: app('restApi'),
-      held: sn('oidcEntity', 'oauth_oidc_entity'),
-    },
-    {
-      name: 'admincenter:Client secret',
-      role: 'restApi',
-      appId: app('restApi'),
-      held: () => adminCenter.get('Client secret'),
-    },
-    {
-      name: 'admincenter:Rest user password',
-      role: 'restUser',
-      appId: app('restUser'),
-      held: () => adminCenter.get('Rest user password'),
-    },
-  ];
+  return profile.apps.flatMap((app) => {
+    const appId = i.apps[app.role]?.appId;
+    if (!appId) throw new Error(`integration has no ${app.role} app`);
+    return app.secretConsumers.map((c): ConsumerRef => {
+      if (c.kind === 'manual')
+        return { name: `manual:${c.field}`, role: app.role, appId, held: () => manual.get(c.field) };
+      const table = profile.serviceNow.records.find((r) => r.key === c.record)?.table;
+      if (!table) throw new Error(`profile ${profile.id} has no record ${c.record}`);
+      return {
+        name: `servicenow:${c.record}`,
+        role: app.role,
+        appId,
+        held: () => {
+          const sysId = i.serviceNow[c.record];
+          return sysId ? sandbox.servicenow.secretOf(i.instance, table, sysId) : undefined;
+        },
+      };
+    });
+  });
 }

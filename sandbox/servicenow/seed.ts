@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+
+import { allProfiles } from '../../src/profiles';
+import { serviceNowNeeds } from '../../src/profiles/needs';
 import { CHOICES, columnsOf, TABLES } from './schema';
 import type { InstanceStore } from './store';
 
@@ -6,20 +10,36 @@ export interface SeedOptions {
   adminPassword: string;
 }
 
-/** Roles of a fresh instance with the Microsoft 365 support integration app installed (docs/reference/m365-support-integration.md#e-after-setup; docs/reference/servicenow.md#authentication-and-roles). */
-export const SEEDED_ROLES = [
-  'admin',
-  'itil',
-  'incident_manager',
-  'security_admin',
-  'x_mioms_m365_assis.insights_user',
-  'x_mioms_m365_assis.administrator',
-  'snc_internal',
-];
+/**
+ * Roles of a fresh instance (docs/reference/servicenow.md#authentication-and-roles), plus, for every registered
+ * integration profile, the roles it needs (src/profiles/needs.ts): its scoped app is installed, as the profile's
+ * preflight expects. A profile therefore brings its own sandbox instance state; nothing here names one.
+ */
+export const BASE_ROLES = ['admin', 'itil', 'incident_manager', 'security_admin', 'snc_internal'];
+
+/** The scoped apps the registered profiles require. */
+function installedApps(): { scope: string; name: string }[] {
+  const apps = new Map<string, { scope: string; name: string }>();
+  for (const profile of allProfiles()) {
+    const scope = profile.serviceNow.requiredScope;
+    if (scope && !apps.has(scope)) apps.set(scope, { scope, name: profile.title });
+  }
+  return [...apps.values()];
+}
+
+/** Every role the seeded instance has: the base roles and each registered profile's. */
+export function seededRoles(): string[] {
+  return [...new Set([...BASE_ROLES, ...allProfiles().flatMap((p) => serviceNowNeeds(p).requiredRoles)])];
+}
 
 /** The well-known sys_id of the admin user on every instance. */
 export const ADMIN_SYS_ID = '6816f79cc0a8016401c5a33be04be441';
 export const APP_SCOPE_SYS_ID = '6d05c93f1b7784507ddd4227cc4bcb9f';
+/** sys_ids of installed scoped apps: the Microsoft 365 support app's store listing id, else one derived from the scope. */
+export const scopeSysId = (scope: string): string =>
+  scope === 'x_mioms_m365_assis'
+    ? APP_SCOPE_SYS_ID
+    : createHash('sha1').update(`sys_scope:${scope}`).digest('hex').slice(0, 32);
 const DEMO_USER_SYS_ID = '62826bf03710200044e0bfc8bcbe5df1';
 
 const SYSTEM = { inputDisplayValue: true, user: 'system' };
@@ -31,27 +51,31 @@ export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
 
   // sys_scope: global has the literal sys_id "global"; the app scope per MS-OVERVIEW's store listing id.
   add('sys_scope', { sys_id: 'global', scope: 'global', name: 'Global', version: '', active: 'true' });
-  add('sys_scope', {
-    sys_id: APP_SCOPE_SYS_ID,
-    scope: 'x_mioms_m365_assis',
-    name: 'Microsoft 365 support integration',
-    version: '2.1.0',
-    vendor: 'Microsoft',
-    active: 'true',
-  });
+  const apps = installedApps();
+  for (const app of apps)
+    add('sys_scope', {
+      sys_id: scopeSysId(app.scope),
+      scope: app.scope,
+      name: app.name,
+      version: '1.0.0',
+      active: 'true',
+    });
   // "global" is not 32 hex, so the insert gave it a generated id: fix it up to the platform's literal value.
   const global = store.find('sys_scope', 'scope', 'global');
   if (global) store.rekey(global.values.sys_id, 'global');
 
   const roles = new Map<string, string>();
-  for (const name of SEEDED_ROLES)
+  for (const name of seededRoles())
     roles.set(
       name,
       add('sys_user_role', {
         name,
         suffix: name.split('.').pop(),
         elevated_privilege: name === 'security_admin',
-        sys_scope: name.startsWith('x_mioms') ? APP_SCOPE_SYS_ID : 'global',
+        // A role named <scope>.<suffix> belongs to that scoped app.
+        sys_scope: apps.some((a) => name.startsWith(`${a.scope}.`))
+          ? scopeSysId(name.slice(0, name.lastIndexOf('.')))
+          : 'global',
       }).values.sys_id,
     );
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 import { isValidServiceNowInstance, SERVICENOW_INSTANCE_RULE } from '../config';
-import { DEFAULT_PROFILE_ID, PROFILES } from '../profiles';
+import { DEFAULT_PROFILE_ID, getProfile, profileIds } from '../profiles';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A verified domain (e.g. contoso.onmicrosoft.com): DNS labels, at least one dot. */
@@ -49,7 +49,6 @@ const safeText = (max: number, what: string) =>
     .max(max, `${what} must be at most ${max} characters`)
     .regex(SAFE_TEXT, `${what} must not contain ^, control characters, CR or LF`);
 
-export const GRANTABLE_ROLES = ['insights_user', 'administrator'] as const;
 export const TICKET_TABLES = ['incident', 'sc_req_item', 'change_request', 'task'] as const;
 
 export const integrationRequestSchema = z
@@ -66,9 +65,7 @@ export const integrationRequestSchema = z
       isValidServiceNowInstance,
       `serviceNowInstance must be an instance name: ${SERVICENOW_INSTANCE_RULE}`,
     ),
-    profile: bounded(LIMITS.profile, 'profile')
-      .refine((p) => Object.hasOwn(PROFILES, p), `profile must be one of: ${Object.keys(PROFILES).join(', ')}`)
-      .optional(),
+    profile: bounded(LIMITS.profile, 'profile').optional(), // a registered profile id: checked below
     // Approvers come from the approver policy (settings); a request may only narrow it to some of its addresses.
     approvers: z
       .array(
@@ -106,9 +103,8 @@ export const integrationRequestSchema = z
             z
               .object({
                 userName: safeText(LIMITS.userName, 'grantUsers[].userName'),
-                role: z.enum(GRANTABLE_ROLES, {
-                  error: `grantUsers[].role must be one of: ${GRANTABLE_ROLES.join(', ')}`,
-                }),
+                // Checked against the profile's grantable roles below (each profile declares its own).
+                role: bounded(LIMITS.userName, 'grantUsers[].role'),
               })
               .strict(),
           )
@@ -138,6 +134,26 @@ export const integrationRequestSchema = z
         code: 'custom',
         path: ['approvers'],
         message: 'approvers may only narrow the approver policy when requestedBy or ticket names the requester',
+      });
+    const profile = getProfile(v.profile ?? DEFAULT_PROFILE_ID);
+    if (!profile)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['profile'],
+        message: `profile must be one of: ${profileIds().join(', ')}`,
+      });
+    // The roles a request may grant are the chosen profile's (IntegrationProfile.serviceNow.grantableUserRoles).
+    if (profile)
+      (v.options?.grantUsers ?? []).forEach((g, i) => {
+        const grantable = Object.keys(profile.serviceNow.grantableUserRoles);
+        if (!Object.hasOwn(profile.serviceNow.grantableUserRoles, g.role))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['options', 'grantUsers', i, 'role'],
+            message: grantable.length
+              ? `grantUsers[].role must be one of: ${grantable.join(', ')} (profile ${profile.id})`
+              : `profile ${profile.id} grants no roles to named users`,
+          });
       });
     if (GUID.test(v.tenant) && !v.tenantName)
       ctx.addIssue({ code: 'custom', path: ['tenantName'], message: 'tenantName is required when tenant is a GUID' });

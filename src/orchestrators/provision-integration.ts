@@ -20,6 +20,7 @@ import {
 import { uniqueNameFor } from '../profiles/names';
 import { buildPlan, planDigest, type PlanInput } from '../approvals/plan';
 import { getProfile } from '../profiles';
+import { serviceNowNeeds } from '../profiles/needs';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
 import type { CheckSpec, IntegrationProfile, ServiceNowRecordSpec } from '../profiles/types';
 import { appSpec, firstLine, MINUTE } from './shared';
@@ -176,11 +177,10 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         ...ref,
         ipAllowlist: input.options.ipAllowlist,
         profile: {
-          serviceNow: {
-            ...(profile.serviceNow.requiredScope ? { requiredScope: profile.serviceNow.requiredScope } : {}),
-            requiredRoles: [...new Set([...profile.serviceNow.requiredRoles, ...grantUsers.map((g) => g.role)])],
-            requiredColumns: profile.serviceNow.requiredColumns,
-          },
+          serviceNow: serviceNowNeeds(
+            profile,
+            grantUsers.map((g) => g.role),
+          ),
         },
       },
       RETRY.service,

@@ -14,7 +14,14 @@
  * `resetConfigCache()` follows every clock move: the SDK token caches follow real time, and a token the sandbox
  * clock has already expired would be refused (a restarted app would fetch new tokens).
  */
-import { AdminCenterState, ConsumerProbe, seedProfileConsumers, type ProbeFailure } from '../../sandbox/consumers';
+import {
+  ConsumerProbe,
+  manualFields,
+  ManualConsumers,
+  profileConsumers,
+  type ProbeFailure,
+} from '../../sandbox/consumers';
+import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import { TERMINAL, type InstanceStatus } from '../../sandbox/durable/engine';
 import type { LocalStack, LocalStackOptions } from '../../sandbox/stack';
 import { getDeps } from '../../src/app/deps';
@@ -55,12 +62,6 @@ export function quietSchedule(now: Date): string {
   return `0 0 2 1 ${lastMonth} *`;
 }
 
-/** The admin-center field each manual consumer of the seed profile holds (src/profiles/m365-support-aad.ts). */
-export const ADMIN_CENTER_FIELD: Record<string, string> = {
-  restApi: 'Client secret',
-  restUser: 'Rest user password',
-};
-
 export interface EpisodeObservation {
   instanceId: string;
   /** The rotation's step when the episode started (what the work just reported belongs to). */
@@ -75,7 +76,7 @@ export interface Tracked {
   id: string;
   instance: string;
   view: IntegrationView;
-  adminCenter: AdminCenterState;
+  adminCenter: ManualConsumers;
   probe: ConsumerProbe;
   episodes: EpisodeObservation[];
   /** Secret values at provisioning, by role (for secretWorks after a rollback). */
@@ -156,12 +157,13 @@ export async function provisionTracked(h: RotationHarness, instance: string): Pr
     };
   }
   // The provisioning's admin-center hand-off, done: the person copied the Key Vault values into the repository.
-  const adminCenter = new AdminCenterState();
-  for (const [role, field] of Object.entries(ADMIN_CENTER_FIELD)) adminCenter.set(field, original[role].value);
+  const adminCenter = new ManualConsumers();
+  for (const { role, field } of manualFields(m365SupportAad)) adminCenter.set(field, original[role].value);
   const probe = new ConsumerProbe(
     stack.sandbox,
-    seedProfileConsumers(
+    profileConsumers(
       stack.sandbox,
+      m365SupportAad,
       { instance, apps: view.created.apps, serviceNow: view.created.serviceNow },
       adminCenter,
     ),
@@ -237,8 +239,8 @@ export function handoffMails(stack: LocalStack, instanceId: string): HandoffMail
 
 /** A person's hand-off: copy the named version into the admin center, open the link, POST `done`. */
 export async function confirmHandoff(t: Tracked, mail: HandoffMail): Promise<void> {
-  const field = ADMIN_CENTER_FIELD[mail.role];
-  if (!field) throw new Error(`no admin-center field for role ${mail.role}`);
+  const field = manualFields(m365SupportAad).find((f) => f.role === mail.role)?.field;
+  if (!field) throw new Error(`no manual field for role ${mail.role}`);
   t.adminCenter.set(field, await secretValue(mail.secretName, mail.version));
   const page = await openApprovalPage(mail.link);
   if (page.status !== 200 || !page.action) throw new Error(`hand-off page answered ${page.status}`);

@@ -228,8 +228,8 @@ describe('rotation end to end: consumer probe, removal order, rollback, canary',
       const held = Object.fromEntries(t.probe.consumers.map((c) => [c.name, c.held()]));
       expect(held['servicenow:outboundProvider']).not.toBe(t.original.outbound.value);
       expect(held['servicenow:oidcEntity']).not.toBe(t.original.restApi.value);
-      expect(held['admincenter:Client secret']).toBe(held['servicenow:oidcEntity']);
-      expect(held['admincenter:Rest user password']).not.toBe(t.original.restUser.value);
+      expect(held['manual:Client secret']).toBe(held['servicenow:oidcEntity']);
+      expect(held['manual:Rest user password']).not.toBe(t.original.restUser.value);
     });
   });
 

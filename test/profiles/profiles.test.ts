@@ -1,5 +1,8 @@
-import { DEFAULT_PROFILE_ID, getProfile, PROFILES } from '../../src/profiles';
-import { placeholders, renderRecord, renderTemplate, TemplateError } from '../../src/profiles/template';
+import { allProfiles, DEFAULT_PROFILE_ID, getProfile, registerProfile } from '../../src/profiles';
+import { serviceNowNeeds } from '../../src/profiles/needs';
+import { m365SupportAad } from '../../src/profiles/m365-support-aad';
+import { profileProblems } from '../../src/profiles/validate';
+import { renderRecord, renderTemplate, TemplateError } from '../../src/profiles/template';
 import type { IntegrationProfile } from '../../src/profiles/types';
 
 describe('renderTemplate', () => {
@@ -25,26 +28,7 @@ describe('renderTemplate', () => {
   });
 });
 
-/** Placeholders a provisioning context can supply for a profile. */
-function knownPlaceholders(profile: IntegrationProfile): Set<string> {
-  const names = new Set([
-    'tenant',
-    'tenantId',
-    'tenantDomain',
-    'tenantName',
-    'instance',
-    'instanceUrl',
-    'authorityHost',
-    'integrationId',
-    'redirectUri',
-    'scopeSysId',
-    'testEnvironment',
-  ]);
-  for (const app of profile.apps) for (const f of ['appId', 'secretName']) names.add(`apps.${app.role}.${f}`);
-  return names;
-}
-
-describe.each(Object.values(PROFILES))('profile $id', (profile) => {
+describe.each(allProfiles())('profile $id', (profile) => {
   const roles = new Set(profile.apps.map((a) => a.role));
   const recordKeys = profile.serviceNow.records.map((r) => r.key);
 
@@ -53,20 +37,8 @@ describe.each(Object.values(PROFILES))('profile $id', (profile) => {
     expect(new Set(recordKeys).size).toBe(recordKeys.length);
   });
 
-  it('uses only placeholders the provisioning context supplies, and references records defined before', () => {
-    const known = knownPlaceholders(profile);
-    profile.serviceNow.records.forEach((record, index) => {
-      const earlier = new Set(recordKeys.slice(0, index).map((k) => `records.${k}.sysId`));
-      const templates = [...Object.values(record.fields), ...Object.values(record.naturalKey)];
-      for (const name of templates.flatMap(placeholders))
-        expect(known.has(name) || earlier.has(name) ? name : `${record.key}: unknown {${name}}`).toBe(name);
-    });
-    const rest = [
-      ...profile.apps.flatMap((a) => [a.displayName, ...a.redirectUris]),
-      ...profile.handOffs.flatMap((h) => h.steps.map((s) => s.value ?? '')),
-      ...profile.serviceNow.roleGrants.map((g) => g.userName),
-    ];
-    for (const name of rest.flatMap(placeholders)) expect(known.has(name) ? name : `unknown {${name}}`).toBe(name);
+  it('passes the registration checks (placeholders, references, record order)', () => {
+    expect(profileProblems(profile)).toEqual([]);
   });
 
   it('keys every record by fields it also writes, so a read-back can compare them', () => {
@@ -149,5 +121,60 @@ describe('the seed profile m365-support-aad', () => {
   it('is unknown for other ids', () => {
     expect(getProfile('nope')).toBeUndefined();
     expect(getProfile('__proto__')).toBeUndefined();
+  });
+});
+
+describe('profile registration', () => {
+  const broken = (change: (p: IntegrationProfile) => IntegrationProfile) =>
+    change(structuredClone({ ...m365SupportAad, id: 'broken-profile' }));
+
+  it('lists every problem of a profile: unknown placeholder, undeclared app and record, a record used before it is ensured', () => {
+    const p = broken((x) => {
+      x.apps[0].displayName = 'X {nope}';
+      x.serviceNow.records[0].fields.client_id = '{apps.ghost.appId}';
+      x.serviceNow.records[0].fields.name = '{records.oidcEntity.sysId}';
+      x.checks.push({ kind: 'oidcMetadata', record: 'missing' });
+      x.serviceNow.trust[0].tokenApp = 'phantom';
+      return x;
+    });
+    const problems = profileProblems(p);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('unknown placeholder {nope}'),
+        expect.stringContaining("names app 'ghost', which is not declared"),
+        expect.stringContaining("names record 'oidcEntity', which is ensured after this one"),
+        expect.stringContaining("check oidcMetadata names record 'missing'"),
+        expect.stringContaining("trust names app 'phantom'"),
+      ]),
+    );
+    expect(() => registerProfile(p)).toThrow(/profile broken-profile is invalid/);
+    expect(getProfile('broken-profile')).toBeUndefined();
+  });
+
+  it('registers a valid profile once and takes it out again', () => {
+    const copy = { ...m365SupportAad, id: 'registered-copy' };
+    const unregister = registerProfile(copy);
+    try {
+      expect(getProfile('registered-copy')).toBe(copy);
+      expect(() => registerProfile(copy)).toThrow(/already registered/);
+    } finally {
+      unregister();
+    }
+    expect(getProfile('registered-copy')).toBeUndefined();
+  });
+
+  it("derives the instance's needs from the records: every written column and every granted role", () => {
+    const needs = serviceNowNeeds(m365SupportAad, ['itil']);
+    for (const r of m365SupportAad.serviceNow.records)
+      expect(needs.requiredColumns[r.table]).toEqual(
+        expect.arrayContaining([
+          ...Object.keys(r.naturalKey),
+          ...Object.keys(r.fields),
+          ...(r.secret ? [r.secret.field] : []),
+        ]),
+      );
+    expect(needs.requiredRoles).toEqual(
+      expect.arrayContaining(['incident_manager', 'x_mioms_m365_assis.insights_user', 'itil']),
+    );
   });
 });

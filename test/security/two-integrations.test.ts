@@ -6,7 +6,7 @@
  * The second integration uses a copy of the seed profile under another id (the integration id derives from tenant,
  * instance and profile, and the sandbox has one tenant), registered for this test only.
  */
-import { PROFILES, type IntegrationProfile } from '../../src/profiles';
+import { registerProfile } from '../../src/profiles';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import type { LocalStack } from '../../sandbox/stack';
 import {
@@ -27,18 +27,15 @@ const COPY_ID = 'm365-support-aad-copy';
 
 describe('two integrations on one instance', () => {
   let stack: LocalStack;
+  let unregister: (() => void) | undefined;
   const instance = 'shared00001';
 
   beforeAll(async () => {
-    (PROFILES as Record<string, IntegrationProfile>)[COPY_ID] = {
-      ...m365SupportAad,
-      id: COPY_ID,
-      title: `${m365SupportAad.title} (copy)`,
-    };
+    unregister = registerProfile({ ...m365SupportAad, id: COPY_ID, title: `${m365SupportAad.title} (copy)` });
     stack = await startStackFor(['dev00000', instance]);
   });
   afterAll(async () => {
-    delete (PROFILES as Record<string, IntegrationProfile>)[COPY_ID];
+    unregister?.();
     await stack?.close();
   });
 
