@@ -10,7 +10,7 @@ const UNIT = [
   'test/durable/engine.test.ts',
   'test/durable/real-entry.test.ts',
   'test/lib/',
-  'test/profiles/',
+  'test/profiles/profiles.test.ts',
   'test/rotation/',
   'test/lint/',
   'test/infra/',

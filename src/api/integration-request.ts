@@ -49,6 +49,8 @@ const safeText = (max: number, what: string) =>
     .max(max, `${what} must be at most ${max} characters`)
     .regex(SAFE_TEXT, `${what} must not contain ^, control characters, CR or LF`);
 
+/** The longest client-secret lifetime the Entra admin center offers, 24 months (https://learn.microsoft.com/entra/identity-platform/how-to-add-credentials). */
+export const MAX_SECRET_LIFETIME_DAYS = 730;
 export const TICKET_TABLES = ['incident', 'sc_req_item', 'change_request', 'task'] as const;
 
 export const integrationRequestSchema = z
@@ -114,7 +116,7 @@ export const integrationRequestSchema = z
           .number()
           .int()
           .min(1)
-          .max(730, 'secretLifetimeDays must be at most 730 (24 months)')
+          .max(MAX_SECRET_LIFETIME_DAYS, `secretLifetimeDays must be at most ${MAX_SECRET_LIFETIME_DAYS} (24 months)`)
           .optional(),
         redirectUri: z
           .url({ protocol: /^https$/, error: 'redirectUri must be an absolute https URL' })

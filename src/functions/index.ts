@@ -15,6 +15,7 @@ import { ROTATION_ORCHESTRATOR } from '../orchestrators/rotation-types';
 import { createApprovalHandlers } from './approvals';
 import { checkSettingsAtStartup, failFast } from './http';
 import { getIntegration, listIntegrations, startIntegration } from './integrations';
+import { listProfiles } from './profiles';
 import { createRotationHandlers } from './rotation';
 import { registerTriggers } from './triggers';
 
@@ -40,6 +41,7 @@ registerTriggers({
   startIntegration,
   listIntegrations,
   getIntegration,
+  listProfiles,
   rotateIntegration: rotation.rotate,
   getRotation: rotation.status,
   approvalPage: approvals.page,

@@ -22,6 +22,7 @@ import {
   type ProbeFailure,
 } from '../../sandbox/consumers';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
+import type { IntegrationProfile } from '../../src/profiles/types';
 import { TERMINAL, type InstanceStatus } from '../../sandbox/durable/engine';
 import type { LocalStack, LocalStackOptions } from '../../sandbox/stack';
 import { getDeps } from '../../src/app/deps';
@@ -75,6 +76,8 @@ export interface EpisodeObservation {
 export interface Tracked {
   id: string;
   instance: string;
+  /** The integration's profile: its secret consumers and manual fields. */
+  profile: IntegrationProfile;
   view: IntegrationView;
   adminCenter: ManualConsumers;
   probe: ConsumerProbe;
@@ -136,10 +139,15 @@ export async function secretValue(name: string, version?: string): Promise<strin
   return (await getDeps().secrets.getSecret(name, version ? { version } : {})).value ?? '';
 }
 
-/** Provisions an integration on `instance` through the HTTP API and sets up its consumers and probe. */
-export async function provisionTracked(h: RotationHarness, instance: string): Promise<Tracked> {
+/** Provisions an integration of `profile` on `instance` through the HTTP API and sets up its consumers and probe. */
+export async function provisionTracked(
+  h: RotationHarness,
+  instance: string,
+  profile: IntegrationProfile = m365SupportAad,
+): Promise<Tracked> {
   const { stack } = h;
-  const id = await startProvisioning(stack, requestFor(stack, instance));
+  const extra = profile.id === m365SupportAad.id ? {} : { profile: profile.id };
+  const id = await startProvisioning(stack, requestFor(stack, instance, extra));
   await runToApproval(stack, id);
   const decided = await decideFromEmail(stack, approverOf(stack), id, 'approve');
   if (decided.status !== 200) throw new Error(`approval answered ${decided.status}`);
@@ -156,14 +164,14 @@ export async function provisionTracked(h: RotationHarness, instance: string): Pr
       version: secret.properties.version ?? '',
     };
   }
-  // The provisioning's admin-center hand-off, done: the person copied the Key Vault values into the repository.
+  // The provisioning's manual hand-offs, done: the person copied the Key Vault values where they go.
   const adminCenter = new ManualConsumers();
-  for (const { role, field } of manualFields(m365SupportAad)) adminCenter.set(field, original[role].value);
+  for (const { role, field } of manualFields(profile)) adminCenter.set(field, original[role].value);
   const probe = new ConsumerProbe(
     stack.sandbox,
     profileConsumers(
       stack.sandbox,
-      m365SupportAad,
+      profile,
       { instance, apps: view.created.apps, serviceNow: view.created.serviceNow },
       adminCenter,
     ),
@@ -171,6 +179,7 @@ export async function provisionTracked(h: RotationHarness, instance: string): Pr
   const t: Tracked = {
     id,
     instance,
+    profile,
     view,
     adminCenter,
     probe,
@@ -239,7 +248,7 @@ export function handoffMails(stack: LocalStack, instanceId: string): HandoffMail
 
 /** A person's hand-off: copy the named version into the admin center, open the link, POST `done`. */
 export async function confirmHandoff(t: Tracked, mail: HandoffMail): Promise<void> {
-  const field = manualFields(m365SupportAad).find((f) => f.role === mail.role)?.field;
+  const field = manualFields(t.profile).find((f) => f.role === mail.role)?.field;
   if (!field) throw new Error(`no manual field for role ${mail.role}`);
   t.adminCenter.set(field, await secretValue(mail.secretName, mail.version));
   const page = await openApprovalPage(mail.link);
