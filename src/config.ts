@@ -40,6 +40,9 @@ export const SETTING_NAMES = [
   'APPROVAL_DEADLINE_ACTION',
   'CHECK_ATTEMPTS',
   'CHECK_RETRY_SECONDS',
+  // Whether this app's identity grants the application permissions a profile declares (admin consent through app
+  // role assignments, after the approval; needs AppRoleAssignment.ReadWrite.All), or an administrator does.
+  'GRANT_ADMIN_CONSENT',
   // Who may approve go-live: addresses and Entra groups (members resolved through Graph), and how many must approve.
   // Never taken from the request: a request may only narrow this set.
   'APPROVERS',
@@ -97,6 +100,7 @@ export const DEFAULTS = {
   APPROVAL_DEADLINE_ACTION: 'rollback',
   CHECK_ATTEMPTS: '6',
   CHECK_RETRY_SECONDS: '10',
+  GRANT_ADMIN_CONSENT: 'false',
   APPROVAL_QUORUM: '1',
   // Daily at 02:00 UTC (NCRONTAB with seconds).
   ROTATION_SCHEDULE: '0 0 2 * * *',
@@ -179,6 +183,8 @@ export interface AppConfig {
     reminderIntervalMinutes: number;
     /** At the approval deadline: roll back everything, or keep it and mark the integration expired. */
     onDeadline: 'rollback' | 'keep';
+    /** GRANT_ADMIN_CONSENT: the app's identity grants a profile's application permissions after the approval. */
+    grantAdminConsent: boolean;
     checkAttempts: number;
     checkRetrySeconds: number;
   };
@@ -331,6 +337,14 @@ const schema = z.object({
   ),
   CHECK_ATTEMPTS: withDefault(intIn(1, 20), DEFAULTS.CHECK_ATTEMPTS),
   CHECK_RETRY_SECONDS: withDefault(intIn(1, 600), DEFAULTS.CHECK_RETRY_SECONDS),
+  GRANT_ADMIN_CONSENT: withDefault(
+    z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['true', 'false'], { error: 'must be true or false' })),
+    DEFAULTS.GRANT_ADMIN_CONSENT,
+  ),
   APPROVERS: optional(
     z
       .string()
@@ -489,6 +503,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       approvalTimeoutMinutes: s.APPROVAL_TIMEOUT_MINUTES,
       reminderIntervalMinutes: s.APPROVAL_REMINDER_MINUTES,
       onDeadline: s.APPROVAL_DEADLINE_ACTION,
+      grantAdminConsent: s.GRANT_ADMIN_CONSENT === 'true',
       checkAttempts: s.CHECK_ATTEMPTS,
       checkRetrySeconds: s.CHECK_RETRY_SECONDS,
     },

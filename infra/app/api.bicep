@@ -195,6 +195,10 @@ var productSettings = {
   ALLOWED_TENANTS: allowedTenants
   CHECK_ATTEMPTS: '6'
   CHECK_RETRY_SECONDS: '10'
+  // Application permissions a profile declares (e.g. the Entra ID spoke's Graph permissions) are granted by an
+  // administrator through the admin-consent link the product hands off; 'true' lets this app's identity grant them
+  // after the approval, which needs the Graph permission AppRoleAssignment.ReadWrite.All.
+  GRANT_ADMIN_CONSENT: 'false'
   // Rotation defaults (src/config.ts DEFAULTS): sweep daily at 02:00 UTC (the timer reads %ROTATION_SCHEDULE%),
   // rotate within 30 days of expiry or after 365 days, new secrets live 180 days, old ones are removed one day after
   // every consumer confirmed, hand-off reminders daily with a 7-day deadline, six token attempts ten seconds apart.

@@ -23,7 +23,7 @@
 import axios, { type AxiosError, type AxiosResponse } from 'axios';
 
 import { graphRaw } from '../clients/graph';
-import { requestTokenV1, type TokenResult } from '../clients/entra';
+import { requestTokenV1, requestTokenV2, type TokenResult } from '../clients/entra';
 import { toKeyVaultError } from '../clients/keyvault';
 import { encodedQuery, type SnRecord } from '../clients/servicenow';
 import { entraEndpoints, serviceNowInstanceUrl } from '../config';
@@ -182,6 +182,48 @@ async function outboundToken(c: Ctx, spec: Extract<CheckSpec, { kind: 'outboundT
     });
     if (!r.ok) return tokenFailure(name, `token for ${app.appId} from ${tokenUrl}`, r, recent);
     return { name, ok: true, detail: `Entra issued a token for ${app.appId} (resource ${resource}) from ${tokenUrl}` };
+  } catch (err) {
+    return thrown(name, err);
+  }
+}
+
+/**
+ * The app's own token for Microsoft Graph, as ServiceNow's connection will ask for it: client credentials at the v2
+ * endpoint with `scope={graphUrl}/.default`; its `roles` claim must list every application permission the app
+ * declares (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference). Missing roles mean
+ * admin consent is not given (yet): transient, so the check is asked again while consent propagates.
+ */
+async function graphToken(c: Ctx, spec: Extract<CheckSpec, { kind: 'graphToken' }>): Promise<CheckOutcome> {
+  const name = `Graph token (${spec.app})`;
+  const app = appOf(c, spec.app);
+  const secret = secretOf(c, spec.app);
+  if (!app || !secret) return fail(name, `no app or secret for role ${spec.app}`, { hint: 'Re-run provisioning.' });
+  try {
+    const { value, recent } = await readSecret(c, secret.secretName);
+    const scope = `${c.deps.config.graph.baseUrl}/.default`;
+    const r = await requestTokenV2({
+      authorityHost: c.deps.config.entra.authorityHost,
+      tenant: c.input.tenant,
+      clientId: app.appId,
+      clientSecret: value,
+      scope,
+      timeoutMs: c.deps.config.entra.timeoutMs,
+    });
+    if (!r.ok) return tokenFailure(name, `token for ${app.appId} (scope ${scope})`, r, recent);
+    const roles = Array.isArray(r.claims?.roles)
+      ? r.claims.roles.filter((x): x is string => typeof x === 'string')
+      : [];
+    const missing = (app.permissions?.values ?? []).filter((v) => !roles.includes(v));
+    if (missing.length)
+      return fail(name, `the token for ${app.appId} lacks the application permission(s) ${missing.join(', ')}`, {
+        hint: 'Grant admin consent to the app (the manual step lists the link); the check is asked again.',
+        transient: true,
+      });
+    return {
+      name,
+      ok: true,
+      detail: `Entra issued a token for ${app.appId} (scope ${scope}) with roles ${roles.join(', ') || '(none)'}`,
+    };
   } catch (err) {
     return thrown(name, err);
   }
@@ -522,7 +564,9 @@ export async function runChecks(input: RunChecksInput, deps: Deps, log?: Activit
           ? await inboundTableRead(c, spec)
           : spec.kind === 'oidcMetadata'
             ? await oidcMetadata(c, spec)
-            : await recordsConsistent(c);
+            : spec.kind === 'graphToken'
+              ? await graphToken(c, spec)
+              : await recordsConsistent(c);
     logLine(log, 'info', `check ${outcome.name} for ${input.integrationId}: ${outcome.ok ? 'ok' : 'failed'}`);
     out.push(outcome);
   }

@@ -17,7 +17,7 @@
  *   with our uniqueName that we do not own answers 403 on update: a non-retriable failure naming the app.
  */
 
-import type { AppResult, EnsureAppInput, Outcome } from '../contracts/provision';
+import type { AppPermissions, AppResult, EnsureAppInput, Outcome } from '../contracts/provision';
 import type { Deps } from '../app/deps';
 import { PRODUCT_TAG, createdByTag, integrationTag, roleTag } from './entra-graph';
 import { failureOrThrow, retriable } from './failures';
@@ -35,15 +35,22 @@ interface GraphApplication {
   notes: string | null;
   uniqueName: string | null;
   web?: { redirectUris?: string[] };
+  requiredResourceAccess?: ResourceAccess[];
 }
 
 interface GraphServicePrincipal {
   id: string;
   appId: string;
   tags?: string[];
+  appRoles?: { id: string; value: string | null; allowedMemberTypes?: string[]; isEnabled?: boolean }[];
 }
 
-const APP_SELECT = 'id,appId,displayName,signInAudience,tags,notes,uniqueName,web';
+interface ResourceAccess {
+  resourceAppId: string;
+  resourceAccess: { id: string; type: 'Role' | 'Scope' }[];
+}
+
+const APP_SELECT = 'id,appId,displayName,signInAudience,tags,notes,uniqueName,web,requiredResourceAccess';
 /** Single tenant [doc resources/application signInAudience]. */
 const SIGN_IN_AUDIENCE = 'AzureADMyOrg';
 
@@ -59,9 +66,67 @@ const sameSet = (a: readonly string[], b: readonly string[]) => {
   return sa.size === sb.size && [...sa].every((x) => sb.has(x));
 };
 
+/**
+ * Resolves permission values to the app role ids of the resource's service principal (the ids are per resource and
+ * stable, but looked up by value rather than hard-coded: https://learn.microsoft.com/graph/permissions-reference).
+ * A value the resource does not offer to applications is a non-retriable input problem.
+ */
+async function resolvePermissions(
+  deps: Deps,
+  wanted: NonNullable<EnsureAppInput['permissions']>,
+): Promise<AppPermissions | { missing: string[] }> {
+  const res = await graphCall<GraphServicePrincipal>(
+    deps.graph,
+    'GET',
+    `/servicePrincipals(appId='${odataKey(wanted.resourceAppId)}')?$select=id,appId,appRoles`,
+  );
+  const sp = res.body;
+  if (!sp?.id) throw retriable('ResourceNotReadable', `service principal of ${wanted.resourceAppId} not readable`);
+  const byValue = new Map(
+    (sp.appRoles ?? [])
+      .filter((r) => r.isEnabled !== false && (r.allowedMemberTypes ?? ['Application']).includes('Application'))
+      .map((r) => [r.value ?? '', r.id]),
+  );
+  const missing = wanted.values.filter((v) => !byValue.has(v));
+  if (missing.length) return { missing };
+  return {
+    resourceAppId: wanted.resourceAppId,
+    resourceSpId: sp.id,
+    values: [...wanted.values],
+    appRoleIds: wanted.values.map((v) => byValue.get(v) ?? ''),
+  };
+}
+
+/** The requiredResourceAccess of an app: the declared permissions of every other resource kept, ours replaced. */
+function resourceAccessWith(current: ResourceAccess[], p: AppPermissions | undefined): ResourceAccess[] | undefined {
+  if (!p) return undefined;
+  const others = current.filter((r) => r.resourceAppId.toLowerCase() !== p.resourceAppId.toLowerCase());
+  return [
+    ...others,
+    { resourceAppId: p.resourceAppId, resourceAccess: p.appRoleIds.map((id) => ({ id, type: 'Role' })) },
+  ];
+}
+
+const sameAccess = (a: ResourceAccess[], b: ResourceAccess[]) => {
+  const key = (list: ResourceAccess[]) =>
+    list
+      .map(
+        (r) =>
+          `${r.resourceAppId.toLowerCase()}:${r.resourceAccess
+            .map((x) => `${x.type}/${x.id.toLowerCase()}`)
+            .sort()
+            .join(',')}`,
+      )
+      .sort()
+      .join(';');
+  return key(a) === key(b);
+};
+
 /** The fields that differ from what we want, as a PATCH body (tags: ours added to whatever is there). */
-function diff(app: GraphApplication, input: EnsureAppInput): Record<string, unknown> {
+function diff(app: GraphApplication, input: EnsureAppInput, permissions?: AppPermissions): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  const access = resourceAccessWith(app.requiredResourceAccess ?? [], permissions);
+  if (access && !sameAccess(app.requiredResourceAccess ?? [], access)) out.requiredResourceAccess = access;
   if (app.displayName !== input.displayName) out.displayName = input.displayName;
   if (app.signInAudience !== SIGN_IN_AUDIENCE) out.signInAudience = SIGN_IN_AUDIENCE;
   if (!sameSet(app.web?.redirectUris ?? [], input.redirectUris)) out.web = { redirectUris: [...input.redirectUris] };
@@ -109,6 +174,20 @@ async function ensureServicePrincipal(deps: Deps, input: EnsureAppInput, appId: 
 export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: ActivityLog): Promise<Outcome<AppResult>> {
   const uniqueName = uniqueNameFor(input.integrationId, input.role);
   try {
+    let permissions: AppPermissions | undefined;
+    if (input.permissions) {
+      const resolved = await resolvePermissions(deps, input.permissions);
+      if ('missing' in resolved)
+        return {
+          ok: false,
+          failure: {
+            service: 'input',
+            code: 'UnknownPermission',
+            message: `${input.permissions.resourceAppId} offers no application permission ${resolved.missing.join(', ')}`,
+          },
+        };
+      permissions = resolved;
+    }
     let app = await readApp(deps, uniqueName);
     let createdNow = false;
     if (!app) {
@@ -118,6 +197,7 @@ export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: Activit
         web: { redirectUris: [...input.redirectUris] },
         tags: [...ourTags(input), createdByTag(input.instanceId)],
         notes: notesFor(input),
+        ...(permissions ? { requiredResourceAccess: resourceAccessWith([], permissions) } : {}),
       };
       const res = await graphCall<GraphApplication>(
         deps.graph,
@@ -132,7 +212,7 @@ export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: Activit
       createdNow = true;
       logLine(log, 'info', `ensureApp ${input.role}: created application ${app.id} (${uniqueName})`);
     } else {
-      const patch = diff(app, input);
+      const patch = diff(app, input, permissions);
       if (Object.keys(patch).length) {
         try {
           await graphCall(deps.graph, 'PATCH', `/applications/${app.id}`, patch);
@@ -154,7 +234,16 @@ export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: Activit
     }
     const servicePrincipalId = await ensureServicePrincipal(deps, input, app.appId);
     const created = createdNow || (app.tags ?? []).includes(createdByTag(input.instanceId));
-    return { ok: true, role: input.role, appId: app.appId, objectId: app.id, servicePrincipalId, uniqueName, created };
+    return {
+      ok: true,
+      role: input.role,
+      appId: app.appId,
+      objectId: app.id,
+      servicePrincipalId,
+      uniqueName,
+      created,
+      ...(permissions ? { permissions } : {}),
+    };
   } catch (err) {
     if (httpStatusOf(err) === 403)
       return {

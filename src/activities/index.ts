@@ -9,6 +9,7 @@
  * invocation context. To add one, write the function in its own module and add it here; nothing else to keep in sync.
  */
 import type { Deps } from '../app/deps';
+import { grantAppPermissions } from './app-permissions';
 import { closeApprovalRound, sendApprovalRequests } from './approval';
 import { runChecks } from './checks';
 import { compensate } from './compensate';
@@ -41,6 +42,7 @@ export const activities = {
   ensureServiceNowRecord,
   ensureRoleGrant,
   ensureIpAllowlist,
+  grantAppPermissions,
   sendApprovalRequests,
   closeApprovalRound,
   runChecks,

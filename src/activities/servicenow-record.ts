@@ -105,6 +105,37 @@ async function withdraw(
   }
 }
 
+/** A record the integration needs and never writes: exactly one match by natural key, else a failure naming the fix. */
+async function findRecord(
+  input: EnsureRecordActivityInput,
+  deps: Deps,
+  log?: ActivityLog,
+): Promise<Outcome<RecordResult>> {
+  try {
+    const found = await lookup<Row>(deps.serviceNow(input.serviceNowInstance), input.table, input.naturalKey, []);
+    const where = `${input.table} ${Object.entries(input.naturalKey)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}`;
+    if (found.unknownFields.length || found.matched.length !== 1)
+      return servicenowFailure(
+        'LookupFailed',
+        `${found.matched.length > 1 ? `${found.matched.length} records match` : 'no record matches'} ${where}: ${input.manualFallback}`,
+      );
+    const sysId = text(found.matched[0].sys_id);
+    logLine(log, 'info', `found ${where} (${sysId ?? '?'}) for ${input.integrationId}`);
+    return {
+      ok: true,
+      key: input.key,
+      table: input.table,
+      ...(sysId ? { sysId } : {}),
+      created: false,
+      mismatches: [],
+    };
+  } catch (err) {
+    return { ok: false, failure: failureOrThrow(err) };
+  }
+}
+
 export async function ensureServiceNowRecord(
   input: EnsureRecordActivityInput,
   deps: Deps,
@@ -120,6 +151,7 @@ export async function ensureServiceNowRecord(
   } catch (err) {
     return { ok: false, failure: failureOrThrow(err) };
   }
+  if (input.lookup) return findRecord(input, deps, log);
 
   let client: ServiceNowClient;
   let sysId: string | undefined;

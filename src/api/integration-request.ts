@@ -100,6 +100,8 @@ export const integrationRequestSchema = z
       .object({
         testEnvironment: z.boolean().optional(),
         ipAllowlist: z.boolean().optional(),
+        // One of the profile's application-permission tiers (checked below).
+        permissionTier: bounded(LIMITS.profile, 'options.permissionTier').optional(),
         grantUsers: z
           .array(
             z
@@ -144,6 +146,18 @@ export const integrationRequestSchema = z
         path: ['profile'],
         message: `profile must be one of: ${profileIds().join(', ')}`,
       });
+    const tier = v.options?.permissionTier;
+    if (profile && tier !== undefined) {
+      const tiers = [...new Set(profile.apps.flatMap((a) => Object.keys(a.applicationPermissions?.tiers ?? {})))];
+      if (!tiers.includes(tier))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['options', 'permissionTier'],
+          message: tiers.length
+            ? `options.permissionTier must be one of: ${tiers.join(', ')} (profile ${profile.id})`
+            : `profile ${profile.id} declares no application permissions`,
+        });
+    }
     // The roles a request may grant are the chosen profile's (IntegrationProfile.serviceNow.grantableUserRoles).
     if (profile)
       (v.options?.grantUsers ?? []).forEach((g, i) => {

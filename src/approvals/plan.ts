@@ -34,6 +34,15 @@ export interface PlanInput {
   grantUsers: { userName: string; role: string }[];
   ipAllowlist: boolean;
   requestedBy: string[];
+  /** The application-permission tier the request chose (else each app's default tier). */
+  permissionTier?: string;
+}
+
+/** The permission values an app gets for a tier (the default tier when none or an unknown one is named). */
+export function permissionsFor(app: IntegrationProfile['apps'][number], tier?: string): string[] | undefined {
+  const p = app.applicationPermissions;
+  if (!p) return undefined;
+  return p.tiers[tier !== undefined && Object.hasOwn(p.tiers, tier) ? tier : p.defaultTier];
 }
 
 /** The symbolic id the digest uses for an app: stable for the integration, known before the app exists. */
@@ -64,6 +73,14 @@ function build(input: PlanInput, symbolic: boolean): ApprovalPlan {
       ...(appId && !appId.startsWith('app:') ? { appId } : {}),
       purpose: a.purpose,
       redirectUris: a.redirectUris.map(render),
+      ...(a.applicationPermissions
+        ? {
+            permissions: {
+              resource: a.applicationPermissions.resourceName,
+              values: [...(permissionsFor(a, input.permissionTier) ?? [])],
+            },
+          }
+        : {}),
     };
   });
   const appLabel = (role: string) => {
@@ -87,7 +104,7 @@ function build(input: PlanInput, symbolic: boolean): ApprovalPlan {
     };
   });
   const records = profile.serviceNow.records.filter(
-    (r) => r.table !== 'sys_scope_privilege' && (r.when !== 'ipAllowlist' || input.ipAllowlist),
+    (r) => r.table !== 'sys_scope_privilege' && !r.lookup && (r.when !== 'ipAllowlist' || input.ipAllowlist),
   );
   const secretNames = (r: (typeof records)[number]) =>
     r.secret ? { [r.secret.field]: `Key Vault secret ${values[`apps.${r.secret.fromApp}.secretName`] ?? ''}` } : {};

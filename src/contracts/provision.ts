@@ -56,6 +56,17 @@ export interface EnsureAppInput extends IntegrationRef {
   /** Rendered display name. */
   displayName: string;
   redirectUris: string[];
+  /** Application permissions to declare on the app (values, resolved to app role ids by the activity). */
+  permissions?: { resourceAppId: string; values: string[] };
+}
+
+/** The application permissions an app declares, resolved on the resource's service principal. */
+export interface AppPermissions {
+  resourceAppId: string;
+  /** Object id of the resource's service principal in the tenant (the target of the role assignments). */
+  resourceSpId: string;
+  values: string[];
+  appRoleIds: string[];
 }
 export interface AppResult {
   role: string;
@@ -65,6 +76,21 @@ export interface AppResult {
   uniqueName: string;
   /** True when this run created the application (compensation removes only what we created). */
   created: boolean;
+  /** The application permissions declared on it, when the profile asks for some. */
+  permissions?: AppPermissions;
+}
+
+export interface GrantAppPermissionsInput extends IntegrationRef {
+  role: string;
+  /** The app's service principal (the principal of the assignments). */
+  servicePrincipalId: string;
+  permissions: AppPermissions;
+}
+export interface GrantAppPermissionsResult {
+  /** False when this deployment may not grant consent (GRANT_ADMIN_CONSENT off): an admin must. */
+  granted: boolean;
+  /** Permission values granted by this call (already granted ones are not repeated). */
+  added: string[];
 }
 
 export interface EnsureAppSecretInput extends IntegrationRef {
@@ -117,6 +143,8 @@ export interface EnsureRecordInput extends IntegrationRef {
   fields: Record<string, string>;
   /** Write this app's client secret (read from Key Vault in the activity) into `field`, in its own PATCH. */
   secret?: { field: string; secretName: string };
+  /** Find the record by its natural key and write nothing (a record the integration needs but does not own). */
+  lookup?: boolean;
   manualFallback: string;
 }
 export interface RecordResult {
@@ -262,6 +290,8 @@ export interface ApprovalPlan {
     appId?: string;
     purpose: string;
     redirectUris: string[];
+    /** Application permissions declared on the app, granted (admin consent) only after the approval. */
+    permissions?: { resource: string; values: string[] };
   }[];
   /** Inbound trusts: tokens of one app, for another app's audience, act as a ServiceNow user with roles. */
   trust: { statement: string; tokenApp: string; audienceApp: string; user: string; roles: string[] }[];

@@ -140,6 +140,7 @@ function provisionInput(
       })),
       ...(req.options?.secretLifetimeDays ? { secretLifetimeDays: req.options.secretLifetimeDays } : {}),
       ...(req.options?.redirectUri ? { redirectUri: req.options.redirectUri } : {}),
+      ...(req.options?.permissionTier ? { permissionTier: req.options.permissionTier } : {}),
     },
     settings: {
       quorum: config.approvals.quorum,
@@ -152,6 +153,7 @@ function provisionInput(
     endpoints: {
       authorityHost: config.entra.authorityHost,
       instanceUrl: serviceNowInstanceUrl(config, req.serviceNowInstance),
+      graphUrl: config.graph.baseUrl,
     },
     operation,
   };

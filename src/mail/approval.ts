@@ -64,6 +64,21 @@ export function planHtml(plan: ApprovalPlan, m: Markup = EMAIL_MARKUP): Html {
         a.redirectUris.length ? a.redirectUris.map((u, i) => html`${i ? html`<br />` : ''}${m.code(u)}`) : 'none',
       ]),
     )}
+    ${
+      plan.apps.some((a) => a.permissions)
+        ? html`<h3>Application permissions (admin consent, given only after your approval)</h3>
+            ${m.table(
+              ['App', 'API', 'Permissions'],
+              plan.apps
+                .filter((a) => a.permissions)
+                .map((a) => [
+                  a.displayName,
+                  a.permissions?.resource ?? '',
+                  (a.permissions?.values ?? []).map((v, i) => html`${i ? html`<br />` : ''}${m.code(v)}`),
+                ]),
+            )}`
+        : ''
+    }
     <h3>Trust</h3>
     ${list(
       plan.trust.map((t) => t.statement),

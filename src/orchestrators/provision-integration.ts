@@ -18,7 +18,7 @@ import {
   type RegistryUpdateInput,
 } from '../contracts/provision';
 import { uniqueNameFor } from '../profiles/names';
-import { buildPlan, planDigest, type PlanInput } from '../approvals/plan';
+import { buildPlan, permissionsFor, planDigest, type PlanInput } from '../approvals/plan';
 import { getProfile } from '../profiles';
 import { serviceNowNeeds } from '../profiles/needs';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
@@ -202,6 +202,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       redirectUri: input.options.redirectUri ?? `${input.endpoints.instanceUrl}/auth_redirect.do`,
       scopeSysId: preflight.scopeSysId,
       testEnvironment: input.options.testEnvironment ? 'Yes' : 'No',
+      graphUrl: input.endpoints.graphUrl,
     };
     for (const app of profile.apps) {
       values[`apps.${app.role}.secretName`] = secretNameFor(ref.integrationId, app.role);
@@ -221,6 +222,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       grantUsers,
       ipAllowlist: input.options.ipAllowlist,
       requestedBy: input.requestedBy,
+      ...(input.options.permissionTier ? { permissionTier: input.options.permissionTier } : {}),
     });
     // The plan's digest decides the gate: the same plan as approved runs silently; another plan is staged.
     const digest = planDigest(planInput());
@@ -271,6 +273,14 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         role: app.role,
         displayName: renderTemplate(app.displayName, values),
         redirectUris: app.redirectUris.map((u) => renderTemplate(u, values)),
+        ...(app.applicationPermissions
+          ? {
+              permissions: {
+                resourceAppId: app.applicationPermissions.resourceAppId,
+                values: permissionsFor(app, input.options.permissionTier) ?? [],
+              },
+            }
+          : {}),
       })),
       RETRY.graph,
     );
@@ -335,7 +345,8 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     function* ensureRecord(spec: ServiceNowRecordSpec, fields: Record<string, string>): Generator<Task, void, unknown> {
       const naturalKey = renderRecord(spec.naturalKey, values);
       // Until the activity answers, an insert of this record may be in flight (and land after a timeout).
-      if (!spec.shared) inFlight = { kind: 'recordCandidate', key: spec.key, table: spec.table, naturalKey };
+      if (!spec.shared && !spec.lookup)
+        inFlight = { kind: 'recordCandidate', key: spec.key, table: spec.table, naturalKey };
       const r = yield* call(
         context,
         activities.ensureServiceNowRecord,
@@ -346,6 +357,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           naturalKey,
           fields: renderRecord(fields, values),
           ...(spec.shared ? { shared: true } : {}),
+          ...(spec.lookup ? { lookup: true } : {}),
           ...(spec.secret
             ? {
                 secret: { field: spec.secret.field, secretName: secretNameFor(ref.integrationId, spec.secret.fromApp) },
@@ -479,6 +491,36 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           shared: true,
         });
     }
+    // Application permissions: admin consent only now, after the approval. Granted by this app's identity where the
+    // deployment allows it (GRANT_ADMIN_CONSENT), else handed to an administrator as the admin-consent link
+    // (https://learn.microsoft.com/entra/identity-platform/v2-admin-consent).
+    for (const app of status.apps) {
+      if (!app.permissions) continue;
+      const r = yield* call(
+        context,
+        activities.grantAppPermissions,
+        { ...ref, role: app.role, servicePrincipalId: app.servicePrincipalId, permissions: app.permissions },
+        RETRY.graph,
+      );
+      if (!r.ok) throw new ProvisionError(`admin consent for the ${app.role} app: ${r.failure.message}`);
+      if (!r.granted) {
+        const spec = appSpec(profile, app.role, (m) => new ProvisionError(m));
+        const redirect = spec.redirectUris.map((u) => renderTemplate(u, values))[0];
+        const consent =
+          `${input.endpoints.authorityHost}/${preflight.tenantId ?? ref.tenant}/v2.0/adminconsent` +
+          `?client_id=${encodeURIComponent(app.appId)}` +
+          `&scope=${encodeURIComponent(`${input.endpoints.graphUrl ?? 'https://graph.microsoft.com'}/.default`)}` +
+          (redirect ? `&redirect_uri=${encodeURIComponent(redirect)}` : '');
+        status.manualActions.push({
+          title: `Grant admin consent to the ${app.role} app`,
+          actor: 'Privileged Role Administrator or Global Administrator',
+          steps: [
+            { label: 'Open and accept', value: consent },
+            { label: 'Application permissions', value: app.permissions.values.join(', ') },
+          ],
+        });
+      }
+    }
     for (const handOff of profile.handOffs)
       status.manualActions.push({
         title: handOff.title,
@@ -498,7 +540,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     if (input.appliedDigest !== digest) yield* registry({ appliedDigest: digest });
 
     // h. Connectivity checks, retried while Entra propagates new secrets. The records must hold what was approved.
-    for (const spec of records)
+    for (const spec of records.filter((r) => !r.lookup))
       expectedRecords.push({
         key: spec.key,
         table: spec.table,

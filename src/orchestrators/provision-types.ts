@@ -33,6 +33,8 @@ export interface ProvisionOptions {
   grantUsers: { userName: string; role: string }[];
   secretLifetimeDays?: number;
   redirectUri?: string;
+  /** The application-permission tier of the profile's apps (else each app's default tier). */
+  permissionTier?: string;
 }
 
 export interface ProvisionInput {
@@ -47,7 +49,7 @@ export interface ProvisionInput {
   options: ProvisionOptions;
   settings: ProvisionSettings;
   /** Endpoint values from settings, for the profile templates. */
-  endpoints: { authorityHost: string; instanceUrl: string };
+  endpoints: { authorityHost: string; instanceUrl: string; graphUrl?: string };
   /** Marks the credentials this provisioning adds (`provision`); rotation uses its own operation names. */
   operation: string;
   /**

@@ -5,7 +5,8 @@
  *
  * String values may hold `{placeholders}` rendered by `renderTemplate` (./template.ts) from the provisioning context:
  * `{tenant}` (the tenant id), `{tenantDomain}` (its domain when known, else the id), `{tenantId}`, `{tenantName}`, `{instance}`, `{instanceUrl}`, `{authorityHost}`, `{integrationId}`,
- * `{redirectUri}`, `{apps.<role>.appId}`, `{apps.<role>.secretName}`, `{records.<key>.sysId}`.
+ * `{redirectUri}`, `{graphUrl}`, `{apps.<role>.appId}`, `{apps.<role>.secretName}`, `{records.<key>.sysId}`
+ * (the list: TEMPLATE_PLACEHOLDERS in ./validate.ts).
  */
 
 /** An Entra app registration the integration needs, by role (e.g. `outbound`). */
@@ -21,6 +22,21 @@ export interface AppSpec {
   secretLifetimeDays: number;
   /** Where this app's client secret is used, for provisioning hand-offs and rotation. */
   secretConsumers: SecretConsumer[];
+  /**
+   * Application permissions the app needs on an API (e.g. Microsoft Graph), declared on the app registration
+   * (`requiredResourceAccess`) and granted (admin consent) only after the approval. A request picks one tier.
+   */
+  applicationPermissions?: ApplicationPermissions;
+}
+
+/** Application permissions (app role values of the resource's service principal) in tiers a request may choose. */
+export interface ApplicationPermissions {
+  /** The resource's appId (Microsoft Graph: 00000003-0000-0000-c000-000000000000). */
+  resourceAppId: string;
+  resourceName: string;
+  /** Tier name → permission values (e.g. `User.Read.All`), least privileged first. */
+  tiers: Record<string, string[]>;
+  defaultTier: string;
 }
 
 export type SecretConsumer =
@@ -55,7 +71,12 @@ export interface ServiceNowRecordSpec {
    * reference-counted, removed only when the last integration using it goes, never when it existed before.
    */
   shared?: boolean;
-  /** What to hand off if ServiceNow refuses the write (403 on a security table). */
+  /**
+   * A record the integration needs but never writes (e.g. the connection alias an installed spoke provides): found by
+   * its natural key, its sys_id usable as `{records.<key>.sysId}`; missing, the run stops with `manualFallback`.
+   */
+  lookup?: boolean;
+  /** What to hand off if ServiceNow refuses the write (403 on a security table), or a lookup finds nothing. */
   manualFallback: string;
 }
 
@@ -99,7 +120,12 @@ export type CheckSpec =
   /** The OIDC provider configuration's metadata URL answers with the tenant's issuer. */
   | { kind: 'oidcMetadata'; record: string }
   /** The ServiceNow records still hold the values Entra has (client ids, user names). */
-  | { kind: 'recordsConsistent' };
+  | { kind: 'recordsConsistent' }
+  /**
+   * A client-credentials token for the app from the v2 endpoint with `scope` = `{graphUrl}/.default`, carrying every
+   * application permission of the chosen tier in its `roles` claim (admin consent given).
+   */
+  | { kind: 'graphToken'; app: string };
 
 export interface IntegrationProfile {
   id: string;

@@ -10,7 +10,8 @@ import type { IntegrationProfile } from './types';
  * The placeholders every template may use, filled by the provisioning from the request and preflight:
  * `{tenant}` (as given), `{tenantId}` (its GUID), `{tenantDomain}` (its domain when known, else as given),
  * `{tenantName}`, `{instance}`, `{instanceUrl}`, `{authorityHost}`, `{integrationId}`, `{redirectUri}`,
- * `{scopeSysId}` (sys_id of the required scoped app), `{testEnvironment}` (Yes/No); per app `{apps.<role>.appId}` and
+ * `{scopeSysId}` (sys_id of the required scoped app), `{testEnvironment}` (Yes/No), `{graphUrl}` (Microsoft Graph,
+ * e.g. https://graph.microsoft.com); per app `{apps.<role>.appId}` and
  * `{apps.<role>.secretName}`, per record `{records.<key>.sysId}`.
  */
 export const TEMPLATE_PLACEHOLDERS = [
@@ -25,6 +26,7 @@ export const TEMPLATE_PLACEHOLDERS = [
   'redirectUri',
   'scopeSysId',
   'testEnvironment',
+  'graphUrl',
 ] as const;
 
 const ID = /^[a-z][a-z0-9-]{1,62}$/;
@@ -39,6 +41,13 @@ export function profileProblems(p: IntegrationProfile): string[] {
     if (!KEY.test(a.role)) problems.push(`app role '${a.role}' must be a letter followed by letters, digits or _`);
     if (roles.has(a.role)) problems.push(`app role '${a.role}' is declared twice`);
     roles.add(a.role);
+    const perms = a.applicationPermissions;
+    if (perms) {
+      if (!Object.hasOwn(perms.tiers, perms.defaultTier))
+        problems.push(`app ${a.role}: default permission tier '${perms.defaultTier}' is not one of its tiers`);
+      for (const [tier, values] of Object.entries(perms.tiers))
+        if (!values.length) problems.push(`app ${a.role}: permission tier '${tier}' grants nothing`);
+    }
   }
   const records = new Map<string, number>();
   p.serviceNow.records.forEach((r, i) => {
@@ -46,6 +55,8 @@ export function profileProblems(p: IntegrationProfile): string[] {
     if (records.has(r.key)) problems.push(`record key '${r.key}' is declared twice`);
     records.set(r.key, i);
     if (!Object.keys(r.naturalKey).length) problems.push(`record ${r.key} has no natural key`);
+    if (r.lookup && (r.secret || r.activate || r.shared || r.phase))
+      problems.push(`record ${r.key} is a lookup: it cannot carry a secret, activation, sharing or a phase`);
     if (r.secret && !roles.has(r.secret.fromApp))
       problems.push(
         `record ${r.key} takes its secret from app '${r.secret.fromApp}', which the profile does not declare`,
@@ -96,7 +107,13 @@ export function profileProblems(p: IntegrationProfile): string[] {
   for (const h of p.handOffs) for (const s of h.steps) if (s.value) checkTemplate(`hand-off "${h.title}"`, s.value);
   for (const c of p.checks) {
     const apps =
-      c.kind === 'outboundToken' ? [c.app] : c.kind === 'inboundTableRead' ? [c.clientApp, c.resourceApp] : [];
+      c.kind === 'outboundToken' || c.kind === 'graphToken'
+        ? [c.app]
+        : c.kind === 'inboundTableRead'
+          ? [c.clientApp, c.resourceApp]
+          : [];
+    if (c.kind === 'graphToken' && !p.apps.find((a) => a.role === c.app)?.applicationPermissions)
+      problems.push(`check graphToken names app '${c.app}', which declares no application permissions`);
     for (const app of apps)
       if (!roles.has(app)) problems.push(`check ${c.kind} names app '${app}', which is not declared`);
     if (c.kind === 'oidcMetadata' && !records.has(c.record))
