@@ -20,7 +20,7 @@ import {
 } from './errors';
 import { type AppKey, type Env, type Json, findApp, invalidObjectId, isGuid, jsonBody, replicated } from './env';
 import { APPLICATION_PROPERTIES, APPLICATION_READ_ONLY, applicationJson, isoTicks } from './model';
-import { listResponse } from './paging';
+import { type ListOptions, countResponse, listResponse } from './paging';
 import { applySelect, parseSelect } from './odata';
 
 const APP_TYPE = 'microsoft.graph.application';
@@ -207,29 +207,39 @@ export function getApplication(env: Env, key: AppKey): SandboxResponse {
   });
 }
 
-export function listApplications(env: Env): SandboxResponse {
+const APPLICATION_LIST: ListOptions = {
+  path: '/v1.0/applications',
+  contextSet: 'applications',
+  filter: {
+    resource: 'Application',
+    properties: APPLICATION_PROPERTIES,
+    filterable: {
+      id: { kind: 'string', ops: ['eq'] },
+      appId: { kind: 'string', ops: ['eq'] },
+      displayName: { kind: 'string', ops: ['eq', 'startswith'] },
+      uniqueName: { kind: 'string', ops: ['eq', 'startswith'] },
+      signInAudience: { kind: 'string', ops: ['eq'] },
+      publisherDomain: { kind: 'string', ops: ['eq', 'startswith'] },
+      tags: { kind: 'collection', ops: ['any'] },
+      identifierUris: { kind: 'collection', ops: ['any'] },
+    },
+  },
+};
+
+function applicationRows(env: Env) {
   if (!canRead(env.caller)) throw insufficientPrivileges();
-  const rows = [...env.directory.applications.values()]
+  return [...env.directory.applications.values()]
     .filter((a) => a.deletedAt === null)
     .map((a) => applicationJson(a, env.directory));
-  return listResponse(env, rows, {
-    path: '/v1.0/applications',
-    contextSet: 'applications',
-    filter: {
-      resource: 'Application',
-      properties: APPLICATION_PROPERTIES,
-      filterable: {
-        id: { kind: 'string', ops: ['eq'] },
-        appId: { kind: 'string', ops: ['eq'] },
-        displayName: { kind: 'string', ops: ['eq', 'startswith'] },
-        uniqueName: { kind: 'string', ops: ['eq', 'startswith'] },
-        signInAudience: { kind: 'string', ops: ['eq'] },
-        publisherDomain: { kind: 'string', ops: ['eq', 'startswith'] },
-        tags: { kind: 'collection', ops: ['any'] },
-        identifierUris: { kind: 'collection', ops: ['any'] },
-      },
-    },
-  });
+}
+
+export function listApplications(env: Env): SandboxResponse {
+  return listResponse(env, applicationRows(env), APPLICATION_LIST);
+}
+
+/** GET /applications/$count (advanced query: needs `ConsistencyLevel: eventual`). */
+export function countApplications(env: Env): SandboxResponse {
+  return countResponse(env, applicationRows(env), APPLICATION_LIST);
 }
 
 /** PATCH /applications/{id} → 204. */

@@ -5,6 +5,7 @@
 import type { SandboxResponse } from '../core/types';
 import {
   addPassword,
+  countApplications,
   deleteApplication,
   getApplication,
   getDeletedItem,
@@ -22,9 +23,11 @@ import type { AppKey, Env } from './env';
 import { listTransitiveMembers, transitiveMembersRoute } from './groups';
 import { meNotAllowed, sendMail } from './mail';
 import {
+  countServicePrincipals,
   deleteServicePrincipal,
   getServicePrincipal,
   listServicePrincipals,
+  patchServicePrincipal,
   postServicePrincipal,
   upsertServicePrincipal,
 } from './service-principals';
@@ -82,6 +85,8 @@ function applications(env: Env, head: ReturnType<typeof parseSegment> & object, 
     else if (kn === 'uniquename') key = { kind: 'uniqueName', value: head.keyValue };
     else if (kn === 'id') key = { kind: 'id', value: head.keyValue };
     else throw unknownSegment(`applications(${head.keyName}='${head.keyValue}')`);
+  } else if (rest.length === 1 && rest[0] === '$count') {
+    return dispatch(env, { GET: () => countApplications(env) });
   } else if (rest.length) {
     key = { kind: 'id', value: rest.shift() as string };
   }
@@ -110,24 +115,22 @@ function servicePrincipals(env: Env, head: ReturnType<typeof parseSegment> & obj
     const key = { kind: kn === 'appid' ? ('appId' as const) : ('id' as const), value };
     return dispatch(env, {
       GET: () => getServicePrincipal(env, key),
-      PATCH: () => (key.kind === 'appId' ? upsertServicePrincipal(env, value) : methodNotAllowedResponse()),
+      PATCH: () => (key.kind === 'appId' ? upsertServicePrincipal(env, value) : patchServicePrincipal(env, key)),
       DELETE: () => deleteServicePrincipal(env, key),
     });
   }
   if (!rest.length)
     return dispatch(env, { GET: () => listServicePrincipals(env), POST: () => postServicePrincipal(env) });
+  if (rest.length === 1 && rest[0] === '$count') return dispatch(env, { GET: () => countServicePrincipals(env) });
   if (rest.length === 1) {
     const key = { kind: 'id' as const, value: rest[0] };
     return dispatch(env, {
       GET: () => getServicePrincipal(env, key),
+      PATCH: () => patchServicePrincipal(env, key),
       DELETE: () => deleteServicePrincipal(env, key),
     });
   }
   throw unknownSegment(rest[1]);
-}
-
-function methodNotAllowedResponse(): never {
-  throw methodNotAllowed();
 }
 
 function directory(env: Env, rest: string[]): SandboxResponse {
