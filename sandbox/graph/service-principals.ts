@@ -31,7 +31,7 @@ import { type ListOptions, countResponse, listResponse } from './paging';
 
 const SP_TYPE = 'microsoft.graph.servicePrincipal';
 
-type SpKey = { kind: 'id' | 'appId'; value: string };
+export type SpKey = { kind: 'id' | 'appId'; value: string };
 
 /** `customSecurityAttributes` also needs this application permission (serviceprincipal-update, note). */
 const CUSTOM_SECURITY_ATTRIBUTES_PERMISSION = 'CustomSecAttributeAssignment.ReadWrite.All';
@@ -149,7 +149,8 @@ export function patchServicePrincipal(env: Env, key: SpKey): SandboxResponse {
   return emptyResponse(env.ids, 204);
 }
 
-function resolveSp(env: Env, key: SpKey): ServicePrincipal {
+/** The live, replicated service principal a key addresses, or Graph's 404 / 400. */
+export function resolveSp(env: Env, key: SpKey): ServicePrincipal {
   if (key.kind === 'id' && !isGuid(key.value)) throw invalidObjectId(key.value);
   const v = key.value.toLowerCase();
   for (const sp of env.directory.servicePrincipals.values()) {
@@ -205,11 +206,12 @@ export function countServicePrincipals(env: Env): SandboxResponse {
   return countResponse(env, servicePrincipalRows(env), SERVICE_PRINCIPAL_LIST);
 }
 
-/** DELETE /servicePrincipals/{id} → 204. */
+/** DELETE /servicePrincipals/{id} → 204; the app role assignments it holds or grants go with it. */
 export function deleteServicePrincipal(env: Env, key: SpKey): SandboxResponse {
   if (!canWriteOwned(env.caller)) throw insufficientPrivileges();
   const sp = resolveSp(env, key);
   if (!mayModify(env.caller, sp.owners)) throw insufficientPrivileges();
   sp.deletedAt = env.clock.now();
+  env.directory.removeAssignmentsOf(sp.id);
   return emptyResponse(env.ids, 204);
 }
