@@ -15,7 +15,8 @@ const SRC_STAYS_IN_SRC = {
 
 /** Clients talk to one external system each; they know nothing of the durable layers above them. */
 const CLIENTS_STAY_LOW = {
-  regex: '^(\\.\\./)+(src/)?(activities|orchestrators|functions)(/|$)',
+  // Any relative specifier reaching those folders, also through `./../` or `../lib/../` detours.
+  regex: '^\\.{1,2}/(.*/)?(activities|orchestrators|functions)(/|$)',
   caseSensitive: true,
   message:
     'src/clients/** must not import src/activities, src/orchestrators or src/functions: clients are the bottom layer ' +
@@ -24,7 +25,7 @@ const CLIENTS_STAY_LOW = {
 
 /** Mail, approval pages and policy, contracts: they speak in contracts, never in activity modules. */
 const NO_ACTIVITY_MODULES = {
-  regex: '^(\\.\\./)+(src/)?activities(/|$)',
+  regex: '^\\.{1,2}/(.*/)?activities(/|$)',
   caseSensitive: true,
   message:
     'src/mail, src/approvals and src/contracts import the contracts (src/contracts/), never activity modules: ' +
@@ -120,6 +121,10 @@ export default tseslint.config(
         {
           selector: "NewExpression[callee.name='Date'][arguments.length=0]",
           message: 'Use context.df.currentUtcDateTime.',
+        },
+        {
+          selector: 'ImportExpression',
+          message: 'Orchestrators import statically, and only replay-safe modules (no dynamic import()).',
         },
       ],
     },

@@ -68,10 +68,13 @@ export interface ServicePrincipal {
 
 /** An application permission granted to `principalId` on resource service principal `resourceId`. */
 export interface AppRoleAssignment {
+  /** As Graph forms it: see {@link newAppRoleAssignmentId}. */
   id: string;
   principalId: string;
   resourceId: string;
   appRoleId: string;
+  /** When it was granted (sandbox clock); seeded grants have none and predate the sandbox. */
+  createdAt?: number;
 }
 
 export interface User {
@@ -99,14 +102,46 @@ export const SEEDED_GROUPS = {
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 export const KEY_VAULT_APP_ID = 'cfa8b339-82a2-471a-a3c9-0fc0be7a4093';
 
-/** Graph application permissions, with their real app-role ids (permissions reference). */
+/**
+ * Graph application permissions, with their real app-role ids: the "Application" identifiers of
+ * https://learn.microsoft.com/graph/permissions-reference (its "All permissions and IDs" table). The Microsoft Graph
+ * service principal exposes these as `appRoles`; an assignment of one puts its value in app-only tokens' `roles`.
+ */
 export const GRAPH_ROLES = {
   'Application.ReadWrite.OwnedBy': '18a4783c-866b-4cc7-a460-3d5e5662c884',
   'Application.ReadWrite.All': '1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9',
+  'Application.Read.All': '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30',
+  'AppRoleAssignment.ReadWrite.All': '06b708a9-e830-4db3-a914-8e69da51d44f',
   'Mail.Send': 'b633e1c5-b582-4048-a93e-9f11b44c7e96',
   'GroupMember.Read.All': '98830695-27a2-44f7-8c18-0c3ebc9698f6',
+  'GroupMember.ReadWrite.All': 'dbaae8cf-10b5-4b86-a4a1-f871c94c6695',
+  'Group.Read.All': '5b567255-7703-4780-807c-7be8301ae99b',
   'User.ReadBasic.All': '97235f07-e226-4f63-ace3-39588e11d3a1',
+  'User.Read.All': 'df021288-bdef-4463-88db-98f22de89214',
+  'User.ReadWrite.All': '741f803b-c850-494e-b5df-cde7c675a1ca',
 } as const;
+
+/** The 16 bytes of a GUID in .NET's `Guid.ToByteArray()` order (first three groups little-endian). */
+function guidBytes(guid: string): Buffer {
+  const hex = guid.replace(/-/g, '');
+  const b = Buffer.from(hex, 'hex');
+  return Buffer.concat([
+    b.subarray(0, 4).reverse(),
+    b.subarray(4, 6).reverse(),
+    b.subarray(6, 8).reverse(),
+    b.subarray(8),
+  ]);
+}
+
+/**
+ * An appRoleAssignment id as Graph forms it: 43 characters of base64url over the principal's object id (in .NET byte
+ * order) and 16 further bytes. The documented samples decode that way, e.g.
+ * `-WmtM5na7Uus0D8kI1yylpU9Mdo0Pb9OoBJvd3T5eKc` for principal `33ad69f9-da99-4bed-acd0-3f24235cb296`
+ * (https://learn.microsoft.com/graph/api/serviceprincipal-post-approleassignedto); the last 16 bytes are random here.
+ */
+export function newAppRoleAssignmentId(principalId: string): string {
+  return Buffer.concat([guidBytes(principalId), randomBytes(16)]).toString('base64url');
+}
 
 export const hashSecret = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
 
@@ -190,6 +225,14 @@ export class Directory {
       .filter((a) => a.principalId === clientSpId && a.resourceId === resource.id)
       .map((a) => resource.appRoles.find((r) => r.id === a.appRoleId)?.value)
       .filter((v): v is string => typeof v === 'string');
+  }
+
+  /** Drops every app role assignment held by or granted on a service principal (it was deleted). */
+  removeAssignmentsOf(servicePrincipalId: string): void {
+    const keep = this.appRoleAssignments.filter(
+      (a) => a.principalId !== servicePrincipalId && a.resourceId !== servicePrincipalId,
+    );
+    this.appRoleAssignments.splice(0, this.appRoleAssignments.length, ...keep);
   }
 
   /** Adds a user (seeding and tests); the mail defaults to the UPN. */
@@ -347,7 +390,7 @@ export class Directory {
       'User.ReadBasic.All',
     ] as const)
       this.appRoleAssignments.push({
-        id: newGuid(),
+        id: newAppRoleAssignmentId(fnSp.id),
         principalId: fnSp.id,
         resourceId: graph.id,
         appRoleId: GRAPH_ROLES[role],

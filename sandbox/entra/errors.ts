@@ -101,12 +101,31 @@ export const aadsts = {
     code: 700016,
     message: `Application with identifier '${appId}' was not found in the directory '${directory}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
   }),
-  /** Azure/azure-sdk-for-go#22386 (full JSON body); 401 like the other `invalid_client` answers [inferred]. */
-  missingClientSecret: (): AadstsError => ({
+  /**
+   * A client-credentials request with neither `client_secret` nor `client_assertion` (nor a signed `request`):
+   * AADSTS7000216, `invalid_client`, 401, as a recorded Entra response shows it (Azure SDK for JavaScript test
+   * recordings, full JSON body; lookup https://login.microsoftonline.com/error?code=7000216). AADSTS7000218 is the
+   * answer of the other grants (authorization code, password) for a confidential client
+   * (https://learn.microsoft.com/entra/identity-platform/reference-error-codes; Microsoft's troubleshooting article
+   * https://learn.microsoft.com/troubleshoot/entra/entra-id/app-integration/confidential-client-application-authentication-error-aadsts7000218).
+   */
+  missingClientCredential: (): AadstsError => ({
     status: 401,
     error: 'invalid_client',
-    code: 7000218,
-    message: `The request body must contain the following parameter: 'client_assertion' or 'client_secret'.`,
+    code: 7000216,
+    message: `'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.`,
+  }),
+  /**
+   * A `client_assertion` whose signing key is not registered on the app. The stand-in registers no certificate
+   * credentials (`keyCredentials` is always empty), so every assertion fails this way: AADSTS700027, `invalid_client`
+   * (https://learn.microsoft.com/entra/identity-platform/reference-error-codes; message as quoted from real responses
+   * in public code); 401 like the other `invalid_client` answers [inferred].
+   */
+  invalidClientAssertion: (appId: string): AadstsError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700027,
+    message: `Client assertion contains an invalid signature. [Reason - The key was not found., Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${appId}'.]`,
   }),
   /** OfficeDev/microsoft-365-agents-toolkit#8621 and keycloak/keycloak#31294 (401 with the full JSON body). */
   invalidClientSecret: (appId: string): AadstsError => ({

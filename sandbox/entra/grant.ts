@@ -107,7 +107,12 @@ export async function clientCredentialsGrant(
     return fail(aadsts.appNotFound(clientId, tenant));
 
   const secret = form.get('client_secret') ?? basic?.clientSecret;
-  if (!secret) return fail(aadsts.missingClientSecret());
+  if (!secret) {
+    // No secret: a client assertion (certificate credential) is the other way a confidential client authenticates;
+    // the stand-in registers no key credentials, so an assertion never verifies.
+    if (form.get('client_assertion')) return fail(aadsts.invalidClientAssertion(app.appId));
+    return fail(aadsts.missingClientCredential());
+  }
   const secretError = checkSecret(deps, app, secret);
   if (secretError) return fail(secretError);
 

@@ -20,7 +20,7 @@ import {
 } from './errors';
 import { type AppKey, type Env, type Json, findApp, invalidObjectId, isGuid, jsonBody, replicated } from './env';
 import { APPLICATION_PROPERTIES, APPLICATION_READ_ONLY, applicationJson, isoTicks } from './model';
-import { listResponse } from './paging';
+import { type ListOptions, countResponse, listResponse } from './paging';
 import { applySelect, parseSelect } from './odata';
 
 const APP_TYPE = 'microsoft.graph.application';
@@ -33,6 +33,46 @@ const SIGN_IN_AUDIENCES = [
 
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+const directoryInvalid = (path: string) => new GraphError(400, 'Request_BadRequest', `Property ${path} is invalid.`);
+
+/**
+ * `requiredResourceAccess`: `[{ resourceAppId, resourceAccess: [{ id, type }] }]`
+ * (https://learn.microsoft.com/graph/api/resources/requiredresourceaccess,
+ * https://learn.microsoft.com/graph/api/resources/resourceaccess: `id` is an Edm.Guid, `type` is `Scope` for a
+ * delegated permission or `Role` for an app role). Wrong JSON types and a malformed `id` fail in the OData reader (400
+ * `BadRequest`, as for every other property); a `type` other than the two answers 400 `Request_BadRequest`
+ * "Property requiredResourceAccess.resourceAccess is invalid." (the directory's wording as Graph clients report it);
+ * a `resourceAppId` that is not a GUID answers the same way for that property [inferred]. Stored as
+ * `{ resourceAppId, resourceAccess: [{ id, type }] }` and returned on GET (`$select=requiredResourceAccess`).
+ */
+function readRequiredResourceAccess(value: unknown): Json[] {
+  const isObjectArray = (v: unknown): v is Json[] => Array.isArray(v) && v.every(isObject);
+  if (!isObjectArray(value))
+    throw invalidValue('requiredResourceAccess', 'Collection(microsoft.graph.requiredResourceAccess)');
+  return value.map((entry) => {
+    for (const k of Object.keys(entry))
+      if (!k.startsWith('@') && k !== 'resourceAppId' && k !== 'resourceAccess')
+        throw unknownProperty(k, 'microsoft.graph.requiredResourceAccess');
+    const { resourceAppId, resourceAccess = [] } = entry;
+    if (typeof resourceAppId !== 'string') throw invalidValue('resourceAppId', 'Edm.String');
+    if (!isGuid(resourceAppId)) throw directoryInvalid('requiredResourceAccess.resourceAppId');
+    if (!isObjectArray(resourceAccess))
+      throw invalidValue('resourceAccess', 'Collection(microsoft.graph.resourceAccess)');
+    return {
+      resourceAppId,
+      resourceAccess: resourceAccess.map((access) => {
+        for (const k of Object.keys(access))
+          if (!k.startsWith('@') && k !== 'id' && k !== 'type')
+            throw unknownProperty(k, 'microsoft.graph.resourceAccess');
+        if (typeof access.id !== 'string' || !isGuid(access.id)) throw invalidValue('id', 'Edm.Guid');
+        if (access.type !== 'Role' && access.type !== 'Scope')
+          throw directoryInvalid('requiredResourceAccess.resourceAccess');
+        return { id: access.id, type: access.type };
+      }),
+    };
+  });
+}
 
 /** The changes a body asks for, validated before anything is applied (a failed request changes nothing). */
 type Changes = { typed: Partial<Application>; extra: Json };
@@ -101,6 +141,9 @@ function readApplicationBody(env: Env, body: Json, target: Application | undefin
         extra.api = Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'requestedAccessTokenVersion'));
         break;
       }
+      case 'requiredResourceAccess':
+        extra.requiredResourceAccess = readRequiredResourceAccess(value);
+        break;
       default:
         extra[key] = value;
     }
@@ -207,29 +250,39 @@ export function getApplication(env: Env, key: AppKey): SandboxResponse {
   });
 }
 
-export function listApplications(env: Env): SandboxResponse {
+const APPLICATION_LIST: ListOptions = {
+  path: '/v1.0/applications',
+  contextSet: 'applications',
+  filter: {
+    resource: 'Application',
+    properties: APPLICATION_PROPERTIES,
+    filterable: {
+      id: { kind: 'string', ops: ['eq'] },
+      appId: { kind: 'string', ops: ['eq'] },
+      displayName: { kind: 'string', ops: ['eq', 'startswith'] },
+      uniqueName: { kind: 'string', ops: ['eq', 'startswith'] },
+      signInAudience: { kind: 'string', ops: ['eq'] },
+      publisherDomain: { kind: 'string', ops: ['eq', 'startswith'] },
+      tags: { kind: 'collection', ops: ['any'] },
+      identifierUris: { kind: 'collection', ops: ['any'] },
+    },
+  },
+};
+
+function applicationRows(env: Env) {
   if (!canRead(env.caller)) throw insufficientPrivileges();
-  const rows = [...env.directory.applications.values()]
+  return [...env.directory.applications.values()]
     .filter((a) => a.deletedAt === null)
     .map((a) => applicationJson(a, env.directory));
-  return listResponse(env, rows, {
-    path: '/v1.0/applications',
-    contextSet: 'applications',
-    filter: {
-      resource: 'Application',
-      properties: APPLICATION_PROPERTIES,
-      filterable: {
-        id: { kind: 'string', ops: ['eq'] },
-        appId: { kind: 'string', ops: ['eq'] },
-        displayName: { kind: 'string', ops: ['eq', 'startswith'] },
-        uniqueName: { kind: 'string', ops: ['eq', 'startswith'] },
-        signInAudience: { kind: 'string', ops: ['eq'] },
-        publisherDomain: { kind: 'string', ops: ['eq', 'startswith'] },
-        tags: { kind: 'collection', ops: ['any'] },
-        identifierUris: { kind: 'collection', ops: ['any'] },
-      },
-    },
-  });
+}
+
+export function listApplications(env: Env): SandboxResponse {
+  return listResponse(env, applicationRows(env), APPLICATION_LIST);
+}
+
+/** GET /applications/$count (advanced query: needs `ConsistencyLevel: eventual`). */
+export function countApplications(env: Env): SandboxResponse {
+  return countResponse(env, applicationRows(env), APPLICATION_LIST);
 }
 
 /** PATCH /applications/{id} → 204. */
@@ -242,12 +295,24 @@ export function patchApplication(env: Env, key: AppKey): SandboxResponse {
   return emptyResponse(env.ids, 204);
 }
 
-/** DELETE /applications/{id} → 204; the app moves to deleted items for 30 days [doc application-delete]. */
+/**
+ * DELETE /applications/{id} → 204; the app moves to deleted items for 30 days [doc application-delete]. Its service
+ * principal in the home tenant is deleted with it
+ * (https://learn.microsoft.com/entra/identity/enterprise-apps/restore-application), and with the service principal the
+ * app role assignments it holds or grants. Restoring the application does not bring the service principal back
+ * (https://learn.microsoft.com/graph/api/directory-deleteditems-restore).
+ */
 export function deleteApplication(env: Env, key: AppKey): SandboxResponse {
   if (!canWriteOwned(env.caller)) throw insufficientPrivileges();
   const app = resolveApp(env, key);
   if (!mayModify(env.caller, app.owners)) throw insufficientPrivileges();
-  app.deletedAt = env.clock.now();
+  const now = env.clock.now();
+  app.deletedAt = now;
+  const sp = env.directory.spByAppId(app.appId);
+  if (sp) {
+    sp.deletedAt = now;
+    env.directory.removeAssignmentsOf(sp.id);
+  }
   return emptyResponse(env.ids, 204);
 }
 

@@ -56,6 +56,11 @@ export function jsonResponse(
   };
 }
 
+/** A `text/plain` answer, as Graph gives the raw `/$count` (https://learn.microsoft.com/graph/query-parameters). */
+export function textResponse(ids: RequestIds, status: number, text: string): SandboxResponse {
+  return { status, headers: { ...baseHeaders(ids), 'Content-Type': 'text/plain' }, body: text };
+}
+
 export function emptyResponse(ids: RequestIds, status: number, headers: Record<string, string> = {}): SandboxResponse {
   return { status, headers: { ...baseHeaders(ids), ...headers } };
 }

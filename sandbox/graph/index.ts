@@ -1,6 +1,7 @@
 /**
- * Microsoft Graph v1.0 stand-in: the applications, servicePrincipals, deleted-items, sendMail and group
- * transitiveMembers (./groups.ts) endpoints the product uses, with Graph's auth, permissions, eventual consistency, OData query options and error envelope.
+ * Microsoft Graph v1.0 stand-in: the applications, servicePrincipals (with their app role assignments,
+ * ./app-role-assignments.ts), deleted-items, sendMail and group transitiveMembers (./groups.ts) endpoints the product
+ * uses, with Graph's auth, permissions, eventual consistency, OData query options and error envelope.
  * See docs/reference/microsoft.md (the Graph sections) for the behaviours modelled and their public sources; each
  * module cites its pages.
  */

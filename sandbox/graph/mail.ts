@@ -11,6 +11,10 @@
  * - No recipients: 400 `ErrorInvalidRecipients` [observed Exchange error for a message without recipients].
  * - `saveToSentItems` is Edm.Boolean; the documented example sends the string "false", which Graph accepts.
  * - `body.contentType`: `Text` | `HTML` (CSDL enum bodyType `text`/`html`; case-insensitive).
+ * - `internetMessageHeaders`: only custom headers, whose names start with `x-` or `X-`, may be set
+ *   (https://learn.microsoft.com/graph/api/resources/internetmessageheader, message resource); any other name (e.g.
+ *   `In-Reply-To`) is refused with 400 `InvalidInternetMessageHeader` "The internet message header name '<name>'
+ *   should start with 'x-' or 'X-'." [wording as public reports quote Graph's answer].
  */
 import type { SandboxResponse } from '../core/types';
 import { GraphError, emptyResponse, invalidValue } from './errors';
@@ -92,6 +96,26 @@ function checkRecipients(name: string, value: unknown, required: boolean): void 
   }
 }
 
+function checkInternetMessageHeaders(value: unknown): void {
+  if (value === undefined || value === null) return;
+  if (!Array.isArray(value))
+    throw invalidValue('internetMessageHeaders', 'Collection(microsoft.graph.internetMessageHeader)');
+  for (const h of value) {
+    if (!isObject(h)) throw invalidValue('internetMessageHeaders', 'microsoft.graph.internetMessageHeader');
+    for (const k of Object.keys(h))
+      if (k !== 'name' && k !== 'value') throw noSuchProperty(k, 'microsoft.graph.internetMessageHeader');
+    const name = typeof h.name === 'string' ? h.name : '';
+    if (!/^x-/i.test(name))
+      throw new GraphError(
+        400,
+        'InvalidInternetMessageHeader',
+        `The internet message header name '${name}' should start with 'x-' or 'X-'.`,
+      );
+    if (h.value !== undefined && h.value !== null && typeof h.value !== 'string')
+      throw invalidValue('value', 'Edm.String');
+  }
+}
+
 function validateMessage(message: Json): void {
   for (const k of Object.keys(message))
     if (!k.startsWith('@') && !MESSAGE_PROPERTIES.includes(k)) throw noSuchProperty(k, 'microsoft.graph.message');
@@ -99,6 +123,7 @@ function validateMessage(message: Json): void {
   checkRecipients('ccRecipients', message.ccRecipients, false);
   checkRecipients('bccRecipients', message.bccRecipients, false);
   checkRecipients('replyTo', message.replyTo, false);
+  checkInternetMessageHeaders(message.internetMessageHeaders);
   if (message.subject !== undefined && message.subject !== null && typeof message.subject !== 'string')
     throw invalidValue('subject', 'Edm.String');
   const body = message.body;

@@ -111,20 +111,34 @@ export const SERVICE_PRINCIPAL_PROPERTIES = [
   'verifiedPublisher',
 ] as const;
 
+/**
+ * Properties a create, upsert or update may set: the request-body table of
+ * https://learn.microsoft.com/graph/api/serviceprincipal-update, plus `appId` (create) and the free-text and URL
+ * properties the resource page describes without "Read-only" (`description`, `loginUrl`, `notes`,
+ * `notificationEmailAddresses`). `passwordCredentials` only through addPassword (same page, note).
+ */
 export const SERVICE_PRINCIPAL_WRITABLE = new Set([
   'appId',
   'accountEnabled',
+  'addIns',
   'alternativeNames',
   'appRoleAssignmentRequired',
+  'appRoles',
+  'customSecurityAttributes',
   'description',
+  'displayName',
   'homepage',
+  'keyCredentials',
   'loginUrl',
   'logoutUrl',
   'notes',
   'notificationEmailAddresses',
+  'oauth2PermissionScopes',
   'preferredSingleSignOnMode',
   'replyUrls',
+  'servicePrincipalNames',
   'tags',
+  'tokenEncryptionKeyId',
 ]);
 
 /** `2024-01-02T03:04:05Z` */

@@ -5,6 +5,7 @@
 import type { SandboxResponse } from '../core/types';
 import {
   addPassword,
+  countApplications,
   deleteApplication,
   getApplication,
   getDeletedItem,
@@ -17,15 +18,25 @@ import {
   restoreDeletedItem,
   upsertApplication,
 } from './applications';
+import {
+  deleteAppRoleAssignedTo,
+  getAppRoleAssignedTo,
+  listAppRoleAssignedTo,
+  listAppRoleAssignments,
+  postAppRoleAssignedTo,
+} from './app-role-assignments';
 import { GraphError, methodNotAllowed, unknownSegment } from './errors';
 import type { AppKey, Env } from './env';
 import { listTransitiveMembers, transitiveMembersRoute } from './groups';
 import { meNotAllowed, sendMail } from './mail';
 import {
+  countServicePrincipals,
   deleteServicePrincipal,
   getServicePrincipal,
   listServicePrincipals,
+  patchServicePrincipal,
   postServicePrincipal,
+  type SpKey,
   upsertServicePrincipal,
 } from './service-principals';
 
@@ -82,6 +93,8 @@ function applications(env: Env, head: ReturnType<typeof parseSegment> & object, 
     else if (kn === 'uniquename') key = { kind: 'uniqueName', value: head.keyValue };
     else if (kn === 'id') key = { kind: 'id', value: head.keyValue };
     else throw unknownSegment(`applications(${head.keyName}='${head.keyValue}')`);
+  } else if (rest.length === 1 && rest[0] === '$count') {
+    return dispatch(env, { GET: () => countApplications(env) });
   } else if (rest.length) {
     key = { kind: 'id', value: rest.shift() as string };
   }
@@ -102,32 +115,39 @@ function applications(env: Env, head: ReturnType<typeof parseSegment> & object, 
 }
 
 function servicePrincipals(env: Env, head: ReturnType<typeof parseSegment> & object, rest: string[]): SandboxResponse {
+  let key: SpKey;
   if (head.keyValue !== undefined) {
     const kn = (head.keyName ?? 'id').toLowerCase();
     if (kn !== 'appid' && kn !== 'id') throw unknownSegment(`servicePrincipals(${head.keyName}='${head.keyValue}')`);
-    if (rest.length) throw unknownSegment(rest[0]);
-    const value = head.keyValue;
-    const key = { kind: kn === 'appid' ? ('appId' as const) : ('id' as const), value };
-    return dispatch(env, {
-      GET: () => getServicePrincipal(env, key),
-      PATCH: () => (key.kind === 'appId' ? upsertServicePrincipal(env, value) : methodNotAllowedResponse()),
-      DELETE: () => deleteServicePrincipal(env, key),
-    });
-  }
-  if (!rest.length)
+    key = { kind: kn === 'appid' ? 'appId' : 'id', value: head.keyValue };
+  } else if (!rest.length) {
     return dispatch(env, { GET: () => listServicePrincipals(env), POST: () => postServicePrincipal(env) });
-  if (rest.length === 1) {
-    const key = { kind: 'id' as const, value: rest[0] };
+  } else if (rest.length === 1 && rest[0] === '$count') {
+    return dispatch(env, { GET: () => countServicePrincipals(env) });
+  } else {
+    key = { kind: 'id', value: rest.shift() as string };
+  }
+  const k = key;
+  if (!rest.length)
     return dispatch(env, {
-      GET: () => getServicePrincipal(env, key),
-      DELETE: () => deleteServicePrincipal(env, key),
+      GET: () => getServicePrincipal(env, k),
+      PATCH: () => (k.kind === 'appId' ? upsertServicePrincipal(env, k.value) : patchServicePrincipal(env, k)),
+      DELETE: () => deleteServicePrincipal(env, k),
+    });
+  // Navigation properties (https://learn.microsoft.com/graph/api/resources/serviceprincipal, "Relationships").
+  const nav = rest[0].toLowerCase();
+  if (nav === 'approleassignedto' && rest.length === 1)
+    return dispatch(env, { GET: () => listAppRoleAssignedTo(env, k), POST: () => postAppRoleAssignedTo(env, k) });
+  if (nav === 'approleassignedto' && rest.length === 2) {
+    const assignmentId = rest[1];
+    return dispatch(env, {
+      GET: () => getAppRoleAssignedTo(env, k, assignmentId),
+      DELETE: () => deleteAppRoleAssignedTo(env, k, assignmentId),
     });
   }
-  throw unknownSegment(rest[1]);
-}
-
-function methodNotAllowedResponse(): never {
-  throw methodNotAllowed();
+  if (nav === 'approleassignments' && rest.length === 1)
+    return dispatch(env, { GET: () => listAppRoleAssignments(env, k) });
+  throw unknownSegment(rest.length > 2 ? rest[2] : rest[0]);
 }
 
 function directory(env: Env, rest: string[]): SandboxResponse {

@@ -2,6 +2,7 @@ import type { SandboxClock } from '../core/clock';
 import type { Jwk } from '../core/jwt';
 import type { SandboxRequest, SandboxResponse, StandIn } from '../core/types';
 import { authenticate } from './auth';
+import { newGuid } from '../core/random';
 import { faultResponse, kvError } from './errors';
 import * as op from './operations';
 import { apiVersion } from './params';
@@ -49,6 +50,48 @@ function recoveryPolicy(opts: KeyVaultOptions): RecoveryPolicy {
 const notFound = (): SandboxResponse => kvError(404, 'NotFound', 'The requested resource was not found.');
 const methodNotAllowed = (method: string): SandboxResponse =>
   kvError(405, 'MethodNotAllowed', `The requested method ${method} is not allowed for this resource.`);
+
+/**
+ * The service version a vault reports in `x-ms-keyvault-service-version` (a value seen in the recorded responses of
+ * Azure/azure-sdk-for-js `sdk/keyvault/keyvault-secrets/recordings`; it changes with every service deployment).
+ */
+export const SERVICE_VERSION = '1.2.265.0';
+/** The region the stand-in's vault reports (`x-ms-keyvault-region`). */
+const REGION = 'westeurope';
+
+const headerValue = (req: SandboxRequest | undefined, name: string) => {
+  const v = req?.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+/**
+ * Headers every vault response carries, success or error, as the recorded responses in Azure/azure-sdk-for-js
+ * (`sdk/keyvault/keyvault-secrets/recordings`, 200, 204 and 401 alike) show them: `Cache-Control: no-cache`,
+ * `Pragma: no-cache`, `Expires: -1`, a fresh `x-ms-request-id`, the caller's `x-ms-client-request-id` echoed when it
+ * sent one, `x-ms-keyvault-region`, `x-ms-keyvault-service-version` and `x-ms-keyvault-network-info`. The SDK lists the
+ * three `x-ms-keyvault-*` names among the headers it logs (`@azure/keyvault-secrets` SecretClient, logging options).
+ */
+export function vaultHeaders(req?: SandboxRequest): Record<string, string> {
+  const clientRequestId = headerValue(req, 'x-ms-client-request-id');
+  const addr = req?.remoteAddress.replace(/^::ffff:/, '') || '127.0.0.1';
+  return {
+    'Cache-Control': 'no-cache',
+    Pragma: 'no-cache',
+    Expires: '-1',
+    'x-ms-keyvault-region': REGION,
+    ...(clientRequestId ? { 'x-ms-client-request-id': clientRequestId } : {}),
+    'x-ms-request-id': newGuid(),
+    'x-ms-keyvault-service-version': SERVICE_VERSION,
+    'x-ms-keyvault-network-info': `conn_type=Ipv4;addr=${addr};act_addr_fam=InterNetwork;`,
+    'X-Content-Type-Options': 'nosniff',
+    'Strict-Transport-Security': 'max-age=31536000;includeSubDomains',
+  };
+}
+
+const withVaultHeaders = (res: SandboxResponse, req?: SandboxRequest): SandboxResponse => ({
+  ...res,
+  headers: { ...vaultHeaders(req), ...(res.headers ?? {}) },
+});
 
 /** Maps `/{collection}/{name}/{rest}` onto the data-plane operations of secrets-7.5.json. */
 function route(ctx: op.OpContext, req: SandboxRequest): SandboxResponse {
@@ -105,14 +148,15 @@ export function createKeyVault(deps: KeyVaultDeps, opts: KeyVaultOptions = {}): 
         keys: deps.signingKeys(),
         now: hctx.clock.seconds(),
       });
-      if (!auth.ok) return auth.response;
+      if (!auth.ok) return withVaultHeaders(auth.response, req);
       hctx.setAuthSubject(auth.subject);
       const version = apiVersion(req);
-      if (!version.ok) return version.response;
-      return route({ store, origin: deps.origin(), policy, now: hctx.clock.seconds(), apiVersion: version.value }, req);
+      if (!version.ok) return withVaultHeaders(version.response, req);
+      const ctx = { store, origin: deps.origin(), policy, now: hctx.clock.seconds(), apiVersion: version.value };
+      return withVaultHeaders(route(ctx, req), req);
     },
     redactRequestBody: redact,
-    faultResponse,
+    faultResponse: (status, headers) => withVaultHeaders(faultResponse(status, headers)),
     reset: () => store.clear(),
     seedSecret(name, value, tags) {
       const input: NewVersion = { value, ...(tags ? { tags } : {}) };

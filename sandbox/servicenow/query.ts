@@ -44,24 +44,39 @@ const TERM = new RegExp(
   's',
 );
 
-/** Resolves a field path (one dot-walk level: `user.user_name`) on a table; undefined when unknown. */
-export function resolveField(table: string, path: string): { column: ColumnDef; via?: ColumnDef } | undefined {
-  const cols = columnsOf(table);
-  const [first, second, ...rest] = path.split('.');
-  const column = cols.get(first);
-  if (!column || rest.length) return undefined;
-  if (second === undefined) return { column };
-  if (column.type !== 'reference' || !column.reference) return undefined;
-  const target = columnsOf(column.reference).get(second);
-  return target ? { column: target, via: column } : undefined;
+/**
+ * Resolves a field path on a table: a column, or a dot-walk through reference columns to a column of the referenced
+ * table, any number of levels (`request.requested_for.email`; ServiceNow docs `platform-user-interface/c_DotWalking`:
+ * "a chain of field names separated by dots", recommended limit three levels). Undefined when any step is unknown or
+ * not a reference.
+ */
+export function resolveField(table: string, path: string): { column: ColumnDef; via: ColumnDef[] } | undefined {
+  const names = path.split('.');
+  const via: ColumnDef[] = [];
+  let cols = columnsOf(table);
+  for (let i = 0; i < names.length - 1; i++) {
+    const step = cols.get(names[i]);
+    if (!step || step.type !== 'reference' || !step.reference) return undefined;
+    via.push(step);
+    cols = columnsOf(step.reference);
+  }
+  const column = cols.get(names[names.length - 1]);
+  return column ? { column, via } : undefined;
+}
+
+/** The record reached by following reference columns from `row`; undefined when a reference is empty or dangling. */
+export function walk(store: InstanceStore, row: Row, via: ColumnDef[]): Row | undefined {
+  let current: Row | undefined = row;
+  for (const step of via) current = current ? store.get(current.values[step.name] ?? '') : undefined;
+  return current;
 }
 
 /** The raw value of a field path on a row ("" when a dot-walk's reference is empty or dangling). */
 export function fieldValue(store: InstanceStore, row: Row, path: string): string {
-  const [first, second] = path.split('.');
-  if (second === undefined) return row.values[first] ?? '';
-  const target = store.get(row.values[first] ?? '');
-  return target?.values[second] ?? '';
+  const names = path.split('.');
+  let current: Row | undefined = row;
+  for (const name of names.slice(0, -1)) current = current ? store.get(current.values[name] ?? '') : undefined;
+  return current?.values[names[names.length - 1]] ?? '';
 }
 
 export function parseQuery(table: string, query: string): ParsedQuery {

@@ -1,4 +1,4 @@
-import { resolveField } from './query';
+import { resolveField, walk } from './query';
 import { columnsOf, displayColumn, type ColumnDef } from './schema';
 import type { InstanceStore, Row } from './store';
 
@@ -25,7 +25,7 @@ export function parseDisplayMode(v: string | null): DisplayMode {
   return v === 'true' || v === 'all' ? v : 'false';
 }
 
-/** sysparm_fields: unknown fields silently ignored; dot-walk one level (docs/reference/servicenow.md#query-parameters). */
+/** sysparm_fields: unknown fields silently ignored; dot-walking through references (docs/reference/servicenow.md#query-parameters). */
 export function requestedFields(table: string, param: string | null): string[] | undefined {
   if (param === null || param.trim() === '') return undefined;
   const out = param
@@ -42,8 +42,8 @@ export function renderRow(store: InstanceStore, row: Row, opts: RenderOptions): 
   for (const path of names) {
     const resolved = resolveField(opts.table, path);
     if (!resolved) continue;
-    if (resolved.via) {
-      const target = store.get(row.values[resolved.via.name] ?? '');
+    if (resolved.via.length) {
+      const target = walk(store, row, resolved.via);
       out[path] = target
         ? renderValue(store, target, resolved.column, opts)
         : opts.display === 'all'
@@ -76,7 +76,9 @@ function renderValue(store: InstanceStore, row: Row, c: ColumnDef, opts: RenderO
 
 function rawValue(store: InstanceStore, row: Row, c: ColumnDef): string {
   if (c.type === 'password2') return store.hasSecret(row.values.sys_id, c.name) ? PASSWORD_MASK : '';
-  if (c.type === 'password' || c.type === 'journal_input') return '';
+  // Journal fields read back as "" (SN-TABLE samples: comments, work_notes, approval_history,
+  // comments_and_work_notes are all "").
+  if (['password', 'journal_input', 'journal', 'journal_list'].includes(c.type)) return '';
   return row.values[c.name] ?? '';
 }
 

@@ -1,20 +1,47 @@
 /**
  * The tables the stand-in holds: columns with ServiceNow internal types, parents (table inheritance), display fields.
- * Column names follow docs/reference/servicenow.md#records-the-integration-writes (ServiceNowDocs and public XML
- * exports / type declarations such as the `oauth_entity` reference keys in public now-sdk typings); columns the product
- * never touches are left out.
+ *
+ * Every table the product reads or writes carries its documented column set, so a query on a real column is never
+ * dropped as an "unknown field" (the quirk query.ts models for misspelled names). Sources, cited per table:
+ * - ServiceNow's own published records: the Table API samples (SN-TABLE, `api-reference/rest-apis/c_TableAPI`: a
+ *   problem and an incident), the Change Management API sample (`api-reference/rest-apis/change-management-api`: a
+ *   change_request), the Contact API sample (`api-reference/rest-apis/contact-api`: sys_user fields), all at
+ *   https://www.servicenow.com/docs/r/australia/<path>.html; and the Personal Developer Instance records and form
+ *   field lists ServiceNow Research publishes in ServiceNow/WorkArena (`src/browsergym/workarena/data_files`:
+ *   incidents, users, requested-item and change-request forms).
+ * - Documentation forms and scripts: SN-OIDC (`platform-security/authentication/add-OIDC-entity`), the connections and
+ *   credentials pages (`platform-security/connections-and-credentials/create-https-connection`, `connection-alias`,
+ *   `oauth-2-credentials`, `docusign-example`), the ServiceNow Fluent ACL and Role APIs
+ *   (`application-development/servicenow-sdk/acl-api-now-ts`, `role-api-now-ts`), docs/reference/servicenow.md.
+ * - Public code where the docs give only labels: microsoft/copilot-servicenow-connector-setup-scripts
+ *   (`federated_auth_setup.js`, `row_level_acl_setup.js`, "verified against Zurich") and the Puppet
+ *   servicenow_change_requests module (`sys_alias`, `sys_connection`, `discovery_credentials` inserts).
+ * Columns known only by a form label (no public column name) are left out rather than guessed; the few names taken
+ * from a label are marked [inferred].
  */
 export type ColumnType =
   | 'GUID'
   | 'string'
   | 'boolean'
   | 'integer'
+  | 'decimal'
   | 'reference'
   | 'choice'
   | 'password2'
   | 'password'
   | 'journal_input'
+  /** A journal written by the platform (approval history): reads back "" like journal_input. */
+  | 'journal'
+  /** A composite journal view (comments and work notes): reads back "", takes no writes. */
+  | 'journal_list'
+  | 'glide_list'
+  | 'glide_date'
   | 'glide_date_time'
+  | 'glide_duration'
+  | 'timer'
+  | 'user_input'
+  | 'table_name'
+  | 'script'
   | 'sys_class_name'
   | 'url';
 
@@ -66,6 +93,20 @@ export const SYSTEM_COLUMNS: ColumnDef[] = [
 /** Application files (extend sys_metadata) also carry the scope they belong to. */
 const SCOPED = [ref('sys_scope', 'sys_scope', 'Application', { default: 'global' })];
 
+const str = (name: string, label: string, extra: Partial<ColumnDef> = {}) => col(name, 'string', label, extra);
+const int = (name: string, label: string, def?: string) =>
+  col(name, 'integer', label, def === undefined ? {} : { default: def });
+const gdt = (name: string, label: string) => col(name, 'glide_date_time', label);
+const choice = (name: string, label: string, def?: string) =>
+  col(name, 'choice', label, def === undefined ? {} : { default: def });
+
+/** Domain columns the Table API samples show on task and sys_user records (`sys_domain` is `global` by default). */
+const DOMAIN = [
+  ref('sys_domain', 'sys_user_group', 'Domain', { default: 'global' }),
+  str('sys_domain_path', 'Domain Path', { default: '/' }),
+  str('sys_tags', 'Tags'),
+];
+
 export const TABLES: TableDef[] = [
   {
     name: 'sys_scope',
@@ -81,6 +122,8 @@ export const TABLES: TableDef[] = [
     ],
   },
   {
+    // Role form: name, description, suffix, elevated privilege, and the ServiceNow Fluent Role API's properties
+    // (assignableBy, canDelegate, grantable, scopedAdmin; `role-api-now-ts`) under their column names.
     name: 'sys_user_role',
     label: 'Role',
     display: 'name',
@@ -89,16 +132,25 @@ export const TABLES: TableDef[] = [
       col('description', 'string', 'Description'),
       col('suffix', 'string', 'Suffix'),
       bool('elevated_privilege', 'Elevated privilege'),
+      ref('assignable_by', 'sys_user_role', 'Assignable by'),
+      bool('can_delegate', 'Can delegate', 'true'),
+      bool('grantable', 'Grantable', 'true'),
+      bool('scoped_admin', 'Application Administrator'),
+      str('includes_roles', 'Includes roles'),
       ...SCOPED,
     ],
   },
   {
+    // The columns of real user records: ServiceNow/WorkArena `expected_user_columns.json` and its PDI users, the same
+    // set the Contact API sample shows (SN-CONTACT); `identity_type` came with Zurich (SN-IDTYPE; the Copilot
+    // connector scripts set it to `machine`).
     name: 'sys_user',
     label: 'User',
     display: 'name',
     columns: [
       col('user_name', 'string', 'User ID'),
       col('first_name', 'string', 'First name'),
+      col('middle_name', 'string', 'Middle name'),
       col('last_name', 'string', 'Last name'),
       col('name', 'string', 'Name'),
       col('email', 'string', 'Email'),
@@ -108,6 +160,44 @@ export const TABLES: TableDef[] = [
       bool('internal_integration_user', 'Internal Integration User'),
       col('identity_type', 'choice', 'Identity type', { default: 'human' }),
       col('user_password', 'password', 'Password'),
+      bool('password_needs_reset', 'Password needs reset'),
+      bool('enable_multifactor_authn', 'Enable Multifactor Authentication'),
+      int('failed_attempts', 'Failed login attempts', '0'),
+      col('last_login', 'glide_date', 'Last login'),
+      gdt('last_login_time', 'Last login time'),
+      ref('ldap_server', 'ldap_server_config', 'LDAP server'),
+      str('source', 'Source'),
+      str('employee_number', 'Employee number'),
+      str('title', 'Title'),
+      ref('manager', 'sys_user', 'Manager'),
+      ref('company', 'core_company', 'Company'),
+      ref('department', 'cmn_department', 'Department'),
+      ref('cost_center', 'cmn_cost_center', 'Cost center'),
+      ref('location', 'cmn_location', 'Location'),
+      ref('building', 'cmn_building', 'Building'),
+      str('street', 'Street'),
+      str('city', 'City'),
+      str('state', 'State / Province'),
+      str('zip', 'Zip / Postal code'),
+      choice('country', 'Country code'),
+      str('phone', 'Business phone'),
+      str('mobile_phone', 'Mobile phone'),
+      str('home_phone', 'Home phone'),
+      choice('gender', 'Gender'),
+      choice('introduction', 'Prefix'),
+      bool('vip', 'VIP'),
+      str('photo', 'Photo'),
+      str('avatar', 'Avatar'),
+      choice('preferred_language', 'Language'),
+      choice('time_zone', 'Time zone'),
+      choice('date_format', 'Date format'),
+      choice('time_format', 'Time format'),
+      int('calendar_integration', 'Calendar integration', '1'),
+      int('notification', 'Notification', '2'),
+      ref('default_perspective', 'sys_perspective', 'Default perspective'),
+      ref('schedule', 'cmn_schedule', 'Schedule'),
+      str('roles', 'Roles'),
+      ...DOMAIN,
     ],
   },
   {
@@ -121,11 +211,15 @@ export const TABLES: TableDef[] = [
     ],
   },
   {
+    // Every task column the SN-TABLE samples show (a problem record holds only task columns) plus the ones newer
+    // releases add on both incident and change_request records (ServiceNow/WorkArena PDI incidents, the Change
+    // Management API sample): contract, route_reason, service_offering, task_effective_number, universal_request.
     name: 'task',
     label: 'Task',
     display: 'number',
     columns: [
       col('number', 'string', 'Number'),
+      str('task_effective_number', 'Effective number'),
       col('short_description', 'string', 'Short description'),
       col('description', 'string', 'Description'),
       col('state', 'integer', 'State', { default: '1' }),
@@ -133,16 +227,62 @@ export const TABLES: TableDef[] = [
       col('priority', 'integer', 'Priority', { default: '4' }),
       col('impact', 'integer', 'Impact', { default: '3' }),
       col('urgency', 'integer', 'Urgency', { default: '3' }),
+      int('escalation', 'Escalation', '0'),
       ref('opened_by', 'sys_user', 'Opened by'),
       ref('assigned_to', 'sys_user', 'Assigned to'),
+      ref('assignment_group', 'sys_user_group', 'Assignment group'),
+      col('additional_assignee_list', 'glide_list', 'Additional assignee list'),
+      col('group_list', 'glide_list', 'Group list'),
+      col('watch_list', 'glide_list', 'Watch list'),
+      col('work_notes_list', 'glide_list', 'Work notes list'),
       col('opened_at', 'glide_date_time', 'Opened'),
       col('closed_at', 'glide_date_time', 'Closed'),
+      ref('closed_by', 'sys_user', 'Closed by'),
       col('close_notes', 'string', 'Close notes'),
+      gdt('activity_due', 'Activity due'),
+      gdt('due_date', 'Due date'),
+      gdt('expected_start', 'Expected start'),
+      gdt('follow_up', 'Follow up'),
+      gdt('sla_due', 'SLA due'),
+      gdt('work_start', 'Actual start'),
+      gdt('work_end', 'Actual end'),
+      col('business_duration', 'glide_duration', 'Business duration'),
+      col('calendar_duration', 'glide_duration', 'Duration'),
+      col('time_worked', 'timer', 'Time worked'),
+      bool('made_sla', 'Made SLA', 'true'),
+      bool('knowledge', 'Knowledge'),
+      choice('approval', 'Approval', 'not requested'),
+      col('approval_history', 'journal', 'Approval history'),
+      gdt('approval_set', 'Approval set'),
+      choice('upon_approval', 'Upon approval', 'proceed'),
+      choice('upon_reject', 'Upon reject', 'cancel'),
+      ref('rejection_goto', 'task', 'Rejection goto'),
+      ref('parent', 'task', 'Parent'),
+      int('order', 'Order'),
+      int('reassignment_count', 'Reassignment count', '0'),
+      choice('contact_type', 'Contact type'),
+      ref('company', 'core_company', 'Company'),
+      ref('location', 'cmn_location', 'Location'),
+      ref('cmdb_ci', 'cmdb_ci', 'Configuration item'),
+      ref('business_service', 'cmdb_ci_service', 'Service'),
+      ref('service_offering', 'service_offering', 'Service offering'),
+      ref('contract', 'ast_contract', 'Contract'),
+      str('correlation_id', 'Correlation ID'),
+      str('correlation_display', 'Correlation display'),
+      ref('delivery_plan', 'sc_cat_item_delivery_plan', 'Delivery plan'),
+      ref('delivery_task', 'sc_cat_item_delivery_task', 'Delivery task'),
+      ref('wf_activity', 'wf_activity', 'Workflow activity'),
+      ref('universal_request', 'universal_request', 'Universal Request'),
+      str('route_reason', 'Transfer reason'),
+      col('user_input', 'user_input', 'User input'),
       col('work_notes', 'journal_input', 'Work notes'),
       col('comments', 'journal_input', 'Additional comments'),
+      col('comments_and_work_notes', 'journal_list', 'Comments and Work notes'),
+      ...DOMAIN,
     ],
   },
   {
+    // SN-TABLE incident samples and ServiceNow/WorkArena PDI incidents.
     name: 'incident',
     label: 'Incident',
     parent: 'task',
@@ -152,12 +292,49 @@ export const TABLES: TableDef[] = [
     columns: [
       ref('caller_id', 'sys_user', 'Caller'),
       col('category', 'choice', 'Category', { default: 'inquiry' }),
+      choice('subcategory', 'Subcategory'),
       col('incident_state', 'integer', 'Incident state', { default: '1' }),
       col('severity', 'integer', 'Severity', { default: '3' }),
+      int('notify', 'Notify', '1'),
+      choice('hold_reason', 'On hold reason'),
       col('close_code', 'choice', 'Resolution code'),
+      gdt('resolved_at', 'Resolved'),
+      ref('resolved_by', 'sys_user', 'Resolved by'),
+      int('reopen_count', 'Reopen count', '0'),
+      ref('reopened_by', 'sys_user', 'Last reopened by'),
+      gdt('reopened_time', 'Last reopened at'),
+      int('child_incidents', 'Child Incidents', '0'),
+      ref('parent_incident', 'incident', 'Parent Incident'),
+      ref('problem_id', 'problem', 'Problem'),
+      ref('rfc', 'change_request', 'Change Request'),
+      ref('caused_by', 'change_request', 'Caused by Change'),
+      str('cause', 'Probable cause'),
+      str('business_impact', 'Business impact'),
+      int('business_stc', 'Business resolve time'),
+      int('calendar_stc', 'Resolve time'),
+      str('origin_id', 'Origin'),
+      col('origin_table', 'table_name', 'Origin table'),
     ],
   },
   {
+    // The request a requested item belongs to: `request.requested_for` is documented dot-walking
+    // (ServiceNow docs scripts use `current.request.requested_for`); delivery address and special instructions are the
+    // request's other documented columns.
+    name: 'sc_request',
+    label: 'Request',
+    parent: 'task',
+    display: 'number',
+    numberPrefix: 'REQ',
+    numberStart: 10001,
+    columns: [
+      ref('requested_for', 'sys_user', 'Requested for'),
+      str('delivery_address', 'Delivery address'),
+      str('special_instructions', 'Special instructions'),
+    ],
+  },
+  {
+    // The requested item form of a PDI (ServiceNow/WorkArena `expected_request_item_form_fields.json`) and the
+    // columns WorkArena writes through the Table API (`api/requested_items.py`: quantity, billable, cat_item).
     name: 'sc_req_item',
     label: 'Requested Item',
     parent: 'task',
@@ -165,11 +342,21 @@ export const TABLES: TableDef[] = [
     numberPrefix: 'RITM',
     numberStart: 10001,
     columns: [
-      col('stage', 'string', 'Stage', { default: 'request_approved' }),
+      ref('request', 'sc_request', 'Request'),
+      ref('cat_item', 'sc_cat_item', 'Item'),
       ref('requested_for', 'sys_user', 'Requested for'),
+      col('stage', 'string', 'Stage', { default: 'request_approved' }),
+      int('quantity', 'Quantity', '1'),
+      gdt('estimated_delivery', 'Estimated delivery'),
+      bool('backordered', 'Backordered'),
+      ref('order_guide', 'sc_cat_item_guide', 'Order guide'),
+      ref('configuration_item', 'cmdb_ci', 'Configuration item'),
+      bool('billable', 'Billable'),
     ],
   },
   {
+    // The change_request record of the Change Management API sample (every column that is not a task column) and the
+    // PDI change form (ServiceNow/WorkArena `expected_change_request_form_fields.json`, which adds cab_date_time).
     name: 'change_request',
     label: 'Change Request',
     parent: 'task',
@@ -178,10 +365,50 @@ export const TABLES: TableDef[] = [
     numberStart: 30001,
     columns: [
       col('type', 'choice', 'Type', { default: 'normal' }),
-      col('risk', 'integer', 'Risk', { default: '3' }),
+      choice('category', 'Category', 'Other'),
+      ref('chg_model', 'chg_model', 'Model'),
+      ref('std_change_producer_version', 'std_change_producer_version', 'Standard change template version'),
       ref('requested_by', 'sys_user', 'Requested by'),
+      gdt('requested_by_date', 'Requested by date'),
+      col('risk', 'integer', 'Risk', { default: '3' }),
+      str('risk_value', 'Risk value'),
+      int('scope', 'Scope', '3'),
+      choice('reason', 'Reason'),
+      str('justification', 'Justification'),
+      str('implementation_plan', 'Implementation plan'),
+      str('backout_plan', 'Backout plan'),
+      str('test_plan', 'Test plan'),
+      str('risk_impact_analysis', 'Risk and impact analysis'),
+      str('change_plan', 'Change plan'),
+      gdt('start_date', 'Planned start date'),
+      gdt('end_date', 'Planned end date'),
+      choice('phase', 'Phase', 'requested'),
+      choice('phase_state', 'Phase state', 'open'),
+      bool('on_hold', 'On hold'),
+      str('on_hold_reason', 'On hold reason'),
+      col('on_hold_task', 'glide_list', 'Change tasks on hold'),
+      bool('cab_required', 'CAB required'),
+      col('cab_date', 'glide_date', 'CAB date'),
+      gdt('cab_date_time', 'CAB date'),
+      ref('cab_delegate', 'sys_user', 'CAB delegate'),
+      str('cab_recommendation', 'CAB recommendation'),
+      choice('conflict_status', 'Conflict status', 'Not Run'),
+      gdt('conflict_last_run', 'Conflict last run'),
+      bool('outside_maintenance_schedule', 'Outside maintenance schedule'),
+      col('ci_class', 'table_name', 'CI class', { default: 'cmdb_ci' }),
+      bool('production_system', 'Production system'),
+      bool('unauthorized', 'Unauthorized'),
+      bool('is_bulk', 'Is bulk'),
+      str('proposed_change', 'Proposed change'),
+      col('skills', 'glide_list', 'Skills'),
+      choice('review_status', 'Review status'),
+      gdt('review_date', 'Review date'),
+      str('review_comments', 'Review comments'),
+      col('close_code', 'choice', 'Close code'),
+      str('variables', 'Variables'),
     ],
   },
+
   {
     name: 'sys_db_object',
     label: 'Table',
@@ -367,6 +594,139 @@ export const TABLES: TableDef[] = [
       col('value', 'string', 'Value'),
     ],
   },
+  {
+    // OAuth Entity Scopes (the provider's scopes) and the profile-to-scope mapping: the `oauth_entity_scope` and
+    // `oauth_entity_profile_scope` entries of ServiceNow's configuration template example (SN-TPL, docusign-example).
+    name: 'oauth_entity_scope',
+    label: 'OAuth Entity Scope',
+    display: 'name',
+    columns: [
+      col('name', 'string', 'Name'),
+      col('oauth_entity_scope', 'string', 'OAuth scope'),
+      ref('oauth_entity', 'oauth_entity', 'OAuth Entity'),
+      ...SCOPED,
+    ],
+  },
+  {
+    name: 'oauth_entity_profile_scope',
+    label: 'OAuth Entity Profile Scope',
+    columns: [
+      ref('oauth_entity_profile', 'oauth_entity_profile', 'OAuth Entity Profile'),
+      ref('oauth_entity_scope', 'oauth_entity_scope', 'OAuth Entity Scope'),
+      ...SCOPED,
+    ],
+  },
+  {
+    // Connection & Credential aliases (`connection-alias`): Name, ID (`scope.name`, or the name in global), Type
+    // (credential or connection), Application, Connection type, Support Multiple Active Connections, Configuration
+    // Template; column names as the Puppet servicenow_change_requests module inserts them (`type: connection`,
+    // `connection_type: http_connection`, `multiple_connections`, `configuration_template`). Child aliases point at
+    // their parent [inferred column name].
+    name: 'sys_alias',
+    label: 'Connection & Credential Alias',
+    display: 'name',
+    columns: [
+      col('name', 'string', 'Name', { mandatory: true }),
+      col('id', 'string', 'ID'),
+      choice('type', 'Type', 'connection'),
+      choice('connection_type', 'Connection type', 'http_connection'),
+      bool('multiple_connections', 'Support Multiple Active Connections'),
+      ref('configuration_template', 'cc_spoke_configuration_template', 'Configuration Template'),
+      ref('parent', 'sys_alias', 'Parent alias'),
+      ...SCOPED,
+    ],
+  },
+  {
+    // Credentials (`t_CreateCredential`, `r-credentials`): every credential type extends this table; name, active,
+    // order, type as the Puppet module writes them. The alias reference is the form's "Credential alias" [inferred
+    // column name].
+    name: 'discovery_credentials',
+    label: 'Credentials',
+    display: 'name',
+    columns: [
+      col('name', 'string', 'Name', { mandatory: true }),
+      bool('active', 'Active', 'true'),
+      int('order', 'Order', '100'),
+      choice('type', 'Type'),
+      ref('credential_alias', 'sys_alias', 'Credential alias'),
+      ...DOMAIN.slice(0, 2),
+      ...SCOPED,
+    ],
+  },
+  {
+    // OAuth 2.0 credentials (`oauth-2-credentials`): Name, Active, Order, Credential alias (inherited) and the OAuth
+    // Entity Profile the credential obtains tokens with (`oauth_entity_profile` [inferred column name from the label]).
+    name: 'oauth_2_0_credentials',
+    label: 'OAuth 2.0 Credentials',
+    parent: 'discovery_credentials',
+    display: 'name',
+    columns: [ref('oauth_entity_profile', 'oauth_entity_profile', 'OAuth Entity Profile')],
+  },
+  {
+    // Connections: name, credential, connection alias, connection URL, active, use MID server, protocol, host, port,
+    // timeout (`create-https-connection`; column names as the Puppet module and ServiceNow's template example
+    // write them: use_mid, connection_url, connection_alias, credential, connection_timeout).
+    name: 'sys_connection',
+    label: 'Connection',
+    display: 'name',
+    columns: [
+      col('name', 'string', 'Name', { mandatory: true }),
+      ref('credential', 'discovery_credentials', 'Credential'),
+      ref('connection_alias', 'sys_alias', 'Connection alias'),
+      col('connection_url', 'url', 'Connection URL'),
+      bool('active', 'Active', 'true'),
+      bool('use_mid', 'Use MID server'),
+      ref('mid_server', 'ecc_agent', 'MID Server'),
+      str('protocol', 'Protocol'),
+      str('host', 'Host'),
+      int('port', 'Port'),
+      int('connection_timeout', 'Connection timeout'),
+      ...DOMAIN.slice(0, 2),
+      ...SCOPED,
+    ],
+  },
+  {
+    // HTTP(s) connections (`create-https-connection`): the sys_connection columns plus mutual authentication.
+    name: 'http_connection',
+    label: 'HTTP(s) Connection',
+    parent: 'sys_connection',
+    display: 'name',
+    columns: [bool('use_mutual_auth', 'Mutual authentication')],
+  },
+  {
+    // Access control rules. Columns as ServiceNow's Fluent ACL API defines them (`acl-api-now-ts`: operation, type,
+    // active, admin overrides, script, condition, description, decision type, local or existing) and as the Microsoft
+    // connector script inserts them (`row_level_acl_setup.js`: type, name, operation, active, admin_overrides, order,
+    // script, description). Writing them needs the elevated security_admin role (acl.ts).
+    name: 'sys_security_acl',
+    label: 'Access Control',
+    display: 'name',
+    columns: [
+      col('name', 'string', 'Name', { mandatory: true }),
+      choice('type', 'Type', 'record'),
+      choice('operation', 'Operation', 'read'),
+      bool('active', 'Active', 'true'),
+      bool('admin_overrides', 'Admin overrides', 'true'),
+      choice('decision_type', 'Decision type', 'allow'),
+      bool('advanced', 'Advanced'),
+      col('condition', 'string', 'Condition'),
+      col('script', 'script', 'Script'),
+      int('order', 'Order'),
+      str('description', 'Description'),
+      choice('local_or_existing', 'Local or existing', 'Existing'),
+      ...SCOPED,
+    ],
+  },
+  {
+    // The ACL's required roles (`row_level_acl_setup.js`: sys_security_acl, sys_user_role).
+    name: 'sys_security_acl_role',
+    label: 'Access Role',
+    columns: [
+      ref('sys_security_acl', 'sys_security_acl', 'Access control', { mandatory: true }),
+      ref('sys_user_role', 'sys_user_role', 'Role', { mandatory: true }),
+      ...SCOPED,
+    ],
+  },
 ];
 
 /** sys_choice rows (table, element, value, label); values per docs/reference/servicenow.md and the Table API samples. */
@@ -417,6 +777,61 @@ export const CHOICES: [string, string, string, string][] = [
   ['change_request', 'type', 'normal', 'Normal'],
   ['change_request', 'type', 'standard', 'Standard'],
   ['change_request', 'type', 'emergency', 'Emergency'],
+  // Values and labels as the Change Management API sample and the WorkArena PDI records show them.
+  ['task', 'approval', 'not requested', 'Not Yet Requested'],
+  ['task', 'approval', 'requested', 'Requested'],
+  ['task', 'approval', 'approved', 'Approved'],
+  ['task', 'approval', 'rejected', 'Rejected'],
+  ['task', 'upon_approval', 'proceed', 'Proceed to Next Task'],
+  ['task', 'upon_reject', 'cancel', 'Cancel all future Tasks'],
+  ['task', 'contact_type', 'phone', 'Phone'],
+  ['task', 'contact_type', 'email', 'Email'],
+  ['task', 'contact_type', 'self-service', 'Self-service'],
+  ['task', 'contact_type', 'chat', 'Chat'],
+  ['change_request', 'category', 'Other', 'Other'],
+  ['change_request', 'phase', 'requested', 'Requested'],
+  ['change_request', 'phase_state', 'open', 'Open'],
+  ['change_request', 'close_code', 'successful', 'Successful'],
+  ['change_request', 'conflict_status', 'Not Run', 'Not Run'],
+  // Alias types (`connection-alias`; stored values as the Puppet module writes them).
+  ['sys_alias', 'type', 'credential', 'Credential'],
+  ['sys_alias', 'type', 'connection', 'Connection and Credential'],
+  ['sys_alias', 'connection_type', 'http_connection', 'HTTP'],
+  // ACL types, operations and decisions (ServiceNow Fluent ACL API, `acl-api-now-ts`).
+  ...[
+    'record',
+    'rest_endpoint',
+    'ui_page',
+    'processor',
+    'graphql',
+    'pd_action',
+    'ux_data_broker',
+    'ux_page',
+    'ux_route',
+    'client_callable_flow_object',
+    'client_callable_script_include',
+  ].map((v): [string, string, string, string] => ['sys_security_acl', 'type', v, v]),
+  ...[
+    'execute',
+    'create',
+    'read',
+    'write',
+    'delete',
+    'conditional_table_query_range',
+    'data_fabric',
+    'query_match',
+    'query_range',
+    'edit_task_relations',
+    'edit_ci_relations',
+    'save_as_template',
+    'add_to_list',
+    'report_on',
+    'list_edit',
+    'report_view',
+    'personalize_choices',
+  ].map((v): [string, string, string, string] => ['sys_security_acl', 'operation', v, v]),
+  ['sys_security_acl', 'decision_type', 'allow', 'Allow If'],
+  ['sys_security_acl', 'decision_type', 'deny', 'Deny Unless'],
 ];
 
 const BY_NAME = new Map(TABLES.map((t) => [t.name, t]));

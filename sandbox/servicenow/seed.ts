@@ -134,9 +134,17 @@ export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
     close_code: 'Solved (Permanently)',
     close_notes: 'Password reset',
   });
+  // A requested item belongs to a request (sc_request); both name who they are for.
+  const request = add('sc_request', {
+    number: 'REQ0010001',
+    short_description: 'Microsoft 365 support integration setup',
+    requested_for: admin.values.sys_id,
+    opened_by: admin.values.sys_id,
+  });
   add('sc_req_item', {
     number: 'RITM0010001',
     short_description: 'Microsoft 365 support integration setup',
+    request: request.values.sys_id,
     requested_for: admin.values.sys_id,
   });
   add('change_request', {

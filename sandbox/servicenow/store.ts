@@ -86,6 +86,8 @@ export class InstanceStore {
     this.assign(row, body, opts);
     const def = lineage(table).find((t) => t.numberPrefix);
     if (def && cols.has('number') && !values.number) values.number = this.nextNumber(def.name);
+    if (cols.has('task_effective_number') && !values.task_effective_number)
+      values.task_effective_number = values.number;
     if (cols.has('opened_at') && !values.opened_at) values.opened_at = now;
     if (table === 'sys_user' && !values.name)
       values.name = [values.first_name, values.last_name].filter(Boolean).join(' ');
@@ -152,9 +154,13 @@ export class InstanceStore {
         else this.passwordHashes.set(sysId, `unusable:${randomBytes(8).toString('hex')}`);
         return;
       case 'journal_input':
+      case 'journal':
         // Journal fields append an entry to sys_journal_field and read back as ""
         // (docs/reference/servicenow.md#tickets-and-work-notes).
         if (value !== '') this.addJournal(row, c.name, value, opts.user);
+        return;
+      case 'journal_list':
+        // A view over other journals (comments and work notes): nothing to store.
         return;
       case 'boolean':
         row.values[c.name] = ['true', '1'].includes(value.toLowerCase()) ? 'true' : 'false';

@@ -75,21 +75,31 @@ export class OAuthClientCredentialsProvider implements ServiceNowAuthProvider {
   readonly kind = 'oauth';
   private token: { header: string; expiresAt: number } | undefined;
   private inflight: Promise<string> | undefined;
+  /** Bumped by invalidate(): a fetch that began before it neither serves later callers nor caches its token. */
+  private generation = 0;
 
   constructor(private readonly opts: OAuthClientCredentialsOptions) {}
 
   async authorization(): Promise<string> {
     const now = (this.opts.now ?? Date.now)();
     if (this.token && now < this.token.expiresAt) return this.token.header;
-    this.inflight ??= this.fetchToken().finally(() => (this.inflight = undefined));
+    if (!this.inflight) {
+      const generation = this.generation;
+      const fetching: Promise<string> = this.fetchToken(generation).finally(() => {
+        if (this.inflight === fetching) this.inflight = undefined;
+      });
+      this.inflight = fetching;
+    }
     return this.inflight;
   }
 
   invalidate(): void {
     this.token = undefined;
+    this.inflight = undefined;
+    this.generation += 1;
   }
 
-  private async fetchToken(): Promise<string> {
+  private async fetchToken(generation: number): Promise<string> {
     const [clientId, clientSecret] = await Promise.all([
       readSecretValue(this.opts.secrets, this.opts.clientIdSecret),
       readSecretValue(this.opts.secrets, this.opts.clientSecretSecret),
@@ -144,7 +154,12 @@ export class OAuthClientCredentialsProvider implements ServiceNowAuthProvider {
     const lifetimeS = Number(body.expires_in);
     const now = (this.opts.now ?? Date.now)();
     const header = `Bearer ${body.access_token}`;
-    this.token = { header, expiresAt: now + Math.max(0, (Number.isFinite(lifetimeS) ? lifetimeS : 1800) - 60) * 1000 };
+    // Credentials forgotten meanwhile: this token came from what was read before, so it is not kept for later calls.
+    if (generation === this.generation)
+      this.token = {
+        header,
+        expiresAt: now + Math.max(0, (Number.isFinite(lifetimeS) ? lifetimeS : 1800) - 60) * 1000,
+      };
     return header;
   }
 }

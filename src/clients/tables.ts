@@ -1,6 +1,8 @@
 import type { TokenCredential } from '@azure/identity';
 import { TableClient } from '@azure/data-tables';
 
+import { deadlinePolicy } from './deadline';
+
 export interface TableClientOptions {
   table: string;
   /** Table service URL (https://{account}.table.core.windows.net) used with the managed identity in Azure. */
@@ -8,15 +10,27 @@ export interface TableClientOptions {
   credential?: TokenCredential;
   /** A connection string (Azurite in the sandbox and tests). */
   connectionString?: string;
+  /** Deadline of one request attempt; default 30 s. */
+  timeoutMs?: number;
 }
+
+const DEFAULT_TABLES_TIMEOUT_MS = 30_000;
 
 /** Azure Table Storage client: identity-based in Azure, connection string against Azurite locally. */
 export function createTableClient(opts: TableClientOptions): TableClient {
+  // Every attempt has a deadline, as on every other client: a storage endpoint that never answers fails the call
+  // (retried by the SDK, then by the caller) instead of holding an activity or trigger until the host's timeout.
+  const additionalPolicies = [
+    { policy: deadlinePolicy(opts.timeoutMs ?? DEFAULT_TABLES_TIMEOUT_MS), position: 'perRetry' as const },
+  ];
   if (opts.connectionString) {
     const insecure = /TableEndpoint=http:\/\//i.test(opts.connectionString);
-    return TableClient.fromConnectionString(opts.connectionString, opts.table, { allowInsecureConnection: insecure });
+    return TableClient.fromConnectionString(opts.connectionString, opts.table, {
+      allowInsecureConnection: insecure,
+      additionalPolicies,
+    });
   }
   if (!opts.url || !opts.credential)
     throw new Error('a table service URL and a credential, or a connection string, are required');
-  return new TableClient(opts.url, opts.table, opts.credential);
+  return new TableClient(opts.url, opts.table, opts.credential, { additionalPolicies });
 }

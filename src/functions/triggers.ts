@@ -73,8 +73,13 @@ export type TriggerHandlers = {
       : EventGridClientHandler;
 };
 
-/** Registers the given triggers (all of them in production; a fixture may pass a subset). */
-export function registerTriggers(handlers: Partial<TriggerHandlers>): void {
+/** Registers every trigger of the app: a handler for each entry of TRIGGERS (a missing one does not compile). */
+export function registerTriggers(handlers: TriggerHandlers): void {
+  registerSomeTriggers(handlers);
+}
+
+/** Registers some triggers (test fixtures that serve a part of the app with their own dependencies). */
+export function registerSomeTriggers(handlers: Partial<TriggerHandlers>): void {
   for (const [name, handler] of Object.entries(handlers) as [TriggerName, TriggerHandlers[TriggerName]][]) {
     const t: Http | TimerBinding | EventGrid = TRIGGERS[name];
     if (t.kind === 'http')

@@ -159,3 +159,51 @@ describe('createServiceNowAuth', () => {
     expect(await auth.authorization()).toBe(`Basic ${Buffer.from('admin:new-Password-2').toString('base64')}`);
   });
 });
+
+describe('forgetting credentials while a token request is in flight', () => {
+  it('forgetCredentials() during an in-flight OAuth token request: the next call reads Key Vault again (what is stored now)', async () => {
+    const reads: string[] = [];
+    const release: Array<() => void> = [];
+    const secrets: SecretReader = {
+      getSecret: async (name: string) => {
+        reads.push(name);
+        await new Promise<void>((r) => release.push(r)); // Key Vault answers when the test says so
+        return { name, value: `value-of-${name}`, properties: { name, vaultUrl: 'https://kv' } };
+      },
+    };
+    const auth = new OAuthClientCredentialsProvider({
+      secrets,
+      clientIdSecret: 'sn-dev1-client-id',
+      clientSecretSecret: 'sn-dev1-client-secret',
+      instanceUrl: 'https://127.0.0.1:9', // never reached in a way that matters: nothing listens
+      timeoutMs: 1_000,
+    });
+    const client = new ServiceNowClient({ instanceUrl: 'https://127.0.0.1:9', auth });
+    try {
+      // Another activity on the same instance starts a token request (reads the admin secrets)...
+      const other = auth.authorization().catch(() => 'failed');
+      await new Promise((r) => setImmediate(r));
+      expect(reads).toEqual(['sn-dev1-client-id', 'sn-dev1-client-secret']);
+
+      // ...the operator fixes the secret in Key Vault and re-runs: the preflight forgets, then asks for a header.
+      client.forgetCredentials();
+      const preflight = auth.authorization().catch(() => 'failed');
+      await new Promise((r) => setImmediate(r));
+
+      // It must read the secrets afresh; today it joins the older in-flight request (reads stay at 2).
+      expect(reads).toEqual([
+        'sn-dev1-client-id',
+        'sn-dev1-client-secret',
+        'sn-dev1-client-id',
+        'sn-dev1-client-secret',
+      ]);
+      release.splice(0).forEach((r) => r());
+      await Promise.all([other, preflight]);
+    } finally {
+      for (let i = 0; i < 5; i++) {
+        release.splice(0).forEach((r) => r());
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+  });
+});

@@ -3,6 +3,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 
 import { activities } from '../../src/activities';
+import { TRIGGERS } from '../../src/functions/triggers';
 import { DEFAULTS } from '../../src/config';
 import { loadFunctionApp } from '../../sandbox/host/registry';
 import { parseRoute } from '../../sandbox/host/routes';
@@ -60,6 +61,28 @@ describe('real entry module (src/functions/index.ts)', () => {
       );
     expect(called.length).toBeGreaterThan(10);
     for (const name of new Set(called)) expect([name, byName(name)?.kind]).toEqual([name, 'activity']);
+  });
+
+  it('registers every trigger of TRIGGERS with its binding (none can be left out of the entry module)', () => {
+    for (const [name, t] of Object.entries(TRIGGERS)) {
+      const f = registry.functions.find((x) => x.name === name) as Record<string, unknown> | undefined;
+      const seen =
+        f === undefined
+          ? 'missing'
+          : t.kind === 'http'
+            ? { route: f.route, methods: [...(f.methods as string[])].sort(), authLevel: f.authLevel }
+            : f.kind === 'timer'
+              ? { kind: 'timer' }
+              : { kind: f.kind, triggerType: f.triggerType };
+      // The local host routes HTTP and timer triggers; an Event Grid trigger is registered as `other` with its type.
+      const want =
+        t.kind === 'http'
+          ? { route: t.route, methods: [...t.methods].sort(), authLevel: t.authLevel }
+          : t.kind === 'timer'
+            ? { kind: 'timer' }
+            : { kind: 'other', triggerType: 'eventGrid' };
+      expect([name, seen]).toEqual([name, want]);
+    }
   });
 
   it('serves the HTTP API at the documented routes, methods and auth levels', () => {

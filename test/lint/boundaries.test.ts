@@ -19,7 +19,7 @@ const LINT_PROBES = `
 const path = require('node:path');
 const { ESLint } = require('eslint');
 const tseslint = require('typescript-eslint');
-const BOUNDARY_RULES = ['no-restricted-imports', '@typescript-eslint/no-restricted-imports'];
+const BOUNDARY_RULES = ['no-restricted-imports', '@typescript-eslint/no-restricted-imports', 'no-restricted-syntax'];
 (async () => {
   const probes = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
   const project = new ESLint({ cwd: process.cwd() });
@@ -135,6 +135,31 @@ describe('import boundaries (eslint.config.mjs)', () => {
     );
     it('allows the contracts and their own modules', () => {
       expect(allowed()).toEqual([]);
+    });
+  });
+
+  describe('the rules see through non-normalised specifiers', () => {
+    const cases = [
+      ['src/clients/probe.ts', "import { activities } from './../activities';", 'src/clients/** must not import'],
+      ['src/clients/probe.ts', "import { logLine } from '../lib/../activities/log';", 'src/clients/** must not import'],
+      ['src/mail/probe.ts', "import { logLine } from './../activities/log';", 'import the contracts (src/contracts/)'],
+      [
+        'src/contracts/probe.ts',
+        "import type { Activities } from './../activities/index';",
+        'import the contracts (src/contracts/)',
+      ],
+    ].map(([file, code, text]) => [file, code, text, probe(file, code)] as const);
+    it.each(cases)('%s: %s is reported', (_file, _code, text, found) => {
+      expect(found()).toEqual([reported('no-restricted-imports', text)]);
+    });
+    const dynamic = probe(
+      'src/orchestrators/probe.ts',
+      "export async function f() { return import('../clients/graph'); }",
+    );
+    it('a dynamic import() in an orchestrator is reported', () => {
+      expect(dynamic()).toEqual(
+        expect.arrayContaining([reported('no-restricted-syntax', 'Orchestrators import statically')]),
+      );
     });
   });
 

@@ -12,6 +12,7 @@ import {
   type ProvisionInput,
   type ProvisionStatus,
 } from '../../src/orchestrators/provision-types';
+import { serviceNowNeeds } from '../../src/profiles/needs';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import {
   APPROVER,
@@ -90,12 +91,11 @@ describe('provisionIntegration: preflight', () => {
     expect(output(h).created).toEqual([]);
     expect(lastRegistryUpdate(h)).toMatchObject({ status: 'failed', lastRun: { outcome: 'failed', instanceId: ID } });
     expect(h.inputsOf('sendReport')[0]).toMatchObject({ outcome: 'failed', summary: output(h).error });
-    // The preflight was asked for the profile's requirements.
-    expect(h.inputsOf('preflight')[0].profile.serviceNow).toEqual({
-      requiredScope: 'x_mioms_m365_assis',
-      requiredRoles: m365SupportAad.serviceNow.requiredRoles,
-      requiredColumns: m365SupportAad.serviceNow.requiredColumns,
-    });
+    // The preflight was asked for the profile's requirements: every column its records write, every role it grants.
+    const asked = h.inputsOf('preflight')[0].profile.serviceNow;
+    expect(asked).toEqual(serviceNowNeeds(m365SupportAad));
+    expect(asked.requiredScope).toBe('x_mioms_m365_assis');
+    expect(asked.requiredColumns.oauth_oidc_entity).toEqual(expect.arrayContaining(['client_id', 'client_secret']));
     await expectReplaySafe(h, PROVISION_ORCHESTRATOR, ID);
   });
 });

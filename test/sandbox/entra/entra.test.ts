@@ -366,9 +366,36 @@ describe('Entra stand-in', () => {
       );
     });
 
-    it('7000218 without a client secret, 7000229 for an app without a service principal', async () => {
-      const { client_secret: _omit, ...noSecret } = fnForm({ resource: GRAPH_APP_ID });
-      expectAadsts(await v1(noSecret), 401, 'invalid_client', 7000218);
+    it('7000216 for a client-credentials request without a secret or assertion, on both endpoints', async () => {
+      const { client_secret: _v1, ...noSecretV1 } = fnForm({ resource: GRAPH_APP_ID });
+      const r1 = await v1(noSecretV1);
+      expectAadsts(r1, 401, 'invalid_client', 7000216);
+      expect(r1.data.error_description).toMatch(
+        /^AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type\.\r\n/,
+      );
+      const { client_secret: _v2, ...noSecretV2 } = fnForm({ scope: 'https://graph.microsoft.com/.default' });
+      expectAadsts(await v2(noSecretV2), 401, 'invalid_client', 7000216);
+      // An empty secret counts as none.
+      expectAadsts(
+        await v2(fnForm({ client_secret: '', scope: 'https://graph.microsoft.com/.default' })),
+        401,
+        'invalid_client',
+        7000216,
+      );
+    });
+
+    it('700027 for a client assertion: the stand-in registers no certificate credentials', async () => {
+      const { client_secret: _omit, ...noSecret } = fnForm({ scope: 'https://graph.microsoft.com/.default' });
+      const r = await v2({
+        ...noSecret,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln',
+      });
+      expectAadsts(r, 401, 'invalid_client', 700027);
+      expect(r.data.error_description).toContain(`configured keys for app Id '${fn().clientId}'`);
+    });
+
+    it('7000229 for an app without a service principal', async () => {
       const app = directory.addApplication({ displayName: 'No SP', createdAt: 0 });
       const { secretText } = directory.addPassword(app, {});
       const r = await v1({

@@ -134,6 +134,83 @@ describe('graph stand-in: applications', () => {
   });
 });
 
+describe('graph stand-in: advanced queries ($count)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startGraph();
+    const client = graphClient(h);
+    for (const n of ['Count A', 'Count B', 'Other C'])
+      await client.api('/applications').post({ displayName: n, tags: ['count-test'] });
+  });
+  afterAll(() => h.close());
+
+  const countTagged = "tags/any(t:t eq 'count-test')";
+
+  it('returns @odata.count for ?$count=true only with ConsistencyLevel: eventual', async () => {
+    const client = graphClient(h);
+    // Without the header the query still succeeds, silently without the count (aad-advanced-queries).
+    const plain = await client.api('/applications').filter(countTagged).count(true).get();
+    expect(plain.value).toHaveLength(3);
+    expect(Object.keys(plain)).not.toContain('@odata.count');
+    const eventual = await client
+      .api('/applications')
+      .header('ConsistencyLevel', 'eventual')
+      .filter(countTagged)
+      .count(true)
+      .top(1)
+      .get();
+    expect(eventual['@odata.count']).toBe(3);
+    expect(eventual.value).toHaveLength(1);
+    // The header alone does not ask for a count.
+    const headerOnly = await client
+      .api('/applications')
+      .header('ConsistencyLevel', 'eventual')
+      .filter(countTagged)
+      .get();
+    expect(Object.keys(headerOnly)).not.toContain('@odata.count');
+  });
+
+  it('answers the /$count segment as text/plain with the header, 400 Request_UnsupportedQuery without it', async () => {
+    const client = graphClient(h);
+    const missing = await failure(client.api('/applications/$count').get());
+    expect([missing.statusCode, missing.code]).toEqual([400, 'Request_UnsupportedQuery']);
+    expect(missing.message).toBe(
+      "Raw count (/$count) is not supported because the 'ConsistencyLevel:eventual' header is missing. Refer to https://aka.ms/graph-docs/advanced-queries for more information",
+    );
+    const token = await mintToken(h);
+    const raw = await call(
+      h,
+      'GET',
+      `/v1.0/applications/$count?$filter=${encodeURIComponent("startswith(displayName,'count ')")}`,
+      {
+        token,
+        headers: { ConsistencyLevel: 'eventual' },
+      },
+    );
+    expect(raw.status).toBe(200);
+    expect(raw.headers['content-type']).toMatch(/^text\/plain/);
+    expect(raw.text).toBe('2');
+    const total = await client.api('/servicePrincipals/$count').header('ConsistencyLevel', 'eventual').get();
+    expect(Number(total)).toBe(h.directory.servicePrincipals.size);
+    expect((await failure(client.api('/servicePrincipals/$count').get())).code).toBe('Request_UnsupportedQuery');
+  });
+
+  it('accepts ne only as an advanced query: the header and $count=true together', async () => {
+    const client = graphClient(h);
+    const headerOnly = await failure(
+      client.api('/applications').header('ConsistencyLevel', 'eventual').filter("displayName ne 'Count A'").get(),
+    );
+    expect(headerOnly.message).toBe("Unsupported property filter clause operator 'NotEqualsMatch'.");
+    const advanced = await client
+      .api('/applications')
+      .header('ConsistencyLevel', 'eventual')
+      .filter(`${countTagged} and displayName ne 'Count A'`)
+      .count(true)
+      .get();
+    expect(advanced['@odata.count']).toBe(2);
+  });
+});
+
 describe('graph stand-in: passwords and ownership', () => {
   let h: Harness;
   beforeAll(async () => {
@@ -255,6 +332,83 @@ describe('graph stand-in: eventual consistency', () => {
   });
 });
 
+describe('graph stand-in: service principal upsert and update', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startGraph();
+  });
+  afterAll(() => h.close());
+
+  const upsert = (appId: string, body: object) =>
+    graphClient(h)
+      .api(`/servicePrincipals(appId='${appId}')`)
+      .header('Prefer', 'create-if-missing')
+      .responseType(ResponseType.RAW)
+      .patch(body) as Promise<Response>;
+
+  it('creates with the documented body {displayName} and applies writable properties on update', async () => {
+    const client = graphClient(h);
+    const app = await client.api('/applications').post({ displayName: 'My App' });
+    // The upsert page's example: 201, displayName from the body, appDisplayName from the application.
+    const created = await upsert(app.appId, { displayName: 'My app instance', tags: ['sn-m365-support'] });
+    expect(created.status).toBe(201);
+    const sp = (await created.json()) as Record<string, unknown>;
+    expect(sp).toMatchObject({
+      appId: app.appId,
+      displayName: 'My app instance',
+      appDisplayName: 'My App',
+      tags: ['sn-m365-support'],
+    });
+    const updated = await upsert(app.appId, {
+      displayName: 'Renamed instance',
+      tags: ['a', 'b'],
+      appRoleAssignmentRequired: true,
+      notes: 'managed',
+    });
+    expect(updated.status).toBe(204);
+    const read = await client.api(`/servicePrincipals(appId='${app.appId}')`).get();
+    expect(read).toMatchObject({
+      displayName: 'Renamed instance',
+      appDisplayName: 'My App',
+      tags: ['a', 'b'],
+      appRoleAssignmentRequired: true,
+      notes: 'managed',
+    });
+    // The plain update by object id takes the same body.
+    await client.api(`/servicePrincipals/${sp.id as string}`).patch({ displayName: 'By id' });
+    expect((await client.api(`/servicePrincipals/${sp.id as string}`).get()).displayName).toBe('By id');
+    const byName = await client.api('/servicePrincipals').filter("displayName eq 'By id'").get();
+    expect(byName.value).toHaveLength(1);
+  });
+
+  it('still refuses read-only and unknown properties, and customSecurityAttributes without its permission', async () => {
+    const client = graphClient(h);
+    const app = await client.api('/applications').post({ displayName: 'Refusals' });
+    const readOnly = await failure(
+      client
+        .api(`/servicePrincipals(appId='${app.appId}')`)
+        .header('Prefer', 'create-if-missing')
+        .patch({ appDisplayName: 'x' }),
+    );
+    expect([readOnly.statusCode, readOnly.code]).toEqual([400, 'Request_BadRequest']);
+    const unknown = await failure(
+      client
+        .api(`/servicePrincipals(appId='${app.appId}')`)
+        .header('Prefer', 'create-if-missing')
+        .patch({ colour: 'red' }),
+    );
+    expect(unknown.statusCode).toBe(400);
+    const csa = await failure(
+      client
+        .api(`/servicePrincipals(appId='${app.appId}')`)
+        .header('Prefer', 'create-if-missing')
+        .patch({ customSecurityAttributes: { Engineering: { ProjectDate: '2022-10-01' } } }),
+    );
+    expect([csa.statusCode, csa.code]).toEqual([403, 'Authorization_RequestDenied']);
+    expect(h.directory.spByAppId(app.appId)).toBeUndefined();
+  });
+});
+
 describe('graph stand-in: auth, mail, wire errors and faults', () => {
   let h: Harness;
   beforeAll(async () => {
@@ -327,6 +481,37 @@ describe('graph stand-in: auth, mail, wire errors and faults', () => {
     );
     expect(badType.statusCode).toBe(400);
     expect(h.graph.outbox.filter((m) => (m.message as { subject?: string }).subject === 's')).toHaveLength(0);
+  });
+
+  it('accepts custom x- internet message headers and refuses any other name with InvalidInternetMessageHeader', async () => {
+    const client = graphClient(h);
+    const send = (headers: unknown) =>
+      client
+        .api(`/users/${h.directory.mailSender}/sendMail`)
+        .responseType(ResponseType.RAW)
+        .post({
+          message: {
+            subject: 'headers',
+            toRecipients: [{ emailAddress: { address: 'a@b.c' } }],
+            internetMessageHeaders: headers,
+          },
+        }) as Promise<Response>;
+    const ok = await send([
+      { name: 'x-sn-integration', value: 'sn-dev00000' },
+      { name: 'X-Custom-Run', value: '42' },
+    ]);
+    expect(ok.status).toBe(202);
+    const before = h.graph.outbox.length;
+    const refused = await send([{ name: 'In-Reply-To', value: '<abc@contoso.com>' }]);
+    expect(refused.status).toBe(400);
+    const body = (await refused.json()) as { error: { code: string; message: string } };
+    expect(body.error).toMatchObject({
+      code: 'InvalidInternetMessageHeader',
+      message: "The internet message header name 'In-Reply-To' should start with 'x-' or 'X-'.",
+    });
+    expect(h.graph.outbox).toHaveLength(before);
+    const extra = await send([{ name: 'x-a', value: 'b', colour: 'red' }]);
+    expect(extra.status).toBe(400);
   });
 
   it('answers bad JSON, unknown routes and wrong methods with Graph errors, never 500', async () => {

@@ -241,6 +241,59 @@ describe('Key Vault stand-in with the real SecretClient', () => {
     expect(JSON.parse(calls[0].rawResponseBody).error.code).toBe('Throttled');
   });
 
+  it('carries x-ms-request-id, x-ms-keyvault-service-version and Cache-Control: no-cache on every answer', async () => {
+    const seen: { status: number; headers: Record<string, string | undefined> }[] = [];
+    const onResponse = (r: { status: number; headers: { get(name: string): string | undefined } }) =>
+      seen.push({
+        status: r.status,
+        headers: Object.fromEntries(
+          ['x-ms-request-id', 'x-ms-client-request-id', 'x-ms-keyvault-service-version', 'cache-control'].map((n) => [
+            n,
+            r.headers.get(n),
+          ]),
+        ),
+      });
+    const client = h.client(h.credential());
+    await client.setSecret('headers-secret', 'v', { onResponse });
+    await client.getSecret('headers-secret', { onResponse });
+    const missing = await rejection(client.getSecret('no-such-secret'));
+    expect(missing.statusCode).toBe(404);
+    expect(missing.response?.headers.get('x-ms-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(missing.response?.headers.get('x-ms-keyvault-service-version')).toMatch(/^\d+(\.\d+)+$/);
+    expect(missing.response?.headers.get('cache-control')).toBe('no-cache');
+    expect(seen.map((r) => r.status)).toEqual([200, 200]);
+    for (const r of seen) {
+      expect(r.headers['x-ms-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      expect(r.headers['x-ms-keyvault-service-version']).toMatch(/^\d+(\.\d+)+$/);
+      expect(r.headers['cache-control']).toBe('no-cache');
+      // The SDK sends its own x-ms-client-request-id; the vault echoes it.
+      expect(r.headers['x-ms-client-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    expect(seen[0].headers['x-ms-request-id']).not.toBe(seen[1].headers['x-ms-request-id']);
+
+    // The challenge and an injected fault carry them too.
+    const challenge = await call(`${h.origin()}/secrets/x?api-version=7.5`, 'GET', {
+      headers: { 'x-ms-client-request-id': 'caller-chosen-id' },
+    });
+    expect(challenge.status).toBe(401);
+    expect(challenge.headers).toMatchObject({
+      'cache-control': 'no-cache',
+      pragma: 'no-cache',
+      expires: '-1',
+      'x-ms-client-request-id': 'caller-chosen-id',
+      'x-ms-keyvault-region': expect.any(String),
+      'x-ms-keyvault-network-info': expect.stringMatching(/^conn_type=Ipv4;addr=[0-9.]+;act_addr_fam=InterNetwork;$/),
+    });
+    expect(challenge.headers['x-ms-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    h.faults.add({ service: 'keyvault', action: { type: 'status', status: 503 }, times: 1 });
+    const fault = await call(`${h.origin()}/secrets?api-version=7.5`, 'GET', {
+      headers: { Authorization: `Bearer ${await h.token()}` },
+    });
+    expect(fault.status).toBe(503);
+    expect(fault.headers['x-ms-keyvault-service-version']).toMatch(/^\d+(\.\d+)+$/);
+    expect(fault.headers['x-ms-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('answers malformed input with BadParameter, never a 500', async () => {
     const auth = { Authorization: `Bearer ${await h.token()}`, 'Content-Type': 'application/json' };
     const put = (path: string, body: string) =>

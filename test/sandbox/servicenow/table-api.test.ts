@@ -137,7 +137,7 @@ describe('ServiceNow stand-in: Table API', () => {
       expect(String(last.headers.link)).not.toContain('rel="next"');
     });
 
-    it('returns only known sysparm_fields and dot-walks one level', async () => {
+    it('returns only known sysparm_fields and dot-walks a reference', async () => {
       const r = await h.admin.get('/api/now/table/sys_user_has_role', {
         params: { sysparm_query: `user=${ADMIN_SYS_ID}`, sysparm_fields: 'role.name,user.user_name,nope,sys_id' },
       });
