@@ -2,19 +2,30 @@
  * `npm run demo`: provisions an integration end to end in the sandbox through the HTTP API, the way a ServiceNow
  * ticket would start it: prints each step as it happens, follows the approval link from the captured email (GET the
  * page, then POST the decision), prints the check report, then repeats the request to show that nothing is written a
- * second time. Exits non-zero on any failure. `--json`: the last line is one JSON summary object.
+ * second time. Exits non-zero on any failure. `--json`: the last line is one JSON summary object (with `"profile"`).
+ * `--profile <id>`: any registered profile (default: the seed's `m365-support-aad`); `--rotate` then rotates every
+ * secret the profile has, handing off (and confirming) the manual consumers it declares.
  */
 import { ConsumerProbe, manualFields, ManualConsumers, profileConsumers } from '../sandbox/consumers';
 import type { JournalEntry } from '../sandbox/core/journal';
 import type { SentMail } from '../sandbox/graph';
 import { getDeps } from '../src/app/deps';
-import { m365SupportAad } from '../src/profiles/m365-support-aad';
+import { DEFAULT_PROFILE_ID, getProfile, profileIds } from '../src/profiles';
+import type { IntegrationProfile } from '../src/profiles/types';
 import { resetConfigCache } from '../src/config';
 import type { RotationStatus } from '../src/orchestrators/rotation-types';
 import { startLocalStack, type LocalStack } from '../sandbox/stack';
 
 const asJson = process.argv.includes('--json');
 const rotate = process.argv.includes('--rotate');
+const profileArg = process.argv.indexOf('--profile');
+const profileId = profileArg >= 0 ? (process.argv[profileArg + 1] ?? '') : DEFAULT_PROFILE_ID;
+const chosen = getProfile(profileId);
+if (!chosen) {
+  console.error(`demo: --profile must be one of: ${profileIds().join(', ')}`);
+  process.exit(2);
+}
+const profile: IntegrationProfile = chosen;
 const DAY = 24 * 3600 * 1000;
 const out = (line: string) => {
   if (!asJson) console.log(line);
@@ -141,6 +152,7 @@ async function main(): Promise<number> {
       serviceNowInstance: env.SANDBOX_SERVICENOW_INSTANCE,
       approvers: [approver, `second.${approver}`],
       ...(ticket ? { ticket: { table: 'incident', number: ticket.number } } : {}),
+      ...(profile.id !== DEFAULT_PROFILE_ID ? { profile: profile.id } : {}),
       options: { testEnvironment: true },
     };
     out(
@@ -200,6 +212,7 @@ async function main(): Promise<number> {
 
     const ok = done.outcome === 'active' && done.checks.every((c) => c.ok) && rerunWrites === 0 && again.status === 200;
     const summary = {
+      profile: profile.id,
       integrationId: id,
       status: done.outcome,
       apps: Object.fromEntries(
@@ -240,7 +253,6 @@ async function rotation(
 ): Promise<number> {
   const env = stack.env();
   const secrets = () => getDeps().secrets;
-  const profile = m365SupportAad;
   const adminCenter = new ManualConsumers();
   const value = async (name: string, version?: string) =>
     (await secrets().getSecret(name, version ? { version } : {})).value ?? '';
@@ -283,15 +295,16 @@ async function rotation(
     // Hand-off emails: copy the named Key Vault version into the simulated admin center, then confirm.
     for (const mail of stack.sandbox.graph.outbox.slice(mark)) {
       const text = JSON.stringify(mail.message);
-      const m = /--name ([a-z0-9-]+-(restapi|restuser)) --version ([0-9a-f]{32})/i.exec(text);
+      const m = /--name ([a-z0-9-]+) --version ([0-9a-f]{32})/i.exec(text);
       if (!m || !/\/api\/approvals\//.test(text)) continue;
-      const key = `${m[1]}@${m[3]}`;
+      const key = `${m[1]}@${m[2]}`;
       if (handled.has(key)) continue;
       handled.add(key);
-      const role = m[2].toLowerCase() === 'restapi' ? 'restApi' : 'restUser';
+      // The secret name is `{integrationId}-{role}` in lower case: the hand-off's role is the app whose name ends so.
+      const role = profile.apps.find((a) => m[1].endsWith(`-${a.role.toLowerCase()}`))?.role ?? '';
       const field = manualFields(profile).find((f) => f.role === role)?.field ?? role;
-      adminCenter.set(field, await value(m[1], m[3]));
-      out(`  hand-off: copied ${m[1]} version ${m[3].slice(0, 8)}… into the admin center "${field}"`);
+      adminCenter.set(field, await value(m[1], m[2]));
+      out(`  hand-off: copied ${m[1]} version ${m[2].slice(0, 8)}… into "${field}"`);
       await followLink(mail, approver, 'done');
     }
     mark = stack.sandbox.graph.outbox.length;
@@ -313,12 +326,13 @@ async function rotation(
     newKeyId: r.newKeyId,
     oldRemoved: r.oldRemoved,
   }));
-  const ok = st?.outcome === 'rotated' && rotated.length === 3 && probe.failures.length === 0;
-  if (asJson) console.log(JSON.stringify({ rotated, consumerOutage: probe.failures.length }));
+  const withSecrets = profile.apps.filter((a) => a.secretConsumers.length > 0).length;
+  const ok = st?.outcome === 'rotated' && rotated.length === withSecrets && probe.failures.length === 0;
+  if (asJson) console.log(JSON.stringify({ profile: profile.id, rotated, consumerOutage: probe.failures.length }));
   else
     out(
       ok
-        ? 'Rotation demo finished: three secrets rotated with no consumer outage.'
+        ? `Rotation demo finished: ${rotated.length} secret(s) rotated with no consumer outage.`
         : 'Rotation demo finished with problems.',
     );
   return ok ? 0 : 1;

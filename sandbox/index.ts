@@ -132,6 +132,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         // The vault is on 127.0.0.1, not under vault.azure.net, so the SDK's challenge resource check must be off.
         KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: 'false',
         TASKHUB_NAME: 'sandboxhub',
+        // The sandbox's Function identity may grant the application permissions a profile declares (it holds
+        // AppRoleAssignment.ReadWrite.All and Application.Read.All), as a deployment that allows it would.
+        GRANT_ADMIN_CONSENT: 'true',
       }),
       close: async () => {
         await Promise.all(servers.map((s) => s.close()));

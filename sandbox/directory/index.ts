@@ -388,6 +388,9 @@ export class Directory {
       'Mail.Send',
       'GroupMember.Read.All',
       'User.ReadBasic.All',
+      // Admin consent for the application permissions a profile declares (GRANT_ADMIN_CONSENT in the sandbox).
+      'AppRoleAssignment.ReadWrite.All',
+      'Application.Read.All',
     ] as const)
       this.appRoleAssignments.push({
         id: newAppRoleAssignmentId(fnSp.id),

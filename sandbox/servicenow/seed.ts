@@ -191,4 +191,18 @@ export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
     description: 'Enable the client_credentials grant for inbound OAuth (SN-CC)',
   });
   add('sys_properties', { name: 'glide.invalid_query.returns_no_rows', value: 'false', type: 'boolean' });
+
+  // Records a registered profile finds but never writes (e.g. a spoke's connection alias): installed with the
+  // profile's scoped app, as the profile describes them. Only records whose values are fixed (no placeholders).
+  const installed = new Set<string>();
+  for (const profile of allProfiles())
+    for (const r of profile.serviceNow.records) {
+      if (!r.lookup) continue;
+      const values = { ...r.fields, ...r.naturalKey };
+      const key = `${r.table}:${JSON.stringify(r.naturalKey)}`;
+      if (installed.has(key) || Object.values(values).some((v) => v.includes('{'))) continue;
+      installed.add(key);
+      const scope = profile.serviceNow.requiredScope;
+      add(r.table, { ...values, ...(scope ? { sys_scope: scopeSysId(scope) } : {}) });
+    }
 }

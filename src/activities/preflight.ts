@@ -26,7 +26,7 @@ import { redactText } from '../lib/redact';
 import type { PreflightResult } from '../contracts/provision';
 import type { Deps } from '../app/deps';
 import type { PreflightActivityInput } from '../contracts/provision';
-import { text } from './servicenow-common';
+import { lookup, text } from './servicenow-common';
 import { IP_ACCESS_COLUMNS } from './servicenow-ip';
 import { type ActivityLog, logLine } from './log';
 
@@ -252,6 +252,23 @@ async function checkServiceNow(
     } catch (err) {
       rethrowRetriable(err);
       problems.push(`${where}: the schema (sys_db_object, sys_dictionary) cannot be read: ${describe(err)}`);
+    }
+  }
+
+  // 4. Records the integration needs and never writes (e.g. an installed spoke's connection alias).
+  for (const r of req.requiredRecords ?? []) {
+    const what = `${r.table} ${Object.entries(r.naturalKey)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}`;
+    try {
+      const found = await lookup(client, r.table, r.naturalKey, []);
+      if (found.matched.length !== 1)
+        problems.push(
+          `${where} has ${found.matched.length ? `${found.matched.length} records` : 'no record'} ${what}: ${r.missing}.`,
+        );
+    } catch (err) {
+      rethrowRetriable(err);
+      problems.push(`${where}: ${r.table} cannot be read: ${describe(err)}`);
     }
   }
   return scopeSysId;

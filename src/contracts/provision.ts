@@ -463,6 +463,8 @@ export interface ServiceNowRequirements {
   requiredScope?: string;
   requiredRoles: string[];
   requiredColumns: Record<string, string[]>;
+  /** Records that must exist already (e.g. an installed spoke's connection alias), with what to do when one is missing. */
+  requiredRecords?: { table: string; naturalKey: Record<string, string>; missing: string }[];
 }
 
 export type PreflightActivityInput = PreflightInput & { profile: { serviceNow: ServiceNowRequirements } };

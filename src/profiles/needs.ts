@@ -11,6 +11,7 @@ export interface ServiceNowNeeds {
   requiredScope?: string;
   requiredRoles: string[];
   requiredColumns: Record<string, string[]>;
+  requiredRecords?: { table: string; naturalKey: Record<string, string>; missing: string }[];
 }
 
 export function serviceNowNeeds(profile: IntegrationProfile, extraRoles: readonly string[] = []): ServiceNowNeeds {
@@ -35,9 +36,14 @@ export function serviceNowNeeds(profile: IntegrationProfile, extraRoles: readonl
       ...Object.keys(r.activate ?? {}),
       ...(r.secret ? [r.secret.field] : []),
     ]);
+  // Records found, never written, whose key is fixed (no placeholders): the preflight looks them up first.
+  const requiredRecords = sn.records
+    .filter((r) => r.lookup && !Object.values(r.naturalKey).some((v) => v.includes('{')))
+    .map((r) => ({ table: r.table, naturalKey: { ...r.naturalKey }, missing: r.manualFallback }));
   return {
     ...(sn.requiredScope ? { requiredScope: sn.requiredScope } : {}),
     requiredRoles: [...roles],
     requiredColumns: Object.fromEntries([...columns].map(([t, c]) => [t, [...c]])),
+    ...(requiredRecords.length ? { requiredRecords } : {}),
   };
 }

@@ -74,6 +74,7 @@ export interface ServiceNowRecordSpec {
   /**
    * A record the integration needs but never writes (e.g. the connection alias an installed spoke provides): found by
    * its natural key, its sys_id usable as `{records.<key>.sysId}`; missing, the run stops with `manualFallback`.
+   * `fields` then say what the installed record holds (the sandbox seeds it so).
    */
   lookup?: boolean;
   /** What to hand off if ServiceNow refuses the write (403 on a security table), or a lookup finds nothing. */

@@ -1,5 +1,5 @@
 /**
- * Issue 4 "Done when": bad requests get 400 with a problem document (RFC 9457) whose `errors` array lists every
+ * bad requests get 400 with a problem document (RFC 9457) whose `errors` array lists every
  * problem, never a 500; ids are checked on GET (400 malformed, 404 unknown); the function key is required (401).
  * Through the local Functions host serving the real entry module, against the sandbox.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 4 "Done when": reject and deadline end with the documented compensation (issue 4 §3e, §3h), and a removal
+ * reject and deadline end with the documented compensation, and a removal
  * that fails during compensation is reported as an orphan with its id. Through the HTTP API, the emailed approval
  * link, the real DurableClient and the local host, against the sandbox (virtual durable timers).
  */

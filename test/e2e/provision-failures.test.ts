@@ -1,6 +1,6 @@
 /**
- * Issue 4 "Done when": a failure injected at each step ends `failed` with the compensation of exactly what had been
- * created before the failure (issue 4 §3h). Faults are non-retriable statuses (the activity returns a failure) or
+ * a failure injected at each step ends `failed` with the compensation of exactly what had been
+ * created before the failure. Faults are non-retriable statuses (the activity returns a failure) or
  * retriable ones that outlast the durable retry policy (virtual time is advanced through the retries). A 403 from
  * ServiceNow is a manual action, not a failure (servicenow-api.md §2.9); a failed connectivity check ends
  * `checks-failed` without a rollback (the integration is kept for a person to fix).

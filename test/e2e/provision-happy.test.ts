@@ -1,5 +1,5 @@
 /**
- * Issue 4 "Done when", happy path: through the HTTP API, the real DurableClient and the local Functions host against
+ * happy path: through the HTTP API, the real DurableClient and the local Functions host against
  * the sandbox, a provisioning ends with every check passing, ServiceNow accepts the inbound token as the integration
  * user, the status API shows what was created, work notes land on the ticket, one email goes to each approver, and
  * a re-run (plain or `?reprovision=true`) writes nothing to Graph, Key Vault or ServiceNow.

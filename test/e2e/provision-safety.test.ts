@@ -1,5 +1,5 @@
 /**
- * Issue 4 "Done when", safety properties, through the HTTP API, the real DurableClient and the local Functions host
+ * safety properties, through the HTTP API, the real DurableClient and the local Functions host
  * against the sandbox, with EVERY activity executed twice (at-least-once delivery):
  * - nothing is duplicated (apps, credentials, Key Vault versions, ServiceNow records, work notes, approval emails);
  * - the client secrets and the ServiceNow admin password appear nowhere but on the channels that must carry them;

@@ -1,5 +1,5 @@
 /**
- * Issue 5 "Done when": `npm run demo -- --rotate --json` exits 0 with three rotations and consumerOutage 0. The
+ * `npm run demo -- --rotate --json` exits 0 with three rotations and consumerOutage 0. The
  * compiled demo runs as a child process (`node scripts/with-sandbox-ca.cjs node dist/demo/demo.js --rotate --json`),
  * after building dist when it is missing or older than the sources (as test/sandbox/cli.test.ts does).
  */
@@ -70,6 +70,6 @@ describe('npm run demo -- --rotate --json', () => {
       expect(r.newKeyId).not.toBe(r.oldKeyId);
       expect(r.oldRemoved).toBe(true);
     }
-    expect(Object.keys(summary).sort()).toEqual(['consumerOutage', 'rotated']);
+    expect(Object.keys(summary).sort()).toEqual(['consumerOutage', 'profile', 'rotated']);
   });
 });

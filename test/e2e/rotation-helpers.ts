@@ -1,5 +1,5 @@
 /**
- * Helpers for the end-to-end tests of secret rotation (issue 5 "Done when"). Provisioning goes through the HTTP API
+ * Helpers for the end-to-end tests of secret rotation. Provisioning goes through the HTTP API
  * and the emailed approval link (stack-driver); rotations are started by the sweep timer or `POST .../rotate` and
  * driven on virtual time; hand-offs are done like a person does them: copy the Key Vault version the email names into
  * the (simulated) Microsoft 365 admin center, open the emailed link, POST the page's form with `done`.

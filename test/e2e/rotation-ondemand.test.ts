@@ -1,5 +1,5 @@
 /**
- * Issue 5 §3: `POST /api/integrations/{id}/rotate` starts the same orchestration as the sweep, with the same
+ * `POST /api/integrations/{id}/rotate` starts the same orchestration as the sweep, with the same
  * idempotency: one instance per integration and date; a second POST while it runs answers 409 with the running
  * instance (no second rotation); once completed, the same request answers 200 for it; a sweep meanwhile starts
  * nothing. The optional `roles` body limits the rotation to those roles.

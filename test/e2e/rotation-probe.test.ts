@@ -1,5 +1,5 @@
 /**
- * Issue 5 "Done when", on the local host with virtual time against the sandbox:
+ * on the local host with virtual time against the sandbox:
  * - a consumer probe after EVERY history event of a rotation never fails: on the happy path and with a fault injected
  *   at each step in turn (Graph addPassword, Key Vault set, ServiceNow PATCH of the outbound provider and of the OIDC
  *   entity, the hand-off sendMail, a hand-off deadline passing, removePassword at retirement), whatever the outcome;

@@ -1,5 +1,5 @@
 /**
- * Issue 5 §2b with Entra's propagation delay: a new client secret is refused (AADSTS7000215) for a while after
+ * with Entra's propagation delay: a new client secret is refused (AADSTS7000215) for a while after
  * addPassword (4–18 s observed, microsoftgraph/microsoft-graph-docs#17966; here 30 s). The rotation's verify step
  * retries on durable timers until the secret yields a token, and only then switches any consumer: the consumer probe
  * after every history event never fails. Started by the sweep after the clock jumped into the rotation window.

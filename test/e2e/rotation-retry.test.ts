@@ -1,7 +1,6 @@
 /**
  * A rotation that rolled back (here: the hand-off deadline passed without confirmation) leaves the old credential in
- * use, so it is still due and still heading for its expiry: the next day's sweep must try again (issue 5 §1: the sweep
- * starts a rotation for every due credential; §2 "on failure … keep the old one, alert"). The rotation's instance id is
+ * use, so it is still due and still heading for its expiry: the next day's sweep must try again. The rotation's instance id is
  * deterministic (integration + due date, src/rotation/ids.ts), so the retry reuses it; the Durable runtime allows a new
  * start of a non-running id.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 5 "Done when": a sweep over several provisioned integrations (due, not due, one already rotated on demand, one
+ * a sweep over several provisioned integrations (due, not due, one already rotated on demand, one
  * rotated by hand) starts exactly the due rotations, under the deterministic instance id (integration + due date);
  * two concurrent sweeps (and any later one) start no duplicate. The sweep timer runs through the local host
  * (`host.runTimer('rotationSweep')`, the real entry module and DurableClient); the clock jumps into the window.

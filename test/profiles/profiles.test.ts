@@ -42,7 +42,7 @@ describe.each(allProfiles())('profile $id', (profile) => {
   });
 
   it('keys every record by fields it also writes, so a read-back can compare them', () => {
-    for (const record of profile.serviceNow.records)
+    for (const record of profile.serviceNow.records.filter((r) => !r.lookup))
       for (const [field, value] of Object.entries(record.naturalKey)) expect(record.fields[field]).toBe(value);
   });
 
