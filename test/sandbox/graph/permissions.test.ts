@@ -240,7 +240,15 @@ describe('graph stand-in: Microsoft Graph application permissions', () => {
       }
       const seeded = all.filter((a: { principalId: string }) => a.principalId === fn);
       expect(seeded.map((a: { appRoleId: string }) => a.appRoleId).sort()).toEqual(
-        ['Application.ReadWrite.OwnedBy', 'Mail.Send', 'GroupMember.Read.All', 'User.ReadBasic.All']
+        [
+          'Application.ReadWrite.OwnedBy',
+          'Mail.Send',
+          'GroupMember.Read.All',
+          'User.ReadBasic.All',
+          // The sandbox's identity may give admin consent (GRANT_ADMIN_CONSENT=true in the sandbox).
+          'AppRoleAssignment.ReadWrite.All',
+          'Application.Read.All',
+        ]
           .map((r) => GRAPH_ROLES[r as keyof typeof GRAPH_ROLES])
           .sort(),
       );
