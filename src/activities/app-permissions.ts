@@ -29,10 +29,10 @@ export async function grantAppPermissions(
   deps: Deps,
   log?: ActivityLog,
 ): Promise<Outcome<GrantAppPermissionsResult>> {
-  if (!deps.config.provisioning.grantAdminConsent) return { ok: true, granted: false, added: [] };
+  if (!deps.config.provisioning.grantAdminConsent) return { ok: true, granted: false, added: [], removed: [] };
   const p = input.permissions;
   try {
-    const held = new Set<string>();
+    const held = new Map<string, string>(); // app role id → assignment id
     let next: string | undefined = `/servicePrincipals/${input.servicePrincipalId}/appRoleAssignments`;
     while (next) {
       const page: { body?: { value?: Assignment[]; '@odata.nextLink'?: string } } = await graphCall(
@@ -41,7 +41,7 @@ export async function grantAppPermissions(
         next,
       );
       for (const a of page.body?.value ?? [])
-        if (a.resourceId.toLowerCase() === p.resourceSpId.toLowerCase()) held.add(a.appRoleId.toLowerCase());
+        if (a.resourceId.toLowerCase() === p.resourceSpId.toLowerCase()) held.set(a.appRoleId.toLowerCase(), a.id);
       next = page.body?.['@odata.nextLink'];
     }
     const added: string[] = [];
@@ -59,9 +59,26 @@ export async function grantAppPermissions(
         throw err;
       }
     }
-    if (added.length)
-      logLine(log, 'info', `granted ${added.join(', ')} to the ${input.role} app of ${input.integrationId}`);
-    return { ok: true, granted: true, added };
+    // What the app holds on this resource beyond the approved plan (a narrowed tier) goes: the plan is the authority
+    // (https://learn.microsoft.com/graph/api/serviceprincipal-delete-approleassignedto).
+    const wanted = new Set(p.appRoleIds.map((id) => id.toLowerCase()));
+    const removed: string[] = [];
+    for (const [appRoleId, assignmentId] of held) {
+      if (wanted.has(appRoleId)) continue;
+      try {
+        await graphCall(deps.graph, 'DELETE', `/servicePrincipals/${p.resourceSpId}/appRoleAssignedTo/${assignmentId}`);
+      } catch (err) {
+        if (httpStatusOf(err) !== 404) throw err;
+      }
+      removed.push(appRoleId);
+    }
+    if (added.length || removed.length)
+      logLine(
+        log,
+        'info',
+        `${input.role} app of ${input.integrationId}: granted ${added.join(', ') || 'nothing'}; revoked ${removed.length} permission(s) beyond the plan`,
+      );
+    return { ok: true, granted: true, added, removed };
   } catch (err) {
     if (httpStatusOf(err) === 403)
       return {

@@ -213,7 +213,13 @@ async function graphToken(c: Ctx, spec: Extract<CheckSpec, { kind: 'graphToken' 
     const roles = Array.isArray(r.claims?.roles)
       ? r.claims.roles.filter((x): x is string => typeof x === 'string')
       : [];
-    const missing = (app.permissions?.values ?? []).filter((v) => !roles.includes(v));
+    const wanted = app.permissions?.values ?? [];
+    const missing = wanted.filter((v) => !roles.includes(v));
+    const extra = roles.filter((v) => !wanted.includes(v));
+    if (extra.length)
+      return fail(name, `the token for ${app.appId} carries permission(s) beyond the plan: ${extra.join(', ')}`, {
+        hint: 'Revoke them (Enterprise applications > the app > Permissions), or re-run with the tier that has them.',
+      });
     if (missing.length)
       return fail(name, `the token for ${app.appId} lacks the application permission(s) ${missing.join(', ')}`, {
         hint: 'Grant admin consent to the app (the manual step lists the link); the check is asked again.',

@@ -56,7 +56,21 @@ function rethrowRetriable(err: unknown): void {
   if (e instanceof ExternalServiceError && e.retriable) throw e;
 }
 
-async function checkGraph(deps: Deps, problems: string[]): Promise<void> {
+/** What giving admin consent needs (GRANT_ADMIN_CONSENT with a profile that declares application permissions). */
+export const CONSENT_GRAPH_ROLES: ReadonlyArray<{ role: string; alternatives: string[]; why: string }> = [
+  {
+    role: 'AppRoleAssignment.ReadWrite.All',
+    alternatives: [],
+    why: 'to grant the application permissions the profile declares (GRANT_ADMIN_CONSENT=true)',
+  },
+  {
+    role: 'Application.Read.All',
+    alternatives: ['Application.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'],
+    why: 'to read the app role assignments it grants (GRANT_ADMIN_CONSENT=true)',
+  },
+];
+
+async function checkGraph(deps: Deps, problems: string[], grantsConsent: boolean): Promise<void> {
   let token: string | undefined;
   try {
     token = (await deps.credential.getToken(deps.config.graph.scope))?.token;
@@ -73,7 +87,7 @@ async function checkGraph(deps: Deps, problems: string[]): Promise<void> {
   const claims = decodeJwtPayload(token);
   if (!claims) return; // opaque token: nothing to diagnose
   const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
-  for (const need of REQUIRED_GRAPH_ROLES)
+  for (const need of [...REQUIRED_GRAPH_ROLES, ...(grantsConsent ? CONSENT_GRAPH_ROLES : [])])
     if (![need.role, ...need.alternatives].some((r) => roles.includes(r)))
       problems.push(
         `The Function App identity's Microsoft Graph token lacks the application permission ${need.role} (needed ${need.why}); grant it as a Graph app role with admin consent. Token roles: ${roles.length ? roles.join(', ') : 'none'}.`,
@@ -299,7 +313,11 @@ export async function preflight(
   const tenantProblems: string[] = [];
   let credentialsInVault = false;
   const [, scopeSysId, tenantId] = await Promise.all([
-    checkGraph(deps, graphProblems),
+    checkGraph(
+      deps,
+      graphProblems,
+      deps.config.provisioning.grantAdminConsent && input.profile.grantsPermissions === true,
+    ),
     checkKeyVault(deps, input.serviceNowInstance, vaultProblems).then((usable) => {
       credentialsInVault = usable;
       return usable ? checkServiceNow(deps, input, snProblems) : undefined;

@@ -216,6 +216,24 @@ export async function ensureServiceNowRecord(
         ? await holdShared(deps.ownership, input, k, sysId)
         : await ownsUnshared(deps.ownership, input, input.key, sysId);
       changed = differing(row, desired);
+      if (input.exclusive && !ours && changed.length) {
+        // Someone else's (another integration's, or set up by hand): never changed by this run.
+        logLine(log, 'warn', `${input.table} '${input.key}' ${sysId} is not this integration's: handing off`);
+        return {
+          ok: true,
+          ...base,
+          sysId,
+          created: false,
+          mismatches: [],
+          manualAction: manualAction(
+            `${input.manualFallback} (the record ${sysId} exists and is not this integration's)`,
+            [
+              { label: 'Record', value: `${input.table} ${sysId}` },
+              ...changed.map((f) => ({ label: f, value: desired[f] })),
+            ],
+          ),
+        };
+      }
       if (changed.length && sysId) {
         logLine(log, 'info', `${input.table} '${input.key}' ${sysId}: patching ${changed.join(', ')}`);
         await client.patch(input.table, sysId, Object.fromEntries(changed.map((f) => [f, desired[f]])), {

@@ -91,6 +91,8 @@ export interface GrantAppPermissionsResult {
   granted: boolean;
   /** Permission values granted by this call (already granted ones are not repeated). */
   added: string[];
+  /** App role ids on the resource the app held beyond its plan (a narrowed tier), revoked by this call. */
+  removed: string[];
 }
 
 export interface EnsureAppSecretInput extends IntegrationRef {
@@ -145,6 +147,8 @@ export interface EnsureRecordInput extends IntegrationRef {
   secret?: { field: string; secretName: string };
   /** Find the record by its natural key and write nothing (a record the integration needs but does not own). */
   lookup?: boolean;
+  /** Found but not created by this integration: change nothing, return a manual action with the values instead. */
+  exclusive?: boolean;
   manualFallback: string;
 }
 export interface RecordResult {
@@ -467,7 +471,10 @@ export interface ServiceNowRequirements {
   requiredRecords?: { table: string; naturalKey: Record<string, string>; missing: string }[];
 }
 
-export type PreflightActivityInput = PreflightInput & { profile: { serviceNow: ServiceNowRequirements } };
+export type PreflightActivityInput = PreflightInput & {
+  /** `grantsPermissions`: the profile declares application permissions (admin consent after the approval). */
+  profile: { serviceNow: ServiceNowRequirements; grantsPermissions?: boolean };
+};
 
 export interface ReportResult {
   /** Approvers the report went to (this run or an earlier one). */

@@ -10,6 +10,13 @@ import { allProfiles, DEFAULT_PROFILE_ID } from '../profiles';
 import type { IntegrationProfile } from '../profiles/types';
 import { json } from './http';
 
+/** The application-permission tiers a request may pick (`options.permissionTier`), or null when there are none. */
+function permissionTiers(p: IntegrationProfile) {
+  const app = p.apps.find((a) => a.applicationPermissions);
+  const perms = app?.applicationPermissions;
+  return perms ? { tiers: perms.tiers, default: perms.defaultTier, resource: perms.resourceName } : null;
+}
+
 /** The public description of a profile: ids, names and labels only. */
 export function describeProfile(p: IntegrationProfile) {
   const secretApps = p.apps.filter((a) => a.secretLifetimeDays > 0);
@@ -23,7 +30,9 @@ export function describeProfile(p: IntegrationProfile) {
     apps: p.apps.map((a) => ({ role: a.role, purpose: a.purpose })),
     options: {
       testEnvironment: true,
-      redirectUri: p.apps.some((a) => a.redirectUris.length > 0),
+      // Only profiles whose apps take the request's redirect URI (`{redirectUri}`) accept one.
+      redirectUri: p.apps.some((a) => a.redirectUris.some((u) => u.includes('{redirectUri}'))),
+      permissionTier: permissionTiers(p),
       ipAllowlist: p.serviceNow.ipAllowlist.length > 0 || p.serviceNow.ipAllowlistHost !== undefined,
       grantUsers: { roles: Object.keys(p.serviceNow.grantableUserRoles) },
       secretLifetimeDays: secretApps.length

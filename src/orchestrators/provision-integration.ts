@@ -181,6 +181,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
             profile,
             grantUsers.map((g) => g.role),
           ),
+          ...(profile.apps.some((a) => a.applicationPermissions) ? { grantsPermissions: true } : {}),
         },
       },
       RETRY.service,
@@ -358,6 +359,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           fields: renderRecord(fields, values),
           ...(spec.shared ? { shared: true } : {}),
           ...(spec.lookup ? { lookup: true } : {}),
+          ...(spec.exclusive ? { exclusive: true } : {}),
           ...(spec.secret
             ? {
                 secret: { field: spec.secret.field, secretName: secretNameFor(ref.integrationId, spec.secret.fromApp) },

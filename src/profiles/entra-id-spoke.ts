@@ -114,9 +114,9 @@ export const entraIdSpoke: IntegrationProfile = {
       {
         key: 'credential',
         table: 'oauth_2_0_credentials',
-        naturalKey: { name: '{tenantName} Entra ID spoke credentials' },
+        naturalKey: { name: '{tenantName} Entra ID spoke credentials ({integrationId})' },
         fields: {
-          name: '{tenantName} Entra ID spoke credentials',
+          name: '{tenantName} Entra ID spoke credentials ({integrationId})',
           oauth_entity_profile: '{records.providerProfile.sysId}',
           order: '100',
           active: 'false',
@@ -135,7 +135,8 @@ export const entraIdSpoke: IntegrationProfile = {
         manualFallback: `Install and activate the Microsoft Entra ID spoke (it provides the connection alias ${ALIAS})`,
       },
       {
-        // One active connection per alias: the alias is the natural key.
+        // One active connection per alias: the alias is the natural key. Written only after the approval, and only
+        // when this integration created it: a connection someone else set up is handed off, never changed.
         key: 'connection',
         table: 'http_connection',
         naturalKey: { connection_alias: '{records.alias.sysId}' },
@@ -144,9 +145,10 @@ export const entraIdSpoke: IntegrationProfile = {
           connection_alias: '{records.alias.sysId}',
           credential: '{records.credential.sysId}',
           connection_url: '{graphUrl}',
-          active: 'false',
+          active: 'true',
         },
-        activate: { active: 'true' },
+        phase: 'activation',
+        exclusive: true,
         manualFallback: `Workflow Studio > Integrations > Connections > ${ALIAS} > Configure, with the values listed`,
       },
     ],
@@ -161,7 +163,10 @@ export const entraIdSpoke: IntegrationProfile = {
       title: 'ServiceNow: get the first OAuth token of the Entra ID spoke connection',
       actor: 'ServiceNow administrator',
       steps: [
-        { label: 'Open', value: 'Connections & Credentials > Credentials > {tenantName} Entra ID spoke credentials' },
+        {
+          label: 'Open',
+          value: 'Connections & Credentials > Credentials > {tenantName} Entra ID spoke credentials ({integrationId})',
+        },
         { label: 'Related link', value: 'Get OAuth Token (expect: OAuth token is available)' },
         {
           label: 'If it answers invalid_client, re-enter the client secret from Key Vault secret',

@@ -77,6 +77,11 @@ export interface ServiceNowRecordSpec {
    * `fields` then say what the installed record holds (the sandbox seeds it so).
    */
   lookup?: boolean;
+  /**
+   * A record keyed by something other integrations or people may hold too (e.g. the one connection of an alias):
+   * found and not created by this integration, it is never changed; the run hands off what to set instead.
+   */
+  exclusive?: boolean;
   /** What to hand off if ServiceNow refuses the write (403 on a security table), or a lookup finds nothing. */
   manualFallback: string;
 }
