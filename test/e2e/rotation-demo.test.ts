@@ -37,7 +37,8 @@ function run(): Promise<{ code: number | null; stdout: string; stderr: string }>
   });
 }
 
-jest.setTimeout(180_000);
+// Generous: it builds dist when stale and runs a whole rotation in a child process, on a machine that may be busy.
+jest.setTimeout(360_000);
 
 describe('npm run demo -- --rotate --json', () => {
   beforeAll(() => {

@@ -439,6 +439,8 @@ function send(baseUrl: string, req: FuzzRequest): Promise<FuzzResponse> {
 }
 
 describe('fuzzing the HTTP API (fixed seed)', () => {
+  // 1,200 requests one after another: a few seconds alone, longer on a busy machine.
+  jest.setTimeout(120_000);
   let stack: LocalStack;
   let mark: number;
 
