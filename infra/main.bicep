@@ -87,6 +87,9 @@ param allowedTenants string = ''
 @description('APPROVAL_QUORUM: distinct approvals that decide go-live; any rejection rejects.')
 param approvalQuorum int = 1
 
+@description('GRANT_ADMIN_CONSENT: the app identity grants, after the approval, the application permissions a profile declares (needs the Graph roles AppRoleAssignment.ReadWrite.All and Application.Read.All, granted by an administrator); false = an administrator gets the admin-consent link.')
+param grantAdminConsent bool = false
+
 @minValue(1)
 @maxValue(300)
 @description('ENTRA_TIMEOUT_SECONDS: deadline in seconds of one Entra token or metadata request (connect + response).')
@@ -286,6 +289,7 @@ module api 'app/api.bicep' = {
     approvers: approvers
     approverGroups: approverGroups
     approvalQuorum: approvalQuorum
+    grantAdminConsent: grantAdminConsent
     allowedTenants: allowedTenants
     entraTimeoutSeconds: entraTimeoutSeconds
     graphTimeoutSeconds: graphTimeoutSeconds

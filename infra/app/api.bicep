@@ -44,6 +44,8 @@ param approvers string = ''
 param approverGroups string = ''
 @description('APPROVAL_QUORUM: distinct approvals that decide go-live (any rejection rejects).')
 param approvalQuorum int = 1
+@description('GRANT_ADMIN_CONSENT: the app identity grants the application permissions a profile declares, after the approval.')
+param grantAdminConsent bool = false
 @description('ALLOWED_TENANTS: tenant ids besides AZURE_TENANT_ID that integrations may be provisioned for, comma-separated.')
 param allowedTenants string = ''
 @minValue(1)
@@ -198,7 +200,7 @@ var productSettings = {
   // Application permissions a profile declares (e.g. the Entra ID spoke's Graph permissions) are granted by an
   // administrator through the admin-consent link the product hands off; 'true' lets this app's identity grant them
   // after the approval, which needs the Graph permission AppRoleAssignment.ReadWrite.All.
-  GRANT_ADMIN_CONSENT: 'false'
+  GRANT_ADMIN_CONSENT: grantAdminConsent ? 'true' : 'false'
   // Rotation defaults (src/config.ts DEFAULTS): sweep daily at 02:00 UTC (the timer reads %ROTATION_SCHEDULE%),
   // rotate within 30 days of expiry or after 365 days, new secrets live 180 days, old ones are removed one day after
   // every consumer confirmed, hand-off reminders daily with a 7-day deadline, six token attempts ten seconds apart.
