@@ -2,8 +2,8 @@
  * The entra-id-spoke profile under attack: permission tiers across re-provisioning, two integrations on
  * one instance (natural keys of http_connection and the OAuth credential), GET /api/profiles.
  */
-import { GRAPH_APP_ID } from '../../sandbox/directory';
 import type { LocalStack } from '../../sandbox/stack';
+import { grantedOnGraph, snRow, spokeRequest } from './spoke-driver';
 import { registerProfile } from '../../src/profiles';
 import { entraIdSpoke } from '../../src/profiles/entra-id-spoke';
 import { api, type IntegrationView } from '../e2e/api-driver';
@@ -36,16 +36,7 @@ afterAll(async () => {
 });
 
 const spoke = (instance: string, options: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) =>
-  requestFor(stack, instance, { profile: entraIdSpoke.id, options: { testEnvironment: true, ...options }, ...extra });
-
-function grantedOnGraph(appId: string): string[] {
-  const { directory } = stack.sandbox;
-  const graph = directory.spByAppId(GRAPH_APP_ID);
-  const sp = directory.spByAppId(appId);
-  return graph && sp ? directory.rolesFor(sp.id, graph).sort() : [];
-}
-const row = (instance: string, table: string, sysId: string) =>
-  stack.sandbox.servicenow.records(instance, table).find((r) => r.values.sys_id === sysId)?.values;
+  spokeRequest(stack, instance, options, extra);
 
 async function provisionApproved(request: Record<string, unknown>, reprovision = false): Promise<string> {
   let id: string;
@@ -64,11 +55,11 @@ async function provisionApproved(request: Record<string, unknown>, reprovision =
 it('narrowing the tier (lifecycle -> read), approved, takes the write permissions away again', async () => {
   const id = await provisionApproved(spoke('rv0001', { permissionTier: 'lifecycle' }));
   const appId = ((await api(stack, 'GET', `/api/integrations/${id}`)).json as IntegrationView).created.apps.spoke.appId;
-  expect(grantedOnGraph(appId)).toContain('User.ReadWrite.All');
+  expect(grantedOnGraph(stack, appId)).toContain('User.ReadWrite.All');
 
   await provisionApproved(spoke('rv0001', { permissionTier: 'read' }), true);
   // The approver of the narrowed plan saw only the read tier; the app must hold only that.
-  expect(grantedOnGraph(appId)).toEqual(READ);
+  expect(grantedOnGraph(stack, appId)).toEqual(READ);
 });
 
 it('widening the tier (read -> lifecycle) grants nothing before the new approval, nothing after a rejection', async () => {
@@ -80,12 +71,12 @@ it('widening the tier (read -> lifecycle) grants nothing before the new approval
   expect(res.status).toBe(202);
   const staged = await runToApproval(stack, id);
   expect(staged.plan?.mode).toBe('staged');
-  expect(grantedOnGraph(appId)).toEqual(READ);
+  expect(grantedOnGraph(stack, appId)).toEqual(READ);
   const app = [...stack.sandbox.directory.applications.values()].find((a) => a.appId === appId);
   expect((app?.extra?.requiredResourceAccess as { resourceAccess: unknown[] }[])[0].resourceAccess).toHaveLength(3);
   expect((await decideFromEmail(stack, approverOf(stack), id, 'reject')).status).toBe(200);
   await runToEnd(stack, id, { throughApproval: true });
-  expect(grantedOnGraph(appId)).toEqual(READ);
+  expect(grantedOnGraph(stack, appId)).toEqual(READ);
 });
 
 it("a second integration on the instance leaves the first one's live connection and credential alone", async () => {
@@ -93,14 +84,15 @@ it("a second integration on the instance leaves the first one's live connection 
   const a = await provisionApproved(spoke(instance));
   const snA = ((await api(stack, 'GET', `/api/integrations/${a}`)).json as IntegrationView).created.serviceNow;
   const facts = () => ({
-    connectionCredential: row(instance, 'http_connection', snA.connection)?.credential,
-    connectionActive: row(instance, 'http_connection', snA.connection)?.active,
-    credentialProfile: row(instance, 'oauth_2_0_credentials', snA.credential)?.oauth_entity_profile,
-    credentialActive: row(instance, 'oauth_2_0_credentials', snA.credential)?.active,
-    profileOfCredentialExists: !!row(
+    connectionCredential: snRow(stack, instance, 'http_connection', snA.connection)?.credential,
+    connectionActive: snRow(stack, instance, 'http_connection', snA.connection)?.active,
+    credentialProfile: snRow(stack, instance, 'oauth_2_0_credentials', snA.credential)?.oauth_entity_profile,
+    credentialActive: snRow(stack, instance, 'oauth_2_0_credentials', snA.credential)?.active,
+    profileOfCredentialExists: !!snRow(
+      stack,
       instance,
       'oauth_entity_profile',
-      row(instance, 'oauth_2_0_credentials', snA.credential)?.oauth_entity_profile ?? '',
+      snRow(stack, instance, 'oauth_2_0_credentials', snA.credential)?.oauth_entity_profile ?? '',
     ),
   });
   const before = facts();
@@ -128,7 +120,7 @@ it('another tenantName: B takes over the connection before its approval and leav
   const instance = 'rv0004';
   const a = await provisionApproved(spoke(instance));
   const snA = ((await api(stack, 'GET', `/api/integrations/${a}`)).json as IntegrationView).created.serviceNow;
-  const conn = () => row(instance, 'http_connection', snA.connection);
+  const conn = () => snRow(stack, instance, 'http_connection', snA.connection);
   const b = await startProvisioning(stack, requestFor(stack, instance, { profile: COPY_ID, tenantName: 'Fabrikam' }));
   await runToApproval(stack, b);
   const duringB = { credential: conn()?.credential, active: conn()?.active };
@@ -137,7 +129,7 @@ it('another tenantName: B takes over the connection before its approval and leav
   const afterB = {
     credential: conn()?.credential,
     active: conn()?.active,
-    credentialExists: !!row(instance, 'oauth_2_0_credentials', conn()?.credential ?? ''),
+    credentialExists: !!snRow(stack, instance, 'oauth_2_0_credentials', conn()?.credential ?? ''),
   };
   expect({ duringB, afterB }).toEqual({
     duringB: { credential: snA.credential, active: 'true' },
@@ -163,14 +155,14 @@ it('a connection an admin configured by hand on the alias is not changed by a re
   const id = await startProvisioning(stack, spoke(instance));
   await runToApproval(stack, id);
   const duringApproval = {
-    credential: row(instance, 'http_connection', conn)?.credential,
-    active: row(instance, 'http_connection', conn)?.active,
+    credential: snRow(stack, instance, 'http_connection', conn)?.credential,
+    active: snRow(stack, instance, 'http_connection', conn)?.active,
   };
   expect((await decideFromEmail(stack, approverOf(stack), id, 'reject')).status).toBe(200);
   await runToEnd(stack, id, { throughApproval: true });
   const afterReject = {
-    credential: row(instance, 'http_connection', conn)?.credential,
-    active: row(instance, 'http_connection', conn)?.active,
+    credential: snRow(stack, instance, 'http_connection', conn)?.credential,
+    active: snRow(stack, instance, 'http_connection', conn)?.active,
   };
   expect({ duringApproval, afterReject }).toEqual({
     duringApproval: { credential: cred, active: 'true' },

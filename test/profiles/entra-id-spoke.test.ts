@@ -6,12 +6,11 @@
  */
 import { GRAPH_APP_ID, GRAPH_ROLES } from '../../sandbox/directory';
 import type { LocalStack } from '../../sandbox/stack';
-import { entraIdSpoke } from '../../src/profiles/entra-id-spoke';
+import { grantedOnGraph, snRow, spokeRequest } from './spoke-driver';
 import { api, mailsTo, type IntegrationView } from '../e2e/api-driver';
 import {
   approverOf,
   decideFromEmail,
-  requestFor,
   runToApproval,
   runToEnd,
   startProvisioning,
@@ -27,23 +26,11 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.close());
 
-const spokeRequest = (instance: string, options: Record<string, unknown> = {}) =>
-  requestFor(stack, instance, { profile: entraIdSpoke.id, options: { testEnvironment: true, ...options } });
-
-/** The app role values the app's service principal holds on Microsoft Graph, read in-process (no journal entry). */
-function grantedOnGraph(appId: string): string[] {
-  const { directory } = stack.sandbox;
-  const graph = directory.spByAppId(GRAPH_APP_ID);
-  const sp = directory.spByAppId(appId);
-  return graph && sp ? directory.rolesFor(sp.id, graph).sort() : [];
-}
-
-const row = (instance: string, table: string, sysId: string) =>
-  stack.sandbox.servicenow.records(instance, table).find((r) => r.values.sys_id === sysId)?.values;
+const spoke = (instance: string, options: Record<string, unknown> = {}) => spokeRequest(stack, instance, options);
 
 it('declares the tier on the app, grants nothing before the approval, grants it after, and every check passes', async () => {
   const instance = 'spoke0001';
-  const id = await startProvisioning(stack, spokeRequest(instance));
+  const id = await startProvisioning(stack, spoke(instance));
   await runToApproval(stack, id);
   const before = (await api(stack, 'GET', `/api/integrations/${id}`)).json as IntegrationView;
   const appId = before.created.apps.spoke.appId;
@@ -60,7 +47,7 @@ it('declares the tier on the app, grants nothing before the approval, grants it 
       })),
     },
   ]);
-  expect(grantedOnGraph(appId)).toEqual([]);
+  expect(grantedOnGraph(stack, appId)).toEqual([]);
   // The approver sees the permissions.
   const mail = JSON.stringify(mailsTo(stack, approverOf(stack)).at(-1)?.message ?? '');
   expect(mail).toContain('Application permissions');
@@ -69,7 +56,7 @@ it('declares the tier on the app, grants nothing before the approval, grants it 
   expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
   const out = await runToEnd(stack, id, { throughApproval: true });
   expect(out.outcome).toBe('active');
-  expect(grantedOnGraph(appId)).toEqual(['Group.Read.All', 'GroupMember.Read.All', 'User.Read.All']);
+  expect(grantedOnGraph(stack, appId)).toEqual(['Group.Read.All', 'GroupMember.Read.All', 'User.Read.All']);
   expect(out.checks.map((c) => [c.name, c.ok])).toEqual([
     ['Graph token (spoke)', true],
     ['records consistent', true],
@@ -78,11 +65,11 @@ it('declares the tier on the app, grants nothing before the approval, grants it 
   // The chain the alias sn_azure_ad_spoke.AzureAD uses, all active after the approval.
   const view = (await api(stack, 'GET', `/api/integrations/${id}`)).json as IntegrationView;
   const sn = view.created.serviceNow;
-  const connection = row(instance, 'http_connection', sn.connection);
-  const alias = row(instance, 'sys_alias', sn.alias);
-  const credential = row(instance, 'oauth_2_0_credentials', sn.credential);
-  const profile = row(instance, 'oauth_entity_profile', sn.providerProfile);
-  const provider = row(instance, 'oauth_entity', sn.provider);
+  const connection = snRow(stack, instance, 'http_connection', sn.connection);
+  const alias = snRow(stack, instance, 'sys_alias', sn.alias);
+  const credential = snRow(stack, instance, 'oauth_2_0_credentials', sn.credential);
+  const profile = snRow(stack, instance, 'oauth_entity_profile', sn.providerProfile);
+  const provider = snRow(stack, instance, 'oauth_entity', sn.provider);
   expect(alias?.id).toBe('sn_azure_ad_spoke.AzureAD');
   expect(connection).toMatchObject({
     connection_alias: sn.alias,
@@ -94,7 +81,7 @@ it('declares the tier on the app, grants nothing before the approval, grants it 
   expect(profile).toMatchObject({ oauth_entity: sn.provider, grant_type: 'client_credentials', default: 'true' });
   expect(provider).toMatchObject({ client_id: appId, default_grant_type: 'client_credentials', active: 'true' });
   expect(provider?.token_url).toMatch(/\/oauth2\/v2\.0\/token$/);
-  expect(row(instance, 'oauth_entity_scope', sn.graphScope)?.oauth_entity_scope).toBe(
+  expect(snRow(stack, instance, 'oauth_entity_scope', sn.graphScope)?.oauth_entity_scope).toBe(
     `${stack.env().GRAPH_BASE_URL}/.default`,
   );
   // The alias is the spoke's: found, never created by the run (compensation could never remove it).
@@ -107,18 +94,18 @@ it('declares the tier on the app, grants nothing before the approval, grants it 
 
 it('grants the lifecycle tier when the request picks it, and refuses a tier the profile does not have', async () => {
   const bad = await api(stack, 'POST', '/api/integrations', {
-    body: spokeRequest('spoke0002', { permissionTier: 'all' }),
+    body: spoke('spoke0002', { permissionTier: 'all' }),
   });
   expect(bad.status).toBe(400);
   expect(bad.text).toContain('options.permissionTier must be one of: read, lifecycle (profile entra-id-spoke)');
 
-  const id = await startProvisioning(stack, spokeRequest('spoke0002', { permissionTier: 'lifecycle' }));
+  const id = await startProvisioning(stack, spoke('spoke0002', { permissionTier: 'lifecycle' }));
   await runToApproval(stack, id);
   expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
   const out = await runToEnd(stack, id, { throughApproval: true });
   expect(out.outcome).toBe('active');
   const appId = out.apps.find((a) => a.role === 'spoke')?.appId ?? '';
-  expect(grantedOnGraph(appId)).toEqual(
+  expect(grantedOnGraph(stack, appId)).toEqual(
     [
       'Group.Read.All',
       'GroupMember.Read.All',
@@ -131,12 +118,12 @@ it('grants the lifecycle tier when the request picks it, and refuses a tier the 
 
 it('without GRANT_ADMIN_CONSENT nothing is granted: an administrator gets the admin-consent link, the token check says so', async () => {
   await withSettings({ GRANT_ADMIN_CONSENT: 'false', CHECK_ATTEMPTS: '1' }, async () => {
-    const id = await startProvisioning(stack, spokeRequest('spoke0003'));
+    const id = await startProvisioning(stack, spoke('spoke0003'));
     await runToApproval(stack, id);
     expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
     const out = await runToEnd(stack, id, { throughApproval: true });
     const appId = out.apps.find((a) => a.role === 'spoke')?.appId ?? '';
-    expect(grantedOnGraph(appId)).toEqual([]);
+    expect(grantedOnGraph(stack, appId)).toEqual([]);
     expect(out.outcome).toBe('checks-failed');
     expect(out.checks.find((c) => c.name === 'Graph token (spoke)')).toMatchObject({
       ok: false,
@@ -161,7 +148,7 @@ it('stops at the preflight, before creating anything, when the spoke is not inst
   alias.values.id = 'something.else';
   try {
     const mark = stack.sandbox.journal.mark();
-    const id = await startProvisioning(stack, spokeRequest(instance));
+    const id = await startProvisioning(stack, spoke(instance));
     const out = await runToEnd(stack, id);
     expect(out.outcome).toBe('failed');
     expect(out.error).toContain('no record sys_alias id=sn_azure_ad_spoke.AzureAD');
