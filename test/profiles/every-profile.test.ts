@@ -8,6 +8,7 @@ import './minimal-profile';
 
 import { getDeps } from '../../src/app/deps';
 import { allProfiles } from '../../src/profiles';
+import { findDue } from '../../src/rotation/sweep';
 import type { IntegrationProfile } from '../../src/profiles/types';
 import { api, productWrites, type IntegrationView } from '../e2e/api-driver';
 import { approverOf, requestFor, runToEnd } from '../e2e/stack-driver';
@@ -87,6 +88,13 @@ describe.each(profiles.map((p, i) => [p.id, p, instanceOf(i)] as const))('profil
       for await (const p of getDeps().secrets.listPropertiesOfSecrets())
         if (p.name.startsWith(t.id.toLowerCase()) || p.tags?.integrationId === t.id) ours.push(p.name);
       expect(ours).toEqual([]);
+      // The daily sweep finds nothing due and no problem; an on-demand rotation answers that there is nothing.
+      const swept = await findDue(getDeps(), new Date(h.stack.sandbox.clock.now() + 400 * 24 * 3600 * 1000));
+      expect(swept.due.filter((d) => d.integrationId === t.id)).toEqual([]);
+      expect(swept.problems.filter((p) => p.integrationId === t.id)).toEqual([]);
+      const refused = await rotateNow(h.stack, t.id);
+      expect(refused.status).toBe(409);
+      expect(refused.text).toContain('has no credentials to rotate');
       return;
     }
     const started = await rotateNow(h.stack, t.id);
