@@ -64,7 +64,7 @@ export const SERVICENOW_HINTS = {
   noProvider: 'The OIDC entity has no OIDC provider configuration: link the provider configuration record.',
   metadata:
     'ServiceNow cannot use the provider configuration metadata URL (unreachable, or another issuer): set OIDC ' +
-    'Metadata URL to the tenant v1 metadata URL.',
+    "Metadata URL to the tenant's metadata URL of the token version (v1 tokens: the v1 URL; v2 tokens: the v2.0 URL).",
   userClaim:
     "The OIDC provider configuration's User Claim does not map the token to the integration user: set User Claim to " +
     'the claim that carries the Rest User app id (appid for v1 tokens) and User Field to user_name.',
