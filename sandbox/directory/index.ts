@@ -101,6 +101,12 @@ export const SEEDED_GROUPS = {
 /** Well-known first-party resources (their appIds are the real ones). */
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 export const KEY_VAULT_APP_ID = 'cfa8b339-82a2-471a-a3c9-0fc0be7a4093';
+/**
+ * Microsoft's first-party "Graph Connector Federated Credential App" (Microsoft 365 Copilot connectors, Federated Auth;
+ * public repository microsoft/copilot-servicenow-connector-setup-scripts). Microsoft creates its service principal in
+ * a tenant when an administrator opens the Copilot connectors gallery; the sandbox tenant has it.
+ */
+export const COPILOT_FEDERATED_APP_ID = '933838e2-bec1-440f-a634-9363c82e5b6d';
 
 /**
  * Graph application permissions, with their real app-role ids: the "Application" identifiers of
@@ -364,6 +370,11 @@ export class Directory {
       appId: KEY_VAULT_APP_ID,
       displayName: 'Azure Key Vault',
       servicePrincipalNames: [KEY_VAULT_APP_ID, 'https://vault.azure.net'],
+      createdAt: 0,
+    });
+    this.addServicePrincipal({
+      appId: COPILOT_FEDERATED_APP_ID,
+      displayName: 'Graph Connector Federated Credential App',
       createdAt: 0,
     });
     // The Function App identity survives reset(): settings read from env() before a reset keep working.

@@ -99,3 +99,36 @@ export async function issueAccessToken(key: SigningKey, f: TokenRequestFacts): P
     expiresOn: claims.exp as number,
   };
 }
+
+/**
+ * For tests: the v2 access token Entra issues to a first-party app whose service principal is in the tenant (e.g.
+ * Microsoft's "Graph Connector Federated Credential App"), for its own app id as the audience. Microsoft obtains such
+ * tokens itself; no client credential of the tenant can, so the stand-in mints one of the documented shape
+ * (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference): iss
+ * `https://login.microsoftonline.com/{tid}/v2.0`, aud = the app id, `oid`/`sub` = the service principal's object id,
+ * signed with the tenant's key (the one its metadata's jwks_uri serves).
+ */
+export async function mintFirstPartyToken(
+  directory: {
+    tenantId: string;
+    signingKey: SigningKey;
+    clock: { seconds(): number };
+    spByAppId(appId: string): { id: string; displayName: string } | undefined;
+  },
+  appId: string,
+): Promise<IssuedToken> {
+  const sp = directory.spByAppId(appId);
+  if (!sp) throw new Error(`the sandbox tenant has no service principal for ${appId}`);
+  return issueAccessToken(directory.signingKey, {
+    tenantId: directory.tenantId,
+    v1Audience: appId,
+    resourceAppId: appId,
+    tokenVersion: 2,
+    clientAppId: appId,
+    clientDisplayName: sp.displayName,
+    clientSpId: sp.id,
+    roles: [],
+    graphExtras: false,
+    now: directory.clock.seconds(),
+  });
+}

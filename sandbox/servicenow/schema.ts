@@ -694,6 +694,30 @@ export const TABLES: TableDef[] = [
     columns: [bool('use_mutual_auth', 'Mutual authentication')],
   },
   {
+    // Knowledge bases and articles, the tables the Microsoft 365 Copilot connector for ServiceNow Knowledge crawls
+    // (public repository microsoft/copilot-servicenow-connector-setup-scripts, `row_level_acl_setup.js`). Only the
+    // columns the tests read; the rest of the real column set is left out rather than guessed.
+    name: 'kb_knowledge_base',
+    label: 'Knowledge Base',
+    display: 'title',
+    columns: [str('title', 'Title'), bool('active', 'Active', 'true'), ...SCOPED],
+  },
+  {
+    name: 'kb_knowledge',
+    label: 'Knowledge',
+    display: 'number',
+    numberPrefix: 'KB',
+    numberStart: 10001,
+    columns: [
+      str('number', 'Number'),
+      str('short_description', 'Short description'),
+      ref('kb_knowledge_base', 'kb_knowledge_base', 'Knowledge base'),
+      choice('workflow_state', 'Workflow', 'draft'),
+      bool('active', 'Active', 'true'),
+      ...SCOPED,
+    ],
+  },
+  {
     // Access control rules. Columns as ServiceNow's Fluent ACL API defines them (`acl-api-now-ts`: operation, type,
     // active, admin overrides, script, condition, description, decision type, local or existing) and as the Microsoft
     // connector script inserts them (`row_level_acl_setup.js`: type, name, operation, active, admin_overrides, order,

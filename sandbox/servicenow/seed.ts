@@ -153,6 +153,14 @@ export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
     type: 'normal',
   });
 
+  // A published knowledge article (what the Copilot connector crawls).
+  const kb = add('kb_knowledge_base', { title: 'IT' });
+  add('kb_knowledge', {
+    short_description: 'How to reset your password',
+    kb_knowledge_base: kb.values.sys_id,
+    workflow_state: 'published',
+  });
+
   // Schema tables: one sys_db_object per table, one sys_dictionary row per column (inherited columns stay listed
   // under the parent, docs/reference/servicenow.md#schema-discovery), plus the collection row (element empty) real
   // instances have.
@@ -201,6 +209,11 @@ export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
       const values = { ...r.fields, ...r.naturalKey };
       const key = `${r.table}:${JSON.stringify(r.naturalKey)}`;
       if (installed.has(key) || Object.values(values).some((v) => v.includes('{'))) continue;
+      // A record every instance has (e.g. the useraccount auth scope above) is not seeded twice.
+      const present = store
+        .rowsOf(r.table)
+        .some((row) => Object.entries(r.naturalKey).every(([k, v]) => row.values[k] === v));
+      if (present) continue;
       installed.add(key);
       const scope = profile.serviceNow.requiredScope;
       add(r.table, { ...values, ...(scope ? { sys_scope: scopeSysId(scope) } : {}) });

@@ -13,7 +13,9 @@
  *   host (same scheme, host and port) is fetched, redirects are not followed, the answer is capped in size and time,
  *   and nothing of an answer's text reaches the outcome except a validated issuer URL from that host.
  * - recordsConsistent: the ServiceNow records still hold the rendered values (client ids, user names, active) and the
- *   apps still exist in Entra with the same app ids.
+ *   apps still exist in Entra with the same app ids (an existing service principal: still there, same object id).
+ * - servicePrincipalUser: the user a federated trust maps tokens to is the app's service principal, active, with its
+ *   roles (below).
  *
  * AADSTS7000215/7000222/700016 right after a secret or app was created are marked `transient`: new credentials take
  * seconds to minutes to work (replication delay:
@@ -22,7 +24,7 @@
  */
 import axios, { type AxiosError, type AxiosResponse } from 'axios';
 
-import { graphRaw } from '../clients/graph';
+import { graphRaw, odataKey } from '../clients/graph';
 import { requestTokenV1, requestTokenV2, type TokenResult } from '../clients/entra';
 import { toKeyVaultError } from '../clients/keyvault';
 import { encodedQuery, type SnRecord } from '../clients/servicenow';
@@ -62,7 +64,7 @@ export const SERVICENOW_HINTS = {
   noProvider: 'The OIDC entity has no OIDC provider configuration: link the provider configuration record.',
   metadata:
     'ServiceNow cannot use the provider configuration metadata URL (unreachable, or another issuer): set OIDC ' +
-    'Metadata URL to the tenant v1 metadata URL.',
+    "Metadata URL to the tenant's metadata URL of the token version (v1 tokens: the v1 URL; v2 tokens: the v2.0 URL).",
   userClaim:
     "The OIDC provider configuration's User Claim does not map the token to the integration user: set User Claim to " +
     'the claim that carries the Rest User app id (appid for v1 tokens) and User Field to user_name.',
@@ -479,7 +481,12 @@ async function oidcMetadata(c: Ctx, spec: Extract<CheckSpec, { kind: 'oidcMetada
       if (live && str(live.oidc_url)) url = str(live.oidc_url);
     }
     if (!url) return fail(name, `no metadata URL for record ${spec.record}`, { hint: 'Re-run the ServiceNow step.' });
-    const own = entraEndpoints(c.deps.config.entra.authorityHost, c.input.tenant).metadataV1;
+    // A v2 metadata URL (`{authority}/{tenant}/v2.0/.well-known/openid-configuration`, issuer
+    // `{authority}/{tenantId}/v2.0`) is compared with the tenant's own v2 document, a v1 one with its v1 document
+    // (https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#find-your-apps-openid-configuration-document-uri).
+    const v2 = /\/v2\.0\/\.well-known\/openid-configuration$/.test(url.split('?')[0]);
+    const endpoints = entraEndpoints(c.deps.config.entra.authorityHost, c.input.tenant);
+    const own = v2 ? endpoints.metadataV2 : endpoints.metadataV1;
     const md = await fetchMetadata(c, url);
     if (!md.ok)
       return fail(name, md.detail, {
@@ -494,9 +501,13 @@ async function oidcMetadata(c: Ctx, spec: Extract<CheckSpec, { kind: 'oidcMetada
         ...(tenantMd.transient ? { transient: true } : {}),
       });
     if (md.issuer !== tenantMd.issuer)
-      return fail(name, `${shown(url)} names issuer ${md.issuer}, the tenant's v1 issuer is ${tenantMd.issuer}`, {
-        hint: `${SERVICENOW_HINTS.metadata} (${own})`,
-      });
+      return fail(
+        name,
+        `${shown(url)} names issuer ${md.issuer}, the tenant's ${v2 ? 'v2' : 'v1'} issuer is ${tenantMd.issuer}`,
+        {
+          hint: `${SERVICENOW_HINTS.metadata} (${own})`,
+        },
+      );
     return { name, ok: true, detail: `${shown(url)} answered with the tenant's issuer ${md.issuer}` };
   } catch (err) {
     return thrown(name, err);
@@ -510,6 +521,11 @@ async function recordsConsistent(c: Ctx): Promise<CheckOutcome> {
     const sn = c.deps.serviceNow(c.input.serviceNowInstance);
     for (const exp of c.input.expectedRecords) problems.push(...(await recordProblems(c, sn, exp)));
     for (const app of c.input.apps) {
+      if (app.existing) {
+        // An existing service principal (no application object in the tenant): it must still be there.
+        problems.push(...(await servicePrincipalProblems(c, app)));
+        continue;
+      }
       try {
         const r = await graphRaw<{ appId?: string }>(
           c.deps.graph,
@@ -537,6 +553,91 @@ async function recordsConsistent(c: Ctx): Promise<CheckOutcome> {
     ok: true,
     detail: `${c.input.expectedRecords.length} ServiceNow records and ${c.input.apps.length} Entra apps agree`,
   };
+}
+
+/** The app's service principal, looked up by appId now, is still the one provisioning found. */
+async function servicePrincipalProblems(c: Ctx, app: AppResult): Promise<string[]> {
+  const sp = await servicePrincipalByAppId(c, app.appId);
+  if (!sp) return [`Entra service principal of app ${app.role} (${app.appId}) no longer exists`];
+  return sp === app.servicePrincipalId
+    ? []
+    : [`Entra service principal of app ${app.role} is ${sp}, expected ${app.servicePrincipalId}`];
+}
+
+/** The object id of the service principal of `appId` in the tenant, or undefined when it has none. */
+async function servicePrincipalByAppId(c: Ctx, appId: string): Promise<string | undefined> {
+  try {
+    const r = await graphRaw<{ id?: string }>(
+      c.deps.graph,
+      'GET',
+      `/servicePrincipals(appId='${odataKey(appId)}')?$select=id,appId`,
+    );
+    return r.body?.id || undefined;
+  } catch (err) {
+    const e = ensureErrorType(err);
+    if (e instanceof ExternalServiceError && e.status === 404) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * servicePrincipalUser: the ServiceNow user an inbound trust maps tokens to is the app's service principal. Tokens
+ * Entra issues to an app carry its service principal's object id in `sub` and `oid`
+ * (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference), and ServiceNow matches the
+ * configured claim against the user's `user_name` (public repository microsoft/copilot-servicenow-connector-setup-scripts,
+ * `federated_auth_setup.js`). So: the service principal found now by appId has the object id that is the user_name of
+ * the user record, that user is active and not locked out, and it holds every role the profile grants it.
+ */
+async function servicePrincipalUser(
+  c: Ctx,
+  spec: Extract<CheckSpec, { kind: 'servicePrincipalUser' }>,
+): Promise<CheckOutcome> {
+  const name = `service principal user (${spec.app})`;
+  const app = appOf(c, spec.app);
+  const sysId = sysIdOf(c, spec.user);
+  if (!app || !sysId)
+    return fail(name, `no app ${spec.app} or user record ${spec.user}`, { hint: 'Re-run provisioning.' });
+  try {
+    const spId = await servicePrincipalByAppId(c, app.appId);
+    if (!spId)
+      return fail(name, `the tenant has no service principal for app ${app.appId}`, {
+        hint: 'The service principal was removed: restore it (the hand-off of the app step says how), then re-run.',
+      });
+    const sn = c.deps.serviceNow(c.input.serviceNowInstance);
+    const user = await sn.get('sys_user', sysId, { fields: ['sys_id', 'user_name', 'active', 'locked_out'] });
+    if (!user)
+      return fail(name, `the user record ${spec.user} (${sysId}) no longer exists`, { hint: 'Re-run provisioning.' });
+    const problems: string[] = [];
+    if (str(user.user_name) !== spId)
+      problems.push(`the user's user_name is '${str(user.user_name)}', the service principal's object id is ${spId}`);
+    if (str(user.active) !== 'true') problems.push('the user is inactive');
+    if (str(user.locked_out) === 'true') problems.push('the user is locked out');
+    const grants = await sn.list('sys_user_has_role', {
+      query: encodedQuery().eq('user', sysId),
+      fields: ['role', 'state'],
+    });
+    const held = new Set<string>();
+    for (const g of grants) {
+      if (str(g.state) && str(g.state) !== 'active') continue;
+      const roleId = str(g.role);
+      if (!/^[0-9a-f]{32}$/.test(roleId)) continue;
+      const role = await sn.get('sys_user_role', roleId, { fields: ['name'] });
+      if (role) held.add(str(role.name));
+    }
+    const missing = spec.roles.filter((r) => !held.has(r));
+    if (missing.length) problems.push(`the user lacks the role(s) ${missing.join(', ')}`);
+    if (problems.length)
+      return fail(name, problems.join('; '), {
+        hint: 'Re-run provisioning: it sets the user name to the service principal id, activates the user and grants its roles.',
+      });
+    return {
+      name,
+      ok: true,
+      detail: `the service principal ${spId} of ${app.appId} is the active ServiceNow user with ${spec.roles.join(', ')}`,
+    };
+  } catch (err) {
+    return thrown(name, err);
+  }
 }
 
 async function recordProblems(c: Ctx, sn: ReturnType<Deps['serviceNow']>, exp: ExpectedRecord): Promise<string[]> {
@@ -572,7 +673,9 @@ export async function runChecks(input: RunChecksInput, deps: Deps, log?: Activit
             ? await oidcMetadata(c, spec)
             : spec.kind === 'graphToken'
               ? await graphToken(c, spec)
-              : await recordsConsistent(c);
+              : spec.kind === 'servicePrincipalUser'
+                ? await servicePrincipalUser(c, spec)
+                : await recordsConsistent(c);
     logLine(log, 'info', `check ${outcome.name} for ${input.integrationId}: ${outcome.ok ? 'ok' : 'failed'}`);
     out.push(outcome);
   }

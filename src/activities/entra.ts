@@ -13,6 +13,10 @@
  * - Service principal: `GET /servicePrincipals(appId='…')`, else the upsert `PATCH /servicePrincipals(appId='…')` with
  *   `Prefer: create-if-missing` [doc serviceprincipal-upsert]; right after the app is created Graph answers 400
  *   NoBackingApplicationObject (retriable).
+ * - An existing service principal (`input.existing`, e.g. Microsoft's first-party "Graph Connector Federated Credential
+ *   App" the Copilot connector for ServiceNow uses: public repository MicrosoftDocs/copilot-connectors,
+ *   `servicenow-knowledge-deployment.md`, "Federated Auth"): only `GET /servicePrincipals(appId='…')`;
+ *   never created, changed or removed. Missing → a non-retriable failure carrying the profile's hand-off.
  * - Application.ReadWrite.OwnedBy (least privilege, https://learn.microsoft.com/graph/permissions-reference): an app
  *   with our uniqueName that we do not own answers 403 on update: a non-retriable failure naming the app.
  */
@@ -171,7 +175,53 @@ async function ensureServicePrincipal(deps: Deps, input: EnsureAppInput, appId: 
   throw retriable('ReplicationPending', `service principal of app ${appId} exists but is not readable yet`);
 }
 
+/** The service principal of an app the integration does not own, found by appId; never written. */
+async function findExistingServicePrincipal(
+  input: EnsureAppInput & { existing: NonNullable<EnsureAppInput['existing']> },
+  deps: Deps,
+  log?: ActivityLog,
+): Promise<Outcome<AppResult>> {
+  const { appId, missing } = input.existing;
+  const uniqueName = uniqueNameFor(input.integrationId, input.role);
+  try {
+    let sp: GraphServicePrincipal | undefined;
+    try {
+      const res = await graphCall<GraphServicePrincipal>(
+        deps.graph,
+        'GET',
+        `/servicePrincipals(appId='${odataKey(appId)}')?$select=id,appId`,
+      );
+      sp = res.body;
+    } catch (err) {
+      if (httpStatusOf(err) !== 404) throw err;
+    }
+    if (!sp?.id)
+      return {
+        ok: false,
+        failure: {
+          service: 'graph',
+          code: 'ServicePrincipalMissing',
+          message: `The tenant has no service principal for app ${appId} (role ${input.role}). ${missing}`,
+        },
+      };
+    logLine(log, 'info', `ensureApp ${input.role}: found the service principal ${sp.id} of ${appId}`);
+    return {
+      ok: true,
+      role: input.role,
+      appId,
+      objectId: '',
+      servicePrincipalId: sp.id,
+      uniqueName,
+      created: false,
+      existing: true,
+    };
+  } catch (err) {
+    return { ok: false, failure: failureOrThrow(err) };
+  }
+}
+
 export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: ActivityLog): Promise<Outcome<AppResult>> {
+  if (input.existing) return findExistingServicePrincipal({ ...input, existing: input.existing }, deps, log);
   const uniqueName = uniqueNameFor(input.integrationId, input.role);
   try {
     let permissions: AppPermissions | undefined;

@@ -53,6 +53,10 @@ function valuesWithApps(input: PlanInput, symbolic: boolean): TemplateValues {
   for (const app of input.profile.apps) {
     const key = `apps.${app.role}.appId`;
     if (symbolic || values[key] === undefined) values[key] = symbolicAppId(input.uniqueNames[app.role] ?? app.role);
+    // The service principal's object id is known only after the app step: the plan names it by the app.
+    const sp = `apps.${app.role}.servicePrincipalId`;
+    if (symbolic || values[sp] === undefined)
+      values[sp] = `servicePrincipal:${app.existing?.appId ?? input.uniqueNames[app.role] ?? app.role}`;
   }
   // Records reference each other's sys_ids: the plan names the record instead (sys_ids are not known before).
   for (const r of input.profile.serviceNow.records) values[`records.${r.key}.sysId`] ??= `record:${r.key}`;

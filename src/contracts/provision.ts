@@ -58,6 +58,11 @@ export interface EnsureAppInput extends IntegrationRef {
   redirectUris: string[];
   /** Application permissions to declare on the app (values, resolved to app role ids by the activity). */
   permissions?: { resourceAppId: string; values: string[] };
+  /**
+   * An existing service principal (e.g. a Microsoft first-party app): only looked up by appId, never created or
+   * changed; `missing` is the hand-off when the tenant has none.
+   */
+  existing?: { appId: string; missing: string };
 }
 
 /** The application permissions an app declares, resolved on the resource's service principal. */
@@ -78,6 +83,11 @@ export interface AppResult {
   created: boolean;
   /** The application permissions declared on it, when the profile asks for some. */
   permissions?: AppPermissions;
+  /**
+   * An existing service principal the integration uses but does not own (no application object: `objectId` is
+   * empty, there is no client secret, nothing to compensate).
+   */
+  existing?: boolean;
 }
 
 export interface GrantAppPermissionsInput extends IntegrationRef {

@@ -206,8 +206,10 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       graphUrl: input.endpoints.graphUrl,
     };
     for (const app of profile.apps) {
-      values[`apps.${app.role}.secretName`] = secretNameFor(ref.integrationId, app.role);
-      const prior = input.priorApps?.[app.role];
+      // Apps without a client secret (an existing service principal, no consumers) have no Key Vault secret name.
+      if (!app.existing && app.secretConsumers.length)
+        values[`apps.${app.role}.secretName`] = secretNameFor(ref.integrationId, app.role);
+      const prior = app.existing?.appId ?? input.priorApps?.[app.role];
       if (prior) values[`apps.${app.role}.appId`] = prior;
     }
     const planInput = (): PlanInput => ({
@@ -274,6 +276,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         role: app.role,
         displayName: renderTemplate(app.displayName, values),
         redirectUris: app.redirectUris.map((u) => renderTemplate(u, values)),
+        ...(app.existing ? { existing: { appId: app.existing.appId, missing: app.existing.missing } } : {}),
         ...(app.applicationPermissions
           ? {
               permissions: {
@@ -291,6 +294,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       status.apps.push(stripOk(r));
       if (r.created) status.created.push({ kind: 'app', role: r.role, objectId: r.objectId, appId: r.appId });
       values[`apps.${r.role}.appId`] = r.appId;
+      values[`apps.${r.role}.servicePrincipalId`] = r.servicePrincipalId;
     }
     const appFailure = apps.find((r) => !r.ok);
     if (appFailure && !appFailure.ok) throw new ProvisionError(`Entra app: ${appFailure.failure.message}`);
@@ -303,19 +307,25 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     const secrets = yield* callAll(
       context,
       activities.ensureAppSecret,
-      status.apps.map((app) => ({
-        ...ref,
-        role: app.role,
-        appObjectId: app.objectId,
-        appId: app.appId,
-        secretName: secretNameFor(ref.integrationId, app.role),
-        // A request may shorten the profile's secret lifetime, never lengthen it.
-        lifetimeDays: Math.min(
-          input.options.secretLifetimeDays ?? Number.MAX_SAFE_INTEGER,
-          appSpec(profile, app.role, (m) => new ProvisionError(m)).secretLifetimeDays,
-        ),
-        operation: input.operation,
-      })),
+      // Only apps with a client secret: an existing service principal, or an app without consumers, has none.
+      status.apps
+        .filter((app) => {
+          const spec = appSpec(profile, app.role, (m) => new ProvisionError(m));
+          return !spec.existing && spec.secretConsumers.length > 0;
+        })
+        .map((app) => ({
+          ...ref,
+          role: app.role,
+          appObjectId: app.objectId,
+          appId: app.appId,
+          secretName: secretNameFor(ref.integrationId, app.role),
+          // A request may shorten the profile's secret lifetime, never lengthen it.
+          lifetimeDays: Math.min(
+            input.options.secretLifetimeDays ?? Number.MAX_SAFE_INTEGER,
+            appSpec(profile, app.role, (m) => new ProvisionError(m)).secretLifetimeDays,
+          ),
+          operation: input.operation,
+        })),
       RETRY.graph,
     );
     for (const r of secrets) {
@@ -572,11 +582,15 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       // found by uniqueName (removed only with this run's creation tag), and secrets by this run's tag.
       if (status.step === 'entra-apps' && profile)
         for (const app of profile.apps)
-          if (!status.apps.some((a) => a.role === app.role))
+          if (!app.existing && !status.apps.some((a) => a.role === app.role))
             status.created.push({ kind: 'appCandidate', role: app.role });
       if (status.step === 'secrets')
         for (const app of status.apps)
-          if (!status.secrets.some((x) => x.role === app.role))
+          if (
+            !app.existing &&
+            profile?.apps.find((a) => a.role === app.role)?.secretConsumers.length &&
+            !status.secrets.some((x) => x.role === app.role)
+          )
             status.created.push({
               kind: 'secret',
               role: app.role,

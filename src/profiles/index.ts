@@ -3,6 +3,7 @@
  * the only other change a new profile needs: the edge validation, the approver's plan, preflight, provisioning,
  * rotation, `GET /api/profiles`, the sandbox's seed and the consumer probe all read it from this registry.
  */
+import { copilotServiceNowFederated } from './copilot-servicenow-federated';
 import { entraIdSpoke } from './entra-id-spoke';
 import { m365SupportAad } from './m365-support-aad';
 import type { IntegrationProfile } from './types';
@@ -29,6 +30,7 @@ export function registerProfile(profile: IntegrationProfile): () => void {
 // The profiles the product ships.
 registerProfile(m365SupportAad);
 registerProfile(entraIdSpoke);
+registerProfile(copilotServiceNowFederated);
 
 export const DEFAULT_PROFILE_ID = m365SupportAad.id;
 

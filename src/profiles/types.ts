@@ -5,7 +5,8 @@
  *
  * String values may hold `{placeholders}` rendered by `renderTemplate` (./template.ts) from the provisioning context:
  * `{tenant}` (the tenant id), `{tenantDomain}` (its domain when known, else the id), `{tenantId}`, `{tenantName}`, `{instance}`, `{instanceUrl}`, `{authorityHost}`, `{integrationId}`,
- * `{redirectUri}`, `{graphUrl}`, `{apps.<role>.appId}`, `{apps.<role>.secretName}`, `{records.<key>.sysId}`
+ * `{redirectUri}`, `{graphUrl}`, `{apps.<role>.appId}`, `{apps.<role>.secretName}`,
+ * `{apps.<role>.servicePrincipalId}`, `{records.<key>.sysId}`
  * (the list: TEMPLATE_PLACEHOLDERS in ./validate.ts).
  */
 
@@ -27,6 +28,13 @@ export interface AppSpec {
    * (`requiredResourceAccess`) and granted (admin consent) only after the approval. A request picks one tier.
    */
   applicationPermissions?: ApplicationPermissions;
+  /**
+   * An app the integration uses but never registers: an existing service principal (e.g. a Microsoft first-party app
+   * whose service principal Microsoft creates in the tenant), found by `appId` and never created, changed or removed.
+   * It has no client secret (`secretLifetimeDays: 0`, `secretConsumers: []`) and no redirect URIs or permissions.
+   * When the tenant has no service principal for it, provisioning stops with `missing` as the hand-off.
+   */
+  existing?: { appId: string; missing: string };
 }
 
 /** Application permissions (app role values of the resource's service principal) in tiers a request may choose. */
@@ -131,7 +139,12 @@ export type CheckSpec =
    * A client-credentials token for the app from the v2 endpoint with `scope` = `{graphUrl}/.default`, carrying every
    * application permission of the chosen tier in its `roles` claim (admin consent given).
    */
-  | { kind: 'graphToken'; app: string };
+  | { kind: 'graphToken'; app: string }
+  /**
+   * The app's service principal, found in Microsoft Graph by appId, has the object id that is the `user_name` of the
+   * ServiceNow user the `user` record ensured, and that user is active, not locked out, and holds `roles`.
+   */
+  | { kind: 'servicePrincipalUser'; app: string; user: string; roles: string[] };
 
 export interface IntegrationProfile {
   id: string;

@@ -11,8 +11,9 @@ import type { IntegrationProfile } from './types';
  * `{tenant}` (as given), `{tenantId}` (its GUID), `{tenantDomain}` (its domain when known, else as given),
  * `{tenantName}`, `{instance}`, `{instanceUrl}`, `{authorityHost}`, `{integrationId}`, `{redirectUri}`,
  * `{scopeSysId}` (sys_id of the required scoped app), `{testEnvironment}` (Yes/No), `{graphUrl}` (Microsoft Graph,
- * e.g. https://graph.microsoft.com); per app `{apps.<role>.appId}` and
- * `{apps.<role>.secretName}`, per record `{records.<key>.sysId}`.
+ * e.g. https://graph.microsoft.com); per app `{apps.<role>.appId}`, `{apps.<role>.secretName}` and
+ * `{apps.<role>.servicePrincipalId}` (the object id of its service principal in the tenant), per record
+ * `{records.<key>.sysId}`.
  */
 export const TEMPLATE_PLACEHOLDERS = [
   'tenant',
@@ -41,6 +42,19 @@ export function profileProblems(p: IntegrationProfile): string[] {
     if (!KEY.test(a.role)) problems.push(`app role '${a.role}' must be a letter followed by letters, digits or _`);
     if (roles.has(a.role)) problems.push(`app role '${a.role}' is declared twice`);
     roles.add(a.role);
+    if (a.existing) {
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(a.existing.appId))
+        problems.push(`app ${a.role}: existing appId '${a.existing.appId}' is not a GUID`);
+      if (!a.existing.missing.trim())
+        problems.push(`app ${a.role}: existing app without a hand-off for when it is missing`);
+      if (a.secretLifetimeDays !== 0 || a.secretConsumers.length)
+        problems.push(
+          `app ${a.role} is an existing service principal: it has no client secret (lifetime 0, no consumers)`,
+        );
+      if (a.redirectUris.length || a.applicationPermissions)
+        problems.push(`app ${a.role} is an existing service principal: it takes no redirect URIs or permissions`);
+    } else if (a.secretConsumers.length && (!Number.isInteger(a.secretLifetimeDays) || a.secretLifetimeDays < 1))
+      problems.push(`app ${a.role}: secret lifetime must be a whole number of days >= 1`);
     const perms = a.applicationPermissions;
     if (perms) {
       if (!Object.hasOwn(perms.tiers, perms.defaultTier))
@@ -63,13 +77,21 @@ export function profileProblems(p: IntegrationProfile): string[] {
       );
   });
 
+  // Apps with a client secret: the secrets step skips apps without secret consumers (and existing ones).
+  const withSecret = new Set(p.apps.filter((a) => !a.existing && a.secretConsumers.length).map((a) => a.role));
+  p.serviceNow.records.forEach((r) => {
+    if (r.secret && roles.has(r.secret.fromApp) && !withSecret.has(r.secret.fromApp))
+      problems.push(`record ${r.key} takes its secret from app '${r.secret.fromApp}', which has no client secret`);
+  });
   const checkTemplate = (where: string, template: string, recordIndex?: number) => {
     for (const name of placeholders(template)) {
-      const app = /^apps\.([^.]+)\.(appId|secretName)$/.exec(name);
+      const app = /^apps\.([^.]+)\.(appId|secretName|servicePrincipalId)$/.exec(name);
       const rec = /^records\.([^.]+)\.sysId$/.exec(name);
       if ((TEMPLATE_PLACEHOLDERS as readonly string[]).includes(name)) continue;
       if (app) {
         if (!roles.has(app[1])) problems.push(`${where}: {${name}} names app '${app[1]}', which is not declared`);
+        else if (app[2] === 'secretName' && !withSecret.has(app[1]))
+          problems.push(`${where}: {${name}} names app '${app[1]}', which has no client secret`);
         continue;
       }
       if (rec) {
@@ -116,6 +138,16 @@ export function profileProblems(p: IntegrationProfile): string[] {
       problems.push(`check graphToken names app '${c.app}', which declares no application permissions`);
     for (const app of apps)
       if (!roles.has(app)) problems.push(`check ${c.kind} names app '${app}', which is not declared`);
+      else if (c.kind !== 'inboundTableRead' || app === c.clientApp)
+        if (!withSecret.has(app))
+          problems.push(`check ${c.kind} needs the client secret of app '${app}', which has none`);
+    if (c.kind === 'servicePrincipalUser') {
+      if (!roles.has(c.app)) problems.push(`check servicePrincipalUser names app '${c.app}', which is not declared`);
+      const user = p.serviceNow.records.find((r) => r.key === c.user);
+      if (!user) problems.push(`check servicePrincipalUser names record '${c.user}', which is not declared`);
+      else if (user.table !== 'sys_user')
+        problems.push(`check servicePrincipalUser: record ${c.user} is not a sys_user`);
+    }
     if (c.kind === 'oidcMetadata' && !records.has(c.record))
       problems.push(`check oidcMetadata names record '${c.record}', which is not declared`);
   }

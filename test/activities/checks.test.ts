@@ -204,6 +204,18 @@ describe('runChecks', () => {
     expect(metadata.hint).toContain('AADSTS90002');
   });
 
+  it("passes the OIDC metadata check for a v2 metadata URL: its issuer is the tenant's v2 issuer, not the v1 one", async () => {
+    const input = provision();
+    const providerSysId = input.records.find((r) => r.key === 'oidcProvider')!.sysId!;
+    const url = `${env.settings.ENTRA_AUTHORITY_HOST}/${input.tenant}/v2.0/.well-known/openid-configuration`;
+    await env.deps.serviceNow(instance).patch('oidc_provider_configuration', providerSysId, { oidc_url: url });
+    const [metadata] = await runChecks(
+      { ...input, checks: [{ kind: 'oidcMetadata', record: 'oidcProvider' }] },
+      env.deps,
+    );
+    expect(metadata).toMatchObject({ ok: true, detail: expect.stringMatching(/issuer https:\/\/\S+\/v2\.0$/) });
+  });
+
   describe('the OIDC metadata check only contacts the configured authority host', () => {
     const CANARY = 'CANARY-4f1c2b';
     const WELL_KNOWN = '/\\.well-known/openid-configuration';

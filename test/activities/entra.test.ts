@@ -1,3 +1,4 @@
+import { COPILOT_FEDERATED_APP_ID } from '../../sandbox/directory';
 import type { EnsureAppInput } from '../../src/contracts/provision';
 import { ensureApp } from '../../src/activities/entra';
 import { PRODUCT_TAG } from '../../src/activities/entra-graph';
@@ -148,5 +149,53 @@ describe('ensureApp', () => {
   it('returns a failure for a 400 validation error', async () => {
     const out = await ensureApp(appInput({ displayName: '' }), env.deps, log);
     expect(out).toMatchObject({ ok: false, failure: { service: 'graph', status: 400 } });
+  });
+});
+
+describe('ensureApp for an existing service principal (a first-party app)', () => {
+  const existing = {
+    appId: COPILOT_FEDERATED_APP_ID,
+    missing: 'Open the connector gallery, start and cancel the wizard, retry.',
+  };
+
+  it('finds it by appId and writes nothing: no application, no service principal, nothing to compensate', async () => {
+    const mark = env.sandbox.journal.mark();
+    const apps = env.sandbox.directory.applications.size;
+    const input = appInput({ role: 'copilot', redirectUris: [], existing });
+    const r = await ensureApp(input, env.deps, log);
+    expect(r).toEqual({
+      ok: true,
+      role: 'copilot',
+      appId: COPILOT_FEDERATED_APP_ID,
+      objectId: '',
+      servicePrincipalId: env.sandbox.directory.spByAppId(COPILOT_FEDERATED_APP_ID)?.id,
+      uniqueName: uniqueNameFor(input.integrationId, 'copilot'),
+      created: false,
+      existing: true,
+    });
+    expect(graphWrites(mark)).toEqual([]);
+    expect(env.sandbox.directory.applications.size).toBe(apps);
+  });
+
+  it('missing, fails without retrying and names the hand-off; creates nothing', async () => {
+    const sp = env.sandbox.directory.spByAppId(COPILOT_FEDERATED_APP_ID);
+    if (!sp) throw new Error('the sandbox did not seed the first-party service principal');
+    sp.deletedAt = env.sandbox.clock.now();
+    try {
+      const mark = env.sandbox.journal.mark();
+      const r = await ensureApp(appInput({ role: 'copilot', redirectUris: [], existing }), env.deps, log);
+      expect(r).toMatchObject({
+        ok: false,
+        failure: {
+          code: 'ServicePrincipalMissing',
+          message: expect.stringContaining(`no service principal for app ${COPILOT_FEDERATED_APP_ID}`),
+        },
+      });
+      expect(JSON.stringify(r)).toContain(existing.missing);
+      expect(graphWrites(mark)).toEqual([]);
+      expect(env.sandbox.directory.spByAppId(COPILOT_FEDERATED_APP_ID)).toBeUndefined();
+    } finally {
+      sp.deletedAt = null;
+    }
   });
 });

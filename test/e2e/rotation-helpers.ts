@@ -157,6 +157,7 @@ export async function provisionTracked(
   const view = res.json as IntegrationView;
   const original: Tracked['original'] = {};
   for (const [role, app] of Object.entries(view.created.apps)) {
+    if (!app.secretName) continue; // an app without a client secret (an existing service principal)
     const secret = await getDeps().secrets.getSecret(app.secretName);
     original[role] = {
       value: secret.value ?? '',

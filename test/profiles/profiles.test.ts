@@ -1,5 +1,6 @@
 import { allProfiles, DEFAULT_PROFILE_ID, getProfile, registerProfile } from '../../src/profiles';
 import { serviceNowNeeds } from '../../src/profiles/needs';
+import { copilotServiceNowFederated } from '../../src/profiles/copilot-servicenow-federated';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import { profileProblems } from '../../src/profiles/validate';
 import { renderRecord, renderTemplate, TemplateError } from '../../src/profiles/template';
@@ -149,6 +150,28 @@ describe('profile registration', () => {
     );
     expect(() => registerProfile(p)).toThrow(/profile broken-profile is invalid/);
     expect(getProfile('broken-profile')).toBeUndefined();
+  });
+
+  it('refuses an existing service principal with a secret, and secret uses of apps that have none', () => {
+    const p = structuredClone({ ...copilotServiceNowFederated, id: 'broken-existing' });
+    p.apps[0].secretLifetimeDays = 180;
+    p.apps[0].existing = { appId: 'not-a-guid', missing: ' ' };
+    p.handOffs[0].steps.push({ label: 'Key Vault', value: '{apps.copilot.secretName}' });
+    p.checks.push({ kind: 'outboundToken', app: 'copilot' });
+    p.checks.push({ kind: 'servicePrincipalUser', app: 'copilot', user: 'oidcProvider', roles: [] });
+    p.serviceNow.records[0].fields.name = '{apps.ghost.servicePrincipalId}';
+    expect(profileProblems(p)).toEqual(
+      expect.arrayContaining([
+        "app copilot: existing appId 'not-a-guid' is not a GUID",
+        'app copilot: existing app without a hand-off for when it is missing',
+        'app copilot is an existing service principal: it has no client secret (lifetime 0, no consumers)',
+        expect.stringContaining("{apps.copilot.secretName} names app 'copilot', which has no client secret"),
+        "check outboundToken needs the client secret of app 'copilot', which has none",
+        'check servicePrincipalUser: record oidcProvider is not a sys_user',
+        expect.stringContaining("{apps.ghost.servicePrincipalId} names app 'ghost', which is not declared"),
+      ]),
+    );
+    expect(profileProblems(copilotServiceNowFederated)).toEqual([]);
   });
 
   it('registers a valid profile once and takes it out again', () => {
