@@ -59,12 +59,16 @@ const GALLERY = 'Microsoft 365 admin center > Copilot > Connectors > Gallery > S
  * with that role (what `row_level_acl_setup.js` does). Idempotent: every record is looked up before it is inserted.
  * A template: `{apps.copilot.servicePrincipalId}` is the only placeholder (object literals keep a space after `{`).
  */
+/** The description that marks the read ACLs this script creates (the marker Microsoft's setup script uses). */
+export const ACL_MARKER = `AUTO-ACL for role=${CRAWL_ROLE} (KB-connector)`;
+
 export function crawlAclScript(): string {
   return [
     '// System Definition > Scripts - Background, as an administrator elevated to security_admin.',
     '// Microsoft 365 Copilot connector (Federated Auth): crawl role, its grant and read ACLs. Safe to run again.',
     '(function () {',
     `  var ROLE = '${CRAWL_ROLE}';`,
+    `  var ACL_MARKER = '${ACL_MARKER}';`,
     "  var USER = '{apps.copilot.servicePrincipalId}';",
     `  var TABLES = [${CRAWL_TABLES.map((t) => `'${t}'`).join(', ')}];`,
     '  function ensure(table, query, values) {',
@@ -80,10 +84,12 @@ export function crawlAclScript(): string {
     "  var user = new GlideRecord('sys_user');",
     "  if (!user.get('user_name', USER)) throw new Error('no sys_user with user_name ' + USER);",
     "  ensure('sys_user_has_role', { user: user.getUniqueValue(), role: role }, { user: user.getUniqueValue(), role: role });",
+    // Only ACLs this script made (found by its marker) are reused: an instance's own read ACLs are never touched
+    // (adding a role to a role-less ACL would close it to everyone else), as Microsoft's row_level_acl_setup.js does.
+    '  var MARKER = ACL_MARKER;',
     '  TABLES.forEach(function (table) {',
-    "    var acl = ensure('sys_security_acl', { name: table, type: 'record', operation: 'read' },",
-    "      { name: table, type: 'record', operation: 'read', active: true, admin_overrides: true,",
-    "        description: 'Microsoft 365 Copilot connector read' });",
+    "    var acl = ensure('sys_security_acl', { name: table, type: 'record', operation: 'read', description: MARKER },",
+    "      { name: table, type: 'record', operation: 'read', active: true, admin_overrides: true, description: MARKER });",
     "    ensure('sys_security_acl_role', { sys_security_acl: acl, sys_user_role: role }, { sys_security_acl: acl, sys_user_role: role });",
     '  });',
     "  gs.info('Copilot connector: role ' + ROLE + ' granted to ' + USER + '; read ACLs on ' + TABLES.length + ' tables');",
@@ -186,6 +192,9 @@ export const copilotServiceNowFederated: IntegrationProfile = {
           locked_out: 'true',
         },
         activate: { active: 'true', locked_out: 'false' },
+        // A user that already exists (a hand-made Federated Auth setup) is someone else's: never locked or renamed
+        // by this run, handed off instead.
+        exclusive: true,
         manualFallback: 'User Administration > Users > New, with the values listed',
       },
     ],

@@ -145,7 +145,10 @@ it('trusts the first-party app only after the approval, with no app registration
   const script = acl?.steps.find((s) => s.label === 'Run this script')?.value ?? '';
   for (const table of CRAWL_TABLES) expect(script).toContain(`'${table}'`);
   expect(script).toContain(`var USER = '${spId()}';`);
-  expect(script).toContain("ensure('sys_security_acl', { name: table, type: 'record', operation: 'read' }");
+  // ACLs are found by this script's own marker only (an instance's own read ACLs are never changed).
+  expect(script).toContain(
+    "ensure('sys_security_acl', { name: table, type: 'record', operation: 'read', description: MARKER }",
+  );
   expect(script).not.toMatch(/\{[A-Za-z][A-Za-z0-9_.]*\}/);
   expect(script).not.toMatch(/secret|password/i);
   const center = out.manualActions.find((a) => a.title.startsWith('Microsoft 365 admin center'));
