@@ -293,7 +293,10 @@ async function rotation(
       }
     if (inst && ['Completed', 'Failed', 'Terminated'].includes(inst.runtimeStatus)) break;
     // Hand-off emails: copy the named Key Vault version into the simulated admin center, then confirm.
-    for (const mail of stack.sandbox.graph.outbox.slice(mark)) {
+    // Exactly the mails seen now: one that arrives while these are handled is taken on the next turn, not skipped.
+    const batch = stack.sandbox.graph.outbox.slice(mark);
+    mark += batch.length;
+    for (const mail of batch) {
       const text = JSON.stringify(mail.message);
       const m = /--name ([a-z0-9-]+) --version ([0-9a-f]{32})/i.exec(text);
       if (!m || !/\/api\/approvals\//.test(text)) continue;
@@ -307,7 +310,6 @@ async function rotation(
       out(`  hand-off: copied ${m[1]} version ${m[2].slice(0, 8)}… into "${field}"`);
       await followLink(mail, approver, 'done');
     }
-    mark = stack.sandbox.graph.outbox.length;
     if (st?.step === 'grace') {
       out('  grace period: advancing the clock past it…');
       stack.sandbox.clock.advance(2 * DAY);
