@@ -46,6 +46,7 @@ export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): 
     ...(u.approval ? { approval: u.approval } : {}),
     ...(u.approvers ? { approvers: u.approvers } : {}),
     ...(u.lastRun ? { lastRun: u.lastRun } : {}),
+    ...(u.lastRotation ? { lastRotation: u.lastRotation } : {}),
     ...(u.tenantName ? { tenantName: u.tenantName } : {}),
     ...(u.tenantDomain ? { tenantDomain: u.tenantDomain } : {}),
     ...(u.ticket ? { ticket: u.ticket } : {}),
@@ -58,8 +59,20 @@ export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): 
   };
 }
 
-/** Idempotent: a replay of the same milestone (same `at`) leaves the row as it is. */
-export async function updateRegistry(input: RegistryUpdateInput, deps: Pick<Deps, 'registry'>): Promise<void> {
+/** Whether the update changes the row (an update may only carry audit events). */
+const changesRow = (u: RegistryUpdateInput): boolean =>
+  Object.entries(u).some(([k, v]) => v !== undefined && !['integrationId', 'at', 'audit'].includes(k));
+
+/**
+ * Idempotent: a replay of the same milestone (same `at`) leaves the row as it is and records its audit events once.
+ * The events are recorded first: a milestone is never on the row without its trail.
+ */
+export async function updateRegistry(
+  input: RegistryUpdateInput,
+  deps: Pick<Deps, 'registry' | 'audit'>,
+): Promise<void> {
+  if (input.audit?.length) await deps.audit.append(input.integrationId, input.audit);
+  if (!changesRow(input)) return;
   const current = await deps.registry.get(input.integrationId);
   if (!current) throw new Error(`integration ${input.integrationId} is not registered`);
   const next = applyUpdate(current.value, input);

@@ -16,6 +16,7 @@ import { ServiceNowClient } from '../clients/servicenow';
 import { createServiceNowAuth } from '../clients/servicenow-auth';
 import { createTableClient } from '../clients/tables';
 import { getConfig, serviceNowInstanceUrl, type AppConfig } from '../config';
+import { AuditLog } from '../registry/audit';
 import { OwnershipLedger } from '../registry/ownership';
 import { LeaseStore } from '../registry/leases';
 import { IntegrationRegistry } from '../registry/registry';
@@ -39,6 +40,8 @@ export interface Deps {
   ownership: OwnershipLedger;
   /** Short leases (table `leases`): one writer at a time per client secret (integration, role). */
   leases: LeaseStore;
+  /** The append-only audit trail of every integration (table `audit`). */
+  audit: AuditLog;
   now(): Date;
 }
 
@@ -95,6 +98,7 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
     approvalTokens: new ApprovalTokenStore(table('approvals'), now),
     leases: new LeaseStore(table('leases'), now),
     ownership: new OwnershipLedger(table('ownership'), now),
+    audit: new AuditLog(table('audit')),
     now,
   };
 }

@@ -468,6 +468,10 @@ export interface RegistryUpdateInput {
   approvers?: string[];
   /** The last run's outcome; a failed re-provision of a live integration is recorded here and never demotes it. */
   lastRun?: { instanceId: string; outcome: string; at: string; error?: string };
+  /** The last rotation's outcome. */
+  lastRotation?: { instanceId: string; outcome: string; at: string; error?: string };
+  /** Events for the integration's audit trail, recorded with the milestone (an update may carry only these). */
+  audit?: import('./fleet').AuditEvent[];
   /** ISO time of the update (orchestrator's currentUtcDateTime, so replays write the same value). */
   at: string;
 }

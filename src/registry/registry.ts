@@ -10,7 +10,19 @@ const PARTITION = 'integration';
  * object field of IntegrationRecord must be listed: @azure/data-tables refuses one with "Unknown EDM type object"
  * (found by the e2e tests when `approvers` was added to the record).
  */
-const JSON_FIELDS = ['ticket', 'approvers', 'apps', 'serviceNow', 'checks', 'approval', 'lastRun', 'orphans'] as const;
+const JSON_FIELDS = [
+  'ticket',
+  'approvers',
+  'apps',
+  'serviceNow',
+  'checks',
+  'approval',
+  'lastRun',
+  'orphans',
+  'lastRotation',
+  'health',
+  'decommission',
+] as const;
 
 export class RegistryConflictError extends Error {
   constructor(readonly id: string) {

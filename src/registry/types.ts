@@ -1,6 +1,15 @@
 /** Non-secret state of one integration, kept in the registry (Azure Table Storage). Never holds a secret value. */
 export type IntegrationStatus =
-  'provisioning' | 'awaiting-approval' | 'checking' | 'active' | 'failed' | 'rejected' | 'expired' | 'rolled-back';
+  | 'provisioning'
+  | 'awaiting-approval'
+  | 'checking'
+  | 'active'
+  | 'failed'
+  | 'rejected'
+  | 'expired'
+  | 'rolled-back'
+  | 'decommissioning'
+  | 'decommissioned';
 
 export interface AppCredentialState {
   appId: string;
@@ -59,6 +68,12 @@ export interface IntegrationRecord {
   lastRun?: { instanceId: string; outcome: string; at: string; error?: string };
   /** How many provisioning runs (1 = the first; re-provisioning increments it). */
   runs?: number;
+  /** The outcome of the last rotation (a failed or rolled-back one raises an alert until a later one succeeds). */
+  lastRotation?: { instanceId: string; outcome: string; at: string; error?: string };
+  /** The last daily health and drift check. */
+  health?: import('../contracts/fleet').HealthState;
+  /** The decommissioning run, while it runs and after (the row stays, status `decommissioned`). */
+  decommission?: { instanceId: string; requestedBy?: string; at: string; outcome?: string };
   createdAt: string;
   updatedAt: string;
 }
