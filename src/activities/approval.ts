@@ -189,6 +189,8 @@ export async function sendApprovalRequests(
             ...(input.planDigest ? { planDigest: input.planDigest } : {}),
             requesters: [...requesters],
             quorum,
+            round: input.round,
+            integrationId: input.integrationId,
           });
           const mail = approvalMail({
             request: input,

@@ -59,6 +59,7 @@ export async function sendHandoffRequests(
             approver,
             purpose: 'handoff',
             eventName,
+            integrationId: input.integrationId,
             expiresAt: input.expiresAt,
             subject:
               `the ${input.role} client secret of ${input.integrationId} (Key Vault secret ` +

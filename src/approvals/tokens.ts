@@ -43,6 +43,10 @@ export interface TokenRecord {
   requesters?: string[];
   /** Distinct approvals that decide the round (stored with the link in case the round row is missing). */
   quorum?: number;
+  /** The integration the link decides for (its audit trail records the decision). */
+  integrationId?: string;
+  /** The round of links this one was mailed in (0 = the first mail, then reminders): recorded with the decision. */
+  round?: number;
 }
 
 export type RoundCloseReason = 'decided' | 'expired' | 'ended';
@@ -467,7 +471,7 @@ export class ApprovalTokenStore extends TableBacked {
 
 function strip(e: TokenRecord & { requestersJson?: string }): TokenRecord {
   const { tokenId, instanceId, approver, purpose, eventName, expiresAt, subject, usedAt, decision } = e;
-  const { planDigest, quorum, requestersJson } = e;
+  const { planDigest, quorum, requestersJson, integrationId, round } = e;
   return {
     tokenId,
     instanceId,
@@ -480,6 +484,8 @@ function strip(e: TokenRecord & { requestersJson?: string }): TokenRecord {
     ...(decision ? { decision } : {}),
     ...(planDigest ? { planDigest } : {}),
     ...(typeof quorum === 'number' ? { quorum } : {}),
+    ...(integrationId ? { integrationId } : {}),
+    ...(typeof round === 'number' ? { round } : {}),
     ...(requestersJson ? { requesters: parseStrings(requestersJson) } : {}),
   };
 }

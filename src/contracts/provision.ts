@@ -272,6 +272,8 @@ export interface ApprovalDecision {
   tokenId: string;
   /** The digest of the plan the approver saw (from the token record): a decision on another plan decides nothing. */
   planDigest?: string;
+  /** The round of links the decision came through (0 = the first mail), for the audit trail. */
+  round?: number;
 }
 export const APPROVAL_EVENT = 'ApprovalDecision';
 

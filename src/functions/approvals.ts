@@ -31,6 +31,7 @@ import type { DurableClient } from 'durable-functions';
 import { APPROVAL_EVENT, type ApprovalDecision } from '../contracts/provision';
 import { handoffEventName, type HandoffConfirmation } from '../contracts/rotation';
 import { type Deps, getDeps } from '../app/deps';
+import type { AuditEvent } from '../contracts/fleet';
 import { checkCsrf, csrfCookie, newCsrfValue } from '../approvals/csrf';
 import {
   confirmPage,
@@ -118,6 +119,25 @@ const DECISIONS: ReadonlySet<string> = new Set<Decision>(['approve', 'reject', '
 /** Whether the token may make this decision: approval tokens approve/reject, hand-off tokens confirm. */
 const allowed = (record: TokenRecord, decision: Decision): boolean =>
   isHandoff(record) ? decision === 'done' : decision !== 'done';
+
+/**
+ * Records a delivered decision or confirmation in the integration's audit trail: who, when, through which link and
+ * round. The decision stands either way (it was delivered), so a failed write is logged as an error, not answered.
+ */
+async function audit(deps: Deps, ctx: InvocationContext, record: TokenRecord, event: AuditEvent): Promise<void> {
+  if (!record.integrationId) return;
+  try {
+    await deps.audit.append(record.integrationId, [
+      {
+        ...event,
+        tokenId: record.tokenId,
+        ...(typeof record.round === 'number' ? { round: record.round } : {}),
+      },
+    ]);
+  } catch (err) {
+    ctx.error(`audit of ${event.kind} for ${record.integrationId} failed: ${ensureErrorType(err).message}`);
+  }
+}
 
 /** Raises the decision event; false (logged) when it could not be delivered. */
 async function raise(
@@ -250,6 +270,7 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
           return failure(base, 'unavailable');
         }
         ctx.log(`hand-off confirmed for ${instanceId} by ${record.approver} (token ${record.tokenId})`);
+        await audit(deps, ctx, record, { kind: 'handoff-confirmed', at, actor: record.approver, instanceId });
         return respond(base, 200, handoffDonePage(record));
       }
 
@@ -260,6 +281,7 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
         at,
         tokenId: record.tokenId,
         ...(record.planDigest ? { planDigest: record.planDigest } : {}),
+        ...(typeof record.round === 'number' ? { round: record.round } : {}),
       };
       const recorded = await deps.approvalTokens.recordDecision(
         instanceId,
@@ -280,6 +302,13 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
         return failure(base, 'unavailable');
       }
       ctx.log(`approval ${decision} for ${instanceId} by ${record.approver} (token ${record.tokenId})`);
+      await audit(deps, ctx, record, {
+        kind: decision === 'approve' ? 'approved' : 'rejected',
+        at,
+        actor: record.approver,
+        instanceId,
+        ...(record.planDigest ? { planDigest: record.planDigest } : {}),
+      });
       return respond(
         base,
         200,

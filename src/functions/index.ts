@@ -14,7 +14,7 @@ import { rotateCredentials } from '../orchestrators/rotate-credentials';
 import { ROTATION_ORCHESTRATOR } from '../orchestrators/rotation-types';
 import { createApprovalHandlers } from './approvals';
 import { checkSettingsAtStartup, failFast } from './http';
-import { getIntegration, listIntegrations, startIntegration } from './integrations';
+import { getAudit, getIntegration, listIntegrations, startIntegration } from './integrations';
 import { listProfiles } from './profiles';
 import { createRotationHandlers } from './rotation';
 import { registerTriggers } from './triggers';
@@ -41,6 +41,7 @@ registerTriggers({
   startIntegration,
   listIntegrations,
   getIntegration,
+  getAudit,
   listProfiles,
   rotateIntegration: rotation.rotate,
   getRotation: rotation.status,

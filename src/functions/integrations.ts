@@ -251,6 +251,19 @@ export async function startIntegration(
   if (raced)
     return json(409, { id, status: 'provisioning', statusUrl: statusUrl(deps, id) }, { Location: statusUrl(deps, id) });
   try {
+    // The request enters the audit trail before its run starts: nothing happens that the trail does not show.
+    await deps.audit.append(id, [
+      {
+        kind: 'requested',
+        at,
+        actor: input.requestedBy[0] ?? 'unknown',
+        instanceId,
+        detail:
+          `${runs > 1 ? 're-provisioning' : 'provisioning'} requested: profile ${req.profile}, tenant ${tenant.tenantId}, ` +
+          `instance ${req.serviceNowInstance}${req.ticket?.number ? `, ticket ${req.ticket.number}` : ''}`,
+        data: { run: runs },
+      },
+    ]);
     await client.startNew(PROVISION_ORCHESTRATOR, { instanceId, input });
   } catch (err) {
     // Two requests raced past the status check: the second start is refused by the durable API (409).
@@ -282,6 +295,21 @@ export async function getIntegration(
   const record = await deps.registry.get(id);
   if (!record) return problem(404, `No integration ${id}`);
   return json(200, integrationView(deps, record.value, await orchestrationStatus(client, record.value.instanceId)));
+}
+
+/** GET /api/integrations/{id}/audit: the integration's audit trail, oldest first. */
+export async function getAudit(
+  request: HttpRequest,
+  _client: DurableClient,
+  _context: InvocationContext,
+  deps: Deps = getDeps(),
+): Promise<HttpResponseInit> {
+  const id = request.params.id ?? '';
+  if (!INTEGRATION_ID.test(id))
+    return problem(400, 'Invalid request', [{ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' }]);
+  if (!(await deps.registry.get(id))) return problem(404, `No integration ${id}`);
+  const entries = await deps.audit.list(id);
+  return json(200, { id, entries: entries.map(({ integrationId: _id, ...e }) => e) });
 }
 
 export async function listIntegrations(

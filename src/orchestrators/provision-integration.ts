@@ -25,6 +25,7 @@ import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/t
 import type { CheckSpec, IntegrationProfile, ServiceNowRecordSpec } from '../profiles/types';
 import { appSpec, firstLine, MINUTE } from './shared';
 import { activities, call, callAll, RETRY } from './calls';
+import type { AuditEvent } from '../contracts/fleet';
 import type { GateMode, ProvisionInput, ProvisionOutcome, ProvisionStatus } from './provision-types';
 
 /** A failure the orchestrator reports as is (non-retriable outcome of an activity, or preflight problems). */
@@ -84,6 +85,19 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
   let roundOpen = false;
   function* gate(plan: ApprovalPlan, digest: string): Generator<Task, ApprovalDecision | undefined, unknown> {
     roundOpen = true;
+    // The audit trail: the plan put to the approvers (each decision is recorded by the link it came through).
+    yield* registry({
+      audit: [
+        {
+          kind: 'approval-requested',
+          at: iso(),
+          actor: 'system',
+          instanceId: ref.instanceId,
+          planDigest: digest,
+          detail: `approval of plan ${digest.slice(0, 12)} requested (${mode === 'staged' ? 'a change of a live integration' : 'go-live'})`,
+        },
+      ],
+    });
     const result = yield* awaitApproval(context, input, status, step, plan, digest, (sentTo) => {
       eligible = sentTo;
     });
@@ -98,6 +112,12 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       RETRY.light,
     );
     roundOpen = false;
+    if (!result)
+      yield* registry({
+        audit: [
+          { kind: 'approval-expired', at: iso(), actor: 'system', instanceId: ref.instanceId, planDigest: digest },
+        ],
+      });
     return result;
   }
   function* recordApproval(d: ApprovalDecision & { approvers?: string[] }, digest: string) {
@@ -616,7 +636,22 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
   const lastRun = { instanceId: ref.instanceId, outcome, at, ...(status.error ? { error: status.error } : {}) };
   // What could not be removed stays on the integration (the daily sweep tries again); an empty list clears this run's.
   const orphans = { instanceId: ref.instanceId, items: status.orphans };
-  if (live && outcome !== 'active') yield* registry({ lastRun, orphans });
+  const audit: AuditEvent[] = [
+    {
+      kind: outcome === 'active' ? 'activated' : 'run-finished',
+      at,
+      actor: 'system',
+      instanceId: ref.instanceId,
+      ...(status.plan ? { planDigest: status.plan.digest } : {}),
+      detail:
+        outcome === 'active'
+          ? quiet()
+            ? 'run finished: active, nothing changed'
+            : `active with plan ${status.plan?.digest.slice(0, 12) ?? '(none)'}`
+          : `run finished: ${outcome}${status.error ? ` (${status.error})` : ''}`,
+    },
+  ];
+  if (live && outcome !== 'active') yield* registry({ lastRun, orphans, audit });
   else
     yield* registry({
       status: outcome === 'checks-failed' ? 'failed' : outcome,
@@ -626,6 +661,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       records: status.records,
       lastRun,
       orphans,
+      audit,
       // What the request named becomes the integration's only when the run went live (never before its approval).
       ...(outcome === 'active'
         ? {

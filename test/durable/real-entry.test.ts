@@ -93,6 +93,7 @@ describe('real entry module (src/functions/index.ts)', () => {
     expect(http('startIntegration')).toEqual({ route: 'integrations', methods: ['POST'], authLevel: 'function' });
     expect(http('listIntegrations')).toEqual({ route: 'integrations', methods: ['GET'], authLevel: 'function' });
     expect(http('getIntegration')).toEqual({ route: 'integrations/{id}', methods: ['GET'], authLevel: 'function' });
+    expect(http('getAudit')).toEqual({ route: 'integrations/{id}/audit', methods: ['GET'], authLevel: 'function' });
     expect(http('listProfiles')).toEqual({ route: 'profiles', methods: ['GET'], authLevel: 'function' });
     expect(http('rotateIntegration')).toEqual({
       route: 'integrations/{id}/rotate',
