@@ -47,10 +47,11 @@ export function createDashboardHandler(opts: { deps?: () => DashboardDeps } = {}
   const depsOf = opts.deps ?? getDeps;
   return async (req: HttpRequest, client: DurableClient): Promise<HttpResponseInit> => {
     const deps = depsOf();
-    const section = req.params.section;
-    const id = req.params.id;
-    if (section !== undefined && (section !== 'integrations' || id === undefined))
-      return problem(404, 'No such dashboard page');
+    // `{*path}`: empty for the overview, `integrations/{id}` for a detail page, nothing else.
+    const path = (req.params.path ?? '').replace(/^\/+|\/+$/g, '');
+    const detail = /^integrations\/([^/]+)$/i.exec(path);
+    if (path !== '' && !detail) return problem(404, 'No such dashboard page');
+    const id = detail?.[1];
     if (id !== undefined && !INTEGRATION_ID.test(id))
       return problem(400, 'Invalid request', [{ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' }]);
 
