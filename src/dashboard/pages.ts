@@ -448,7 +448,18 @@ export function detailPage(m: DetailModel, ctx: PageContext): string {
   );
 }
 
-/** A page for the dashboard's own refusals (sign-in missing behind Easy Auth). */
-export function dashboardMessagePage(title: string, text: string, generatedAt: string): string {
-  return page(title, { links: {} }, generatedAt, html`<p>${text}</p>`);
+/** A page for the dashboard's own refusals (sign-in missing behind Easy Auth), with an optional same-origin link. */
+export function dashboardMessagePage(
+  title: string,
+  text: string,
+  generatedAt: string,
+  link?: { href: string; text: string },
+): string {
+  return page(
+    title,
+    { links: {} },
+    generatedAt,
+    html`<p>${text}</p>
+      ${link ? html`<p><a href="${link.href}">${link.text}</a></p>` : ''}`,
+  );
 }

@@ -41,6 +41,12 @@ async function runningInstances(client: DurableClient): Promise<InstanceSnapshot
   }
 }
 
+/** `/.auth/login/aad` (App Service Authentication's sign-in endpoint) returning to the page asked for. */
+export function signInHref(req: HttpRequest): string {
+  const url = new URL(req.url);
+  return `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(url.pathname + url.search)}`;
+}
+
 const html = (status: number, body: string): HttpResponseInit => ({ status, body, headers: dashboardHeaders() });
 
 export function createDashboardHandler(opts: { deps?: () => DashboardDeps } = {}): HttpClientHandler {
@@ -64,8 +70,10 @@ export function createDashboardHandler(opts: { deps?: () => DashboardDeps } = {}
           401,
           dashboardMessagePage(
             'Sign-in required',
-            'The dashboard is for signed-in operators. Open it through the app address so that you are asked to sign in.',
+            'The dashboard is for signed-in members of the operator group.',
             now.toISOString(),
+            // Easy Auth's sign-in endpoint, back to this page afterwards (a path on this origin).
+            { href: signInHref(req), text: 'Sign in with Microsoft Entra ID' },
           ),
         );
     }

@@ -346,6 +346,7 @@ describe('the dashboard handler', () => {
     const anonymous = await run('/api/dashboard', {}, { easyAuth: true });
     expect(anonymous.status).toBe(401);
     expect(anonymous.body).toContain('Sign-in required');
+    expect(anonymous.body).toContain('href="/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Fdashboard"');
     expect(calls).toEqual([]);
   });
 
