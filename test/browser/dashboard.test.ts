@@ -199,6 +199,37 @@ describe('the operator dashboard in Chromium', () => {
   );
 
   it(
+    'never shows a client secret, the ServiceNow admin password or the durable system key (canary scan)',
+    async () => {
+      const deps = getDeps();
+      const record = (await deps.registry.get(provisioned))?.value;
+      const canaries: { what: string; value: string }[] = [];
+      for (const [role, a] of Object.entries(record?.apps ?? {})) {
+        const secret = await deps.secrets.getSecret(a.secretName);
+        expect(secret.value?.length ?? 0).toBeGreaterThanOrEqual(16);
+        canaries.push({ what: `client secret ${role}`, value: secret.value ?? '' });
+      }
+      expect(canaries.length).toBeGreaterThan(0);
+      canaries.push({ what: 'ServiceNow admin password', value: stack.sandbox.servicenow.adminPassword });
+      canaries.push({ what: 'durable system key', value: stack.host.systemKey });
+      const pages = [
+        '/api/dashboard',
+        `/api/dashboard/integrations/${provisioned}`,
+        `/api/dashboard/integrations/${idOf(1)}`,
+      ];
+      for (const path of pages) {
+        const res = await fetch(`${base}${path}?code=${encodeURIComponent(key)}`);
+        expect(res.status).toBe(200);
+        const body = await res.text();
+        expect(body).toContain('</html>');
+        expect(canaries.filter((c) => body.includes(c.value)).map((c) => `${c.what} in ${path}`)).toEqual([]);
+        expect(body).not.toMatch(/runtime\/webhooks/);
+      }
+    },
+    LONG,
+  );
+
+  it(
     'without the function key the dashboard answers 401 and shows nothing of the fleet',
     async () => {
       const res = await fetch(`${base}/api/dashboard`);
