@@ -133,6 +133,12 @@ param privateNetworking bool = false
 @description('Subscribe the secretNearExpiry function to the vault\'s Microsoft.KeyVault.SecretNearExpiry events. Event Grid validates the function when the subscription is created, so leave false on the first azd up (infra runs before code) and set true for a second azd provision (docs/deploy.md).')
 param enableSecretNearExpiryEvents bool = false
 
+// --- Operator dashboard sign-in (infra/app/auth.bicep, docs/deploy.md "Operator dashboard sign-in"). ---
+@description('Client (application) id of the Entra app registration operators sign in to the dashboard with (App Service Authentication). Empty = no sign-in: the dashboard is guarded by its function key only.')
+param dashboardAuthClientId string = ''
+@description('Object id of the Entra security group of operators: only its members may open the dashboard.')
+param operatorGroupObjectId string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -144,6 +150,7 @@ var names = {
   functionApp: !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}api-${resourceToken}'
   appServicePlan: !empty(appServicePlanName) ? appServicePlanName : '${abbrs.webServerFarms}${resourceToken}'
   identity: !empty(identityName) ? identityName : '${abbrs.managedIdentityUserAssignedIdentities}api-${resourceToken}'
+  authIdentity: '${abbrs.managedIdentityUserAssignedIdentities}auth-${resourceToken}'
   storageAccount: !empty(storageAccountName) ? storageAccountName : '${abbrs.storageStorageAccounts}${resourceToken}'
   keyVault: !empty(keyVaultName) ? keyVaultName : '${abbrs.keyVaultVaults}${resourceToken}'
   serviceNowCredentialsVault: !empty(serviceNowCredentialsVaultName) ? serviceNowCredentialsVaultName : '${abbrs.keyVaultVaults}sn-${resourceToken}'
@@ -157,6 +164,8 @@ var settings = {
   graphBaseUrl: !empty(graphBaseUrl) ? graphBaseUrl : 'https://graph.microsoft.com'
   serviceNowUrlTemplate: !empty(serviceNowUrlTemplate) ? serviceNowUrlTemplate : 'https://{instance}.service-now.com'
 }
+// Sign-in needs both the app registration and the operator group; with either missing the dashboard keeps only its key.
+var dashboardSignIn = !empty(dashboardAuthClientId) && !empty(operatorGroupObjectId)
 var deploymentContainerName = 'app-package-${toLower(take(names.functionApp, 32))}-${take(resourceToken, 7)}'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -170,6 +179,18 @@ module identity 'app/identity.bicep' = {
   scope: rg
   params: {
     name: names.identity
+    location: location
+    tags: tags
+  }
+}
+
+// The identity Easy Auth signs in with (a federated credential on the dashboard's app registration): assigned to the
+// Function App only, and used for nothing else (Learn: "Use a managed identity instead of a secret").
+module authIdentity 'app/identity.bicep' = if (dashboardSignIn) {
+  name: 'auth-identity'
+  scope: rg
+  params: {
+    name: names.authIdentity
     location: location
     tags: tags
   }
@@ -274,6 +295,8 @@ module api 'app/api.bicep' = {
     serviceName: 'api'
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
+    authIdentityId: authIdentity.?outputs.id ?? ''
+    authIdentityClientId: authIdentity.?outputs.clientId ?? ''
     storageAccountName: storage.outputs.name
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
@@ -323,6 +346,19 @@ module keyVaultEvents 'app/keyvault-events.bicep' = {
 }
 
 // azd reads these into the environment (.azure/<env>/.env). Identifiers and URLs only, never secrets.
+// Easy Auth in front of the operator dashboard, only for members of the operator group (needs the app deployed).
+module dashboardAuth 'app/auth.bicep' = if (dashboardSignIn) {
+  name: 'dashboard-auth'
+  scope: rg
+  params: {
+    functionAppName: api.outputs.name
+    clientId: dashboardAuthClientId
+    operatorGroupObjectId: operatorGroupObjectId
+    tenantId: tenant().tenantId
+    authorityHost: settings.entraAuthorityHost
+  }
+}
+
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
@@ -343,3 +379,7 @@ output PRIVATE_NETWORKING_ENABLED bool = privateNetworking
 output AZURE_VIRTUAL_NETWORK_NAME string = privateNetworking ? names.virtualNetwork : ''
 output AZURE_KEY_VAULT_EVENTS_TOPIC_NAME string = keyVaultEvents.outputs.systemTopicName
 output SECRET_NEAR_EXPIRY_EVENTS_ENABLED bool = keyVaultEvents.outputs.subscriptionEnabled
+output DASHBOARD_SIGN_IN_ENABLED bool = dashboardSignIn
+// For the federated credential on the dashboard's app registration (docs/deploy.md): its subject is this object id.
+output DASHBOARD_AUTH_IDENTITY_PRINCIPAL_ID string = authIdentity.?outputs.principalId ?? ''
+output DASHBOARD_SIGN_IN_URL string = dashboardAuth.?outputs.signInUrl ?? ''

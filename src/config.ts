@@ -65,6 +65,9 @@ export const SETTING_NAMES = [
   'GRAPH_TIMEOUT_SECONDS',
   'KEY_VAULT_TIMEOUT_SECONDS',
   'SERVICENOW_TIMEOUT_SECONDS',
+  // Whether App Service Authentication (Easy Auth) fronts the app: only then is the signed-in operator's name taken
+  // from the X-MS-CLIENT-PRINCIPAL-NAME header on the dashboard (anyone can send that header to an app without it).
+  'EASY_AUTH_ENABLED',
 ] as const;
 
 export type SettingName = (typeof SETTING_NAMES)[number];
@@ -116,6 +119,7 @@ export const DEFAULTS = {
   GRAPH_TIMEOUT_SECONDS: '60',
   KEY_VAULT_TIMEOUT_SECONDS: '30',
   SERVICENOW_TIMEOUT_SECONDS: '60',
+  EASY_AUTH_ENABLED: 'false',
 } as const satisfies Partial<Record<SettingName, string>>;
 
 export type ServiceNowAuthMode = 'basic' | 'oauth';
@@ -211,6 +215,8 @@ export interface AppConfig {
     verifyAttempts: number;
     verifyRetrySeconds: number;
   };
+  /** The operator dashboard: EASY_AUTH_ENABLED, whether App Service Authentication fronts the app. */
+  dashboard: { easyAuth: boolean };
 }
 
 const trimSlash = (s: string) => s.replace(/\/+$/, '');
@@ -387,6 +393,14 @@ const schema = z.object({
   GRAPH_TIMEOUT_SECONDS: withDefault(intIn(1, 300), DEFAULTS.GRAPH_TIMEOUT_SECONDS),
   KEY_VAULT_TIMEOUT_SECONDS: withDefault(intIn(1, 300), DEFAULTS.KEY_VAULT_TIMEOUT_SECONDS),
   SERVICENOW_TIMEOUT_SECONDS: withDefault(intIn(1, 300), DEFAULTS.SERVICENOW_TIMEOUT_SECONDS),
+  EASY_AUTH_ENABLED: withDefault(
+    z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['true', 'false'], { error: 'must be true or false' })),
+    DEFAULTS.EASY_AUTH_ENABLED,
+  ),
   TASKHUB_NAME: required(
     z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, 'must be 3-45 letters and digits, starting with a letter'),
   ),
@@ -523,6 +537,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       verifyAttempts: s.ROTATION_VERIFY_ATTEMPTS,
       verifyRetrySeconds: s.ROTATION_VERIFY_RETRY_SECONDS,
     },
+    dashboard: { easyAuth: s.EASY_AUTH_ENABLED === 'true' },
     tables: s.AzureWebJobsStorage__tableServiceUri
       ? { serviceUrl: trimSlash(s.AzureWebJobsStorage__tableServiceUri) }
       : { connectionString: s.AzureWebJobsStorage! },

@@ -17,6 +17,9 @@ param serviceName string = 'api'
 
 param identityId string
 param identityClientId string
+@description('Operator dashboard sign-in (infra/app/auth.bicep): the user-assigned identity whose federated credential Easy Auth presents instead of a client secret; empty = no sign-in.')
+param authIdentityId string = ''
+param authIdentityClientId string = ''
 param storageAccountName string
 param deploymentContainerName string
 param applicationInsightsName string
@@ -103,9 +106,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
-    userAssignedIdentities: {
-      '${identityId}': {}
-    }
+    // The product's identity, plus (with dashboard sign-in) the identity used only by Easy Auth's client assertion.
+    userAssignedIdentities: union({ '${identityId}': {} }, empty(authIdentityId) ? {} : { '${authIdentityId}': {} })
   }
   properties: {
     serverFarmId: plan.id
@@ -219,6 +221,11 @@ var productSettings = {
   GRAPH_TIMEOUT_SECONDS: string(graphTimeoutSeconds)
   KEY_VAULT_TIMEOUT_SECONDS: string(keyVaultTimeoutSeconds)
   SERVICENOW_TIMEOUT_SECONDS: string(serviceNowTimeoutSeconds)
+  // Operator dashboard sign-in (infra/app/auth.bicep): the dashboard trusts X-MS-CLIENT-PRINCIPAL-NAME and requires it
+  // only when App Service Authentication fronts the app; Easy Auth reads the managed identity's client id from
+  // OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID (its client secret setting name) to sign in without a secret.
+  EASY_AUTH_ENABLED: !empty(authIdentityClientId) ? 'true' : 'false'
+  OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: authIdentityClientId
 }
 
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {

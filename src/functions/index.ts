@@ -13,6 +13,7 @@ import { PROVISION_ORCHESTRATOR } from '../orchestrators/provision-types';
 import { rotateCredentials } from '../orchestrators/rotate-credentials';
 import { ROTATION_ORCHESTRATOR } from '../orchestrators/rotation-types';
 import { createApprovalHandlers } from './approvals';
+import { createDashboardHandler } from './dashboard';
 import { checkSettingsAtStartup, failFast } from './http';
 import { getAudit, getIntegration, listIntegrations, startIntegration } from './integrations';
 import { listProfiles } from './profiles';
@@ -45,6 +46,7 @@ registerTriggers({
   listProfiles,
   rotateIntegration: rotation.rotate,
   getRotation: rotation.status,
+  dashboard: createDashboardHandler(),
   approvalPage: approvals.page,
   approvalDecision: approvals.decide,
   rotationSweep: rotation.sweep,

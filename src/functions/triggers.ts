@@ -54,6 +54,9 @@ export const TRIGGERS = {
     methods: ['GET'],
     authLevel: 'function',
   },
+  // The operator dashboard (function key; in Azure also Easy Auth sign-in, infra/app/auth.bicep). One function for
+  // every page, so one function key opens them all: `dashboard` and `dashboard/integrations/{id}` (catch-all path).
+  dashboard: { kind: 'http', route: 'dashboard/{*path}', methods: ['GET'], authLevel: 'function' },
   // The emailed approval and hand-off links (anonymous: the token protects them).
   approvalPage: { kind: 'http', route: 'approvals/{instanceId}', methods: ['GET', 'HEAD'], authLevel: 'anonymous' },
   approvalDecision: { kind: 'http', route: 'approvals/{instanceId}', methods: ['POST'], authLevel: 'anonymous' },

@@ -100,6 +100,8 @@ describe('real entry module (src/functions/index.ts)', () => {
       methods: ['POST'],
       authLevel: 'function',
     });
+    // The operator dashboard: one function (one function key) for the overview and every detail page.
+    expect(http('dashboard')).toEqual({ route: 'dashboard/{*path}', methods: ['GET'], authLevel: 'function' });
     // The approval pages are anonymous at the Functions level: the single-use token protects them.
     expect(http('approvalPage')).toEqual({
       route: 'approvals/{instanceId}',

@@ -1148,3 +1148,106 @@ export function approverGroupsGraphRule(t: Templates): string[] {
     if (!doc.includes(role)) problems.push(`${DEPLOY_DOC}: does not mention '${role}'`);
   return problems;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Operator dashboard sign-in (App Service Authentication with Microsoft Entra ID, infra/app/auth.bicep)
+
+export const AUTH = 'infra/app/auth.bicep';
+/** The client secret setting name that makes Easy Auth use a managed identity's federated credential (Learn). */
+export const FIC_SETTING = 'OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID';
+export const DASHBOARD_SIGN_IN_VAR = 'dashboardSignIn';
+export const DASHBOARD_AUTH_DOC_PHRASES = ['operator group', FIC_SETTING, 'EASY_AUTH_ENABLED', '/api/dashboard'];
+
+/**
+ * The dashboard's sign-in: one `authsettingsV2` in auth.bicep with the Entra provider enabled, no client secret (the
+ * managed identity's federated credential through OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID), the tenant's v2.0 issuer,
+ * the operator group as the only allowed principals, HTTPS required, and every request allowed through unauthenticated
+ * (the API and the approval links need no sign-in; the dashboard refuses what Easy Auth did not authenticate, which it
+ * does only with EASY_AUTH_ENABLED). main.bicep deploys auth.bicep, the auth identity and EASY_AUTH_ENABLED under the
+ * same condition; api.bicep assigns the auth identity and sets both settings from it.
+ */
+export function dashboardAuthRule(t: Templates): string[] {
+  const problems: string[] = [];
+  const auth = parse(t, AUTH);
+  const configs = resources(auth).filter(
+    (r) =>
+      r.type === 'Microsoft.Web/sites/config' &&
+      !r.existing &&
+      stringLiteral(propertyAt(r.body, 'name')) === 'authsettingsV2',
+  );
+  if (configs.length !== 1)
+    return [`${AUTH}: expected one Microsoft.Web/sites/config 'authsettingsV2', found ${configs.length}`];
+  const body = configs[0].body;
+  const at = (p: string) => propertyAt(body, `properties.${p}`);
+  if (booleanLiteral(at('platform.enabled')) !== true) problems.push(`${AUTH}: platform.enabled must be true`);
+  if (booleanLiteral(at('globalValidation.requireAuthentication')) !== false)
+    problems.push(
+      `${AUTH}: globalValidation.requireAuthentication must be false (the API and approval links need no sign-in)`,
+    );
+  if (stringLiteral(at('globalValidation.unauthenticatedClientAction')) !== 'AllowAnonymous')
+    problems.push(`${AUTH}: globalValidation.unauthenticatedClientAction must be 'AllowAnonymous'`);
+  if (booleanLiteral(at('httpSettings.requireHttps')) !== true)
+    problems.push(`${AUTH}: httpSettings.requireHttps must be true`);
+  const aad = 'identityProviders.azureActiveDirectory';
+  if (booleanLiteral(at(`${aad}.enabled`)) !== true) problems.push(`${AUTH}: the Entra provider must be enabled`);
+  if (stringLiteral(at(`${aad}.registration.clientSecretSettingName`)) !== FIC_SETTING)
+    problems.push(`${AUTH}: clientSecretSettingName must be ${FIC_SETTING} (a federated credential, no client secret)`);
+  if (at(`${aad}.registration.clientSecretCertificateThumbprint`))
+    problems.push(`${AUTH}: no certificate: the managed identity's federated credential signs in`);
+  const issuer = at(`${aad}.registration.openIdIssuer`);
+  if (!issuer || !issuer.text.endsWith("${tenantId}/v2.0'"))
+    problems.push(`${AUTH}: openIdIssuer must be the tenant's v2.0 issuer (…/{tenantId}/v2.0)`);
+  const policy = `${aad}.validation.defaultAuthorizationPolicy`;
+  const groups = at(`${policy}.allowedPrincipals.groups`);
+  if (!groups || groups.namedChildren.length !== 1 || groups.namedChildren[0].text !== 'operatorGroupObjectId')
+    problems.push(`${AUTH}: allowedPrincipals.groups must be exactly [operatorGroupObjectId]`);
+  if (at(`${policy}.allowedPrincipals.identities`))
+    problems.push(`${AUTH}: allowedPrincipals must name only the group`);
+
+  const main = parse(t, MAIN);
+  const mods = modules(main);
+  const authMod = mods.find((m) => m.path === 'app/auth.bicep');
+  const condition = (m: ModuleDeclLike | undefined) =>
+    m?.conditional ? m.node.namedChildren[m.node.namedChildren.length - 1].namedChildren[0]?.text : undefined;
+  if (!authMod) problems.push(`${MAIN}: app/auth.bicep is not deployed`);
+  else if (condition(authMod) !== `(${DASHBOARD_SIGN_IN_VAR})`)
+    problems.push(`${MAIN}: app/auth.bicep must be deployed if (${DASHBOARD_SIGN_IN_VAR})`);
+  const idMod = mods.find((m) => m.path === 'app/identity.bicep' && m.conditional);
+  if (!idMod || condition(idMod) !== `(${DASHBOARD_SIGN_IN_VAR})`)
+    problems.push(`${MAIN}: the auth identity must be deployed if (${DASHBOARD_SIGN_IN_VAR})`);
+  const signIn = variables(main)
+    .find((v) => v.name === DASHBOARD_SIGN_IN_VAR)
+    ?.value?.text.replace(/\s+/g, '');
+  if (signIn !== '!empty(dashboardAuthClientId)&&!empty(operatorGroupObjectId)')
+    problems.push(`${MAIN}: ${DASHBOARD_SIGN_IN_VAR} must need both dashboardAuthClientId and operatorGroupObjectId`);
+  if (authMod?.body && propertyAt(authMod.body, 'params.operatorGroupObjectId')?.text !== 'operatorGroupObjectId')
+    problems.push(`${MAIN}: auth.bicep must get operatorGroupObjectId from the param`);
+  const apiMod = mods.find((m) => m.path === 'app/api.bicep');
+  for (const p of ['authIdentityId', 'authIdentityClientId'])
+    if (
+      !apiMod?.body ||
+      !(propertyAt(apiMod.body, `params.${p}`)?.text ?? '').startsWith(`${idMod?.symbol ?? '?'}.?outputs.`)
+    )
+      problems.push(`${MAIN}: api must get ${p} from the auth identity module`);
+
+  const api = parse(t, API);
+  const { settings } = appSettings(api);
+  const flag = settings.get('EASY_AUTH_ENABLED')?.text.replace(/\s+/g, '');
+  if (flag !== "!empty(authIdentityClientId)?'true':'false'")
+    problems.push(`${API}: EASY_AUTH_ENABLED must be 'true' exactly when the auth identity is given`);
+  if (settings.get(FIC_SETTING)?.text !== 'authIdentityClientId')
+    problems.push(`${API}: ${FIC_SETTING} must be the auth identity's client id`);
+  const site = resources(api).find((r) => r.type === 'Microsoft.Web/sites' && !r.existing);
+  if (
+    !site?.body ||
+    !identifiersIn(propertyAt(site.body, 'identity.userAssignedIdentities') ?? site.node).includes('authIdentityId')
+  )
+    problems.push(`${API}: the auth identity must be assigned to the Function App`);
+
+  const doc = t[DEPLOY_DOC] ?? '';
+  for (const phrase of DASHBOARD_AUTH_DOC_PHRASES)
+    if (!doc.includes(phrase)) problems.push(`${DEPLOY_DOC}: does not mention '${phrase}'`);
+  return problems;
+}
+
+type ModuleDeclLike = ReturnType<typeof modules>[number];

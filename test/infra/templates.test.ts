@@ -15,8 +15,11 @@ import {
   APPROVER_GROUP_GRAPH_ROLES,
   approverGroupsGraphRule,
   apiVersionRule,
+  AUTH,
   AZURE_YAML,
   azdConventionsRule,
+  DASHBOARD_AUTH_DOC_PHRASES,
+  dashboardAuthRule,
   BICEPCONFIG,
   DEPLOY_DOC,
   EVENTS,
@@ -952,4 +955,119 @@ describe('approverGroupsGraphRule', () => {
       expectProblem(approverGroupsGraphRule(mutate(real, file, from, to)), expected);
     },
   );
+});
+
+describe('dashboardAuthRule', () => {
+  it('Easy Auth with Entra fronts the dashboard: operator group only, no client secret, API and links stay reachable', () => {
+    expect(dashboardAuthRule(real)).toEqual([]);
+  });
+
+  it('the dashboard is the one trigger that relies on it, and keeps its function key', () => {
+    expect(TRIGGERS.dashboard).toEqual({
+      kind: 'http',
+      route: 'dashboard/{*path}',
+      methods: ['GET'],
+      authLevel: 'function',
+    });
+  });
+
+  it('fails when sign-in is required everywhere (the API and the approval links would break)', () => {
+    const t = mutate(real, AUTH, /^(\s*)requireAuthentication: false/m, '$1requireAuthentication: true');
+    expectProblem(dashboardAuthRule(t), /requireAuthentication must be false/);
+    const redirect = mutate(real, AUTH, "'AllowAnonymous'", "'RedirectToLoginPage'");
+    expectProblem(dashboardAuthRule(redirect), /unauthenticatedClientAction must be 'AllowAnonymous'/);
+  });
+
+  it('fails when the operator group no longer restricts who signs in', () => {
+    const none = mutate(real, AUTH, /allowedPrincipals: \{[^]*?\n {12}\}\n/, '');
+    expectProblem(dashboardAuthRule(none), /allowedPrincipals\.groups must be exactly \[operatorGroupObjectId\]/);
+    const other = mutate(
+      real,
+      AUTH,
+      /groups: \[\s*operatorGroupObjectId\s*\]/,
+      "groups: [\n'00000000-0000-0000-0000-000000000000'\n]",
+    );
+    expectProblem(dashboardAuthRule(other), /allowedPrincipals\.groups/);
+  });
+
+  it('fails with a client secret setting instead of the federated credential, or a certificate', () => {
+    const secret = mutate(
+      real,
+      AUTH,
+      "clientSecretSettingName: 'OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID'",
+      "clientSecretSettingName: 'MICROSOFT_PROVIDER_AUTHENTICATION_SECRET'",
+    );
+    expectProblem(dashboardAuthRule(secret), /clientSecretSettingName must be OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID/);
+    const cert = mutate(
+      real,
+      AUTH,
+      'clientId: clientId\n',
+      "clientId: clientId\n          clientSecretCertificateThumbprint: 'AB12'\n",
+    );
+    expectProblem(dashboardAuthRule(cert), /no certificate/);
+  });
+
+  it('fails when the issuer is not the tenant v2.0 one, or HTTPS or the provider is off', () => {
+    expectProblem(dashboardAuthRule(mutate(real, AUTH, '${tenantId}/v2.0', 'common/v2.0')), /openIdIssuer/);
+    expectProblem(dashboardAuthRule(mutate(real, AUTH, 'requireHttps: true', 'requireHttps: false')), /requireHttps/);
+    expectProblem(
+      dashboardAuthRule(mutate(real, AUTH, /(azureActiveDirectory: \{\s*)enabled: true/, '$1enabled: false')),
+      /provider must be enabled/,
+    );
+  });
+
+  it('fails when EASY_AUTH_ENABLED does not follow the sign-in, so the header would be trusted or sign-in not enforced', () => {
+    const always = mutate(
+      real,
+      API,
+      "EASY_AUTH_ENABLED: !empty(authIdentityClientId) ? 'true' : 'false'",
+      "EASY_AUTH_ENABLED: 'true'",
+    );
+    expectProblem(dashboardAuthRule(always), /EASY_AUTH_ENABLED must be 'true' exactly when/);
+    const never = mutate(
+      real,
+      API,
+      "EASY_AUTH_ENABLED: !empty(authIdentityClientId) ? 'true' : 'false'",
+      "EASY_AUTH_ENABLED: 'false'",
+    );
+    expectProblem(dashboardAuthRule(never), /EASY_AUTH_ENABLED/);
+    const fic = mutate(
+      real,
+      API,
+      'OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: authIdentityClientId',
+      'OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: identityClientId',
+    );
+    expectProblem(dashboardAuthRule(fic), /OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID must be the auth identity/);
+  });
+
+  it('fails when main.bicep deploys the sign-in under another condition, or without the group', () => {
+    const always = mutate(
+      real,
+      MAIN,
+      "module dashboardAuth 'app/auth.bicep' = if (dashboardSignIn) {",
+      "module dashboardAuth 'app/auth.bicep' = {",
+    );
+    expectProblem(dashboardAuthRule(always), /auth\.bicep must be deployed if \(dashboardSignIn\)/);
+    const noGroup = mutate(
+      real,
+      MAIN,
+      'var dashboardSignIn = !empty(dashboardAuthClientId) && !empty(operatorGroupObjectId)',
+      'var dashboardSignIn = !empty(dashboardAuthClientId)',
+    );
+    expectProblem(dashboardAuthRule(noGroup), /must need both dashboardAuthClientId and operatorGroupObjectId/);
+    const sharedIdentity = mutate(
+      real,
+      MAIN,
+      "authIdentityClientId: authIdentity.?outputs.clientId ?? ''",
+      'authIdentityClientId: identity.outputs.clientId',
+    );
+    expectProblem(dashboardAuthRule(sharedIdentity), /api must get authIdentityClientId from the auth identity module/);
+    const unassigned = mutate(real, API, "empty(authIdentityId) ? {} : { '${authIdentityId}': {} }", '{}');
+    expectProblem(dashboardAuthRule(unassigned), /auth identity must be assigned/);
+  });
+
+  it.each(DASHBOARD_AUTH_DOC_PHRASES)('fails when docs/deploy.md no longer mentions %s', (phrase) => {
+    const t = { ...real, [DEPLOY_DOC]: real[DEPLOY_DOC].split(phrase).join('(removed)') };
+    expectProblem(dashboardAuthRule(t), new RegExp(`does not mention '${phrase.replace(/[/.]/g, '\\$&')}'`));
+  });
 });
