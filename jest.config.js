@@ -23,6 +23,7 @@ const UNIT = [
   'test/security/body-limit.test.ts',
   'test/security/doc-examples.test.ts',
   'test/config.test.ts',
+  'test/alerts/conditions.test.ts',
 ];
 
 const TEST_FILES = '**/*.test.ts';
