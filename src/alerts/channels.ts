@@ -177,6 +177,7 @@ export async function postWebhook(url: string, payload: unknown, timeoutMs: numb
   try {
     const res = await axios.post(url, JSON.stringify(payload), {
       headers: { 'content-type': 'application/json' },
+      transformRequest: [(d: unknown) => d],
       timeout: timeoutMs,
       maxRedirects: 0,
       validateStatus: () => true,
