@@ -1,9 +1,9 @@
 /**
  * A rotation waiting for a hand-off past ALERT_OVERDUE_MINUTES is alerted from its durable custom status, and resolved
  * once it no longer waits. The rotation writes its outcome where alerting reads it: a rolled-back rotation (nobody
- * confirmed the hand-off) leaves `lastRotation` on the registry row and a `rotation-failed` audit event, the alert sweep then alerts it once,
- * and after the next day's rotation succeeds (`rotated` event) one "resolved" message follows. Real provisioning and
- * rotation through the product's API, timers and the local durable host.
+ * confirmed the hand-off) leaves `lastRotation` on the registry row and a `rotation-failed` audit event, the alert
+ * sweep then alerts it once, and after the next day's rotation succeeds (`rotated` event) one "resolved" message
+ * follows. Real provisioning and rotation through the product's API, timers and the local durable host.
  */
 import type { LocalStack } from '../../sandbox/stack';
 import { getDeps } from '../../src/app/deps';
