@@ -70,7 +70,7 @@ export function alertMail(m: AlertMessage, to: string): { to: string; subject: s
             : ''
         }
         ${table(
-          ['', ''],
+          ['Field', 'Value'],
           facts(m).map(([k, v]) => [k, v]),
         )}
         <p>Status: ${code(m.statusUrl)}</p>`,
