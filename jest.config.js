@@ -24,6 +24,8 @@ const UNIT = [
   'test/security/doc-examples.test.ts',
   'test/config.test.ts',
   'test/dashboard/pages.test.ts',
+  'test/alerts/conditions.test.ts',
+  'test/alerts/durable-facts.test.ts',
 ];
 
 const TEST_FILES = '**/*.test.ts';

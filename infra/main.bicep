@@ -110,6 +110,22 @@ param keyVaultTimeoutSeconds int = 30
 @description('SERVICENOW_TIMEOUT_SECONDS: deadline in seconds of one ServiceNow request (connect + response).')
 param serviceNowTimeoutSeconds int = 60
 
+@description('ALERT_CHANNELS: where alerts go: email, webhook, both (comma-separated) or none.')
+param alertChannels string = 'email'
+
+@description('ALERT_EMAIL_RECIPIENTS: alert mail recipients separated by , or ; (empty = each integration\'s approvers).')
+param alertEmailRecipients string = ''
+
+@description('ALERT_WEBHOOK_SECRET_NAME: name of the Key Vault secret (in the app\'s vault) that holds the alert webhook URL, e.g. a Teams Workflows trigger URL; the URL is a credential, so it is never an app setting itself.')
+param alertWebhookSecretRef string = ''
+
+@allowed([
+  'teams'
+  'json'
+])
+@description('ALERT_WEBHOOK_FORMAT: teams (Teams Workflows "Post to a channel when a webhook request is received", Adaptive Card) or json (generic).')
+param alertWebhookFormat string = 'teams'
+
 @minLength(3)
 @maxLength(45)
 @description('TASKHUB_NAME: Durable Functions task hub (host.json hubName %TASKHUB_NAME%).')
@@ -320,6 +336,10 @@ module api 'app/api.bicep' = {
     serviceNowTimeoutSeconds: serviceNowTimeoutSeconds
     publicBaseUrl: publicBaseUrl
     taskHubName: taskHubName
+    alertChannels: alertChannels
+    alertEmailRecipients: alertEmailRecipients
+    alertWebhookSecretRef: alertWebhookSecretRef
+    alertWebhookFormat: alertWebhookFormat
     // Empty without private networking; otherwise the app subnet (this makes the app wait for the network module).
     virtualNetworkSubnetId: network.?outputs.appSubnetId ?? ''
   }

@@ -12,7 +12,7 @@ export interface ControlDeps {
   reset: () => void;
 }
 
-const SERVICES: ServiceName[] = ['entra', 'graph', 'keyvault', 'servicenow'];
+const SERVICES: ServiceName[] = ['entra', 'graph', 'keyvault', 'servicenow', 'webhook'];
 
 /**
  * The sandbox's own control API (SANDBOX_CONTROL_URL): faults, the redacted journal, the mail outbox, the clock and

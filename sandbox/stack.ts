@@ -5,6 +5,12 @@ import { DEFAULTS, resetConfigCache } from '../src/config';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { startFunctionsHost, type FunctionsHost, type FunctionsHostOptions } from './host';
 import { startSandbox, type Sandbox, type SandboxOptions } from './index';
+import { serve, type RunningServer } from './core/server';
+import { loadTls } from './core/tls';
+import { createWebhookReceivers, type WebhookStandIn } from './webhook';
+
+/** Key Vault secrets holding the alert webhook URLs of the stand-ins (ALERT_WEBHOOK_SECRET_NAME names one). */
+export const WEBHOOK_SECRETS = { teams: 'alert-webhook-teams', json: 'alert-webhook-json' } as const;
 
 export interface LocalStackOptions extends SandboxOptions {
   /** The entry module whose registrations the local host serves; default: the product's (src/functions/index). */
@@ -23,6 +29,13 @@ export interface LocalStack {
   readonly sandbox: Sandbox;
   readonly azurite: RunningAzurite;
   readonly host: FunctionsHost;
+  /** The alert webhook receivers (a Teams Workflows trigger and a generic JSON hook) and their URLs. */
+  readonly webhooks: {
+    receivers: WebhookStandIn;
+    urls: { teams: string; json: string };
+    /** Stores the URLs in the sandbox Key Vault again (after `sandbox.reset()`, which empties the vault). */
+    seed(): void;
+  };
   /** Every setting the product reads, plus FUNCTIONS_BASE_URL and FUNCTIONS_KEY. */
   env(): Record<string, string>;
   close(): Promise<void>;
@@ -38,6 +51,26 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     await sandbox.close();
     throw err;
   });
+  const receivers = createWebhookReceivers();
+  let webhookServer: RunningServer;
+  try {
+    webhookServer = await serve({
+      standIn: receivers,
+      tls: opts.tls ?? loadTls(),
+      clock: sandbox.clock,
+      faults: sandbox.faults,
+      journal: sandbox.journal,
+    });
+  } catch (err) {
+    await Promise.all([sandbox.close(), azurite.close()]);
+    throw err;
+  }
+  const webhookUrls = { teams: receivers.workflow(webhookServer.origin), json: receivers.hook(webhookServer.origin) };
+  const seedWebhooks = () => {
+    sandbox.keyvault.seedSecret(WEBHOOK_SECRETS.teams, webhookUrls.teams, { purpose: 'alert-webhook' });
+    sandbox.keyvault.seedSecret(WEBHOOK_SECRETS.json, webhookUrls.json, { purpose: 'alert-webhook' });
+  };
+  seedWebhooks();
   const entryModule = opts.entryModule ?? require.resolve(join(__dirname, '..', 'src', 'functions', 'index'));
   // App settings go into the environment before the host loads the entry module: trigger bindings such as
   // `%ROTATION_SCHEDULE%` are resolved from them at load time, as the Functions host does.
@@ -45,6 +78,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     ...sandbox.env(),
     AzureWebJobsStorage: azurite.connectionString,
     ROTATION_SCHEDULE: DEFAULTS.ROTATION_SCHEDULE,
+    ALERT_SCHEDULE: DEFAULTS.ALERT_SCHEDULE,
+    // Alerting is off unless a test turns it on (ALERT_CHANNELS in `settings`): the hourly sweep runs whenever a test
+    // advances the clock, and other tests count the mails they expect.
+    ALERT_CHANNELS: 'none',
+    // The webhook stand-ins' URLs are in the sandbox Key Vault under these names (seeded below).
+    ALERT_WEBHOOK_SECRET_NAME: WEBHOOK_SECRETS.teams,
     ...(opts.settings ?? {}),
   };
   const previous: Record<string, string | undefined> = {};
@@ -74,7 +113,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     });
   } catch (err) {
     restore();
-    await Promise.all([sandbox.close(), azurite.close()]);
+    await Promise.all([sandbox.close(), azurite.close(), webhookServer.close()]);
     throw err;
   }
   const env = (): Record<string, string> => ({
@@ -94,10 +133,11 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     sandbox,
     azurite,
     host,
+    webhooks: { receivers, urls: webhookUrls, seed: seedWebhooks },
     env,
     close: async () => {
       await host.close();
-      await Promise.all([sandbox.close(), azurite.close()]);
+      await Promise.all([sandbox.close(), azurite.close(), webhookServer.close()]);
       useClock(() => new Date());
       restore();
       resetConfigCache();

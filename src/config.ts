@@ -68,6 +68,16 @@ export const SETTING_NAMES = [
   // Whether App Service Authentication (Easy Auth) fronts the app: only then is the signed-in operator's name taken
   // from the X-MS-CLIENT-PRINCIPAL-NAME header on the dashboard (anyone can send that header to an app without it).
   'EASY_AUTH_ENABLED',
+  // Alerts (src/alerts/): the sweep's schedule, the expiry stages of credentials a person must rotate, when an approval
+  // or a hand-off is overdue, and the channels: email (recipients, default the integration's approvers) and a webhook
+  // whose URL is a Key Vault secret (the setting names the secret), in the Teams Workflows or generic JSON format.
+  'ALERT_SCHEDULE',
+  'ALERT_EXPIRY_STAGES_DAYS',
+  'ALERT_OVERDUE_MINUTES',
+  'ALERT_CHANNELS',
+  'ALERT_EMAIL_RECIPIENTS',
+  'ALERT_WEBHOOK_SECRET_NAME',
+  'ALERT_WEBHOOK_FORMAT',
 ] as const;
 
 export type SettingName = (typeof SETTING_NAMES)[number];
@@ -120,6 +130,12 @@ export const DEFAULTS = {
   KEY_VAULT_TIMEOUT_SECONDS: '30',
   SERVICENOW_TIMEOUT_SECONDS: '60',
   EASY_AUTH_ENABLED: 'false',
+  // Hourly, on the hour (NCRONTAB with seconds).
+  ALERT_SCHEDULE: '0 0 * * * *',
+  ALERT_EXPIRY_STAGES_DAYS: '30,14,7,1',
+  ALERT_OVERDUE_MINUTES: '1440',
+  ALERT_CHANNELS: 'email',
+  ALERT_WEBHOOK_FORMAT: 'teams',
 } as const satisfies Partial<Record<SettingName, string>>;
 
 export type ServiceNowAuthMode = 'basic' | 'oauth';
@@ -217,7 +233,23 @@ export interface AppConfig {
   };
   /** The operator dashboard: EASY_AUTH_ENABLED, whether App Service Authentication fronts the app. */
   dashboard: { easyAuth: boolean };
+  alerts: {
+    /** NCRONTAB (six fields) of the alert sweep; the timer reads the setting itself as `%ALERT_SCHEDULE%`. */
+    schedule: string;
+    /** Days before expiry at which a credential a person must rotate is alerted, largest first (each stage once). */
+    expiryStagesDays: number[];
+    /** An approval round or a rotation hand-off waiting longer than this is overdue. */
+    overdueMinutes: number;
+    /** Where alerts go; empty = nowhere (ALERT_CHANNELS=none). */
+    channels: AlertChannel[];
+    /** Email recipients (lower-cased); empty = the integration's approvers. */
+    emailRecipients: string[];
+    /** The Key Vault secret (in KEY_VAULT_URL's vault) holding the webhook URL, and the payload format. */
+    webhook?: { secretName: string; format: 'teams' | 'json' };
+  };
 }
+
+export type AlertChannel = 'email' | 'webhook';
 
 const trimSlash = (s: string) => s.replace(/\/+$/, '');
 const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -393,6 +425,62 @@ const schema = z.object({
   GRAPH_TIMEOUT_SECONDS: withDefault(intIn(1, 300), DEFAULTS.GRAPH_TIMEOUT_SECONDS),
   KEY_VAULT_TIMEOUT_SECONDS: withDefault(intIn(1, 300), DEFAULTS.KEY_VAULT_TIMEOUT_SECONDS),
   SERVICENOW_TIMEOUT_SECONDS: withDefault(intIn(1, 300), DEFAULTS.SERVICENOW_TIMEOUT_SECONDS),
+  ALERT_SCHEDULE: withDefault(
+    z
+      .string()
+      .trim()
+      .refine(
+        isNcrontab,
+        'must be an NCRONTAB expression with six numeric fields (second minute hour day month weekday)',
+      ),
+    DEFAULTS.ALERT_SCHEDULE,
+  ),
+  ALERT_EXPIRY_STAGES_DAYS: withDefault(
+    z
+      .string()
+      .transform(splitList)
+      .refine(
+        (l) => l.length > 0 && l.every((d) => /^\d+$/.test(d) && Number(d) >= 1 && Number(d) <= 730),
+        'must be whole numbers of days from 1 to 730, separated by ,',
+      )
+      .transform((l) => [...new Set(l.map(Number))].sort((a, b) => b - a)),
+    DEFAULTS.ALERT_EXPIRY_STAGES_DAYS,
+  ),
+  ALERT_OVERDUE_MINUTES: withDefault(intIn(5, 60 * 24 * 60), DEFAULTS.ALERT_OVERDUE_MINUTES),
+  ALERT_CHANNELS: withDefault(
+    z
+      .string()
+      .transform((v) => splitList(v.toLowerCase()))
+      .refine(
+        (l) =>
+          l.length > 0 && (l.every((c) => c === 'email' || c === 'webhook') || (l.length === 1 && l[0] === 'none')),
+        'must be email, webhook or both separated by , (or none)',
+      )
+      .transform((l) => [...new Set(l.filter((c): c is AlertChannel => c !== 'none'))]),
+    DEFAULTS.ALERT_CHANNELS,
+  ),
+  ALERT_EMAIL_RECIPIENTS: optional(
+    z
+      .string()
+      .transform(splitList)
+      .refine((l) => l.every((a) => z.email().safeParse(a).success), 'must be email addresses separated by , or ;')
+      .transform((l) => [...new Set(l.map((a) => a.toLowerCase()))]),
+  ),
+  // A Key Vault secret name (https://learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates).
+  ALERT_WEBHOOK_SECRET_NAME: optional(
+    z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9-]{1,127}$/, 'must be a Key Vault secret name (1-127 letters, digits and -)'),
+  ),
+  ALERT_WEBHOOK_FORMAT: withDefault(
+    z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['teams', 'json'], { error: 'must be teams or json' })),
+    DEFAULTS.ALERT_WEBHOOK_FORMAT,
+  ),
   EASY_AUTH_ENABLED: withDefault(
     z
       .string()
@@ -430,6 +518,12 @@ function crossFieldProblems(input: Record<string, string | undefined>): Array<{ 
   const quorum = wholeNumber(input, 'APPROVAL_QUORUM');
   if (!groups.length && approvers.length && quorum !== undefined && quorum > new Set(approvers).size)
     problems.push({ name: 'APPROVAL_QUORUM', reason: 'must not exceed the number of APPROVERS (no APPROVER_GROUPS)' });
+  const channels = typeof input.ALERT_CHANNELS === 'string' ? splitList(input.ALERT_CHANNELS.toLowerCase()) : [];
+  if (channels.includes('webhook') && !present('ALERT_WEBHOOK_SECRET_NAME'))
+    problems.push({
+      name: 'ALERT_WEBHOOK_SECRET_NAME',
+      reason: 'is required when ALERT_CHANNELS includes webhook (the Key Vault secret holding the webhook URL)',
+    });
   return [...problems, ...rotationProblems(input)];
 }
 
@@ -538,6 +632,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       verifyRetrySeconds: s.ROTATION_VERIFY_RETRY_SECONDS,
     },
     dashboard: { easyAuth: s.EASY_AUTH_ENABLED === 'true' },
+    alerts: {
+      schedule: s.ALERT_SCHEDULE,
+      expiryStagesDays: s.ALERT_EXPIRY_STAGES_DAYS,
+      overdueMinutes: s.ALERT_OVERDUE_MINUTES,
+      channels: s.ALERT_CHANNELS,
+      emailRecipients: s.ALERT_EMAIL_RECIPIENTS ?? [],
+      ...(s.ALERT_WEBHOOK_SECRET_NAME
+        ? { webhook: { secretName: s.ALERT_WEBHOOK_SECRET_NAME, format: s.ALERT_WEBHOOK_FORMAT } }
+        : {}),
+    },
     tables: s.AzureWebJobsStorage__tableServiceUri
       ? { serviceUrl: trimSlash(s.AzureWebJobsStorage__tableServiceUri) }
       : { connectionString: s.AzureWebJobsStorage! },

@@ -273,6 +273,61 @@ describe('loadConfig', () => {
     expect(problems).toEqual(valid ? [] : ['ROTATION_SCHEDULE']);
   });
 
+  it('reads the alert settings, with their defaults', () => {
+    expect(loadConfig(minimal).alerts).toEqual({
+      schedule: '0 0 * * * *',
+      expiryStagesDays: [30, 14, 7, 1],
+      overdueMinutes: 1440,
+      channels: ['email'],
+      emailRecipients: [],
+    });
+    expect(
+      loadConfig({
+        ...minimal,
+        ALERT_EXPIRY_STAGES_DAYS: '7, 60,1,7',
+        ALERT_CHANNELS: 'Webhook,email',
+        ALERT_EMAIL_RECIPIENTS: 'Ops@Contoso.com; sec@contoso.com',
+        ALERT_WEBHOOK_SECRET_NAME: 'alert-webhook',
+        ALERT_WEBHOOK_FORMAT: 'json',
+      }).alerts,
+    ).toMatchObject({
+      expiryStagesDays: [60, 7, 1],
+      channels: ['webhook', 'email'],
+      emailRecipients: ['ops@contoso.com', 'sec@contoso.com'],
+      webhook: { secretName: 'alert-webhook', format: 'json' },
+    });
+    expect(loadConfig({ ...minimal, ALERT_CHANNELS: 'none' }).alerts.channels).toEqual([]);
+  });
+
+  it('lists every invalid alert setting by name, and asks for the webhook secret when the webhook is on', () => {
+    const problems = problemsOf({
+      ...minimal,
+      ALERT_SCHEDULE: '0 * * * *',
+      ALERT_EXPIRY_STAGES_DAYS: '30,0',
+      ALERT_OVERDUE_MINUTES: '1',
+      ALERT_CHANNELS: 'email,pager',
+      ALERT_EMAIL_RECIPIENTS: 'not-an-address',
+      ALERT_WEBHOOK_FORMAT: 'slack',
+    });
+    expect(problems.map((p) => p.name).sort()).toEqual([
+      'ALERT_CHANNELS',
+      'ALERT_EMAIL_RECIPIENTS',
+      'ALERT_EXPIRY_STAGES_DAYS',
+      'ALERT_OVERDUE_MINUTES',
+      'ALERT_SCHEDULE',
+      'ALERT_WEBHOOK_FORMAT',
+    ]);
+    expect(problemsOf({ ...minimal, ALERT_CHANNELS: 'email,webhook' })).toEqual([
+      {
+        name: 'ALERT_WEBHOOK_SECRET_NAME',
+        reason: 'is required when ALERT_CHANNELS includes webhook (the Key Vault secret holding the webhook URL)',
+      },
+    ]);
+    expect(problemsOf({ ...minimal, ALERT_WEBHOOK_SECRET_NAME: 'https://hooks/x?sig=1' }).map((p) => p.name)).toEqual([
+      'ALERT_WEBHOOK_SECRET_NAME',
+    ]);
+  });
+
   it('refuses rotation settings that contradict each other', () => {
     expect(problemsOf({ ...minimal, ROTATION_WINDOW_DAYS: '180', ROTATION_SECRET_LIFETIME_DAYS: '180' })).toEqual([
       { name: 'ROTATION_WINDOW_DAYS', reason: 'must be less than ROTATION_SECRET_LIFETIME_DAYS' },

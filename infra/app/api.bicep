@@ -70,6 +70,18 @@ param serviceNowTimeoutSeconds int = 60
 @description('PUBLIC_BASE_URL; empty = https://<default host name of this app>.')
 param publicBaseUrl string = ''
 param taskHubName string
+@description('ALERT_CHANNELS: email, webhook, both (comma-separated) or none.')
+param alertChannels string = 'email'
+@description('ALERT_EMAIL_RECIPIENTS: alert mail recipients; empty = the integration\'s approvers.')
+param alertEmailRecipients string = ''
+@description('ALERT_WEBHOOK_SECRET_NAME: the Key Vault secret (in KEY_VAULT_URL\'s vault) holding the alert webhook URL; required with the webhook channel.')
+param alertWebhookSecretRef string = ''
+@allowed([
+  'teams'
+  'json'
+])
+@description('ALERT_WEBHOOK_FORMAT: teams (a Teams Workflows webhook, Adaptive Card) or json (documented generic JSON).')
+param alertWebhookFormat string = 'teams'
 
 @description('Resource id of the subnet (delegated to Microsoft.App/environments) for virtual network integration; empty = none.')
 param virtualNetworkSubnetId string = ''
@@ -226,6 +238,15 @@ var productSettings = {
   // OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID (its client secret setting name) to sign in without a secret.
   EASY_AUTH_ENABLED: !empty(authIdentityClientId) ? 'true' : 'false'
   OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: authIdentityClientId
+  // Alerts (src/config.ts DEFAULTS): sweep hourly (the timer reads %ALERT_SCHEDULE%), credentials a person must rotate
+  // alerted 30, 14, 7 and 1 day(s) before expiry, approvals and hand-offs overdue after a day.
+  ALERT_SCHEDULE: '0 0 * * * *'
+  ALERT_EXPIRY_STAGES_DAYS: '30,14,7,1'
+  ALERT_OVERDUE_MINUTES: '1440'
+  ALERT_CHANNELS: alertChannels
+  ALERT_EMAIL_RECIPIENTS: alertEmailRecipients
+  ALERT_WEBHOOK_SECRET_NAME: alertWebhookSecretRef
+  ALERT_WEBHOOK_FORMAT: alertWebhookFormat
 }
 
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {

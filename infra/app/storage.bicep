@@ -9,13 +9,14 @@ param tags object
 param deploymentContainerName string
 @description('Disable public network access; blob, queue and table are then reachable only through private endpoints.')
 param privateNetworking bool = false
-@description('Tables of the product: integration registry, approval tokens, leases, the ownership ledger and the audit trail (src/registry, src/approvals; src/app/deps.ts names them).')
+@description('Tables of the product: integration registry, approval tokens, leases, the ownership ledger, the audit trail and the alert store (src/registry, src/alerts, src/approvals; src/app/deps.ts names them).')
 param tableNames array = [
   'integrations'
   'approvals'
   'leases'
   'ownership'
   'audit'
+  'alerts'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {

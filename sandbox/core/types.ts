@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 import type { SandboxClock } from './clock';
 
-export type ServiceName = 'entra' | 'graph' | 'keyvault' | 'servicenow' | 'control';
+export type ServiceName = 'entra' | 'graph' | 'keyvault' | 'servicenow' | 'control' | 'webhook';
 
 export interface SandboxRequest {
   /** Upper-case HTTP method. */

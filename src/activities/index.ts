@@ -9,6 +9,7 @@
  * invocation context. To add one, write the function in its own module and add it here; nothing else to keep in sync.
  */
 import type { Deps } from '../app/deps';
+import { raiseAlerts } from './alerts';
 import { grantAppPermissions } from './app-permissions';
 import { closeApprovalRound, sendApprovalRequests } from './approval';
 import { runChecks } from './checks';
@@ -57,6 +58,8 @@ export const activities = {
   sendHandoffRequests,
   retireCredential,
   rollbackRotation,
+  // Alerts (called by the health check at its end)
+  raiseAlerts,
 } as const satisfies Record<string, ActivityFunction>;
 
 export type Activities = typeof activities;

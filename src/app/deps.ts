@@ -7,6 +7,7 @@ import type { TokenCredential } from '@azure/identity';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import type { Client } from '@microsoft/microsoft-graph-client';
 
+import { AlertStore } from '../alerts/store';
 import { ApprovalTokenStore } from '../approvals/tokens';
 import { createCredential } from '../clients/credentials';
 import { setEntraTimeout } from '../clients/entra';
@@ -42,6 +43,8 @@ export interface Deps {
   leases: LeaseStore;
   /** The append-only audit trail of every integration (table `audit`). */
   audit: AuditLog;
+  /** Which alert conditions were seen and which alerts were delivered (table `alerts`). */
+  alerts: AlertStore;
   now(): Date;
 }
 
@@ -99,6 +102,7 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
     leases: new LeaseStore(table('leases'), now),
     ownership: new OwnershipLedger(table('ownership'), now),
     audit: new AuditLog(table('audit')),
+    alerts: new AlertStore(table('alerts'), now),
     now,
   };
 }

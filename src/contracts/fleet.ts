@@ -103,3 +103,9 @@ export type AlertConditionKind =
   | 'approval-overdue'
   | 'handoff-overdue'
   | 'orphans';
+
+/** Input of the `raiseAlerts` activity: evaluate one integration's alerts as of `at` (ISO). */
+export interface RaiseAlertsInput {
+  integrationId: string;
+  at: string;
+}

@@ -12,6 +12,7 @@ import { provisionIntegration } from '../orchestrators/provision-integration';
 import { PROVISION_ORCHESTRATOR } from '../orchestrators/provision-types';
 import { rotateCredentials } from '../orchestrators/rotate-credentials';
 import { ROTATION_ORCHESTRATOR } from '../orchestrators/rotation-types';
+import { createAlertHandlers } from './alerts';
 import { createApprovalHandlers } from './approvals';
 import { createDashboardHandler } from './dashboard';
 import { checkSettingsAtStartup, failFast } from './http';
@@ -38,6 +39,7 @@ for (const [name, run] of Object.entries(activities))
 // Triggers: HTTP API, approval links, rotation sweep and the Key Vault near-expiry event (src/functions/triggers.ts).
 const approvals = createApprovalHandlers();
 const rotation = createRotationHandlers();
+const alerts = createAlertHandlers();
 registerTriggers({
   startIntegration,
   listIntegrations,
@@ -51,4 +53,5 @@ registerTriggers({
   approvalDecision: approvals.decide,
   rotationSweep: rotation.sweep,
   secretNearExpiry: rotation.nearExpiry,
+  alertSweep: alerts.sweep,
 });

@@ -64,6 +64,8 @@ export const TRIGGERS = {
   rotationSweep: { kind: 'timer', schedule: '%ROTATION_SCHEDULE%' },
   // Key Vault's Microsoft.KeyVault.SecretNearExpiry event through an Event Grid subscription (infra/app/keyvault-events.bicep).
   secretNearExpiry: { kind: 'eventGrid' },
+  // The alert sweep (NCRONTAB from the ALERT_SCHEDULE setting, hourly by default).
+  alertSweep: { kind: 'timer', schedule: '%ALERT_SCHEDULE%' },
 } as const satisfies Record<string, Http | TimerBinding | EventGrid>;
 
 export type TriggerName = keyof typeof TRIGGERS;

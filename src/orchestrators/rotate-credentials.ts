@@ -218,7 +218,9 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
   status.outcome = outcome;
   step(outcome);
   const done = status.rotated;
-  if (done.length)
+  // The outcome goes on the registry row (`lastRotation`, which alerting reads) and into the audit trail, for every
+  // outcome but `reconciled` (nothing was rotated by this run).
+  if (done.length || outcome !== 'reconciled')
     yield* call(
       context,
       activities.updateRegistry,
@@ -226,6 +228,29 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
         integrationId: ref.integrationId,
         at: iso(),
         secrets: work.filter((w) => w.newSecret && done.some((d) => d.role === w.role)).map((w) => w.newSecret!),
+        ...(outcome !== 'reconciled'
+          ? {
+              lastRotation: {
+                instanceId: ref.instanceId,
+                outcome,
+                at: iso(),
+                ...(status.error ? { error: status.error } : {}),
+              },
+              audit: [
+                {
+                  kind: outcome === 'rotated' ? ('rotated' as const) : ('rotation-failed' as const),
+                  at: iso(),
+                  actor: 'system',
+                  instanceId: ref.instanceId,
+                  detail:
+                    outcome === 'rotated'
+                      ? `Rotated ${done.map((d) => d.role).join(', ')}.`
+                      : `Rotation ${outcome}: ${status.error ?? outcome}`,
+                  data: { outcome, roles: work.map((w) => w.role).join(',') },
+                },
+              ],
+            }
+          : {}),
       },
       RETRY.light,
     );

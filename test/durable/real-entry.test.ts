@@ -10,6 +10,7 @@ import { parseRoute } from '../../sandbox/host/routes';
 
 // The Functions host resolves %SETTING% bindings from app settings when it loads the app; so does the local loader.
 process.env.ROTATION_SCHEDULE ??= DEFAULTS.ROTATION_SCHEDULE;
+process.env.ALERT_SCHEDULE ??= DEFAULTS.ALERT_SCHEDULE;
 
 describe('real entry module (src/functions/index.ts)', () => {
   // Loaded without the app settings (only ROTATION_SCHEDULE): the entry module checks them once, as it loads.
@@ -118,5 +119,12 @@ describe('real entry module (src/functions/index.ts)', () => {
   it('runs the rotation sweep on the ROTATION_SCHEDULE setting', () => {
     const sweep = byName('rotationSweep');
     expect(sweep?.kind === 'timer' ? sweep.schedule : sweep?.kind).toBe(process.env.ROTATION_SCHEDULE);
+  });
+
+  it('runs the alert sweep on the ALERT_SCHEDULE setting (hourly by default)', () => {
+    const sweep = byName('alertSweep');
+    expect(TRIGGERS.alertSweep).toEqual({ kind: 'timer', schedule: '%ALERT_SCHEDULE%' });
+    expect(sweep?.kind === 'timer' ? sweep.schedule : sweep?.kind).toBe(process.env.ALERT_SCHEDULE);
+    expect(DEFAULTS.ALERT_SCHEDULE).toBe('0 0 * * * *');
   });
 });

@@ -1030,7 +1030,7 @@ export function privateNetworkingRule(t: Templates): string[] {
  * host does not create them; the stores call createTable on first use, but the deployment creates them up front so
  * they show in what-if and do not depend on that first call.
  */
-export const REQUIRED_TABLES = ['integrations', 'approvals', 'leases', 'ownership', 'audit'] as const;
+export const REQUIRED_TABLES = ['integrations', 'approvals', 'leases', 'ownership', 'audit', 'alerts'] as const;
 
 /** Strings in `node` and in every param default or var it names, followed through further names (for loops). */
 function reachableStrings(p: ParsedBicep, node: SyntaxNode): string[] {

@@ -115,7 +115,11 @@ describe('rotateCredentials: happy path', () => {
     expect(output(h).confirmed.restUser).toEqual([`manual:${APPROVER}@${new Date(START).toISOString()}`]);
     // The registry learns the new versions; no rollback.
     expect(h.inputsOf('updateRegistry')).toEqual([
-      expect.objectContaining({ secrets: ROLES.map((r): unknown => expect.objectContaining(newSecretRef(r))) }),
+      expect.objectContaining({
+        secrets: ROLES.map((r): unknown => expect.objectContaining(newSecretRef(r))),
+        lastRotation: { instanceId: ID, outcome: 'rotated', at: expect.any(String) },
+        audit: [expect.objectContaining({ kind: 'rotated', instanceId: ID })],
+      }),
     ]);
     expect(h.sequence('rollbackRotation')).toEqual([]);
     expect(h.inputsOf('sendReport')).toEqual([expect.objectContaining({ outcome: 'rotation rotated', orphans: [] })]);
@@ -172,6 +176,9 @@ describe('rotateCredentials: happy path', () => {
     expect(h.inputsOf('updateRegistry')[0].secrets?.map((s) => s.keyId)).toEqual(
       ROLES.map((r) => `key-rotate-20241231-${r}`),
     );
+    // Nothing rotated by this run: no outcome on the row, no audit event.
+    expect(h.inputsOf('updateRegistry')[0]).not.toHaveProperty('lastRotation');
+    expect(h.inputsOf('updateRegistry')[0]).not.toHaveProperty('audit');
   });
 });
 
@@ -191,7 +198,20 @@ describe('rotateCredentials: failures roll back', () => {
     expect(output(h).error).toBe('the new restApi secret yields no token: Application not found in the directory');
     // Stopped at restApi: restUser never got a new secret, nothing was handed off or retired.
     expect(h.inputsOf('ensureAppSecret').map((i) => i.role)).toEqual(['outbound', 'restApi']);
-    expect(h.sequence('sendHandoffRequests', 'retireCredential', 'updateRegistry')).toEqual([]);
+    expect(h.sequence('sendHandoffRequests', 'retireCredential')).toEqual([]);
+    // The registry learns no new secret, only the outcome (alerting reads it), with its audit event.
+    expect(h.inputsOf('updateRegistry')).toEqual([
+      expect.objectContaining({
+        secrets: [],
+        lastRotation: {
+          instanceId: ID,
+          outcome: 'rolled-back',
+          at: expect.any(String),
+          error: 'the new restApi secret yields no token: Application not found in the directory',
+        },
+        audit: [expect.objectContaining({ kind: 'rotation-failed', instanceId: ID, actor: 'system' })],
+      }),
+    ]);
     expect(h.inputsOf('rollbackRotation')).toEqual([
       expect.objectContaining({
         role: 'outbound',
