@@ -8,11 +8,14 @@ import * as df from 'durable-functions';
 
 import { activities } from '../activities';
 import { getDeps } from '../app/deps';
+import { decommissionIntegration } from '../orchestrators/decommission-integration';
+import { DECOMMISSION_ORCHESTRATOR } from '../orchestrators/decommission-types';
 import { provisionIntegration } from '../orchestrators/provision-integration';
 import { PROVISION_ORCHESTRATOR } from '../orchestrators/provision-types';
 import { rotateCredentials } from '../orchestrators/rotate-credentials';
 import { ROTATION_ORCHESTRATOR } from '../orchestrators/rotation-types';
 import { createApprovalHandlers } from './approvals';
+import { deleteIntegration } from './decommission';
 import { checkSettingsAtStartup, failFast } from './http';
 import { getIntegration, listIntegrations, startIntegration } from './integrations';
 import { listProfiles } from './profiles';
@@ -29,6 +32,7 @@ checkSettingsAtStartup();
 // Orchestrations.
 df.app.orchestration(PROVISION_ORCHESTRATOR, provisionIntegration);
 df.app.orchestration(ROTATION_ORCHESTRATOR, rotateCredentials);
+df.app.orchestration(DECOMMISSION_ORCHESTRATOR, decommissionIntegration);
 
 // Activities: each entry of the catalogue under its key, with the app's dependencies and the invocation's log.
 for (const [name, run] of Object.entries(activities))
@@ -41,6 +45,7 @@ registerTriggers({
   startIntegration,
   listIntegrations,
   getIntegration,
+  deleteIntegration,
   listProfiles,
   rotateIntegration: rotation.rotate,
   getRotation: rotation.status,

@@ -45,6 +45,7 @@ export const TRIGGERS = {
   startIntegration: { kind: 'http', route: 'integrations', methods: ['POST'], authLevel: 'function' },
   listIntegrations: { kind: 'http', route: 'integrations', methods: ['GET'], authLevel: 'function' },
   getIntegration: { kind: 'http', route: 'integrations/{id}', methods: ['GET'], authLevel: 'function' },
+  deleteIntegration: { kind: 'http', route: 'integrations/{id}', methods: ['DELETE'], authLevel: 'function' },
   listProfiles: { kind: 'http', route: 'profiles', methods: ['GET'], authLevel: 'function' },
   rotateIntegration: { kind: 'http', route: 'integrations/{id}/rotate', methods: ['POST'], authLevel: 'function' },
   getRotation: {
