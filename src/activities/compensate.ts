@@ -207,8 +207,10 @@ async function removeApp(
   try {
     tags = (await graphCall<{ tags?: string[] }>(deps.graph, 'GET', `${path}?$select=id,appId,tags`)).body?.tags ?? [];
   } catch (err) {
-    if (httpStatusOf(err) === 404) return 'removed';
-    throw err;
+    if (httpStatusOf(err) !== 404) throw err;
+    // Gone already (an earlier attempt deleted it): a decommissioning still makes sure its service principal went.
+    if (o.retire) await removeServicePrincipalLeftBehind(deps, ref, o.appId);
+    return 'removed';
   }
   if (o.retire ? !createdByIntegration(tags, ref.integrationId) : !createdByRun(tags, ref.instanceId))
     return {
