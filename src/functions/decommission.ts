@@ -4,7 +4,8 @@
  *
  * - 400: a bad id or body, every problem listed; 413 for a body over 4 KiB; 404: no such integration.
  * - 409: a provisioning, rotation or health run of it is running, or its decommissioning is (Location: the status).
- * - 200: already decommissioned: the outcome (a repeated DELETE changes nothing, RFC 9110 §9.2.2 idempotent).
+ * - 200: already decommissioned: the outcome (a repeated DELETE changes nothing; DELETE is idempotent,
+ *   https://www.rfc-editor.org/rfc/rfc9110#section-9.2.2).
  * - 202: started (or resumed after a rejected, expired or failed one), with the status URL
  *   (`GET /api/integrations/{id}` shows the run's steps under `decommission`).
  *
