@@ -203,6 +203,9 @@ describe('decommissioning one of two integrations sharing records', () => {
     const again = await requestDecommission(stack, a.id);
     expect(again.status).toBe(200);
     expect(again.json).toMatchObject({ status: 'decommissioned', decommission: { outcome: 'decommissioned' } });
+    // A decommissioned integration is not provisioned again.
+    expect((await api(stack, 'POST', '/api/integrations?reprovision=true', { body: a.request })).status).toBe(409);
+    expect((await api(stack, 'POST', '/api/integrations', { body: a.request })).status).toBe(409);
     const mark2 = stack.sandbox.journal.mark();
     const ref = {
       integrationId: a.id,
