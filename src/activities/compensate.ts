@@ -28,8 +28,8 @@ import {
   type Orphan,
 } from '../contracts/provision';
 import type { Deps } from '../app/deps';
-import { createdByRun } from './entra';
-import { PRODUCT_TAG } from './entra-graph';
+import { createdByIntegration, createdByRun } from './entra';
+import { integrationTag, PRODUCT_TAG } from './entra-graph';
 import { listVersions, removeCredential, sameVersion } from './rotation-common';
 import { removeOwnedRecord, removeRecordCandidate } from './servicenow-common';
 import { graphCall } from '../clients/graph';
@@ -99,6 +99,7 @@ async function removeSecret(
   o: Extract<CreatedObject, { kind: 'secret' }>,
 ): Promise<Removal> {
   const versions = await listVersions(deps, o.secretName);
+  if (o.retire) return retireSecret(deps, ref, o, versions);
   const ofRun = (v: SecretProperties) =>
     v.tags?.runId === ref.instanceId && v.tags?.integrationId === ref.integrationId;
   let targets: { version?: SecretProperties; keyId?: string }[];
@@ -159,6 +160,43 @@ async function removeSecret(
   return 'removed';
 }
 
+/**
+ * Decommissioning a client secret: every version must carry this integration's tag (a version written by anyone else
+ * keeps the whole secret in place, reported). The credentials the versions name leave the app (only with our marker;
+ * the app's deletion takes them anyway), then the secret is soft-deleted: recoverable for the vault's retention,
+ * never purged (https://learn.microsoft.com/azure/key-vault/general/soft-delete-overview). No version (never
+ * written, or already deleted) is done.
+ */
+async function retireSecret(
+  deps: Deps,
+  ref: IntegrationRef,
+  o: Extract<CreatedObject, { kind: 'secret' }>,
+  versions: SecretProperties[],
+): Promise<Removal> {
+  if (!versions.length) return 'removed';
+  const foreign = versions.filter((v) => v.tags?.integrationId !== ref.integrationId);
+  if (foreign.length)
+    return {
+      reason: `${foreign.length} version(s) of '${o.secretName}' do not carry integration ${ref.integrationId}'s tag; left in place`,
+    };
+  const problems: string[] = [];
+  for (const v of versions) {
+    const appObjectId = o.appObjectId ?? v.tags?.appObjectId;
+    const keyId = v.tags?.keyId;
+    if (!appObjectId || !keyId) continue;
+    const problem = await removeOurCredential(deps, appObjectId, keyId);
+    if (problem) problems.push(problem);
+  }
+  if (problems.length) return { reason: problems.join('; ') };
+  try {
+    await deps.secrets.beginDeleteSecret(o.secretName);
+  } catch (err) {
+    const e = toKeyVaultError(err, `delete secret '${o.secretName}'`);
+    if (e.status !== 404) throw e;
+  }
+  return 'removed';
+}
+
 async function removeApp(
   deps: Deps,
   ref: IntegrationRef,
@@ -169,17 +207,50 @@ async function removeApp(
   try {
     tags = (await graphCall<{ tags?: string[] }>(deps.graph, 'GET', `${path}?$select=id,appId,tags`)).body?.tags ?? [];
   } catch (err) {
-    if (httpStatusOf(err) === 404) return 'removed';
-    throw err;
+    if (httpStatusOf(err) !== 404) throw err;
+    // Gone already (an earlier attempt deleted it): a decommissioning still makes sure its service principal went.
+    if (o.retire) await removeServicePrincipalLeftBehind(deps, ref, o.appId);
+    return 'removed';
   }
-  if (!createdByRun(tags, ref.instanceId))
-    return { reason: `not created by provisioning run ${ref.instanceId} (no creation tag); left in place` };
+  if (o.retire ? !createdByIntegration(tags, ref.integrationId) : !createdByRun(tags, ref.instanceId))
+    return {
+      reason: o.retire
+        ? `not created by integration ${ref.integrationId} (no creation tag of its runs); left in place`
+        : `not created by provisioning run ${ref.instanceId} (no creation tag); left in place`,
+    };
   try {
     await graphCall(deps.graph, 'DELETE', path);
   } catch (err) {
     if (httpStatusOf(err) !== 404) throw err;
   }
+  if (o.retire) await removeServicePrincipalLeftBehind(deps, ref, o.appId);
   return 'removed';
+}
+
+/**
+ * Deleting an application deletes its service principal in the home tenant with it
+ * (https://learn.microsoft.com/entra/identity/enterprise-apps/restore-application), so decommissioning sends no second
+ * DELETE for it. It checks instead: a service principal of the app still there that carries this integration's tag
+ * (replication, or a directory that did not cascade) is deleted explicitly (`DELETE /servicePrincipals(appId='…')`,
+ * https://learn.microsoft.com/graph/api/serviceprincipal-delete; Application.ReadWrite.OwnedBy suffices for ours).
+ * 404 = gone.
+ */
+async function removeServicePrincipalLeftBehind(deps: Deps, ref: IntegrationRef, appId: string): Promise<void> {
+  if (!appId) return;
+  const path = `/servicePrincipals(appId='${encodeURIComponent(appId)}')`;
+  let tags: string[];
+  try {
+    tags = (await graphCall<{ tags?: string[] }>(deps.graph, 'GET', `${path}?$select=id,appId,tags`)).body?.tags ?? [];
+  } catch (err) {
+    if (httpStatusOf(err) === 404) return;
+    throw err;
+  }
+  if (!tags.includes(integrationTag(ref.integrationId))) return;
+  try {
+    await graphCall(deps.graph, 'DELETE', path);
+  } catch (err) {
+    if (httpStatusOf(err) !== 404) throw err;
+  }
 }
 
 /** An app known only by role: look it up by its uniqueName; nothing there means nothing to remove. */

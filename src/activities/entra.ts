@@ -307,6 +307,17 @@ export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: Activit
   }
 }
 
+/**
+ * Whether an application's tags say that some provisioning run of the integration created it (`provision-{id}` or
+ * `provision-{id}-r{n}`, the instance ids of src/functions/integrations.ts): what decommissioning may delete. An app
+ * the integration found and adopted carries no such tag and is left in place.
+ */
+export const createdByIntegration = (tags: readonly string[], integrationId: string): boolean => {
+  if (!tags.includes(PRODUCT_TAG)) return false;
+  const first = createdByTag(`provision-${integrationId}`);
+  return tags.some((t) => t === first || (t.startsWith(`${first}-r`) && /^\d+$/.test(t.slice(first.length + 2))));
+};
+
 /** Whether an application's tags say that the given provisioning run created it. */
 export const createdByRun = (tags: readonly string[], instanceId: string) =>
   tags.includes(createdByTag(instanceId)) && tags.includes(PRODUCT_TAG);

@@ -14,6 +14,7 @@ import { grantAppPermissions } from './app-permissions';
 import { closeApprovalRound, sendApprovalRequests } from './approval';
 import { runChecks } from './checks';
 import { compensate } from './compensate';
+import { planDecommission } from './decommission';
 import { ensureApp } from './entra';
 import { inspectCredentials } from './inspect-credentials';
 import type { ActivityLog } from './log';
@@ -60,6 +61,8 @@ export const activities = {
   rollbackRotation,
   // Alerts (called by the health check at its end)
   raiseAlerts,
+  // Decommissioning (src/orchestrators/decommission-integration.ts)
+  planDecommission,
 } as const satisfies Record<string, ActivityFunction>;
 
 export type Activities = typeof activities;

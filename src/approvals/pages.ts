@@ -99,6 +99,7 @@ export interface ConfirmPageInput {
 
 export function confirmPage(p: ConfirmPageInput): string {
   const action = `${p.publicBaseUrl}/api/approvals/${encodeURIComponent(p.record.instanceId)}`;
+  if (p.plan?.decommission) return decommissionConfirmPage(p, action);
   return page(
     'Approve the ServiceNow integration?',
     html`<dl>
@@ -113,6 +114,34 @@ export function confirmPage(p: ConfirmPageInput): string {
       <p>
         Approving lets the provisioning finish and run its connectivity checks. Rejecting rolls back or marks the
         integration as rejected. Your decision is recorded with your address and the time.
+      </p>
+      <form method="post" action="${action}">
+        <input type="hidden" name="token" value="${p.token}" />
+        <input type="hidden" name="csrf" value="${p.csrf}" />
+        <button type="submit" name="decision" value="approve" class="approve">Approve</button>
+        <button type="submit" name="decision" value="reject" class="reject">Reject</button>
+      </form>`,
+  );
+}
+
+/** The confirmation page of a decommissioning: what approving removes and what stays, then the two buttons. */
+function decommissionConfirmPage(p: ConfirmPageInput, action: string): string {
+  return page(
+    'Decommission the ServiceNow integration?',
+    html`<dl>
+        <dt>Integration</dt>
+        <dd><code>${p.record.subject ?? p.record.instanceId}</code></dd>
+        <dt>Approver</dt>
+        <dd><code>${p.record.approver}</code></dd>
+        <dt>Decide before</dt>
+        <dd>${p.record.expiresAt}</dd>
+      </dl>
+      ${p.plan ? planHtml(p.plan, PAGE_MARKUP) : ''}
+      <p>
+        Approving removes everything listed under "Removed when you approve": the Entra applications go to deleted items
+        (restorable for 30 days), the Key Vault secrets are soft-deleted (recoverable), the ServiceNow records are
+        deleted. Rejecting removes nothing and the integration stays as it was. Your decision is recorded with your
+        address and the time.
       </p>
       <form method="post" action="${action}">
         <input type="hidden" name="token" value="${p.token}" />

@@ -168,3 +168,8 @@ export function planDigest(input: PlanInput): string {
     .update(canonical(build(input, true)), 'utf8')
     .digest('hex');
 }
+
+/** The digest of any plan-like value (hex SHA-256 of its canonical JSON): a decommissioning binds its removal list. */
+export function digestOf(value: unknown): string {
+  return createHash('sha256').update(canonical(value), 'utf8').digest('hex');
+}

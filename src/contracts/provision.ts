@@ -323,6 +323,12 @@ export interface ApprovalPlan {
    * longer has). Follows from the plan and the live state; shown, not part of the digest.
    */
   removes?: string[];
+  /**
+   * Set when the plan is a decommissioning: the integration is taken down. The approver agrees to exactly `remove`
+   * (everything the integration owns); `keep` is what stays, with why (another integration's or a person's records,
+   * shared records still referenced). The other sections then describe what exists today.
+   */
+  decommission?: { reason?: string; remove: string[]; keep: string[] };
 }
 
 export interface RunChecksInput extends IntegrationRef {
@@ -365,7 +371,14 @@ export interface ReportInput extends IntegrationRef {
 
 /** Something this integration created, that compensation removes. */
 export type CreatedObject =
-  | { kind: 'app'; role: string; objectId: string; appId: string }
+  | {
+      kind: 'app';
+      role: string;
+      objectId: string;
+      appId: string;
+      /** Decommissioning: removed when any provisioning run of this integration created it (its creation tag). */
+      retire?: boolean;
+    }
   /**
    * An app this run may have created without learning its ids (a parallel call that exhausted its retries):
    * compensation finds it by its uniqueName and removes it only if it carries this run's creation tag.
@@ -385,6 +398,11 @@ export type CreatedObject =
       keyId?: string;
       version?: string;
       secretCreated?: boolean;
+      /**
+       * Decommissioning: the whole secret is soft-deleted (never purged) when every version carries this integration's
+       * tag, whichever run wrote it; the credentials those versions name leave the app (only with our marker).
+       */
+      retire?: boolean;
     }
   /**
    * A ServiceNow record this run created; `shared` ones are released by reference count, not deleted outright.
@@ -472,6 +490,8 @@ export interface RegistryUpdateInput {
   lastRun?: { instanceId: string; outcome: string; at: string; error?: string };
   /** The last rotation's outcome. */
   lastRotation?: { instanceId: string; outcome: string; at: string; error?: string };
+  /** The decommissioning run (set when it starts, its outcome when it ends). */
+  decommission?: import('../registry/types').IntegrationRecord['decommission'];
   /** Events for the integration's audit trail, recorded with the milestone (an update may carry only these). */
   audit?: import('./fleet').AuditEvent[];
   /** ISO time of the update (orchestrator's currentUtcDateTime, so replays write the same value). */

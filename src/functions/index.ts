@@ -8,6 +8,8 @@ import * as df from 'durable-functions';
 
 import { activities } from '../activities';
 import { getDeps } from '../app/deps';
+import { decommissionIntegration } from '../orchestrators/decommission-integration';
+import { DECOMMISSION_ORCHESTRATOR } from '../orchestrators/decommission-types';
 import { provisionIntegration } from '../orchestrators/provision-integration';
 import { PROVISION_ORCHESTRATOR } from '../orchestrators/provision-types';
 import { rotateCredentials } from '../orchestrators/rotate-credentials';
@@ -15,6 +17,7 @@ import { ROTATION_ORCHESTRATOR } from '../orchestrators/rotation-types';
 import { createAlertHandlers } from './alerts';
 import { createApprovalHandlers } from './approvals';
 import { createDashboardHandler } from './dashboard';
+import { deleteIntegration } from './decommission';
 import { checkSettingsAtStartup, failFast } from './http';
 import { getAudit, getIntegration, listIntegrations, startIntegration } from './integrations';
 import { listProfiles } from './profiles';
@@ -31,6 +34,7 @@ checkSettingsAtStartup();
 // Orchestrations.
 df.app.orchestration(PROVISION_ORCHESTRATOR, provisionIntegration);
 df.app.orchestration(ROTATION_ORCHESTRATOR, rotateCredentials);
+df.app.orchestration(DECOMMISSION_ORCHESTRATOR, decommissionIntegration);
 
 // Activities: each entry of the catalogue under its key, with the app's dependencies and the invocation's log.
 for (const [name, run] of Object.entries(activities))
@@ -45,6 +49,7 @@ registerTriggers({
   listIntegrations,
   getIntegration,
   getAudit,
+  deleteIntegration,
   listProfiles,
   rotateIntegration: rotation.rotate,
   getRotation: rotation.status,

@@ -1,7 +1,9 @@
 /**
  * The integrations API (thin triggers; function-key auth):
  *   POST /api/integrations         start provisioning (202), or 409 while running, or 200 when already done
- *   GET  /api/integrations/{id}    current step, what was created (ids, names, versions), manual actions, checks
+ *   GET  /api/integrations/{id}    current step, what was created (ids, names, versions), manual actions, checks,
+ *                                  and the decommissioning run when there is one (its steps, plan, removals)
+ *   DELETE /api/integrations/{id}  decommission (./decommission.ts)
  *   GET  /api/integrations         every integration in the registry with status and credential expiry
  * Never returns or emails the durable management URLs (they carry the system key,
  * docs/reference/durable-functions.md#management-urls-stay-private).
@@ -22,6 +24,8 @@ import { serviceNowInstanceUrl } from '../config';
 import { getProfile } from '../profiles';
 import { PROVISION_ORCHESTRATOR, type ProvisionInput, type ProvisionStatus } from '../orchestrators/provision-types';
 import type { IntegrationRecord } from '../registry/types';
+import type { DecommissionStatus } from '../orchestrators/decommission-types';
+import { describeObject } from '../contracts/provision';
 import { contentTooLarge, json, problem, readJson } from './http';
 
 const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew']);
@@ -66,7 +70,12 @@ function statusUrl(deps: Deps, id: string): string {
 }
 
 /** The public view of an integration: registry state plus the orchestration's step log. Never a secret. */
-export function integrationView(deps: Deps, record: IntegrationRecord, status?: DurableOrchestrationStatus) {
+export function integrationView(
+  deps: Deps,
+  record: IntegrationRecord,
+  status?: DurableOrchestrationStatus,
+  decommissioning?: DurableOrchestrationStatus,
+) {
   const custom = (status?.customStatus ?? status?.output) as ProvisionStatus | undefined;
   return {
     id: record.id,
@@ -102,8 +111,33 @@ export function integrationView(deps: Deps, record: IntegrationRecord, status?: 
     error: custom?.error,
     problems: custom?.problems ?? [],
     orphans: custom?.orphans ?? [],
+    ...(record.decommission ? { decommission: decommissionView(record, decommissioning) } : {}),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
+  };
+}
+
+/** The decommissioning run: what the row records and the run's step log, plan, decision, removals and orphans. */
+function decommissionView(record: IntegrationRecord, status?: DurableOrchestrationStatus) {
+  const custom = (status?.customStatus ?? status?.output) as DecommissionStatus | undefined;
+  return {
+    ...record.decommission,
+    ...(status ? { runtimeStatus: status.runtimeStatus } : {}),
+    currentStep: custom?.step,
+    steps: custom?.steps ?? [],
+    awaiting: custom?.awaiting,
+    decision: custom?.decision,
+    plan: custom?.plan
+      ? {
+          digest: custom.plan.digest,
+          remove: custom.plan.remove.map(describeObject),
+          keep: custom.plan.keep.map((k) => `${k.what}: ${k.reason}`),
+        }
+      : undefined,
+    removed: (custom?.removed ?? []).map(describeObject),
+    orphans: custom?.orphans ?? [],
+    outcome: custom?.outcome,
+    error: custom?.error,
   };
 }
 
@@ -203,6 +237,9 @@ export async function startIntegration(
       : problem(503, 'Tenant could not be resolved', [{ field: 'tenant', message: tenant.message }]);
   const id = integrationIdFor(tenant.tenantId, req.serviceNowInstance, req.profile);
   const existing = await deps.registry.get(id);
+  // A decommissioned integration is a record of what was; one being decommissioned is on its way there.
+  if (existing && (existing.value.status === 'decommissioning' || existing.value.status === 'decommissioned'))
+    return problem(409, `Integration ${id} is ${existing.value.status}; it is not provisioned again`);
   const running = await orchestrationStatus(client, existing?.value.instanceId ?? provisionInstanceId(id));
   if (running && ACTIVE.has(running.runtimeStatus))
     return json(
@@ -294,7 +331,16 @@ export async function getIntegration(
     return problem(400, 'Invalid request', [{ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' }]);
   const record = await deps.registry.get(id);
   if (!record) return problem(404, `No integration ${id}`);
-  return json(200, integrationView(deps, record.value, await orchestrationStatus(client, record.value.instanceId)));
+  const decommission = record.value.decommission?.instanceId;
+  return json(
+    200,
+    integrationView(
+      deps,
+      record.value,
+      await orchestrationStatus(client, record.value.instanceId),
+      decommission ? await orchestrationStatus(client, decommission) : undefined,
+    ),
+  );
 }
 
 /** GET /api/integrations/{id}/audit: the integration's audit trail, oldest first. */

@@ -46,6 +46,7 @@ export const TRIGGERS = {
   listIntegrations: { kind: 'http', route: 'integrations', methods: ['GET'], authLevel: 'function' },
   getIntegration: { kind: 'http', route: 'integrations/{id}', methods: ['GET'], authLevel: 'function' },
   getAudit: { kind: 'http', route: 'integrations/{id}/audit', methods: ['GET'], authLevel: 'function' },
+  deleteIntegration: { kind: 'http', route: 'integrations/{id}', methods: ['DELETE'], authLevel: 'function' },
   listProfiles: { kind: 'http', route: 'profiles', methods: ['GET'], authLevel: 'function' },
   rotateIntegration: { kind: 'http', route: 'integrations/{id}/rotate', methods: ['POST'], authLevel: 'function' },
   getRotation: {

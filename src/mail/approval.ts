@@ -45,6 +45,7 @@ const list = (items: HtmlPart[], none: string): Html =>
  * escaped; `m` decides only how tables and code are styled (email: inline; page: by the page's stylesheet).
  */
 export function planHtml(plan: ApprovalPlan, m: Markup = EMAIL_MARKUP): Html {
+  if (plan.decommission) return decommissionPlanHtml(plan, plan.decommission, m);
   return html`<h2>What you are approving</h2>
     <p>Integration ${m.code(plan.integrationId)}, profile ${plan.profile.title} (${m.code(plan.profile.id)}).</p>
     <h3>Microsoft Entra tenant</h3>
@@ -145,6 +146,35 @@ export function planHtml(plan: ApprovalPlan, m: Markup = EMAIL_MARKUP): Html {
     )}`;
 }
 
+/**
+ * A decommissioning plan: the integration, what approving removes (everything it owns, each item as the removal will
+ * treat it) and what stays with the reason.
+ */
+function decommissionPlanHtml(plan: ApprovalPlan, d: NonNullable<ApprovalPlan['decommission']>, m: Markup): Html {
+  return html`<h2>What you are approving: decommissioning</h2>
+    <p>
+      Integration ${m.code(plan.integrationId)}, profile ${plan.profile.title} (${m.code(plan.profile.id)}), between the
+      Microsoft Entra tenant ${m.code(plan.tenant.id)} (${plan.tenant.name}) and the ServiceNow instance
+      ${m.code(plan.serviceNow.instance)}, is taken down. Approving removes what it owns; nothing else is touched.
+    </p>
+    ${d.reason ? html`<p>Reason given: ${d.reason}</p>` : ''}
+    <h3>Removed when you approve</h3>
+    ${list(
+      d.remove.map((r) => m.code(r)),
+      'Nothing: the integration owns nothing any more.',
+    )}
+    <h3>Kept (not this integration's to remove)</h3>
+    ${list(
+      d.keep.map((r) => m.code(r)),
+      'Nothing.',
+    )}
+    <h3>Requested by</h3>
+    ${list(
+      plan.requestedBy.map((r) => m.code(r)),
+      'Not recorded.',
+    )}`;
+}
+
 export function manualActionsHtml(actions: ManualAction[]): Html {
   if (!actions.length) return html`<p>No manual steps remain.</p>`;
   return html`${actions.map(
@@ -188,6 +218,7 @@ export function approvalMail(m: ApprovalMailInput): { subject: string; html: str
   const requestPlan: ApprovalPlan | undefined = r.plan;
   const plan = m.plan ?? requestPlan;
   const reminder = r.round > 0;
+  if (plan?.decommission) return decommissionMail(m, plan, reminder);
   const subject = `${reminder ? 'Reminder: ' : ''}Approve ServiceNow integration ${r.integrationId}`;
   const body = html`<h1>${reminder ? 'Reminder: your approval is still needed' : 'Approval needed'}</h1>
     <p>
@@ -202,5 +233,29 @@ export function approvalMail(m: ApprovalMailInput): { subject: string; html: str
     ${plan ? planHtml(plan, EMAIL_MARKUP) : ''} ${createdObjectsHtml(r)}
     <h2>Remaining manual steps</h2>
     ${manualActionsHtml(r.manualActions)}`;
+  return { subject, html: document(subject, body) };
+}
+
+/** The approval request of a decommissioning: what goes and what stays (nothing is created, so no other section). */
+function decommissionMail(
+  m: ApprovalMailInput,
+  plan: ApprovalPlan,
+  reminder: boolean,
+): { subject: string; html: string } {
+  const r = m.request;
+  const subject = `${reminder ? 'Reminder: ' : ''}Approve decommissioning of ServiceNow integration ${r.integrationId}`;
+  const body = html`<h1>
+      ${reminder ? 'Reminder: your approval is still needed' : 'Approval needed: decommissioning'}
+    </h1>
+    <p>
+      The decommissioning of the integration ${code(r.integrationId)} between the Microsoft Entra tenant
+      ${code(r.tenant)} (${r.tenantName}) and the ServiceNow instance ${code(r.serviceNowInstance)} (profile
+      ${code(r.profileId)}) is waiting for your decision as ${code(m.approver)}. Decide before ${r.expiresAt}.
+    </p>
+    <p><a href="${m.reviewUrl}" style="${STYLE.button}">Review</a></p>
+    <p>
+      The link opens a page where you approve or reject; opening it decides nothing. It is personal: do not forward it.
+    </p>
+    ${planHtml(plan, EMAIL_MARKUP)}`;
   return { subject, html: document(subject, body) };
 }

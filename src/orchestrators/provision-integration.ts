@@ -6,7 +6,6 @@
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 
 import {
-  APPROVAL_EVENT,
   describeObject,
   type ApprovalDecision,
   type ApprovalPlan,
@@ -23,9 +22,10 @@ import { getProfile } from '../profiles';
 import { serviceNowNeeds } from '../profiles/needs';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
 import type { CheckSpec, IntegrationProfile, ServiceNowRecordSpec } from '../profiles/types';
-import { appSpec, firstLine, MINUTE } from './shared';
+import { appSpec, firstLine } from './shared';
 import { activities, call, callAll, RETRY } from './calls';
 import type { AuditEvent } from '../contracts/fleet';
+import { awaitApproval } from './approval-gate';
 import type { GateMode, ProvisionInput, ProvisionOutcome, ProvisionStatus } from './provision-types';
 
 /** A failure the orchestrator reports as is (non-retriable outcome of an activity, or preflight problems). */
@@ -98,9 +98,18 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         },
       ],
     });
-    const result = yield* awaitApproval(context, input, status, step, plan, digest, (sentTo) => {
-      eligible = sentTo;
-    });
+    const result = yield* awaitApproval(
+      context,
+      input,
+      status,
+      step,
+      plan,
+      digest,
+      (sentTo) => {
+        eligible = sentTo;
+      },
+      (m) => new ProvisionError(m),
+    );
     yield* call(
       context,
       activities.closeApprovalRound,
@@ -701,126 +710,6 @@ function stripOk<T extends { ok: true }>(r: T): Omit<T, 'ok'> {
 
 const describe = describeObject;
 
-/**
- * One approval round: emailed single-use links to the eligible approvers (the activity applies the approver policy),
- * reminders, a deadline. Decisions arrive as external events carrying the digest of the plan their link was issued
- * for; a decision on another plan decides nothing. Any rejection rejects; `quorum` distinct approvals approve.
- */
-function* awaitApproval(
-  context: OrchestrationContext,
-  input: ProvisionInput,
-  status: ProvisionStatus,
-  step: (name: string) => void,
-  plan: ApprovalPlan,
-  digest: string,
-  onSent: (eligible: string[]) => void,
-): Generator<Task, (ApprovalDecision & { approvers?: string[] }) | undefined, unknown> {
-  const { ref, settings } = input;
-  const since = context.df.currentUtcDateTime;
-  const deadline = new Date(since.getTime() + settings.approvalTimeoutMinutes * MINUTE);
-  const awaiting = {
-    approvers: [] as string[],
-    since: since.toISOString(),
-    deadline: deadline.toISOString(),
-    reminders: 0,
-    quorum: settings.quorum,
-    approvedBy: [] as string[],
-  };
-  status.awaiting = awaiting;
-  step('awaiting-approval');
-  function* request(round: number): Generator<Task, void, unknown> {
-    const sent = yield* call(
-      context,
-      activities.sendApprovalRequests,
-      {
-        ...ref,
-        ...(input.approvers ? { approvers: input.approvers } : {}),
-        requesters: input.requestedBy,
-        ...(input.ticket ? { ticket: input.ticket } : {}),
-        quorum: settings.quorum,
-        plan,
-        planDigest: digest,
-        expiresAt: deadline.toISOString(),
-        round,
-        apps: status.apps,
-        secrets: status.secrets,
-        records: status.records,
-        manualActions: status.manualActions,
-      },
-      RETRY.light,
-    );
-    if (!sent.ok) throw new ProvisionError(`approval email: ${sent.failure.message}`);
-    if (round === 0) {
-      // The round's quorum is the larger of the request's and the one the activity applied (settings at send time).
-      const applied = (sent as { quorum?: number }).quorum;
-      if (typeof applied === 'number' && applied > awaiting.quorum) awaiting.quorum = applied;
-      awaiting.approvers = sent.eligible ?? sent.sentTo;
-      onSent(awaiting.approvers);
-      context.df.setCustomStatus(status);
-    }
-  }
-  yield* request(0);
-  if (status.plan?.mode !== 'staged')
-    yield* call(
-      context,
-      activities.updateRegistry,
-      { integrationId: ref.integrationId, status: 'awaiting-approval', at: since.toISOString() },
-      RETRY.light,
-    );
-  if (input.ticket)
-    yield context.df.callActivity(activities.addWorkNote.name, {
-      ...ref,
-      ticket: input.ticket,
-      note: `Awaiting approval of plan ${digest.slice(0, 12)} from ${awaiting.approvers.join(', ')} until ${deadline.toISOString()}.`,
-    });
-
-  // One pending wait at a time (a second wait created while one is pending could miss or double-consume events).
-  const approvals = new Map<string, ApprovalDecision>();
-  let decisionTask = context.df.waitForExternalEvent(APPROVAL_EVENT);
-  let round = 1;
-  for (;;) {
-    const nextAt = Math.min(since.getTime() + round * settings.reminderIntervalMinutes * MINUTE, deadline.getTime());
-    const timer = context.df.createTimer(new Date(nextAt));
-    const winner: unknown = yield context.df.Task.any([decisionTask, timer]);
-    if (winner === decisionTask) {
-      if (!timer.isCompleted) timer.cancel();
-      const d = decisionTask.result as ApprovalDecision;
-      decisionTask = context.df.waitForExternalEvent(APPROVAL_EVENT);
-      if (d.planDigest !== digest) continue;
-      if (d.decision === 'reject') return finish(status, d, [d.approver]);
-      approvals.set(d.approver.toLowerCase(), d);
-      awaiting.approvedBy = [...approvals.keys()];
-      context.df.setCustomStatus(status);
-      if (approvals.size >= awaiting.quorum)
-        return finish(
-          status,
-          d,
-          [...approvals.values()].map((a) => a.approver),
-        );
-      continue;
-    }
-    if (nextAt >= deadline.getTime()) {
-      delete status.awaiting;
-      context.df.setCustomStatus(status);
-      return undefined;
-    }
-    awaiting.reminders = round;
-    context.df.setCustomStatus(status);
-    yield* request(round);
-    round++;
-  }
-}
-
-function finish(
-  status: ProvisionStatus,
-  d: ApprovalDecision,
-  approvers: string[],
-): ApprovalDecision & { approvers: string[] } {
-  status.decision = { decision: d.decision, approver: d.approver, at: d.at, approvers };
-  delete status.awaiting;
-  return { ...d, approvers };
-}
-
 function* runChecks(
   context: OrchestrationContext,
   input: ProvisionInput,
@@ -864,7 +753,7 @@ function* compensate(
  * transiently, so RETRY.service runs it again; when the retries are spent, a last attempt reports what is left as
  * orphans (recorded on the integration and retried by the daily sweep).
  */
-function* removeObjects(
+export function* removeObjects(
   context: OrchestrationContext,
   ref: IntegrationRef,
   created: CreatedObject[],

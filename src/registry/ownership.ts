@@ -251,6 +251,16 @@ export class OwnershipLedger extends TableBacked {
     return undefined;
   }
 
+  /** Every claim of an integration, oldest first (decommissioning removes what any of its runs created). */
+  async claimsOf(integrationId: string): Promise<RecordClaim[]> {
+    await this.ready();
+    const filter = `PartitionKey eq ${quote(RECORD_PARTITION)} and integrationId eq ${quote(integrationId)}`;
+    const out: RecordClaim[] = [];
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter } }))
+      out.push(toClaim(e));
+    return out.sort((a, b) => a.claimedAt.localeCompare(b.claimedAt) || a.key.localeCompare(b.key));
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // Shared records: reference-counted per (instance, table, natural key).
 
@@ -294,6 +304,21 @@ export class OwnershipLedger extends TableBacked {
       if (entry.table === table) return entry;
     }
     return undefined;
+  }
+
+  /**
+   * The shared entries of `instance` an integration holds a reference to (decommissioning releases each). Holders are
+   * a JSON column, so the instance's entries are read and filtered here.
+   */
+  async sharedHeldBy(instance: string, integrationId: string): Promise<SharedEntry[]> {
+    await this.ready();
+    const filter = `PartitionKey eq ${quote(SHARED_PARTITION)} and serviceNowInstance eq ${quote(instance)}`;
+    const out: SharedEntry[] = [];
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
+      const entry = toShared(e);
+      if (Object.hasOwn(entry.holders, integrationId)) out.push(entry);
+    }
+    return out;
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -73,7 +73,16 @@ export interface IntegrationRecord {
   /** The last daily health and drift check. */
   health?: import('../contracts/fleet').HealthState;
   /** The decommissioning run, while it runs and after (the row stays, status `decommissioned`). */
-  decommission?: { instanceId: string; requestedBy?: string; at: string; outcome?: string };
+  decommission?: {
+    instanceId: string;
+    requestedBy?: string;
+    at: string;
+    outcome?: string;
+    /** Why it was asked for (the request's `reason`). */
+    reason?: string;
+    /** The status before the decommissioning started: a rejected or expired one goes back to it. */
+    previousStatus?: IntegrationStatus;
+  };
   createdAt: string;
   updatedAt: string;
 }

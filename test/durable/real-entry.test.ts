@@ -48,6 +48,7 @@ describe('real entry module (src/functions/index.ts)', () => {
   it('registers both orchestrators and every activity they call', () => {
     expect(byName('provisionIntegration')?.kind).toBe('orchestration');
     expect(byName('rotateCredentials')?.kind).toBe('orchestration');
+    expect(byName('decommissionIntegration')?.kind).toBe('orchestration');
     // Exactly the catalogue's activities are registered, each under its key.
     const registered = registry.functions.filter((f) => f.kind === 'activity').map((f) => f.name);
     expect(registered.sort()).toEqual(Object.keys(activities).sort());
@@ -95,6 +96,11 @@ describe('real entry module (src/functions/index.ts)', () => {
     expect(http('listIntegrations')).toEqual({ route: 'integrations', methods: ['GET'], authLevel: 'function' });
     expect(http('getIntegration')).toEqual({ route: 'integrations/{id}', methods: ['GET'], authLevel: 'function' });
     expect(http('getAudit')).toEqual({ route: 'integrations/{id}/audit', methods: ['GET'], authLevel: 'function' });
+    expect(http('deleteIntegration')).toEqual({
+      route: 'integrations/{id}',
+      methods: ['DELETE'],
+      authLevel: 'function',
+    });
     expect(http('listProfiles')).toEqual({ route: 'profiles', methods: ['GET'], authLevel: 'function' });
     expect(http('rotateIntegration')).toEqual({
       route: 'integrations/{id}/rotate',

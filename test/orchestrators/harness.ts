@@ -16,6 +16,8 @@ import { provisionIntegration } from '../../src/orchestrators/provision-integrat
 import { PROVISION_ORCHESTRATOR } from '../../src/orchestrators/provision-types';
 import { rotateCredentials } from '../../src/orchestrators/rotate-credentials';
 import { ROTATION_ORCHESTRATOR } from '../../src/orchestrators/rotation-types';
+import { decommissionIntegration } from '../../src/orchestrators/decommission-integration';
+import { DECOMMISSION_ORCHESTRATOR } from '../../src/orchestrators/decommission-types';
 import { ManualClock } from '../../sandbox/durable/clock';
 import {
   actionSignature,
@@ -63,7 +65,10 @@ export const DAY = 24 * 60 * MINUTE;
 const ORCHESTRATORS: Record<string, OrchestratorHandler> = {
   [PROVISION_ORCHESTRATOR]: createOrchestrator(provisionIntegration),
   [ROTATION_ORCHESTRATOR]: createOrchestrator(rotateCredentials),
+  [DECOMMISSION_ORCHESTRATOR]: createOrchestrator(decommissionIntegration),
 };
+
+type OrchestratorName = typeof PROVISION_ORCHESTRATOR | typeof ROTATION_ORCHESTRATOR | typeof DECOMMISSION_ORCHESTRATOR;
 
 export class OrchestratorHarness {
   readonly clock = new ManualClock(START);
@@ -98,7 +103,7 @@ export class OrchestratorHarness {
     };
   }
 
-  start(name: typeof PROVISION_ORCHESTRATOR | typeof ROTATION_ORCHESTRATOR, instanceId: string, input: unknown) {
+  start(name: OrchestratorName, instanceId: string, input: unknown) {
     return this.engine.startNew(name, { instanceId, input });
   }
 
@@ -176,7 +181,7 @@ export function activityActions(actions: ActionData[]): string[] {
 
 /** Replays a recorded history through the orchestrator once more, outside the engine (no activity can run). */
 export async function replay(
-  name: typeof PROVISION_ORCHESTRATOR | typeof ROTATION_ORCHESTRATOR,
+  name: OrchestratorName,
   instanceId: string,
   history: readonly HistoryEvent[],
   input: unknown,
@@ -201,7 +206,7 @@ export async function replay(
  */
 export async function expectReplaySafe(
   h: OrchestratorHarness,
-  name: typeof PROVISION_ORCHESTRATOR | typeof ROTATION_ORCHESTRATOR,
+  name: OrchestratorName,
   instanceId: string,
 ): Promise<void> {
   const status = h.status(instanceId);
