@@ -45,6 +45,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     ...sandbox.env(),
     AzureWebJobsStorage: azurite.connectionString,
     ROTATION_SCHEDULE: DEFAULTS.ROTATION_SCHEDULE,
+    HEALTH_SCHEDULE: DEFAULTS.HEALTH_SCHEDULE,
     ...(opts.settings ?? {}),
   };
   const previous: Record<string, string | undefined> = {};

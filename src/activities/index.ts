@@ -14,6 +14,7 @@ import { closeApprovalRound, sendApprovalRequests } from './approval';
 import { runChecks } from './checks';
 import { compensate } from './compensate';
 import { ensureApp } from './entra';
+import { beginRepairRun, inspectEntra, inspectServiceNow, readIntegration } from './health';
 import { inspectCredentials } from './inspect-credentials';
 import type { ActivityLog } from './log';
 import { preflight } from './preflight';
@@ -57,6 +58,11 @@ export const activities = {
   sendHandoffRequests,
   retireCredential,
   rollbackRotation,
+  // Health and drift check (src/orchestrators/check-health.ts)
+  readIntegration,
+  inspectEntra,
+  inspectServiceNow,
+  beginRepairRun,
 } as const satisfies Record<string, ActivityFunction>;
 
 export type Activities = typeof activities;

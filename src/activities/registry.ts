@@ -47,6 +47,7 @@ export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): 
     ...(u.approvers ? { approvers: u.approvers } : {}),
     ...(u.lastRun ? { lastRun: u.lastRun } : {}),
     ...(u.lastRotation ? { lastRotation: u.lastRotation } : {}),
+    ...(u.health ? { health: u.health } : {}),
     ...(u.tenantName ? { tenantName: u.tenantName } : {}),
     ...(u.tenantDomain ? { tenantDomain: u.tenantDomain } : {}),
     ...(u.ticket ? { ticket: u.ticket } : {}),

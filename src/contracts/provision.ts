@@ -470,6 +470,8 @@ export interface RegistryUpdateInput {
   lastRun?: { instanceId: string; outcome: string; at: string; error?: string };
   /** The last rotation's outcome. */
   lastRotation?: { instanceId: string; outcome: string; at: string; error?: string };
+  /** The result of a health and drift check (src/orchestrators/check-health.ts). */
+  health?: import('./fleet').HealthState;
   /** Events for the integration's audit trail, recorded with the milestone (an update may carry only these). */
   audit?: import('./fleet').AuditEvent[];
   /** ISO time of the update (orchestrator's currentUtcDateTime, so replays write the same value). */

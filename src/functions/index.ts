@@ -10,9 +10,11 @@ import { activities } from '../activities';
 import { getDeps } from '../app/deps';
 import { provisionIntegration } from '../orchestrators/provision-integration';
 import { PROVISION_ORCHESTRATOR } from '../orchestrators/provision-types';
+import { checkIntegrationHealth, HEALTH_ORCHESTRATOR } from '../orchestrators/check-health';
 import { rotateCredentials } from '../orchestrators/rotate-credentials';
 import { ROTATION_ORCHESTRATOR } from '../orchestrators/rotation-types';
 import { createApprovalHandlers } from './approvals';
+import { createHealthHandlers } from './health';
 import { checkSettingsAtStartup, failFast } from './http';
 import { getIntegration, listIntegrations, startIntegration } from './integrations';
 import { listProfiles } from './profiles';
@@ -29,6 +31,7 @@ checkSettingsAtStartup();
 // Orchestrations.
 df.app.orchestration(PROVISION_ORCHESTRATOR, provisionIntegration);
 df.app.orchestration(ROTATION_ORCHESTRATOR, rotateCredentials);
+df.app.orchestration(HEALTH_ORCHESTRATOR, checkIntegrationHealth);
 
 // Activities: each entry of the catalogue under its key, with the app's dependencies and the invocation's log.
 for (const [name, run] of Object.entries(activities))
@@ -37,6 +40,7 @@ for (const [name, run] of Object.entries(activities))
 // Triggers: HTTP API, approval links, rotation sweep and the Key Vault near-expiry event (src/functions/triggers.ts).
 const approvals = createApprovalHandlers();
 const rotation = createRotationHandlers();
+const health = createHealthHandlers();
 registerTriggers({
   startIntegration,
   listIntegrations,
@@ -48,4 +52,7 @@ registerTriggers({
   approvalDecision: approvals.decide,
   rotationSweep: rotation.sweep,
   secretNearExpiry: rotation.nearExpiry,
+  checkHealth: health.check,
+  getHealthCheck: health.status,
+  healthSweep: health.sweep,
 });

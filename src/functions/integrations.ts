@@ -92,6 +92,8 @@ export function integrationView(deps: Deps, record: IntegrationRecord, status?: 
     plan: custom?.plan,
     approval: record.approval,
     lastRun: record.lastRun,
+    // The last health and drift check (src/orchestrators/check-health.ts).
+    health: record.health,
     created: {
       apps: record.apps,
       serviceNow: record.serviceNow,

@@ -10,6 +10,7 @@ import { parseRoute } from '../../sandbox/host/routes';
 
 // The Functions host resolves %SETTING% bindings from app settings when it loads the app; so does the local loader.
 process.env.ROTATION_SCHEDULE ??= DEFAULTS.ROTATION_SCHEDULE;
+process.env.HEALTH_SCHEDULE ??= DEFAULTS.HEALTH_SCHEDULE;
 
 describe('real entry module (src/functions/index.ts)', () => {
   // Loaded without the app settings (only ROTATION_SCHEDULE): the entry module checks them once, as it loads.
@@ -47,6 +48,7 @@ describe('real entry module (src/functions/index.ts)', () => {
   it('registers both orchestrators and every activity they call', () => {
     expect(byName('provisionIntegration')?.kind).toBe('orchestration');
     expect(byName('rotateCredentials')?.kind).toBe('orchestration');
+    expect(byName('checkIntegrationHealth')?.kind).toBe('orchestration');
     // Exactly the catalogue's activities are registered, each under its key.
     const registered = registry.functions.filter((f) => f.kind === 'activity').map((f) => f.name);
     expect(registered.sort()).toEqual(Object.keys(activities).sort());
@@ -99,6 +101,16 @@ describe('real entry module (src/functions/index.ts)', () => {
       methods: ['POST'],
       authLevel: 'function',
     });
+    expect(http('checkHealth')).toEqual({
+      route: 'integrations/{id}/health',
+      methods: ['POST'],
+      authLevel: 'function',
+    });
+    expect(http('getHealthCheck')).toEqual({
+      route: 'integrations/{id}/health/{instanceId}',
+      methods: ['GET'],
+      authLevel: 'function',
+    });
     // The approval pages are anonymous at the Functions level: the single-use token protects them.
     expect(http('approvalPage')).toEqual({
       route: 'approvals/{instanceId}',
@@ -115,5 +127,10 @@ describe('real entry module (src/functions/index.ts)', () => {
   it('runs the rotation sweep on the ROTATION_SCHEDULE setting', () => {
     const sweep = byName('rotationSweep');
     expect(sweep?.kind === 'timer' ? sweep.schedule : sweep?.kind).toBe(process.env.ROTATION_SCHEDULE);
+  });
+
+  it('runs the health sweep on the HEALTH_SCHEDULE setting', () => {
+    const sweep = byName('healthSweep');
+    expect(sweep?.kind === 'timer' ? sweep.schedule : sweep?.kind).toBe(process.env.HEALTH_SCHEDULE);
   });
 });
