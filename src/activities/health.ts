@@ -204,9 +204,9 @@ export async function inspectServiceNow(
       continue;
     }
     const q = encodedQuery().eq('user', userId);
-    const rows = (await sn.list('sys_user_has_role', { query: q, fields: ['role', 'state', 'inherited'] })).filter(
-      (g) => q.matches(g),
-    );
+    const rows = (
+      await sn.list('sys_user_has_role', { query: q, fields: ['user', 'role', 'state', 'inherited'] })
+    ).filter((g) => q.matches(g));
     const held = new Set<string>();
     for (const g of rows) {
       const state = text(g.state);

@@ -5,6 +5,8 @@
  * integration's last provisioning run that went live applied, so its input is read back from that run (the durable
  * status with its input, https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-http-api#get-instance-status).
  */
+import { randomBytes } from 'node:crypto';
+
 import { OrchestrationRuntimeStatus, type DurableClient, type DurableOrchestrationStatus } from 'durable-functions';
 
 import { HEALTH_ORCHESTRATOR, type HealthInput } from '../contracts/health';
@@ -25,9 +27,9 @@ export const healthInstancePrefix = (integrationId: string): string => `health-$
 /** The daily check: `health-{integrationId}-{yyyymmdd}`. */
 export const dailyHealthInstanceId = (integrationId: string, day: Date): string =>
   `${healthInstancePrefix(integrationId)}${yyyymmdd(day)}`;
-/** An on-demand check: `health-{integrationId}-{yyyymmdd}t{hhmmss}` (a second request in the same second is a 409). */
+/** An on-demand check: `health-{integrationId}-{yyyymmdd}t{hhmmss}-{6 hex}`, one per request. */
 export const onDemandHealthInstanceId = (integrationId: string, now: Date): string =>
-  `${healthInstancePrefix(integrationId)}${now.toISOString().slice(0, 19).replace(/[-:]/g, '').toLowerCase()}`;
+  `${healthInstancePrefix(integrationId)}${now.toISOString().slice(0, 19).replace(/[-:]/g, '').toLowerCase()}-${randomBytes(3).toString('hex')}`;
 
 const isNotFound = (err: unknown): boolean => /HTTP 404/.test(err instanceof Error ? err.message : String(err));
 const isConflict = (err: unknown): boolean => /status code: 409/.test(err instanceof Error ? err.message : String(err));

@@ -196,7 +196,9 @@ export const checkIntegrationHealth: OrchestrationHandler = function* (context: 
       };
       return {
         snapshot,
-        findings: [...snapshot.previous.filter((f) => f.subject !== inspection.subject), inspection],
+        findings: [...snapshot.previous.filter((f) => f.subject !== inspection.subject), inspection].sort((a, b) =>
+          a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0,
+        ),
         incomplete: true,
       };
     }

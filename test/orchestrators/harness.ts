@@ -14,6 +14,7 @@ import { InvocationContext } from '@azure/functions';
 import type { Activities, ActivityName } from '../../src/activities';
 import { provisionIntegration } from '../../src/orchestrators/provision-integration';
 import { PROVISION_ORCHESTRATOR } from '../../src/orchestrators/provision-types';
+import { checkIntegrationHealth, HEALTH_ORCHESTRATOR } from '../../src/orchestrators/check-health';
 import { rotateCredentials } from '../../src/orchestrators/rotate-credentials';
 import { ROTATION_ORCHESTRATOR } from '../../src/orchestrators/rotation-types';
 import { ManualClock } from '../../sandbox/durable/clock';
@@ -63,7 +64,10 @@ export const DAY = 24 * 60 * MINUTE;
 const ORCHESTRATORS: Record<string, OrchestratorHandler> = {
   [PROVISION_ORCHESTRATOR]: createOrchestrator(provisionIntegration),
   [ROTATION_ORCHESTRATOR]: createOrchestrator(rotateCredentials),
+  [HEALTH_ORCHESTRATOR]: createOrchestrator(checkIntegrationHealth),
 };
+
+type OrchestratorName = typeof PROVISION_ORCHESTRATOR | typeof ROTATION_ORCHESTRATOR | typeof HEALTH_ORCHESTRATOR;
 
 export class OrchestratorHarness {
   readonly clock = new ManualClock(START);
@@ -98,7 +102,7 @@ export class OrchestratorHarness {
     };
   }
 
-  start(name: typeof PROVISION_ORCHESTRATOR | typeof ROTATION_ORCHESTRATOR, instanceId: string, input: unknown) {
+  start(name: OrchestratorName, instanceId: string, input: unknown) {
     return this.engine.startNew(name, { instanceId, input });
   }
 
@@ -176,7 +180,7 @@ export function activityActions(actions: ActionData[]): string[] {
 
 /** Replays a recorded history through the orchestrator once more, outside the engine (no activity can run). */
 export async function replay(
-  name: typeof PROVISION_ORCHESTRATOR | typeof ROTATION_ORCHESTRATOR,
+  name: OrchestratorName,
   instanceId: string,
   history: readonly HistoryEvent[],
   input: unknown,
@@ -201,7 +205,7 @@ export async function replay(
  */
 export async function expectReplaySafe(
   h: OrchestratorHarness,
-  name: typeof PROVISION_ORCHESTRATOR | typeof ROTATION_ORCHESTRATOR,
+  name: OrchestratorName,
   instanceId: string,
 ): Promise<void> {
   const status = h.status(instanceId);
