@@ -357,9 +357,15 @@ export const checkIntegrationHealth: OrchestrationHandler = function* (context: 
       },
       RETRY.light,
     );
-    let outcome: string;
-    if (!begun.started) outcome = `not started: ${begun.reason ?? 'another run holds the integration'}`;
-    else {
+    if (!begun.started) {
+      // Another run took the integration since the request: nothing is re-provisioned by this check.
+      result.repair = {
+        instanceId,
+        outcome: `not started: ${begun.reason ?? 'another run holds the integration'}`,
+        remaining: first.findings,
+      };
+    } else {
+      let outcome: string;
       try {
         const out = (yield context.df.callSubOrchestrator(PROVISION_ORCHESTRATOR, run.input, instanceId)) as
           ProvisionStatus | undefined;
@@ -367,26 +373,26 @@ export const checkIntegrationHealth: OrchestrationHandler = function* (context: 
       } catch (err) {
         outcome = `failed: ${message(err)}`;
       }
+      step('rechecking');
+      const second = (yield* checkOnce(profile)) ?? first;
+      const cleared = repairable.filter((f) => !second.findings.some((x) => x.subject === f.subject));
+      const secondDiff = yield* record(second, [
+        {
+          kind: 'repaired',
+          at: iso(),
+          detail:
+            `re-provisioning ${instanceId} ${outcome}; ${cleared.length} of ${repairable.length} repairable ` +
+            'finding(s) cleared',
+          data: { provisionInstanceId: instanceId, outcome, cleared: cleared.length, repairable: repairable.length },
+        },
+      ]);
+      result.ok = second.findings.length === 0;
+      result.findings = second.findings;
+      result.found = [...new Set([...result.found, ...secondDiff.found])];
+      result.cleared = [...new Set([...result.cleared, ...secondDiff.cleared])];
+      result.repair = { instanceId, outcome, remaining: second.findings };
+      status.findings = second.findings.length;
     }
-    step('rechecking');
-    const second = (yield* checkOnce(profile)) ?? first;
-    const cleared = repairable.filter((f) => !second.findings.some((x) => x.subject === f.subject));
-    const secondDiff = yield* record(second, [
-      {
-        kind: 'repaired',
-        at: iso(),
-        detail:
-          `re-provisioning ${instanceId} ${outcome}; ${cleared.length} of ${repairable.length} repairable finding(s) ` +
-          'cleared',
-        data: { provisionInstanceId: instanceId, outcome, cleared: cleared.length, repairable: repairable.length },
-      },
-    ]);
-    result.ok = second.findings.length === 0;
-    result.findings = second.findings;
-    result.found = [...new Set([...result.found, ...secondDiff.found])];
-    result.cleared = [...new Set([...result.cleared, ...secondDiff.cleared])];
-    result.repair = { instanceId, outcome, remaining: second.findings };
-    status.findings = second.findings.length;
   }
   // alerts: the lead wires `raiseAlerts({ integrationId: ref.integrationId, at: iso() })` here, after the registry
   // holds this check's findings (another helper builds that activity).

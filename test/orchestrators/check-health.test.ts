@@ -290,6 +290,23 @@ describe('checkIntegrationHealth', () => {
     expect(h.sequence()).not.toContain('beginRepairRun');
   });
 
+  it('does not re-provision when another run took the integration since the request', async () => {
+    const w = newWorld();
+    w.deleted.add('outboundProfile');
+    const h = new OrchestratorHarness(
+      stubs(w, {
+        beginRepairRun: () => ({ started: false, reason: 'run provision-x-r3 (active) holds the integration' }),
+      }),
+    );
+    const r = await check(h, 'health-a-20250101', {
+      repair: true,
+      repairRun: { input: provisionInput(), run: 2, expectInstanceId: PROVISION_ID },
+    });
+    expect(r.repair?.outcome).toMatch(/^not started: run provision-x-r3/);
+    expect(h.sequence()).not.toContain('ensureServiceNowRecord');
+    expect(w.audit.map((e) => e.kind)).not.toContain('repaired');
+  });
+
   it('keeps the earlier findings when a service does not answer, and clears nothing', async () => {
     const w = newWorld();
     w.drift.oidcProvider = { user_claim: 'sub' };
