@@ -222,6 +222,22 @@ describe('health and drift check', () => {
     expect((await subjectCounts(c, 'drift-found'))[subject]).toBe(1);
   });
 
+  it('finds the credential in use removed from its app, and an app registration deleted, once each', async () => {
+    const created = await createdOf(stack, c);
+    const restUser = created.apps.restUser as Created['apps'][string] & { keyId?: string };
+    const graph = getDeps().graph;
+    await graph.api(`/applications/${restUser.objectId}/removePassword`).post({ keyId: restUser.keyId });
+    await graph.api(`/applications/${created.apps.restApi.objectId}`).delete();
+    const first = await checkNow(stack, c);
+    const second = await checkNow(stack, c);
+    const missing = `credential-missing:restUser:${String(restUser.keyId).toLowerCase()}`;
+    expect(first.findings.find((f) => f.subject === missing)).toMatchObject({ kind: 'credential-missing' });
+    expect(first.findings.find((f) => f.subject === 'app:restApi')).toMatchObject({ kind: 'app-missing' });
+    expect(second.found).toEqual([]);
+    const found = await subjectCounts(c, 'drift-found');
+    expect([found[missing], found['app:restApi']]).toEqual([1, 1]);
+  });
+
   it('answers 400 listing problems, 404 for an unknown integration, and the status of a check', async () => {
     const bad = await api(stack, 'POST', `/api/integrations/${a}/health?repair=maybe`);
     expect(bad.status).toBe(400);
