@@ -185,7 +185,8 @@ export async function inspectServiceNow(
   const sn = deps.serviceNow(input.serviceNowInstance);
   const records: InspectServiceNowResult['records'] = [];
   for (const r of input.records) {
-    const live = await sn.get(r.table, r.sysId, { fields: Object.keys(r.fields) });
+    const columns = Object.keys(r.fields);
+    const live = await sn.get(r.table, r.sysId, { fields: columns.length ? columns : ['sys_id'] });
     records.push({
       key: r.key,
       found: live !== undefined,

@@ -153,6 +153,10 @@ export const checkIntegrationHealth: OrchestrationHandler = function* (context: 
           // A value it needs is gone (an app or service principal): reported as such below.
         }
       }
+      // IP allow rules the integration holds (shared, reference-counted): still there.
+      if (provision.options.ipAllowlist)
+        for (const [key, sysId] of Object.entries(snapshot.serviceNow))
+          if (key.startsWith('ip:')) approved.push({ key, table: 'ip_access', sysId, fields: {}, naturalKey: [] });
       let grants: { userName: string; role: string }[] = [];
       let ownUsers: string[] = [];
       try {

@@ -307,6 +307,24 @@ describe('checkIntegrationHealth', () => {
     expect(w.audit.map((e) => e.kind)).not.toContain('repaired');
   });
 
+  it('finds an IP allow rule the integration holds gone (only when the plan has the allow-list)', async () => {
+    const w = newWorld();
+    w.deleted.add('ip:203.0.113.7');
+    const base = stubs(w);
+    const read = base.readIntegration!;
+    const h = new OrchestratorHarness({
+      ...base,
+      readIntegration: async (i) => {
+        const snap = await read(i);
+        return { ...snap, serviceNow: { ...snap.serviceNow, 'ip:203.0.113.7': 'sys-ip' } };
+      },
+    });
+    const withList = provisionInput({ options: { testEnvironment: false, ipAllowlist: true, grantUsers: [] } });
+    const r = await check(h, 'health-a-20250101', { provision: withList });
+    expect(r.findings).toMatchObject([{ kind: 'record-missing', subject: 'record:ip:203.0.113.7', repairable: true }]);
+    expect((await check(h, 'health-a-20250102')).findings).toEqual([]);
+  });
+
   it('keeps the earlier findings when a service does not answer, and clears nothing', async () => {
     const w = newWorld();
     w.drift.oidcProvider = { user_claim: 'sub' };
