@@ -84,6 +84,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     ALERT_CHANNELS: 'none',
     // The webhook stand-ins' URLs are in the sandbox Key Vault under these names (seeded below).
     ALERT_WEBHOOK_SECRET_NAME: WEBHOOK_SECRETS.teams,
+    HEALTH_SCHEDULE: DEFAULTS.HEALTH_SCHEDULE,
     ...(opts.settings ?? {}),
   };
   const previous: Record<string, string | undefined> = {};

@@ -59,6 +59,8 @@ export const SETTING_NAMES = [
   'HANDOFF_DEADLINE_MINUTES',
   'ROTATION_VERIFY_ATTEMPTS',
   'ROTATION_VERIFY_RETRY_SECONDS',
+  // The daily health and drift check's schedule (read-only; repairs only on request).
+  'HEALTH_SCHEDULE',
   // Deadline of one outbound call (connect + response) per service: a call that does not answer in time fails with a
   // retriable `Timeout` error, so a durable retry takes over instead of a stalled orchestration.
   'ENTRA_TIMEOUT_SECONDS',
@@ -125,6 +127,8 @@ export const DEFAULTS = {
   HANDOFF_DEADLINE_MINUTES: '10080',
   ROTATION_VERIFY_ATTEMPTS: '6',
   ROTATION_VERIFY_RETRY_SECONDS: '10',
+  // Daily at 03:30 UTC (after the rotation sweep, so a check sees the day's rotations started).
+  HEALTH_SCHEDULE: '0 30 3 * * *',
   ENTRA_TIMEOUT_SECONDS: '30',
   GRAPH_TIMEOUT_SECONDS: '60',
   KEY_VAULT_TIMEOUT_SECONDS: '30',
@@ -246,6 +250,10 @@ export interface AppConfig {
     emailRecipients: string[];
     /** The Key Vault secret (in KEY_VAULT_URL's vault) holding the webhook URL, and the payload format. */
     webhook?: { secretName: string; format: 'teams' | 'json' };
+  };
+  health: {
+    /** NCRONTAB (six fields) of the daily check; the timer reads the setting itself as `%HEALTH_SCHEDULE%`. */
+    schedule: string;
   };
 }
 
@@ -410,6 +418,16 @@ const schema = z.object({
         'must be an NCRONTAB expression with six numeric fields (second minute hour day month weekday)',
       ),
     DEFAULTS.ROTATION_SCHEDULE,
+  ),
+  HEALTH_SCHEDULE: withDefault(
+    z
+      .string()
+      .trim()
+      .refine(
+        isNcrontab,
+        'must be an NCRONTAB expression with six numeric fields (second minute hour day month weekday)',
+      ),
+    DEFAULTS.HEALTH_SCHEDULE,
   ),
   ROTATION_WINDOW_DAYS: withDefault(intIn(1, 365), DEFAULTS.ROTATION_WINDOW_DAYS),
   // Entra client secrets live 24 months at most (docs/reference/rotation.md#requirements; the Entra admin center offers
@@ -642,6 +660,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? { webhook: { secretName: s.ALERT_WEBHOOK_SECRET_NAME, format: s.ALERT_WEBHOOK_FORMAT } }
         : {}),
     },
+    health: { schedule: s.HEALTH_SCHEDULE },
     tables: s.AzureWebJobsStorage__tableServiceUri
       ? { serviceUrl: trimSlash(s.AzureWebJobsStorage__tableServiceUri) }
       : { connectionString: s.AzureWebJobsStorage! },

@@ -227,6 +227,9 @@ var productSettings = {
   HANDOFF_DEADLINE_MINUTES: '10080'
   ROTATION_VERIFY_ATTEMPTS: '6'
   ROTATION_VERIFY_RETRY_SECONDS: '10'
+  // The daily health and drift check (src/config.ts DEFAULTS): 03:30 UTC, after the rotation sweep (the timer reads
+  // %HEALTH_SCHEDULE%). Read-only; repairs run only on request.
+  HEALTH_SCHEDULE: '0 30 3 * * *'
   // Deadline of one outbound call per service (src/config.ts DEFAULTS: Entra 30 s, Graph 60 s, Key Vault 30 s,
   // ServiceNow 60 s): a call that never answers fails as retriable instead of stalling an orchestration.
   ENTRA_TIMEOUT_SECONDS: string(entraTimeoutSeconds)

@@ -16,6 +16,7 @@ import { runChecks } from './checks';
 import { compensate } from './compensate';
 import { planDecommission } from './decommission';
 import { ensureApp } from './entra';
+import { beginRepairRun, inspectEntra, inspectServiceNow, readIntegration } from './health';
 import { inspectCredentials } from './inspect-credentials';
 import type { ActivityLog } from './log';
 import { preflight } from './preflight';
@@ -63,6 +64,11 @@ export const activities = {
   raiseAlerts,
   // Decommissioning (src/orchestrators/decommission-integration.ts)
   planDecommission,
+  // Health and drift check (src/orchestrators/check-health.ts)
+  readIntegration,
+  inspectEntra,
+  inspectServiceNow,
+  beginRepairRun,
 } as const satisfies Record<string, ActivityFunction>;
 
 export type Activities = typeof activities;

@@ -48,6 +48,7 @@ export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): 
     ...(u.lastRun ? { lastRun: u.lastRun } : {}),
     ...(u.lastRotation ? { lastRotation: u.lastRotation } : {}),
     ...(u.decommission ? { decommission: u.decommission } : {}),
+    ...(u.health ? { health: u.health } : {}),
     ...(u.tenantName ? { tenantName: u.tenantName } : {}),
     ...(u.tenantDomain ? { tenantDomain: u.tenantDomain } : {}),
     ...(u.ticket ? { ticket: u.ticket } : {}),

@@ -70,6 +70,7 @@ export type FindingKind =
   /** The Key Vault secret version the registry names is missing, disabled or expired. */
   | 'secret-missing'
   | 'secret-disabled'
+  | 'secret-expired'
   /** An app registration of the integration is gone. */
   | 'app-missing';
 

@@ -492,6 +492,8 @@ export interface RegistryUpdateInput {
   lastRotation?: { instanceId: string; outcome: string; at: string; error?: string };
   /** The decommissioning run (set when it starts, its outcome when it ends). */
   decommission?: import('../registry/types').IntegrationRecord['decommission'];
+  /** The result of a health and drift check (src/orchestrators/check-health.ts). */
+  health?: import('./fleet').HealthState;
   /** Events for the integration's audit trail, recorded with the milestone (an update may carry only these). */
   audit?: import('./fleet').AuditEvent[];
   /** ISO time of the update (orchestrator's currentUtcDateTime, so replays write the same value). */

@@ -12,12 +12,14 @@ import { decommissionIntegration } from '../orchestrators/decommission-integrati
 import { DECOMMISSION_ORCHESTRATOR } from '../orchestrators/decommission-types';
 import { provisionIntegration } from '../orchestrators/provision-integration';
 import { PROVISION_ORCHESTRATOR } from '../orchestrators/provision-types';
+import { checkIntegrationHealth, HEALTH_ORCHESTRATOR } from '../orchestrators/check-health';
 import { rotateCredentials } from '../orchestrators/rotate-credentials';
 import { ROTATION_ORCHESTRATOR } from '../orchestrators/rotation-types';
 import { createAlertHandlers } from './alerts';
 import { createApprovalHandlers } from './approvals';
 import { createDashboardHandler } from './dashboard';
 import { deleteIntegration } from './decommission';
+import { createHealthHandlers } from './health';
 import { checkSettingsAtStartup, failFast } from './http';
 import { getAudit, getIntegration, listIntegrations, startIntegration } from './integrations';
 import { listProfiles } from './profiles';
@@ -35,6 +37,7 @@ checkSettingsAtStartup();
 df.app.orchestration(PROVISION_ORCHESTRATOR, provisionIntegration);
 df.app.orchestration(ROTATION_ORCHESTRATOR, rotateCredentials);
 df.app.orchestration(DECOMMISSION_ORCHESTRATOR, decommissionIntegration);
+df.app.orchestration(HEALTH_ORCHESTRATOR, checkIntegrationHealth);
 
 // Activities: each entry of the catalogue under its key, with the app's dependencies and the invocation's log.
 for (const [name, run] of Object.entries(activities))
@@ -44,6 +47,7 @@ for (const [name, run] of Object.entries(activities))
 const approvals = createApprovalHandlers();
 const rotation = createRotationHandlers();
 const alerts = createAlertHandlers();
+const health = createHealthHandlers();
 registerTriggers({
   startIntegration,
   listIntegrations,
@@ -59,4 +63,7 @@ registerTriggers({
   rotationSweep: rotation.sweep,
   secretNearExpiry: rotation.nearExpiry,
   alertSweep: alerts.sweep,
+  checkHealth: health.check,
+  getHealthCheck: health.status,
+  healthSweep: health.sweep,
 });

@@ -101,6 +101,8 @@ export function integrationView(
     plan: custom?.plan,
     approval: record.approval,
     lastRun: record.lastRun,
+    // The last health and drift check (src/orchestrators/check-health.ts).
+    health: record.health,
     created: {
       apps: record.apps,
       serviceNow: record.serviceNow,

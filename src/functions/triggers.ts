@@ -58,11 +58,20 @@ export const TRIGGERS = {
   // The operator dashboard (function key; in Azure also Easy Auth sign-in, infra/app/auth.bicep). One function for
   // every page, so one function key opens them all: `dashboard` and `dashboard/integrations/{id}` (catch-all path).
   dashboard: { kind: 'http', route: 'dashboard/{*path}', methods: ['GET'], authLevel: 'function' },
+  checkHealth: { kind: 'http', route: 'integrations/{id}/health', methods: ['POST'], authLevel: 'function' },
+  getHealthCheck: {
+    kind: 'http',
+    route: 'integrations/{id}/health/{instanceId}',
+    methods: ['GET'],
+    authLevel: 'function',
+  },
   // The emailed approval and hand-off links (anonymous: the token protects them).
   approvalPage: { kind: 'http', route: 'approvals/{instanceId}', methods: ['GET', 'HEAD'], authLevel: 'anonymous' },
   approvalDecision: { kind: 'http', route: 'approvals/{instanceId}', methods: ['POST'], authLevel: 'anonymous' },
   // The daily rotation sweep (NCRONTAB from the ROTATION_SCHEDULE setting).
   rotationSweep: { kind: 'timer', schedule: '%ROTATION_SCHEDULE%' },
+  // The daily health and drift check (NCRONTAB from the HEALTH_SCHEDULE setting).
+  healthSweep: { kind: 'timer', schedule: '%HEALTH_SCHEDULE%' },
   // Key Vault's Microsoft.KeyVault.SecretNearExpiry event through an Event Grid subscription (infra/app/keyvault-events.bicep).
   secretNearExpiry: { kind: 'eventGrid' },
   // The alert sweep (NCRONTAB from the ALERT_SCHEDULE setting, hourly by default).

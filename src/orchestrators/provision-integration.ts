@@ -23,6 +23,7 @@ import { serviceNowNeeds } from '../profiles/needs';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
 import type { CheckSpec, IntegrationProfile, ServiceNowRecordSpec } from '../profiles/types';
 import { appSpec, firstLine } from './shared';
+import { expectedRecordsOf, grantsOf, provisionValues, recordsOf, secretNameFor } from './provision-values';
 import { activities, call, callAll, RETRY } from './calls';
 import type { AuditEvent } from '../contracts/fleet';
 import { awaitApproval } from './approval-gate';
@@ -35,7 +36,7 @@ class GateClosed extends Error {}
 /** A staged change of a live integration that was not approved: nothing was written. */
 class StagedChangeRefused extends Error {}
 
-export const secretNameFor = (integrationId: string, role: string): string => `${integrationId}-${role}`.toLowerCase();
+export { secretNameFor };
 
 export const provisionIntegration: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<ProvisionInput>();
@@ -220,27 +221,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         `preflight found ${preflight.problems.length} problem(s): ${preflight.problems.join('; ')}`,
       );
 
-    const values: TemplateValues = {
-      tenant: ref.tenant,
-      tenantId: preflight.tenantId,
-      tenantDomain: input.tenantDomain ?? ref.tenant,
-      tenantName: ref.tenantName,
-      instance: ref.serviceNowInstance,
-      instanceUrl: input.endpoints.instanceUrl,
-      authorityHost: input.endpoints.authorityHost,
-      integrationId: ref.integrationId,
-      redirectUri: input.options.redirectUri ?? `${input.endpoints.instanceUrl}/auth_redirect.do`,
-      scopeSysId: preflight.scopeSysId,
-      testEnvironment: input.options.testEnvironment ? 'Yes' : 'No',
-      graphUrl: input.endpoints.graphUrl,
-    };
-    for (const app of profile.apps) {
-      // Apps without a client secret (an existing service principal, no consumers) have no Key Vault secret name.
-      if (!app.existing && app.secretConsumers.length)
-        values[`apps.${app.role}.secretName`] = secretNameFor(ref.integrationId, app.role);
-      const prior = app.existing?.appId ?? input.priorApps?.[app.role];
-      if (prior) values[`apps.${app.role}.appId`] = prior;
-    }
+    const values: TemplateValues = provisionValues(profile, input, preflight);
     const planInput = (): PlanInput => ({
       profile,
       integrationId: ref.integrationId,
@@ -443,7 +424,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       if (record.sysId) values[`records.${spec.key}.sysId`] = record.sysId;
       context.df.setCustomStatus(status);
     }
-    const records = profile.serviceNow.records.filter((r) => r.when !== 'ipAllowlist' || input.options.ipAllowlist);
+    const records = recordsOf(profile, input);
     for (const spec of records) {
       if (spec.phase === 'activation') continue;
       yield* ensureRecord(spec, inert ? spec.fields : { ...spec.fields, ...(spec.activate ?? {}) });
@@ -484,10 +465,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       if (spec.phase === 'activation' || (inert && spec.activate))
         yield* ensureRecord(spec, { ...spec.fields, ...(spec.activate ?? {}) });
     }
-    const grants = [
-      ...profile.serviceNow.roleGrants.map((g) => ({ userName: renderTemplate(g.userName, values), role: g.role })),
-      ...grantUsers.map((g) => ({ ...g, shared: true })),
-    ];
+    const grants = grantsOf(profile, input, values);
     for (const grant of grants) {
       const r = yield* call(context, activities.ensureRoleGrant, { ...ref, ...grant }, RETRY.service);
       if (!r.ok) throw new ProvisionError(`role ${grant.role} for ${grant.userName}: ${r.failure.message}`);
@@ -581,12 +559,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     if (input.appliedDigest !== digest) yield* registry({ appliedDigest: digest });
 
     // h. Connectivity checks, retried while Entra propagates new secrets. The records must hold what was approved.
-    for (const spec of records.filter((r) => !r.lookup))
-      expectedRecords.push({
-        key: spec.key,
-        table: spec.table,
-        fields: renderRecord({ ...spec.fields, ...(spec.activate ?? {}) }, values),
-      });
+    expectedRecords.push(...expectedRecordsOf(records, values));
     step('checks');
     status.checks = yield* runChecks(context, input, status, profile.checks, expectedRecords);
     outcome = status.checks.every((c) => c.ok) ? 'active' : 'checks-failed';

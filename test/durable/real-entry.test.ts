@@ -11,6 +11,7 @@ import { parseRoute } from '../../sandbox/host/routes';
 // The Functions host resolves %SETTING% bindings from app settings when it loads the app; so does the local loader.
 process.env.ROTATION_SCHEDULE ??= DEFAULTS.ROTATION_SCHEDULE;
 process.env.ALERT_SCHEDULE ??= DEFAULTS.ALERT_SCHEDULE;
+process.env.HEALTH_SCHEDULE ??= DEFAULTS.HEALTH_SCHEDULE;
 
 describe('real entry module (src/functions/index.ts)', () => {
   // Loaded without the app settings (only ROTATION_SCHEDULE): the entry module checks them once, as it loads.
@@ -49,6 +50,7 @@ describe('real entry module (src/functions/index.ts)', () => {
     expect(byName('provisionIntegration')?.kind).toBe('orchestration');
     expect(byName('rotateCredentials')?.kind).toBe('orchestration');
     expect(byName('decommissionIntegration')?.kind).toBe('orchestration');
+    expect(byName('checkIntegrationHealth')?.kind).toBe('orchestration');
     // Exactly the catalogue's activities are registered, each under its key.
     const registered = registry.functions.filter((f) => f.kind === 'activity').map((f) => f.name);
     expect(registered.sort()).toEqual(Object.keys(activities).sort());
@@ -109,6 +111,16 @@ describe('real entry module (src/functions/index.ts)', () => {
     });
     // The operator dashboard: one function (one function key) for the overview and every detail page.
     expect(http('dashboard')).toEqual({ route: 'dashboard/{*path}', methods: ['GET'], authLevel: 'function' });
+    expect(http('checkHealth')).toEqual({
+      route: 'integrations/{id}/health',
+      methods: ['POST'],
+      authLevel: 'function',
+    });
+    expect(http('getHealthCheck')).toEqual({
+      route: 'integrations/{id}/health/{instanceId}',
+      methods: ['GET'],
+      authLevel: 'function',
+    });
     // The approval pages are anonymous at the Functions level: the single-use token protects them.
     expect(http('approvalPage')).toEqual({
       route: 'approvals/{instanceId}',
@@ -132,5 +144,10 @@ describe('real entry module (src/functions/index.ts)', () => {
     expect(TRIGGERS.alertSweep).toEqual({ kind: 'timer', schedule: '%ALERT_SCHEDULE%' });
     expect(sweep?.kind === 'timer' ? sweep.schedule : sweep?.kind).toBe(process.env.ALERT_SCHEDULE);
     expect(DEFAULTS.ALERT_SCHEDULE).toBe('0 0 * * * *');
+  });
+
+  it('runs the health sweep on the HEALTH_SCHEDULE setting', () => {
+    const sweep = byName('healthSweep');
+    expect(sweep?.kind === 'timer' ? sweep.schedule : sweep?.kind).toBe(process.env.HEALTH_SCHEDULE);
   });
 });

@@ -114,7 +114,12 @@ export async function startRotationHarness(
   const ref: { stack?: LocalStack } = {};
   const stack = await startStackFor(instances, {
     ...opts,
-    settings: { ROTATION_SCHEDULE: quietSchedule(new Date()), ...ROTATION_SETTINGS, ...(opts.settings ?? {}) },
+    settings: {
+      ROTATION_SCHEDULE: quietSchedule(new Date()),
+      HEALTH_SCHEDULE: quietSchedule(new Date()),
+      ...ROTATION_SETTINGS,
+      ...(opts.settings ?? {}),
+    },
     onEpisode: async (instanceId, orchestrator) => {
       const stackRef = ref.stack;
       if (orchestrator !== ROTATION_ORCHESTRATOR || !stackRef) return;

@@ -65,7 +65,11 @@ let stack: LocalStack;
 
 beforeAll(async () => {
   stack = await startStackFor(['dev00000', 'fmclean', ...cells.map((_, i) => instanceOf(i))], {
-    settings: { ROTATION_SCHEDULE: quietSchedule(new Date()), ...ROTATION_SETTINGS },
+    settings: {
+      ROTATION_SCHEDULE: quietSchedule(new Date()),
+      HEALTH_SCHEDULE: quietSchedule(new Date()),
+      ...ROTATION_SETTINGS,
+    },
   });
 });
 afterAll(async () => {

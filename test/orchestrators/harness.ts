@@ -14,6 +14,7 @@ import { InvocationContext } from '@azure/functions';
 import type { Activities, ActivityName } from '../../src/activities';
 import { provisionIntegration } from '../../src/orchestrators/provision-integration';
 import { PROVISION_ORCHESTRATOR } from '../../src/orchestrators/provision-types';
+import { checkIntegrationHealth, HEALTH_ORCHESTRATOR } from '../../src/orchestrators/check-health';
 import { rotateCredentials } from '../../src/orchestrators/rotate-credentials';
 import { ROTATION_ORCHESTRATOR } from '../../src/orchestrators/rotation-types';
 import { decommissionIntegration } from '../../src/orchestrators/decommission-integration';
@@ -66,9 +67,14 @@ const ORCHESTRATORS: Record<string, OrchestratorHandler> = {
   [PROVISION_ORCHESTRATOR]: createOrchestrator(provisionIntegration),
   [ROTATION_ORCHESTRATOR]: createOrchestrator(rotateCredentials),
   [DECOMMISSION_ORCHESTRATOR]: createOrchestrator(decommissionIntegration),
+  [HEALTH_ORCHESTRATOR]: createOrchestrator(checkIntegrationHealth),
 };
 
-type OrchestratorName = typeof PROVISION_ORCHESTRATOR | typeof ROTATION_ORCHESTRATOR | typeof DECOMMISSION_ORCHESTRATOR;
+type OrchestratorName =
+  | typeof PROVISION_ORCHESTRATOR
+  | typeof ROTATION_ORCHESTRATOR
+  | typeof DECOMMISSION_ORCHESTRATOR
+  | typeof HEALTH_ORCHESTRATOR;
 
 export class OrchestratorHarness {
   readonly clock = new ManualClock(START);
