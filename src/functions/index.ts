@@ -16,6 +16,8 @@ import { createApprovalHandlers } from './approvals';
 import { checkSettingsAtStartup, failFast } from './http';
 import { getIntegration, listIntegrations, startIntegration } from './integrations';
 import { listProfiles } from './profiles';
+import { listCredentials } from './inventory';
+import { serveOpenApi } from './openapi';
 import { createRotationHandlers } from './rotation';
 import { registerTriggers } from './triggers';
 
@@ -42,6 +44,8 @@ registerTriggers({
   listIntegrations,
   getIntegration,
   listProfiles,
+  listCredentials,
+  openApiDocument: serveOpenApi,
   rotateIntegration: rotation.rotate,
   getRotation: rotation.status,
   approvalPage: approvals.page,
