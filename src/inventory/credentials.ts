@@ -99,7 +99,8 @@ export const credentialQuerySchema = z
       .string()
       .regex(/^\d{1,5}$/, `expiringWithinDays must be a whole number of days from 0 to ${MAX_EXPIRING_WITHIN_DAYS}`)
       .refine(
-        (v) => Number(v) <= MAX_EXPIRING_WITHIN_DAYS,
+        // One problem for a value that is not a number at all (the regex's).
+        (v) => !/^\d{1,5}$/.test(v) || Number(v) <= MAX_EXPIRING_WITHIN_DAYS,
         `expiringWithinDays must be a whole number of days from 0 to ${MAX_EXPIRING_WITHIN_DAYS}`,
       )
       .optional(),
