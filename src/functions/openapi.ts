@@ -107,8 +107,11 @@ function operationObject(name: string, method: string, route: string, authLevel:
   };
 }
 
+/** The version of the API this document describes (OpenAPI `info.version`); bump it when the API changes. */
+export const API_VERSION = '1.0.0';
+
 /** Builds the document (pure; the same every time for one build of the app). */
-export function buildOpenApiDocument(version = process.env.npm_package_version ?? '0.1.0'): OpenApiDocument {
+export function buildOpenApiDocument(version = API_VERSION): OpenApiDocument {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const [name, t] of Object.entries(TRIGGERS)) {
     if (t.kind !== 'http') continue;
