@@ -59,14 +59,24 @@ function commonResponses(authLevel: string): Record<number, ResponseDoc> {
   return common;
 }
 
-const routeParams = (route: string): string[] => [...route.matchAll(/\{(\w+)\??\}/g)].map((m) => m[1]);
+/**
+ * The OpenAPI path of a Functions route: `/api/` + the route, with the host's optional `{name?}` and catch-all
+ * `{*name}` parameters written as plain `{name}` (OpenAPI path templates have neither,
+ * https://spec.openapis.org/oas/v3.1.0#path-templating); a catch-all parameter is marked `x-catch-all` (it may hold
+ * `/`).
+ */
+export const openApiPath = (route: string): string => `/api/${route.replace(/\{\*?(\w+)\??\}/g, '{$1}')}`;
+
+const routeParams = (route: string): { name: string; catchAll: boolean }[] =>
+  [...route.matchAll(/\{(\*?)(\w+)\??\}/g)].map((m) => ({ name: m[2], catchAll: m[1] === '*' }));
 
 function operationObject(name: string, method: string, route: string, authLevel: string, op: OperationDoc) {
-  const parameters: Record<string, unknown>[] = routeParams(route).map((p) => ({
+  const parameters: Record<string, unknown>[] = routeParams(route).map(({ name: p, catchAll }) => ({
     name: p,
     in: 'path',
     required: true,
     schema: op.path?.[p] ? jsonSchemaOf(op.path[p], 'input') : { type: 'string' },
+    ...(catchAll ? { 'x-catch-all': true } : {}),
   }));
   if (op.query) {
     const q = jsonSchemaOf(op.query, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
@@ -116,11 +126,11 @@ export function buildOpenApiDocument(version = API_VERSION): OpenApiDocument {
   for (const [name, t] of Object.entries(TRIGGERS)) {
     if (t.kind !== 'http') continue;
     const ops = API_OPERATIONS[name as keyof typeof API_OPERATIONS] as Record<string, OperationDoc | undefined>;
-    const item = (paths[`/api/${t.route}`] ??= {});
+    const item = (paths[openApiPath(t.route)] ??= {});
     for (const m of t.methods) {
       const method = m.toLowerCase();
       const op = ops[method];
-      if (!op) throw new Error(`no OpenAPI operation for ${m} /api/${t.route} (${name})`);
+      if (!op) throw new Error(`no OpenAPI operation for ${m} ${openApiPath(t.route)} (${name})`);
       item[method] = operationObject(name, method, t.route, t.authLevel, op);
     }
   }

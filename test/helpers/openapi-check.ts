@@ -36,12 +36,20 @@ export class OpenApiChecker {
   private readonly templates: { path: string; re: RegExp; literal: number }[];
 
   constructor(readonly doc: OpenApiDocument = buildOpenApiDocument()) {
-    this.templates = Object.keys(doc.paths)
-      .map((path) => ({
-        path,
-        re: new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{\w+\}/g, '[^/]+')}$`),
-        literal: path.replace(/\{\w+\}/g, '').length,
-      }))
+    this.templates = Object.entries(doc.paths)
+      .map(([path, item]) => {
+        // A catch-all parameter (`x-catch-all`, the host's `{*name}`) may hold `/`; any other one is one segment.
+        const catchAll = new Set(
+          Object.values(item as Record<string, { parameters?: { name: string; 'x-catch-all'?: boolean }[] }>)
+            .flatMap((op) => op.parameters ?? [])
+            .filter((p) => p['x-catch-all'])
+            .map((p) => p.name),
+        );
+        const pattern = path
+          .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+          .replace(/\{(\w+)\}/g, (_, name: string) => (catchAll.has(name) ? '.*' : '[^/]+'));
+        return { path, re: new RegExp(`^${pattern}$`), literal: path.replace(/\{\w+\}/g, '').length };
+      })
       // A literal segment wins over a template one (e.g. `/api/integrations` over `/api/{x}`).
       .sort((a, b) => b.literal - a.literal);
   }
