@@ -131,6 +131,23 @@ export const integrationViewSchema = z.object({
     })
     .optional(),
   lastRun: runSchema.optional(),
+  // The last health and drift check (HealthState, src/contracts/fleet.ts).
+  health: z
+    .object({
+      checkedAt: z.string(),
+      instanceId: z.string(),
+      ok: z.boolean(),
+      lastGoodAt: z.string().optional(),
+      findings: z.array(
+        z.object({ kind: z.string(), subject: z.string(), detail: z.string(), repairable: z.boolean() }),
+      ),
+    })
+    .optional(),
+  // The decommissioning run (the registry's `decommission` and the run's step log); described loosely.
+  decommission: z
+    .object({ instanceId: z.string(), at: z.string(), steps: z.array(z.object({ name: z.string(), at: z.string() })) })
+    .loose()
+    .optional(),
   created: z.object({ apps: z.record(z.string(), appStateSchema), serviceNow: z.record(z.string(), z.string()) }),
   pendingManualActions: z.array(
     z.object({
