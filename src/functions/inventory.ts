@@ -25,8 +25,9 @@ export async function listCredentials(
   const { format, ...filters } = parsed.filters;
   const records = await deps.registry.list();
   const wanted = filters.tenant?.[0];
-  // A verified domain names the same tenant as its id: an integration requested by id matches it too.
-  if (wanted && !/^[0-9a-f-]{36}$/.test(wanted) && !records.some((r) => r.tenantDomain?.toLowerCase() === wanted)) {
+  // A verified domain names the same tenant as its id: an integration requested by id matches it too, so the domain
+  // is resolved to its tenant id (the tenant's OpenID metadata, as for a provisioning request).
+  if (wanted && !/^[0-9a-f-]{36}$/.test(wanted)) {
     const resolved = await canonicalTenant(deps.config, wanted, deps.config.entra.timeoutMs);
     if (!resolved.ok)
       return resolved.status === 400

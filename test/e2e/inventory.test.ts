@@ -10,7 +10,7 @@ import type { CredentialRow } from '../../src/inventory/credentials';
 import { copilotServiceNowFederated } from '../../src/profiles/copilot-servicenow-federated';
 import { assessCredential } from '../../src/rotation/due';
 import { versionsOf } from '../../src/rotation/sweep';
-import { api } from './api-driver';
+import { api, decideFromEmail } from './api-driver';
 import {
   drive,
   provisionTracked,
@@ -21,6 +21,7 @@ import {
   type RotationHarness,
   type Tracked,
 } from './rotation-helpers';
+import { approverOf, requestFor, runToApproval, runToEnd, startProvisioning } from './stack-driver';
 
 jest.setTimeout(180_000);
 
@@ -35,6 +36,7 @@ describe('credential inventory: GET /api/credentials', () => {
   let stack: LocalStack;
   let m365: Tracked;
   let copilot: Tracked;
+  let guidId: string;
 
   const inventory = async (query = ''): Promise<Inventory> => {
     const res = await api(stack, 'GET', `/api/credentials${query}`);
@@ -75,10 +77,19 @@ describe('credential inventory: GET /api/credentials', () => {
   }
 
   beforeAll(async () => {
-    h = await startRotationHarness(['dev00000', 'inv-m365', 'inv-copilot']);
+    h = await startRotationHarness(['dev00000', 'inv-m365', 'inv-copilot', 'inv-guid']);
     stack = h.stack;
     m365 = await provisionTracked(h, 'inv-m365');
     copilot = await provisionTracked(h, 'inv-copilot', copilotServiceNowFederated);
+    // One requested by tenant id (no domain recorded): a filter by the domain finds it too.
+    const byId = await startProvisioning(
+      stack,
+      requestFor(stack, 'inv-guid', { tenant: rowsOf(await inventory(), m365.id)[0].tenant, tenantName: 'Contoso' }),
+    );
+    await runToApproval(stack, byId);
+    expect((await decideFromEmail(stack, approverOf(stack), byId, 'approve')).status).toBe(200);
+    expect((await runToEnd(stack, byId, { throughApproval: true })).outcome).toBe('active');
+    guidId = byId;
   });
   afterAll(async () => {
     await h?.close();
@@ -139,11 +150,13 @@ describe('credential inventory: GET /api/credentials', () => {
     expect(byId.credentials.map((r) => `${r.integrationId}/${r.role}`)).toEqual(
       byDomain.credentials.map((r) => `${r.integrationId}/${r.role}`),
     );
-    expect(byDomain.count).toBe(4);
+    expect(byDomain.count).toBe(7);
+    expect(rowsOf(byDomain, guidId)).toHaveLength(3);
+    expect(rowsOf(byDomain, guidId)[0].tenantDomain).toBeNull();
     expect((await inventory('?status=failed')).count).toBe(0);
-    expect((await inventory('?status=active')).count).toBe(4);
+    expect((await inventory('?status=active')).count).toBe(7);
     expect((await inventory('?expiringWithinDays=0')).count).toBe(0);
-    expect((await inventory('?expiringWithinDays=3650')).count).toBe(3);
+    expect((await inventory('?expiringWithinDays=3650')).count).toBe(6);
 
     const bad = await api(
       stack,
@@ -163,7 +176,7 @@ describe('credential inventory: GET /api/credentials', () => {
     expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     const lines = res.text.split('\r\n');
     expect(lines[0]).toMatch(/^"integrationId","profile","tenant",/);
-    expect(lines).toHaveLength(1 + 4 + 1);
+    expect(lines).toHaveLength(1 + 7 + 1);
     expect(lines.slice(1, -1).every((l) => l.startsWith('"sn-'))).toBe(true);
     expect(res.text).toContain(`"${m365.id}"`);
   });
