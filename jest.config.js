@@ -12,6 +12,8 @@ const UNIT = [
   'test/lib/',
   'test/profiles/profiles.test.ts',
   'test/rotation/',
+  'test/inventory/',
+  'test/functions/openapi.test.ts',
   'test/lint/',
   'test/infra/',
   'test/approvals/plan.test.ts',

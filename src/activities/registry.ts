@@ -15,13 +15,28 @@ export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): 
   for (const s of u.secrets ?? []) {
     const current = apps[s.role];
     if (!current) continue;
+    // Times and confirmations belong to one credential: a new one starts without the old one's.
+    const { createdOn: _created, confirmations, ...rest } = current;
+    const kept = confirmations?.filter((c) => c.keyId === s.keyId) ?? [];
     apps[s.role] = {
-      ...current,
+      ...rest,
       secretName: s.secretName,
       secretVersion: s.version,
       keyId: s.keyId,
       expiresOn: s.expiresOn,
+      ...(s.createdOn
+        ? { createdOn: s.createdOn }
+        : s.keyId === current.keyId && _created
+          ? { createdOn: _created }
+          : {}),
+      ...(kept.length ? { confirmations: kept } : {}),
     };
+  }
+  for (const { role, ...c } of u.confirmations ?? []) {
+    const current = apps[role];
+    if (!current || current.keyId !== c.keyId) continue;
+    const others = (current.confirmations ?? []).filter((x) => x.keyId === c.keyId && x.consumer !== c.consumer);
+    apps[role] = { ...current, confirmations: [...others, c] };
   }
   const serviceNow = { ...record.serviceNow };
   for (const r of u.records ?? []) if (r.sysId) serviceNow[r.key] = r.sysId;

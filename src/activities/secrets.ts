@@ -371,6 +371,7 @@ async function ensureUnderLease(
       version: found.version ?? '',
       keyId: found.tags?.[TAG.keyId] ?? '',
       expiresOn: iso(found.expiresOn),
+      ...(found.createdOn ? { createdOn: iso(found.createdOn) } : {}),
       created,
       secretCreated: created && found.tags?.[TAG.secretCreated] === 'true',
     };
@@ -418,6 +419,7 @@ async function ensureUnderLease(
     version: props.version ?? '',
     keyId: added.keyId,
     expiresOn: expiresOn.toISOString(),
+    ...(props.createdOn ? { createdOn: iso(props.createdOn) } : {}),
     created: true,
     secretCreated: props.tags?.[TAG.secretCreated] === 'true',
   };

@@ -304,6 +304,7 @@ export async function ensureServiceNowRecord(
       created: ours,
       ...(shared ? { shared } : {}),
       ...(updated ? { updated } : {}),
+      ...(secretWritten ? { secretWritten } : {}),
       mismatches,
     };
   } catch (err) {

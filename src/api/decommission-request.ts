@@ -9,7 +9,7 @@ import { LIMITS } from './integration-request';
 /** The longest reason kept (shown in the approval mail and the audit trail). */
 export const MAX_REASON = 500;
 
-const decommissionRequestSchema = z
+export const decommissionRequestSchema = z
   .object({
     // Who asks: never an approver of the decommissioning.
     requestedBy: z

@@ -230,3 +230,6 @@ export function integrationIdFor(tenant: string, instance: string, profile: stri
 }
 
 export const INTEGRATION_ID = /^sn-[a-z0-9][a-z0-9-]{0,62}-[0-9a-f]{8}$/;
+
+/** The `{id}` path parameter of the integration routes (validates and documents it). */
+export const integrationIdSchema = z.string().regex(INTEGRATION_ID, 'id must look like sn-{instance}-{8 hex}');

@@ -125,6 +125,8 @@ export interface SecretResult {
   keyId: string;
   /** ISO end of the credential (= Key Vault expiresOn). */
   expiresOn: string;
+  /** ISO time Key Vault created the version (the start of the rotation rule's maximum age). */
+  createdOn?: string;
   /**
    * True when this run added the credential. Known from the run's own tag on the Key Vault version (`runId` = the
    * orchestration instance id), so a repeated execution of the activity still reports it; never inferred from times.
@@ -171,6 +173,8 @@ export interface RecordResult {
   shared?: boolean;
   /** True when an existing record was patched (a field differed, or the secret was written). */
   updated?: boolean;
+  /** True when this call wrote the app's client secret (the latest Key Vault version) into the record. */
+  secretWritten?: boolean;
   /** Non-secret fields that differed on read-back (after the write): should be empty. */
   mismatches: string[];
   /** Set when ServiceNow refused (403): what a person must do instead, with exact values. */
@@ -494,6 +498,8 @@ export interface RegistryUpdateInput {
   decommission?: import('../registry/types').IntegrationRecord['decommission'];
   /** The result of a health and drift check (src/orchestrators/check-health.ts). */
   health?: import('./fleet').HealthState;
+  /** Secret consumers confirmed to hold a credential (the product's ServiceNow writes, hand-off confirmations). */
+  confirmations?: ({ role: string } & import('../registry/types').ConsumerConfirmation)[];
   /** Events for the integration's audit trail, recorded with the milestone (an update may carry only these). */
   audit?: import('./fleet').AuditEvent[];
   /** ISO time of the update (orchestrator's currentUtcDateTime, so replays write the same value). */

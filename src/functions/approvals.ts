@@ -27,6 +27,7 @@
 import { orchestrationStatus } from '../lib/orchestration-status';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
+import { z } from 'zod';
 
 import { APPROVAL_EVENT, type ApprovalDecision } from '../contracts/provision';
 import { handoffEventName, type HandoffConfirmation } from '../contracts/rotation';
@@ -113,8 +114,16 @@ function usable(i: Inspection): i is { ok: true; record: TokenRecord } {
   return (i.record.purpose === 'approval' && i.record.eventName === APPROVAL_EVENT) || isHandoff(i.record);
 }
 
-type Decision = 'approve' | 'reject' | 'done';
-const DECISIONS: ReadonlySet<string> = new Set<Decision>(['approve', 'reject', 'done']);
+/** The form an approval or hand-off page posts (validates the decision; documents the form in OpenAPI). */
+export const approvalFormSchema = z.object({
+  token: z.string(),
+  decision: z.enum(['approve', 'reject', 'done']),
+  csrf: z.string(),
+});
+/** The query of an emailed link. */
+export const approvalPageQuerySchema = z.object({ token: z.string() });
+
+type Decision = z.infer<typeof approvalFormSchema>['decision'];
 
 /** Whether the token may make this decision: approval tokens approve/reject, hand-off tokens confirm. */
 const allowed = (record: TokenRecord, decision: Decision): boolean =>
@@ -213,9 +222,9 @@ export function createApprovalHandlers(opts: ApprovalHandlerOptions = {}): {
       const text = body.text;
       const form = new URLSearchParams(text);
       const token = form.get('token') ?? '';
-      const raw = form.get('decision') ?? '';
-      if (!DECISIONS.has(raw)) return failure(base, 'bad-request');
-      const decision = raw as Decision;
+      const parsedDecision = approvalFormSchema.shape.decision.safeParse(form.get('decision') ?? '');
+      if (!parsedDecision.success) return failure(base, 'bad-request');
+      const decision = parsedDecision.data;
 
       const csrf = checkCsrf(base, req.headers, form.get('csrf') ?? undefined);
       if (!csrf.ok) {

@@ -27,7 +27,29 @@ import {
   type DecommissionInput,
 } from '../orchestrators/decommission-types';
 import type { IntegrationRecord } from '../registry/types';
-import { contentTooLarge, json, problem, readText, type Problem } from './http';
+import { z } from 'zod';
+
+import { contentTooLarge, jsonAs, problem, readText, type Problem } from './http';
+
+/** The answers of `DELETE /api/integrations/{id}`: 202 started, 200 done (with the outcome), 409 running. */
+export const decommissionAnswerSchema = z.object({
+  id: z.string(),
+  status: z.string(),
+  statusUrl: z.string(),
+  instanceId: z.string().optional(),
+  // The registry's record of the decommissioning (instance, when, who asked, why, the status it started from).
+  decommission: z
+    .object({
+      instanceId: z.string(),
+      at: z.string(),
+      requestedBy: z.string().optional(),
+      reason: z.string().optional(),
+      previousStatus: z.string().optional(),
+      outcome: z.string().optional(),
+    })
+    .optional(),
+  reason: z.string().optional(),
+});
 
 const ACTIVE = ['Pending', 'Running', 'ContinuedAsNew'];
 const MAX_BODY_BYTES = 4096;
@@ -82,16 +104,22 @@ export function createDecommissionHandler(depsOf: () => Deps = getDeps) {
     const record = found.value;
     const view = (r: IntegrationRecord) => ({ id, status: r.status, decommission: r.decommission, statusUrl });
 
-    if (record.status === 'decommissioned') return json(200, view(record), location);
+    if (record.status === 'decommissioned') return jsonAs(decommissionAnswerSchema, 200, view(record), location);
     const current = record.decommission?.instanceId;
     if (current) {
       const s = await orchestrationStatus(client, current);
       if (s && ACTIVE.includes(s.runtimeStatus))
-        return json(409, { ...view(record), reason: 'its decommissioning is running' }, location);
+        return jsonAs(
+          decommissionAnswerSchema,
+          409,
+          { ...view(record), reason: 'its decommissioning is running' },
+          location,
+        );
     }
     const running = await runningRunsOf(client, record);
     if (running.length)
-      return json(
+      return jsonAs(
+        decommissionAnswerSchema,
         409,
         { ...view(record), reason: `a run of it is in progress (${running.join(', ')}); try again when it ends` },
         location,
@@ -119,7 +147,7 @@ export function createDecommissionHandler(depsOf: () => Deps = getDeps) {
       if (raced) return cur;
       return { ...cur, status: 'decommissioning', decommission, updatedAt: at };
     });
-    if (raced) return json(409, { id, status: 'decommissioning', statusUrl }, location);
+    if (raced) return jsonAs(decommissionAnswerSchema, 409, { id, status: 'decommissioning', statusUrl }, location);
 
     const input: DecommissionInput = {
       ref: {
@@ -144,14 +172,14 @@ export function createDecommissionHandler(depsOf: () => Deps = getDeps) {
       await client.startNew(DECOMMISSION_ORCHESTRATOR, { instanceId, input });
     } catch (err) {
       if (/\b409\b/.test((err as Error).message))
-        return json(409, { id, status: 'decommissioning', statusUrl }, location);
+        return jsonAs(decommissionAnswerSchema, 409, { id, status: 'decommissioning', statusUrl }, location);
       // Never started: the row gets its previous value back.
       await deps.registry
         .update(id, (cur) => (cur?.decommission?.instanceId === instanceId ? record : (cur ?? record)))
         .catch(() => undefined);
       throw err;
     }
-    return json(202, { id, status: 'decommissioning', instanceId, statusUrl }, location);
+    return jsonAs(decommissionAnswerSchema, 202, { id, status: 'decommissioning', instanceId, statusUrl }, location);
   };
 }
 

@@ -28,10 +28,48 @@ import {
 import { ensureErrorType } from '../lib/errors';
 import { orchestrationStatus } from '../lib/orchestration-status';
 import type { HealthStatus } from '../orchestrators/check-health';
-import { json, problem, type Problem } from './http';
+import { z } from 'zod';
+
+import { jsonAs, problem, type Problem } from './http';
 import type { HttpClientHandler, TimerClientHandler } from './triggers';
 
 export type HealthDeps = Pick<Deps, 'config' | 'registry' | 'now'>;
+
+/** `POST /api/integrations/{id}/health`: the query the handler validates. */
+export const healthQuerySchema = z.object({
+  repair: z.enum(['true', 'false'], { error: 'repair must be true or false' }).optional(),
+});
+
+/** 202 (started) and 409 (a check is running): the check and where to follow it. */
+export const healthStartedSchema = z.object({
+  id: z.string(),
+  instanceId: z.string(),
+  repair: z.boolean().optional(),
+  statusUrl: z.string(),
+  status: z.string(),
+});
+
+const findingSchema = z.object({ kind: z.string(), subject: z.string(), detail: z.string(), repairable: z.boolean() });
+
+/** `GET /api/integrations/{id}/health/{instanceId}`: a check's step and, once it ended, its result. */
+export const healthStatusSchema = z.object({
+  id: z.string(),
+  instanceId: z.string(),
+  statusUrl: z.string(),
+  runtimeStatus: z.string(),
+  createdTime: z.string(),
+  lastUpdatedTime: z.string(),
+  step: z.string().optional(),
+  repairInstanceId: z.string().optional(),
+  ok: z.boolean().optional(),
+  findings: z.array(findingSchema).optional(),
+  found: z.array(z.string()).optional(),
+  cleared: z.array(z.string()).optional(),
+  repair: z.object({ instanceId: z.string(), outcome: z.string(), remaining: z.array(findingSchema) }).optional(),
+  skipped: z.string().optional(),
+});
+
+const isoTime = (t: Date | string): string => (t instanceof Date ? t.toISOString() : String(t));
 
 const statusUrl = (deps: HealthDeps, id: string, instanceId: string): string =>
   `${deps.config.publicBaseUrl}/api/integrations/${id}/health/${instanceId}`;
@@ -90,18 +128,19 @@ export function createHealthHandlers(opts: { deps?: () => HealthDeps } = {}): {
     const id = req.params.id ?? '';
     const problems: Problem[] = [];
     if (!INTEGRATION_ID.test(id)) problems.push({ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' });
-    const repairParam = req.query.get('repair');
-    if (repairParam !== null && !['true', 'false'].includes(repairParam))
-      problems.push({ field: 'repair', message: 'repair must be true or false' });
-    if (problems.length) return problem(400, 'Invalid request', problems);
-    const repair = repairParam === 'true';
+    const query = healthQuerySchema.safeParse({ repair: req.query.get('repair') ?? undefined });
+    if (!query.success)
+      problems.push(...query.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message })));
+    if (problems.length || !query.success) return problem(400, 'Invalid request', problems);
+    const repair = query.data.repair === 'true';
     const record = (await deps.registry.get(id))?.value;
     if (!record) return problem(404, `No integration ${id}`);
     if (record.status !== 'active')
       return problem(409, `Integration ${id} is ${record.status}; only an active integration is checked`);
     const running = await runningHealthCheck(client, id);
     if (running)
-      return json(
+      return jsonAs(
+        healthStartedSchema,
         409,
         { id, instanceId: running, status: 'running', statusUrl: statusUrl(deps, id, running) },
         { Location: statusUrl(deps, id, running) },
@@ -114,8 +153,8 @@ export function createHealthHandlers(opts: { deps?: () => HealthDeps } = {}): {
     const { instanceId, result } = await startHealthCheck(client, input);
     const view = { id, instanceId, repair, statusUrl: statusUrl(deps, id, instanceId) };
     const location = { Location: view.statusUrl };
-    if (result !== 'started') return json(409, { ...view, status: 'running' }, location);
-    return json(202, { ...view, status: 'started' }, location);
+    if (result !== 'started') return jsonAs(healthStartedSchema, 409, { ...view, status: 'running' }, location);
+    return jsonAs(healthStartedSchema, 202, { ...view, status: 'started' }, location);
   };
 
   const status: HttpClientHandler = async (req, client) => {
@@ -132,13 +171,13 @@ export function createHealthHandlers(opts: { deps?: () => HealthDeps } = {}): {
     if (!s) return problem(404, 'No such health check');
     const custom = s.customStatus as Partial<HealthStatus> | null | undefined;
     const output = s.output as HealthResult | null | undefined;
-    return json(200, {
+    return jsonAs(healthStatusSchema, 200, {
       id,
       instanceId,
       statusUrl: statusUrl(deps, id, instanceId),
       runtimeStatus: s.runtimeStatus,
-      createdTime: s.createdTime,
-      lastUpdatedTime: s.lastUpdatedTime,
+      createdTime: isoTime(s.createdTime),
+      lastUpdatedTime: isoTime(s.lastUpdatedTime),
       step: custom?.step,
       ...(custom?.repairInstanceId ? { repairInstanceId: custom.repairInstanceId } : {}),
       ...(output && typeof output === 'object'

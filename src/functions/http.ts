@@ -3,6 +3,7 @@
  * start-up with the guard every trigger runs behind, and the error boundary.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { z } from 'zod';
 
 import { ConfigError, loadConfig } from '../config';
 import { ensureErrorType } from '../lib/errors';
@@ -11,6 +12,18 @@ export interface Problem {
   field: string;
   message: string;
 }
+
+/**
+ * The error shape of every JSON operation: an RFC 9457 problem document (`application/problem+json`,
+ * https://www.rfc-editor.org/rfc/rfc9457) with the extension member `errors`, every problem by field. `problem()`
+ * builds exactly this (checked by the compiler); the OpenAPI document takes it from here.
+ */
+export const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+});
 
 /**
  * Headers of every JSON answer: never cached (they describe live state), and `nosniff` so a browser never treats a
@@ -25,11 +38,27 @@ export const json = (status: number, body: unknown, headers: Record<string, stri
   headers: { ...JSON_HEADERS, ...headers },
 });
 
+/**
+ * A JSON answer whose body the compiler checks against the schema the OpenAPI document describes it with (a field
+ * added to the answer but not to the schema, or missing from it, does not compile).
+ */
+export const jsonAs = <S extends z.ZodType>(
+  _schema: S,
+  status: number,
+  body: z.input<S>,
+  headers: Record<string, string> = {},
+): HttpResponseInit => json(status, body, headers);
+
 /** A problem document (RFC 9457) listing every problem. */
 export function problem(status: number, title: string, problems: Problem[] = []): HttpResponseInit {
   return {
     status,
-    jsonBody: { type: 'about:blank', title, status, ...(problems.length ? { errors: problems } : {}) },
+    jsonBody: {
+      type: 'about:blank',
+      title,
+      status,
+      ...(problems.length ? { errors: problems } : {}),
+    } satisfies z.input<typeof problemSchema>,
     headers: { ...JSON_HEADERS, 'Content-Type': 'application/problem+json' },
   };
 }

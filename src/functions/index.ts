@@ -23,6 +23,8 @@ import { createHealthHandlers } from './health';
 import { checkSettingsAtStartup, failFast } from './http';
 import { getAudit, getIntegration, listIntegrations, startIntegration } from './integrations';
 import { listProfiles } from './profiles';
+import { listCredentials } from './inventory';
+import { serveOpenApi } from './openapi';
 import { createRotationHandlers } from './rotation';
 import { registerTriggers } from './triggers';
 
@@ -55,6 +57,8 @@ registerTriggers({
   getAudit,
   deleteIntegration,
   listProfiles,
+  listCredentials,
+  openApiDocument: serveOpenApi,
   rotateIntegration: rotation.rotate,
   getRotation: rotation.status,
   dashboard: createDashboardHandler(),

@@ -11,11 +11,12 @@
 import { orchestrationStatus } from '../lib/orchestration-status';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import { z } from 'zod';
 
 import { getDeps, type Deps } from '../app/deps';
 import {
-  INTEGRATION_ID,
   integrationIdFor,
+  integrationIdSchema,
   parseIntegrationRequest,
   type NormalisedRequest,
 } from '../api/integration-request';
@@ -26,7 +27,7 @@ import { PROVISION_ORCHESTRATOR, type ProvisionInput, type ProvisionStatus } fro
 import type { IntegrationRecord } from '../registry/types';
 import type { DecommissionStatus } from '../orchestrators/decommission-types';
 import { describeObject } from '../contracts/provision';
-import { contentTooLarge, json, problem, readJson } from './http';
+import { contentTooLarge, jsonAs, problem, readJson } from './http';
 
 const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew']);
 
@@ -69,13 +70,158 @@ function statusUrl(deps: Deps, id: string): string {
   return `${deps.config.publicBaseUrl}/api/integrations/${id}`;
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Schemas of this module's requests and answers (the OpenAPI document is generated from them,
+// src/functions/api-operations.ts; the handlers' bodies are checked against them by the compiler).
+
+/** The query of `POST /api/integrations` (other parameters are ignored). */
+export const startQuerySchema = z.object({
+  reprovision: z.enum(['true', 'false'], { error: 'reprovision must be true or false' }).optional(),
+});
+
+/** 202 (started), 409 (running): where to follow the run. */
+export const integrationAcceptedSchema = z.object({ id: z.string(), status: z.string(), statusUrl: z.string() });
+
+const appStateSchema = z.object({
+  appId: z.string(),
+  objectId: z.string(),
+  secretName: z.string(),
+  secretVersion: z.string().optional(),
+  keyId: z.string().optional(),
+  expiresOn: z.string().optional(),
+  createdOn: z.string().optional(),
+  confirmations: z
+    .array(z.object({ consumer: z.string(), keyId: z.string(), at: z.string(), by: z.string() }))
+    .optional(),
+});
+const checkSchema = z.object({
+  name: z.string(),
+  ok: z.boolean(),
+  detail: z.string(),
+  hint: z.string().optional(),
+  at: z.string().optional(),
+});
+const runSchema = z.object({
+  instanceId: z.string(),
+  outcome: z.string(),
+  at: z.string(),
+  error: z.string().optional(),
+});
+
+/** `GET /api/integrations/{id}/audit`: the integration's audit trail (AuditEntry of src/contracts/fleet.ts), oldest first. */
+export const auditListSchema = z.object({
+  id: z.string(),
+  entries: z.array(
+    z.object({
+      seq: z.string(),
+      kind: z.string(),
+      at: z.string(),
+      actor: z.string().optional(),
+      instanceId: z.string().optional(),
+      planDigest: z.string().optional(),
+      tokenId: z.string().optional(),
+      round: z.number().optional(),
+      detail: z.string().optional(),
+      data: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+    }),
+  ),
+});
+
+/** `GET /api/integrations/{id}` (and 200 of a repeated request). Nested run details are described loosely. */
+export const integrationViewSchema = z.object({
+  id: z.string(),
+  status: z.string(),
+  statusUrl: z.string(),
+  profile: z.string(),
+  tenant: z.string(),
+  tenantName: z.string(),
+  serviceNowInstance: z.string(),
+  ticket: z.object({ table: z.string(), sysId: z.string().optional(), number: z.string().optional() }).optional(),
+  orchestration: z
+    .object({ runtimeStatus: z.string(), createdTime: z.string(), lastUpdatedTime: z.string() })
+    .optional(),
+  currentStep: z.string().optional(),
+  steps: z.array(z.object({ name: z.string(), at: z.string() })),
+  awaiting: z.record(z.string(), z.unknown()).optional(),
+  decision: z.record(z.string(), z.unknown()).optional(),
+  plan: z.object({ digest: z.string(), mode: z.string(), summary: z.unknown() }).optional(),
+  approval: z
+    .object({
+      approver: z.string(),
+      at: z.string(),
+      planDigest: z.string().optional(),
+      approvers: z.array(z.string()).optional(),
+    })
+    .optional(),
+  lastRun: runSchema.optional(),
+  // The last health and drift check (HealthState, src/contracts/fleet.ts).
+  health: z
+    .object({
+      checkedAt: z.string(),
+      instanceId: z.string(),
+      ok: z.boolean(),
+      lastGoodAt: z.string().optional(),
+      findings: z.array(
+        z.object({ kind: z.string(), subject: z.string(), detail: z.string(), repairable: z.boolean() }),
+      ),
+    })
+    .optional(),
+  // The decommissioning run (the registry's `decommission` and the run's step log); described loosely.
+  decommission: z
+    .object({ instanceId: z.string(), at: z.string(), steps: z.array(z.object({ name: z.string(), at: z.string() })) })
+    .loose()
+    .optional(),
+  created: z.object({ apps: z.record(z.string(), appStateSchema), serviceNow: z.record(z.string(), z.string()) }),
+  pendingManualActions: z.array(
+    z.object({
+      title: z.string(),
+      actor: z.string(),
+      steps: z.array(z.object({ label: z.string(), value: z.string().optional() })),
+    }),
+  ),
+  checks: z.array(checkSchema),
+  outcome: z.string().optional(),
+  error: z.string().optional(),
+  problems: z.array(z.string()),
+  orphans: z.array(z.object({ object: z.unknown(), reason: z.string(), transient: z.boolean().optional() })),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type IntegrationViewBody = z.input<typeof integrationViewSchema>;
+
+/** `GET /api/integrations`. */
+export const integrationListSchema = z.object({
+  integrations: z.array(
+    z.object({
+      id: z.string(),
+      status: z.string(),
+      profile: z.string(),
+      tenant: z.string(),
+      serviceNowInstance: z.string(),
+      statusUrl: z.string(),
+      credentials: z.array(
+        z.object({
+          role: z.string(),
+          appId: z.string(),
+          secretName: z.string(),
+          expiresOn: z.string().optional(),
+        }),
+      ),
+      updatedAt: z.string(),
+    }),
+  ),
+});
+
+/** A durable status time (a Date from the client, a string after JSON): ISO text either way. */
+const isoTime = (t: Date | string): string => (t instanceof Date ? t.toISOString() : String(t));
+
 /** The public view of an integration: registry state plus the orchestration's step log. Never a secret. */
 export function integrationView(
   deps: Deps,
   record: IntegrationRecord,
   status?: DurableOrchestrationStatus,
   decommissioning?: DurableOrchestrationStatus,
-) {
+): IntegrationViewBody {
   const custom = (status?.customStatus ?? status?.output) as ProvisionStatus | undefined;
   return {
     id: record.id,
@@ -89,8 +235,8 @@ export function integrationView(
     orchestration: status
       ? {
           runtimeStatus: status.runtimeStatus,
-          createdTime: status.createdTime,
-          lastUpdatedTime: status.lastUpdatedTime,
+          createdTime: isoTime(status.createdTime),
+          lastUpdatedTime: isoTime(status.lastUpdatedTime),
         }
       : undefined,
     currentStep: custom?.step,
@@ -113,17 +259,20 @@ export function integrationView(
     error: custom?.error,
     problems: custom?.problems ?? [],
     orphans: custom?.orphans ?? [],
-    ...(record.decommission ? { decommission: decommissionView(record, decommissioning) } : {}),
+    ...(record.decommission ? { decommission: decommissionView(record.decommission, decommissioning) } : {}),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
 }
 
 /** The decommissioning run: what the row records and the run's step log, plan, decision, removals and orphans. */
-function decommissionView(record: IntegrationRecord, status?: DurableOrchestrationStatus) {
+function decommissionView(
+  decommission: NonNullable<IntegrationRecord['decommission']>,
+  status?: DurableOrchestrationStatus,
+) {
   const custom = (status?.customStatus ?? status?.output) as DecommissionStatus | undefined;
   return {
-    ...record.decommission,
+    ...decommission,
     ...(status ? { runtimeStatus: status.runtimeStatus } : {}),
     currentStep: custom?.step,
     steps: custom?.steps ?? [],
@@ -219,9 +368,10 @@ export async function startIntegration(
 ): Promise<HttpResponseInit> {
   // Every problem at once: the query parameter's and the body's.
   const problems: { field: string; message: string }[] = [];
-  const reprovisionParam = request.query.get('reprovision');
-  if (reprovisionParam !== null && !['true', 'false'].includes(reprovisionParam))
-    problems.push({ field: 'reprovision', message: 'reprovision must be true or false' });
+  const query = startQuerySchema.safeParse({ reprovision: request.query.get('reprovision') ?? undefined });
+  if (!query.success)
+    problems.push(...query.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message })));
+  const reprovisionParam = query.data?.reprovision;
   const body = await readJson(request);
   if (!body.ok && body.reason === 'too-large') return contentTooLarge(body.limit);
   const parsed = body.ok ? parseIntegrationRequest(body.value) : undefined;
@@ -244,13 +394,16 @@ export async function startIntegration(
     return problem(409, `Integration ${id} is ${existing.value.status}; it is not provisioned again`);
   const running = await orchestrationStatus(client, existing?.value.instanceId ?? provisionInstanceId(id));
   if (running && ACTIVE.has(running.runtimeStatus))
-    return json(
+    return jsonAs(
+      integrationAcceptedSchema,
       409,
       { id, status: existing?.value.status ?? 'provisioning', statusUrl: statusUrl(deps, id) },
       { Location: statusUrl(deps, id) },
     );
   if (existing && running && reprovisionParam !== 'true')
-    return json(200, integrationView(deps, existing.value, running), { Location: statusUrl(deps, id) });
+    return jsonAs(integrationViewSchema, 200, integrationView(deps, existing.value, running), {
+      Location: statusUrl(deps, id),
+    });
 
   const at = deps.now().toISOString();
   const runs = existing ? (existing.value.runs ?? 1) + 1 : 1;
@@ -288,7 +441,12 @@ export async function startIntegration(
     };
   });
   if (raced)
-    return json(409, { id, status: 'provisioning', statusUrl: statusUrl(deps, id) }, { Location: statusUrl(deps, id) });
+    return jsonAs(
+      integrationAcceptedSchema,
+      409,
+      { id, status: 'provisioning', statusUrl: statusUrl(deps, id) },
+      { Location: statusUrl(deps, id) },
+    );
   try {
     // The request enters the audit trail before its run starts: nothing happens that the trail does not show.
     await deps.audit.append(id, [
@@ -307,7 +465,8 @@ export async function startIntegration(
   } catch (err) {
     // Two requests raced past the status check: the second start is refused by the durable API (409).
     if (/\b409\b/.test((err as Error).message))
-      return json(
+      return jsonAs(
+        integrationAcceptedSchema,
         409,
         { id, status: 'provisioning', statusUrl: statusUrl(deps, id) },
         { Location: statusUrl(deps, id) },
@@ -315,7 +474,12 @@ export async function startIntegration(
     await releaseUnstarted(deps, client, id, instanceId, prior, at);
     throw err;
   }
-  return json(202, { id, status: 'provisioning', statusUrl: statusUrl(deps, id) }, { Location: statusUrl(deps, id) });
+  return jsonAs(
+    integrationAcceptedSchema,
+    202,
+    { id, status: 'provisioning', statusUrl: statusUrl(deps, id) },
+    { Location: statusUrl(deps, id) },
+  );
 }
 
 function grantableRole(profileId: string, role: string): string {
@@ -328,13 +492,15 @@ export async function getIntegration(
   _context: InvocationContext,
   deps: Deps = getDeps(),
 ): Promise<HttpResponseInit> {
-  const id = request.params.id ?? '';
-  if (!INTEGRATION_ID.test(id))
-    return problem(400, 'Invalid request', [{ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' }]);
+  const parsedId = integrationIdSchema.safeParse(request.params.id ?? '');
+  if (!parsedId.success)
+    return problem(400, 'Invalid request', [{ field: 'id', message: parsedId.error.issues[0].message }]);
+  const id = parsedId.data;
   const record = await deps.registry.get(id);
   if (!record) return problem(404, `No integration ${id}`);
   const decommission = record.value.decommission?.instanceId;
-  return json(
+  return jsonAs(
+    integrationViewSchema,
     200,
     integrationView(
       deps,
@@ -352,12 +518,13 @@ export async function getAudit(
   _context: InvocationContext,
   deps: Deps = getDeps(),
 ): Promise<HttpResponseInit> {
-  const id = request.params.id ?? '';
-  if (!INTEGRATION_ID.test(id))
-    return problem(400, 'Invalid request', [{ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' }]);
+  const parsedId = integrationIdSchema.safeParse(request.params.id ?? '');
+  if (!parsedId.success)
+    return problem(400, 'Invalid request', [{ field: 'id', message: parsedId.error.issues[0].message }]);
+  const id = parsedId.data;
   if (!(await deps.registry.get(id))) return problem(404, `No integration ${id}`);
   const entries = await deps.audit.list(id);
-  return json(200, { id, entries: entries.map(({ integrationId: _id, ...e }) => e) });
+  return jsonAs(auditListSchema, 200, { id, entries: entries.map(({ integrationId: _id, ...e }) => e) });
 }
 
 export async function listIntegrations(
@@ -367,7 +534,7 @@ export async function listIntegrations(
   deps: Deps = getDeps(),
 ): Promise<HttpResponseInit> {
   const records = await deps.registry.list();
-  return json(200, {
+  const body: z.input<typeof integrationListSchema> = {
     integrations: records.map((r) => ({
       id: r.id,
       status: r.status,
@@ -383,5 +550,6 @@ export async function listIntegrations(
       })),
       updatedAt: r.updatedAt,
     })),
-  });
+  };
+  return jsonAs(integrationListSchema, 200, body);
 }

@@ -4,11 +4,38 @@
  * profiles (src/profiles/index.ts) and touches no external system.
  */
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { z } from 'zod';
 
 import { MAX_SECRET_LIFETIME_DAYS } from '../api/integration-request';
 import { allProfiles, DEFAULT_PROFILE_ID } from '../profiles';
 import type { IntegrationProfile } from '../profiles/types';
-import { json } from './http';
+import { jsonAs } from './http';
+
+/** `GET /api/profiles` (the OpenAPI document is generated from it; the handler's body is checked against it). */
+export const profileListSchema = z.object({
+  profiles: z.array(
+    z.object({
+      id: z.string(),
+      title: z.string(),
+      status: z.enum(['live', 'retired']),
+      retired: z.object({ on: z.string(), note: z.string() }).optional(),
+      source: z.string(),
+      default: z.boolean(),
+      apps: z.array(z.object({ role: z.string(), purpose: z.string() })),
+      options: z.object({
+        testEnvironment: z.boolean(),
+        redirectUri: z.boolean(),
+        permissionTier: z
+          .object({ tiers: z.record(z.string(), z.array(z.string())), default: z.string(), resource: z.string() })
+          .nullable(),
+        ipAllowlist: z.boolean(),
+        grantUsers: z.object({ roles: z.array(z.string()) }),
+        secretLifetimeDays: z.object({ max: z.number().int(), default: z.number().int() }).nullable(),
+      }),
+      manualSteps: z.array(z.object({ title: z.string(), actor: z.string(), steps: z.array(z.string()) })),
+    }),
+  ),
+});
 
 /** The application-permission tiers a request may pick (`options.permissionTier`), or null when there are none. */
 function permissionTiers(p: IntegrationProfile) {
@@ -23,7 +50,7 @@ export function describeProfile(p: IntegrationProfile) {
   return {
     id: p.id,
     title: p.title,
-    status: p.retired ? 'retired' : 'live',
+    status: p.retired ? ('retired' as const) : ('live' as const),
     ...(p.retired ? { retired: p.retired } : {}),
     source: p.source,
     default: p.id === DEFAULT_PROFILE_ID,
@@ -44,5 +71,5 @@ export function describeProfile(p: IntegrationProfile) {
 }
 
 export async function listProfiles(_request: HttpRequest): Promise<HttpResponseInit> {
-  return json(200, { profiles: allProfiles().map(describeProfile) });
+  return jsonAs(profileListSchema, 200, { profiles: allProfiles().map(describeProfile) });
 }

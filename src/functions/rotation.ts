@@ -13,16 +13,17 @@
  */
 import { orchestrationStatus } from '../lib/orchestration-status';
 import type { InvocationContext } from '@azure/functions';
+import { z } from 'zod';
 
 import { getDeps, type Deps } from '../app/deps';
-import { INTEGRATION_ID } from '../api/integration-request';
+import { integrationIdSchema } from '../api/integration-request';
 import type { RotationStatus } from '../orchestrators/rotation-types';
 import { rotationInstancePrefix } from '../rotation/ids';
 import { handleNearExpiry } from '../rotation/near-expiry';
 import { rotationInput, startRotation } from '../rotation/start';
 import { sweepOrphans, type OrphanSweepDeps } from '../rotation/orphans';
 import { rolesOf, startDueRotations, type SweepResult } from '../rotation/sweep';
-import { contentTooLarge, json, problem, readText, type Problem } from './http';
+import { contentTooLarge, jsonAs, problem, readText, type Problem } from './http';
 import type { EventGridClientHandler, HttpClientHandler, TimerClientHandler } from './triggers';
 
 export type RotationDeps = Pick<Deps, 'config' | 'registry' | 'secrets' | 'now'>;
@@ -64,44 +65,109 @@ const MAX_ROLES = 16;
 const MAX_ECHOED = 16;
 const clip = (v: string): string => (v.length > 64 ? `${v.slice(0, 64)}…` : v);
 
+/**
+ * The body of `POST /api/integrations/{id}/rotate` for an integration whose roles are `known`: `{ roles?: string[] }`,
+ * validated (every problem listed) and documented (OpenAPI, with no roles known) by this one schema.
+ */
+export function rotateBodySchema(known: readonly string[]) {
+  const rolesMessage = `roles must be a non-empty array (at most ${MAX_ROLES}) of: ${known.join(', ')}`;
+  return z
+    .object(
+      {
+        roles: z
+          .array(z.string({ error: rolesMessage }), { error: rolesMessage })
+          .min(1, rolesMessage)
+          .max(MAX_ROLES, rolesMessage)
+          .superRefine((roles, ctx) => {
+            roles.forEach((r, i) => {
+              if (!known.includes(r))
+                ctx.addIssue({
+                  code: 'custom',
+                  path: [i],
+                  message: `unknown role '${clip(r)}' (this integration has: ${known.join(', ')})`,
+                  params: { role: true },
+                });
+            });
+            if (new Set(roles).size !== roles.length)
+              ctx.addIssue({ code: 'custom', message: 'roles must not repeat', params: { role: true } });
+          })
+          .optional(),
+      },
+      { error: 'body must be a JSON object' },
+    )
+    .strict();
+}
+
 /** Validates the optional body `{ roles?: string[] }` against the integration's roles; every problem listed. */
 export function parseRotateBody(
   body: unknown,
   known: string[],
 ): { ok: true; roles?: string[] } | { ok: false; problems: Problem[] } {
   if (body === undefined) return { ok: true };
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
+  const r = rotateBodySchema(known).safeParse(body);
+  if (r.success)
+    // The profile's order, whatever the request's.
+    return r.data.roles ? { ok: true, roles: known.filter((k) => r.data.roles!.includes(k)) } : { ok: true };
+  const issues = r.error.issues;
+  if (issues.some((i) => i.path.length === 0 && i.code === 'invalid_type'))
     return { ok: false, problems: [{ field: '(body)', message: 'body must be a JSON object' }] };
-  const problems: Problem[] = [];
-  for (const key of Object.keys(body).slice(0, MAX_ECHOED))
-    if (key !== 'roles')
-      problems.push({ field: clip(key), message: `unknown field '${clip(key)}' (only roles is accepted)` });
-  const roles = (body as { roles?: unknown }).roles;
-  if (roles === undefined) return problems.length ? { ok: false, problems } : { ok: true };
-  if (
-    !Array.isArray(roles) ||
-    roles.length === 0 ||
-    roles.length > MAX_ROLES ||
-    roles.some((r) => typeof r !== 'string')
-  ) {
-    problems.push({
-      field: 'roles',
-      message: `roles must be a non-empty array (at most ${MAX_ROLES}) of: ${known.join(', ')}`,
-    });
-    return { ok: false, problems };
-  }
-  (roles as string[]).forEach((r, i) => {
-    if (!known.includes(r))
-      problems.push({
-        field: `roles[${i}]`,
-        message: `unknown role '${clip(r)}' (this integration has: ${known.join(', ')})`,
-      });
-  });
-  if (new Set(roles).size !== roles.length) problems.push({ field: 'roles', message: 'roles must not repeat' });
-  if (problems.length) return { ok: false, problems };
-  // The profile's order, whatever the request's.
-  return { ok: true, roles: known.filter((r) => (roles as string[]).includes(r)) };
+  const problems: Problem[] = issues
+    .flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys : []))
+    .slice(0, MAX_ECHOED)
+    .map((key) => ({ field: clip(key), message: `unknown field '${clip(key)}' (only roles is accepted)` }));
+  const roleIssues = issues.filter((i) => i.path[0] === 'roles');
+  // A malformed roles value is one problem; each unknown role of a well-formed one is its own.
+  const malformed = roleIssues.find((i) => i.code !== 'custom');
+  if (malformed) problems.push({ field: 'roles', message: malformed.message });
+  else
+    for (const i of roleIssues)
+      problems.push({ field: typeof i.path[1] === 'number' ? `roles[${i.path[1]}]` : 'roles', message: i.message });
+  return { ok: false, problems };
 }
+
+/** The `{id}` and `{instanceId}` path parameters of the rotation routes. */
+export const rotationInstanceIdSchema = z.string().regex(/^[\w-]{1,200}$/);
+
+/** 200 (completed), 202 (started), 409 (running): the rotation and where to follow it. */
+export const rotationStartedSchema = z.object({
+  id: z.string(),
+  instanceId: z.string(),
+  roles: z.array(z.string()),
+  statusUrl: z.string(),
+  status: z.enum(['started', 'running', 'completed']),
+});
+
+/** `GET /api/integrations/{id}/rotations/{instanceId}`. */
+export const rotationStatusSchema = z.object({
+  id: z.string(),
+  instanceId: z.string(),
+  statusUrl: z.string(),
+  runtimeStatus: z.string(),
+  createdTime: z.string(),
+  lastUpdatedTime: z.string(),
+  step: z.string().optional(),
+  steps: z.array(z.object({ name: z.string(), at: z.string() })),
+  rotated: z.array(
+    z.object({
+      role: z.string(),
+      oldKeyId: z.string(),
+      newKeyId: z.string(),
+      oldVersion: z.string(),
+      newVersion: z.string(),
+      expiresOn: z.string(),
+      oldRemoved: z.boolean(),
+    }),
+  ),
+  confirmed: z.record(z.string(), z.array(z.string())),
+  awaiting: z
+    .object({ role: z.string(), approvers: z.array(z.string()), deadline: z.string(), reminders: z.number() })
+    .optional(),
+  outcome: z.enum(['rotated', 'reconciled', 'rolled-back', 'failed']).optional(),
+  error: z.string().optional(),
+  orphans: z.array(z.object({ what: z.string(), id: z.string(), reason: z.string() })),
+});
+
+const isoTime = (t: Date | string): string => (t instanceof Date ? t.toISOString() : String(t));
 
 export function createRotationHandlers(opts: RotationHandlerOptions = {}): {
   sweep: TimerClientHandler;
@@ -128,8 +194,9 @@ export function createRotationHandlers(opts: RotationHandlerOptions = {}): {
   const rotate: HttpClientHandler = async (req, client) => {
     const deps = depsOf();
     const id = req.params.id ?? '';
-    if (!INTEGRATION_ID.test(id))
-      return problem(400, 'Invalid request', [{ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' }]);
+    const parsedId = integrationIdSchema.safeParse(id);
+    if (!parsedId.success)
+      return problem(400, 'Invalid request', [{ field: 'id', message: parsedId.error.issues[0].message }]);
     // Capped while reading: a declared or streamed body over the cap is refused (413) without being buffered.
     const read = await readText(req, MAX_BODY_BYTES);
     if (!read.ok) return contentTooLarge(read.limit);
@@ -154,9 +221,9 @@ export function createRotationHandlers(opts: RotationHandlerOptions = {}): {
     const { instanceId, result } = await startRotation(client, input);
     const view = { id, instanceId, roles, statusUrl: statusUrl(deps, id, instanceId) };
     const location = { Location: view.statusUrl };
-    if (result === 'running') return json(409, { ...view, status: 'running' }, location);
-    if (result === 'completed') return json(200, { ...view, status: 'completed' }, location);
-    return json(202, { ...view, status: 'started' }, location);
+    if (result === 'running') return jsonAs(rotationStartedSchema, 409, { ...view, status: 'running' }, location);
+    if (result === 'completed') return jsonAs(rotationStartedSchema, 200, { ...view, status: 'completed' }, location);
+    return jsonAs(rotationStartedSchema, 202, { ...view, status: 'started' }, location);
   };
 
   const status: HttpClientHandler = async (req, client) => {
@@ -164,21 +231,21 @@ export function createRotationHandlers(opts: RotationHandlerOptions = {}): {
     const id = req.params.id ?? '';
     const instanceId = req.params.instanceId ?? '';
     if (
-      !INTEGRATION_ID.test(id) ||
+      !integrationIdSchema.safeParse(id).success ||
       !instanceId.startsWith(rotationInstancePrefix(id)) ||
-      !/^[\w-]{1,200}$/.test(instanceId)
+      !rotationInstanceIdSchema.safeParse(instanceId).success
     )
       return problem(404, 'No such rotation');
     const s = await orchestrationStatus(client, instanceId);
     if (!s) return problem(404, 'No such rotation');
     const custom = s.customStatus as Partial<RotationStatus> | null | undefined;
-    return json(200, {
+    return jsonAs(rotationStatusSchema, 200, {
       id,
       instanceId,
       statusUrl: statusUrl(deps, id, instanceId),
       runtimeStatus: s.runtimeStatus,
-      createdTime: s.createdTime,
-      lastUpdatedTime: s.lastUpdatedTime,
+      createdTime: isoTime(s.createdTime),
+      lastUpdatedTime: isoTime(s.lastUpdatedTime),
       step: custom?.step,
       steps: custom?.steps ?? [],
       rotated: custom?.rotated ?? [],

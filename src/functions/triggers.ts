@@ -48,6 +48,9 @@ export const TRIGGERS = {
   getAudit: { kind: 'http', route: 'integrations/{id}/audit', methods: ['GET'], authLevel: 'function' },
   deleteIntegration: { kind: 'http', route: 'integrations/{id}', methods: ['DELETE'], authLevel: 'function' },
   listProfiles: { kind: 'http', route: 'profiles', methods: ['GET'], authLevel: 'function' },
+  listCredentials: { kind: 'http', route: 'credentials', methods: ['GET'], authLevel: 'function' },
+  // The OpenAPI 3.1 document of this API (function key, like the API it describes).
+  openApiDocument: { kind: 'http', route: 'openapi.json', methods: ['GET'], authLevel: 'function' },
   rotateIntegration: { kind: 'http', route: 'integrations/{id}/rotate', methods: ['POST'], authLevel: 'function' },
   getRotation: {
     kind: 'http',

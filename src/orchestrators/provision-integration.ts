@@ -24,6 +24,7 @@ import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/t
 import type { CheckSpec, IntegrationProfile, ServiceNowRecordSpec } from '../profiles/types';
 import { appSpec, firstLine } from './shared';
 import { expectedRecordsOf, grantsOf, provisionValues, recordsOf, secretNameFor } from './provision-values';
+import { consumerKey } from '../profiles/consumers';
 import { activities, call, callAll, RETRY } from './calls';
 import type { AuditEvent } from '../contracts/fleet';
 import { awaitApproval } from './approval-gate';
@@ -68,6 +69,8 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
   const changed = () =>
     status.created.length > 0 || status.records.some((r) => r.updated) || status.secrets.some((x) => x.created);
   let mode: GateMode = 'first';
+  /** ServiceNow secret consumers this run wrote the app's secret into (confirmations for the registry). */
+  const secretWrites: { role: string; consumer: string; at: string }[] = [];
   const quiet = () => (mode === 'silent' || mode === 'resume') && !changed();
   function* workNote(text: string): Generator<Task, void, unknown> {
     if (!input.ticket || quiet()) return;
@@ -392,6 +395,13 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       inFlight = undefined;
       if (!r.ok) throw new ProvisionError(`ServiceNow ${spec.table}: ${r.failure.message}`);
       const record = stripOk(r);
+      // The record now holds the app's current secret: that consumer is confirmed for the run's credential.
+      if (record.secretWritten && spec.secret)
+        secretWrites.push({
+          role: spec.secret.fromApp,
+          consumer: consumerKey({ kind: 'servicenow', record: spec.key, field: spec.secret.field }),
+          at: iso(),
+        });
       const i = status.records.findIndex((x) => x.key === record.key);
       if (i >= 0) {
         // Activation of an inert record: keep what the first write knew (created by this run).
@@ -640,6 +650,10 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       checks: status.checks,
       apps: status.apps,
       secrets: status.secrets,
+      confirmations: secretWrites.flatMap((w) => {
+        const keyId = status.secrets.find((x) => x.role === w.role)?.keyId;
+        return keyId ? [{ ...w, keyId, by: 'system' }] : [];
+      }),
       records: status.records,
       lastRun,
       orphans,

@@ -21,6 +21,8 @@ import {
   type CredentialState,
 } from '../contracts/rotation';
 import { getProfile } from '../profiles';
+import { consumerKey } from '../profiles/consumers';
+import type { ConsumerConfirmation } from '../registry/types';
 import type { AppSpec, IntegrationProfile } from '../profiles/types';
 import { appSpec, firstLine, MINUTE } from './shared';
 import { activities, call, RETRY } from './calls';
@@ -37,6 +39,8 @@ interface RoleWork {
   switched: ServiceNowSecretConsumer[];
   /** A manual consumer confirmed the new secret: never roll this role back. */
   manualConfirmed: boolean;
+  /** Consumers confirmed to hold the new secret (recorded on the registry when the role is rotated). */
+  confirmations: ConsumerConfirmation[];
 }
 
 export const rotateCredentials: OrchestrationHandler = function* (context: OrchestrationContext) {
@@ -91,6 +95,7 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
           state,
           switched: [],
           manualConfirmed: false,
+          confirmations: [],
         });
     }
     if (reconciled.length) {
@@ -153,6 +158,12 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
           );
           if (!r.ok) throw new RotationError(`ServiceNow ${consumer.table} ${consumer.sysId}: ${r.failure.message}`);
           w.switched.push(consumer);
+          w.confirmations.push({
+            consumer: consumerKey({ kind: 'servicenow', record: consumer.record, field: consumer.field }),
+            keyId: secret.keyId,
+            at: iso(),
+            by: 'system',
+          });
           (status.confirmed[w.role] ??= []).push(`servicenow:${consumer.record}`);
           context.df.setCustomStatus(status);
         }
@@ -251,6 +262,9 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
               ],
             }
           : {}),
+        confirmations: work
+          .filter((w) => done.some((d) => d.role === w.role))
+          .flatMap((w) => w.confirmations.map((c) => ({ role: w.role, ...c }))),
       },
       RETRY.light,
     );
@@ -370,6 +384,15 @@ function* handOff(
       if (!timer.isCompleted) timer.cancel();
       const c = waits.get(confirmed)!.result as HandoffConfirmation;
       confirmed.manualConfirmed = true;
+      // One "done" link per role confirms every manual consumer of the role (the email lists them all).
+      for (const mc of confirmed.spec.secretConsumers)
+        if (mc.kind === 'manual')
+          confirmed.confirmations.push({
+            consumer: consumerKey(mc),
+            keyId: confirmed.newSecret!.keyId,
+            at: c.at,
+            by: c.approver,
+          });
       pending.delete(confirmed);
       (status.confirmed[confirmed.role] ??= []).push(`manual:${c.approver}@${c.at}`);
       context.df.setCustomStatus(status);

@@ -21,6 +21,20 @@ export interface AppCredentialState {
   keyId?: string;
   /** ISO time the credential expires. */
   expiresOn?: string;
+  /** ISO time Key Vault created the secret version in use (recorded when it is written or adopted). */
+  createdOn?: string;
+  /** Consumers confirmed to hold the credential `keyId` (a confirmation of an earlier credential does not count). */
+  confirmations?: ConsumerConfirmation[];
+}
+
+/** A secret consumer (profile `secretConsumers`, key from consumerKey) confirmed to hold one credential. */
+export interface ConsumerConfirmation {
+  consumer: string;
+  keyId: string;
+  /** ISO time: the product's write to ServiceNow, or the hand-off "done" confirmation. */
+  at: string;
+  /** `system` for the product's own write, else the address that confirmed the hand-off. */
+  by: string;
 }
 
 export interface CheckResult {

@@ -56,6 +56,8 @@ export type CredentialAssessment =
       latestVersion: string;
       /** ISO expiry of the newer version (its credential's end). */
       latestExpiresOn?: string;
+      /** ISO time Key Vault created the newer version. */
+      latestCreatedOn?: string;
       /** The rotation operation that wrote the newer version (its `operation` tag), when known. */
       operation?: string;
     }
@@ -71,6 +73,29 @@ function ours(app: AppCredentialState, versions: VersionInfo[]): VersionInfo[] {
       (v.tags.appId === undefined || v.tags.appId === app.appId) &&
       (v.tags.appObjectId === undefined || v.tags.appObjectId === app.objectId),
   );
+}
+
+/**
+ * THE rule: a credential becomes due at the earlier of `expires - window` and `created + maxAge`; `reasons` lists
+ * those already reached at `now`. Undefined when neither time is known. The sweep (assessCredential, from Key Vault's
+ * version properties) and the credential inventory (from the registry's recorded times) both use it.
+ */
+export function dueInstant(
+  times: { expiresOn?: Date; createdOn?: Date },
+  policy: DuePolicy,
+  now: Date,
+): { dueAt: Date; reasons: DueReason[] } | undefined {
+  const candidates: { at: number; reason: DueReason }[] = [];
+  const { expiresOn, createdOn } = times;
+  if (expiresOn && !Number.isNaN(expiresOn.getTime()))
+    candidates.push({ at: expiresOn.getTime() - policy.windowDays * DAY_MS, reason: 'expiry' });
+  if (createdOn && !Number.isNaN(createdOn.getTime()))
+    candidates.push({ at: createdOn.getTime() + policy.maxAgeDays * DAY_MS, reason: 'max-age' });
+  if (!candidates.length) return undefined;
+  return {
+    dueAt: new Date(Math.min(...candidates.map((c) => c.at))),
+    reasons: candidates.filter((c) => c.at <= now.getTime()).map((c) => c.reason),
+  };
 }
 
 export function assessCredential(
@@ -94,6 +119,7 @@ export function assessCredential(
       latestKeyId: latest.tags.keyId,
       latestVersion: latest.version,
       ...(latest.expiresOn ? { latestExpiresOn: latest.expiresOn.toISOString() } : {}),
+      ...(latest.createdOn ? { latestCreatedOn: latest.createdOn.toISOString() } : {}),
       ...(latest.tags.operation ? { operation: latest.tags.operation } : {}),
     };
   if (!versions.length) return { kind: 'unknown', role, reason: `Key Vault secret '${app.secretName}' has no version` };
@@ -106,20 +132,14 @@ export function assessCredential(
 
   const expiresOn = current?.expiresOn ?? (app.expiresOn ? new Date(app.expiresOn) : undefined);
   const createdOn = current?.createdOn;
-  const candidates: { at: number; reason: DueReason }[] = [];
-  if (expiresOn && !Number.isNaN(expiresOn.getTime()))
-    candidates.push({ at: expiresOn.getTime() - policy.windowDays * DAY_MS, reason: 'expiry' });
-  if (createdOn) candidates.push({ at: createdOn.getTime() + policy.maxAgeDays * DAY_MS, reason: 'max-age' });
-  if (!candidates.length)
+  const due = dueInstant({ expiresOn, createdOn }, policy, now);
+  if (!due)
     return { kind: 'unknown', role, reason: `neither expiry nor creation time is known for '${app.secretName}'` };
-
-  const dueAt = Math.min(...candidates.map((c) => c.at));
-  const reached = candidates.filter((c) => c.at <= now.getTime()).map((c) => c.reason);
   return {
-    kind: reached.length ? 'due' : 'not-due',
+    kind: due.reasons.length ? 'due' : 'not-due',
     role,
-    dueAt: new Date(dueAt),
-    reasons: reached,
+    dueAt: due.dueAt,
+    reasons: due.reasons,
     ...(app.keyId ? { keyId: app.keyId } : {}),
     ...(current?.version ? { version: current.version } : {}),
     ...(expiresOn ? { expiresOn: expiresOn.toISOString() } : {}),

@@ -38,6 +38,7 @@ export interface Reconcile {
   latestKeyId: string;
   latestVersion: string;
   latestExpiresOn?: string;
+  latestCreatedOn?: string;
   operation?: string;
 }
 
@@ -123,6 +124,7 @@ function collect(result: FindDueResult, record: IntegrationRecord, a: Integratio
         latestKeyId: c.latestKeyId,
         latestVersion: c.latestVersion,
         ...(c.latestExpiresOn ? { latestExpiresOn: c.latestExpiresOn } : {}),
+        ...(c.latestCreatedOn ? { latestCreatedOn: c.latestCreatedOn } : {}),
         ...(c.operation ? { operation: c.operation } : {}),
       });
   const due = a.credentials.filter((c): c is DueCredential => c.kind === 'due');
@@ -220,7 +222,7 @@ export async function startDueRotations(deps: SweepDeps, client: DurableClient, 
         const app = cur.apps[r.role];
         if (!app) return cur;
         // The old expiry no longer applies; without one on the new version, the maximum age governs.
-        const { expiresOn: _stale, ...rest } = app;
+        const { expiresOn: _stale, createdOn: _staleCreated, confirmations: _staleConfirmed, ...rest } = app;
         return {
           ...cur,
           apps: {
@@ -230,6 +232,7 @@ export async function startDueRotations(deps: SweepDeps, client: DurableClient, 
               keyId: r.latestKeyId,
               secretVersion: r.latestVersion,
               ...(r.latestExpiresOn ? { expiresOn: r.latestExpiresOn } : {}),
+              ...(r.latestCreatedOn ? { createdOn: r.latestCreatedOn } : {}),
             },
           },
           updatedAt: now.toISOString(),

@@ -89,6 +89,7 @@ describe('ensureAppSecret', () => {
     expect(out).toMatchObject({ role: 'outbound', secretName: input.secretName, created: true, secretCreated: true });
     expect(Object.keys(out).sort()).toEqual([
       'created',
+      'createdOn',
       'expiresOn',
       'keyId',
       'ok',
@@ -106,6 +107,8 @@ describe('ensureAppSecret', () => {
     const secret = await env.deps.secrets.getSecret(input.secretName);
     expect(secret.properties.version).toBe(out.version);
     expect(secret.properties.expiresOn?.toISOString()).toBe(out.expiresOn);
+    // The version's creation time, recorded for the rotation rule's maximum age and the credential inventory.
+    expect(secret.properties.createdOn?.toISOString()).toBe(out.createdOn);
     expect(secret.properties.contentType).toBeTruthy();
     expect(secret.properties.tags).toEqual({
       integrationId: ref.integrationId,

@@ -104,6 +104,8 @@ describe('real entry module (src/functions/index.ts)', () => {
       authLevel: 'function',
     });
     expect(http('listProfiles')).toEqual({ route: 'profiles', methods: ['GET'], authLevel: 'function' });
+    expect(http('listCredentials')).toEqual({ route: 'credentials', methods: ['GET'], authLevel: 'function' });
+    expect(http('openApiDocument')).toEqual({ route: 'openapi.json', methods: ['GET'], authLevel: 'function' });
     expect(http('rotateIntegration')).toEqual({
       route: 'integrations/{id}/rotate',
       methods: ['POST'],

@@ -4,6 +4,7 @@
  * Functions host (real entry module, real DurableClient) and the sandbox.
  */
 import { APPROVAL_EVENT } from '../../src/contracts/provision';
+import { openApiChecker } from '../helpers/openapi-check';
 import type { InstanceStatus } from '../../sandbox/durable/engine';
 import type { LocalStack } from '../../sandbox/stack';
 import type { ProvisionStatus } from '../../src/orchestrators/provision-types';
@@ -19,8 +20,19 @@ export interface ApiResponse {
 /** Every HTTP response body (and header value) the helpers received in this test file, for the canary scan. */
 const received: string[] = [];
 export const receivedHttp = (): readonly string[] => received;
-const keep = (res: Response, text: string) => {
+/**
+ * Keeps what was received, and checks it against the app's OpenAPI document (test/helpers/openapi-check.ts): an
+ * answer the document does not describe (operation, status, media type, JSON body) throws, failing the test.
+ */
+const keep = (res: Response, text: string, method: string, url: string) => {
   received.push(text, JSON.stringify([...res.headers.entries()]));
+  openApiChecker().assertDocumented({
+    method,
+    url,
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    body: text,
+  });
 };
 
 function parse(text: string): unknown {
@@ -46,7 +58,7 @@ export async function api(
     ...(body !== undefined ? { body } : {}),
   });
   const text = await res.text();
-  keep(res, text);
+  keep(res, text, method, path);
   return { status: res.status, headers: res.headers, text, json: parse(text) };
 }
 
@@ -161,7 +173,7 @@ export interface ApprovalPage {
 export async function openApprovalPage(link: string, method: 'GET' | 'HEAD' = 'GET'): Promise<ApprovalPage> {
   const res = await fetch(link, { method });
   const html = await res.text();
-  keep(res, html);
+  keep(res, html, method, link);
   const cookie = res.headers
     .getSetCookie()
     .map((c) => c.split(';')[0])
@@ -190,7 +202,7 @@ export async function postDecision(
     redirect: 'manual',
   });
   const html = await res.text();
-  keep(res, html);
+  keep(res, html, 'POST', url.toString());
   return { status: res.status, html };
 }
 

@@ -54,6 +54,7 @@ describe('assessCredential', () => {
       latestKeyId: 'key-2',
       latestVersion: 'v2',
       latestExpiresOn: versions[1].expiresOn?.toISOString(),
+      latestCreatedOn: versions[1].createdOn?.toISOString(),
       operation: 'rotate-20270314',
     });
   });
