@@ -83,6 +83,8 @@ require(path.join(pkg, manifest.main));
     functions: core.functions,
     hooks: core.state.hooks,
     startupLog,
+    // Every file the entry module loaded: the lazily loaded SDK bundle must not be among them.
+    loadedFiles: Object.keys(require.cache).filter((f) => f.startsWith(pkg)).map((f) => path.relative(pkg, f)),
   }) + '\\n');
 })().catch((err) => { process.stderr.write(String(err && err.stack || err)); process.exit(1); });
 `;
@@ -107,6 +109,8 @@ export interface BundleLoad {
   functions: Recorded[];
   hooks: string[];
   startupLog: string[];
+  /** The package's files that were loaded (relative paths). */
+  loadedFiles: string[];
 }
 
 /** Loads the package's `main` in a fresh Node.js process with the stand-in core; returns what it recorded. */
