@@ -2,7 +2,9 @@
 // `npm run package`: the deployment package of the Function App, one folder that azd deploys as it is (azure.yaml:
 // `dist: .package`, `remoteBuild: false`). It holds:
 //   main.js       the whole app (src/functions/index.ts and every module and package it requires) bundled by esbuild
-//                 into one CommonJS file;
+//                 into one CommonJS file, except the SDKs loaded on first use;
+//   sdk.js        those SDKs (identity, Key Vault secrets, Tables, Graph client), read when a function builds its
+//                 first client (see lazySdks below);
 //   host.json     the project's, unchanged;
 //   package.json  minimal: `main` points at main.js, no dependencies (nothing to install).
 // A cold start then reads one file instead of thousands (https://learn.microsoft.com/azure/azure-functions/typescript-build-options
@@ -10,7 +12,7 @@
 //
 // Not bundled: `@azure/functions-core`, which the Functions Node.js worker provides at run time
 // (https://github.com/Azure/azure-functions-nodejs-library: the library requires it and the worker answers). The
-// source map (for reading production stack traces) is written next to the package, never into it.
+// source maps (for reading production stack traces) are written beside the package (<out>.map/), never into it.
 //
 // Usage: node scripts/package.cjs [--out <dir>] [--quiet]   (default out: .package)
 'use strict';
