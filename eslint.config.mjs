@@ -50,6 +50,8 @@ const ORCHESTRATOR_ALLOWED =
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.sandbox/**', '*.js', '*.cjs', '*.mjs', 'scripts/**'] },
+  // The deployment package (`npm run package`): generated, bundled third-party code.
+  { ignores: ['.package/**', '.package.map/**'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

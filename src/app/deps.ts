@@ -2,6 +2,11 @@
  * The composition root for activities and HTTP functions: builds each external client once from the settings
  * (src/config.ts) and hands them out. Activities take a `Deps` argument so tests can pass clients built against the
  * sandbox; production handlers call `getDeps()`.
+ *
+ * Each client is built on first use (a getter), so that the entry module loads none of the SDKs and a function loads
+ * only those it uses: `@azure/identity` (with MSAL), `@azure/keyvault-secrets`, `@azure/data-tables` and the Graph
+ * client are required by src/clients/* when they build their first client. Loading them took most of the entry
+ * module's load time, which every cold start pays (bench/footprint.ts measures it).
  */
 import type { TokenCredential } from '@azure/identity';
 import type { SecretClient } from '@azure/keyvault-secrets';
@@ -49,62 +54,100 @@ export interface Deps {
 }
 
 export function createDeps(config: AppConfig, now: () => Date = () => new Date()): Deps {
-  const credential = createCredential(config);
   // Raw Entra calls (connectivity checks, metadata) take ENTRA_TIMEOUT_SECONDS unless a caller passes its own.
   setEntraTimeout(config.entra.timeoutMs);
-  const secrets = createSecretClient({
-    vaultUrl: config.keyVault.url,
-    credential,
-    challengeResourceVerification: config.keyVault.challengeResourceVerification,
-    timeoutMs: config.keyVault.timeoutMs,
-  });
-  const serviceNowSecrets =
+  const credential = once(() => createCredential(config));
+  const secrets = once(() =>
+    createSecretClient({
+      vaultUrl: config.keyVault.url,
+      credential: credential(),
+      challengeResourceVerification: config.keyVault.challengeResourceVerification,
+      timeoutMs: config.keyVault.timeoutMs,
+    }),
+  );
+  const serviceNowSecrets = once(() =>
     config.serviceNow.credentialsVaultUrl === config.keyVault.url
-      ? secrets
+      ? secrets()
       : createSecretClient({
           vaultUrl: config.serviceNow.credentialsVaultUrl,
-          credential,
+          credential: credential(),
           challengeResourceVerification: config.keyVault.challengeResourceVerification,
           timeoutMs: config.keyVault.timeoutMs,
-        });
+        }),
+  );
   const table = (name: string) =>
     createTableClient(
       'serviceUrl' in config.tables
-        ? { url: config.tables.serviceUrl, credential, table: name }
+        ? { url: config.tables.serviceUrl, credential: credential(), table: name }
         : { connectionString: config.tables.connectionString, table: name },
     );
-  const serviceNowClients = new Map<string, ServiceNowClient>();
-  return {
-    config,
-    credential,
-    graph: createGraphClient({
-      credential,
+  const graph = once(() =>
+    createGraphClient({
+      credential: credential(),
       baseUrl: config.graph.baseUrl,
       scopes: [config.graph.scope],
       timeoutMs: config.graph.timeoutMs,
     }),
-    secrets,
-    serviceNowSecrets,
+  );
+  const registry = once(() => new IntegrationRegistry(table('integrations')));
+  const approvalTokens = once(() => new ApprovalTokenStore(table('approvals'), now));
+  const leases = once(() => new LeaseStore(table('leases'), now));
+  const ownership = once(() => new OwnershipLedger(table('ownership'), now));
+  const audit = once(() => new AuditLog(table('audit')));
+  const alerts = once(() => new AlertStore(table('alerts'), now));
+  const serviceNowClients = new Map<string, ServiceNowClient>();
+  return {
+    config,
+    get credential() {
+      return credential();
+    },
+    get graph() {
+      return graph();
+    },
+    get secrets() {
+      return secrets();
+    },
+    get serviceNowSecrets() {
+      return serviceNowSecrets();
+    },
     serviceNow(instance) {
       let client = serviceNowClients.get(instance);
       if (!client) {
         client = new ServiceNowClient({
           instanceUrl: serviceNowInstanceUrl(config, instance),
-          auth: createServiceNowAuth(config, instance, serviceNowSecrets),
+          auth: createServiceNowAuth(config, instance, serviceNowSecrets()),
           timeoutMs: config.serviceNow.timeoutMs,
         });
         serviceNowClients.set(instance, client);
       }
       return client;
     },
-    registry: new IntegrationRegistry(table('integrations')),
-    approvalTokens: new ApprovalTokenStore(table('approvals'), now),
-    leases: new LeaseStore(table('leases'), now),
-    ownership: new OwnershipLedger(table('ownership'), now),
-    audit: new AuditLog(table('audit')),
-    alerts: new AlertStore(table('alerts'), now),
+    get registry() {
+      return registry();
+    },
+    get approvalTokens() {
+      return approvalTokens();
+    },
+    get leases() {
+      return leases();
+    },
+    get ownership() {
+      return ownership();
+    },
+    get audit() {
+      return audit();
+    },
+    get alerts() {
+      return alerts();
+    },
     now,
   };
+}
+
+/** `build` run once, on the first call; later calls return its result. */
+function once<T>(build: () => T): () => T {
+  let built: { value: T } | undefined;
+  return () => (built ??= { value: build() }).value;
 }
 
 let cached: { config: AppConfig; deps: Deps } | undefined;

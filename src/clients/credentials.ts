@@ -5,15 +5,8 @@
  * login.microsoftonline.com/common/discovery/instance first
  * (docs/reference/microsoft.md#azure-identity-against-local-endpoints).
  */
-import {
-  type AccessToken,
-  ClientSecretCredential,
-  DefaultAzureCredential,
-  type GetTokenOptions,
-  ManagedIdentityCredential,
-  type TokenCredential,
-  type TokenCredentialOptions,
-} from '@azure/identity';
+import type * as Identity from '@azure/identity';
+import type { AccessToken, GetTokenOptions, TokenCredential, TokenCredentialOptions } from '@azure/identity';
 
 import type { AppConfig } from '../config';
 import { TIMEOUT_CODE } from '../lib/errors';
@@ -127,6 +120,11 @@ export function createCredential(config: CredentialConfig): RefreshableCredentia
         }
       : {};
   const kind = credentialKind(config);
+  // @azure/identity (and MSAL under it) is loaded when the first credential is built, not when the app's entry module
+  // loads: see src/app/deps.ts. A literal require, so that the bundler (scripts/package.cjs) still includes it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  const identity = require('@azure/identity') as typeof Identity;
+  const { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential } = identity;
   const credential = new RefreshableCredential(() => {
     switch (kind) {
       case 'client-secret':

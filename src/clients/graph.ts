@@ -11,20 +11,9 @@
  * https://learn.microsoft.com/graph/errors).
  */
 import type { TokenCredential } from '@azure/identity';
-import {
-  AuthenticationHandler,
-  Client,
-  type Context,
-  GraphError,
-  type Middleware,
-  RedirectHandler,
-  RedirectHandlerOptions,
-  ResponseType,
-  RetryHandler,
-  RetryHandlerOptions,
-  TelemetryHandler,
-} from '@microsoft/microsoft-graph-client';
-import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
+import type * as GraphClientSdk from '@microsoft/microsoft-graph-client';
+import type { Client, Context, Middleware } from '@microsoft/microsoft-graph-client';
+import type * as GraphCredentialAuth from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
 
 import { classify, ExternalServiceError, isRetriableStatus, TIMEOUT_CODE, timeoutError } from '../lib/errors';
 import { parseRetryAfter } from '../lib/backoff';
@@ -33,6 +22,19 @@ import { refreshCredential } from './credentials';
 import { DeadlineExceeded } from './deadline';
 
 const log = createLogger('graph');
+
+/**
+ * The Graph client library, loaded when it is first needed (building a client, or telling its errors apart), not when
+ * the app's entry module loads (src/app/deps.ts). Literal requires, so that the bundler still includes them.
+ */
+function sdk(): typeof GraphClientSdk {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  return require('@microsoft/microsoft-graph-client') as typeof GraphClientSdk;
+}
+function credentialAuth(): typeof GraphCredentialAuth {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  return require('@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials') as typeof GraphCredentialAuth;
+}
 
 export interface GraphClientDeps {
   credential: TokenCredential;
@@ -112,6 +114,16 @@ export class RefreshOn401Handler implements Middleware {
 export function createGraphClient(deps: GraphClientDeps): Client {
   const baseUrl = deps.baseUrl.replace(/\/+$/, '');
   const scopes = deps.scopes ?? [`${baseUrl}/.default`];
+  const {
+    AuthenticationHandler,
+    Client,
+    RedirectHandler,
+    RedirectHandlerOptions,
+    RetryHandler,
+    RetryHandlerOptions,
+    TelemetryHandler,
+  } = sdk();
+  const { TokenCredentialAuthenticationProvider } = credentialAuth();
   const authProvider = new TokenCredentialAuthenticationProvider(deps.credential, { scopes });
   const middleware: Middleware[] = [
     new RefreshOn401Handler(deps.credential),
@@ -163,7 +175,7 @@ function errorFromBody(status: number, body: unknown, headers: Record<string, st
  */
 export function toGraphError(err: unknown, what = 'request'): ExternalServiceError {
   if (err instanceof ExternalServiceError) return err;
-  if (err instanceof GraphError) {
+  if (err instanceof sdk().GraphError) {
     if (err.statusCode === -1 || err.statusCode === undefined) {
       // No HTTP answer: graph-client puts the thrown error's name in `code`: `TypeError` ("fetch failed") for a
       // network failure, or the credential's error (e.g. AuthenticationRequiredError) when no token could be had.
@@ -218,7 +230,7 @@ export async function graphRaw<T = unknown>(
   const what = `${method} ${path.split('?')[0]}`;
   let res: Response;
   try {
-    const req = client.api(path).headers(headers).responseType(ResponseType.RAW);
+    const req = client.api(path).headers(headers).responseType(sdk().ResponseType.RAW);
     res = (await (method === 'GET'
       ? req.get()
       : method === 'POST'

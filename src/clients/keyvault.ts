@@ -6,7 +6,8 @@
  */
 import type { TokenCredential } from '@azure/identity';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
-import { SecretClient } from '@azure/keyvault-secrets';
+import type * as KeyVaultSecrets from '@azure/keyvault-secrets';
+import type { SecretClient } from '@azure/keyvault-secrets';
 
 import { classify, ExternalServiceError, TIMEOUT_CODE } from '../lib/errors';
 import { createLogger } from '../lib/logger';
@@ -53,6 +54,9 @@ export function refreshOn401Policy(credential: TokenCredential): PipelinePolicy 
 }
 
 export function createSecretClient(deps: SecretClientDeps): SecretClient {
+  // Loaded when the first client is built, not when the app's entry module loads (src/app/deps.ts).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  const { SecretClient } = require('@azure/keyvault-secrets') as typeof KeyVaultSecrets;
   return new SecretClient(deps.vaultUrl, deps.credential, {
     disableChallengeResourceVerification: deps.challengeResourceVerification === false,
     additionalPolicies: [

@@ -1,5 +1,6 @@
 import type { TokenCredential } from '@azure/identity';
-import { TableClient } from '@azure/data-tables';
+import type * as DataTables from '@azure/data-tables';
+import type { TableClient } from '@azure/data-tables';
 
 import { deadlinePolicy } from './deadline';
 
@@ -18,6 +19,9 @@ const DEFAULT_TABLES_TIMEOUT_MS = 30_000;
 
 /** Azure Table Storage client: identity-based in Azure, connection string against Azurite locally. */
 export function createTableClient(opts: TableClientOptions): TableClient {
+  // Loaded when the first client is built, not when the app's entry module loads (src/app/deps.ts).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  const { TableClient } = require('@azure/data-tables') as typeof DataTables;
   // Every attempt has a deadline, as on every other client: a storage endpoint that never answers fails the call
   // (retried by the SDK, then by the caller) instead of holding an activity or trigger until the host's timeout.
   const additionalPolicies = [

@@ -7,20 +7,34 @@ import { TRIGGERS } from '../../src/functions/triggers';
 import { DEFAULTS } from '../../src/config';
 import { loadFunctionApp } from '../../sandbox/host/registry';
 import { parseRoute } from '../../sandbox/host/routes';
+import { buildPackageOnce, loadBundledFunctionApp, type LoadedEntry } from '../helpers/bundled-entry';
 
 // The Functions host resolves %SETTING% bindings from app settings when it loads the app; so does the local loader.
 process.env.ROTATION_SCHEDULE ??= DEFAULTS.ROTATION_SCHEDULE;
 process.env.ALERT_SCHEDULE ??= DEFAULTS.ALERT_SCHEDULE;
 process.env.HEALTH_SCHEDULE ??= DEFAULTS.HEALTH_SCHEDULE;
 
-describe('real entry module (src/functions/index.ts)', () => {
+describe('real entry module (src/functions/index.ts)', () =>
+  entryModuleAssertions(() => {
+    const startupLog: string[] = [];
+    const spy = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      startupLog.push(args.map(String).join(' '));
+    });
+    try {
+      return { registry: loadFunctionApp(path.join(__dirname, '../../src/functions/index.ts')), startupLog };
+    } finally {
+      spy.mockRestore();
+    }
+  }));
+
+// The deployment package (`npm run package`) carries its own copy of every module: the same registrations must come
+// out of it, as the Functions host sees them (test/helpers/bundled-entry.ts).
+describe('deployment bundle (npm run package), loaded in a fresh process as the Functions host loads it', () =>
+  entryModuleAssertions(() => loadBundledFunctionApp(buildPackageOnce())));
+
+function entryModuleAssertions(load: () => LoadedEntry): void {
   // Loaded without the app settings (only ROTATION_SCHEDULE): the entry module checks them once, as it loads.
-  const startupLog: string[] = [];
-  const spy = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
-    startupLog.push(args.map(String).join(' '));
-  });
-  const registry = loadFunctionApp(path.join(__dirname, '../../src/functions/index.ts'));
-  spy.mockRestore();
+  const { registry, startupLog } = load();
   const byName = (name: string) => registry.functions.find((f) => f.name === name);
 
   it('checks the settings as it loads: logs the problems once by name, and still registers every function', () => {
@@ -152,4 +166,4 @@ describe('real entry module (src/functions/index.ts)', () => {
     const sweep = byName('healthSweep');
     expect(sweep?.kind === 'timer' ? sweep.schedule : sweep?.kind).toBe(process.env.HEALTH_SCHEDULE);
   });
-});
+}

@@ -1,0 +1,218 @@
+#!/usr/bin/env node
+// `npm run package`: the deployment package of the Function App, one folder that azd deploys as it is (azure.yaml:
+// `dist: .package`, `remoteBuild: false`). It holds:
+//   main.js       the whole app (src/functions/index.ts and every module and package it requires) bundled by esbuild
+//                 into one CommonJS file, except the SDKs loaded on first use;
+//   sdk.js        those SDKs (identity, Key Vault secrets, Tables, Graph client), read when a function builds its
+//                 first client (see lazySdks below);
+//   host.json     the project's, unchanged;
+//   package.json  minimal: `main` points at main.js, no dependencies (nothing to install).
+// A cold start then reads one file instead of thousands (https://learn.microsoft.com/azure/azure-functions/typescript-build-options
+// "Deployment package size affects cold start"), and the package is a few MB instead of the production node_modules.
+//
+// Not bundled: `@azure/functions-core`, which the Functions Node.js worker provides at run time
+// (https://github.com/Azure/azure-functions-nodejs-library: the library requires it and the worker answers). The
+// source maps (for reading production stack traces) are written beside the package (<out>.map/), never into it.
+//
+// Usage: node scripts/package.cjs [--out <dir>] [--quiet]   (default out: .package)
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const ENTRY = path.join(root, 'src', 'functions', 'index.ts');
+const BUNDLE = 'main.js';
+/** Provided by the Functions host's Node.js worker at run time; never bundled. */
+const EXTERNAL = ['@azure/functions-core'];
+/** The SDKs src/clients/* require on first use (src/app/deps.ts), bundled apart in SDK_BUNDLE. */
+const LAZY_SDKS = [
+  '@azure/identity',
+  '@azure/keyvault-secrets',
+  '@azure/data-tables',
+  '@microsoft/microsoft-graph-client',
+  '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials',
+];
+const SDK_BUNDLE = 'sdk.js';
+
+/**
+ * The SDKs are required on first use, never when the entry module loads; in main.js each `require('<sdk>')` becomes
+ * `require('./sdk.js')['<sdk>']`, so a cold start neither reads nor compiles them (about 40% of the code) until a
+ * function builds its first client. sdk.js holds them all once (they share @azure/core-*), each evaluated on first
+ * access.
+ */
+const lazySdks = {
+  name: 'lazy-sdks',
+  setup(build) {
+    build.onResolve({ filter: /^@(azure|microsoft)\// }, (args) =>
+      LAZY_SDKS.includes(args.path) && args.namespace === 'file'
+        ? { path: args.path, namespace: 'lazy-sdk' }
+        : undefined,
+    );
+    build.onResolve({ filter: /^\.\/sdk\.js$/, namespace: 'lazy-sdk' }, (args) => ({
+      path: args.path,
+      external: true,
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'lazy-sdk' }, (args) => ({
+      contents: `module.exports = require('./${SDK_BUNDLE}')[${JSON.stringify(args.path)}];`,
+      loader: 'js',
+    }));
+  },
+};
+
+/** The entry of SDK_BUNDLE: one getter per SDK, each requiring it on first access. */
+const sdkEntry = () =>
+  LAZY_SDKS.map(
+    (name) =>
+      `Object.defineProperty(exports, ${JSON.stringify(name)}, ` +
+      `{ enumerable: true, get: () => require(${JSON.stringify(name)}) });`,
+  ).join('\n');
+
+/**
+ * Packages that our code imports (ESM syntax: esbuild picks the package's `import` build) and a CommonJS dependency
+ * requires (the `require` build): resolved to the one build Node's `require` picks, so the bundle holds and loads one
+ * copy. axios: src/clients/* `import axios from 'axios'` and durable-functions `require("axios")`; without this the
+ * bundle carries both axios builds and runs both at start-up. Other packages keep esbuild's resolution (ESM builds
+ * are hoisted into the bundle without per-module wrappers, which loads faster).
+ */
+const ONE_BUILD = ['axios'];
+const oneBuild = {
+  name: 'one-build',
+  setup(build) {
+    build.onResolve({ filter: new RegExp(`^(${ONE_BUILD.join('|')})$`) }, (args) => ({
+      path: require.resolve(args.path, { paths: [args.resolveDir || root] }),
+    }));
+  },
+};
+
+/**
+ * durable-functions requires all of `validator` (its index loads some 110 modules) and calls only `isURL`
+ * (lib/src/durableClient/getClient.js, DurableClient.js). For an importer whose every use is `validator_1.<name>`,
+ * the bundle gets a module exporting just those functions from `validator/lib/<name>`; for any other use, the whole
+ * package as before.
+ */
+const validatorAsUsed = {
+  name: 'validator-as-used',
+  setup(build) {
+    build.onResolve({ filter: /^validator$/ }, (args) => {
+      if (!/[\\/]node_modules[\\/]durable-functions[\\/]/.test(args.importer)) return undefined;
+      const source = fs.readFileSync(args.importer, 'utf8');
+      const uses = source.match(/\bvalidator_1\b/g) ?? [];
+      const names = [...new Set([...source.matchAll(/\bvalidator_1\.(is[A-Za-z]+)\b/g)].map((m) => m[1]))];
+      const binding = source.match(/\bconst validator_1 = require\("validator"\);/g) ?? [];
+      const calls = source.match(/\bvalidator_1\.is[A-Za-z]+\b/g) ?? [];
+      if (binding.length !== 1 || uses.length !== 1 + calls.length || names.length === 0) return undefined;
+      return { path: `validator:${names.join(',')}`, namespace: 'validator-as-used', pluginData: { names } };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'validator-as-used' }, (args) => ({
+      contents: args.pluginData.names.map((n) => `exports.${n} = require('validator/lib/${n}').default;`).join('\n'),
+      resolveDir: root,
+      loader: 'js',
+    }));
+  },
+};
+
+/** Total size in bytes of the files under `dir`. */
+function folderBytes(dir) {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    total += entry.isDirectory() ? folderBytes(p) : fs.statSync(p).size;
+  }
+  return total;
+}
+
+/**
+ * Builds the package into `outDir` (emptied first) and returns what it wrote: the bundle's path, the source map's path
+ * (outside the package) and the package's size in bytes.
+ */
+async function buildPackage({ outDir = path.join(root, '.package') } = {}) {
+  const esbuild = require('esbuild');
+  const out = path.resolve(outDir);
+  const mapFile = `${out}.map/${BUNDLE}.map`;
+  fs.rmSync(out, { recursive: true, force: true });
+  fs.rmSync(path.dirname(mapFile), { recursive: true, force: true });
+  fs.mkdirSync(out, { recursive: true });
+  fs.mkdirSync(path.dirname(mapFile), { recursive: true });
+
+  const common = {
+    bundle: true,
+    platform: 'node',
+    // Node 22 in Azure (infra/app/api.bicep); node20 output runs on both, and on the development machines.
+    target: 'node20',
+    format: 'cjs',
+    tsconfig: path.join(root, 'tsconfig.json'),
+    external: EXTERNAL,
+    // Smaller is faster to parse at every cold start; keepNames keeps functions' and classes' `name` (error names,
+    // class names in logs and stack traces) as in the unbundled code.
+    minify: true,
+    keepNames: true,
+    // The third-party licence notices stay with the code, at the end of each file.
+    legalComments: 'eof',
+    // External maps without sources: small, and kept out of the package.
+    sourcemap: 'external',
+    sourcesContent: false,
+    logLevel: 'warning',
+    metafile: true,
+  };
+  const main = await esbuild.build({
+    ...common,
+    entryPoints: [ENTRY],
+    outfile: path.join(out, BUNDLE),
+    plugins: [lazySdks, validatorAsUsed, oneBuild],
+  });
+  const sdk = await esbuild.build({
+    ...common,
+    stdin: { contents: sdkEntry(), resolveDir: root, sourcefile: 'sdk-entry.js', loader: 'js' },
+    outfile: path.join(out, SDK_BUNDLE),
+    plugins: [oneBuild],
+  });
+  for (const file of [BUNDLE, SDK_BUNDLE])
+    fs.renameSync(path.join(out, `${file}.map`), path.join(path.dirname(mapFile), `${file}.map`));
+
+  fs.copyFileSync(path.join(root, 'host.json'), path.join(out, 'host.json'));
+  const project = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const manifest = {
+    name: project.name,
+    version: project.version,
+    description: project.description,
+    private: true,
+    license: project.license,
+    type: 'commonjs',
+    main: BUNDLE,
+    engines: project.engines,
+  };
+  fs.writeFileSync(path.join(out, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+
+  return {
+    outDir: out,
+    bundle: path.join(out, BUNDLE),
+    sourceMap: mapFile,
+    bytes: folderBytes(out),
+    warnings: main.warnings.length + sdk.warnings.length,
+    inputs: Object.keys(main.metafile.inputs).length,
+    sdkInputs: Object.keys(sdk.metafile.inputs).length,
+  };
+}
+
+module.exports = { buildPackage, folderBytes, BUNDLE, SDK_BUNDLE, LAZY_SDKS, EXTERNAL };
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--out');
+  const outDir = at >= 0 ? args[at + 1] : undefined;
+  const quiet = args.includes('--quiet');
+  buildPackage(outDir ? { outDir } : {}).then(
+    (r) => {
+      if (!quiet)
+        console.log(
+          `package: ${path.relative(process.cwd(), r.outDir) || '.'} ${(r.bytes / 1024 / 1024).toFixed(2)} MB ` +
+            `(${r.inputs} modules in ${BUNDLE}, ${r.sdkInputs} in ${SDK_BUNDLE}; source maps in ` +
+            `${path.relative(process.cwd(), path.dirname(r.sourceMap))})`,
+        );
+    },
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,88 @@
+/**
+ * The deployment package (`npm run package`, scripts/package.cjs): what azd deploys as it is (azure.yaml `dist`,
+ * `remoteBuild: false`). Built from the current sources into a temporary folder; its registrations are checked by
+ * test/durable/real-entry.test.ts.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { builtinModules } from 'node:module';
+import path from 'node:path';
+
+import { buildPackageOnce, loadBundle } from '../helpers/bundled-entry';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the build script is CommonJS (scripts/ is not TypeScript)
+const { LAZY_SDKS, SDK_BUNDLE, BUNDLE } = require('../../scripts/package.cjs') as {
+  LAZY_SDKS: string[];
+  SDK_BUNDLE: string;
+  BUNDLE: string;
+};
+
+const ROOT = path.join(__dirname, '../..');
+const dir = buildPackageOnce();
+const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
+
+describe('deployment package', () => {
+  it('holds the bundle, the SDK bundle, host.json and a package.json whose main is the bundle, and nothing else', () => {
+    expect(fs.readdirSync(dir).sort()).toEqual([BUNDLE, 'host.json', 'package.json', SDK_BUNDLE].sort());
+    expect(manifest.main).toBe(BUNDLE);
+    expect(manifest.type).toBe('commonjs');
+    // Nothing to install in Azure: every dependency is in the bundles.
+    expect(manifest).not.toHaveProperty('dependencies');
+    expect(manifest).not.toHaveProperty('scripts');
+    expect(fs.readFileSync(path.join(dir, 'host.json'), 'utf8')).toBe(
+      fs.readFileSync(path.join(ROOT, 'host.json'), 'utf8'),
+    );
+  });
+
+  it('is at most 10 MB, with the source maps kept beside it', () => {
+    const bytes = fs.readdirSync(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+    expect(bytes).toBeLessThanOrEqual(10 * 1024 * 1024);
+    for (const file of [BUNDLE, SDK_BUNDLE]) {
+      expect(fs.existsSync(path.join(`${dir}.map`, `${file}.map`))).toBe(true);
+      expect(fs.readFileSync(path.join(dir, file), 'utf8')).not.toMatch(/sourceMappingURL/);
+    }
+  });
+
+  it('requires nothing from outside except Node built-ins, the SDK bundle and what the Functions host provides', () => {
+    const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+    for (const file of [BUNDLE, SDK_BUNDLE]) {
+      const code = fs.readFileSync(path.join(dir, file), 'utf8');
+      const required = new Set([...code.matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]));
+      const outside = [...required].filter((r) => !builtins.has(r)).sort();
+      expect([file, outside]).toEqual([file, file === BUNDLE ? [`./${SDK_BUNDLE}`, '@azure/functions-core'] : []]);
+    }
+  });
+
+  it('loads no SDK when the entry module loads: the SDK bundle is read on first use', () => {
+    const load = loadBundle(dir);
+    expect(load.loadedFiles).toContain(BUNDLE);
+    expect(load.loadedFiles).not.toContain(SDK_BUNDLE);
+  });
+
+  it('serves each lazily loaded SDK from the SDK bundle', () => {
+    const script = `
+      const sdk = require(${JSON.stringify(path.join(dir, SDK_BUNDLE))});
+      const kinds = {};
+      for (const name of ${JSON.stringify(LAZY_SDKS)}) {
+        const m = sdk[name];
+        kinds[name] = Object.keys(m).filter((k) => typeof m[k] === 'function').sort();
+      }
+      process.stdout.write(JSON.stringify(kinds));`;
+    const exported = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as Record<
+      string,
+      string[]
+    >;
+    // What src/clients/* take from each SDK.
+    expect(exported['@azure/identity']).toEqual(
+      expect.arrayContaining(['ClientSecretCredential', 'DefaultAzureCredential', 'ManagedIdentityCredential']),
+    );
+    expect(exported['@azure/keyvault-secrets']).toEqual(expect.arrayContaining(['SecretClient']));
+    expect(exported['@azure/data-tables']).toEqual(expect.arrayContaining(['TableClient']));
+    expect(exported['@microsoft/microsoft-graph-client']).toEqual(
+      expect.arrayContaining(['Client', 'GraphError', 'AuthenticationHandler', 'RetryHandler', 'TelemetryHandler']),
+    );
+    expect(exported['@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials']).toEqual([
+      'TokenCredentialAuthenticationProvider',
+    ]);
+  });
+});
