@@ -4,7 +4,8 @@
  * page, then POST the decision), prints the check report, then repeats the request to show that nothing is written a
  * second time. Exits non-zero on any failure. `--json`: the last line is one JSON summary object (with `"profile"`).
  * `--profile <id>`: any registered profile (default: the seed's `m365-support-aad`); `--rotate` then rotates every
- * secret the profile has, handing off (and confirming) the manual consumers it declares.
+ * secret the profile has, handing off (and confirming) the manual consumers it declares. `--fleet`: a small fleet with
+ * drift, health checks, alerts and the operator dashboard (demo/fleet.ts).
  */
 import { ConsumerProbe, manualFields, ManualConsumers, profileConsumers } from '../sandbox/consumers';
 import type { JournalEntry } from '../sandbox/core/journal';
@@ -15,6 +16,7 @@ import type { IntegrationProfile } from '../src/profiles/types';
 import { resetConfigCache } from '../src/config';
 import type { RotationStatus } from '../src/orchestrators/rotation-types';
 import { startLocalStack, type LocalStack } from '../sandbox/stack';
+import { fleetDemo } from './fleet';
 
 const asJson = process.argv.includes('--json');
 const rotate = process.argv.includes('--rotate');
@@ -340,7 +342,7 @@ async function rotation(
   return ok ? 0 : 1;
 }
 
-main().then(
+(process.argv.includes('--fleet') ? fleetDemo() : main()).then(
   (code) => process.exit(code),
   (err: unknown) => {
     console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
