@@ -6,7 +6,7 @@ import { hashKey, TableBacked, tableStatus } from './table';
  * inserted. The row key orders the log (the event's time, then the order it was recorded in) and ends with a hash of
  * the event, so an activity that runs twice, or an orchestrator replay, records the event once: the second insert is
  * refused by the service (409) and ignored. Nothing here updates or deletes a row; in Azure the app's identity could,
- * so deployments that need tamper evidence export the table (docs/operations.md).
+ * so deployments that need tamper evidence export the table (docs/operations.md, "Audit trail").
  *
  * Row keys may not contain '/', '\\', '#' or '?'
  * (https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model#characters-disallowed-in-key-fields):
