@@ -53,6 +53,18 @@ describe('audit trail of a full lifecycle', () => {
     expect(found.findings.map((f) => f.subject)).toContain('record:oidcProvider:user_claim');
     const repaired = await checkNow(stack, id, true);
     expect(repaired.findings).toEqual([]);
+    // The drift was alerted once (Teams workflow), and once more as resolved after the repair.
+    const cards = (state: string) =>
+      stack.webhooks.receivers.runs.filter((r) => {
+        const text = JSON.stringify(r.cards);
+        return (
+          text.includes(id) &&
+          text.includes(state === 'resolved' ? 'Resolved: drift' : 'drift') &&
+          (state === 'resolved') === text.includes('Resolved:')
+        );
+      });
+    expect(cards('raised')).toHaveLength(1);
+    expect(cards('resolved')).toHaveLength(1);
 
     // Decommissioning, approved from its email.
     expect((await requestDecommission(stack, id, { reason: 'end of contract' })).status).toBe(202);
