@@ -1,6 +1,6 @@
 /**
- * `npm run bench:health` (also the second part of `npm run bench`): the daily health and drift check over N active
- * integrations in the sandbox (`BENCH_HEALTH_N`, default 1,000). Figures, not assertions.
+ * The second part of `npm run bench`: the daily health and drift check over N active integrations in the sandbox
+ * (`BENCH_HEALTH_N`, default 1,000). Figures, not assertions.
  *
  * Seeding: `BENCH_HEALTH_REAL` integrations (default 2) are provisioned for real through the API (the approval raised
  * on the instance with the digest of the plan it shows). The rest are replicas of them, one ServiceNow instance each
@@ -18,7 +18,8 @@
  * provider's redirect URL) and a password credential added by hand to the outbound app. Then the timer `healthSweep`
  * runs through the local host and every daily check runs to its end (virtual durable timers, advanced while idle).
  *
- *   npm run bench:health [-- --json]     BENCH_HEALTH_N=100 npm run bench:health
+ *   npm run bench [-- --json]            (the provisioning bench, then this one; `--json` reaches this one)
+ *   npm run build && BENCH_HEALTH_N=100 node scripts/with-sandbox-ca.cjs node dist/bench/health.js [--json]
  */
 import { performance } from 'node:perf_hooks';
 
