@@ -52,6 +52,10 @@ export interface HealthFigures {
   historyEventsPerCheck: number;
   checksNotCompleted: number;
   seedMs: number;
+  /** The same sweep again the same day: every check already completed, so it starts nothing (its own overhead). */
+  repeatSweepMs: number;
+  /** Calls per integration by service, method and route (ids replaced by placeholders), most frequent first. */
+  routes: { route: string; perIntegration: number }[];
   /** Findings by subject kind (the subject up to its first colon). */
   findingSubjects: Record<string, number>;
 }
@@ -363,8 +367,13 @@ export async function runHealthBench(
     if (missing.length) throw new Error(`the sweep started no check for ${missing.length} integration(s)`);
     const ends = await runToEnd(stack, checkIds);
     const wallMs = performance.now() - s0;
+    const r0 = performance.now();
+    await stack.host.runTimer('healthSweep');
+    const repeatSweepMs = performance.now() - r0;
 
     const entries = stack.sandbox.journal.entries({ since: mark });
+    if (stack.host.durable.query({ instanceIdPrefix: 'health-' }).length !== n)
+      throw new Error('the repeated sweep started checks again');
     const callsPerIntegration: Record<string, number> = {};
     const readsPerIntegration: Record<string, number> = {};
     let tokenRequests = 0;
@@ -376,6 +385,20 @@ export async function runHealthBench(
       if (s === 'entra') tokenRequests += mine.filter((e) => e.method === 'POST').length;
       else writes += mine.filter((e) => WRITE_METHODS.includes(e.method)).length;
     }
+    const byRoute = new Map<string, number>();
+    for (const e of entries) {
+      const path = e.path
+        .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '{guid}')
+        .replace(/[0-9a-f]{32}/g, '{hex}')
+        .replace(/bh\d{5}/g, '{instance}')
+        .replace(/sn-\{instance\}-[0-9a-f]{8}/g, '{id}');
+      const query = Object.keys(e.query).length ? `?${Object.keys(e.query).sort().join('&')}` : '';
+      const key = `${e.service} ${e.method} ${path}${e.service === 'servicenow' && e.query.sysparm_query ? ` [${e.query.sysparm_query.replace(/=[^^]*/g, '=…')}]` : query}`;
+      byRoute.set(key, (byRoute.get(key) ?? 0) + 1);
+    }
+    const routes = [...byRoute.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([route, count]) => ({ route, perIntegration: round(count / n) }));
     const results = ends.map((e) => (e.runtimeStatus === 'Completed' ? (e.output as HealthResult) : undefined));
     const findings = results.reduce((sum, r) => sum + (r?.findings.length ?? 0), 0);
     const findingSubjects: Record<string, number> = {};
@@ -403,6 +426,8 @@ export async function runHealthBench(
       historyEventsPerCheck: round(history / n),
       checksNotCompleted: results.filter((r) => !r).length,
       seedMs: Math.round(seedMs),
+      repeatSweepMs: Math.round(repeatSweepMs),
+      routes,
       findingSubjects,
     };
   } finally {
@@ -443,6 +468,7 @@ async function main(): Promise<void> {
       `  sweep: timer handler ${f.sweepHandlerMs} ms (starting the checks); start → all ended ${f.wallMs} ms`,
     );
     console.log(`  checks per second: ${f.perSecond}`);
+    console.log(`  the same sweep again (every check already completed, nothing started): ${f.repeatSweepMs} ms`);
     console.log('  calls per integration:   service      reads   writes  total');
     for (const s of SERVICES) {
       const total = f.callsPerIntegration[s];
@@ -453,6 +479,8 @@ async function main(): Promise<void> {
         `                           ${s.padEnd(12)} ${String(reads).padStart(6)}  ${label.padStart(7)}  ${total}`,
       );
     }
+    console.log('  by route (per integration):');
+    for (const r of f.routes) console.log(`    ${String(r.perIntegration).padStart(5)}  ${r.route}`);
     console.log(`  writes to Graph, Key Vault and ServiceNow: ${f.writes}`);
     console.log(
       `  findings: ${f.findings} (drift injected: ${f.expectedFindings}) ${JSON.stringify(f.findingSubjects)}`,
