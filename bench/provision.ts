@@ -41,11 +41,14 @@ async function provision(stack: LocalStack, instance: string): Promise<Run> {
     60_000,
   );
   const t1 = performance.now();
+  // A decision counts only for the plan its link was issued for (the digest the run shows in its custom status).
+  const custom = stack.host.durable.getStatus(instanceId)?.customStatus as { plan?: { digest?: string } } | null;
   stack.host.durable.raiseEvent(instanceId, APPROVAL_EVENT, {
     decision: 'approve',
     approver: 'approver@contoso.onmicrosoft.com',
     at: stack.sandbox.clock.date().toISOString(),
     tokenId: 'bench',
+    planDigest: custom?.plan?.digest,
   });
   const end = await stack.host.durable.waitForStatus(
     instanceId,

@@ -300,6 +300,48 @@ export class DurableEngine {
     });
   }
 
+  /**
+   * Seeding (benchmarks): records a finished instance as the task hub would hold it after it ran (status, input,
+   * output, custom status, history), without running it. Refuses an id that exists.
+   */
+  importInstance(snapshot: {
+    name: string;
+    instanceId: string;
+    runtimeStatus: 'Completed' | 'Failed' | 'Terminated';
+    input: unknown;
+    output: unknown;
+    customStatus?: unknown;
+    createdTime: Date;
+    lastUpdatedTime: Date;
+    history: readonly HistoryEvent[];
+    version?: string;
+  }): void {
+    if (this.instances.has(snapshot.instanceId))
+      throw new DurableError(
+        'conflict',
+        `An Orchestration instance with the ID ${snapshot.instanceId} already exists.`,
+      );
+    this.instances.set(snapshot.instanceId, {
+      id: snapshot.instanceId,
+      name: snapshot.name,
+      input: roundTrip(snapshot.input),
+      version: snapshot.version ?? this.opts.defaultVersion,
+      status: snapshot.runtimeStatus,
+      customStatus: roundTrip(snapshot.customStatus ?? null),
+      output: roundTrip(snapshot.output),
+      createdTime: snapshot.createdTime,
+      lastUpdatedTime: snapshot.lastUpdatedTime,
+      history: snapshot.history.map((e) => ({ ...e })),
+      inbox: [],
+      actionLog: [],
+      scheduled: new Set(),
+      timers: [],
+      waitingFor: [],
+      generation: 0,
+      running: false,
+    });
+  }
+
   /** 'accepted', or 'gone' when the instance already finished (HTTP 410). Throws notFound. */
   raiseEvent(instanceId: string, eventName: string, data: unknown): 'accepted' | 'gone' {
     const inst = this.require(instanceId);

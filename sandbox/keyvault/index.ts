@@ -35,6 +35,12 @@ export interface KeyVaultDeps {
 export interface KeyVaultStandIn extends StandIn {
   /** Test/demo seeding, bypassing auth (e.g. the ServiceNow admin credentials a deployer stores). */
   seedSecret(name: string, value: string, tags?: Record<string, string>): void;
+  /** Seeding with attributes (epoch seconds, as the vault stores them); returns the new version's id. */
+  seedSecretVersion(
+    name: string,
+    value: string,
+    attributes?: { tags?: Record<string, string>; contentType?: string; exp?: number; nbf?: number },
+  ): string;
 }
 
 function recoveryPolicy(opts: KeyVaultOptions): RecoveryPolicy {
@@ -163,6 +169,11 @@ export function createKeyVault(deps: KeyVaultDeps, opts: KeyVaultOptions = {}): 
       const existing = store.find(name, deps.clock.seconds());
       if (existing?.deleted) store.purge(existing);
       store.addVersion(name, input, deps.clock.seconds());
+    },
+    seedSecretVersion(name, value, attributes = {}) {
+      const existing = store.find(name, deps.clock.seconds());
+      if (existing?.deleted) store.purge(existing);
+      return store.addVersion(name, { value, ...attributes }, deps.clock.seconds()).version.version;
     },
   };
 }

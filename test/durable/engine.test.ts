@@ -191,3 +191,41 @@ describe('DurableEngine: terminate and purge', () => {
     expect(() => e.startNew('nope')).toThrow("The function 'nope' doesn't exist");
   });
 });
+
+describe('DurableEngine: importing a finished instance (benchmark seeding)', () => {
+  it('serves an imported instance like one that ran: status, input, output, history; refuses an existing id', async () => {
+    const { engine: e } = engine();
+    const ran = e.startNew('raceOrchestrator', { input: { timeoutMinutes: 60, title: 'T' } });
+    await e.waitForIdle();
+    e.raiseEvent(ran, 'Approval', { approved: true, by: 'ann' });
+    const s = await e.waitForStatus(ran, done);
+    e.importInstance({
+      name: s.name,
+      instanceId: 'copy',
+      runtimeStatus: 'Completed',
+      input: s.input,
+      output: s.output,
+      customStatus: s.customStatus,
+      createdTime: new Date(s.createdTime),
+      lastUpdatedTime: new Date(s.lastUpdatedTime),
+      history: e.history(ran),
+    });
+    const copy = e.getStatus('copy', { showInput: true })!;
+    expect({ ...copy, instanceId: ran }).toEqual(e.getStatus(ran, { showInput: true }));
+    expect(e.history('copy')).toEqual(e.history(ran));
+    expect(e.query({ instanceIdPrefix: 'copy' }).map((x) => x.runtimeStatus)).toEqual(['Completed']);
+    expect(e.raiseEvent('copy', 'Approval', {})).toBe('gone');
+    expect(() =>
+      e.importInstance({
+        name: s.name,
+        instanceId: ran,
+        runtimeStatus: 'Completed',
+        input: null,
+        output: null,
+        createdTime: new Date(),
+        lastUpdatedTime: new Date(),
+        history: [],
+      }),
+    ).toThrow(/already exists/);
+  });
+});
