@@ -16,6 +16,7 @@ import { getDeps, type Deps } from '../app/deps';
 import { INTEGRATION_ID } from '../api/integration-request';
 import type { HealthResult } from '../contracts/health';
 import {
+  ACTIVE_STATES,
   dailyHealthInstanceId,
   healthInput,
   healthInstancePrefix,
@@ -82,9 +83,11 @@ export async function sweepHealth(
 ): Promise<{ started: string[]; skipped: string[]; problems: string[] }> {
   const now = deps.now();
   const out = { started: [] as string[], skipped: [] as string[], problems: [] as string[] };
+  // One query for the whole sweep: which instances are pending or running (provisioning runs, earlier checks).
+  const running = (await client.getStatusBy({ runtimeStatus: ACTIVE_STATES })).map((s) => s.instanceId);
   for (const record of (await deps.registry.list()).filter((r) => r.status === 'active')) {
     try {
-      if (await provisioningRunning(client, record)) {
+      if (running.includes(record.instanceId)) {
         out.skipped.push(record.id);
         ctx.log(`health sweep: ${record.id} is being provisioned; checked on the next sweep`);
         continue;
@@ -96,7 +99,7 @@ export async function sweepHealth(
         continue;
       }
       const input = healthInput(record, provision, dailyHealthInstanceId(record.id, now), false, 'daily');
-      const { instanceId, result } = await startHealthCheck(client, input);
+      const { instanceId, result } = await startHealthCheck(client, input, running);
       if (result === 'started') out.started.push(instanceId);
       else out.skipped.push(record.id);
       ctx.log(`health check ${result} for ${record.id}: instance ${instanceId}`);

@@ -111,9 +111,13 @@ export function healthInput(
 export async function startHealthCheck(
   client: DurableClient,
   input: HealthInput,
+  /** The instances pending or running, when the caller (the sweep) listed them once for every integration. */
+  running?: readonly string[],
 ): Promise<{ instanceId: string; result: HealthStartResult }> {
   const instanceId = input.ref.instanceId;
-  const other = await runningHealthCheck(client, input.ref.integrationId);
+  const other = running
+    ? running.find((id) => id.startsWith(healthInstancePrefix(input.ref.integrationId)))
+    : await runningHealthCheck(client, input.ref.integrationId);
   if (other !== undefined) return { instanceId: other, result: 'running' };
   const status = (await statusWithInput(client, instanceId))?.runtimeStatus;
   if (status !== undefined && ACTIVE_STATES.includes(status)) return { instanceId, result: 'running' };
