@@ -17,6 +17,7 @@ import { resetConfigCache } from '../src/config';
 import type { RotationStatus } from '../src/orchestrators/rotation-types';
 import { startLocalStack, type LocalStack } from '../sandbox/stack';
 import { fleetDemo } from './fleet';
+import { api, decideThroughLink } from './http';
 
 const asJson = process.argv.includes('--json');
 const rotate = process.argv.includes('--rotate');
@@ -52,16 +53,6 @@ interface View {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function api(stack: LocalStack, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${stack.host.baseUrl}${path}`, {
-    method,
-    headers: { 'x-functions-key': stack.host.functionKey, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined };
-}
-
 async function follow(stack: LocalStack, id: string, until: (v: View) => boolean, seen: Set<string>): Promise<View> {
   for (let i = 0; i < 600; i++) {
     const { status, body } = await api(stack, 'GET', `/api/integrations/${id}`);
@@ -94,29 +85,10 @@ async function followLink(mail: SentMail, approver: string, decision: string): P
   const link = /(https?:\/\/[^"\\\s]+\/api\/approvals\/[^"\\\s]+)/.exec(html)?.[1]?.replace(/&amp;/g, '&');
   if (!link) throw new Error('the approval email holds no link');
   out(`  email to ${approver}: "${(mail.message as { subject?: string }).subject ?? ''}"`);
-  void decision;
-  const page = await fetch(link);
-  out(`  GET  approval page → ${page.status} (a GET decides nothing)`);
-  const cookie = (page.headers.getSetCookie?.() ?? []).map((c) => c.split(';')[0]).join('; ');
-  const form = await page.text();
-  const action = /<form[^>]*action="([^"]+)"/i.exec(form)?.[1]?.replace(/&amp;/g, '&');
-  if (!action) throw new Error('the approval page has no form');
-  const fields = new URLSearchParams();
-  for (const m of form.matchAll(/<input[^>]*type="hidden"[^>]*>/gi)) {
-    const name = /name="([^"]+)"/.exec(m[0])?.[1];
-    const value = /value="([^"]*)"/.exec(m[0])?.[1];
-    if (name) fields.set(name, (value ?? '').replace(/&amp;/g, '&'));
-  }
-  fields.set('decision', decision);
-  const target = new URL(action, link);
-  const decided = await fetch(target, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, origin: target.origin },
-    body: fields.toString(),
-    redirect: 'manual',
-  });
-  out(`  POST decision ${decision} → ${decided.status}`);
-  if (decided.status >= 400) throw new Error(`the approval POST answered ${decided.status}`);
+  const { page, decided } = await decideThroughLink(link, decision);
+  out(`  GET  approval page → ${page} (a GET decides nothing)`);
+  out(`  POST decision ${decision} → ${decided}`);
+  if (decided >= 400) throw new Error(`the approval POST answered ${decided}`);
 }
 
 function calls(entries: JournalEntry[]) {

@@ -13,6 +13,7 @@ import path from 'node:path';
 
 import { getDeps } from '../src/app/deps';
 import { WEBHOOK_SECRETS, startLocalStack, type LocalStack } from '../sandbox/stack';
+import { api, decideThroughLink } from './http';
 
 const asJson = process.argv.includes('--json');
 const out = (line: string) => (asJson ? console.error(line) : console.log(line));
@@ -37,22 +38,6 @@ interface IntegrationView {
   created: { apps: Record<string, { objectId: string }>; serviceNow: Record<string, string> };
 }
 
-async function api(stack: LocalStack, method: string, url: string, body?: unknown) {
-  const res = await fetch(`${stack.host.baseUrl}${url}`, {
-    method,
-    headers: { 'x-functions-key': stack.host.functionKey, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
-}
-
 async function until<T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -75,26 +60,8 @@ async function approve(stack: LocalStack, instanceId: string, approver: string):
     .exec(JSON.stringify(mail.message))?.[1]
     ?.replace(/&amp;/g, '&');
   if (!link) throw new Error(`no approval link for ${instanceId}`);
-  const page = await fetch(link);
-  const cookie = (page.headers.getSetCookie?.() ?? []).map((c) => c.split(';')[0]).join('; ');
-  const form = await page.text();
-  const action = /<form[^>]*action="([^"]+)"/i.exec(form)?.[1]?.replace(/&amp;/g, '&');
-  if (!action) throw new Error(`the approval page of ${instanceId} has no form`);
-  const fields = new URLSearchParams();
-  for (const m of form.matchAll(/<input[^>]*type="hidden"[^>]*>/gi)) {
-    const name = /name="([^"]+)"/.exec(m[0])?.[1];
-    const value = /value="([^"]*)"/.exec(m[0])?.[1];
-    if (name) fields.set(name, (value ?? '').replace(/&amp;/g, '&'));
-  }
-  fields.set('decision', 'approve');
-  const target = new URL(action, link);
-  const decided = await fetch(target, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, origin: target.origin },
-    body: fields.toString(),
-    redirect: 'manual',
-  });
-  if (decided.status >= 400) throw new Error(`the approval of ${instanceId} answered ${decided.status}`);
+  const { decided } = await decideThroughLink(link, 'approve');
+  if (decided >= 400) throw new Error(`the approval of ${instanceId} answered ${decided}`);
 }
 
 async function provision(stack: LocalStack, profile: string, options: Record<string, unknown>): Promise<string> {
@@ -110,10 +77,10 @@ async function provision(stack: LocalStack, profile: string, options: Record<str
     options: { testEnvironment: true, ...options },
   });
   if (started.status !== 202) throw new Error(`POST /api/integrations (${profile}) answered ${started.status}`);
-  const id = (started.json as { id: string }).id;
+  const id = (started.body as { id: string }).id;
   await approve(stack, `provision-${id}`, approver);
   const view = await until(`${id} to finish`, async () => {
-    const v = (await api(stack, 'GET', `/api/integrations/${id}`)).json as IntegrationView & { outcome?: string };
+    const v = (await api(stack, 'GET', `/api/integrations/${id}`)).body as IntegrationView & { outcome?: string };
     return v.outcome ? v : undefined;
   });
   out(`  ${profile.padEnd(30)} ${id}  ${view.status}`);
@@ -124,12 +91,12 @@ async function provision(stack: LocalStack, profile: string, options: Record<str
 async function health(stack: LocalStack, id: string, repair = false): Promise<HealthView> {
   const started = await api(stack, 'POST', `/api/integrations/${id}/health${repair ? '?repair=true' : ''}`);
   if (started.status !== 202) throw new Error(`POST health of ${id} answered ${started.status}: ${started.text}`);
-  const { statusUrl } = started.json as { statusUrl: string };
+  const { statusUrl } = started.body as { statusUrl: string };
   const url = new URL(statusUrl).pathname;
   return until(
     `the health check of ${id}`,
     async () => {
-      const v = (await api(stack, 'GET', url)).json as HealthView;
+      const v = (await api(stack, 'GET', url)).body as HealthView;
       return ['Completed', 'Failed', 'Terminated'].includes(v.runtimeStatus) ? v : undefined;
     },
     120_000,
@@ -243,7 +210,7 @@ export async function fleetDemo(): Promise<number> {
     const ids = [seed, spoke, copilot];
 
     out('\n2. Injecting drift the way people cause it:');
-    const seedView = (await api(stack, 'GET', `/api/integrations/${seed}`)).json as IntegrationView;
+    const seedView = (await api(stack, 'GET', `/api/integrations/${seed}`)).body as IntegrationView;
     const deps = getDeps();
     const added = (await deps.graph
       .api(`/applications/${seedView.created.apps.outbound.objectId}/addPassword`)
@@ -286,7 +253,7 @@ export async function fleetDemo(): Promise<number> {
     out('\n6. The operator dashboard:');
     const artefact = await dashboardArtefact(stack);
     out(`  ${artefact}`);
-    const audit = ((await api(stack, 'GET', `/api/integrations/${seed}/audit`)).json as { entries: { kind: string }[] })
+    const audit = ((await api(stack, 'GET', `/api/integrations/${seed}/audit`)).body as { entries: { kind: string }[] })
       .entries;
     out(`\n${seed} audit trail: ${audit.map((e) => e.kind).join(' → ')}`);
 

@@ -10,10 +10,10 @@ import axios from 'axios';
 import { startLocalStack, WEBHOOK_SECRETS, type LocalStack } from '../../sandbox/stack';
 import { activities } from '../../src/activities';
 import { getDeps } from '../../src/app/deps';
-import { resetConfigCache } from '../../src/config';
 import type { HealthState } from '../../src/contracts/fleet';
 import type { IntegrationRecord } from '../../src/registry/types';
 import { requestFor, runToApproval, startProvisioning } from '../e2e/stack-driver';
+import { withSettings } from '../e2e/stack-driver';
 
 const DAY = 24 * 3600_000;
 const HOUR = 3600_000;
@@ -265,7 +265,7 @@ describe('alerts: webhooks', () => {
 
   it('posts the documented generic JSON payload with ALERT_WEBHOOK_FORMAT=json', async () => {
     const r = await register({ health: { ...failing(), findings: [failing().findings[0]] } });
-    await withEnv({ ALERT_WEBHOOK_FORMAT: 'json', ALERT_WEBHOOK_SECRET_NAME: WEBHOOK_SECRETS.json }, sweep);
+    await withSettings({ ALERT_WEBHOOK_FORMAT: 'json', ALERT_WEBHOOK_SECRET_NAME: WEBHOOK_SECRETS.json }, sweep);
     const got = stack.webhooks.receivers.deliveries.filter((d) => JSON.stringify(d.body).includes(r.id));
     expect(got.map((d) => d.body)).toEqual([
       {
@@ -316,7 +316,7 @@ describe('alerts: no secret leaves', () => {
     stack.sandbox.faults.add({ service: 'webhook', action: { type: 'reset' }, times: 1 });
     await sweep();
     await sweep();
-    await withEnv({ ALERT_WEBHOOK_FORMAT: 'json', ALERT_WEBHOOK_SECRET_NAME: WEBHOOK_SECRETS.json }, async () => {
+    await withSettings({ ALERT_WEBHOOK_FORMAT: 'json', ALERT_WEBHOOK_SECRET_NAME: WEBHOOK_SECRETS.json }, async () => {
       await update(r.id, (x) => ({ ...x, health: { ...failing(), findings: [] } }));
       stack.sandbox.faults.add({ service: 'webhook', action: { type: 'status', status: 500 }, times: 1 });
       await sweep();
@@ -343,18 +343,3 @@ describe('alerts: no secret leaves', () => {
       for (const s of secrets) expect({ where, leaked: text.includes(s) }).toEqual({ where, leaked: false });
   });
 });
-
-async function withEnv<T>(settings: Record<string, string>, fn: () => Promise<T>): Promise<T> {
-  const previous = Object.fromEntries(Object.keys(settings).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, settings);
-  resetConfigCache();
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(previous)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    resetConfigCache();
-  }
-}
