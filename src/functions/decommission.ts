@@ -143,7 +143,11 @@ export function createDecommissionHandler(depsOf: () => Deps = getDeps) {
     let raced = false;
     await deps.registry.update(id, (cur): IntegrationRecord => {
       if (!cur) throw new Error(`registry row ${id} disappeared`);
-      raced = cur.decommission?.instanceId !== current || cur.status !== record.status;
+      // A re-provisioning or a health repair names its run on the row (a live integration stays `active`).
+      raced =
+        cur.decommission?.instanceId !== current ||
+        cur.status !== record.status ||
+        cur.instanceId !== record.instanceId;
       if (raced) return cur;
       return { ...cur, status: 'decommissioning', decommission, updatedAt: at };
     });

@@ -423,7 +423,11 @@ export async function startIntegration(
   // tenant name) stays until a run of the new request ends active.
   let raced = false;
   await deps.registry.update(id, (cur): IntegrationRecord => {
-    raced = (cur?.instanceId ?? undefined) !== (prior?.instanceId ?? undefined);
+    // A decommissioning that took the row since it was read keeps it (its run removes what this one would write).
+    raced =
+      (cur?.instanceId ?? undefined) !== (prior?.instanceId ?? undefined) ||
+      cur?.status === 'decommissioning' ||
+      cur?.status === 'decommissioned';
     if (raced && cur) return cur;
     return {
       ...(cur ?? { apps: {}, serviceNow: {}, checks: [], createdAt: at }),
