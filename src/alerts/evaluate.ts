@@ -234,7 +234,8 @@ export async function evaluateAll(
   client: DurableClient | undefined,
 ): Promise<{ evaluations: AlertEvaluation[]; problems: { integrationId: string; reason: string }[] }> {
   if (!deps.config.alerts.channels.length) return { evaluations: [], problems: [] }; // ALERT_CHANNELS=none
-  const records = (await deps.registry.list()).filter((r) => r.status !== 'decommissioned');
+  // Decommissioned integrations too: they derive no condition, so what was alerted before gets its "resolved".
+  const records = await deps.registry.list();
   const rotations = client ? await runningRotations(client) : undefined;
   const evaluations: AlertEvaluation[] = [];
   const problems: { integrationId: string; reason: string }[] = [];
