@@ -19,6 +19,7 @@ import type { DurableClient } from 'durable-functions';
 import { parseDecommissionRequest } from '../api/decommission-request';
 import { INTEGRATION_ID } from '../api/integration-request';
 import { getDeps, type Deps } from '../app/deps';
+import { isHealthInstanceOf } from '../health/start';
 import { orchestrationStatus } from '../lib/orchestration-status';
 import {
   DECOMMISSION_ORCHESTRATOR,
@@ -69,7 +70,7 @@ async function runningRunsOf(client: DurableClient, record: IntegrationRecord): 
         i === record.instanceId ||
         (i.startsWith(`rotate-${id}-`) && /^\d{8}$/.test(i.slice(`rotate-${id}-`.length))) ||
         i === `health-${id}` ||
-        i.startsWith(`health-${id}-`),
+        isHealthInstanceOf(id, i),
     );
 }
 
