@@ -1,0 +1,55 @@
+/**
+ * Edge input of the decommissioning request (no stand-in needed: the body is refused before anything is read). The
+ * reason is shown to the approvers in the approval mail and page and kept in the audit trail, so text that displays
+ * as something else is refused like control characters: bidirectional overrides and isolates and other invisible
+ * format characters (Unicode general category Cf; "Trojan Source", https://trojansource.codes/, CVE-2021-42574), and
+ * lone surrogates (not Unicode text at all). Every problem is listed at once.
+ */
+import { HttpRequest, InvocationContext } from '@azure/functions';
+import type { DurableClient } from 'durable-functions';
+
+import type { Deps } from '../../src/app/deps';
+import { createDecommissionHandler } from '../../src/functions/decommission';
+
+const ID = 'sn-dev12345-0a1b2c3d';
+const untouched = new Proxy({} as Deps, {
+  get: (_t, prop) => {
+    if (prop === 'config') return { publicBaseUrl: 'https://app.example' };
+    throw new Error(`deps.${String(prop)} must not be used for a refused request`);
+  },
+});
+
+async function del(body: string) {
+  const res = await createDecommissionHandler(() => untouched)(
+    new HttpRequest({
+      method: 'DELETE',
+      url: `https://app.example/api/integrations/${ID}`,
+      params: { id: ID },
+      headers: { 'content-type': 'application/json' },
+      body: { string: body },
+    }),
+    {} as DurableClient,
+    new InvocationContext(),
+  );
+  return { status: res.status, fields: (res.jsonBody as { errors?: { field: string }[] }).errors?.map((e) => e.field) };
+}
+
+describe('DELETE /api/integrations/{id}: the reason', () => {
+  it.each([
+    ['a right-to-left override', 'retire the test copy \u202Etxet neddih\u202C'],
+    ['a right-to-left isolate', 'retire \u2067copy\u2069'],
+    ['a zero-width space', 'retire\u200Bcopy'],
+    ['a lone surrogate', 'retire \ud800 copy'],
+  ])('refuses %s (400, listed with the other problems)', async (_what, reason) => {
+    // JSON.stringify writes a lone surrogate as the escape \ud800 (well-formed JSON), as a client may send it.
+    const r = await del(JSON.stringify({ reason, requestedBy: 'not an address' }));
+    expect(r).toEqual({ status: 400, fields: ['requestedBy', 'reason'] });
+  });
+
+  it('accepts letters of any script, digits and punctuation', async () => {
+    // Valid: the handler goes on to the registry (which this test does not provide).
+    await expect(del(JSON.stringify({ reason: 'Vertrag beendet — 契約終了 (INC0010001), العقد' }))).rejects.toThrow(
+      /deps\.registry must not be used/,
+    );
+  });
+});
