@@ -369,7 +369,9 @@ export async function startIntegration(
   // Every problem at once: the query parameter's and the body's.
   const problems: { field: string; message: string }[] = [];
   const query = startQuerySchema.safeParse({ reprovision: request.query.get('reprovision') ?? undefined });
-  if (!query.success)
+  if (request.query.getAll('reprovision').length > 1)
+    problems.push({ field: 'reprovision', message: 'reprovision must be given at most once' });
+  else if (!query.success)
     problems.push(...query.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message })));
   const reprovisionParam = query.data?.reprovision;
   const body = await readJson(request);

@@ -9,12 +9,23 @@ import { HttpRequest, InvocationContext } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
 
 import type { Deps } from '../../src/app/deps';
+import { loadConfig } from '../../src/config';
 import { createDecommissionHandler } from '../../src/functions/decommission';
+import { startIntegration } from '../../src/functions/integrations';
 
 const ID = 'sn-dev12345-0a1b2c3d';
+const config = loadConfig({
+  KEY_VAULT_URL: 'https://kv-prov.vault.azure.net/',
+  MAIL_SENDER: 'provisioner@contoso.com',
+  PUBLIC_BASE_URL: 'https://app.example/',
+  AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+  TASKHUB_NAME: 'provisioner',
+  AzureWebJobsStorage__tableServiceUri: 'https://stprov.table.core.windows.net/',
+  APPROVERS: 'approver@contoso.com',
+});
 const untouched = new Proxy({} as Deps, {
   get: (_t, prop) => {
-    if (prop === 'config') return { publicBaseUrl: 'https://app.example' };
+    if (prop === 'config') return config;
     throw new Error(`deps.${String(prop)} must not be used for a refused request`);
   },
 });
@@ -51,5 +62,25 @@ describe('DELETE /api/integrations/{id}: the reason', () => {
     await expect(del(JSON.stringify({ reason: 'Vertrag beendet — 契約終了 (INC0010001), العقد' }))).rejects.toThrow(
       /deps\.registry must not be used/,
     );
+  });
+});
+
+describe('POST /api/integrations: a repeated query parameter', () => {
+  it('refuses reprovision given twice (400, listed with the problems of the body) instead of reading the first', async () => {
+    const res = await startIntegration(
+      new HttpRequest({
+        method: 'POST',
+        url: 'https://app.example/api/integrations?reprovision=false&reprovision=true',
+        headers: { 'content-type': 'application/json' },
+        body: { string: JSON.stringify({ tenant: 'not a tenant', serviceNowInstance: 'dev12345' }) },
+      }),
+      {} as DurableClient,
+      new InvocationContext(),
+      untouched,
+    );
+    expect(res.status).toBe(400);
+    const fields = (res.jsonBody as { errors: { field: string }[] }).errors.map((e) => e.field);
+    expect(fields[0]).toBe('reprovision');
+    expect(fields).toContain('tenant');
   });
 });
