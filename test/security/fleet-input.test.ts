@@ -12,6 +12,7 @@ import type { Deps } from '../../src/app/deps';
 import { loadConfig } from '../../src/config';
 import { createDecommissionHandler } from '../../src/functions/decommission';
 import { startIntegration } from '../../src/functions/integrations';
+import { createRotationHandlers } from '../../src/functions/rotation';
 
 const ID = 'sn-dev12345-0a1b2c3d';
 const config = loadConfig({
@@ -82,5 +83,35 @@ describe('POST /api/integrations: a repeated query parameter', () => {
     const fields = (res.jsonBody as { errors: { field: string }[] }).errors.map((e) => e.field);
     expect(fields[0]).toBe('reprovision');
     expect(fields).toContain('tenant');
+  });
+});
+
+describe('GET /api/integrations/{id}/rotate/{instanceId}: an id that extends another', () => {
+  it("does not show another integration's rotation under this integration's path (404)", async () => {
+    // Integration `${ID}-0b1b2c3d` (instance dev12345-0a1b2c3d): its rotation id starts with `rotate-${ID}-`.
+    const theirs = `rotate-${ID}-0b1b2c3d-20260301`;
+    const client = {
+      getStatus: (instanceId: string) =>
+        instanceId === theirs
+          ? Promise.resolve({
+              instanceId,
+              runtimeStatus: 'Running',
+              createdTime: '2026-03-01T00:00:00Z',
+              lastUpdatedTime: '2026-03-01T00:00:00Z',
+              customStatus: { step: 'handoff', steps: [], rotated: [], confirmed: {}, orphans: [] },
+            })
+          : Promise.reject(new Error(`Durable HTTP 404 for ${instanceId}`)),
+    };
+    const { status } = createRotationHandlers({ deps: () => untouched });
+    const res = await status(
+      new HttpRequest({
+        method: 'GET',
+        url: `https://app.example/api/integrations/${ID}/rotate/${theirs}`,
+        params: { id: ID, instanceId: theirs },
+      }),
+      client as unknown as DurableClient,
+      new InvocationContext(),
+    );
+    expect(res.status).toBe(404);
   });
 });
