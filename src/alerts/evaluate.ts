@@ -241,7 +241,12 @@ export async function evaluateAll(
   const problems: { integrationId: string; reason: string }[] = [];
   for (const record of records) {
     try {
-      const facts = client ? await durableFacts(client, record, rotations) : undefined;
+      // A decommissioned integration runs nothing any more: no durable query, and no durable condition holds.
+      const facts = client
+        ? record.status === 'decommissioned'
+          ? {}
+          : await durableFacts(client, record, rotations)
+        : undefined;
       evaluations.push(await evaluateIntegration(deps, record, facts));
     } catch (err) {
       problems.push({ integrationId: record.id, reason: ensureErrorType(err).message });
