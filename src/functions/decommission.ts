@@ -153,6 +153,28 @@ export function createDecommissionHandler(depsOf: () => Deps = getDeps) {
       return { ...cur, status: 'decommissioning', decommission, updatedAt: at };
     });
     if (raced) return jsonAs(decommissionAnswerSchema, 409, { id, status: 'decommissioning', statusUrl }, location);
+    // A rotation or check whose handler read the row before it was written may have started since the query above
+    // (they write nothing on the row first): asked again now, it is either seen here, or started after the write and
+    // finds the row `decommissioning` (a rotation then rotates nothing; a repair is refused).
+    const started = await runningRunsOf(client, record);
+    if (started.length) {
+      // Only what this request wrote goes back (the status and the decommissioning it named).
+      await deps.registry.update(id, (cur) => {
+        if (cur?.decommission?.instanceId !== instanceId) return cur ?? record;
+        const { decommission: _ours, ...rest } = cur;
+        return {
+          ...rest,
+          status: record.status,
+          ...(record.decommission ? { decommission: record.decommission } : {}),
+        };
+      });
+      return jsonAs(
+        decommissionAnswerSchema,
+        409,
+        { ...view(record), reason: `a run of it is in progress (${started.join(', ')}); try again when it ends` },
+        location,
+      );
+    }
 
     const input: DecommissionInput = {
       ref: {

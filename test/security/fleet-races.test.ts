@@ -76,7 +76,7 @@ function fakeClient() {
   const client = {
     started,
     getStatus: (instanceId: string) => Promise.reject(new Error(`Durable HTTP 404 for ${instanceId}`)),
-    getStatusBy: () => Promise.resolve([]),
+    getStatusBy: (): Promise<{ instanceId: string; runtimeStatus: string }[]> => Promise.resolve([]),
     startNew: (_name: string, opts: { instanceId: string }) => {
       started.push(opts.instanceId);
       return Promise.resolve(opts.instanceId);
@@ -146,6 +146,28 @@ describe('a decommissioning racing a re-provisioning or a health repair', () => 
     expect(client.started).toEqual([]);
     expect(state.row.status).toBe('active');
     expect(state.writes).toBe(0);
+  });
+
+  it('backs off when a rotation started while it took the row (the rotation then finds it decommissioning)', async () => {
+    const { registry, state } = racingRegistry(live(), live());
+    const client = fakeClient();
+    let queries = 0;
+    // The rotation handler read the row `active` before the DELETE wrote it and starts its run after the first query.
+    client.getStatusBy = () =>
+      Promise.resolve(queries++ === 0 ? [] : [{ instanceId: `rotate-${ID}-20260304`, runtimeStatus: 'Running' }]);
+    const res = await createDecommissionHandler(() => deps(registry))(
+      new HttpRequest({
+        method: 'DELETE',
+        url: `https://func-prov.azurewebsites.net/api/integrations/${ID}`,
+        params: { id: ID },
+      }),
+      client as unknown as DurableClient,
+      new InvocationContext(),
+    );
+    expect(res.status).toBe(409);
+    expect(client.started).toEqual([]);
+    expect(state.row.status).toBe('active');
+    expect(state.row.decommission).toBeUndefined();
   });
 
   it('starts when nothing changed in between (the control)', async () => {
