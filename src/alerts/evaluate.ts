@@ -59,11 +59,14 @@ export async function durableFacts(
   rotations?: Map<string, string>,
 ): Promise<DurableFacts> {
   const facts: DurableFacts = {};
-  const prov = await orchestrationStatus(client, record.instanceId);
+  // The round that may be waiting: the decommissioning's while the integration is being decommissioned.
+  const gated =
+    record.status === 'decommissioning' && record.decommission ? record.decommission.instanceId : record.instanceId;
+  const prov = await orchestrationStatus(client, gated);
   const custom = prov?.customStatus as Partial<ProvisionStatus> | undefined;
   if (prov && ACTIVE.has(prov.runtimeStatus) && custom?.awaiting)
     facts.approval = {
-      instanceId: record.instanceId,
+      instanceId: gated,
       since: custom.awaiting.since,
       deadline: custom.awaiting.deadline,
       approvers: custom.awaiting.approvers ?? [],
