@@ -46,5 +46,6 @@ export async function inspectCredentials(
     credentials,
     serviceNow: row.value.serviceNow,
     approvers: row.value.approvers ?? [],
+    status: row.value.status,
   };
 }

@@ -92,8 +92,11 @@ export async function sendAlertMail(graph: Client, sender: string, m: AlertMessa
  * (https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook, "Send
  * Adaptive Cards using an Incoming Webhook"; the Workflows flow fails its run with "Property 'type' must be
  * 'AdaptiveCard'" for anything else, and does not render cards above schema 1.4, as reported in
- * https://github.com/Skitionek/notify-microsoft-teams/issues/107). Only TextBlock and FactSet elements.
+ * https://github.com/Skitionek/notify-microsoft-teams/issues/107). Only TextBlock, RichTextBlock and FactSet elements.
  */
+/** A RichTextBlock of one TextRun: shown as it is (Adaptive Cards 1.2). */
+const plainText = (text: string) => ({ type: 'RichTextBlock', inlines: [{ type: 'TextRun', text }] });
+
 export function teamsPayload(m: AlertMessage): Record<string, unknown> {
   return {
     type: 'message',
@@ -114,8 +117,11 @@ export function teamsPayload(m: AlertMessage): Record<string, unknown> {
               text: title(m),
               wrap: true,
             },
-            { type: 'TextBlock', text: m.condition.summary, wrap: true },
-            ...m.condition.details.map((d) => ({ type: 'TextBlock', text: `- ${d}`, wrap: true, spacing: 'None' })),
+            // Summary and details quote outside text (a ServiceNow column's live value, a service's error): plain
+            // TextRuns, never Markdown (TextBlock text is Markdown in Teams, links included; a TextRun is not,
+            // https://learn.microsoft.com/adaptive-cards/schema-explorer/text-run).
+            plainText(m.condition.summary),
+            ...m.condition.details.map((d) => ({ ...plainText(`- ${d}`), spacing: 'None' })),
             { type: 'FactSet', facts: facts(m).map(([t, value]) => ({ title: t, value })) },
             { type: 'TextBlock', text: `Status: ${m.statusUrl}`, wrap: true, isSubtle: true, size: 'Small' },
           ],

@@ -169,7 +169,7 @@ export function deriveConditions(
     out.push({
       kind: 'approval-overdue',
       key: `approval-overdue:${durable.approval.instanceId}`,
-      summary: `Provisioning ${durable.approval.instanceId} has waited for approval since ${durable.approval.since}.`,
+      summary: `${durable.approval.instanceId.startsWith('decommission-') ? 'Decommissioning' : 'Provisioning'} ${durable.approval.instanceId} has waited for approval since ${durable.approval.since}.`,
       details: [
         `Approvers: ${durable.approval.approvers.join(', ') || '(none)'}.`,
         ...(durable.approval.deadline ? [`Deadline: ${durable.approval.deadline}.`] : []),

@@ -59,11 +59,14 @@ export async function durableFacts(
   rotations?: Map<string, string>,
 ): Promise<DurableFacts> {
   const facts: DurableFacts = {};
-  const prov = await orchestrationStatus(client, record.instanceId);
+  // The round that may be waiting: the decommissioning's while the integration is being decommissioned.
+  const gated =
+    record.status === 'decommissioning' && record.decommission ? record.decommission.instanceId : record.instanceId;
+  const prov = await orchestrationStatus(client, gated);
   const custom = prov?.customStatus as Partial<ProvisionStatus> | undefined;
   if (prov && ACTIVE.has(prov.runtimeStatus) && custom?.awaiting)
     facts.approval = {
-      instanceId: record.instanceId,
+      instanceId: gated,
       since: custom.awaiting.since,
       deadline: custom.awaiting.deadline,
       approvers: custom.awaiting.approvers ?? [],
@@ -234,13 +237,19 @@ export async function evaluateAll(
   client: DurableClient | undefined,
 ): Promise<{ evaluations: AlertEvaluation[]; problems: { integrationId: string; reason: string }[] }> {
   if (!deps.config.alerts.channels.length) return { evaluations: [], problems: [] }; // ALERT_CHANNELS=none
-  const records = (await deps.registry.list()).filter((r) => r.status !== 'decommissioned');
+  // Decommissioned integrations too: they derive no condition, so what was alerted before gets its "resolved".
+  const records = await deps.registry.list();
   const rotations = client ? await runningRotations(client) : undefined;
   const evaluations: AlertEvaluation[] = [];
   const problems: { integrationId: string; reason: string }[] = [];
   for (const record of records) {
     try {
-      const facts = client ? await durableFacts(client, record, rotations) : undefined;
+      // A decommissioned integration runs nothing any more: no durable query, and no durable condition holds.
+      const facts = client
+        ? record.status === 'decommissioned'
+          ? {}
+          : await durableFacts(client, record, rotations)
+        : undefined;
       evaluations.push(await evaluateIntegration(deps, record, facts));
     } catch (err) {
       problems.push({ integrationId: record.id, reason: ensureErrorType(err).message });

@@ -21,7 +21,12 @@ export const decommissionRequestSchema = z
       .trim()
       .min(1, 'reason must not be empty')
       .max(MAX_REASON, `reason must be at most ${MAX_REASON} characters`)
-      .regex(/^[^^\p{Cc}]+$/u, 'reason must not contain ^, control characters, CR or LF')
+      // Also no invisible format characters (bidirectional overrides, zero-width) or lone surrogates: the approvers
+      // read the reason, and it must show what it says (https://unicode.org/reports/tr9/, CVE-2021-42574).
+      .regex(
+        /^[^^\p{Cc}\p{Cf}\p{Cs}]+$/u,
+        'reason must not contain ^, control characters, CR or LF, invisible format characters or lone surrogates',
+      )
       .optional(),
   })
   .strict();

@@ -123,4 +123,6 @@ export interface InspectCredentialsResult {
   /** sys_ids of the ServiceNow records by profile record key (consumers of the secrets). */
   serviceNow: Record<string, string>;
   approvers: string[];
+  /** The integration's registry status now (a rotation that raced a decommissioning finds it `decommissioning`). */
+  status?: string;
 }

@@ -171,6 +171,8 @@ export const API_OPERATIONS: ApiOperations = {
       responses: {
         200: page('The page'),
         400: badRequest,
+        // With EASY_AUTH_ENABLED and no signed-in operator: a page with the sign-in link (the host's 401 has no body).
+        401: page('Sign-in required (no signed-in operator), or no valid function key (no body)'),
         404: problem('No such page or integration'),
       },
     },

@@ -19,6 +19,7 @@ import type { DurableClient } from 'durable-functions';
 import { parseDecommissionRequest } from '../api/decommission-request';
 import { INTEGRATION_ID } from '../api/integration-request';
 import { getDeps, type Deps } from '../app/deps';
+import { isHealthInstanceOf } from '../health/start';
 import { orchestrationStatus } from '../lib/orchestration-status';
 import {
   DECOMMISSION_ORCHESTRATOR,
@@ -69,7 +70,7 @@ async function runningRunsOf(client: DurableClient, record: IntegrationRecord): 
         i === record.instanceId ||
         (i.startsWith(`rotate-${id}-`) && /^\d{8}$/.test(i.slice(`rotate-${id}-`.length))) ||
         i === `health-${id}` ||
-        i.startsWith(`health-${id}-`),
+        isHealthInstanceOf(id, i),
     );
 }
 
@@ -143,11 +144,37 @@ export function createDecommissionHandler(depsOf: () => Deps = getDeps) {
     let raced = false;
     await deps.registry.update(id, (cur): IntegrationRecord => {
       if (!cur) throw new Error(`registry row ${id} disappeared`);
-      raced = cur.decommission?.instanceId !== current || cur.status !== record.status;
+      // A re-provisioning or a health repair names its run on the row (a live integration stays `active`).
+      raced =
+        cur.decommission?.instanceId !== current ||
+        cur.status !== record.status ||
+        cur.instanceId !== record.instanceId;
       if (raced) return cur;
       return { ...cur, status: 'decommissioning', decommission, updatedAt: at };
     });
     if (raced) return jsonAs(decommissionAnswerSchema, 409, { id, status: 'decommissioning', statusUrl }, location);
+    // A rotation or check whose handler read the row before it was written may have started since the query above
+    // (they write nothing on the row first): asked again now, it is either seen here, or started after the write and
+    // finds the row `decommissioning` (a rotation then rotates nothing; a repair is refused).
+    const started = await runningRunsOf(client, record);
+    if (started.length) {
+      // Only what this request wrote goes back (the status and the decommissioning it named).
+      await deps.registry.update(id, (cur) => {
+        if (cur?.decommission?.instanceId !== instanceId) return cur ?? record;
+        const { decommission: _ours, ...rest } = cur;
+        return {
+          ...rest,
+          status: record.status,
+          ...(record.decommission ? { decommission: record.decommission } : {}),
+        };
+      });
+      return jsonAs(
+        decommissionAnswerSchema,
+        409,
+        { ...view(record), reason: `a run of it is in progress (${started.join(', ')}); try again when it ends` },
+        location,
+      );
+    }
 
     const input: DecommissionInput = {
       ref: {

@@ -19,7 +19,7 @@ import {
   ACTIVE_STATES,
   dailyHealthInstanceId,
   healthInput,
-  healthInstancePrefix,
+  isHealthInstanceOf,
   lastLiveProvisionInput,
   onDemandHealthInstanceId,
   provisioningRunning,
@@ -132,7 +132,9 @@ export function createHealthHandlers(opts: { deps?: () => HealthDeps } = {}): {
     const problems: Problem[] = [];
     if (!INTEGRATION_ID.test(id)) problems.push({ field: 'id', message: 'id must look like sn-{instance}-{8 hex}' });
     const query = healthQuerySchema.safeParse({ repair: req.query.get('repair') ?? undefined });
-    if (!query.success)
+    if (req.query.getAll('repair').length > 1)
+      problems.push({ field: 'repair', message: 'repair must be given at most once' });
+    else if (!query.success)
       problems.push(...query.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message })));
     if (problems.length || !query.success) return problem(400, 'Invalid request', problems);
     const repair = query.data.repair === 'true';
@@ -164,11 +166,7 @@ export function createHealthHandlers(opts: { deps?: () => HealthDeps } = {}): {
     const deps = depsOf();
     const id = req.params.id ?? '';
     const instanceId = req.params.instanceId ?? '';
-    if (
-      !INTEGRATION_ID.test(id) ||
-      !instanceId.startsWith(healthInstancePrefix(id)) ||
-      !/^[\w-]{1,200}$/.test(instanceId)
-    )
+    if (!INTEGRATION_ID.test(id) || !isHealthInstanceOf(id, instanceId) || !/^[\w-]{1,200}$/.test(instanceId))
       return problem(404, 'No such health check');
     const s = await orchestrationStatus(client, instanceId);
     if (!s) return problem(404, 'No such health check');

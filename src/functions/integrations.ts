@@ -369,7 +369,9 @@ export async function startIntegration(
   // Every problem at once: the query parameter's and the body's.
   const problems: { field: string; message: string }[] = [];
   const query = startQuerySchema.safeParse({ reprovision: request.query.get('reprovision') ?? undefined });
-  if (!query.success)
+  if (request.query.getAll('reprovision').length > 1)
+    problems.push({ field: 'reprovision', message: 'reprovision must be given at most once' });
+  else if (!query.success)
     problems.push(...query.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message })));
   const reprovisionParam = query.data?.reprovision;
   const body = await readJson(request);
@@ -423,7 +425,11 @@ export async function startIntegration(
   // tenant name) stays until a run of the new request ends active.
   let raced = false;
   await deps.registry.update(id, (cur): IntegrationRecord => {
-    raced = (cur?.instanceId ?? undefined) !== (prior?.instanceId ?? undefined);
+    // A decommissioning that took the row since it was read keeps it (its run removes what this one would write).
+    raced =
+      (cur?.instanceId ?? undefined) !== (prior?.instanceId ?? undefined) ||
+      cur?.status === 'decommissioning' ||
+      cur?.status === 'decommissioned';
     if (raced && cur) return cur;
     return {
       ...(cur ?? { apps: {}, serviceNow: {}, checks: [], createdAt: at }),

@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { getDeps, type Deps } from '../app/deps';
 import { integrationIdSchema } from '../api/integration-request';
 import type { RotationStatus } from '../orchestrators/rotation-types';
-import { rotationInstancePrefix } from '../rotation/ids';
+import { isRotationInstanceOf } from '../rotation/ids';
 import { handleNearExpiry } from '../rotation/near-expiry';
 import { rotationInput, startRotation } from '../rotation/start';
 import { sweepOrphans, type OrphanSweepDeps } from '../rotation/orphans';
@@ -232,7 +232,7 @@ export function createRotationHandlers(opts: RotationHandlerOptions = {}): {
     const instanceId = req.params.instanceId ?? '';
     if (
       !integrationIdSchema.safeParse(id).success ||
-      !instanceId.startsWith(rotationInstancePrefix(id)) ||
+      !isRotationInstanceOf(id, instanceId) ||
       !rotationInstanceIdSchema.safeParse(instanceId).success
     )
       return problem(404, 'No such rotation');

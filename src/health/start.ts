@@ -24,6 +24,14 @@ export const ACTIVE_STATES: OrchestrationRuntimeStatus[] = [
 ];
 
 export const healthInstancePrefix = (integrationId: string): string => `health-${integrationId}-`;
+/**
+ * Whether `instanceId` is a health check of this integration (daily or on demand). The prefix alone is not enough: an
+ * integration id may extend another's (`sn-dev1-0a1b2c3d` and `sn-dev1-0a1b2c3d-1f2e3d4c` for instance
+ * `dev1-0a1b2c3d`), so what follows it must be the check's own suffix.
+ */
+export const isHealthInstanceOf = (integrationId: string, instanceId: string): boolean =>
+  instanceId.startsWith(healthInstancePrefix(integrationId)) &&
+  /^\d{8}(?:t\d{6}-[0-9a-f]{6})?$/.test(instanceId.slice(healthInstancePrefix(integrationId).length));
 /** The daily check: `health-{integrationId}-{yyyymmdd}`. */
 export const dailyHealthInstanceId = (integrationId: string, day: Date): string =>
   `${healthInstancePrefix(integrationId)}${yyyymmdd(day)}`;
@@ -69,7 +77,7 @@ export async function provisioningRunning(client: DurableClient, record: Integra
 /** The health check of the integration now pending or running, if any. */
 export async function runningHealthCheck(client: DurableClient, integrationId: string): Promise<string | undefined> {
   const statuses = await client.getStatusBy({ runtimeStatus: ACTIVE_STATES });
-  return statuses.find((s) => s.instanceId.startsWith(healthInstancePrefix(integrationId)))?.instanceId;
+  return statuses.find((s) => isHealthInstanceOf(integrationId, s.instanceId))?.instanceId;
 }
 
 /** The check's input; with `repair`, the re-provisioning run a repair would start (as `?reprovision=true` builds it). */

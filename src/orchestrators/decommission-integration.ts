@@ -202,9 +202,20 @@ export const decommissionIntegration: OrchestrationHandler = function* (context:
       yield* call(context, activities.closeApprovalRound, { instanceId: ref.instanceId, reason: 'ended' }, RETRY.light);
     // Before the removal began nothing changed: the previous status comes back. After, the integration stays
     // `decommissioning` (a new request resumes it; nothing it removed is removed twice).
+    // The row was `decommissioning` meanwhile: the trail says why it ended (or stays so) without an outcome.
     yield* registry({
       ...(removing ? {} : { status: input.previousStatus }),
       decommission: row('failed'),
+      audit: [
+        event({
+          kind: 'run-finished',
+          at: iso(),
+          actor: 'system',
+          detail:
+            `decommissioning failed: ${status.error}` +
+            (removing ? '; it stays decommissioning, a new request resumes it' : '; nothing was removed'),
+        }),
+      ],
     });
   }
   status.outcome = outcome;

@@ -45,6 +45,11 @@ export interface DriftInput {
 const lower = (s: string) => s.toLowerCase();
 
 /** Findings about ServiceNow records and role grants. */
+/** The longest live value a finding quotes (anyone who may write the shared instance chooses it). */
+const QUOTED_MAX = 200;
+const quoted = (v: string): string =>
+  v.length > QUOTED_MAX ? `'${v.slice(0, QUOTED_MAX)}…' (${v.length} characters)` : `'${v}'`;
+
 export function serviceNowDrift(input: Pick<DriftInput, 'records' | 'grants' | 'ownUsers' | 'serviceNow'>) {
   const out: HealthFinding[] = [];
   const observed = new Map(input.serviceNow.records.map((r) => [r.key, r]));
@@ -69,7 +74,7 @@ export function serviceNowDrift(input: Pick<DriftInput, 'records' | 'grants' | '
         kind: 'record-drift',
         subject: `record:${rec.key}:${column}`,
         detail:
-          `ServiceNow ${rec.table} '${rec.key}' (${rec.sysId}): ${column} is '${now}', approved '${approved}'` +
+          `ServiceNow ${rec.table} '${rec.key}' (${rec.sysId}): ${column} is ${quoted(now)}, approved '${approved}'` +
           (key ? ' (a natural-key column: put it back by hand; a re-run would create a second record)' : ''),
         repairable: !key,
       });

@@ -81,6 +81,9 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
       RETRY.service,
     );
     if (!current.found) throw new RotationError(`integration ${ref.integrationId} is not registered`);
+    // Started in the moment a DELETE took the row: nothing is rotated on what is being removed.
+    if (current.status === 'decommissioning' || current.status === 'decommissioned')
+      throw new RotationError(`integration ${ref.integrationId} is ${current.status}; nothing is rotated`);
     const reconciled: CredentialState[] = [];
     for (const state of current.credentials) {
       const newer =

@@ -12,6 +12,10 @@ export function yyyymmdd(date: Date): string {
 
 /** Prefix shared by every rotation instance of one integration. */
 export const rotationInstancePrefix = (integrationId: string): string => `rotate-${integrationId}-`;
+/** Whether `instanceId` is a rotation of this integration (not of one whose id extends its id: the date must follow). */
+export const isRotationInstanceOf = (integrationId: string, instanceId: string): boolean =>
+  instanceId.startsWith(rotationInstancePrefix(integrationId)) &&
+  /^\d{8}$/.test(instanceId.slice(rotationInstancePrefix(integrationId).length));
 
 /** `rotate-{integrationId}-{YYYYMMDD of the due date}`. */
 export const rotationInstanceId = (integrationId: string, dueDate: Date): string =>

@@ -343,3 +343,25 @@ describe('alerts: no secret leaves', () => {
       for (const s of secrets) expect({ where, leaked: text.includes(s) }).toEqual({ where, leaked: false });
   });
 });
+
+// Last: its sweeps read the webhook secret, and a later clock jump would leave the cached Key Vault token expired.
+describe('alerts: decommissioned', () => {
+  it('resolves the alerts of an integration once it is decommissioned (it has no conditions any more), once', async () => {
+    const r = await register({ health: failing() });
+    await sweep();
+    expect(mailsAbout(r.id).map((m) => m.subject)).toEqual([`[Alert] check-failed: ${r.id}`, `[Alert] drift: ${r.id}`]);
+    await update(r.id, (x) => ({ ...x, status: 'decommissioned' }));
+    await sweep();
+    await sweep();
+    expect(
+      mailsAbout(r.id)
+        .map((m) => m.subject)
+        .sort(),
+    ).toEqual([
+      `[Alert] check-failed: ${r.id}`,
+      `[Alert] drift: ${r.id}`,
+      `[Resolved] check-failed: ${r.id}`,
+      `[Resolved] drift: ${r.id}`,
+    ]);
+  });
+});

@@ -81,6 +81,38 @@ describe('durableFacts', () => {
     expect(kinds).toEqual(['approval-overdue:provision-sn-dev1-abc', 'handoff-overdue:rotate-sn-dev1-abc-20260227']);
   });
 
+  it('reads the approval wait of a decommissioning (its own instance), so an overdue decommissioning approval alerts', async () => {
+    const decommissioning = {
+      ...record,
+      status: 'decommissioning',
+      decommission: { instanceId: 'decommission-sn-dev1-abc', at: ago(3000), previousStatus: 'active' },
+    } as unknown as IntegrationRecord;
+    const facts = await durableFacts(
+      client({
+        'provision-sn-dev1-abc': { runtimeStatus: 'Completed' as never, customStatus: { step: 'active' } },
+        'decommission-sn-dev1-abc': {
+          runtimeStatus: 'Running' as never,
+          customStatus: {
+            step: 'awaiting-approval',
+            awaiting: { since: ago(2000), deadline: ago(-100), approvers: ['a@x.com'] },
+          },
+        },
+      }),
+      decommissioning,
+    );
+    expect(facts.approval?.instanceId).toBe('decommission-sn-dev1-abc');
+    const conditions = deriveConditions(
+      decommissioning,
+      getProfile('m365-support-aad'),
+      NOW,
+      { expiryStagesDays: [30], overdueMinutes: 1440 },
+      facts,
+    );
+    expect(conditions.filter((c) => c.kind === 'approval-overdue').map((c) => c.summary)).toEqual([
+      `Decommissioning decommission-sn-dev1-abc has waited for approval since ${ago(2000)}.`,
+    ]);
+  });
+
   it('finds nothing when no instance waits (unknown, completed, or running without a wait)', async () => {
     expect(await durableFacts(client({}), record)).toEqual({});
     expect(

@@ -15,6 +15,7 @@ import { detailModel, overviewModel, STATUS_ORDER } from '../../src/dashboard/mo
 import { dashboardHeaders, detailPage, overviewPage } from '../../src/dashboard/pages';
 import { auditSeq } from '../../src/registry/audit';
 import { createDashboardHandler, type DashboardDeps } from '../../src/functions/dashboard';
+import { openApiChecker } from '../helpers/openapi-check';
 import type { IntegrationRecord } from '../../src/registry/types';
 import { auditTrail, fleet, idOf, NOW, running } from './fixtures';
 
@@ -348,6 +349,21 @@ describe('the dashboard handler', () => {
     expect(anonymous.body).toContain('Sign-in required');
     expect(anonymous.body).toContain('href="/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Fdashboard"');
     expect(calls).toEqual([]);
+  });
+
+  it('answers the sign-in page (401, HTML) as the OpenAPI document describes it', async () => {
+    const anonymous = await run('/api/dashboard', {}, { easyAuth: true });
+    expect(anonymous.status).toBe(401);
+    const headers = anonymous.headers as Record<string, string>;
+    expect(
+      openApiChecker().problems({
+        method: 'GET',
+        url: '/api/dashboard',
+        status: 401,
+        contentType: headers['Content-Type'],
+        body: anonymous.body,
+      }),
+    ).toEqual([]);
   });
 
   it('never shows a management URL or the system key', async () => {

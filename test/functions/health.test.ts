@@ -150,6 +150,29 @@ describe('POST /api/integrations/{id}/health', () => {
   });
 });
 
+describe('POST /api/integrations/{id}/health: edge cases', () => {
+  it('refuses a repeated repair parameter (400) instead of reading the first of two different values', async () => {
+    const { client, post } = setup([record(A, 'active')]);
+    client.instances.set(`provision-${A}`, liveRun(A));
+    const res = await post(A, '?repair=false&repair=true');
+    expect(res.status).toBe(400);
+    expect((res.jsonBody as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual(['repair']);
+    expect(client.started).toEqual([]);
+  });
+
+  it("does not take another integration's check for its own when that id extends its id (instance dev12345-0a1b2c3d)", async () => {
+    // Two integrations on the same ServiceNow host family: one's id is the other's plus '-{8 hex}'.
+    const longer = `${A}-0b1b2c3d`;
+    const { client, post } = setup([record(A, 'active'), record(longer, 'active')]);
+    client.instances.set(`provision-${A}`, liveRun(A));
+    const theirs = `health-${longer}-20250304`;
+    client.instances.set(theirs, { runtimeStatus: 'Running' });
+    const res = await post(A);
+    expect(res.status).toBe(202);
+    expect((res.jsonBody as { instanceId: string }).instanceId).not.toBe(theirs);
+  });
+});
+
 describe('healthSweep', () => {
   const ctx = { log: () => undefined, warn: () => undefined };
 

@@ -45,9 +45,10 @@ export class OpenApiChecker {
             .filter((p) => p['x-catch-all'])
             .map((p) => p.name),
         );
+        // The host's catch-all also matches nothing at all (`dashboard/{*path}` serves `/api/dashboard`).
         const pattern = path
           .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
-          .replace(/\{(\w+)\}/g, (_, name: string) => (catchAll.has(name) ? '.*' : '[^/]+'));
+          .replace(/\/\{(\w+)\}/g, (_, name: string) => (catchAll.has(name) ? '(?:/.*)?' : '/[^/]+'));
         return { path, re: new RegExp(`^${pattern}$`), literal: path.replace(/\{\w+\}/g, '').length };
       })
       // A literal segment wins over a template one (e.g. `/api/integrations` over `/api/{x}`).

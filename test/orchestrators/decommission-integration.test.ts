@@ -190,4 +190,23 @@ describe('decommissionIntegration', () => {
     });
     expect(output(h)).toMatchObject({ outcome: 'failed', error: expect.stringContaining('not registered') });
   });
+
+  it('a decommissioning that fails leaves its trace in the audit trail (the row was decommissioning meanwhile)', async () => {
+    const h = start({
+      planDecommission: () => ({
+        ok: false,
+        failure: { service: 'servicenow', code: 'Unavailable', message: 'ServiceNow answered 503' },
+      }),
+    });
+    await h.runToEnd(ID);
+    const audit = h.inputsOf('updateRegistry').flatMap((u) => (u as { audit?: { kind: string }[] }).audit ?? []);
+    expect(audit).toEqual([
+      expect.objectContaining({
+        kind: 'run-finished',
+        instanceId: ID,
+        actor: 'system',
+        detail: expect.stringMatching(/^decommissioning failed: .*503/),
+      }),
+    ]);
+  });
 });

@@ -42,6 +42,21 @@ describe('serviceNowDrift', () => {
     expect(out[1].detail).toContain(`active is 'false', approved 'true'`);
   });
 
+  it('quotes a drifted value clipped, so a huge value planted in the shared instance cannot overflow the registry row', () => {
+    // The findings go on the registry row (one Table Storage property, 64 KiB at most) and into the audit trail.
+    const planted = 'x'.repeat(100_000);
+    const out = serviceNowDrift({
+      records: [record],
+      grants,
+      ownUsers: ['u1'],
+      serviceNow: sn({ ...record.fields, name: planted }),
+    });
+    expect(out).toHaveLength(1);
+    expect(out[0].detail.length).toBeLessThan(1000);
+    expect(out[0].detail).toContain(`name is '${'x'.repeat(200)}`);
+    expect(out[0].detail).toContain("…' (100000 characters), approved 'Contoso'");
+  });
+
   it('reports a deleted record, and one that was never created', () => {
     const missing = serviceNowDrift({ records: [record], grants: [], ownUsers: [], serviceNow: sn({}, false) });
     expect(missing).toMatchObject([{ kind: 'record-missing', subject: 'record:oidcEntity', repairable: true }]);

@@ -153,6 +153,17 @@ describe('rotateCredentials: happy path', () => {
     await expectReplaySafe(h, ROTATION_ORCHESTRATOR, ID);
   });
 
+  it('writes no credential when the integration is being decommissioned (a rotation that raced the DELETE)', async () => {
+    const stubs = rotationStubs();
+    const h = start({
+      ...stubs,
+      inspectCredentials: async (i) => ({ ...(await stubs.inspectCredentials!(i)), status: 'decommissioning' }),
+    });
+    await h.runToEnd(ID);
+    expect(h.sequence('ensureAppSecret', 'setServiceNowSecret', 'sendHandoffRequests', 'retireCredential')).toEqual([]);
+    expect(output(h).error).toMatch(/decommissioning/);
+  });
+
   it('reconciles instead of rotating when a newer credential of another operation exists', async () => {
     const stubs = rotationStubs();
     const h = start({
