@@ -44,6 +44,8 @@ async function runningInstances(client: DurableClient): Promise<InstanceSnapshot
 /** `/.auth/login/aad` (App Service Authentication's sign-in endpoint) returning to the page asked for. */
 export function signInHref(req: HttpRequest): string {
   const url = new URL(req.url);
+  // The function key never goes into the sign-in flow: the redirect target travels through the identity provider.
+  url.searchParams.delete('code');
   return `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(url.pathname + url.search)}`;
 }
 

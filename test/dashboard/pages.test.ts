@@ -351,6 +351,21 @@ describe('the dashboard handler', () => {
     expect(calls).toEqual([]);
   });
 
+  it('never hands the function key to the sign-in flow (it leaves the origin with the redirect)', async () => {
+    const res = await run(
+      '/api/dashboard/integrations/sn-dev00001-a0b0c001?code=secret-function-key&x=1',
+      {
+        path: 'integrations/sn-dev00001-a0b0c001',
+      },
+      { easyAuth: true },
+    );
+    expect(res.status).toBe(401);
+    expect(res.body).not.toContain('secret-function-key');
+    expect(res.body).toContain(
+      `href="/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent('/api/dashboard/integrations/sn-dev00001-a0b0c001?x=1').replace(/&/g, '&amp;')}"`,
+    );
+  });
+
   it('answers the sign-in page (401, HTML) as the OpenAPI document describes it', async () => {
     const anonymous = await run('/api/dashboard', {}, { easyAuth: true });
     expect(anonymous.status).toBe(401);
