@@ -164,6 +164,15 @@ describe('credential safety', () => {
     const app = await newApp(ref);
     const input = secretInput(ref, app);
     const retried: string[] = [];
+    // The first addPassword answers late, so the winner still holds its lease when the other execution arrives (else,
+    // on a fast machine, the second may simply find the finished credential and never meet the lease).
+    env.sandbox.faults.add({
+      service: 'graph',
+      method: 'POST',
+      path: '/addPassword$',
+      action: { type: 'latency', ms: 500 },
+      times: 1,
+    });
     const [a, b] = await Promise.all([withRetries(input, retried), withRetries(input, retried)]);
     expect(ours(app.objectId)).toHaveLength(1);
     expect(credentialsOf(app.objectId)).toHaveLength(1);
