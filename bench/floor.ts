@@ -23,7 +23,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { DEFAULT_LATENCY_MS, type LatencyModel } from '../sandbox/core/faults';
-import { eventTypeName, type HistoryEvent } from '../sandbox/durable/history';
+import { EventType, eventTypeName, type HistoryEvent } from '../sandbox/durable/history';
 import type { InstanceStatus } from '../sandbox/durable/engine';
 import { startLocalStack, type LocalStack } from '../sandbox/stack';
 import { resetConfigCache } from '../src/config';
@@ -285,6 +285,8 @@ export interface FloorResult {
     activeWallOverFloor: number;
     latencyMs: Counts;
     runs: number;
+    /** Where the wall time of the first measured provisioning went, per activity (both phases, approval wait excluded). */
+    byActivity: ActivityShare[];
   };
   p2: {
     calls: Counts;
@@ -302,6 +304,43 @@ export interface FloorResult {
     maxEvent: string;
     customStatusBytes: number;
   };
+}
+
+export interface ActivityShare {
+  activity: string;
+  /** Episodes that ended with this activity (parallel calls of it count once). */
+  steps: number;
+  wallMs: number;
+  calls: Counts;
+}
+
+interface EpisodeMark {
+  instanceId: string;
+  t: number;
+  seq: number;
+  /** The activities whose completion started this episode; an external event, a timer: their own names. */
+  after: string[];
+}
+
+/**
+ * The time between two episodes of an instance is the work its previous episode scheduled: the activities whose
+ * completions start the next one. Summed per activity name, with the calls journalled meanwhile.
+ */
+function byActivity(stack: LocalStack, marks: EpisodeMark[], instanceId: string): ActivityShare[] {
+  const own = marks.filter((m) => m.instanceId === instanceId);
+  const out = new Map<string, ActivityShare>();
+  for (let i = 1; i < own.length; i++) {
+    const names = [...new Set(own[i].after)];
+    if (!names.length || names.includes('(event)') || names.includes('(timer)')) continue;
+    const key = names.join(' + ');
+    const share = out.get(key) ?? { activity: key, steps: 0, wallMs: 0, calls: zero() };
+    share.steps++;
+    share.wallMs += own[i].t - own[i - 1].t;
+    const c = callsSince(stack, own[i - 1].seq, own[i].seq).calls;
+    for (const s of SERVICES) share.calls[s] += c[s];
+    out.set(key, share);
+  }
+  return [...out.values()].map((x) => ({ ...x, wallMs: Math.round(x.wallMs) })).sort((a, b) => b.wallMs - a.wallMs);
 }
 
 interface Measured {
@@ -461,6 +500,7 @@ export async function measureFloor(
   if (!profile) throw new Error('profile m365-support-aad is not registered');
   const instances = Array.from({ length: opts.runs + 1 }, (_, i) => `floor${String(i).padStart(3, '0')}`);
   const customStatusMax = new Map<string, number>();
+  const marks: EpisodeMark[] = [];
   const ref: { stack?: LocalStack } = {};
   const stack = await startLocalStack({
     timers: 'virtual',
@@ -468,7 +508,21 @@ export async function measureFloor(
     servicenow: { instances },
     settings: { CHECK_RETRY_SECONDS: '1', ROTATION_GRACE_MINUTES: '60', HANDOFF_REMINDER_MINUTES: '30' },
     // The custom status as each episode starts (the previous episode's last value): its largest size.
-    onEpisode: (instanceId) => {
+    onEpisode: (instanceId, _name, events) => {
+      if (ref.stack)
+        marks.push({
+          instanceId,
+          t: performance.now(),
+          seq: ref.stack.sandbox.journal.mark(),
+          after: events.map((e) => {
+            const ev = e as HistoryEvent & { FunctionName?: string };
+            return e.EventType === EventType.TaskCompleted || e.EventType === EventType.TaskFailed
+              ? (ev.FunctionName ?? '?')
+              : e.EventType === EventType.TimerFired
+                ? '(timer)'
+                : '(event)';
+          }),
+        });
       const cs = ref.stack?.host.durable.getStatus(instanceId)?.customStatus;
       if (cs !== undefined && cs !== null)
         customStatusMax.set(instanceId, Math.max(customStatusMax.get(instanceId) ?? 0, bytes(cs)));
@@ -555,6 +609,7 @@ export async function measureFloor(
         activeWallOverFloor: activeFloorMs ? round(activeWallMs / activeFloorMs) : 0,
         latencyMs: latency,
         runs: runs.length,
+        byActivity: byActivity(stack, marks, first.instanceId),
       },
       p2: {
         calls: perProvision,
@@ -623,6 +678,15 @@ export function report(r: FloorResult, model: FloorModel, print: (line: string) 
   print(
     `  approval → active:           wall ${ms(r.p1.activeWallMs)}, floor ${ms(r.p1.activeFloorMs)}, wall/floor ${r.p1.activeWallOverFloor}`,
   );
+  print('  where the wall time went (first measured run; activities in the order of their share):');
+  for (const a of r.p1.byActivity)
+    print(
+      `    ${a.activity.padEnd(34)} ${String(a.steps).padStart(3)}× ${ms(a.wallMs).padStart(9)}  calls: ${SERVICES.filter(
+        (s) => a.calls[s],
+      )
+        .map((s) => `${s} ${a.calls[s]}`)
+        .join(', ')}`,
+    );
   print('P2 calls per service (actual / minimum = ratio; target ≤ 1.2)');
   print(`  ${'service'.padEnd(11)} ${'provisioning'.padEnd(22)} re-provisioning`);
   for (const s of SERVICES)
