@@ -81,7 +81,8 @@ function dependsOn(spec: ServiceNowRecordSpec): string[] {
  * The floor of one first provisioning of `profile`, stage by stage as the orchestrator runs them
  * (src/orchestrators/provision-integration.ts), each stage with the fewest calls it needs:
  *   request      the tenant domain resolved to its id (Entra OpenID metadata), when the request names a domain;
- *   preflight    the ServiceNow admin credentials from Key Vault, then every ServiceNow check at once;
+ *   preflight    the ServiceNow admin credentials from Key Vault, one ServiceNow read that proves them, then the other
+ *                checks at once (the columns after the tables' lineage);
  *   entra-apps   per app (in parallel): upsert the app by uniqueName, then its service principal;
  *   secrets      per app with a secret (in parallel): addPassword, then the Key Vault write;
  *   servicenow   per record: look it up by natural key (with its secret read from Key Vault at the same time), insert
@@ -147,8 +148,17 @@ export function floorModel(profile: IntegrationProfile, ctx: FloorContext): Floo
       : []),
     {
       name: 'preflight',
-      why: 'admin credentials (Key Vault), then the ServiceNow checks at once; nothing is created before it ends',
-      branches: [{ name: 'credentials → checks', hops: ['keyvault', 'servicenow'] }],
+      why:
+        'admin credentials (Key Vault), one ServiceNow read that proves them (a wrong password is tried once: ' +
+        'failed logins count toward locking the account), then the other checks at once, the columns after the ' +
+        "tables' lineage; nothing is created before it ends",
+      branches: [
+        {
+          name: 'credentials → roles → tables → columns',
+          hops: ['keyvault', 'servicenow', 'servicenow', 'servicenow'],
+        },
+        { name: 'credentials → roles → scope', hops: ['keyvault', 'servicenow', 'servicenow'] },
+      ],
     },
     {
       name: 'entra-apps',
