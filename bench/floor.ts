@@ -313,6 +313,10 @@ export interface FloorResult {
     maxEventBytes: number;
     maxEvent: string;
     customStatusBytes: number;
+    /** The largest custom status of a provisioning, bytes per top-level field (largest first). */
+    customStatusFields: Record<string, number>;
+    /** Event payloads over 4 KB: which event, its largest size, how often. */
+    eventsOver4KB: string[];
   };
 }
 
@@ -363,21 +367,31 @@ interface Measured {
 
 const bytes = (v: unknown) => (v === undefined ? 0 : Buffer.byteLength(typeof v === 'string' ? v : JSON.stringify(v)));
 
-/** The largest payload (Input, Result, Reason, Details) of a history, and which event carries it. */
-function largestEvent(history: readonly HistoryEvent[]): { bytes: number; what: string } {
-  let best = { bytes: 0, what: '' };
+/** The payloads (Input, Result, Reason, Details) of a history, largest first, with the event carrying each. */
+function eventPayloads(history: readonly HistoryEvent[]): { bytes: number; what: string }[] {
+  const out: { bytes: number; what: string }[] = [];
   for (const e of history)
     for (const field of ['Input', 'Result', 'Reason', 'Details'] as const) {
       const n = bytes(e[field]);
-      if (n > best.bytes) {
-        const ev = e as HistoryEvent & { FunctionName?: string };
-        best = {
-          bytes: n,
-          what: `${eventTypeName(e.EventType)} ${ev.Name ?? ev.FunctionName ?? ''} ${field}`.replace(/ +/g, ' '),
-        };
-      }
+      if (!n) continue;
+      const ev = e as HistoryEvent & { FunctionName?: string };
+      out.push({
+        bytes: n,
+        what: `${eventTypeName(e.EventType)} ${ev.Name ?? ev.FunctionName ?? ''} ${field}`.replace(/ +/g, ' '),
+      });
     }
-  return best;
+  return out.sort((a, b) => b.bytes - a.bytes);
+}
+const largestEvent = (history: readonly HistoryEvent[]) => eventPayloads(history)[0] ?? { bytes: 0, what: '' };
+/** Payloads over `limit` bytes, by event (a repeated event once, with how often). */
+function overLimit(history: readonly HistoryEvent[], limit: number, where: string): string[] {
+  const counts = new Map<string, { n: number; max: number }>();
+  for (const p of eventPayloads(history))
+    if (p.bytes > limit) {
+      const c = counts.get(p.what) ?? { n: 0, max: 0 };
+      counts.set(p.what, { n: c.n + 1, max: Math.max(c.max, p.bytes) });
+    }
+  return [...counts].map(([what, c]) => `${where}: ${what} ${c.max} bytes${c.n > 1 ? ` (${c.n}×)` : ''}`);
 }
 
 function callsSince(stack: LocalStack, from: number, to?: number): { calls: Counts; writes: number } {
@@ -578,17 +592,25 @@ export async function measureFloor(
     const provisionLargest = largestEvent(history);
     let rotationEvents: number | null = null;
     let rotationLargest = { bytes: 0, what: '' };
+    const over = overLimit(history, 4096, 'provisioning');
     let rotationStatusBytes = 0;
     if (opts.rotation) {
       const rotationId = await rotateOnce(stack, first.id);
       const rh = stack.host.durable.history(rotationId);
       rotationEvents = rh.length;
       rotationLargest = largestEvent(rh);
+      over.push(...overLimit(rh, 4096, 'rotation'));
       rotationStatusBytes = Math.max(
         customStatusMax.get(rotationId) ?? 0,
         bytes(stack.host.durable.getStatus(rotationId)?.customStatus ?? undefined),
       );
     }
+    const finalStatus = stack.host.durable.getStatus(first.instanceId)?.customStatus;
+    const customStatusFields = Object.fromEntries(
+      Object.entries((finalStatus ?? {}) as Record<string, unknown>)
+        .map(([k, v]) => [k, bytes(v)] as const)
+        .sort((a, b) => b[1] - a[1]),
+    );
     const provisionStatusBytes = Math.max(
       customStatusMax.get(first.instanceId) ?? 0,
       bytes(stack.host.durable.getStatus(first.instanceId)?.customStatus ?? undefined),
@@ -636,6 +658,8 @@ export async function measureFloor(
         maxEventBytes: largest.bytes,
         maxEvent: largest.what ? `${largest.in}: ${largest.what}` : '',
         customStatusBytes: Math.max(provisionStatusBytes, rotationStatusBytes),
+        customStatusFields,
+        eventsOver4KB: over,
       },
     };
     return { result, model, profile };
@@ -714,6 +738,12 @@ export function report(r: FloorResult, model: FloorModel, print: (line: string) 
   print(`  events per provisioning: ${r.p5.provisionEvents}; per rotation: ${r.p5.rotationEvents ?? '(not run)'}`);
   print(`  largest event payload: ${r.p5.maxEventBytes} bytes (${r.p5.maxEvent || '-'})`);
   print(`  largest custom status: ${r.p5.customStatusBytes} bytes (the backend's limit is 16 KB)`);
+  print(`  event payloads over 4 KB: ${r.p5.eventsOver4KB.length ? r.p5.eventsOver4KB.join('; ') : 'none'}`);
+  print(
+    `  provisioning custom status by field: ${Object.entries(r.p5.customStatusFields)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ')}`,
+  );
 }
 
 /** The command line; resolves to the exit code. `print` receives each output line. */
