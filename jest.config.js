@@ -12,6 +12,7 @@ const UNIT = [
   'test/package/',
   'test/app/lazy-sdks.test.ts',
   'test/bench/footprint.test.ts',
+  'test/sandbox/latency.test.ts',
   'test/lib/',
   'test/profiles/profiles.test.ts',
   'test/rotation/',

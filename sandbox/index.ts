@@ -1,5 +1,5 @@
 import { SandboxClock } from './core/clock';
-import { FaultInjector } from './core/faults';
+import { FaultInjector, latencyFromEnv, ServiceLatency, type LatencyModel } from './core/faults';
 import { Journal } from './core/journal';
 import { serve, type RunningServer } from './core/server';
 import { loadTls, type TlsMaterial } from './core/tls';
@@ -22,11 +22,19 @@ export interface SandboxOptions {
   graph?: GraphOptions;
   keyvault?: KeyVaultOptions;
   servicenow?: ServiceNowOptions;
+  /**
+   * Modelled per-service latency (sandbox/core/faults.ts): `true` = the defaults (Entra 90 ms, Graph 120 ms, Key Vault
+   * 60 ms, ServiceNow 250 ms), an object overrides them. Omitted: from SANDBOX_LATENCY / SANDBOX_LATENCY_<SERVICE>_MS,
+   * else off.
+   */
+  latency?: boolean | LatencyModel;
 }
 
 export interface Sandbox {
   readonly clock: SandboxClock;
   readonly faults: FaultInjector;
+  /** Modelled service latency; `latency.set(true)` turns the defaults on while the sandbox runs. */
+  readonly latency: ServiceLatency;
   readonly journal: Journal;
   readonly directory: Directory;
   readonly entra: StandIn;
@@ -47,6 +55,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const tls = opts.tls ?? loadTls();
   const clock = new SandboxClock();
   const faults = new FaultInjector(opts.seed ?? 1);
+  const latency = new ServiceLatency(opts.latency ?? latencyFromEnv());
   const journal = new Journal();
   const directory = new Directory(clock, opts.directory);
   const origins: Record<string, string> = {};
@@ -86,7 +95,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
   const servers: RunningServer[] = [];
   const start = async (name: keyof NonNullable<SandboxOptions['ports']>, standIn: StandIn, j = journal) => {
-    const s = await serve({ standIn, tls, clock, faults, journal: j, port: opts.ports?.[name] ?? 0 });
+    const s = await serve({ standIn, tls, clock, faults, latency, journal: j, port: opts.ports?.[name] ?? 0 });
     servers.push(s);
     origins[name] = s.origin;
     return s.origin;
@@ -102,6 +111,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     return {
       clock,
       faults,
+      latency,
       journal,
       directory,
       entra,

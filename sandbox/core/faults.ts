@@ -101,3 +101,62 @@ export class FaultRuleError extends Error {
     super(`invalid fault rule: ${problems.join('; ')}`);
   }
 }
+
+/**
+ * Modelled service latency: each stand-in answers after the time its real service typically takes (network round
+ * trip plus service time), so a benchmark can compare the product's wall time with the critical path of the calls it
+ * must make. Off by default (tests stay fast); `npm run bench` turns it on. Applied once for every stand-in by the
+ * server (sandbox/core/server.ts), on top of any injected `latency` fault.
+ */
+export const DEFAULT_LATENCY_MS = { entra: 90, graph: 120, keyvault: 60, servicenow: 250 } as const;
+export type LatencyModel = Partial<Record<ServiceName, number>>;
+
+const LATENCY_SERVICES = ['entra', 'graph', 'keyvault', 'servicenow'] as const;
+
+/**
+ * The latency model the environment asks for: `SANDBOX_LATENCY=on` (the defaults above), each overridable by
+ * `SANDBOX_LATENCY_<SERVICE>_MS` (ENTRA, GRAPH, KEYVAULT, SERVICENOW); unset or `off` = no modelled latency.
+ */
+export function latencyFromEnv(env: Record<string, string | undefined> = process.env): LatencyModel | undefined {
+  const on = (env.SANDBOX_LATENCY ?? 'off').toLowerCase();
+  if (!['on', 'true', '1'].includes(on)) return undefined;
+  const model: LatencyModel = { ...DEFAULT_LATENCY_MS };
+  const problems: string[] = [];
+  for (const s of LATENCY_SERVICES) {
+    const raw = env[`SANDBOX_LATENCY_${s.toUpperCase()}_MS`];
+    if (raw === undefined || raw === '') continue;
+    const ms = Number(raw);
+    if (!Number.isFinite(ms) || ms < 0) problems.push(`SANDBOX_LATENCY_${s.toUpperCase()}_MS must be >= 0: ${raw}`);
+    else model[s] = ms;
+  }
+  if (problems.length) throw new Error(`invalid sandbox latency: ${problems.join('; ')}`);
+  return model;
+}
+
+/** The modelled latency every stand-in server applies; changeable while the sandbox runs (off = empty model). */
+export class ServiceLatency {
+  private model: LatencyModel = {};
+
+  /** `true` = the defaults; an object = the defaults overridden by its values; `false`/undefined = off. */
+  constructor(initial?: boolean | LatencyModel) {
+    this.set(initial);
+  }
+
+  set(model?: boolean | LatencyModel): void {
+    const next: LatencyModel =
+      model === true ? { ...DEFAULT_LATENCY_MS } : model ? { ...DEFAULT_LATENCY_MS, ...model } : {};
+    for (const [service, ms] of Object.entries(next))
+      if (!(Number.isFinite(ms) && ms >= 0)) throw new Error(`latency of ${service} must be >= 0 ms: ${ms}`);
+    this.model = next;
+  }
+
+  /** Milliseconds a request to `service` waits before the stand-in answers (0 when off). */
+  msFor(service: ServiceName): number {
+    return this.model[service] ?? 0;
+  }
+
+  /** The current model (empty when off). */
+  get(): LatencyModel {
+    return { ...this.model };
+  }
+}

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 import type { SandboxClock } from './clock';
-import type { FaultInjector } from './faults';
+import type { FaultInjector, ServiceLatency } from './faults';
 import type { Journal } from './journal';
 import type { TlsMaterial } from './tls';
 import type { SandboxRequest, SandboxResponse, StandIn } from './types';
@@ -21,6 +21,8 @@ export interface ServeOptions {
   clock: SandboxClock;
   faults: FaultInjector;
   journal: Journal;
+  /** Modelled latency of the service (off unless the sandbox turns it on). */
+  latency?: ServiceLatency;
   port?: number;
 }
 
@@ -148,6 +150,8 @@ async function handle(opts: ServeOptions, req: IncomingMessage, res: ServerRespo
     record(0, Buffer.alloc(0), 'hang');
     return; // never answered; the socket is destroyed when the server closes
   }
+  const modelled = opts.latency?.msFor(standIn.service) ?? 0;
+  if (modelled > 0) await sleep(modelled);
   if (fault?.type === 'latency') await sleep(fault.ms);
   if (fault?.type === 'status') {
     out =

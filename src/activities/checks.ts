@@ -519,28 +519,31 @@ async function recordsConsistent(c: Ctx): Promise<CheckOutcome> {
   const problems: string[] = [];
   try {
     const sn = c.deps.serviceNow(c.input.serviceNowInstance);
-    for (const exp of c.input.expectedRecords) problems.push(...(await recordProblems(c, sn, exp)));
-    for (const app of c.input.apps) {
-      if (app.existing) {
-        // An existing service principal (no application object in the tenant): it must still be there.
-        problems.push(...(await servicePrincipalProblems(c, app)));
-        continue;
-      }
+    const appProblems = async (app: AppResult): Promise<string[]> => {
+      // An existing service principal (no application object in the tenant): it must still be there.
+      if (app.existing) return servicePrincipalProblems(c, app);
       try {
         const r = await graphRaw<{ appId?: string }>(
           c.deps.graph,
           'GET',
           `/applications/${encodeURIComponent(app.objectId)}?$select=id,appId`,
         );
-        if (r.body?.appId !== app.appId)
-          problems.push(`Entra app ${app.role}: appId is ${r.body?.appId ?? 'missing'}, expected ${app.appId}`);
+        return r.body?.appId !== app.appId
+          ? [`Entra app ${app.role}: appId is ${r.body?.appId ?? 'missing'}, expected ${app.appId}`]
+          : [];
       } catch (err) {
         const e = ensureErrorType(err);
         if (e instanceof ExternalServiceError && e.status === 404)
-          problems.push(`Entra app ${app.role} (${app.objectId}) no longer exists`);
-        else throw e;
+          return [`Entra app ${app.role} (${app.objectId}) no longer exists`];
+        throw e;
       }
-    }
+    };
+    // Independent reads, all at once; the problems keep the order of the records, then the apps.
+    const [fromRecords, fromApps] = await Promise.all([
+      Promise.all(c.input.expectedRecords.map((exp) => recordProblems(c, sn, exp))),
+      Promise.all(c.input.apps.map(appProblems)),
+    ]);
+    problems.push(...fromRecords.flat(), ...fromApps.flat());
   } catch (err) {
     return thrown(name, err);
   }
@@ -662,22 +665,29 @@ async function recordProblems(c: Ctx, sn: ReturnType<Deps['serviceNow']>, exp: E
 
 export async function runChecks(input: RunChecksInput, deps: Deps, log?: ActivityLog): Promise<CheckOutcome[]> {
   const c: Ctx = { input, deps, ...(log ? { log } : {}) };
-  const out: CheckOutcome[] = [];
-  for (const spec of input.checks) {
-    const outcome =
+  // The checks only read and do not depend on each other: they run at once (the slowest one sets the time), and
+  // their outcomes keep the profile's order. A check that throws (a retriable failure) fails the activity, as before:
+  // the first one in profile order, once every check has settled.
+  const settled = await Promise.allSettled(
+    input.checks.map((spec) =>
       spec.kind === 'outboundToken'
-        ? await outboundToken(c, spec)
+        ? outboundToken(c, spec)
         : spec.kind === 'inboundTableRead'
-          ? await inboundTableRead(c, spec)
+          ? inboundTableRead(c, spec)
           : spec.kind === 'oidcMetadata'
-            ? await oidcMetadata(c, spec)
+            ? oidcMetadata(c, spec)
             : spec.kind === 'graphToken'
-              ? await graphToken(c, spec)
+              ? graphToken(c, spec)
               : spec.kind === 'servicePrincipalUser'
-                ? await servicePrincipalUser(c, spec)
-                : await recordsConsistent(c);
-    logLine(log, 'info', `check ${outcome.name} for ${input.integrationId}: ${outcome.ok ? 'ok' : 'failed'}`);
-    out.push(outcome);
+                ? servicePrincipalUser(c, spec)
+                : recordsConsistent(c),
+    ),
+  );
+  const out: CheckOutcome[] = [];
+  for (const r of settled) {
+    if (r.status === 'rejected') throw r.reason;
+    logLine(log, 'info', `check ${r.value.name} for ${input.integrationId}: ${r.value.ok ? 'ok' : 'failed'}`);
+    out.push(r.value);
   }
   return out;
 }

@@ -96,13 +96,17 @@ async function checkGraph(deps: Deps, problems: string[], grantsConsent: boolean
 
 /** Key Vault reachable, and the ServiceNow credential secrets exist. Returns whether ServiceNow can be tried. */
 async function checkKeyVault(deps: Deps, instance: string, problems: string[]): Promise<boolean> {
-  try {
-    await deps.secrets.listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next();
-  } catch (err) {
-    const e = toKeyVaultError(err, 'list secrets');
-    if (e.retriable) throw e;
-    problems.push(`Key Vault ${deps.config.keyVault.url} is not usable by the Function App identity: ${describe(e)}`);
-  }
+  // The vault check and the credential reads are independent: all at once, the problems in this order.
+  const vault = (async (): Promise<string[]> => {
+    try {
+      await deps.secrets.listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next();
+      return [];
+    } catch (err) {
+      const e = toKeyVaultError(err, 'list secrets');
+      if (e.retriable) throw e;
+      return [`Key Vault ${deps.config.keyVault.url} is not usable by the Function App identity: ${describe(e)}`];
+    }
+  })();
   const names = serviceNowCredentialSecretNames(deps.config, instance);
   const wanted =
     deps.config.serviceNow.authMode === 'oauth'
@@ -114,22 +118,21 @@ async function checkKeyVault(deps: Deps, instance: string, problems: string[]): 
           { name: names.username, what: 'user name' },
           { name: names.password, what: 'password' },
         ];
-  let ok = true;
-  for (const { name, what } of wanted) {
+  const reads = wanted.map(async ({ name, what }): Promise<string | undefined> => {
     try {
       await readSecretValue(deps.serviceNowSecrets, name); // value discarded: only its existence matters here
+      return undefined;
     } catch (err) {
       rethrowRetriable(err);
-      ok = false;
       const status = err instanceof ExternalServiceError ? err.status : undefined;
-      problems.push(
-        status === 404
-          ? `Key Vault secret '${name}' (the ServiceNow admin ${what} for instance ${instance}) does not exist or is disabled.`
-          : `Key Vault secret '${name}' (the ServiceNow admin ${what} for instance ${instance}) cannot be read: ${describe(err)}`,
-      );
+      return status === 404
+        ? `Key Vault secret '${name}' (the ServiceNow admin ${what} for instance ${instance}) does not exist or is disabled.`
+        : `Key Vault secret '${name}' (the ServiceNow admin ${what} for instance ${instance}) cannot be read: ${describe(err)}`;
     }
-  }
-  return ok;
+  });
+  const [vaultProblems, ...secretProblems] = await Promise.all([vault, ...reads]);
+  problems.push(...vaultProblems, ...secretProblems.filter((p): p is string => p !== undefined));
+  return secretProblems.every((p) => p === undefined);
 }
 
 /** sys_db_object rows by name, following super_class to the root tables. */
@@ -168,6 +171,103 @@ async function tableLineages(
     lineage.set(t, chain);
   }
   return { lineage, missing };
+}
+
+/** The scoped app is installed and active: its sys_id. */
+async function checkScope(
+  client: ServiceNowClient,
+  requiredScope: string | undefined,
+  where: string,
+  problems: string[],
+): Promise<string | undefined> {
+  let scopeSysId: string | undefined;
+  if (requiredScope) {
+    try {
+      const sq = encodedQuery().eq('scope', requiredScope);
+      const rows = (
+        await client.list('sys_scope', { query: sq, fields: ['sys_id', 'scope', 'active', 'version'] })
+      ).filter((r) => sq.matches(r));
+      if (!rows.length)
+        problems.push(`${where} does not have the app '${requiredScope}' installed (no sys_scope record).`);
+      else if (rows.length > 1) problems.push(`${where} has ${rows.length} sys_scope records for '${requiredScope}'.`);
+      else if (text(rows[0].active) === 'false')
+        problems.push(`${where} has the app '${requiredScope}' installed but inactive.`);
+      else scopeSysId = text(rows[0].sys_id);
+    } catch (err) {
+      rethrowRetriable(err);
+      problems.push(`${where}: sys_scope cannot be read: ${describe(err)}`);
+    }
+  }
+  return scopeSysId;
+}
+
+/** Every table and column the profile writes exists (columns may be inherited). */
+async function checkTables(
+  client: ServiceNowClient,
+  input: PreflightActivityInput,
+  where: string,
+  problems: string[],
+): Promise<void> {
+  const required = { ...input.profile.serviceNow.requiredColumns };
+  if (input.ipAllowlist) required.ip_access = [...new Set([...(required.ip_access ?? []), ...IP_ACCESS_COLUMNS])];
+  const tables = Object.keys(required);
+  if (tables.length) {
+    try {
+      const { lineage, missing } = await tableLineages(client, tables);
+      for (const t of missing) problems.push(`${where} has no table '${t}' (sys_db_object).`);
+      const all = [...new Set([...lineage.values()].flat())];
+      const columns = new Map<string, Set<string>>(all.map((t) => [t, new Set<string>()]));
+      if (all.length) {
+        const dq = encodedQuery().in('name', all);
+        const rows = await client.list('sys_dictionary', {
+          query: dq,
+          fields: ['name', 'element'],
+          pageSize: 500,
+          maxRecords: 20_000,
+        });
+        for (const r of rows) {
+          const element = text(r.element) ?? '';
+          if (dq.matches(r) && element !== '') columns.get(text(r.name) ?? '')?.add(element);
+        }
+      }
+      for (const [t, cols] of Object.entries(required)) {
+        const chain = lineage.get(t);
+        if (!chain) continue;
+        for (const c of cols)
+          if (!chain.some((table) => columns.get(table)?.has(c)))
+            problems.push(
+              `${where}: column '${t}.${c}' does not exist (no sys_dictionary entry on ${chain.join(' or ')}).`,
+            );
+      }
+    } catch (err) {
+      rethrowRetriable(err);
+      problems.push(`${where}: the schema (sys_db_object, sys_dictionary) cannot be read: ${describe(err)}`);
+    }
+  }
+}
+
+/** Records the integration needs and never writes (e.g. an installed spoke's connection alias). */
+async function checkRequiredRecords(
+  client: ServiceNowClient,
+  records: NonNullable<PreflightActivityInput['profile']['serviceNow']['requiredRecords']>,
+  where: string,
+  problems: string[],
+): Promise<void> {
+  for (const r of records) {
+    const what = `${r.table} ${Object.entries(r.naturalKey)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}`;
+    try {
+      const found = await lookup(client, r.table, r.naturalKey, []);
+      if (found.matched.length !== 1)
+        problems.push(
+          `${where} has ${found.matched.length ? `${found.matched.length} records` : 'no record'} ${what}: ${r.missing}.`,
+        );
+    } catch (err) {
+      rethrowRetriable(err);
+      problems.push(`${where}: ${r.table} cannot be read: ${describe(err)}`);
+    }
+  }
 }
 
 async function checkServiceNow(
@@ -210,81 +310,17 @@ async function checkServiceNow(
   const present = new Set(roleRows.filter((r) => rq.matches(r)).map((r) => text(r.name)));
   for (const role of roles) if (!present.has(role)) problems.push(`${where} has no role '${role}' (sys_user_role).`);
 
-  // 2. The scoped app.
-  let scopeSysId: string | undefined;
-  if (req.requiredScope) {
-    try {
-      const sq = encodedQuery().eq('scope', req.requiredScope);
-      const rows = (
-        await client.list('sys_scope', { query: sq, fields: ['sys_id', 'scope', 'active', 'version'] })
-      ).filter((r) => sq.matches(r));
-      if (!rows.length)
-        problems.push(`${where} does not have the app '${req.requiredScope}' installed (no sys_scope record).`);
-      else if (rows.length > 1)
-        problems.push(`${where} has ${rows.length} sys_scope records for '${req.requiredScope}'.`);
-      else if (text(rows[0].active) === 'false')
-        problems.push(`${where} has the app '${req.requiredScope}' installed but inactive.`);
-      else scopeSysId = text(rows[0].sys_id);
-    } catch (err) {
-      rethrowRetriable(err);
-      problems.push(`${where}: sys_scope cannot be read: ${describe(err)}`);
-    }
-  }
-
-  // 3. Tables and columns.
-  const required = { ...req.requiredColumns };
-  if (input.ipAllowlist) required.ip_access = [...new Set([...(required.ip_access ?? []), ...IP_ACCESS_COLUMNS])];
-  const tables = Object.keys(required);
-  if (tables.length) {
-    try {
-      const { lineage, missing } = await tableLineages(client, tables);
-      for (const t of missing) problems.push(`${where} has no table '${t}' (sys_db_object).`);
-      const all = [...new Set([...lineage.values()].flat())];
-      const columns = new Map<string, Set<string>>(all.map((t) => [t, new Set<string>()]));
-      if (all.length) {
-        const dq = encodedQuery().in('name', all);
-        const rows = await client.list('sys_dictionary', {
-          query: dq,
-          fields: ['name', 'element'],
-          pageSize: 500,
-          maxRecords: 20_000,
-        });
-        for (const r of rows) {
-          const element = text(r.element) ?? '';
-          if (dq.matches(r) && element !== '') columns.get(text(r.name) ?? '')?.add(element);
-        }
-      }
-      for (const [t, cols] of Object.entries(required)) {
-        const chain = lineage.get(t);
-        if (!chain) continue;
-        for (const c of cols)
-          if (!chain.some((table) => columns.get(table)?.has(c)))
-            problems.push(
-              `${where}: column '${t}.${c}' does not exist (no sys_dictionary entry on ${chain.join(' or ')}).`,
-            );
-      }
-    } catch (err) {
-      rethrowRetriable(err);
-      problems.push(`${where}: the schema (sys_db_object, sys_dictionary) cannot be read: ${describe(err)}`);
-    }
-  }
-
-  // 4. Records the integration needs and never writes (e.g. an installed spoke's connection alias).
-  for (const r of req.requiredRecords ?? []) {
-    const what = `${r.table} ${Object.entries(r.naturalKey)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(', ')}`;
-    try {
-      const found = await lookup(client, r.table, r.naturalKey, []);
-      if (found.matched.length !== 1)
-        problems.push(
-          `${where} has ${found.matched.length ? `${found.matched.length} records` : 'no record'} ${what}: ${r.missing}.`,
-        );
-    } catch (err) {
-      rethrowRetriable(err);
-      problems.push(`${where}: ${r.table} cannot be read: ${describe(err)}`);
-    }
-  }
+  // 2.–4. The scoped app, the tables and columns, and the records the integration needs: independent reads, all at
+  // once; their problems keep this order.
+  const scopeProblems: string[] = [];
+  const tableProblems: string[] = [];
+  const recordProblems: string[] = [];
+  const [scopeSysId] = await Promise.all([
+    checkScope(client, req.requiredScope, where, scopeProblems),
+    checkTables(client, input, where, tableProblems),
+    checkRequiredRecords(client, req.requiredRecords ?? [], where, recordProblems),
+  ]);
+  problems.push(...scopeProblems, ...tableProblems, ...recordProblems);
   return scopeSysId;
 }
 

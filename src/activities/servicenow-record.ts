@@ -165,6 +165,13 @@ export async function ensureServiceNowRecord(
   /** A shared insert announced in the ledger and not settled yet; withdrawn if the insert fails. */
   let announced: { took: boolean } | undefined;
   let lock: InsertLock | undefined;
+  /**
+   * The record as ServiceNow stored this run's write, when an answer already showed it: the PATCH response (the
+   * updated record) or the look-up right after the insert. It stands in for the read-back unless a secret write
+   * followed: PATCH answers with the updated record as stored, unless `X-no-response-body` suppresses it
+   * (https://www.servicenow.com/docs/r/australia/api-reference/rest-apis/c_TableAPI.html).
+   */
+  let stored: Row | undefined;
   try {
     const snClient = deps.serviceNow(input.serviceNowInstance);
     client = snClient;
@@ -236,8 +243,8 @@ export async function ensureServiceNowRecord(
       }
       if (changed.length && sysId) {
         logLine(log, 'info', `${input.table} '${input.key}' ${sysId}: patching ${changed.join(', ')}`);
-        await client.patch(input.table, sysId, Object.fromEntries(changed.map((f) => [f, desired[f]])), {
-          fields: ['sys_id'],
+        stored = await client.patch<Row>(input.table, sysId, Object.fromEntries(changed.map((f) => [f, desired[f]])), {
+          fields: ['sys_id', ...Object.keys(desired)],
         });
       }
     } else {
@@ -259,6 +266,7 @@ export async function ensureServiceNowRecord(
       // At-least-once: a concurrent run of this activity may have inserted too. Every run keeps the oldest match and
       // removes only the row it inserted itself.
       const again = await lookup<Row>(client, input.table, input.naturalKey, fields);
+      if (again.matched.length === 1 && text(again.matched[0].sys_id) === sysId) stored = again.matched[0];
       if (again.matched.length > 1) {
         const keep = survivor(again.matched);
         if (text(keep.sys_id) !== sysId && sysId) {
@@ -291,7 +299,8 @@ export async function ensureServiceNowRecord(
 
     let mismatches: string[] = [];
     if (created || changed.length) {
-      const back = await client.get<Row>(input.table, sysId, { fields: Object.keys(desired) });
+      const back =
+        stored && !secretWritten ? stored : await client.get<Row>(input.table, sysId, { fields: Object.keys(desired) });
       mismatches = back ? differing(back, desired) : Object.keys(desired);
       if (mismatches.length)
         logLine(log, 'warn', `${input.table} '${input.key}' ${sysId}: read-back differs in ${mismatches.join(', ')}`);

@@ -65,9 +65,12 @@ export async function ensureRoleGrant(
   const base = { userName: input.userName, role: input.role };
   try {
     const client = deps.serviceNow(input.serviceNowInstance);
-    const user = await oneSysId(client, 'sys_user', { user_name: input.userName }, `User '${input.userName}'`);
+    // The user and the role are independent reads: at once (a missing user is reported first, as before).
+    const [user, role] = await Promise.all([
+      oneSysId(client, 'sys_user', { user_name: input.userName }, `User '${input.userName}'`),
+      oneSysId(client, 'sys_user_role', { name: input.role }, `Role '${input.role}'`),
+    ]);
     if (typeof user !== 'string') return user;
-    const role = await oneSysId(client, 'sys_user_role', { name: input.role }, `Role '${input.role}'`);
     if (typeof role !== 'string') return role;
 
     const grant = { user, role };

@@ -142,6 +142,41 @@ describe('runChecks', () => {
     expect(read.at(-1)).toMatchObject({ status: 200, authSubject: `user:${input.apps[2].appId}` });
   });
 
+  it('runs the checks at once, their outcomes in profile order: a slow first check holds none of the others back', async () => {
+    const input = provision();
+    const outboundSecret = input.secrets.find((x) => x.role === 'outbound')!.secretName;
+    // The first check's only Key Vault read answers late; the other checks' calls must not wait for it.
+    const slow = env.sandbox.faults.add({
+      service: 'keyvault',
+      method: 'GET',
+      path: `^/secrets/${outboundSecret}/`,
+      action: { type: 'latency', ms: 2000 },
+      times: 1,
+    });
+    const mark = env.sandbox.journal.mark();
+    try {
+      const outcomes = await runChecks(input, env.deps);
+      expect(outcomes.map((o) => [o.name, o.ok])).toEqual([
+        ['outbound token (outbound)', true],
+        ['OIDC metadata (oidcProvider)', true],
+        ['inbound incident read (restUser → restApi)', true],
+        ['records consistent', true],
+      ]);
+    } finally {
+      env.sandbox.faults.remove(slow.id);
+    }
+    // The journal records a call when it is answered: the inbound read and the record reads of the later checks were
+    // answered before the first check's Key Vault read (one after another, none of them could be).
+    const calls = env.sandbox.journal.entries({ since: mark });
+    const slowAt = calls.findIndex((e) => e.service === 'keyvault' && e.path.startsWith(`/secrets/${outboundSecret}/`));
+    const inboundAt = calls.findIndex((e) => e.method === 'GET' && e.path.endsWith('/api/now/table/incident'));
+    const recordReads = calls.filter(
+      (e, i) => i < slowAt && e.service === 'servicenow' && /\/table\/\w+\/[0-9a-f]{32}$/.test(e.path),
+    );
+    expect(slowAt).toBeGreaterThan(inboundAt);
+    expect(recordReads.length).toBeGreaterThanOrEqual(input.records.length);
+  });
+
   it('fails the inbound check with the user_claim hint when the provider configuration maps the wrong claim', async () => {
     const input = provision({ userClaim: 'oid' });
     // The profile asks for appid; the instance was seeded with oid.

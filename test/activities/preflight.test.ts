@@ -53,6 +53,40 @@ describe('preflight', () => {
     expect(env.sandbox.journal.writes({ since: mark }).filter((e) => e.service !== 'entra')).toEqual([]);
   });
 
+  it('reads the scoped app and the schema at once, and both credential secrets at once', async () => {
+    // One slow answer each: the sys_scope read and the username secret read. The journal records a call when it is
+    // answered, so the reads beside them are journalled first only if they did not wait for them.
+    const slow = [
+      env.sandbox.faults.add({
+        service: 'servicenow',
+        method: 'GET',
+        path: '/api/now/v2/table/sys_scope$',
+        action: { type: 'latency', ms: 1500 },
+        times: 1,
+      }),
+      env.sandbox.faults.add({
+        service: 'keyvault',
+        method: 'GET',
+        path: `^/secrets/servicenow-${instance}-username/`,
+        action: { type: 'latency', ms: 1500 },
+        times: 1,
+      }),
+    ];
+    const mark = env.sandbox.journal.mark();
+    try {
+      const result = await preflight(input(), env.deps);
+      expect(result.problems).toEqual([]);
+      expect(result.scopeSysId).toBe(APP_SCOPE_SYS_ID);
+    } finally {
+      for (const f of slow) env.sandbox.faults.remove(f.id);
+    }
+    const calls = env.sandbox.journal.entries({ since: mark });
+    const at = (service: string, re: RegExp) => calls.findIndex((e) => e.service === service && re.test(e.path));
+    expect(at('servicenow', /\/sys_dictionary$/)).toBeGreaterThanOrEqual(0);
+    expect(at('servicenow', /\/sys_dictionary$/)).toBeLessThan(at('servicenow', /\/sys_scope$/));
+    expect(at('keyvault', /-password\/$/)).toBeLessThan(at('keyvault', /-username\/$/));
+  });
+
   it('reports a missing app, role and inherited column and an unknown tenant, all at once', async () => {
     const result = await withRowChanged(
       'sys_scope',

@@ -58,6 +58,27 @@ describe('ensureRoleGrant', () => {
     expect(first.shared).toBeUndefined();
   });
 
+  it('looks the user and the role up at once', async () => {
+    const userName = crypto.randomUUID();
+    env.sandbox.servicenow.seedRecord(instance, 'sys_user', { user_name: userName, first_name: 'M365' });
+    // The user look-up answers late; the journal records a call when it is answered, so the role look-up comes
+    // first only if it did not wait for the user's.
+    env.sandbox.faults.add({
+      service: 'servicenow',
+      method: 'GET',
+      path: '/api/now/v2/table/sys_user$',
+      action: { type: 'latency', ms: 1000 },
+      times: 1,
+    });
+    const mark = env.sandbox.journal.mark();
+    const r = await ensureRoleGrant({ ...env.ref(), userName, role: 'incident_manager' }, env.deps);
+    expect(r).toMatchObject({ ok: true, created: true });
+    const paths = env.sandbox.journal.entries({ service: 'servicenow', since: mark }).map((e) => e.path);
+    const at = (table: string) => paths.findIndex((p) => p.endsWith(`/table/${table}`));
+    expect(at('sys_user_role')).toBeGreaterThanOrEqual(0);
+    expect(at('sys_user_role')).toBeLessThan(at('sys_user'));
+  });
+
   it('fails precisely for an unknown user or role', async () => {
     await expect(ensureRoleGrant({ ...env.ref(), userName: 'nobody', role: 'itil' }, env.deps)).resolves.toMatchObject({
       ok: false,

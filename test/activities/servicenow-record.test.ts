@@ -166,6 +166,33 @@ describe('ensureServiceNowRecord', () => {
     expect(await compensate({ ...ref, created: [object] }, env.deps)).toEqual({ removed: [object], orphans: [] });
   });
 
+  it('finds a field ServiceNow did not keep from the answers it already has: the look-up after the insert, the PATCH response', async () => {
+    const appId = newAppId();
+    const base = outboundInput(env.ref(), appId);
+    // No secret (its own PATCH would come after those answers), and a field the table does not have: ServiceNow
+    // ignores it on write and leaves it out of every answer.
+    const { secret: _secret, ...plain } = base;
+    const input = { ...plain, fields: { ...plain.fields, u_not_a_column: 'x' } };
+    const byId = (since: number) =>
+      env.sandbox.journal
+        .entries({ service: 'servicenow', since })
+        .filter((e) => e.method === 'GET' && /\/table\/oauth_entity\/[0-9a-f]{32}$/.test(e.path));
+
+    const m1 = env.sandbox.journal.mark();
+    const created = await ensureServiceNowRecord(input, env.deps, log);
+    expect(created).toMatchObject({ ok: true, created: true, mismatches: ['u_not_a_column'] });
+    expect(byId(m1)).toEqual([]); // no separate read-back
+
+    // A field changed behind our back is patched; the PATCH answer shows what was kept.
+    const row = rowsWith('oauth_entity', 'client_id', appId)[0];
+    row.values.default_grant_type = 'password';
+    const m2 = env.sandbox.journal.mark();
+    const patched = await ensureServiceNowRecord(input, env.deps, log);
+    expect(patched).toMatchObject({ ok: true, mismatches: ['u_not_a_column'] });
+    expect(row.values.default_grant_type).toBe('client_credentials');
+    expect(byId(m2)).toEqual([]);
+  });
+
   it('patches a changed field back, only that field, and not the secret', async () => {
     const appId = newAppId();
     const input = outboundInput(env.ref(), appId);
