@@ -121,6 +121,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         GRAPH_BASE_URL: urls.graph,
         KEY_VAULT_URL: `${urls.keyvault}/`,
         SERVICENOW_URL_TEMPLATE: `${urls.servicenow}/{instance}`,
+        SERVICENOW_AUTH_MODE: 'basic',
         SANDBOX_SERVICENOW_INSTANCE: instance,
         SANDBOX_SERVICENOW_ADMIN_USER: servicenow.adminUser,
         SANDBOX_SERVICENOW_ADMIN_PASSWORD: servicenow.adminPassword,

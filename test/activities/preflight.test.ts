@@ -49,7 +49,12 @@ describe('preflight', () => {
   it('passes on a fresh sandbox, resolving the scope sys_id and the tenant GUID, and writes nothing', async () => {
     const mark = env.sandbox.journal.mark();
     const result = await preflight(input({ ipAllowlist: true }), env.deps);
-    expect(result).toEqual({ problems: [], scopeSysId: APP_SCOPE_SYS_ID, tenantId: env.sandbox.directory.tenantId });
+    expect(result).toEqual({
+      problems: [],
+      scopeSysId: APP_SCOPE_SYS_ID,
+      tenantId: env.sandbox.directory.tenantId,
+      serviceNowAuth: { mode: env.deps.config.serviceNow.authMode, ok: true },
+    });
     expect(env.sandbox.journal.writes({ since: mark }).filter((e) => e.service !== 'entra')).toEqual([]);
   });
 
