@@ -7,9 +7,10 @@
  *   diagnostic only).
  * - Key Vault: reachable (one page of secret properties); with SERVICENOW_AUTH_MODE=basic or oauth, the ServiceNow
  *   credential secrets exist (token auth, the default, reads none).
- * - ServiceNow, authenticated as configured (a fresh token or the credentials read from Key Vault now: nothing
- *   cached): a Table API read works, which with token auth proves the trust the bootstrap script sets up (OIDC
- *   provider configuration, entity, machine user: a 401 names that step); the profile's scoped app is installed (`sys_scope`, servicenow.md#records-the-integration-writes);
+ * - ServiceNow, authenticated as configured (the identity's token, or the credentials read from Key Vault now):
+ *   a Table API read works, which with token auth proves the trust the bootstrap script sets up (OIDC provider
+ *   configuration, entity, machine user: a 401 names that step); the profile's scoped app is installed
+ *   (`sys_scope`, servicenow.md#records-the-integration-writes);
  *   every table and column we write exists (`sys_db_object`, `sys_dictionary`; a child table's inherited columns are
  *   listed under its parent, servicenow.md#schema-discovery, so the parent chain is followed through
  *   `sys_db_object.super_class`); the roles exist (`sys_user_role`, servicenow.md#authentication-and-roles).
