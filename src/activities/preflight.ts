@@ -205,9 +205,9 @@ async function checkServiceNow(
   // The one ServiceNow client of the instance (with its deadline, SERVICENOW_TIMEOUT_SECONDS), made to read the
   // admin credentials from Key Vault afresh: the preflight checks what is stored now, not what was cached.
   const client = deps.serviceNow(instance);
-  // Token auth: the identity's token is what it is now (a 401 still gets one fresh token); dropping it here would
-  // also drop the Graph and Key Vault tokens of the shared credential.
-  if (deps.config.serviceNow.authMode !== 'entra') client.forgetCredentials();
+  // Nothing cached: basic/oauth re-read Key Vault; token auth asks Entra for a fresh token (which also replaces the
+  // shared credential's cached Graph and Key Vault tokens: RefreshableCredential.refresh).
+  client.forgetCredentials();
   const where = `ServiceNow instance '${instance}'`;
 
   // 1. Credentials: one Table API read (sys_user_role, which every later check needs anyway).
