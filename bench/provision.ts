@@ -84,11 +84,6 @@ function calls(stack: LocalStack, since: number) {
 async function main(): Promise<void> {
   const stack = await startLocalStack({ timers: 'virtual', servicenow: { instances } });
   try {
-    const sn = stack.sandbox.servicenow;
-    for (const i of instances.slice(1)) {
-      stack.sandbox.keyvault.seedSecret(`servicenow-${i}-username`, sn.adminUser);
-      stack.sandbox.keyvault.seedSecret(`servicenow-${i}-password`, sn.adminPassword);
-    }
     const mark = stack.sandbox.journal.mark();
     const sequential: Run[] = [];
     for (const i of instances.slice(0, N)) sequential.push(await provision(stack, i));

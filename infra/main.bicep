@@ -57,11 +57,15 @@ param graphBaseUrl string = ''
 param serviceNowUrlTemplate string = ''
 
 @allowed([
+  'entra'
   'basic'
   'oauth'
 ])
-@description('SERVICENOW_AUTH_MODE: how the app authenticates to ServiceNow with the credentials stored in Key Vault.')
-param serviceNowAuthMode string = 'basic'
+@description('SERVICENOW_AUTH_MODE: entra (default) = Entra tokens of the managed identity, no ServiceNow credential; basic/oauth = credentials stored in Key Vault.')
+param serviceNowAuthMode string = 'entra'
+
+@description('SERVICENOW_TOKEN_AUDIENCE: application ID URI api://<client id> of the control-plane audience app (created with az CLI, docs/deploy.md "Connect an instance"). Required with serviceNowAuthMode entra.')
+param serviceNowTokenAudience string = ''
 
 @description('SERVICENOW_CREDENTIAL_SECRET_PREFIX: Key Vault secret names are <prefix><instance>-username etc.')
 param serviceNowCredentialSecretPrefix string = 'servicenow-'
@@ -323,6 +327,9 @@ module api 'app/api.bicep' = {
     serviceNowCredentialsVaultUrl: credentialsVault.outputs.uri
     serviceNowUrlTemplate: settings.serviceNowUrlTemplate
     serviceNowAuthMode: serviceNowAuthMode
+    serviceNowTokenAudience: serviceNowTokenAudience
+    // The managed identity's object id is the `oid` of its tokens: the ServiceNow machine user's user_name.
+    serviceNowIdentityObjectId: identity.outputs.principalId
     serviceNowCredentialSecretPrefix: serviceNowCredentialSecretPrefix
     mailSender: mailSender
     approvers: approvers

@@ -1,3 +1,6 @@
+import { bootstrapPlan } from '../src/bootstrap/plan';
+import { controlPlaneRoles } from '../src/bootstrap/roles';
+import { allProfiles } from '../src/profiles';
 import { SandboxClock } from './core/clock';
 import { FaultInjector, latencyFromEnv, ServiceLatency, type LatencyModel } from './core/faults';
 import { Journal } from './core/journal';
@@ -28,6 +31,13 @@ export interface SandboxOptions {
    * else off.
    */
   latency?: boolean | LatencyModel;
+  /**
+   * How the product authenticates to the ServiceNow stand-in. `entra` (default, as in Azure): the instances trust the
+   * Function identity's tokens for the control-plane audience (the bootstrap records are seeded on every instance) and
+   * no ServiceNow password is in the settings or the vault. `basic`: the admin credentials are stored in the sandbox
+   * Key Vault and SERVICENOW_AUTH_MODE=basic (tests of the fallback ask for it).
+   */
+  serviceNowAuth?: 'entra' | 'basic';
 }
 
 export interface Sandbox {
@@ -76,13 +86,33 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const servicenow = createServiceNow({ clock, origin: origin('servicenow') }, opts.servicenow);
 
   const instance = servicenow.instances[0] ?? 'dev00000';
-  // What a deployer does once (docs/deploy.md): store the ServiceNow admin credentials in Key Vault under the names
-  // the product reads (SERVICENOW_CREDENTIAL_SECRET_PREFIX, default `servicenow-`).
+  const authMode = opts.serviceNowAuth ?? 'entra';
+  // Basic mode only: what a deployer then does once (docs/deploy.md): store the ServiceNow admin credentials in Key
+  // Vault under the names the product reads (SERVICENOW_CREDENTIAL_SECRET_PREFIX, default `servicenow-`).
   const seedVault = () => {
+    if (authMode !== 'basic') return;
     keyvault.seedSecret(`servicenow-${instance}-username`, servicenow.adminUser, { purpose: 'servicenow-admin' });
     keyvault.seedSecret(`servicenow-${instance}-password`, servicenow.adminPassword, { purpose: 'servicenow-admin' });
   };
   seedVault();
+  // Token mode: what an instance administrator does once per instance (docs/deploy.md, "Connect an instance"): run
+  // the bootstrap script, here applied from the same plan the script is rendered from.
+  const trustPlan = () =>
+    bootstrapPlan({
+      tenantId: directory.tenantId,
+      authorityHost: origins.entra ?? '',
+      clientId: directory.controlPlaneAudience.appId,
+      objectId: directory.functionIdentity.servicePrincipalId,
+      roles: controlPlaneRoles(allProfiles()),
+    });
+  const seedTrust = () => {
+    if (authMode !== 'entra') return;
+    const plan = trustPlan();
+    for (const name of servicenow.instances) {
+      const applied = servicenow.applyBootstrap(name, plan);
+      if (applied.stopped) throw new Error(`sandbox: bootstrap of ${name} stopped: ${applied.stopped}`);
+    }
+  };
   const resetAll = () => {
     clock.reset();
     faults.clear();
@@ -90,6 +120,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     directory.reset();
     for (const s of [entra, graph, keyvault, servicenow]) s.reset();
     seedVault();
+    seedTrust();
   };
   const control = createControl({ clock, faults, journal, outbox: () => graph.outbox, reset: resetAll });
 
@@ -108,6 +139,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       servicenow: await start('servicenow', servicenow),
       control: await start('control', control, new Journal()),
     };
+    seedTrust(); // the provider configuration names the Entra stand-in's metadata URL, known once it listens
     return {
       clock,
       faults,
@@ -131,9 +163,14 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         GRAPH_BASE_URL: urls.graph,
         KEY_VAULT_URL: `${urls.keyvault}/`,
         SERVICENOW_URL_TEMPLATE: `${urls.servicenow}/{instance}`,
+        SERVICENOW_AUTH_MODE: authMode,
         SANDBOX_SERVICENOW_INSTANCE: instance,
         SANDBOX_SERVICENOW_ADMIN_USER: servicenow.adminUser,
-        SANDBOX_SERVICENOW_ADMIN_PASSWORD: servicenow.adminPassword,
+        // The control plane's trust (token mode): the audience it asks tokens for, and its machine user's user_name.
+        SERVICENOW_TOKEN_AUDIENCE: directory.controlPlaneAudience.identifierUri,
+        SERVICENOW_IDENTITY_OBJECT_ID: directory.functionIdentity.servicePrincipalId,
+        // No ServiceNow password in the settings unless the basic fallback is asked for.
+        ...(authMode === 'basic' ? { SANDBOX_SERVICENOW_ADMIN_PASSWORD: servicenow.adminPassword } : {}),
         SANDBOX_CONTROL_URL: urls.control,
         MAIL_SENDER: directory.mailSender,
         // The approver policy: two seeded people and the seeded approvers group (sandbox/directory).

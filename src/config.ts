@@ -18,6 +18,11 @@ export const SETTING_NAMES = [
   'KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION',
   'SERVICENOW_URL_TEMPLATE',
   'SERVICENOW_AUTH_MODE',
+  // Token auth (SERVICENOW_AUTH_MODE=entra): the application ID URI of the control-plane audience app
+  // (api://<client id>) the app's identity gets tokens for, and that identity's object id (the `oid` claim, the
+  // ServiceNow machine user's user_name). docs/deploy.md, "Connect an instance".
+  'SERVICENOW_TOKEN_AUDIENCE',
+  'SERVICENOW_IDENTITY_OBJECT_ID',
   'SERVICENOW_CREDENTIAL_SECRET_PREFIX',
   // The vault holding the ServiceNow admin credentials (read-only for the app); defaults to KEY_VAULT_URL.
   'SERVICENOW_CREDENTIALS_VAULT_URL',
@@ -107,7 +112,7 @@ export const DEFAULTS = {
   ENTRA_AUTHORITY_HOST: 'https://login.microsoftonline.com',
   GRAPH_BASE_URL: 'https://graph.microsoft.com',
   SERVICENOW_URL_TEMPLATE: 'https://{instance}.service-now.com',
-  SERVICENOW_AUTH_MODE: 'basic',
+  SERVICENOW_AUTH_MODE: 'entra',
   SERVICENOW_CREDENTIAL_SECRET_PREFIX: 'servicenow-',
   KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: 'true',
   APPROVAL_TIMEOUT_MINUTES: '4320',
@@ -142,7 +147,12 @@ export const DEFAULTS = {
   ALERT_WEBHOOK_FORMAT: 'teams',
 } as const satisfies Partial<Record<SettingName, string>>;
 
-export type ServiceNowAuthMode = 'basic' | 'oauth';
+/**
+ * How the app authenticates to ServiceNow: `entra` (default) sends an Entra access token of its own identity for the
+ * control-plane audience, which the instance trusts through an OIDC provider configuration and entity (no ServiceNow
+ * credential anywhere); `basic` and `oauth` read ServiceNow credentials from Key Vault (explicit fallbacks).
+ */
+export type ServiceNowAuthMode = 'entra' | 'basic' | 'oauth';
 
 export interface AppConfig {
   /** The tenant our identity lives in, and where tokens are requested. */
@@ -184,6 +194,15 @@ export interface AppConfig {
     /** Contains `{instance}`. */
     urlTemplate: string;
     authMode: ServiceNowAuthMode;
+    /**
+     * SERVICENOW_TOKEN_AUDIENCE (required in `entra` mode): the app ID URI `api://<client id>`, the token scope
+     * `<uri>/.default`, and the client id: the `aud` of the v2 tokens the audience app issues
+     * (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference) and so the OIDC entity's
+     * client id.
+     */
+    token?: { audience: string; scope: string; clientId: string };
+    /** SERVICENOW_IDENTITY_OBJECT_ID: the object id (`oid`) of the app's identity, the machine user's user_name. */
+    identityObjectId?: string;
     credentialSecretPrefix: string;
     /**
      * Vault of the admin credentials (`<prefix><instance>-username` etc.). In Azure a separate vault the identity may
@@ -318,8 +337,28 @@ const schema = z.object({
     DEFAULTS.SERVICENOW_URL_TEMPLATE,
   ),
   SERVICENOW_AUTH_MODE: withDefault(
-    z.enum(['basic', 'oauth'], { error: 'must be basic or oauth' }),
+    z.enum(['entra', 'basic', 'oauth'], { error: 'must be entra, basic or oauth' }),
     DEFAULTS.SERVICENOW_AUTH_MODE,
+  ),
+  // The default app ID URI form, api://<application (client) id>
+  // (https://learn.microsoft.com/entra/identity-platform/reference-app-manifest#identifieruris-attribute): the client
+  // id in it is what v2 tokens carry as `aud`, so the bootstrap script can name it as the OIDC entity's client id.
+  SERVICENOW_TOKEN_AUDIENCE: optional(
+    z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(
+        /^api:\/\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\/?$/,
+        'must be an application ID URI api://<application (client) id>',
+      )
+      .transform((v) => v.replace(/\/+$/, '')),
+  ),
+  SERVICENOW_IDENTITY_OBJECT_ID: optional(
+    z
+      .string()
+      .trim()
+      .pipe(z.guid({ error: "must be a GUID (the object id of the app identity's service principal)" })),
   ),
   SERVICENOW_CREDENTIAL_SECRET_PREFIX: withDefault(
     // Key Vault secret names: letters, digits and '-', starting with a letter
@@ -536,6 +575,13 @@ function crossFieldProblems(input: Record<string, string | undefined>): Array<{ 
   const quorum = wholeNumber(input, 'APPROVAL_QUORUM');
   if (!groups.length && approvers.length && quorum !== undefined && quorum > new Set(approvers).size)
     problems.push({ name: 'APPROVAL_QUORUM', reason: 'must not exceed the number of APPROVERS (no APPROVER_GROUPS)' });
+  const authMode = (blankToUndefined(input.SERVICENOW_AUTH_MODE) ?? DEFAULTS.SERVICENOW_AUTH_MODE) as string;
+  if (authMode.trim() === 'entra' && !present('SERVICENOW_TOKEN_AUDIENCE'))
+    problems.push({
+      name: 'SERVICENOW_TOKEN_AUDIENCE',
+      reason:
+        'is required when SERVICENOW_AUTH_MODE is entra (the default): the application ID URI api://<client id> the ServiceNow instances trust',
+    });
   const channels = typeof input.ALERT_CHANNELS === 'string' ? splitList(input.ALERT_CHANNELS.toLowerCase()) : [];
   if (channels.includes('webhook') && !present('ALERT_WEBHOOK_SECRET_NAME'))
     problems.push({
@@ -618,6 +664,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     serviceNow: {
       urlTemplate: trimSlash(s.SERVICENOW_URL_TEMPLATE),
       authMode: s.SERVICENOW_AUTH_MODE,
+      ...(s.SERVICENOW_TOKEN_AUDIENCE
+        ? {
+            token: {
+              audience: s.SERVICENOW_TOKEN_AUDIENCE,
+              scope: `${s.SERVICENOW_TOKEN_AUDIENCE}/.default`,
+              clientId: s.SERVICENOW_TOKEN_AUDIENCE.slice('api://'.length),
+            },
+          }
+        : {}),
+      ...(s.SERVICENOW_IDENTITY_OBJECT_ID ? { identityObjectId: s.SERVICENOW_IDENTITY_OBJECT_ID.toLowerCase() } : {}),
       credentialSecretPrefix: s.SERVICENOW_CREDENTIAL_SECRET_PREFIX,
       credentialsVaultUrl: s.SERVICENOW_CREDENTIALS_VAULT_URL ?? s.KEY_VAULT_URL,
       timeoutMs: s.SERVICENOW_TIMEOUT_SECONDS * 1000,

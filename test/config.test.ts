@@ -19,6 +19,7 @@ const minimal = {
   TASKHUB_NAME: 'provisioner',
   AzureWebJobsStorage__tableServiceUri: 'https://stprov.table.core.windows.net/',
   APPROVERS: 'approver@contoso.com',
+  SERVICENOW_TOKEN_AUDIENCE: 'api://0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b',
 };
 
 function problemsOf(env: Record<string, string | undefined>): Array<{ name: string; reason: string }> {
@@ -95,7 +96,12 @@ describe('loadConfig', () => {
     });
     expect(c.serviceNow).toEqual({
       urlTemplate: 'https://{instance}.service-now.com',
-      authMode: 'basic',
+      authMode: 'entra',
+      token: {
+        audience: 'api://0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b',
+        scope: 'api://0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b/.default',
+        clientId: '0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b',
+      },
       credentialSecretPrefix: 'servicenow-',
       // One vault unless SERVICENOW_CREDENTIALS_VAULT_URL names another.
       credentialsVaultUrl: 'https://kv-prov.vault.azure.net/',
@@ -130,7 +136,7 @@ describe('loadConfig', () => {
   it('treats blank settings as missing and lists every missing required setting at once', () => {
     const problems = problemsOf({ KEY_VAULT_URL: '  ' });
     expect(problems.map((p) => p.name).sort()).toEqual(
-      [...REQUIRED_SETTINGS, 'AzureWebJobsStorage__tableServiceUri', 'APPROVERS'].sort(),
+      [...REQUIRED_SETTINGS, 'AzureWebJobsStorage__tableServiceUri', 'APPROVERS', 'SERVICENOW_TOKEN_AUDIENCE'].sort(),
     );
     expect(problems.every((p) => p.reason.startsWith('is required'))).toBe(true);
   });
@@ -163,7 +169,7 @@ describe('loadConfig', () => {
         KEY_VAULT_URL: 'must be an absolute https URL',
         KEY_VAULT_CHALLENGE_RESOURCE_VERIFICATION: 'must be true or false',
         SERVICENOW_URL_TEMPLATE: 'must contain {instance}',
-        SERVICENOW_AUTH_MODE: 'must be basic or oauth',
+        SERVICENOW_AUTH_MODE: 'must be entra, basic or oauth',
         SERVICENOW_CREDENTIAL_SECRET_PREFIX: 'must start with a letter and hold only letters, digits and -',
         MAIL_SENDER: 'must be a mailbox address (UPN)',
         PUBLIC_BASE_URL: 'must be an absolute https URL (http only on loopback)',
@@ -410,6 +416,38 @@ describe('derived endpoints', () => {
   });
 });
 
+describe('ServiceNow token auth settings', () => {
+  it('defaults to entra, requires the audience as api://<client id> and derives the scope and client id', () => {
+    const { SERVICENOW_TOKEN_AUDIENCE: _audience, ...withoutAudience } = minimal;
+    expect(problemsOf(withoutAudience).map((p) => p.name)).toEqual(['SERVICENOW_TOKEN_AUDIENCE']);
+    expect(loadConfig({ ...withoutAudience, SERVICENOW_AUTH_MODE: 'basic' }).serviceNow.token).toBeUndefined();
+    const c = loadConfig({
+      ...minimal,
+      SERVICENOW_TOKEN_AUDIENCE: 'API://0F4B8E2A-7C1D-4E5F-9A3B-2C6D8E0F1A2B/',
+      SERVICENOW_IDENTITY_OBJECT_ID: 'A1B2C3D4-0000-4000-8000-00000000000A',
+    });
+    expect(c.serviceNow.token).toEqual({
+      audience: 'api://0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b',
+      scope: 'api://0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b/.default',
+      clientId: '0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b',
+    });
+    expect(c.serviceNow.identityObjectId).toBe('a1b2c3d4-0000-4000-8000-00000000000a');
+    expect(
+      problemsOf({
+        ...minimal,
+        SERVICENOW_TOKEN_AUDIENCE: 'https://contoso.com/servicenow',
+        SERVICENOW_IDENTITY_OBJECT_ID: 'me',
+      }),
+    ).toEqual([
+      { name: 'SERVICENOW_TOKEN_AUDIENCE', reason: 'must be an application ID URI api://<application (client) id>' },
+      {
+        name: 'SERVICENOW_IDENTITY_OBJECT_ID',
+        reason: "must be a GUID (the object id of the app identity's service principal)",
+      },
+    ]);
+  });
+});
+
 describe('the ServiceNow credentials vault', () => {
   const credentialsVault = 'https://kv-sn-prov.vault.azure.net/';
 
@@ -431,14 +469,17 @@ describe('the ServiceNow credentials vault', () => {
   it('gets its own secret client, which the ServiceNow auth reads the admin credentials from', () => {
     const spy = jest.spyOn(serviceNowAuth, 'createServiceNowAuth');
     try {
-      const deps = createDeps(loadConfig({ ...minimal, SERVICENOW_CREDENTIALS_VAULT_URL: credentialsVault }));
+      const deps = createDeps(
+        loadConfig({ ...minimal, SERVICENOW_AUTH_MODE: 'basic', SERVICENOW_CREDENTIALS_VAULT_URL: credentialsVault }),
+      );
       expect(deps.secrets.vaultUrl).toBe(minimal.KEY_VAULT_URL);
       expect(deps.serviceNowSecrets.vaultUrl).toBe(credentialsVault);
       expect(deps.serviceNowSecrets).not.toBe(deps.secrets);
       deps.serviceNow('contoso');
       expect(spy).toHaveBeenCalledTimes(1);
       expect(spy.mock.calls[0]?.[1]).toBe('contoso');
-      expect(spy.mock.calls[0]?.[2]).toBe(deps.serviceNowSecrets);
+      const secrets = spy.mock.calls[0]?.[2];
+      expect(typeof secrets === 'function' ? secrets() : secrets).toBe(deps.serviceNowSecrets);
     } finally {
       spy.mockRestore();
     }

@@ -35,10 +35,15 @@ param keyVaultUrl string
 param serviceNowCredentialsVaultUrl string
 param serviceNowUrlTemplate string
 @allowed([
+  'entra'
   'basic'
   'oauth'
 ])
 param serviceNowAuthMode string
+@description('SERVICENOW_TOKEN_AUDIENCE: application ID URI api://<client id> the ServiceNow instances trust (entra mode).')
+param serviceNowTokenAudience string = ''
+@description('SERVICENOW_IDENTITY_OBJECT_ID: object id of the user-assigned identity (the `oid` claim of its tokens).')
+param serviceNowIdentityObjectId string
 param serviceNowCredentialSecretPrefix string
 param mailSender string
 @description('APPROVERS: approver email addresses separated by , or ; (at least one of APPROVERS, APPROVER_GROUPS).')
@@ -194,6 +199,8 @@ var productSettings = {
   SERVICENOW_CREDENTIALS_VAULT_URL: serviceNowCredentialsVaultUrl
   SERVICENOW_URL_TEMPLATE: serviceNowUrlTemplate
   SERVICENOW_AUTH_MODE: serviceNowAuthMode
+  SERVICENOW_TOKEN_AUDIENCE: serviceNowTokenAudience
+  SERVICENOW_IDENTITY_OBJECT_ID: serviceNowIdentityObjectId
   SERVICENOW_CREDENTIAL_SECRET_PREFIX: serviceNowCredentialSecretPrefix
   MAIL_SENDER: mailSender
   PUBLIC_BASE_URL: !empty(publicBaseUrl) ? publicBaseUrl : 'https://${functionApp.properties.defaultHostName}'

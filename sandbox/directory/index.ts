@@ -174,6 +174,13 @@ export class Directory {
   functionIdentity = { clientId: '', objectId: '', clientSecret: '', servicePrincipalId: '' };
   /** The mailbox the product sends from. */
   mailSender = '';
+  /**
+   * The control-plane audience app (SERVICENOW_TOKEN_AUDIENCE = `api://{appId}`): an app registration that exposes an
+   * API and asks for v2 tokens, so the Function identity's client-credential tokens for it carry iss
+   * https://login.microsoftonline.com/{tid}/v2.0, aud = appId and oid = the identity's service principal id, the
+   * token the ServiceNow instances trust (docs/deploy.md, "Connect an instance"). Kept across reset().
+   */
+  controlPlaneAudience = { appId: '', objectId: '', servicePrincipalId: '', identifierUri: '' };
 
   constructor(
     readonly clock: SandboxClock,
@@ -409,6 +416,29 @@ export class Directory {
         resourceId: graph.id,
         appRoleId: GRAPH_ROLES[role],
       });
+    const keptAudience = this.controlPlaneAudience.appId ? this.controlPlaneAudience : undefined;
+    const audienceAppId = keptAudience?.appId ?? newGuid();
+    const audience = this.addApplication({
+      displayName: 'm365-snow-provisioner ServiceNow control plane (token audience)',
+      createdAt: 0,
+      appId: audienceAppId,
+      identifierUris: [`api://${audienceAppId}`],
+      api: { requestedAccessTokenVersion: 2 },
+      ...(keptAudience ? { id: keptAudience.objectId } : {}),
+    });
+    const audienceSp = this.addServicePrincipal({
+      appId: audience.appId,
+      displayName: audience.displayName,
+      servicePrincipalNames: [audience.appId, `api://${audience.appId}`],
+      createdAt: 0,
+      ...(keptAudience ? { id: keptAudience.servicePrincipalId } : {}),
+    });
+    this.controlPlaneAudience = {
+      appId: audience.appId,
+      objectId: audience.id,
+      servicePrincipalId: audienceSp.id,
+      identifierUri: `api://${audience.appId}`,
+    };
     this.functionIdentity = {
       clientId: fn.appId,
       objectId: fn.id,

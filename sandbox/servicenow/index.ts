@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 
 import type { SandboxClock } from '../core/clock';
 import type { SandboxRequest, SandboxResponse, StandIn } from '../core/types';
+import type { BootstrapPlan } from '../../src/bootstrap/plan';
 import { authenticate, TokenStore } from './auth';
+import { applyBootstrapPlan, type ApplyResult } from './bootstrap';
 import { notAuthenticated, snError, statusMessage } from './errors';
 import { handleTokenRequest } from './oauth';
 import { OidcValidator } from './oidc';
@@ -46,6 +48,8 @@ export interface ServiceNowStandIn extends StandIn {
   setRateLimits(rules: RateLimitRule[]): void;
   /** Forgets cached OIDC metadata and keys (as touching the provider configuration would). */
   clearOidcCache(): void;
+  /** In-process: what an administrator running the bootstrap background script does (src/bootstrap/script.ts). */
+  applyBootstrap(instance: string, plan: BootstrapPlan): ApplyResult;
 }
 
 const SECRET_KEY = /secret|password|token/i;
@@ -148,6 +152,7 @@ export function createServiceNow(deps: ServiceNowDeps, opts: ServiceNowOptions =
     },
     setRateLimits: (rules) => limiter.set(rules),
     clearOidcCache: () => oidc.clearCache(),
+    applyBootstrap: (instance, plan) => applyBootstrapPlan(storeOf(instance), plan),
 
     async handle(req, ctx) {
       const m = /^\/([^/]+)(\/.*)?$/.exec(req.path);

@@ -15,7 +15,18 @@ export interface SeedOptions {
  * integration profile, the roles it needs (src/profiles/needs.ts): its scoped app is installed, as the profile's
  * preflight expects. A profile therefore brings its own sandbox instance state; nothing here names one.
  */
-export const BASE_ROLES = ['admin', 'itil', 'incident_manager', 'security_admin', 'snc_internal'];
+export const BASE_ROLES = [
+  'admin',
+  'itil',
+  'incident_manager',
+  'security_admin',
+  'snc_internal',
+  // Administration roles every instance has; the control plane's machine user holds some of them (src/bootstrap/roles.ts).
+  'oauth_admin',
+  'user_admin',
+  'credential_admin',
+  'connection_admin',
+];
 
 /** The scoped apps the registered profiles require. */
 function installedApps(): { scope: string; name: string }[] {

@@ -5,9 +5,12 @@
  * - Graph: the access token our identity gets for Graph carries the application permissions the product uses
  *   (`roles` claim of an app-only token, Entra access-token claims reference; decoded, not verified:
  *   diagnostic only).
- * - Key Vault: reachable (one page of secret properties) and the ServiceNow admin credential secrets exist.
- * - ServiceNow, with the admin credentials read from Key Vault now (a fresh client: no cached credentials): a Table
- *   API read works; the profile's scoped app is installed (`sys_scope`, servicenow.md#records-the-integration-writes);
+ * - Key Vault: reachable (one page of secret properties); with SERVICENOW_AUTH_MODE=basic or oauth, the ServiceNow
+ *   credential secrets exist (token auth, the default, reads none).
+ * - ServiceNow, authenticated as configured (the identity's token, or the credentials read from Key Vault now):
+ *   a Table API read works, which with token auth proves the trust the bootstrap script sets up (OIDC provider
+ *   configuration, entity, machine user: a 401 names that step); the profile's scoped app is installed
+ *   (`sys_scope`, servicenow.md#records-the-integration-writes);
  *   every table and column we write exists (`sys_db_object`, `sys_dictionary`; a child table's inherited columns are
  *   listed under its parent, servicenow.md#schema-discovery, so the parent chain is followed through
  *   `sys_db_object.super_class`); the roles exist (`sys_user_role`, servicenow.md#authentication-and-roles).
@@ -108,8 +111,13 @@ async function checkKeyVault(deps: Deps, instance: string, problems: string[]): 
     }
   })();
   const names = serviceNowCredentialSecretNames(deps.config, instance);
+  const mode = deps.config.serviceNow.authMode;
+  if (mode === 'entra') {
+    problems.push(...(await vault)); // token auth: no ServiceNow secret to read
+    return true;
+  }
   const wanted =
-    deps.config.serviceNow.authMode === 'oauth'
+    mode === 'oauth'
       ? [
           { name: names.clientId, what: 'OAuth client id' },
           { name: names.clientSecret, what: 'OAuth client secret' },
@@ -270,16 +278,38 @@ async function checkRequiredRecords(
   }
 }
 
+/** Why a token-authenticated call was refused, and the bootstrap step that fixes it. */
+export function entraTrustProblem(deps: Deps, instance: string, status: number | undefined, detail: string): string {
+  const where = `ServiceNow instance '${instance}'`;
+  const token = deps.config.serviceNow.token;
+  const bootstrap =
+    `Connect the instance once: GET /api/servicenow/bootstrap?instance=${instance} returns a background script an ` +
+    `instance administrator runs (it creates the OIDC provider configuration, the OIDC entity with client id ` +
+    `${token?.clientId ?? '(SERVICENOW_TOKEN_AUDIENCE)'} and the machine user ` +
+    `${deps.config.serviceNow.identityObjectId ?? '(SERVICENOW_IDENTITY_OBJECT_ID)'}); then ` +
+    `GET /api/servicenow/instances/${instance}/trust checks it.`;
+  if (status === 401)
+    return (
+      `${where} rejected the app's Entra token (SERVICENOW_AUTH_MODE=entra, audience ${token?.audience ?? '?'}): ` +
+      `the instance does not trust it: no active OIDC entity for that client id, the provider configuration's ` +
+      `metadata URL is not our tenant's, or the machine user is missing, inactive or locked. ${bootstrap} (${detail})`
+    );
+  return `${where} could not be reached with the app's Entra token (SERVICENOW_AUTH_MODE=entra): ${detail}. ${bootstrap}`;
+}
+
 async function checkServiceNow(
   deps: Deps,
   input: PreflightActivityInput,
   problems: string[],
+  auth: { ok: boolean },
 ): Promise<string | undefined> {
   const instance = input.serviceNowInstance;
   const req = input.profile.serviceNow;
   // The one ServiceNow client of the instance (with its deadline, SERVICENOW_TIMEOUT_SECONDS), made to read the
   // admin credentials from Key Vault afresh: the preflight checks what is stored now, not what was cached.
   const client = deps.serviceNow(instance);
+  // Nothing cached: basic/oauth re-read Key Vault; token auth asks Entra for a fresh token (which also replaces the
+  // shared credential's cached Graph and Key Vault tokens: RefreshableCredential.refresh).
   client.forgetCredentials();
   const where = `ServiceNow instance '${instance}'`;
 
@@ -292,6 +322,11 @@ async function checkServiceNow(
   } catch (err) {
     rethrowRetriable(err);
     const status = err instanceof ExternalServiceError ? err.status : undefined;
+    if (deps.config.serviceNow.authMode === 'entra' && status !== 404) {
+      problems.push(entraTrustProblem(deps, instance, status, describe(err)));
+      problems.push(`${where}: the app, table, column and role checks were not run because the Table API read failed.`);
+      return undefined;
+    }
     const names = serviceNowCredentialSecretNames(deps.config, instance);
     const secrets =
       deps.config.serviceNow.authMode === 'oauth'
@@ -307,6 +342,7 @@ async function checkServiceNow(
     problems.push(`${where}: the app, table, column and role checks were not run because the Table API read failed.`);
     return undefined;
   }
+  auth.ok = true;
   const present = new Set(roleRows.filter((r) => rq.matches(r)).map((r) => text(r.name)));
   for (const role of roles) if (!present.has(role)) problems.push(`${where} has no role '${role}' (sys_user_role).`);
 
@@ -348,6 +384,8 @@ export async function preflight(
   const snProblems: string[] = [];
   const tenantProblems: string[] = [];
   let credentialsInVault = false;
+  const mode = deps.config.serviceNow.authMode;
+  const auth = { ok: false };
   const [, scopeSysId, tenantId] = await Promise.all([
     checkGraph(
       deps,
@@ -356,7 +394,7 @@ export async function preflight(
     ),
     checkKeyVault(deps, input.serviceNowInstance, vaultProblems).then((usable) => {
       credentialsInVault = usable;
-      return usable ? checkServiceNow(deps, input, snProblems) : undefined;
+      return usable ? checkServiceNow(deps, input, snProblems, auth) : undefined;
     }),
     checkTenant(deps, input.tenant, tenantProblems),
   ]);
@@ -365,6 +403,15 @@ export async function preflight(
       `ServiceNow instance '${input.serviceNowInstance}' was not checked (app, tables, columns, roles): its admin credentials are not readable from Key Vault.`,
     );
   const problems = [...graphProblems, ...vaultProblems, ...snProblems, ...tenantProblems];
-  logLine(log, problems.length ? 'warn' : 'info', `preflight: ${problems.length} problem(s)`);
-  return { problems, ...(scopeSysId ? { scopeSysId } : {}), ...(tenantId ? { tenantId } : {}) };
+  logLine(
+    log,
+    problems.length ? 'warn' : 'info',
+    `preflight: ${problems.length} problem(s); ServiceNow auth ${mode} ${auth.ok ? 'accepted' : 'not accepted'}`,
+  );
+  return {
+    problems,
+    ...(scopeSysId ? { scopeSysId } : {}),
+    ...(tenantId ? { tenantId } : {}),
+    serviceNowAuth: { mode, ok: auth.ok },
+  };
 }

@@ -38,7 +38,10 @@ export interface Deps {
    * The same client as `secrets` when both settings name one vault (the sandbox).
    */
   serviceNowSecrets: SecretClient;
-  /** One client per ServiceNow instance, its admin credentials read from `serviceNowSecrets` at use time. */
+  /**
+   * One client per ServiceNow instance: with SERVICENOW_AUTH_MODE=entra (default) authenticated by Entra tokens of
+   * `credential`; with basic/oauth by credentials read from `serviceNowSecrets` at use time.
+   */
   serviceNow(instance: string): ServiceNowClient;
   registry: IntegrationRegistry;
   approvalTokens: ApprovalTokenStore;
@@ -115,7 +118,8 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
       if (!client) {
         client = new ServiceNowClient({
           instanceUrl: serviceNowInstanceUrl(config, instance),
-          auth: createServiceNowAuth(config, instance, serviceNowSecrets()),
+          // Token auth (the default) reads no secret: the vault client is built only for basic/oauth.
+          auth: createServiceNowAuth(config, instance, serviceNowSecrets, {}, credential),
           timeoutMs: config.serviceNow.timeoutMs,
         });
         serviceNowClients.set(instance, client);

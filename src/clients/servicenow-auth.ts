@@ -1,19 +1,25 @@
 /**
- * How the ServiceNow client authenticates as the provisioning (admin) identity: HTTP Basic, or a bearer token from
- * ServiceNow's own OAuth server (`POST {instance}/oauth_token.do`, grant_type=client_credentials; SN-OAUTHEX,
+ * How the ServiceNow client authenticates as the provisioning identity. By default (`entra`) with an Entra access
+ * token of the app's own identity (managed identity in Azure) for the control-plane audience: ServiceNow validates it
+ * against the OIDC provider configuration and entity the bootstrap script created, and runs the call as the machine
+ * user whose user_name is the identity's `oid` (ServiceNow KB0720547 "External ID Token Authentication (OIDC) for
+ * REST APIs"). No ServiceNow credential exists anywhere. The fallbacks, off unless SERVICENOW_AUTH_MODE asks: HTTP
+ * Basic, or a bearer token from ServiceNow's own OAuth server (`POST {instance}/oauth_token.do`, grant_type=client_credentials; SN-OAUTHEX,
  * SN-CC; docs/reference/servicenow.md#authentication-and-roles). The credentials live in Key Vault and are read at use
  * time with a short cache, so a rotated password is picked up without a restart (never copied into settings at
  * start-up).
  */
+import type { TokenCredential } from '@azure/identity';
 import axios from 'axios';
 
-import { type AppConfig, serviceNowCredentialSecretNames, serviceNowInstanceUrl } from '../config';
+import { type AppConfig, ConfigError, serviceNowCredentialSecretNames, serviceNowInstanceUrl } from '../config';
 import { classify, ExternalServiceError, TIMEOUT_CODE } from '../lib/errors';
 import { registerSecret } from '../lib/redact';
+import { refreshCredential } from './credentials';
 import { readSecretValue, type SecretReader } from './keyvault';
 
 export interface ServiceNowAuthProvider {
-  readonly kind: 'basic' | 'oauth';
+  readonly kind: 'entra' | 'basic' | 'oauth';
   /** The Authorization header value for the next request. */
   authorization(): Promise<string>;
   /** Forgets cached credentials and tokens (after a 401), so the next call re-reads Key Vault. */
@@ -164,13 +170,107 @@ export class OAuthClientCredentialsProvider implements ServiceNowAuthProvider {
   }
 }
 
-/** The provider SERVICENOW_AUTH_MODE selects, reading `{prefix}{instance}-…` secrets. */
+export interface EntraTokenAuthOptions {
+  /** The app's identity (deps.credential): ManagedIdentityCredential in Azure, the sandbox credential locally. */
+  credential: TokenCredential;
+  /** `<app ID URI>/.default` (SERVICENOW_TOKEN_AUDIENCE). */
+  scope: string;
+  /** A token is reused until this long before it expires. Default 5 minutes. */
+  refreshBeforeMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Bearer tokens from the app's own TokenCredential for the control-plane audience. The identity SDK caches tokens
+ * (MSAL, https://learn.microsoft.com/entra/msal/javascript/node/caching); this keeps the header too and asks again
+ * 5 minutes before expiry. A 401 (`invalidate`) drops both: the credential's caches are replaced
+ * (RefreshableCredential.refresh), so the retry carries a newly issued token, never the rejected one.
+ */
+export class EntraTokenAuthProvider implements ServiceNowAuthProvider {
+  readonly kind = 'entra';
+  private cached: { header: string; expiresAt: number } | undefined;
+  private inflight: Promise<string> | undefined;
+  private generation = 0;
+
+  constructor(private readonly opts: EntraTokenAuthOptions) {}
+
+  async authorization(): Promise<string> {
+    const now = (this.opts.now ?? Date.now)();
+    if (this.cached && now < this.cached.expiresAt) return this.cached.header;
+    if (!this.inflight) {
+      const fetching = this.fetchToken(this.generation).finally(() => {
+        if (this.inflight === fetching) this.inflight = undefined;
+      });
+      this.inflight = fetching;
+    }
+    return this.inflight;
+  }
+
+  invalidate(): void {
+    this.cached = undefined;
+    this.inflight = undefined;
+    this.generation += 1;
+    refreshCredential(this.opts.credential);
+  }
+
+  private async fetchToken(generation: number): Promise<string> {
+    let token;
+    try {
+      token = await this.opts.credential.getToken(this.opts.scope);
+    } catch (err) {
+      const c = classify(err);
+      const status = (err as { statusCode?: unknown }).statusCode;
+      const transient = c.transient || (typeof status === 'number' && (status === 429 || status >= 500));
+      const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      throw new ExternalServiceError({
+        service: 'entra',
+        code: c.code ?? 'TokenRequestFailed',
+        message: `The app's identity could not get an Entra token for ServiceNow (scope ${this.opts.scope}): ${detail}`,
+        retriable: transient,
+      });
+    }
+    if (!token?.token)
+      throw new ExternalServiceError({
+        service: 'entra',
+        code: 'NoToken',
+        message: `The app's identity got no Entra token for ServiceNow (scope ${this.opts.scope})`,
+        retriable: false,
+      });
+    registerSecret(token.token);
+    const header = `Bearer ${token.token}`;
+    const refreshBefore = this.opts.refreshBeforeMs ?? 5 * 60_000;
+    if (generation === this.generation) this.cached = { header, expiresAt: token.expiresOnTimestamp - refreshBefore };
+    return header;
+  }
+}
+
+/**
+ * The provider SERVICENOW_AUTH_MODE selects: `entra` uses the app's credential (no secret read); `basic` and `oauth`
+ * read `{prefix}{instance}-…` secrets.
+ */
 export function createServiceNowAuth(
   config: Pick<AppConfig, 'serviceNow'>,
   instance: string,
-  secrets: SecretReader,
+  secrets: SecretReader | (() => SecretReader),
   cache: CacheOptions = {},
+  credential?: () => TokenCredential,
 ): ServiceNowAuthProvider {
+  if (config.serviceNow.authMode === 'entra') {
+    const token = config.serviceNow.token;
+    if (!token || !credential)
+      throw new ConfigError([
+        {
+          name: 'SERVICENOW_TOKEN_AUDIENCE',
+          reason: 'is required when SERVICENOW_AUTH_MODE is entra (the default)',
+        },
+      ]);
+    return new EntraTokenAuthProvider({
+      credential: credential(),
+      scope: token.scope,
+      ...(cache.now ? { now: cache.now } : {}),
+    });
+  }
+  if (typeof secrets === 'function') secrets = secrets();
   const names = serviceNowCredentialSecretNames(config, instance);
   if (config.serviceNow.authMode === 'oauth')
     return new OAuthClientCredentialsProvider({

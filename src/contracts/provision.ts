@@ -46,6 +46,8 @@ export interface PreflightResult {
   scopeSysId?: string;
   /** Tenant GUID resolved from the tenant's OpenID metadata issuer. */
   tenantId?: string;
+  /** How the app authenticated to ServiceNow (SERVICENOW_AUTH_MODE), and whether that worked (a Table API read). */
+  serviceNowAuth?: { mode: 'entra' | 'basic' | 'oauth'; ok: boolean };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

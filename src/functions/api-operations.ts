@@ -26,15 +26,17 @@ import {
 import { openApiDocumentSchema } from './openapi-schema';
 import { profileListSchema } from './profiles';
 import { rotateBodySchema, rotationInstanceIdSchema, rotationStartedSchema, rotationStatusSchema } from './rotation';
+import { bootstrapQuerySchema, trustPathSchema, trustReportSchema } from './servicenow-trust';
 import type { TRIGGERS, TriggerName } from './triggers';
 
-/** One response: a JSON body (its schema), a problem document, an HTML page, CSV, or nothing. */
+/** One response: a JSON body (its schema), a problem document, an HTML page, CSV, plain text, or nothing. */
 export interface ResponseDoc {
   description: string;
   json?: z.ZodType;
   problem?: true;
   html?: true;
   csv?: true;
+  text?: true;
 }
 
 export interface OperationDoc {
@@ -193,6 +195,36 @@ export const API_OPERATIONS: ApiOperations = {
       responses: {
         200: { description: 'The inventory', json: credentialListSchema, csv: true },
         400: badRequest,
+      },
+    },
+  },
+  serviceNowBootstrap: {
+    get: {
+      summary: "The background script that makes a ServiceNow instance trust this app's managed identity",
+      description:
+        'An instance administrator runs it once (System Definition > Scripts - Background): it ensures an OIDC ' +
+        "provider configuration for this tenant's v2 metadata, an OIDC entity whose client id is the token audience, " +
+        "and a web-service-only machine user whose user_name is the identity's object id, with exactly the roles the " +
+        'registered profiles need (listed and justified in its comments). Idempotent. Names no secret.',
+      query: bootstrapQuerySchema,
+      responses: {
+        200: { description: 'The script (text/plain)', text: true },
+        400: badRequest,
+        409: problem('The deployment lacks SERVICENOW_TOKEN_AUDIENCE or SERVICENOW_IDENTITY_OBJECT_ID (each listed)'),
+      },
+    },
+  },
+  serviceNowTrust: {
+    get: {
+      summary: 'Checks that a ServiceNow instance accepts our token, and says what is wrong',
+      description:
+        'Gets a token for the audience, compares its claims with the settings, and reads the machine user and its ' +
+        'roles with it (read-only). 200 with `ok` and the problems, if any.',
+      path: { name: trustPathSchema },
+      responses: {
+        200: { description: 'The trust report', json: trustReportSchema },
+        400: badRequest,
+        409: problem('The deployment lacks SERVICENOW_TOKEN_AUDIENCE or SERVICENOW_IDENTITY_OBJECT_ID (each listed)'),
       },
     },
   },

@@ -24,6 +24,7 @@ import { checkSettingsAtStartup, failFast } from './http';
 import { getAudit, getIntegration, listIntegrations, startIntegration } from './integrations';
 import { listProfiles } from './profiles';
 import { listCredentials } from './inventory';
+import { serviceNowBootstrapScript, serviceNowTrust } from './servicenow-trust';
 import { serveOpenApi } from './openapi';
 import { createRotationHandlers } from './rotation';
 import { registerTriggers } from './triggers';
@@ -58,6 +59,8 @@ registerTriggers({
   deleteIntegration,
   listProfiles,
   listCredentials,
+  serviceNowBootstrap: serviceNowBootstrapScript,
+  serviceNowTrust,
   openApiDocument: serveOpenApi,
   rotateIntegration: rotation.rotate,
   getRotation: rotation.status,

@@ -41,6 +41,7 @@ function responseObject(r: ResponseDoc): Record<string, unknown> {
     ...(r.problem ? PROBLEM_CONTENT : {}),
     ...(r.html ? { 'text/html': { schema: { type: 'string' } } } : {}),
     ...(r.csv ? { 'text/csv': { schema: { type: 'string' } } } : {}),
+    ...(r.text ? { 'text/plain': { schema: { type: 'string' } } } : {}),
   };
   return { description: r.description, ...(Object.keys(content).length ? { content } : {}) };
 }

@@ -49,6 +49,14 @@ export const TRIGGERS = {
   deleteIntegration: { kind: 'http', route: 'integrations/{id}', methods: ['DELETE'], authLevel: 'function' },
   listProfiles: { kind: 'http', route: 'profiles', methods: ['GET'], authLevel: 'function' },
   listCredentials: { kind: 'http', route: 'credentials', methods: ['GET'], authLevel: 'function' },
+  // Connecting a ServiceNow instance to the control plane (token trust, no password): the bootstrap script and its check.
+  serviceNowBootstrap: { kind: 'http', route: 'servicenow/bootstrap', methods: ['GET'], authLevel: 'function' },
+  serviceNowTrust: {
+    kind: 'http',
+    route: 'servicenow/instances/{name}/trust',
+    methods: ['GET'],
+    authLevel: 'function',
+  },
   // The OpenAPI 3.1 document of this API (function key, like the API it describes).
   openApiDocument: { kind: 'http', route: 'openapi.json', methods: ['GET'], authLevel: 'function' },
   rotateIntegration: { kind: 'http', route: 'integrations/{id}/rotate', methods: ['POST'], authLevel: 'function' },

@@ -49,7 +49,12 @@ describe('preflight', () => {
   it('passes on a fresh sandbox, resolving the scope sys_id and the tenant GUID, and writes nothing', async () => {
     const mark = env.sandbox.journal.mark();
     const result = await preflight(input({ ipAllowlist: true }), env.deps);
-    expect(result).toEqual({ problems: [], scopeSysId: APP_SCOPE_SYS_ID, tenantId: env.sandbox.directory.tenantId });
+    expect(result).toEqual({
+      problems: [],
+      scopeSysId: APP_SCOPE_SYS_ID,
+      tenantId: env.sandbox.directory.tenantId,
+      serviceNowAuth: { mode: env.deps.config.serviceNow.authMode, ok: true },
+    });
     expect(env.sandbox.journal.writes({ since: mark }).filter((e) => e.service !== 'entra')).toEqual([]);
   });
 
@@ -137,11 +142,20 @@ describe('preflight', () => {
     expect(result[1].problems).toEqual([]);
   });
 
-  it('reports ServiceNow rejecting the admin password stored in Key Vault', async () => {
+  /** Deps of the basic fallback (SERVICENOW_AUTH_MODE=basic) with the admin credentials stored in the vault. */
+  function basicDeps() {
+    env.sandbox.keyvault.seedSecret(`servicenow-${instance}-username`, env.sandbox.servicenow.adminUser);
+    env.sandbox.keyvault.seedSecret(`servicenow-${instance}-password`, env.sandbox.servicenow.adminPassword);
+    return createDeps(loadConfig({ ...env.settings, SERVICENOW_AUTH_MODE: 'basic' }), () => env.sandbox.clock.date());
+  }
+
+  it('basic fallback: reports ServiceNow rejecting the admin password stored in Key Vault', async () => {
+    const deps = basicDeps();
+    expect((await preflight(input(), deps)).serviceNowAuth).toEqual({ mode: 'basic', ok: true });
     const name = `servicenow-${instance}-password`;
-    await env.deps.secrets.setSecret(name, 'not-the-password');
+    await deps.secrets.setSecret(name, 'not-the-password');
     try {
-      const result = await preflight(input(), env.deps);
+      const result = await preflight(input(), deps);
       expect(result.problems).toEqual([
         expect.stringMatching(
           new RegExp(`instance '${instance}' rejected the admin credentials from Key Vault .*'${name}'.*401`),
@@ -149,18 +163,52 @@ describe('preflight', () => {
         expect.stringMatching(/checks were not run/),
       ]);
       expect(result.problems.join('\n')).not.toContain('not-the-password');
+      expect(result.serviceNowAuth).toEqual({ mode: 'basic', ok: false });
     } finally {
-      await env.deps.secrets.setSecret(name, env.sandbox.servicenow.adminPassword);
+      await deps.secrets.setSecret(name, env.sandbox.servicenow.adminPassword);
     }
   });
 
-  it('reports missing credential secrets in Key Vault', async () => {
-    const result = await preflight(input({ serviceNowInstance: 'dev99999' }), env.deps);
+  it('basic fallback: reports missing credential secrets in Key Vault', async () => {
+    const result = await preflight(input({ serviceNowInstance: 'dev99999' }), basicDeps());
     expect(result.problems).toEqual([
       expect.stringMatching(/Key Vault secret 'servicenow-dev99999-username' .* does not exist/),
       expect.stringMatching(/Key Vault secret 'servicenow-dev99999-password' .* does not exist/),
       expect.stringMatching(/'dev99999' was not checked/),
     ]);
+  });
+
+  it('token auth (default) reads no ServiceNow secret and says the trust works', async () => {
+    const mark = env.sandbox.journal.mark();
+    const result = await preflight(input(), env.deps);
+    expect(env.deps.config.serviceNow.authMode).toBe('entra');
+    expect(result.serviceNowAuth).toEqual({ mode: 'entra', ok: true });
+    const reads = env.sandbox.journal
+      .entries({ since: mark })
+      .filter((e) => e.service === 'keyvault' && /servicenow-/.test(e.path));
+    expect(reads).toEqual([]);
+  });
+
+  it('token auth: a machine user that is deactivated gives a 401 naming the bootstrap step, and nothing is written', async () => {
+    const oid = env.settings.SERVICENOW_IDENTITY_OBJECT_ID;
+    const mark = env.sandbox.journal.mark();
+    const result = await withRowChanged(
+      'sys_user',
+      (v) => v.user_name === oid,
+      'active',
+      'false',
+      () => preflight(input(), env.deps),
+    );
+    expect(result.serviceNowAuth).toEqual({ mode: 'entra', ok: false });
+    expect(result.problems).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `instance '${instance}' rejected the app's Entra token .*GET /api/servicenow/bootstrap\\?instance=${instance}.*GET /api/servicenow/instances/${instance}/trust`,
+        ),
+      ),
+      expect.stringMatching(/checks were not run/),
+    ]);
+    expect(env.sandbox.journal.writes({ since: mark }).filter((e) => e.service !== 'entra')).toEqual([]);
   });
 
   /** Runs preflight with one of our identity's Graph app roles removed (a fresh credential: tokens are cached). */

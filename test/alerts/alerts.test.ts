@@ -27,9 +27,6 @@ beforeAll(async () => {
     servicenow: { instances: ['dev70001', 'dev70002'] },
     settings: { ALERT_CHANNELS: 'email,webhook', ALERT_WEBHOOK_SECRET_NAME: WEBHOOK_SECRETS.teams },
   });
-  const sn = stack.sandbox.servicenow;
-  stack.sandbox.keyvault.seedSecret('servicenow-dev70002-username', sn.adminUser, { purpose: 'servicenow-admin' });
-  stack.sandbox.keyvault.seedSecret('servicenow-dev70002-password', sn.adminPassword, { purpose: 'servicenow-admin' });
   approver = `alerts.approver@${stack.env().SANDBOX_TENANT_DOMAIN}`;
 }, 120_000);
 afterAll(async () => {

@@ -30,6 +30,7 @@ const settings = {
   TASKHUB_NAME: 'provisioner',
   AzureWebJobsStorage__tableServiceUri: 'https://stprov.table.core.windows.net/',
   APPROVERS: 'approver@contoso.com',
+  SERVICENOW_TOKEN_AUDIENCE: 'api://0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b',
 };
 
 beforeEach(() => {

@@ -11,6 +11,7 @@ const base = {
   TASKHUB_NAME: 'hub1',
   AzureWebJobsStorage__tableServiceUri: 'https://st.table.core.windows.net',
   APPROVERS: 'approver@contoso.com',
+  SERVICENOW_TOKEN_AUDIENCE: 'api://0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b',
 };
 const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
 

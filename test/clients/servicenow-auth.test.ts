@@ -1,8 +1,12 @@
 import type { SecretReader } from '../../src/clients/keyvault';
 import { ServiceNowClient } from '../../src/clients/servicenow';
+import type { AccessToken, TokenCredential } from '@azure/identity';
+
+import { RefreshableCredential } from '../../src/clients/credentials';
 import {
   BasicAuthProvider,
   createServiceNowAuth,
+  EntraTokenAuthProvider,
   OAuthClientCredentialsProvider,
 } from '../../src/clients/servicenow-auth';
 import { loadConfig } from '../../src/config';
@@ -15,6 +19,19 @@ import { loadTls } from '../../sandbox/core/tls';
 import type { SandboxRequest, SandboxResponse, StandIn } from '../../sandbox/core/types';
 
 const CLIENT_SECRET = 'sn-Client-Secret-value-7';
+const AUDIENCE = 'api://0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b';
+
+/** A TokenCredential that hands out numbered tokens (at-1, at-2, …) valid for an hour from `now`. */
+class StubCredential implements TokenCredential {
+  issued = 0;
+  scopes: string[] = [];
+  now = 1_000_000;
+  async getToken(scopes: string | string[]): Promise<AccessToken> {
+    this.scopes.push(...(Array.isArray(scopes) ? scopes : [scopes]));
+    this.issued += 1;
+    return { token: `at-${this.issued}`, expiresOnTimestamp: this.now + 3600_000 };
+  }
+}
 
 function secretsFrom(values: Record<string, string>, reads: string[]): SecretReader {
   return {
@@ -117,6 +134,105 @@ describe('ServiceNow OAuth client credentials over HTTPS', () => {
   });
 });
 
+describe('Entra token auth (SERVICENOW_AUTH_MODE=entra)', () => {
+  const seen: SandboxRequest[] = [];
+  let accepted = new Set<string>();
+  let server: RunningServer;
+  const standIn: StandIn = {
+    service: 'servicenow',
+    reset: () => undefined,
+    async handle(req): Promise<SandboxResponse> {
+      seen.push(req);
+      const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+      if (!token || !accepted.has(token))
+        return {
+          status: 401,
+          body: {
+            error: { message: 'User Not Authenticated', detail: 'Required to provide Auth information' },
+            status: 'failure',
+          },
+        };
+      return { status: 200, body: { result: [] } };
+    },
+  };
+  beforeAll(async () => {
+    server = await serve({
+      standIn,
+      tls: loadTls(),
+      clock: new SandboxClock(),
+      faults: new FaultInjector(),
+      journal: new Journal(),
+    });
+  });
+  afterAll(() => server.close());
+  beforeEach(() => {
+    seen.length = 0;
+  });
+
+  it('sends the identity token for the audience and reuses it until 5 minutes before it expires', async () => {
+    const credential = new StubCredential();
+    const auth = new EntraTokenAuthProvider({
+      credential,
+      scope: `${AUDIENCE}/.default`,
+      now: () => credential.now,
+    });
+    accepted = new Set(['at-1', 'at-2']);
+    const client = new ServiceNowClient({ instanceUrl: `${server.origin}/dev1`, auth });
+    await client.list('incident');
+    await client.list('incident');
+    expect(seen.map((r) => r.headers.authorization)).toEqual(['Bearer at-1', 'Bearer at-1']);
+    expect(credential.scopes).toEqual([`${AUDIENCE}/.default`]);
+    credential.now += 3600_000 - 5 * 60_000 - 1;
+    expect(await auth.authorization()).toBe('Bearer at-1');
+    credential.now += 1;
+    expect(await auth.authorization()).toBe('Bearer at-2');
+  });
+
+  it('a 401 drops the cached token and the credential caches, and sends once more with a new token; never loops', async () => {
+    let made = 0;
+    const inner: StubCredential[] = [];
+    const credential = new RefreshableCredential(() => {
+      made += 1;
+      const c = new StubCredential();
+      c.issued = (made - 1) * 10; // each rebuilt credential issues fresh tokens: at-1, then at-11, …
+      inner.push(c);
+      return c;
+    });
+    const auth = new EntraTokenAuthProvider({ credential, scope: `${AUDIENCE}/.default` });
+    const client = new ServiceNowClient({ instanceUrl: `${server.origin}/dev1`, auth });
+    accepted = new Set(['at-11']); // at-1 is refused (revoked, or the trust changed)
+    await client.list('incident');
+    expect(seen.map((r) => r.headers.authorization)).toEqual(['Bearer at-1', 'Bearer at-11']);
+    expect(credential.refreshes).toBe(1);
+
+    seen.length = 0;
+    accepted = new Set(); // the instance no longer trusts us: one refresh, then the 401 surfaces
+    const err = (await client.list('incident').catch((e: unknown) => e)) as ExternalServiceError;
+    expect(err).toMatchObject({ service: 'servicenow', status: 401, retriable: false });
+    expect(seen).toHaveLength(2);
+    expect(err.message).not.toMatch(/at-\d+/);
+  });
+
+  it('a refused token request is a typed, non-retriable error naming the scope', async () => {
+    const auth = new EntraTokenAuthProvider({
+      credential: {
+        getToken: () =>
+          Promise.reject(
+            Object.assign(new Error('AADSTS500011: The resource principal named api://x was not found'), {
+              statusCode: 400,
+            }),
+          ),
+      },
+      scope: `${AUDIENCE}/.default`,
+    });
+    const err = (await auth.authorization().catch((e: unknown) => e)) as ExternalServiceError;
+    expect(err).toBeInstanceOf(ExternalServiceError);
+    expect(err).toMatchObject({ service: 'entra', retriable: false });
+    expect(err.message).toContain(`${AUDIENCE}/.default`);
+    expect(err.message).toContain('AADSTS500011');
+  });
+});
+
 describe('createServiceNowAuth', () => {
   const env = {
     KEY_VAULT_URL: 'https://kv.vault.azure.net/',
@@ -128,10 +244,26 @@ describe('createServiceNowAuth', () => {
     APPROVERS: 'approver@contoso.com',
   };
 
-  it('selects Basic by default and reads {prefix}{instance}-username/-password', async () => {
+  it('selects token auth by default, reading no secret, and Basic only when asked', async () => {
+    const reads: string[] = [];
+    const credential = new StubCredential();
+    const entra = createServiceNowAuth(
+      loadConfig({ ...env, SERVICENOW_TOKEN_AUDIENCE: AUDIENCE }),
+      'dev7',
+      secretsFrom({}, reads),
+      {},
+      () => credential,
+    );
+    expect(entra).toBeInstanceOf(EntraTokenAuthProvider);
+    expect(await entra.authorization()).toBe('Bearer at-1');
+    expect(credential.scopes).toEqual([`${AUDIENCE}/.default`]);
+    expect(reads).toEqual([]);
+  });
+
+  it('selects Basic when SERVICENOW_AUTH_MODE=basic and reads {prefix}{instance}-username/-password', async () => {
     const reads: string[] = [];
     const auth = createServiceNowAuth(
-      loadConfig({ ...env, SERVICENOW_CREDENTIAL_SECRET_PREFIX: 'sn-' }),
+      loadConfig({ ...env, SERVICENOW_AUTH_MODE: 'basic', SERVICENOW_CREDENTIAL_SECRET_PREFIX: 'sn-' }),
       'dev7',
       secretsFrom({ 'sn-dev7-username': 'admin', 'sn-dev7-password': 'pa55-word-1' }, reads),
     );
@@ -151,7 +283,11 @@ describe('createServiceNowAuth', () => {
 
   it('re-reads Key Vault after invalidate() (a rotated password is picked up)', async () => {
     const values = { 'servicenow-dev7-username': 'admin', 'servicenow-dev7-password': 'old-Password-1' };
-    const auth = createServiceNowAuth(loadConfig(env), 'dev7', secretsFrom(values, []));
+    const auth = createServiceNowAuth(
+      loadConfig({ ...env, SERVICENOW_AUTH_MODE: 'basic' }),
+      'dev7',
+      secretsFrom(values, []),
+    );
     const before = await auth.authorization();
     values['servicenow-dev7-password'] = 'new-Password-2';
     expect(await auth.authorization()).toBe(before);

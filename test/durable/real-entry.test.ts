@@ -119,6 +119,16 @@ function entryModuleAssertions(load: () => LoadedEntry): void {
     });
     expect(http('listProfiles')).toEqual({ route: 'profiles', methods: ['GET'], authLevel: 'function' });
     expect(http('listCredentials')).toEqual({ route: 'credentials', methods: ['GET'], authLevel: 'function' });
+    expect(http('serviceNowBootstrap')).toEqual({
+      route: 'servicenow/bootstrap',
+      methods: ['GET'],
+      authLevel: 'function',
+    });
+    expect(http('serviceNowTrust')).toEqual({
+      route: 'servicenow/instances/{name}/trust',
+      methods: ['GET'],
+      authLevel: 'function',
+    });
     expect(http('openApiDocument')).toEqual({ route: 'openapi.json', methods: ['GET'], authLevel: 'function' });
     expect(http('rotateIntegration')).toEqual({
       route: 'integrations/{id}/rotate',

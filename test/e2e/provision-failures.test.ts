@@ -121,7 +121,7 @@ describe('provisioning with a failure injected at each step', () => {
     return { out, apps, created };
   }
 
-  describe('preflight (missing ServiceNow admin credentials)', () => {
+  describe('preflight (the instance does not trust the control plane: machine user deactivated)', () => {
     let id: string;
     let mark: number;
     let out: ProvisionStatus;
@@ -155,9 +155,9 @@ describe('provisioning with a failure injected at each step', () => {
         .replace(/&quot;/g, '"')
         .replace(/&amp;/g, '&');
       for (const text of [out.error, v.error, decoded]) {
-        expect(text).toMatch(/preflight found 3 problem\(s\)/);
-        expect(text).toContain(`servicenow-${NO_CREDENTIALS}-username`);
-        expect(text).toContain(`servicenow-${NO_CREDENTIALS}-password`);
+        expect(text).toMatch(/preflight found 2 problem\(s\)/);
+        expect(text).toContain(`rejected the app's Entra token`);
+        expect(text).toContain(`/api/servicenow/bootstrap?instance=${NO_CREDENTIALS}`);
       }
     });
   });

@@ -58,12 +58,8 @@ describe('provisioning end to end: safety (every activity runs twice)', () => {
       servicenow: { instances: [A, B, C, D] },
       settings: { CHECK_ATTEMPTS: '2', CHECK_RETRY_SECONDS: '1' },
     });
-    // What a deployer does per instance (docs/deploy.md): the admin credentials in Key Vault. startSandbox seeds the
-    // first instance only.
-    for (const inst of [B, C, D]) {
-      stack.sandbox.keyvault.seedSecret(`servicenow-${inst}-username`, stack.sandbox.servicenow.adminUser);
-      stack.sandbox.keyvault.seedSecret(`servicenow-${inst}-password`, stack.sandbox.servicenow.adminPassword);
-    }
+    // Every instance trusts the Function identity's tokens (the sandbox applies the bootstrap script's records):
+    // no ServiceNow credential is stored.
     domain = stack.env().SANDBOX_TENANT_DOMAIN;
     deps = createDeps(getConfig());
   });

@@ -21,9 +21,11 @@ export { api, customStatus, decideFromEmail, instanceIdOf, mailsTo, waitForAppro
 export const TICKET = { table: 'incident', number: 'INC0000046', sysId: 'a9e30c7dc61122760116894de7bcc7bd' };
 
 /**
- * Starts the local stack serving `instances` and stores the ServiceNow admin credentials of each in Key Vault (the
- * sandbox seeds them only for the first instance; a deployer stores them per instance, docs/deploy.md), except
- * for `withoutCredentials` (a preflight problem).
+ * Starts the local stack serving `instances`. With token auth (the default) every instance trusts the Function
+ * identity as if its administrator had run the bootstrap script, and no ServiceNow password exists anywhere; for
+ * `withoutCredentials` the trust is revoked (the machine user deactivated, docs/deploy.md "Connect an instance"): a
+ * preflight problem. With `serviceNowAuth: 'basic'` the admin credentials of each instance are stored in Key Vault
+ * instead (a deployer stores them per instance), except for `withoutCredentials`.
  */
 export async function startStackFor(
   instances: string[],
@@ -32,13 +34,27 @@ export async function startStackFor(
 ): Promise<LocalStack> {
   const stack = await startLocalStack({ ...opts, servicenow: { ...opts.servicenow, instances } });
   const sn = stack.sandbox.servicenow;
-  for (const instance of instances.slice(1).filter((i) => !withoutCredentials.includes(i))) {
-    stack.sandbox.keyvault.seedSecret(`servicenow-${instance}-username`, sn.adminUser, { purpose: 'servicenow-admin' });
-    stack.sandbox.keyvault.seedSecret(`servicenow-${instance}-password`, sn.adminPassword, {
-      purpose: 'servicenow-admin',
-    });
+  if (opts.serviceNowAuth === 'basic') {
+    for (const instance of instances.slice(1).filter((i) => !withoutCredentials.includes(i))) {
+      stack.sandbox.keyvault.seedSecret(`servicenow-${instance}-username`, sn.adminUser, {
+        purpose: 'servicenow-admin',
+      });
+      stack.sandbox.keyvault.seedSecret(`servicenow-${instance}-password`, sn.adminPassword, {
+        purpose: 'servicenow-admin',
+      });
+    }
+    return stack;
   }
+  for (const instance of withoutCredentials) revokeTrust(stack, instance);
   return stack;
+}
+
+/** Deactivates the control plane's machine user on `instance`: the instance no longer accepts our tokens. */
+export function revokeTrust(stack: LocalStack, instance: string): void {
+  const oid = stack.env().SERVICENOW_IDENTITY_OBJECT_ID;
+  const user = stack.sandbox.servicenow.records(instance, 'sys_user').find((r) => r.values.user_name === oid);
+  if (!user) throw new Error(`no machine user ${oid} on ${instance}`);
+  user.values.active = 'false';
 }
 
 /** Runs `fn` with app settings overridden (the HTTP starter reads them when the request arrives). */

@@ -88,6 +88,8 @@ export const OPERATIONS: Operation[] = [
     flow: 'provision',
   },
   { id: 'entra.keys', service: 'entra', method: 'GET', path: '/discovery/keys$', flow: 'provision' },
+  // The v2 keys ServiceNow fetches to validate the product's own token (the control-plane trust's v2 metadata).
+  { id: 'entra.keys.v2', service: 'entra', method: 'GET', path: '/discovery/v2\\.0/keys$', flow: 'provision' },
   { id: 'entra.token.v2@rotate', service: 'entra', method: 'POST', path: '/oauth2/v2\\.0/token$', flow: 'rotate' },
 
   // Graph: applications (upsert by uniqueName), credentials, service principals, approver groups, mail.
@@ -191,14 +193,8 @@ export const OPERATIONS: Operation[] = [
     flow: 'rerun',
   },
 
-  // Key Vault: the ServiceNow admin credentials, the client secrets (set, get, list versions, update, delete).
-  {
-    id: 'keyvault.get.adminCredential',
-    service: 'keyvault',
-    method: 'GET',
-    path: '^/secrets/servicenow-[^/]+/$',
-    flow: 'provision',
-  },
+  // Key Vault: the client secrets (set, get, list versions, update, delete). No ServiceNow credential is read: the
+  // product authenticates to ServiceNow with its identity's Entra token (entra.token.v2 above).
   { id: 'keyvault.list', service: 'keyvault', method: 'GET', path: '^/secrets$', flow: 'provision' },
   { id: 'keyvault.set', service: 'keyvault', method: 'PUT', path: '^/secrets/sn-[^/]+$', flow: 'provision' },
   { id: 'keyvault.get', service: 'keyvault', method: 'GET', path: '^/secrets/sn-[^/]+/$', flow: 'provision' },

@@ -255,7 +255,33 @@ describe('outbound deadlines and token refresh (sandbox, real clients)', () => {
       expect(await readSecretValue(deps.secrets, 'once')).toBe('v-5');
     });
 
-    it('ServiceNow: a 401 once re-reads the credentials from Key Vault and succeeds', async () => {
+    it('ServiceNow (token auth, default): a 401 once gets a new Entra token and succeeds', async () => {
+      expect(deps.config.serviceNow.authMode).toBe('entra');
+      const sn = deps.serviceNow(instance);
+      await sn.list('incident', { query: 'number=INC0000004', pageSize: 1 });
+      const tokenRequests = () =>
+        sandbox.journal.entries({ service: 'entra' }).filter((e) => e.path.endsWith('/token') && e.status === 200)
+          .length;
+      const before = tokenRequests();
+      sandbox.faults.add({ service: 'servicenow', times: 1, action: { type: 'status', status: 401 } });
+      const rows = await sn.list('incident', { query: 'number=INC0000004', pageSize: 1 });
+      expect(Array.isArray(rows)).toBe(true);
+      expect(
+        sandbox.journal
+          .entries({ service: 'servicenow' })
+          .map((e) => e.status)
+          .slice(-2),
+      ).toEqual([401, 200]);
+      expect(tokenRequests()).toBe(before + 1); // one new token, not the cached one
+      expect(sandbox.journal.entries({ service: 'keyvault' }).filter((e) => /servicenow-/.test(e.path))).toEqual([]);
+    });
+
+    it('ServiceNow (basic fallback): a 401 once re-reads the credentials from Key Vault and succeeds', async () => {
+      sandbox.keyvault.seedSecret(`servicenow-${instance}-username`, sandbox.servicenow.adminUser);
+      sandbox.keyvault.seedSecret(`servicenow-${instance}-password`, sandbox.servicenow.adminPassword);
+      deps = createDeps(sandboxConfig(sandbox, { ...SHORT, SERVICENOW_AUTH_MODE: 'basic' }), () =>
+        sandbox.clock.date(),
+      );
       const sn = deps.serviceNow(instance);
       await sn.list('incident', { query: 'number=INC0000004', pageSize: 1 });
       const kvReads = () => sandbox.journal.entries({ service: 'keyvault' }).filter((e) => e.status === 200).length;

@@ -81,7 +81,8 @@ describe('npm run sandbox', () => {
       'SERVICENOW_URL_TEMPLATE',
       'SANDBOX_SERVICENOW_INSTANCE',
       'SANDBOX_SERVICENOW_ADMIN_USER',
-      'SANDBOX_SERVICENOW_ADMIN_PASSWORD',
+      'SERVICENOW_TOKEN_AUDIENCE',
+      'SERVICENOW_IDENTITY_OBJECT_ID',
       'SANDBOX_CONTROL_URL',
       'FUNCTIONS_BASE_URL',
       'FUNCTIONS_KEY',
@@ -91,6 +92,9 @@ describe('npm run sandbox', () => {
     ])
       expect(env[name]).toMatch(/\S/);
     expect(env.SERVICENOW_URL_TEMPLATE).toContain('{instance}');
+    // Token auth by default: no ServiceNow password in the settings.
+    expect(env.SERVICENOW_AUTH_MODE).toBe('entra');
+    expect(env).not.toHaveProperty('SANDBOX_SERVICENOW_ADMIN_PASSWORD');
     expect(existsSync(env.NODE_EXTRA_CA_CERTS)).toBe(true);
   });
 
@@ -125,12 +129,25 @@ describe('npm run sandbox', () => {
     );
   });
 
-  it('refuses Graph without a token and serves ServiceNow to the admin with basic auth', () => {
+  it("refuses Graph without a token and serves ServiceNow to the Function identity's token for the control-plane audience", () => {
     expect(curl(env, `${env.GRAPH_BASE_URL}/v1.0/applications`).status).toBe(401);
+    const token = curl(env, `${env.ENTRA_AUTHORITY_HOST}/${env.AZURE_TENANT_ID}/oauth2/v2.0/token`, [
+      '--data-urlencode',
+      'grant_type=client_credentials',
+      '--data-urlencode',
+      `client_id=${env.AZURE_CLIENT_ID}`,
+      '--data-urlencode',
+      `client_secret=${env.AZURE_CLIENT_SECRET}`,
+      '--data-urlencode',
+      `scope=${env.SERVICENOW_TOKEN_AUDIENCE}/.default`,
+    ]);
+    expect(token.status).toBe(200);
+    const accessToken = (JSON.parse(token.body) as { access_token: string }).access_token;
     const base = env.SERVICENOW_URL_TEMPLATE.replace('{instance}', env.SANDBOX_SERVICENOW_INSTANCE);
+    expect(curl(env, `${base}/api/now/table/incident?sysparm_limit=1`).status).toBe(401);
     const r = curl(env, `${base}/api/now/table/incident?sysparm_limit=1`, [
-      '-u',
-      `${env.SANDBOX_SERVICENOW_ADMIN_USER}:${env.SANDBOX_SERVICENOW_ADMIN_PASSWORD}`,
+      '-H',
+      `Authorization: Bearer ${accessToken}`,
       '-H',
       'Accept: application/json',
     ]);

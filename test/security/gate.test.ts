@@ -357,6 +357,10 @@ describe('approval gate', () => {
       body: requestFor(stack, 'gate00002', { tenant: 'unknown-tenant.example' }),
     });
     expect(unknown.status).toBe(400);
-    expect(stack.sandbox.servicenow.records('gate00002', 'oauth_entity')).toEqual([]);
+    // Nothing but the control plane's own trust (the bootstrap script's OIDC entity) is on the instance.
+    const audience = stack.sandbox.directory.controlPlaneAudience.appId;
+    expect(
+      stack.sandbox.servicenow.records('gate00002', 'oauth_entity').filter((r) => r.values.client_id !== audience),
+    ).toEqual([]);
   });
 });

@@ -28,12 +28,6 @@ beforeAll(async () => {
   configureLogging({ sink: () => undefined });
   env = await startActivityEnv({ servicenow: { instances: INSTANCES } });
   const sn = env.sandbox.servicenow;
-  for (const instance of INSTANCES.slice(1)) {
-    env.sandbox.keyvault.seedSecret(`servicenow-${instance}-username`, sn.adminUser, { purpose: 'servicenow-admin' });
-    env.sandbox.keyvault.seedSecret(`servicenow-${instance}-password`, sn.adminPassword, {
-      purpose: 'servicenow-admin',
-    });
-  }
   scopeSysId = sn
     .records(INSTANCES[0], 'sys_scope')
     .find((r) => r.values.scope === m365SupportAad.serviceNow.requiredScope)!.values.sys_id;

@@ -22,7 +22,8 @@ describe('ServiceNow client against the sandbox', () => {
     // reset() re-seeds the directory, including the Function identity's app id and secret: re-read env().
     sandbox.reset();
     // A non-default prefix proves the client reads the configured secret names.
-    config = sandboxConfig(sandbox, { SERVICENOW_CREDENTIAL_SECRET_PREFIX: PREFIX });
+    // The basic fallback (SERVICENOW_AUTH_MODE=basic); token auth, the default, is the last case below.
+    config = sandboxConfig(sandbox, { SERVICENOW_AUTH_MODE: 'basic', SERVICENOW_CREDENTIAL_SECRET_PREFIX: PREFIX });
     sandbox.keyvault.seedSecret(`${PREFIX}${instance}-username`, sandbox.servicenow.adminUser);
     sandbox.keyvault.seedSecret(`${PREFIX}${instance}-password`, sandbox.servicenow.adminPassword);
   });
@@ -42,6 +43,34 @@ describe('ServiceNow client against the sandbox', () => {
       ...(sleeps ? { sleep: async (ms: number) => void sleeps.push(ms) } : {}),
       logger: createLogger('servicenow', () => undefined),
     });
+
+  it("token auth (default): the identity's Entra token for the audience, no vault read, runs as the machine user", async () => {
+    const entra = sandboxConfig(sandbox);
+    expect(entra.serviceNow.authMode).toBe('entra');
+    const credential = createCredential(entra);
+    const tokenClient = new ServiceNowClient({
+      instanceUrl: serviceNowInstanceUrl(entra, instance),
+      auth: createServiceNowAuth(
+        entra,
+        instance,
+        () => {
+          throw new Error('token auth must not build a vault client');
+        },
+        {},
+        () => credential,
+      ),
+      logger: createLogger('servicenow', () => undefined),
+    });
+    const rows = await tokenClient.list('incident', { fields: ['sys_id'], pageSize: 5 });
+    expect(rows.length).toBeGreaterThan(0);
+    expect(sandbox.journal.entries({ service: 'keyvault' })).toEqual([]);
+    const sn = sandbox.journal.entries({ service: 'servicenow' });
+    expect(new Set(sn.map((e) => e.authSubject))).toEqual(
+      new Set([`user:${sandbox.directory.functionIdentity.servicePrincipalId}`]),
+    );
+    const tokens = sandbox.journal.entries({ service: 'entra' }).filter((e) => e.path.endsWith('/token'));
+    expect(tokens).toHaveLength(1);
+  });
 
   it('authenticates with admin credentials read from Key Vault and lists incidents', async () => {
     const rows = await client().list('incident', { fields: ['sys_id', 'number'], pageSize: 5 });
