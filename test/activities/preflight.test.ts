@@ -1,4 +1,4 @@
-import { createDeps } from '../../src/app/deps';
+import { createDeps, type Deps } from '../../src/app/deps';
 import { preflight } from '../../src/activities/preflight';
 import type { PreflightActivityInput } from '../../src/contracts/provision';
 import { loadConfig } from '../../src/config';
@@ -58,38 +58,29 @@ describe('preflight', () => {
     expect(env.sandbox.journal.writes({ since: mark }).filter((e) => e.service !== 'entra')).toEqual([]);
   });
 
-  it('reads the scoped app and the schema at once, and both credential secrets at once', async () => {
-    // One slow answer each: the sys_scope read and the username secret read. The journal records a call when it is
-    // answered, so the reads beside them are journalled first only if they did not wait for them.
-    const slow = [
-      env.sandbox.faults.add({
-        service: 'servicenow',
-        method: 'GET',
-        path: '/api/now/v2/table/sys_scope$',
-        action: { type: 'latency', ms: 1500 },
-        times: 1,
-      }),
-      env.sandbox.faults.add({
-        service: 'keyvault',
-        method: 'GET',
-        path: `^/secrets/servicenow-${instance}-username/`,
-        action: { type: 'latency', ms: 1500 },
-        times: 1,
-      }),
-    ];
+  /** Runs the preflight with one slow answer per rule; the calls journalled meanwhile, in the order answered. */
+  async function withSlow(deps: Deps, rules: { service: 'servicenow' | 'keyvault'; path: string }[]) {
+    const slow = rules.map((r) =>
+      env.sandbox.faults.add({ ...r, method: 'GET', action: { type: 'latency', ms: 1500 }, times: 1 }),
+    );
     const mark = env.sandbox.journal.mark();
     try {
-      const result = await preflight(input(), env.deps);
+      const result = await preflight(input(), deps);
       expect(result.problems).toEqual([]);
       expect(result.scopeSysId).toBe(APP_SCOPE_SYS_ID);
     } finally {
       for (const f of slow) env.sandbox.faults.remove(f.id);
     }
     const calls = env.sandbox.journal.entries({ since: mark });
-    const at = (service: string, re: RegExp) => calls.findIndex((e) => e.service === service && re.test(e.path));
+    return (service: string, re: RegExp) => calls.findIndex((e) => e.service === service && re.test(e.path));
+  }
+
+  it('reads the scoped app and the schema at once', async () => {
+    // The journal records a call when it is answered, so the schema read is journalled first only if it did not
+    // wait for the slow sys_scope read.
+    const at = await withSlow(env.deps, [{ service: 'servicenow', path: '/api/now/v2/table/sys_scope$' }]);
     expect(at('servicenow', /\/sys_dictionary$/)).toBeGreaterThanOrEqual(0);
     expect(at('servicenow', /\/sys_dictionary$/)).toBeLessThan(at('servicenow', /\/sys_scope$/));
-    expect(at('keyvault', /-password\/$/)).toBeLessThan(at('keyvault', /-username\/$/));
   });
 
   it('reports a missing app, role and inherited column and an unknown tenant, all at once', async () => {
@@ -148,6 +139,14 @@ describe('preflight', () => {
     env.sandbox.keyvault.seedSecret(`servicenow-${instance}-password`, env.sandbox.servicenow.adminPassword);
     return createDeps(loadConfig({ ...env.settings, SERVICENOW_AUTH_MODE: 'basic' }), () => env.sandbox.clock.date());
   }
+
+  it('basic fallback: reads both credential secrets at once', async () => {
+    const at = await withSlow(basicDeps(), [
+      { service: 'keyvault', path: `^/secrets/servicenow-${instance}-username/` },
+    ]);
+    expect(at('keyvault', /-password\/$/)).toBeGreaterThanOrEqual(0);
+    expect(at('keyvault', /-password\/$/)).toBeLessThan(at('keyvault', /-username\/$/));
+  });
 
   it('basic fallback: reports ServiceNow rejecting the admin password stored in Key Vault', async () => {
     const deps = basicDeps();
