@@ -17,6 +17,7 @@ import { createRotationHandlers } from '../../src/functions/rotation';
 const ID = 'sn-dev12345-0a1b2c3d';
 const config = loadConfig({
   KEY_VAULT_URL: 'https://kv-prov.vault.azure.net/',
+  SERVICENOW_TOKEN_AUDIENCE: 'api://0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b',
   MAIL_SENDER: 'provisioner@contoso.com',
   PUBLIC_BASE_URL: 'https://app.example/',
   AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',

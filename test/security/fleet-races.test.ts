@@ -26,6 +26,7 @@ const NOW = new Date('2026-03-04T10:00:00Z');
 
 const config = loadConfig({
   KEY_VAULT_URL: 'https://kv-prov.vault.azure.net/',
+  SERVICENOW_TOKEN_AUDIENCE: 'api://0f4b8e2a-7c1d-4e5f-9a3b-2c6d8e0f1a2b',
   MAIL_SENDER: 'provisioner@contoso.com',
   PUBLIC_BASE_URL: 'https://func-prov.azurewebsites.net/',
   AZURE_TENANT_ID: TENANT,
