@@ -5,20 +5,11 @@
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 
-import {
-  APPROVAL_EVENT,
-  type AppResult,
-  type ApprovalDecision,
-  type ApprovalPlan,
-  type IntegrationRef,
-  type ManualAction,
-  type RecordResult,
-  type SecretResult,
-} from '../contracts/provision';
+import { APPROVAL_EVENT, type ApprovalDecision, type ApprovalPlan, type IntegrationRef } from '../contracts/provision';
 import type { TicketRef } from '../registry/types';
 import { activities, call, RETRY } from './calls';
 import { MINUTE } from './shared';
-import type { ProvisionSettings } from './provision-types';
+import type { GateFields, ProvisionSettings } from './provision-types';
 
 /** What the gate needs of the run's input (ProvisionInput and DecommissionInput have it). */
 export interface GateInput {
@@ -32,21 +23,8 @@ export interface GateInput {
 }
 
 /** What the gate reads and writes of the run's custom status (ProvisionStatus and DecommissionStatus have it). */
-export interface GateStatus {
-  apps: AppResult[];
-  secrets: SecretResult[];
-  records: RecordResult[];
-  manualActions: ManualAction[];
+export interface GateStatus extends GateFields {
   plan?: { mode: string };
-  awaiting?: {
-    approvers: string[];
-    since: string;
-    deadline: string;
-    reminders: number;
-    quorum: number;
-    approvedBy: string[];
-  };
-  decision?: Omit<ApprovalDecision, 'tokenId'> & { approvers?: string[] };
 }
 
 /**

@@ -1,17 +1,7 @@
 import type { KeptObject } from '../contracts/decommission';
-import type {
-  AppResult,
-  ApprovalDecision,
-  ApprovalPlan,
-  CreatedObject,
-  IntegrationRef,
-  ManualAction,
-  Orphan,
-  RecordResult,
-  SecretResult,
-} from '../contracts/provision';
+import type { ApprovalPlan, CreatedObject, IntegrationRef, Orphan } from '../contracts/provision';
 import type { IntegrationStatus, TicketRef } from '../registry/types';
-import type { ProvisionSettings } from './provision-types';
+import type { GateFields, ProvisionSettings } from './provision-types';
 
 export const DECOMMISSION_ORCHESTRATOR = 'decommissionIntegration';
 
@@ -46,26 +36,12 @@ export interface DecommissionInput {
 export type DecommissionOutcome = 'decommissioned' | 'rejected' | 'expired' | 'failed';
 
 /** The orchestration's custom status and output. Never a secret. */
-export interface DecommissionStatus {
+export interface DecommissionStatus extends GateFields {
   integrationId: string;
   step: string;
   steps: { name: string; at: string }[];
-  /** Nothing is created: empty, for the approval gate's mail. */
-  apps: AppResult[];
-  secrets: SecretResult[];
-  records: RecordResult[];
-  manualActions: ManualAction[];
-  /** What the approver agrees to: the removal list, its digest, and what stays. */
+  /** What the approver agrees to: the removal list, its digest, and what stays (apps, secrets and records: empty). */
   plan?: { digest: string; mode: 'decommission'; summary: ApprovalPlan; remove: CreatedObject[]; keep: KeptObject[] };
-  awaiting?: {
-    approvers: string[];
-    since: string;
-    deadline: string;
-    reminders: number;
-    quorum: number;
-    approvedBy: string[];
-  };
-  decision?: Omit<ApprovalDecision, 'tokenId'> & { approvers?: string[] };
   removed: CreatedObject[];
   orphans: Orphan[];
   outcome?: DecommissionOutcome;

@@ -79,17 +79,15 @@ export type ProvisionOutcome = 'active' | 'checks-failed' | 'rejected' | 'expire
  */
 export type GateMode = 'first' | 'silent' | 'resume' | 'staged';
 
-/** The orchestration's custom status and output: a readable step log and what was created. Never a secret. */
-export interface ProvisionStatus {
-  integrationId: string;
-  step: string;
-  steps: { name: string; at: string }[];
+/**
+ * What every run with an approval gate (src/orchestrators/approval-gate.ts) keeps in its custom status: what the
+ * approval mail lists, the round it waits for, and the decision.
+ */
+export interface GateFields {
   apps: AppResult[];
   secrets: SecretResult[];
   records: RecordResult[];
   manualActions: ManualAction[];
-  /** The plan this run applies and its digest (what an approver agrees to; never a secret). */
-  plan?: { digest: string; mode: GateMode; summary: ApprovalPlan };
   awaiting?: {
     approvers: string[];
     since: string;
@@ -99,6 +97,15 @@ export interface ProvisionStatus {
     approvedBy: string[];
   };
   decision?: Omit<ApprovalDecision, 'tokenId'> & { approvers?: string[] };
+}
+
+/** The orchestration's custom status and output: a readable step log and what was created. Never a secret. */
+export interface ProvisionStatus extends GateFields {
+  integrationId: string;
+  step: string;
+  steps: { name: string; at: string }[];
+  /** The plan this run applies and its digest (what an approver agrees to; never a secret). */
+  plan?: { digest: string; mode: GateMode; summary: ApprovalPlan };
   checks: CheckOutcome[];
   outcome?: ProvisionOutcome;
   error?: string;
