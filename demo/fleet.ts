@@ -80,8 +80,11 @@ async function provision(stack: LocalStack, profile: string, options: Record<str
   const id = (started.body as { id: string }).id;
   await approve(stack, `provision-${id}`, approver);
   const view = await until(`${id} to finish`, async () => {
-    const v = (await api(stack, 'GET', `/api/integrations/${id}`)).body as IntegrationView & { outcome?: string };
-    return v.outcome ? v : undefined;
+    // Ended when the orchestration has: its outcome shows in the step log a moment before the registry row says it.
+    const v = (await api(stack, 'GET', `/api/integrations/${id}`)).body as IntegrationView & {
+      orchestration?: { runtimeStatus: string };
+    };
+    return ['Completed', 'Failed', 'Terminated'].includes(v.orchestration?.runtimeStatus ?? '') ? v : undefined;
   });
   out(`  ${profile.padEnd(30)} ${id}  ${view.status}`);
   if (view.status !== 'active') throw new Error(`${id} ended ${view.status}`);
