@@ -140,11 +140,27 @@ function collect(result: FindDueResult, record: IntegrationRecord, a: Integratio
   });
 }
 
+/**
+ * Integrations assessed at once. Each assessment lists the Key Vault versions of its secrets one after another; a
+ * throttled list waits out the 429's Retry-After inside the SDK's retry policy before it retries
+ * (https://learn.microsoft.com/azure/key-vault/general/overview-throttling), so assessed one at a time every wait
+ * would hold up the whole fleet behind it. 16 lists in flight stay far below the vault's limit of 4,000 GET
+ * transactions per 10 seconds (https://learn.microsoft.com/azure/key-vault/general/service-limits).
+ */
+export const TRIAGE_CONCURRENCY = 16;
+
 /** The due credentials of every active integration (reads only). */
 export async function findDue(deps: SweepDeps, now: Date): Promise<FindDueResult> {
   const records = (await deps.registry.list()).filter((r) => r.status === 'active');
   const result: FindDueResult = { checked: records.length, due: [], reconcile: [], problems: [] };
-  for (const record of records) collect(result, record, await assessIntegration(deps, record, now));
+  const assessed = new Array<IntegrationAssessment>(records.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < records.length; i = next++) assessed[i] = await assessIntegration(deps, records[i], now);
+  };
+  await Promise.all(Array.from({ length: Math.min(TRIAGE_CONCURRENCY, records.length) }, worker));
+  // In the registry's order, whichever answered first.
+  records.forEach((record, i) => collect(result, record, assessed[i]));
   return result;
 }
 
