@@ -157,46 +157,46 @@ export function healthJson(f: HealthFigures): { health: Record<string, unknown> 
   };
 }
 
-async function main(): Promise<void> {
-  const json = process.argv.includes('--json');
-  const n = Number(process.env.BENCH_HEALTH_N ?? 1000);
-  const real = Number(process.env.BENCH_HEALTH_REAL ?? 2);
-  const f = await runHealthBench({ n, real, log: json ? undefined : (l) => console.log(`  … ${l}`) });
-  if (json) console.log(JSON.stringify(healthJson(f)));
+/** The command line; resolves to the exit code. `print` receives each output line. */
+export async function main(
+  argv: string[],
+  print: (line: string) => void = (l) => console.log(l),
+  opts: { n?: number; real?: number } = {},
+): Promise<number> {
+  const json = argv.includes('--json');
+  const n = opts.n ?? Number(process.env.BENCH_HEALTH_N ?? 1000);
+  const real = opts.real ?? Number(process.env.BENCH_HEALTH_REAL ?? 2);
+  const f = await runHealthBench({ n, real, log: json ? undefined : (l) => print(`  … ${l}`) });
+  if (json) print(JSON.stringify(healthJson(f)));
   else {
-    console.log(
-      `health and drift check in the sandbox (Node ${process.version}), ${f.integrations} active integrations`,
-    );
-    console.log(`  seeding: ${f.real} provisioned through the API, the rest replicated, in ${f.seedMs} ms`);
-    console.log(
-      `  sweep: timer handler ${f.sweepHandlerMs} ms (starting the checks); start → all ended ${f.wallMs} ms`,
-    );
-    console.log(`  checks per second: ${f.perSecond}`);
-    console.log(`  the same sweep again (every check already completed, nothing started): ${f.repeatSweepMs} ms`);
-    console.log('  calls per integration:   service      reads   writes  total');
+    print(`health and drift check in the sandbox (Node ${process.version}), ${f.integrations} active integrations`);
+    print(`  seeding: ${f.real} provisioned through the API, the rest replicated, in ${f.seedMs} ms`);
+    print(`  sweep: timer handler ${f.sweepHandlerMs} ms (starting the checks); start → all ended ${f.wallMs} ms`);
+    print(`  checks per second: ${f.perSecond}`);
+    print(`  the same sweep again (every check already completed, nothing started): ${f.repeatSweepMs} ms`);
+    print('  calls per integration:   service      reads   writes  total');
     for (const s of SERVICES) {
       const total = f.callsPerIntegration[s];
       const reads = f.readsPerIntegration[s];
       const other = round(total - reads);
       const label = s === 'entra' ? `${other} token` : String(other);
-      console.log(
-        `                           ${s.padEnd(12)} ${String(reads).padStart(6)}  ${label.padStart(7)}  ${total}`,
-      );
+      print(`                           ${s.padEnd(12)} ${String(reads).padStart(6)}  ${label.padStart(7)}  ${total}`);
     }
-    console.log('  by route (per integration):');
-    for (const r of f.routes) console.log(`    ${String(r.perIntegration).padStart(5)}  ${r.route}`);
-    console.log(`  writes to Graph, Key Vault and ServiceNow: ${f.writes}`);
-    console.log(
-      `  findings: ${f.findings} (drift injected: ${f.expectedFindings}) ${JSON.stringify(f.findingSubjects)}`,
-    );
-    console.log(`  history events per check: ${f.historyEventsPerCheck}`);
-    console.log(`  checks not completed: ${f.checksNotCompleted}`);
+    print('  by route (per integration):');
+    for (const r of f.routes) print(`    ${String(r.perIntegration).padStart(5)}  ${r.route}`);
+    print(`  writes to Graph, Key Vault and ServiceNow: ${f.writes}`);
+    print(`  findings: ${f.findings} (drift injected: ${f.expectedFindings}) ${JSON.stringify(f.findingSubjects)}`);
+    print(`  history events per check: ${f.historyEventsPerCheck}`);
+    print(`  checks not completed: ${f.checksNotCompleted}`);
   }
-  if (f.writes !== 0 || f.findings !== f.expectedFindings || f.checksNotCompleted) process.exitCode = 1;
+  return f.writes !== 0 || f.findings !== f.expectedFindings || f.checksNotCompleted ? 1 : 0;
 }
 
 if (require.main === module)
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );

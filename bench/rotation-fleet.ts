@@ -193,10 +193,14 @@ export function rotationFleetJson(f: RotationFleetFigures): { p3: Record<string,
 }
 
 /** The command line; resolves to the exit code. `print` receives each output line. */
-export async function main(argv: string[], print: (line: string) => void = (l) => console.log(l)): Promise<number> {
+export async function main(
+  argv: string[],
+  print: (line: string) => void = (l) => console.log(l),
+  opts: { n?: number; throttle?: number } = {},
+): Promise<number> {
   const json = argv.includes('--json');
-  const n = Number(process.env.BENCH_ROTATION_N ?? 1000);
-  const throttle = Number(process.env.BENCH_ROTATION_THROTTLE ?? 0.1);
+  const n = opts.n ?? Number(process.env.BENCH_ROTATION_N ?? 1000);
+  const throttle = opts.throttle ?? Number(process.env.BENCH_ROTATION_THROTTLE ?? 0.1);
   const f = await runRotationFleetBench({ n, throttle, log: (l) => print(`  … ${l}`) });
   print(`rotation sweep over a fleet in the sandbox (Node ${process.version}), ${f.integrations} active integrations`);
   print(`  credentials: ${f.credentials}; due by their recorded times: ${f.dueCredentials} in ${f.dueIntegrations}`);
