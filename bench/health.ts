@@ -1,5 +1,5 @@
 /**
- * The second part of `npm run bench`: the daily health and drift check over N active integrations in the sandbox
+ * The last part of `npm run bench` (bench/index.ts): the daily health and drift check over N active integrations in the sandbox
  * (`BENCH_HEALTH_N`, default 1,000). Figures, not assertions.
  *
  * Seeding (bench/fleet-seed.ts): `BENCH_HEALTH_REAL` integrations (default 2) are provisioned for real through the
@@ -10,7 +10,7 @@
  * provider's redirect URL) and a password credential added by hand to the outbound app. Then the timer `healthSweep`
  * runs through the local host and every daily check runs to its end (virtual durable timers, advanced while idle).
  *
- *   npm run bench [-- --json]            (the provisioning bench, then this one; `--json` reaches this one)
+ *   npm run bench [-- --json]            (every part; `--json`: one merged line, `health` in it)
  *   npm run build && BENCH_HEALTH_N=100 node scripts/with-sandbox-ca.cjs node dist/bench/health.js [--json]
  */
 import { performance } from 'node:perf_hooks';

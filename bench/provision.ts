@@ -1,9 +1,9 @@
 /**
- * `npm run bench`: how long provisioning takes in the sandbox, and how many calls it makes per service, for N
+ * The first part of `npm run bench` (bench/index.ts): how long provisioning takes in the sandbox, and how many calls it makes per service, for N
  * integrations run one after another and then concurrently. Virtual durable timers; the approval decision is raised
  * straight on the instance (the bench measures the product's steps, not a person clicking). Figures, not assertions.
  * Then bench/floor.ts: the same provisioning under modelled service latency against its critical-path floor, calls
- * against the profile's minimum, and the orchestration history (`npm run bench -- --json`: its JSON line last).
+ * against the profile's minimum, and the orchestration history (`--json`: its JSON line last).
  */
 import { performance } from 'node:perf_hooks';
 
@@ -125,7 +125,7 @@ export async function provisionMain(print: (line: string) => void = (l) => conso
   return code;
 }
 
-/** `npm run bench:provision`-style entry: the table, then bench/floor.ts (`--json` prints its JSON line last). */
+/** The table, then bench/floor.ts (`--json` prints its JSON line last); resolves to the exit code. */
 export async function main(argv: string[], print: (line: string) => void = (l) => console.log(l)): Promise<number> {
   const code = await provisionMain(print);
   return code || floorMain(argv, print);
