@@ -8,7 +8,13 @@ import type { SecretProperties } from '@azure/keyvault-secrets';
 
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import type { IntegrationRecord } from '../../src/registry/types';
-import { findDue, TRIAGE_CONCURRENCY, type SweepDeps } from '../../src/rotation/sweep';
+import {
+  findDue,
+  TRIAGE_CONCURRENCY,
+  TRIAGE_THROTTLE_RETRIES,
+  versionsOf,
+  type SweepDeps,
+} from '../../src/rotation/sweep';
 
 const DAY = 24 * 3600 * 1000;
 const NOW = new Date('2027-03-15T02:00:00Z');
@@ -82,4 +88,44 @@ it('assesses integrations a bounded number at a time, and reports them in the re
   expect(result.problems).toEqual([]);
   expect(result.due.map((d) => d.integrationId)).toEqual(records.filter((_, i) => i % 4 === 0).map((r) => r.id));
   expect(result.due.every((d) => d.roles.length === 1 && d.roles[0] === 'outbound')).toBe(true);
+});
+
+it('lists again when Key Vault still throttles after the SDK gave up (429 past its retries), after the Retry-After', async () => {
+  let calls = 0;
+  const throttled = () =>
+    Object.assign(new Error('Throttled'), {
+      name: 'RestError',
+      statusCode: 429,
+      code: 'Throttled',
+      response: { headers: { get: (h: string) => (h.toLowerCase() === 'retry-after' ? '0' : undefined) } },
+    });
+  const secrets = {
+    listPropertiesOfSecretVersions(name: string) {
+      calls++;
+      const fail = calls <= 2;
+      return (async function* (): AsyncGenerator<SecretProperties> {
+        if (fail) throw throttled();
+        yield { name, vaultUrl: 'https://vault.example', version: 'v1', enabled: true, tags: { keyId: 'k' } };
+      })();
+    },
+  } as unknown as Pick<SweepDeps, 'secrets'>['secrets'];
+  const versions = await versionsOf({ secrets }, 's-1-outbound');
+  expect(versions.map((v) => v.version)).toEqual(['v1']);
+  expect(calls).toBe(3);
+});
+
+it('still reports a throttled list once its retries are spent, and any other failure at once', async () => {
+  let calls = 0;
+  const failing = (statusCode: number) => ({
+    listPropertiesOfSecretVersions() {
+      calls++;
+      const error = Object.assign(new Error('no'), { statusCode, response: { headers: { get: () => '0' } } });
+      return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error) }) };
+    },
+  });
+  await expect(versionsOf({ secrets: failing(429) } as never, 's')).rejects.toMatchObject({ status: 429 });
+  expect(calls).toBe(TRIAGE_THROTTLE_RETRIES + 1);
+  calls = 0;
+  await expect(versionsOf({ secrets: failing(403) } as never, 's')).rejects.toMatchObject({ status: 403 });
+  expect(calls).toBe(1);
 });
