@@ -24,6 +24,7 @@
  */
 import { performance } from 'node:perf_hooks';
 
+import { TERMINAL } from '../sandbox/durable/engine';
 import { getDeps } from '../src/app/deps';
 import { getProfile } from '../src/profiles';
 import { findDue } from '../src/rotation/sweep';
@@ -147,6 +148,12 @@ export async function runRotationFleetBench(
     const started = stack.host.durable.query({ instanceIdPrefix: 'rotate-' }).length;
     log(`sweep: ${summary[0]} in ${sweepMs.toFixed(0)} ms; ${started} rotation instances`);
     stack.sandbox.faults.clear();
+    // The started rotations are not run to their end here: stopped, and their running activities let finish, so
+    // nothing of this stack is still at work when the next part of the bench starts its own.
+    const durable = stack.host.durable;
+    for (const s of durable.query({ instanceIdPrefix: 'rotate-' }))
+      if (!TERMINAL.includes(s.runtimeStatus)) durable.terminate(s.instanceId, 'benchmark over');
+    await durable.waitForIdle(120_000);
     return {
       integrations: n,
       credentials,
