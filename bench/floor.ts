@@ -1,5 +1,5 @@
 /**
- * `npm run bench:floor` (and the end of `npm run bench`): provisioning measured against its physical floor.
+ * `npm run bench:floor` (and the first part of `npm run bench`, after the provisioning table): provisioning measured against its physical floor.
  *
  *   P1  the stand-ins answer after modelled per-service latencies (sandbox/core/faults.ts: Entra 90 ms, Graph 120 ms,
  *       Key Vault 60 ms, ServiceNow 250 ms unless overridden); the critical-path floor of one provisioning is derived

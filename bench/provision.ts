@@ -1,9 +1,9 @@
 /**
- * `npm run bench`: how long provisioning takes in the sandbox, and how many calls it makes per service, for N
+ * The first part of `npm run bench` (bench/index.ts): how long provisioning takes in the sandbox, and how many calls it makes per service, for N
  * integrations run one after another and then concurrently. Virtual durable timers; the approval decision is raised
  * straight on the instance (the bench measures the product's steps, not a person clicking). Figures, not assertions.
  * Then bench/floor.ts: the same provisioning under modelled service latency against its critical-path floor, calls
- * against the profile's minimum, and the orchestration history (`npm run bench -- --json`: its JSON line last).
+ * against the profile's minimum, and the orchestration history (`--json`: its JSON line last).
  */
 import { performance } from 'node:perf_hooks';
 
@@ -81,7 +81,9 @@ function calls(stack: LocalStack, since: number) {
   return out;
 }
 
-async function main(): Promise<void> {
+/** The sequential and concurrent provisioning table; resolves to the exit code. */
+export async function provisionMain(print: (line: string) => void = (l) => console.log(l)): Promise<number> {
+  let code = 0;
   const stack = await startLocalStack({ timers: 'virtual', servicenow: { instances } });
   try {
     const mark = stack.sandbox.journal.mark();
@@ -98,34 +100,37 @@ async function main(): Promise<void> {
     );
     const wall = performance.now() - t0;
     const bad = [...sequential, ...concurrent].filter((r) => r.outcome !== 'active');
-    console.log(
+    print(
       `provisioning in the sandbox (Node ${process.version}), ${N} sequential and ${N} with concurrency ${CONCURRENCY}`,
     );
-    console.log(`  sequential: request → awaiting approval: ${fmt(sequential.map((r) => r.toApprovalMs))}`);
-    console.log(`  sequential: approval → active (checks, report): ${fmt(sequential.map((r) => r.toActiveMs))}`);
-    console.log(`  concurrent: request → awaiting approval: ${fmt(concurrent.map((r) => r.toApprovalMs))}`);
-    console.log(
-      `  concurrent: ${N} integrations in ${wall.toFixed(0)} ms (${((N * 1000) / wall).toFixed(1)} per second)`,
-    );
-    console.log(
+    print(`  sequential: request → awaiting approval: ${fmt(sequential.map((r) => r.toApprovalMs))}`);
+    print(`  sequential: approval → active (checks, report): ${fmt(sequential.map((r) => r.toActiveMs))}`);
+    print(`  concurrent: request → awaiting approval: ${fmt(concurrent.map((r) => r.toApprovalMs))}`);
+    print(`  concurrent: ${N} integrations in ${wall.toFixed(0)} ms (${((N * 1000) / wall).toFixed(1)} per second)`);
+    print(
       `  calls per integration (sequential runs): ${Object.entries(perIntegration)
         .map(([s, c]) => `${s} ${(c.reads / N).toFixed(1)} reads + ${(c.writes / N).toFixed(1)} writes`)
         .join('; ')}`,
     );
-    console.log(`  outcomes not active: ${bad.length}`);
-    if (bad.length) process.exitCode = 1;
+    print(`  outcomes not active: ${bad.length}`);
+    if (bad.length) code = 1;
   } finally {
     await stack.close();
   }
+  return code;
 }
 
-main()
-  // Then the same provisioning against its physical floor (bench/floor.ts; `--json` prints its JSON line last).
-  .then(() => (process.exitCode ? process.exitCode : floorMain(process.argv.slice(2))))
-  .then((code) => {
-    process.exitCode = code;
-  })
-  .catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
+/** The table, then bench/floor.ts (`--json` prints its JSON line last); resolves to the exit code. */
+export async function main(argv: string[], print: (line: string) => void = (l) => console.log(l)): Promise<number> {
+  const code = await provisionMain(print);
+  return code || floorMain(argv, print);
+}
+
+if (require.main === module)
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );

@@ -39,7 +39,14 @@ export interface KeyVaultStandIn extends StandIn {
   seedSecretVersion(
     name: string,
     value: string,
-    attributes?: { tags?: Record<string, string>; contentType?: string; exp?: number; nbf?: number },
+    attributes?: {
+      tags?: Record<string, string>;
+      contentType?: string;
+      exp?: number;
+      nbf?: number;
+      /** When the version was created (epoch seconds; default now): a credential written long ago. */
+      created?: number;
+    },
   ): string;
 }
 
@@ -173,7 +180,10 @@ export function createKeyVault(deps: KeyVaultDeps, opts: KeyVaultOptions = {}): 
     seedSecretVersion(name, value, attributes = {}) {
       const existing = store.find(name, deps.clock.seconds());
       if (existing?.deleted) store.purge(existing);
-      return store.addVersion(name, { value, ...attributes }, deps.clock.seconds()).version.version;
+      const { created, ...rest } = attributes;
+      const { version } = store.addVersion(name, { value, ...rest }, deps.clock.seconds());
+      if (created !== undefined) version.created = version.updated = created;
+      return version.version;
     },
   };
 }

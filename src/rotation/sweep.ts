@@ -11,6 +11,7 @@ import type { DurableClient } from 'durable-functions';
 
 import type { Deps } from '../app/deps';
 import { toKeyVaultError } from '../clients/keyvault';
+import { backoffDelay, parseRetryAfter, realSleep } from '../lib/backoff';
 import { ensureErrorType } from '../lib/errors';
 import type { RotationInput, RotationStatus } from '../orchestrators/rotation-types';
 import { getProfile } from '../profiles';
@@ -62,23 +63,43 @@ export interface IntegrationAssessment {
   problems: SweepProblem[];
 }
 
+/**
+ * Lists again this many times when Key Vault still answers 429 after the SDK's own retries (3, each after the
+ * answer's Retry-After): under sustained throttling a credential would otherwise go unassessed until the next day's
+ * sweep. Each wait is the last answer's Retry-After (or a backoff without one), as Key Vault's throttling guidance asks
+ * (https://learn.microsoft.com/azure/key-vault/general/overview-throttling).
+ */
+export const TRIAGE_THROTTLE_RETRIES = 3;
+const THROTTLE_BACKOFF = { baseMs: 1000, maxMs: 10_000 };
+
+/** The Retry-After of a failed SDK call (RestError `response.headers`), in ms. */
+function retryAfterOf(err: unknown): number | undefined {
+  const headers = (err as { response?: { headers?: { get?: (name: string) => string | undefined } } } | null)?.response
+    ?.headers;
+  return parseRetryAfter(typeof headers?.get === 'function' ? headers.get('retry-after') : undefined);
+}
+
 /** Every Key Vault version of a secret, properties only; empty when the name does not exist. */
 export async function versionsOf(deps: Pick<Deps, 'secrets'>, secretName: string): Promise<VersionInfo[]> {
-  const out: VersionInfo[] = [];
-  try {
-    for await (const p of deps.secrets.listPropertiesOfSecretVersions(secretName))
-      out.push({
-        version: p.version ?? '',
-        enabled: p.enabled !== false,
-        ...(p.createdOn ? { createdOn: p.createdOn } : {}),
-        ...(p.expiresOn ? { expiresOn: p.expiresOn } : {}),
-        tags: p.tags ?? {},
-      });
-  } catch (err) {
-    const e = toKeyVaultError(err, `list versions of '${secretName}'`);
-    if (e.status !== 404) throw e;
+  for (let retry = 0; ; retry++) {
+    const out: VersionInfo[] = [];
+    try {
+      for await (const p of deps.secrets.listPropertiesOfSecretVersions(secretName))
+        out.push({
+          version: p.version ?? '',
+          enabled: p.enabled !== false,
+          ...(p.createdOn ? { createdOn: p.createdOn } : {}),
+          ...(p.expiresOn ? { expiresOn: p.expiresOn } : {}),
+          tags: p.tags ?? {},
+        });
+      return out;
+    } catch (err) {
+      const e = toKeyVaultError(err, `list versions of '${secretName}'`);
+      if (e.status === 404) return out;
+      if (e.status !== 429 || retry >= TRIAGE_THROTTLE_RETRIES) throw e;
+      await realSleep(retryAfterOf(err) ?? backoffDelay(retry, THROTTLE_BACKOFF));
+    }
   }
-  return out;
 }
 
 /** The profile's roles this integration has credentials for, in the profile's order. */
@@ -140,11 +161,28 @@ function collect(result: FindDueResult, record: IntegrationRecord, a: Integratio
   });
 }
 
+/**
+ * Integrations assessed at once. Each assessment lists the Key Vault versions of its secrets one after another; a
+ * throttled list waits out the 429's Retry-After inside the SDK's retry policy before it retries
+ * (https://learn.microsoft.com/azure/key-vault/general/overview-throttling), so assessed one at a time every wait
+ * would hold up the whole fleet behind it. 16 lists in flight at a typical 60 ms answer make about 2,700 calls per 10
+ * seconds, below the vault's limit of 4,000 transactions per 10 seconds
+ * (https://learn.microsoft.com/azure/key-vault/general/service-limits).
+ */
+export const TRIAGE_CONCURRENCY = 16;
+
 /** The due credentials of every active integration (reads only). */
 export async function findDue(deps: SweepDeps, now: Date): Promise<FindDueResult> {
   const records = (await deps.registry.list()).filter((r) => r.status === 'active');
   const result: FindDueResult = { checked: records.length, due: [], reconcile: [], problems: [] };
-  for (const record of records) collect(result, record, await assessIntegration(deps, record, now));
+  const assessed = new Array<IntegrationAssessment>(records.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < records.length; i = next++) assessed[i] = await assessIntegration(deps, records[i], now);
+  };
+  await Promise.all(Array.from({ length: Math.min(TRIAGE_CONCURRENCY, records.length) }, worker));
+  // In the registry's order, whichever answered first.
+  records.forEach((record, i) => collect(result, record, assessed[i]));
   return result;
 }
 
