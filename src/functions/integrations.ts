@@ -24,6 +24,7 @@ import { canonicalTenant } from '../api/tenant';
 import { serviceNowInstanceUrl } from '../config';
 import { getProfile } from '../profiles';
 import { PROVISION_ORCHESTRATOR, type ProvisionInput, type ProvisionStatus } from '../orchestrators/provision-types';
+import type { Versioned } from '../registry/registry';
 import type { IntegrationRecord } from '../registry/types';
 import type { DecommissionStatus } from '../orchestrators/decommission-types';
 import { describeObject } from '../contracts/provision';
@@ -492,18 +493,31 @@ function grantableRole(profileId: string, role: string): string {
   return getProfile(profileId)?.serviceNow.grantableUserRoles[role] ?? role;
 }
 
+/** The integration the route's `{id}` names: 400 for a malformed id, 404 for one not registered. */
+async function registered(
+  request: HttpRequest,
+  deps: Deps,
+): Promise<{ ok: false; response: HttpResponseInit } | { ok: true; id: string; record: Versioned<IntegrationRecord> }> {
+  const parsedId = integrationIdSchema.safeParse(request.params.id ?? '');
+  if (!parsedId.success)
+    return {
+      ok: false,
+      response: problem(400, 'Invalid request', [{ field: 'id', message: parsedId.error.issues[0].message }]),
+    };
+  const id = parsedId.data;
+  const record = await deps.registry.get(id);
+  return record ? { ok: true, id, record } : { ok: false, response: problem(404, `No integration ${id}`) };
+}
+
 export async function getIntegration(
   request: HttpRequest,
   client: DurableClient,
   _context: InvocationContext,
   deps: Deps = getDeps(),
 ): Promise<HttpResponseInit> {
-  const parsedId = integrationIdSchema.safeParse(request.params.id ?? '');
-  if (!parsedId.success)
-    return problem(400, 'Invalid request', [{ field: 'id', message: parsedId.error.issues[0].message }]);
-  const id = parsedId.data;
-  const record = await deps.registry.get(id);
-  if (!record) return problem(404, `No integration ${id}`);
+  const found = await registered(request, deps);
+  if (!found.ok) return found.response;
+  const { record } = found;
   const decommission = record.value.decommission?.instanceId;
   return jsonAs(
     integrationViewSchema,
@@ -524,11 +538,9 @@ export async function getAudit(
   _context: InvocationContext,
   deps: Deps = getDeps(),
 ): Promise<HttpResponseInit> {
-  const parsedId = integrationIdSchema.safeParse(request.params.id ?? '');
-  if (!parsedId.success)
-    return problem(400, 'Invalid request', [{ field: 'id', message: parsedId.error.issues[0].message }]);
-  const id = parsedId.data;
-  if (!(await deps.registry.get(id))) return problem(404, `No integration ${id}`);
+  const found = await registered(request, deps);
+  if (!found.ok) return found.response;
+  const { id } = found;
   const entries = await deps.audit.list(id);
   return jsonAs(auditListSchema, 200, { id, entries: entries.map(({ integrationId: _id, ...e }) => e) });
 }
