@@ -1,0 +1,32 @@
+/**
+ * Credential kinds: how ServiceNow proves itself to Entra when it asks for a token for an app.
+ *
+ * - `secret`: a client secret (password credential), kept in Key Vault and written to the ServiceNow record.
+ * - `certificate`: a private_key_jwt client assertion signed with a certificate's key; the certificate lives in Key
+ *   Vault (its public part is a key credential of the app), ServiceNow holds a PKCS12 keystore of it
+ *   (https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
+ * - `federated`: workload identity federation; ServiceNow signs with its own instance key and the app trusts it
+ *   through a federated identity credential: nothing is stored in Entra or Key Vault
+ *   (https://learn.microsoft.com/entra/workload-id/workload-identity-federation).
+ */
+export type CredentialKind = 'secret' | 'certificate' | 'federated';
+
+export const CREDENTIAL_KINDS: readonly CredentialKind[] = ['secret', 'certificate', 'federated'];
+
+/** One version of a Key Vault certificate: what crosses the durable boundary (never the key or the PFX). */
+export interface CertificateRef {
+  certificateName: string;
+  version: string;
+}
+
+/** The public facts of a certificate version. */
+export interface CertificateFacts extends CertificateRef {
+  /** base64url SHA-1 thumbprint of the DER certificate (JWT header `x5t`, RFC 7515 section 4.1.7). */
+  x5t: string;
+  /** base64url SHA-256 thumbprint (JWT header `x5t#S256`, RFC 7515 section 4.1.8). */
+  x5tS256: string;
+  /** Upper-case hex SHA-1 thumbprint: what Graph stores as a key credential's customKeyIdentifier. */
+  thumbprintHex: string;
+  notBefore: string;
+  notAfter: string;
+}
