@@ -45,6 +45,7 @@ export const SETTING_NAMES = [
   'APPROVAL_DEADLINE_ACTION',
   'CHECK_ATTEMPTS',
   'CHECK_RETRY_SECONDS',
+  'CERTIFICATE_VALIDITY_MONTHS',
   // Whether this app's identity grants the application permissions a profile declares (admin consent through app
   // role assignments, after the approval; needs AppRoleAssignment.ReadWrite.All), or an administrator does.
   'GRANT_ADMIN_CONSENT',
@@ -120,6 +121,7 @@ export const DEFAULTS = {
   APPROVAL_DEADLINE_ACTION: 'rollback',
   CHECK_ATTEMPTS: '6',
   CHECK_RETRY_SECONDS: '10',
+  CERTIFICATE_VALIDITY_MONTHS: '12',
   GRANT_ADMIN_CONSENT: 'false',
   APPROVAL_QUORUM: '1',
   // Daily at 02:00 UTC (NCRONTAB with seconds).
@@ -230,6 +232,8 @@ export interface AppConfig {
     grantAdminConsent: boolean;
     checkAttempts: number;
     checkRetrySeconds: number;
+    /** CERTIFICATE_VALIDITY_MONTHS: lifetime of the certificates created for certificate credentials. */
+    certificateValidityMonths: number;
   };
   /** The approver policy: configured addresses (lower-cased) and Entra group object ids, and the approvals needed. */
   approvals: {
@@ -422,6 +426,8 @@ const schema = z.object({
   ),
   CHECK_ATTEMPTS: withDefault(intIn(1, 20), DEFAULTS.CHECK_ATTEMPTS),
   CHECK_RETRY_SECONDS: withDefault(intIn(1, 600), DEFAULTS.CHECK_RETRY_SECONDS),
+  // Key Vault self-signed certificates: 1 to 120 months (validityInMonths of the certificate policy).
+  CERTIFICATE_VALIDITY_MONTHS: withDefault(intIn(1, 120), DEFAULTS.CERTIFICATE_VALIDITY_MONTHS),
   GRANT_ADMIN_CONSENT: withDefault(
     z
       .string()
@@ -688,6 +694,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       grantAdminConsent: s.GRANT_ADMIN_CONSENT === 'true',
       checkAttempts: s.CHECK_ATTEMPTS,
       checkRetrySeconds: s.CHECK_RETRY_SECONDS,
+      certificateValidityMonths: s.CERTIFICATE_VALIDITY_MONTHS,
     },
     approvals: {
       approvers: s.APPROVERS ?? [],

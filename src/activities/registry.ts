@@ -32,6 +32,30 @@ export function applyUpdate(record: IntegrationRecord, u: RegistryUpdateInput): 
       ...(kept.length ? { confirmations: kept } : {}),
     };
   }
+  for (const c of u.credentials ?? []) {
+    const current = apps[c.role];
+    if (!current) continue;
+    apps[c.role] = {
+      ...current,
+      credential:
+        c.kind === 'certificate'
+          ? {
+              kind: 'certificate',
+              certificateName: c.certificateName,
+              version: c.version,
+              x5t: c.x5t,
+              keyId: c.keyId,
+              expiresOn: c.notAfter,
+            }
+          : { kind: 'federated', name: c.name, issuer: c.issuer, subject: c.subject },
+    };
+  }
+  for (const role of u.retiredSecrets ?? []) {
+    const current = apps[role];
+    if (!current) continue;
+    const { secretVersion: _v, keyId: _k, expiresOn: _e, createdOn: _c, confirmations: _f, ...rest } = current;
+    apps[role] = { ...rest, secretName: '' };
+  }
   for (const { role, ...c } of u.confirmations ?? []) {
     const current = apps[role];
     if (!current || current.keyId !== c.keyId) continue;

@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 import { isValidServiceNowInstance, SERVICENOW_INSTANCE_RULE } from '../config';
+import { CREDENTIAL_KINDS } from '../contracts/credentials';
 import { DEFAULT_PROFILE_ID, getProfile, profileIds } from '../profiles';
+import { credentialKindsOf } from '../profiles/credential-kinds';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A verified domain (e.g. contoso.onmicrosoft.com): DNS labels, at least one dot. */
@@ -102,6 +104,10 @@ export const integrationRequestSchema = z
         ipAllowlist: z.boolean().optional(),
         // One of the profile's application-permission tiers (checked below).
         permissionTier: bounded(LIMITS.profile, 'options.permissionTier').optional(),
+        // How ServiceNow proves itself to Entra for the apps it calls with (checked against the profile below).
+        credential: z
+          .enum(CREDENTIAL_KINDS, { error: `options.credential must be one of: ${CREDENTIAL_KINDS.join(', ')}` })
+          .optional(),
         grantUsers: z
           .array(
             z
@@ -156,6 +162,18 @@ export const integrationRequestSchema = z
           message: tiers.length
             ? `options.permissionTier must be one of: ${tiers.join(', ')} (profile ${profile.id})`
             : `profile ${profile.id} declares no application permissions`,
+        });
+    }
+    const credential = v.options?.credential;
+    if (profile && credential !== undefined && credential !== 'secret') {
+      const allowing = profile.apps.filter((a) => credentialKindsOf(a).includes(credential));
+      if (!allowing.length)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['options', 'credential'],
+          message: `profile ${profile.id} allows options.credential ${[
+            ...new Set(profile.apps.flatMap((a) => credentialKindsOf(a))),
+          ].join(', ')} only`,
         });
     }
     // The roles a request may grant are the chosen profile's (IntegrationProfile.serviceNow.grantableUserRoles).

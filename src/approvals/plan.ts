@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 
 import type { ApprovalPlan } from '../contracts/provision';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
+import type { CredentialKind } from '../contracts/credentials';
 import type { IntegrationProfile } from '../profiles/types';
 
 export interface PlanInput {
@@ -36,6 +37,17 @@ export interface PlanInput {
   requestedBy: string[];
   /** The application-permission tier the request chose (else each app's default tier). */
   permissionTier?: string;
+  /** The credential kind of each app that is not a client secret (absent: every app has a client secret). */
+  credentials?: Record<string, CredentialKind>;
+}
+
+/** What a non-secret credential means, in the approver's words. */
+export function credentialStatement(kind: CredentialKind, instance: string): string {
+  return kind === 'certificate'
+    ? `certificate: a self-signed RSA 2048 certificate created in Key Vault (private key exportable only to ServiceNow ${instance}, which keeps it in a keystore and signs private-key JWT client assertions); no client secret`
+    : kind === 'federated'
+      ? `federated: the app trusts assertions ServiceNow ${instance} signs with its own key (workload identity federation, audience api://AzureADTokenExchange); nothing is stored in Entra or Key Vault`
+      : 'client secret kept in Key Vault';
 }
 
 /** The permission values an app gets for a tier (the default tier when none or an unknown one is named). */
@@ -85,6 +97,14 @@ function build(input: PlanInput, symbolic: boolean): ApprovalPlan {
             },
           }
         : {}),
+      ...(input.credentials?.[a.role] && input.credentials[a.role] !== 'secret'
+        ? {
+            credential: {
+              kind: input.credentials[a.role],
+              statement: credentialStatement(input.credentials[a.role], input.serviceNowInstance),
+            },
+          }
+        : {}),
     };
   });
   const appLabel = (role: string) => {
@@ -111,7 +131,9 @@ function build(input: PlanInput, symbolic: boolean): ApprovalPlan {
     (r) => r.table !== 'sys_scope_privilege' && !r.lookup && (r.when !== 'ipAllowlist' || input.ipAllowlist),
   );
   const secretNames = (r: (typeof records)[number]) =>
-    r.secret ? { [r.secret.field]: `Key Vault secret ${values[`apps.${r.secret.fromApp}.secretName`] ?? ''}` } : {};
+    r.secret && (input.credentials?.[r.secret.fromApp] ?? 'secret') === 'secret'
+      ? { [r.secret.field]: `Key Vault secret ${values[`apps.${r.secret.fromApp}.secretName`] ?? ''}` }
+      : {};
   return {
     integrationId: input.integrationId,
     profile: { id: profile.id, title: profile.title },

@@ -30,3 +30,27 @@ export interface CertificateFacts extends CertificateRef {
   notBefore: string;
   notAfter: string;
 }
+
+/** A non-secret credential a provisioning ensured for an app (kept in status and the registry). */
+export type ProvisionedCredential =
+  | {
+      role: string;
+      kind: 'certificate';
+      certificateName: string;
+      version: string;
+      x5t: string;
+      notAfter: string;
+      /** The key credential's id on the app. */
+      keyId: string;
+      /** ServiceNow records of the keystore chain (sys_certificate, JWT key, JWT provider). */
+      serviceNow?: { certificateSysId: string; keystoreAliasSysId: string; providerSysId: string };
+    }
+  | {
+      role: string;
+      kind: 'federated';
+      /** The federated identity credential on the app. */
+      name: string;
+      issuer: string;
+      subject: string;
+      audiences: string[];
+    };

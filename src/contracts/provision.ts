@@ -8,6 +8,7 @@
  * 5xx, network); it RETURNS `{ ok: false, failure }` for failures a retry cannot fix (400 validation, 401, 403), so the
  * orchestrator turns them into a clear failure or a manual action.
  */
+import type { CredentialKind, ProvisionedCredential } from './credentials';
 import type { TicketRef } from '../registry/types';
 
 /** What every activity needs to know about the integration it works on (no secrets). */
@@ -314,6 +315,8 @@ export interface ApprovalPlan {
     redirectUris: string[];
     /** Application permissions declared on the app, granted (admin consent) only after the approval. */
     permissions?: { resource: string; values: string[] };
+    /** How the app's consumer proves itself when it is not a client secret (certificate or federated). */
+    credential?: { kind: CredentialKind; statement: string };
   }[];
   /** Inbound trusts: tokens of one app, for another app's audience, act as a ServiceNow user with roles. */
   trust: { statement: string; tokenApp: string; audienceApp: string; user: string; roles: string[] }[];
@@ -417,6 +420,15 @@ export type CreatedObject =
    */
   | { kind: 'record'; key: string; table: string; sysId: string; shared?: boolean; retire?: boolean }
   /**
+   * A Key Vault certificate version this run created (certificate credentials): compensation disables the version
+   * (Key Vault keeps deleted certificates recoverable; a later run creates a new version).
+   */
+  | { kind: 'certificate'; role: string; certificateName: string; version: string; retire?: boolean }
+  /** A key credential (certificate) this run added to an app: compensation removes it from the app. */
+  | { kind: 'keyCredential'; role: string; appObjectId: string; keyId: string; retire?: boolean }
+  /** A federated identity credential this run added to an app: compensation deletes it. */
+  | { kind: 'federatedCredential'; role: string; appObjectId: string; name: string; retire?: boolean }
+  /**
    * A ServiceNow record this run was creating when it failed (the insert timed out or the connection dropped, so it
    * may have landed, or land later): found by its natural key and removed when the ownership ledger says this run
    * claimed it. While the claim is recent and nothing is found yet, it stays an orphan for the sweep to look again.
@@ -436,6 +448,12 @@ export function describeObject(o: CreatedObject): string {
       return `${o.table} ${o.sysId} (${o.key})`;
     case 'recordCandidate':
       return `${o.table} '${o.key}' (by natural key)`;
+    case 'certificate':
+      return `Key Vault certificate ${o.certificateName} version ${o.version}`;
+    case 'keyCredential':
+      return `key credential ${o.keyId} of app ${o.role}`;
+    case 'federatedCredential':
+      return `federated credential ${o.name} of app ${o.role}`;
   }
 }
 
@@ -500,6 +518,10 @@ export interface RegistryUpdateInput {
   decommission?: import('../registry/types').IntegrationRecord['decommission'];
   /** The result of a health and drift check (src/orchestrators/check-health.ts). */
   health?: import('./fleet').HealthState;
+  /** Certificate and federated credentials of apps without a client secret (replace the app's credential state). */
+  credentials?: ProvisionedCredential[];
+  /** Apps whose client secret was removed because they moved to another credential kind. */
+  retiredSecrets?: string[];
   /** Secret consumers confirmed to hold a credential (the product's ServiceNow writes, hand-off confirmations). */
   confirmations?: ({ role: string } & import('../registry/types').ConsumerConfirmation)[];
   /** Events for the integration's audit trail, recorded with the milestone (an update may carry only these). */

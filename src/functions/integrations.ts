@@ -8,6 +8,7 @@
  * Never returns or emails the durable management URLs (they carry the system key,
  * docs/reference/durable-functions.md#management-urls-stay-private).
  */
+import { priorState } from '../registry/prior';
 import { orchestrationStatus } from '../lib/orchestration-status';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
@@ -327,6 +328,7 @@ function provisionInput(
       ...(req.options?.secretLifetimeDays ? { secretLifetimeDays: req.options.secretLifetimeDays } : {}),
       ...(req.options?.redirectUri ? { redirectUri: req.options.redirectUri } : {}),
       ...(req.options?.permissionTier ? { permissionTier: req.options.permissionTier } : {}),
+      ...(req.options?.credential ? { credential: req.options.credential } : {}),
     },
     settings: {
       quorum: config.approvals.quorum,
@@ -335,6 +337,7 @@ function provisionInput(
       onDeadline: config.provisioning.onDeadline,
       checkAttempts: config.provisioning.checkAttempts,
       checkRetrySeconds: config.provisioning.checkRetrySeconds,
+      certificateValidityMonths: config.provisioning.certificateValidityMonths,
     },
     endpoints: {
       authorityHost: config.entra.authorityHost,
@@ -413,13 +416,7 @@ export async function startIntegration(
   const instanceId = provisionInstanceId(id, runs);
   const input = provisionInput(deps, req, tenant, id, instanceId, 'provision');
   const prior = existing?.value;
-  if (prior?.approval) input.approved = prior.approval;
-  if (prior?.appliedDigest) input.appliedDigest = prior.appliedDigest;
-  if (prior && Object.keys(prior.apps).length)
-    input.priorApps = Object.fromEntries(Object.entries(prior.apps).map(([role, a]) => [role, a.appId]));
-  if (prior) input.liveStatus = prior.status;
-  if (prior && Object.keys(prior.serviceNow).length) input.priorRecords = prior.serviceNow;
-  if (prior?.approvers?.length) input.notify = prior.approvers;
+  if (prior) Object.assign(input, priorState(prior), { liveStatus: prior.status });
   // A live integration stays live while it is re-provisioned (rotation keeps going); anything else is provisioning.
   // Compare-and-set on the run: of two requests that read the same state, the second finds another run named on the
   // row and answers 409 (it never starts a second run). What an existing integration was approved with (ticket,

@@ -3,6 +3,8 @@
  * ask of each (options) and what each leaves to people (the manual hand-offs). Read-only: it describes the registered
  * profiles (src/profiles/index.ts) and touches no external system.
  */
+import { CREDENTIAL_KINDS } from '../contracts/credentials';
+import { credentialKindsOf } from '../profiles/credential-kinds';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 
@@ -31,6 +33,13 @@ export const profileListSchema = z.object({
         ipAllowlist: z.boolean(),
         grantUsers: z.object({ roles: z.array(z.string()) }),
         secretLifetimeDays: z.object({ max: z.number().int(), default: z.number().int() }).nullable(),
+        credential: z
+          .object({
+            kinds: z.array(z.enum(CREDENTIAL_KINDS)),
+            default: z.enum(CREDENTIAL_KINDS),
+            apps: z.array(z.string()),
+          })
+          .nullable(),
       }),
       manualSteps: z.array(z.object({ title: z.string(), actor: z.string(), steps: z.array(z.string()) })),
     }),
@@ -42,6 +51,14 @@ function permissionTiers(p: IntegrationProfile) {
   const app = p.apps.find((a) => a.applicationPermissions);
   const perms = app?.applicationPermissions;
   return perms ? { tiers: perms.tiers, default: perms.defaultTier, resource: perms.resourceName } : null;
+}
+
+/** The credential kinds a request may pick (`options.credential`) and the apps it applies to, or null. */
+function credentialChoice(p: IntegrationProfile) {
+  const apps = p.apps.filter((a) => credentialKindsOf(a).length > 1);
+  if (!apps.length) return null;
+  const kinds = [...new Set(apps.flatMap((a) => credentialKindsOf(a)))];
+  return { kinds, default: credentialKindsOf(apps[0])[0], apps: apps.map((a) => a.role) };
 }
 
 /** The public description of a profile: ids, names and labels only. */
@@ -65,6 +82,7 @@ export function describeProfile(p: IntegrationProfile) {
       secretLifetimeDays: secretApps.length
         ? { max: MAX_SECRET_LIFETIME_DAYS, default: Math.max(...secretApps.map((a) => a.secretLifetimeDays)) }
         : null,
+      credential: credentialChoice(p),
     },
     manualSteps: p.handOffs.map((h) => ({ title: h.title, actor: h.actor, steps: h.steps.map((s) => s.label) })),
   };

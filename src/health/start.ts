@@ -5,6 +5,7 @@
  * integration's last provisioning run that went live applied, so its input is read back from that run (the durable
  * status with its input, https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-http-api#get-instance-status).
  */
+import { priorState } from '../registry/prior';
 import { randomBytes } from 'node:crypto';
 
 import { OrchestrationRuntimeStatus, type DurableClient, type DurableOrchestrationStatus } from 'durable-functions';
@@ -101,12 +102,7 @@ export function healthInput(
     ref: { ...provision.ref, instanceId: provisionInstanceId(record.id, run) },
     liveStatus: record.status,
   };
-  if (record.approval) re.approved = record.approval;
-  if (record.appliedDigest) re.appliedDigest = record.appliedDigest;
-  if (Object.keys(record.apps).length)
-    re.priorApps = Object.fromEntries(Object.entries(record.apps).map(([role, a]) => [role, a.appId]));
-  if (Object.keys(record.serviceNow).length) re.priorRecords = record.serviceNow;
-  if (record.approvers?.length) re.notify = record.approvers;
+  Object.assign(re, priorState(record));
   input.repairRun = { input: re, run, expectInstanceId: record.instanceId };
   return input;
 }

@@ -80,6 +80,15 @@ export function planHtml(plan: ApprovalPlan, m: Markup = EMAIL_MARKUP): Html {
             )}`
         : ''
     }
+    ${
+      plan.apps.some((a) => a.credential)
+        ? html`<h3>Credentials without a client secret</h3>
+            ${m.table(
+              ['App', 'Credential'],
+              plan.apps.filter((a) => a.credential).map((a) => [a.displayName, a.credential?.statement ?? '']),
+            )}`
+        : ''
+    }
     <h3>Trust</h3>
     ${list(
       plan.trust.map((t) => t.statement),

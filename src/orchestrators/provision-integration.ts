@@ -28,6 +28,14 @@ import { consumerKey } from '../profiles/consumers';
 import { activities, call, callAll, RETRY } from './calls';
 import type { AuditEvent } from '../contracts/fleet';
 import { awaitApproval } from './approval-gate';
+import {
+  ensureAppCredentials,
+  ensureServiceNowCredentials,
+  nonSecretKinds,
+  type CredentialStage,
+  type InstanceCredentialSupport,
+} from './credential-stage';
+import { credentialKinds } from '../profiles/credential-kinds';
 import type { GateMode, ProvisionInput, ProvisionOutcome, ProvisionStatus } from './provision-types';
 
 /** A failure the orchestrator reports as is (non-retriable outcome of an activity, or preflight problems). */
@@ -224,6 +232,36 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         `preflight found ${preflight.problems.length} problem(s): ${preflight.problems.join('; ')}`,
       );
 
+    // What the instance can do for a certificate or federated credential, read from its dictionary and choice lists
+    // (never assumed from its release); a kind it cannot do is refused here, before anything is written.
+    const kinds = nonSecretKinds(profile, input);
+    let support: InstanceCredentialSupport = {};
+    if (Object.keys(kinds).length) {
+      const r = yield* call(
+        context,
+        activities.serviceNowCredentialSupport,
+        { ...ref, table: 'oauth_entity' },
+        RETRY.service,
+      );
+      if (!r.ok) throw new ProvisionError(`ServiceNow credential support: ${r.failure.message}`);
+      const wanted = new Set(Object.values(kinds));
+      const refused = [...wanted].flatMap((k) => {
+        const facts = k === 'certificate' ? r.certificate : r.federated;
+        return facts.supported
+          ? []
+          : [`ServiceNow ${ref.serviceNowInstance} cannot use a ${k} credential: ${facts.reasons.join('; ')}`];
+      });
+      if (refused.length) {
+        status.problems = refused;
+        throw new ProvisionError(`preflight found ${refused.length} problem(s): ${refused.join('; ')}`);
+      }
+      support = {
+        ...(r.certificate.sendAsValue ? { sendAsValue: r.certificate.sendAsValue } : {}),
+        ...(r.certificate.providerColumn ? { providerColumn: r.certificate.providerColumn } : {}),
+        ...(r.federated.subject ? { federatedSubject: r.federated.subject } : {}),
+      };
+    }
+
     const values: TemplateValues = provisionValues(profile, input, preflight);
     const planInput = (): PlanInput => ({
       profile,
@@ -239,6 +277,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       ipAllowlist: input.options.ipAllowlist,
       requestedBy: input.requestedBy,
       ...(input.options.permissionTier ? { permissionTier: input.options.permissionTier } : {}),
+      ...(Object.keys(kinds).length ? { credentials: kinds } : {}),
     });
     // The plan's digest decides the gate: the same plan as approved runs silently; another plan is staged.
     const digest = planDigest(planInput());
@@ -324,7 +363,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       status.apps
         .filter((app) => {
           const spec = appSpec(profile, app.role, (m) => new ProvisionError(m));
-          return !spec.existing && spec.secretConsumers.length > 0;
+          return !spec.existing && spec.secretConsumers.length > 0 && kinds[app.role] === undefined;
         })
         .map((app) => ({
           ...ref,
@@ -359,6 +398,17 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     const secretFailure = secrets.find((r) => !r.ok);
     if (secretFailure && !secretFailure.ok) throw new ProvisionError(`client secret: ${secretFailure.failure.message}`);
     if (changed()) yield* registry({ secrets: status.secrets });
+    const credentialStage: CredentialStage = {
+      context,
+      ref,
+      profile,
+      input,
+      status,
+      values,
+      fail: (m) => new ProvisionError(m),
+    };
+    if (Object.keys(kinds).length) step('credentials');
+    yield* ensureAppCredentials(credentialStage, status.apps, support, input.settings.certificateValidityMonths ?? 12);
 
     // e. ServiceNow: each record by natural key, in profile order (later records reference earlier sys_ids). Before
     // the first approval only inert records exist: the integration user inactive and locked, the OIDC entity and the
@@ -383,7 +433,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           ...(spec.shared ? { shared: true } : {}),
           ...(spec.lookup ? { lookup: true } : {}),
           ...(spec.exclusive ? { exclusive: true } : {}),
-          ...(spec.secret
+          ...(spec.secret && kinds[spec.secret.fromApp] === undefined
             ? {
                 secret: { field: spec.secret.field, secretName: secretNameFor(ref.integrationId, spec.secret.fromApp) },
               }
@@ -439,6 +489,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       if (spec.phase === 'activation') continue;
       yield* ensureRecord(spec, inert ? spec.fields : { ...spec.fields, ...(spec.activate ?? {}) });
     }
+    yield* ensureServiceNowCredentials(credentialStage, support);
     yield* registry({ records: status.records });
     yield* workNote(
       `ServiceNow configured (inactive until approved): ${status.records.map((r) => `${r.table} ${r.sysId ?? '(manual)'}`).join(', ')}.`,
@@ -573,6 +624,25 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     step('checks');
     status.checks = yield* runChecks(context, input, status, profile.checks, expectedRecords);
     outcome = status.checks.every((c) => c.ok) ? 'active' : 'checks-failed';
+    // An app that moved from a client secret to a certificate or federation: the secret goes only now, after the new
+    // credential was proven (from the app and from Key Vault; ServiceNow's field was cleared when it switched).
+    const formerSecrets = (input.priorSecretRoles ?? []).filter((role) => kinds[role] !== undefined);
+    if (outcome === 'active' && formerSecrets.length) {
+      step('retiring-secrets');
+      const result = yield* removeObjects(
+        context,
+        ref,
+        formerSecrets.map((role) => ({
+          kind: 'secret' as const,
+          role,
+          secretName: secretNameFor(ref.integrationId, role),
+          appObjectId: status.apps.find((a) => a.role === role)?.objectId ?? '',
+          retire: true,
+        })),
+      );
+      status.orphans.push(...result.orphans);
+      status.retiredSecrets = result.removed.flatMap((o) => (o.kind === 'secret' ? [o.role] : []));
+    }
     yield* workNote(
       `Connectivity checks: ${status.checks.map((c) => `${c.name} ${c.ok ? 'ok' : `FAILED (${c.hint ?? c.detail})`}`).join('; ')}.`,
     );
@@ -601,7 +671,8 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           if (
             !app.existing &&
             profile?.apps.find((a) => a.role === app.role)?.secretConsumers.length &&
-            !status.secrets.some((x) => x.role === app.role)
+            !status.secrets.some((x) => x.role === app.role) &&
+            credentialKinds(profile, input.options.credential)[app.role] === 'secret'
           )
             status.created.push({
               kind: 'secret',
@@ -650,6 +721,8 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       checks: status.checks,
       apps: status.apps,
       secrets: status.secrets,
+      ...(status.credentials?.length ? { credentials: status.credentials } : {}),
+      ...(status.retiredSecrets?.length ? { retiredSecrets: status.retiredSecrets } : {}),
       confirmations: secretWrites.flatMap((w) => {
         const keyId = status.secrets.find((x) => x.role === w.role)?.keyId;
         return keyId ? [{ ...w, keyId, by: 'system' }] : [];
@@ -709,7 +782,15 @@ function* runChecks(
     results = yield* call(
       context,
       activities.runChecks,
-      { ...input.ref, apps: status.apps, secrets: status.secrets, records: status.records, checks, expectedRecords },
+      {
+        ...input.ref,
+        apps: status.apps,
+        secrets: status.secrets,
+        ...(status.credentials?.length ? { credentials: status.credentials } : {}),
+        records: status.records,
+        checks,
+        expectedRecords,
+      },
       RETRY.service,
     );
     status.checks = results;

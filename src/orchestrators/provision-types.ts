@@ -1,3 +1,4 @@
+import type { CredentialKind, ProvisionedCredential } from '../contracts/credentials';
 import type {
   AppResult,
   ApprovalDecision,
@@ -25,6 +26,8 @@ export interface ProvisionSettings {
   /** Connectivity checks: attempts and the wait between them (Entra takes seconds to accept a new secret). */
   checkAttempts: number;
   checkRetrySeconds: number;
+  /** Lifetime of the certificates created for certificate credentials (CERTIFICATE_VALIDITY_MONTHS). */
+  certificateValidityMonths?: number;
 }
 
 export interface ProvisionOptions {
@@ -35,6 +38,8 @@ export interface ProvisionOptions {
   redirectUri?: string;
   /** The application-permission tier of the profile's apps (else each app's default tier). */
   permissionTier?: string;
+  /** The credential kind the request chose for the apps whose profile allows it (else each app's default). */
+  credential?: CredentialKind;
 }
 
 export interface ProvisionInput {
@@ -66,6 +71,8 @@ export interface ProvisionInput {
   priorApps?: Record<string, string>;
   /** Who receives the report when this run sends no approval request (the integration's approvers so far). */
   notify?: string[];
+  /** Apps that had a client secret of ours when this run started (registry): removed once another kind is proven. */
+  priorSecretRoles?: string[];
   /** The integration's registry status when this run started: a live (`active`) integration is never demoted. */
   liveStatus?: string;
 }
@@ -113,4 +120,8 @@ export interface ProvisionStatus extends GateFields {
   problems?: string[];
   created: CreatedObject[];
   orphans: Orphan[];
+  /** Certificate and federated credentials of apps without a client secret. */
+  credentials?: ProvisionedCredential[];
+  /** Apps whose former client secret this run removed (they moved to a certificate or federation). */
+  retiredSecrets?: string[];
 }

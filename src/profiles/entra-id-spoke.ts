@@ -33,6 +33,9 @@ export const entraIdSpoke: IntegrationProfile = {
       redirectUris: ['{instanceUrl}/oauth_redirect.do'],
       secretLifetimeDays: 180,
       secretConsumers: [{ kind: 'servicenow', record: 'provider', field: 'client_secret' }],
+      // ServiceNow's outbound OAuth signs a private-key JWT (Washington DC and later) or a workload identity
+      // federation assertion (Brazil and later) instead of sending a secret, when the request asks.
+      credentialKinds: ['secret', 'certificate', 'federated'],
       applicationPermissions: {
         resourceAppId: GRAPH_APP_ID,
         resourceName: 'Microsoft Graph',

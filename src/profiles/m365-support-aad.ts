@@ -26,6 +26,9 @@ export const m365SupportAad: IntegrationProfile = {
       redirectUris: ['{redirectUri}'],
       secretLifetimeDays: 180,
       secretConsumers: [{ kind: 'servicenow', record: 'outboundProvider', field: 'client_secret' }],
+      // ServiceNow's outbound OAuth signs a private-key JWT (Washington DC and later) or a workload identity
+      // federation assertion (Brazil and later) instead of sending a secret, when the request asks.
+      credentialKinds: ['secret', 'certificate', 'federated'],
     },
     {
       // A3/A4: the inbound Rest API app; its app id is the audience ServiceNow's OIDC entity accepts.

@@ -9,6 +9,7 @@
  * `{apps.<role>.servicePrincipalId}`, `{records.<key>.sysId}`
  * (the list: TEMPLATE_PLACEHOLDERS in ./validate.ts).
  */
+import type { CredentialKind } from '../contracts/credentials';
 
 /** An Entra app registration the integration needs, by role (e.g. `outbound`). */
 export interface AppSpec {
@@ -21,6 +22,13 @@ export interface AppSpec {
   redirectUris: string[];
   /** Default client-secret lifetime; a request may shorten it, and tenant policy may refuse longer ones. */
   secretLifetimeDays: number;
+  /**
+   * How the consumer of this app may prove itself to Entra (default `['secret']`; the first is the default kind): a
+   * client secret, a certificate (private_key_jwt) or a federated identity credential. Other kinds than `secret` are
+   * for an app whose only consumer is a ServiceNow OAuth provider record (`oauth_entity`), which can sign client
+   * assertions (https://www.servicenow.com/docs/r/platform-security/authentication/config-private-key-jwt-outbound-oauth.html).
+   */
+  credentialKinds?: CredentialKind[];
   /** Where this app's client secret is used, for provisioning hand-offs and rotation. */
   secretConsumers: SecretConsumer[];
   /**

@@ -3,6 +3,7 @@
  * (apps, records, checks, secret consumers, trusts), every template uses only placeholders the provisioning fills
  * (TEMPLATE_PLACEHOLDERS), and a record refers only to records ensured before it. Every problem is listed.
  */
+import { serviceNowConsumerRecord } from './credential-kinds';
 import { placeholders } from './template';
 import type { IntegrationProfile } from './types';
 
@@ -62,6 +63,14 @@ export function profileProblems(p: IntegrationProfile): string[] {
       for (const [tier, values] of Object.entries(perms.tiers))
         if (!values.length) problems.push(`app ${a.role}: permission tier '${tier}' grants nothing`);
     }
+  }
+  for (const a of p.apps) {
+    const kinds = a.credentialKinds ?? [];
+    if (new Set(kinds).size !== kinds.length) problems.push(`app ${a.role}: a credential kind is listed twice`);
+    if (kinds.some((k) => k !== 'secret') && !serviceNowConsumerRecord(p, a))
+      problems.push(
+        `app ${a.role}: certificate and federated credentials need the app's one consumer to be a ServiceNow oauth_entity record`,
+      );
   }
   const records = new Map<string, number>();
   p.serviceNow.records.forEach((r, i) => {

@@ -25,6 +25,13 @@ export interface AppCredentialState {
   createdOn?: string;
   /** Consumers confirmed to hold the credential `keyId` (a confirmation of an earlier credential does not count). */
   confirmations?: ConsumerConfirmation[];
+  /**
+   * A certificate or federated credential instead of a client secret (then `secretName` is empty and there is no
+   * secret version). Certificates: the Key Vault certificate version in use, its key credential id and expiry.
+   */
+  credential?:
+    | { kind: 'certificate'; certificateName: string; version: string; x5t: string; keyId: string; expiresOn: string }
+    | { kind: 'federated'; name: string; issuer: string; subject: string };
 }
 
 /** A secret consumer (profile `secretConsumers`, key from consumerKey) confirmed to hold one credential. */

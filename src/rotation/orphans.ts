@@ -49,6 +49,12 @@ function isLive(o: RecordedOrphan, live: Set<string>, record: IntegrationRecord)
       return live.has(x.sysId);
     case 'recordCandidate':
       return false; // the removal itself skips the rows the integration uses (`keep`)
+    case 'certificate':
+      return live.has(x.version);
+    case 'keyCredential':
+      return live.has(x.keyId);
+    case 'federatedCredential':
+      return live.has(x.name);
   }
 }
 

@@ -1,0 +1,240 @@
+/**
+ * The credential stage of a provisioning for apps whose consumer does not use a client secret: a certificate
+ * (created in Key Vault, its public part a key credential of the app, a keystore of it in ServiceNow that signs
+ * private-key JWT client assertions) or a federated identity credential (the app trusts assertions the ServiceNow
+ * instance signs with its own key). Replay-safe: every side effect is an activity; only names, ids, versions and
+ * thumbprints cross the durable boundary.
+ *
+ * Sources: https://learn.microsoft.com/entra/identity-platform/certificate-credentials (assertion format),
+ * https://learn.microsoft.com/graph/api/application-addkey (key rollover with a proof of possession),
+ * https://learn.microsoft.com/graph/api/application-post-federatedidentitycredentials (federated credentials),
+ * https://www.servicenow.com/docs/r/platform-security/authentication/config-private-key-jwt-outbound-oauth.html.
+ */
+import type { OrchestrationContext, Task } from 'durable-functions';
+
+import type { CredentialKind, ProvisionedCredential } from '../contracts/credentials';
+import type { AppResult, IntegrationRef } from '../contracts/provision';
+import { credentialKinds, serviceNowConsumerRecord } from '../profiles/credential-kinds';
+import { renderTemplate, type TemplateValues } from '../profiles/template';
+import type { IntegrationProfile } from '../profiles/types';
+import { activities, call, callAll, RETRY } from './calls';
+import { secretNameFor } from './provision-values';
+import type { ProvisionInput, ProvisionStatus } from './provision-types';
+
+/** The Key Vault certificate of an app: its secret's name with `-cert` (Key Vault names: 1-127 of 0-9a-zA-Z-). */
+export const certificateNameFor = (integrationId: string, role: string): string =>
+  `${secretNameFor(integrationId, role)}-cert`;
+
+/** The federated identity credential's name on the app (unique per app; ours by this name). */
+export const federatedCredentialNameFor = (integrationId: string): string =>
+  `m365-snow-${integrationId}`.toLowerCase().slice(0, 120);
+
+/** The exchange audience Entra expects in federated assertions (Microsoft Learn, workload identity federation). */
+export const FEDERATED_AUDIENCE = 'api://AzureADTokenExchange';
+
+/** Role → kind for the apps of this provisioning that get a certificate or federated credential. */
+export function nonSecretKinds(profile: IntegrationProfile, input: ProvisionInput): Record<string, CredentialKind> {
+  return Object.fromEntries(
+    Object.entries(credentialKinds(profile, input.options.credential)).filter(([, k]) => k !== 'secret'),
+  );
+}
+
+export interface CredentialStage {
+  context: OrchestrationContext;
+  ref: IntegrationRef;
+  profile: IntegrationProfile;
+  input: ProvisionInput;
+  status: ProvisionStatus;
+  values: TemplateValues;
+  fail: (message: string) => Error;
+}
+
+/** What the instance supports, from the preflight's read of sys_choice / sys_dictionary. */
+export interface InstanceCredentialSupport {
+  sendAsValue?: string;
+  providerColumn?: string;
+  federatedSubject?: string;
+}
+
+/**
+ * Entra and Key Vault, after the apps exist: per certificate app the Key Vault certificate and its key credential on
+ * the app; per federated app the federated identity credential. Apps in parallel.
+ */
+export function* ensureAppCredentials(
+  s: CredentialStage,
+  apps: AppResult[],
+  support: InstanceCredentialSupport,
+  validityMonths: number,
+): Generator<Task, void, unknown> {
+  const kinds = nonSecretKinds(s.profile, s.input);
+  const certApps = apps.filter((a) => kinds[a.role] === 'certificate');
+  const fedApps = apps.filter((a) => kinds[a.role] === 'federated');
+  if (!certApps.length && !fedApps.length) return;
+  const { context, ref, status } = s;
+  status.credentials ??= [];
+
+  const certs = yield* callAll(
+    context,
+    activities.ensureCertificate,
+    certApps.map((a) => ({
+      ...ref,
+      role: a.role,
+      appId: a.appId,
+      certificateName: certificateNameFor(ref.integrationId, a.role),
+      subject: `CN=${a.appId}`,
+      validityMonths,
+    })),
+    RETRY.service,
+  );
+  for (const [i, r] of certs.entries()) {
+    if (!r.ok) throw s.fail(`certificate of the ${certApps[i].role} app: ${r.failure.message}`);
+    if (r.created)
+      status.created.push({
+        kind: 'certificate',
+        role: certApps[i].role,
+        certificateName: r.certificateName,
+        version: r.version,
+      });
+  }
+  const keys = yield* callAll(
+    context,
+    activities.registerCertificate,
+    certApps.map((a, i) => {
+      const c = certs[i] as Extract<(typeof certs)[number], { ok: true }>;
+      return {
+        ...ref,
+        role: a.role,
+        appObjectId: a.objectId,
+        appId: a.appId,
+        certificateName: c.certificateName,
+        version: c.version,
+      };
+    }),
+    RETRY.graph,
+  );
+  for (const [i, r] of keys.entries()) {
+    const app = certApps[i];
+    if (!r.ok) throw s.fail(`key credential of the ${app.role} app: ${r.failure.message}`);
+    const c = certs[i] as Extract<(typeof certs)[number], { ok: true }>;
+    if (r.added)
+      status.created.push({ kind: 'keyCredential', role: app.role, appObjectId: app.objectId, keyId: r.keyId });
+    status.credentials.push({
+      role: app.role,
+      kind: 'certificate',
+      certificateName: c.certificateName,
+      version: c.version,
+      x5t: c.x5t,
+      notAfter: c.notAfter,
+      keyId: r.keyId,
+    });
+  }
+
+  const issuer = s.input.endpoints.instanceUrl.replace(/\/+$/, '');
+  const feds = yield* callAll(
+    context,
+    activities.ensureFederatedCredential,
+    fedApps.map((a) => ({
+      ...ref,
+      role: a.role,
+      appObjectId: a.objectId,
+      name: federatedCredentialNameFor(ref.integrationId),
+      issuer,
+      subject: renderTemplate(support.federatedSubject ?? '{apps.' + a.role + '.appId}', {
+        ...s.values,
+        [`apps.${a.role}.appId`]: a.appId,
+      }),
+      audiences: [FEDERATED_AUDIENCE],
+    })),
+    RETRY.graph,
+  );
+  for (const [i, r] of feds.entries()) {
+    const app = fedApps[i];
+    if (!r.ok) throw s.fail(`federated credential of the ${app.role} app: ${r.failure.message}`);
+    if (r.created)
+      status.created.push({
+        kind: 'federatedCredential',
+        role: app.role,
+        appObjectId: app.objectId,
+        name: r.name,
+      });
+    status.credentials.push({
+      role: app.role,
+      kind: 'federated',
+      name: r.name,
+      issuer: r.issuer,
+      subject: r.subject,
+      audiences: r.audiences,
+    });
+  }
+}
+
+/**
+ * ServiceNow, after the profile's records exist: the consumer record (an inactive OAuth provider until the approval)
+ * is switched to the certificate's keystore chain or to the instance's federation.
+ */
+export function* ensureServiceNowCredentials(
+  s: CredentialStage,
+  support: InstanceCredentialSupport,
+): Generator<Task, void, unknown> {
+  const { context, ref, status, profile } = s;
+  for (const cred of status.credentials ?? []) {
+    const app = profile.apps.find((a) => a.role === cred.role);
+    const recordKey = app ? serviceNowConsumerRecord(profile, app) : undefined;
+    const spec = profile.serviceNow.records.find((r) => r.key === recordKey);
+    const record = status.records.find((r) => r.key === recordKey);
+    if (!spec || !record?.sysId) {
+      if (record?.manualAction) continue; // the record itself was handed off: its hand-off lists the values
+      throw s.fail(`the ServiceNow record of the ${cred.role} app is missing`);
+    }
+    const appId = status.apps.find((a) => a.role === cred.role)?.appId ?? '';
+    if (cred.kind === 'certificate') {
+      const r = yield* call(
+        context,
+        activities.ensureServiceNowCertificate,
+        {
+          ...ref,
+          role: cred.role,
+          certificateName: cred.certificateName,
+          version: cred.version,
+          x5t: cred.x5t,
+          clientId: appId,
+          tokenUrl: renderTemplate(spec.fields.token_url ?? '', s.values),
+          oauthEntity: { table: spec.table, sysId: record.sysId },
+          sendAsValue: support.sendAsValue ?? '',
+          providerColumn: support.providerColumn ?? '',
+        },
+        RETRY.service,
+      );
+      if (!r.ok) throw s.fail(`ServiceNow keystore of the ${cred.role} app: ${r.failure.message}`);
+      for (const c of r.created ?? [])
+        status.created.push({ kind: 'record', key: c.key, table: c.table, sysId: c.sysId });
+      if (r.manualAction) status.manualActions.push(r.manualAction);
+      cred.serviceNow = {
+        certificateSysId: r.certificateSysId,
+        keystoreAliasSysId: r.keystoreAliasSysId,
+        providerSysId: r.providerSysId,
+      };
+    } else {
+      const r = yield* call(
+        context,
+        activities.ensureServiceNowFederation,
+        {
+          ...ref,
+          role: cred.role,
+          clientId: appId,
+          tenantId: s.values.tenantId ?? ref.tenant,
+          oauthEntity: { table: spec.table, sysId: record.sysId },
+          subject: cred.subject,
+        },
+        RETRY.service,
+      );
+      if (!r.ok) throw s.fail(`ServiceNow federation of the ${cred.role} app: ${r.failure.message}`);
+      for (const c of r.created ?? [])
+        status.created.push({ kind: 'record', key: c.key, table: c.table, sysId: c.sysId });
+      if (r.manualAction) status.manualActions.push(r.manualAction);
+    }
+    context.df.setCustomStatus(status);
+  }
+}
+
+export type { ProvisionedCredential };
