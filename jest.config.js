@@ -32,6 +32,7 @@ const UNIT = [
   'test/dashboard/pages.test.ts',
   'test/alerts/conditions.test.ts',
   'test/alerts/durable-facts.test.ts',
+  'test/credentials/credential-kinds.test.ts',
 ];
 
 const TEST_FILES = '**/*.test.ts';

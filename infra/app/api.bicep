@@ -218,6 +218,7 @@ var productSettings = {
   ALLOWED_TENANTS: allowedTenants
   CHECK_ATTEMPTS: '6'
   CHECK_RETRY_SECONDS: '10'
+  CERTIFICATE_VALIDITY_MONTHS: '12'
   // Application permissions a profile declares (e.g. the Entra ID spoke's Graph permissions) are granted by an
   // administrator through the admin-consent link the product hands off; 'true' lets this app's identity grant them
   // after the approval, which needs the Graph permission AppRoleAssignment.ReadWrite.All.
