@@ -190,9 +190,6 @@ describe('the registry keeps the credential kind', () => {
 
 describe('the credential inventory lists certificates', () => {
   it('shows the certificate, not a secret, for an app that moved to one, and federated apps without secret fields', () => {
-    const { credentialRows } = jest.requireActual(
-      '../../src/inventory/credentials',
-    ) as typeof import('../../src/inventory/credentials');
     const policy = { windowDays: 30, maxAgeDays: 90 };
     const now = new Date('2026-12-03T00:00:00.000Z');
     const row = (credential: IntegrationRecord['apps'][string]['credential']): IntegrationRecord => ({
