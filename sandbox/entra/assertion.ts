@@ -97,7 +97,8 @@ async function federatedAssertion(deps: AssertionDeps, app: Application, jws: De
   if (!byIssuer.length) return aadsts.noFederatedRecord(iss, sub, aud.join(','));
   const bySubject = byIssuer.filter((f) => f.subject === sub);
   if (!bySubject.length) return aadsts.noFederatedSubject(sub);
-  if (!bySubject.some((f) => f.audiences.some((a) => aud.includes(a)))) return aadsts.noFederatedAudience(aud.join(','));
+  if (!bySubject.some((f) => f.audiences.some((a) => aud.includes(a))))
+    return aadsts.noFederatedAudience(aud.join(','));
   const lifetime = lifetimeError(deps, claims);
   if (lifetime) return lifetime;
   const keys = deps.issuerKeys ? await deps.issuerKeys(iss).catch(() => undefined) : undefined;

@@ -21,7 +21,14 @@ import { decodeBase64, decodeJws, parseCertificate, verifyJwsSignature } from '.
 import { newGuid } from '../core/random';
 import type { Application, KeyCredential } from '../directory';
 import { canWriteOwned, mayModify } from './auth';
-import { GraphError, emptyResponse, insufficientPrivileges, invalidValue, jsonResponse, unknownProperty } from './errors';
+import {
+  GraphError,
+  emptyResponse,
+  insufficientPrivileges,
+  invalidValue,
+  jsonResponse,
+  unknownProperty,
+} from './errors';
 import { type AppKey, type Env, type Json, isGuid, jsonBody } from './env';
 import { keyCredentialJson } from './model';
 
@@ -53,7 +60,8 @@ export const resourceSizeExceeded = () =>
     'The size of the object has exceeded its limit. Please reduce the number of values and retry your request.',
   );
 
-const invalidProof = () => new GraphError(401, 'Authentication_MissingOrMalformed', 'Access Token missing or malformed.');
+const invalidProof = () =>
+  new GraphError(401, 'Authentication_MissingOrMalformed', 'Access Token missing or malformed.');
 
 function parseDate(value: unknown, name: string): number | undefined {
   if (value === undefined || value === null) return undefined;

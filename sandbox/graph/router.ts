@@ -124,7 +124,8 @@ function applications(env: Env, head: ReturnType<typeof parseSegment> & object, 
       if (rest.length === 2 || (nav.keyName ?? 'id').toLowerCase() !== 'name') throw unknownSegment(rest[0]);
       fic = { kind: 'name', value: nav.keyValue };
     } else if (rest.length === 2) fic = { kind: 'id', value: rest[1] };
-    if (!fic) return dispatch(env, { GET: () => listFics(env, k, resolveApp), POST: () => postFic(env, k, resolveApp) });
+    if (!fic)
+      return dispatch(env, { GET: () => listFics(env, k, resolveApp), POST: () => postFic(env, k, resolveApp) });
     const f = fic;
     return dispatch(env, {
       GET: () => getFic(env, k, f, resolveApp),
