@@ -117,7 +117,13 @@ export function* ensureAppCredentials(
     if (!r.ok) throw s.fail(`key credential of the ${app.role} app: ${r.failure.message}`);
     const c = certs[i] as Extract<(typeof certs)[number], { ok: true }>;
     if (r.added)
-      status.created.push({ kind: 'keyCredential', role: app.role, appObjectId: app.objectId, keyId: r.keyId });
+      status.created.push({
+        kind: 'keyCredential',
+        role: app.role,
+        appObjectId: app.objectId,
+        keyId: r.keyId,
+        proof: { certificateName: c.certificateName, version: c.version },
+      });
     status.credentials.push({
       role: app.role,
       kind: 'certificate',
@@ -130,40 +136,30 @@ export function* ensureAppCredentials(
   }
 
   const issuer = s.input.endpoints.instanceUrl.replace(/\/+$/, '');
-  const feds = yield* callAll(
-    context,
-    activities.ensureFederatedCredential,
-    fedApps.map((a) => ({
-      ...ref,
-      role: a.role,
-      appObjectId: a.objectId,
-      name: federatedCredentialNameFor(ref.integrationId),
-      issuer,
-      subject: renderTemplate(support.federatedSubject ?? '{apps.' + a.role + '.appId}', {
-        ...s.values,
-        [`apps.${a.role}.appId`]: a.appId,
-      }),
-      audiences: [FEDERATED_AUDIENCE],
-    })),
-    RETRY.graph,
-  );
+  const wanted = fedApps.map((a) => ({
+    appObjectId: a.objectId,
+    name: federatedCredentialNameFor(ref.integrationId),
+    issuer,
+    subject: renderTemplate(support.federatedSubject ?? `{apps.${a.role}.appId}`, {
+      ...s.values,
+      [`apps.${a.role}.appId`]: a.appId,
+    }),
+    audiences: [FEDERATED_AUDIENCE],
+  }));
+  const feds = yield* callAll(context, activities.ensureFederatedCredential, wanted, RETRY.graph);
   for (const [i, r] of feds.entries()) {
     const app = fedApps[i];
     if (!r.ok) throw s.fail(`federated credential of the ${app.role} app: ${r.failure.message}`);
+    const w = wanted[i];
     if (r.created)
-      status.created.push({
-        kind: 'federatedCredential',
-        role: app.role,
-        appObjectId: app.objectId,
-        name: r.name,
-      });
+      status.created.push({ kind: 'federatedCredential', role: app.role, appObjectId: app.objectId, name: w.name });
     status.credentials.push({
       role: app.role,
       kind: 'federated',
-      name: r.name,
-      issuer: r.issuer,
-      subject: r.subject,
-      audiences: r.audiences,
+      name: w.name,
+      issuer: w.issuer,
+      subject: w.subject,
+      audiences: w.audiences,
     });
   }
 }
