@@ -348,6 +348,8 @@ export interface RunChecksInput extends IntegrationRef {
   checks: import('../profiles/types').CheckSpec[];
   /** The certificate version each certificate-credential app uses (for the `certificateToken` check). */
   certificates?: Array<{ role: string } & import('./credentials').CertificateRef>;
+  /** The federated identity credential each federated app holds (for the `federatedCredential` check). */
+  federated?: { role: string; name: string; issuer: string; subject: string; audiences: string[] }[];
   /**
    * The rendered non-secret fields of each ServiceNow record (what ensureServiceNowRecord was given), compared on
    * read-back by the `recordsConsistent` check (e.g. oauth_entity.client_id = the outbound app id).

@@ -16,7 +16,7 @@ import type { CredentialKind, ProvisionedCredential } from '../contracts/credent
 import type { AppResult, IntegrationRef } from '../contracts/provision';
 import { credentialKinds, serviceNowConsumerRecord } from '../profiles/credential-kinds';
 import { renderTemplate, type TemplateValues } from '../profiles/template';
-import type { IntegrationProfile } from '../profiles/types';
+import type { CheckSpec, IntegrationProfile } from '../profiles/types';
 import { activities, call, callAll, RETRY } from './calls';
 import { secretNameFor } from './provision-values';
 import type { ProvisionInput, ProvisionStatus } from './provision-types';
@@ -233,4 +233,31 @@ export function* ensureServiceNowCredentials(
   }
 }
 
-export type { ProvisionedCredential };
+/**
+ * The checks of a provisioning with non-secret credentials: a token check of an app with a certificate asks with a
+ * client assertion its certificate signs (as ServiceNow's JWT provider will); a federated app's token check becomes a
+ * check of its federated credential (only the instance can sign its assertions).
+ */
+export function checksFor(checks: CheckSpec[], kinds: Record<string, CredentialKind>): CheckSpec[] {
+  return checks.map((c) =>
+    (c.kind === 'outboundToken' || c.kind === 'graphToken') && kinds[c.app]
+      ? {
+          kind: kinds[c.app] === 'certificate' ? ('certificateToken' as const) : ('federatedCredential' as const),
+          app: c.app,
+        }
+      : c,
+  );
+}
+
+/** What the checks activity needs of the credentials (names, versions and values only). */
+export function checkCredentials(credentials: ProvisionedCredential[] | undefined) {
+  const certificates = (credentials ?? []).flatMap((c) =>
+    c.kind === 'certificate' ? [{ role: c.role, certificateName: c.certificateName, version: c.version }] : [],
+  );
+  const federated = (credentials ?? []).flatMap((c) =>
+    c.kind === 'federated'
+      ? [{ role: c.role, name: c.name, issuer: c.issuer, subject: c.subject, audiences: c.audiences }]
+      : [],
+  );
+  return { ...(certificates.length ? { certificates } : {}), ...(federated.length ? { federated } : {}) };
+}
