@@ -165,8 +165,20 @@ interface Parsed {
   key?: forge.pki.rsa.PrivateKey;
 }
 
+/** Parsed stores by (content, password) digest: parsing a PBE-protected store in JS takes about a second. */
+const parsedCache = new Map<string, Parsed | undefined>();
+
 /** The single entry of a PKCS12 store, or undefined when it cannot be read with `password`. */
 export function readPkcs12(bytes: Buffer, password: string): Parsed | undefined {
+  const id = createHash('sha256').update(bytes).update('\0').update(password).digest('hex');
+  if (parsedCache.has(id)) return parsedCache.get(id);
+  const parsed = parsePkcs12(bytes, password);
+  if (parsedCache.size > 200) parsedCache.clear();
+  parsedCache.set(id, parsed);
+  return parsed;
+}
+
+function parsePkcs12(bytes: Buffer, password: string): Parsed | undefined {
   try {
     const asn1 = forge.asn1.fromDer(forge.util.createBuffer(bytes.toString('binary')));
     const p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, password);
@@ -334,6 +346,15 @@ export const choiceValue = (store: InstanceStore, table: string, element: string
   store
     .rowsOf('sys_choice')
     .find((r) => r.values.name === table && r.values.element === element && r.values.label === label)?.values.value;
+
+/** How an oauth_entity authenticates to its provider: a client secret, a private key JWT, or federation (WIF). */
+export function credentialModeOf(store: InstanceStore, entitySysId: string): 'secret' | 'certificate' | 'federated' {
+  if (releaseHas(store.release, 'brazil') && store.rowsOf(WIF_TABLE).some((r) => r.values.oauth_entity === entitySysId))
+    return 'federated';
+  const jwtValue = choiceValue(store, 'oauth_entity', 'send_client_credentials_as', PRIVATE_KEY_JWT_LABEL);
+  const entity = store.get(entitySysId);
+  return jwtValue && entity?.values.send_client_credentials_as === jwtValue ? 'certificate' : 'secret';
+}
 
 /**
  * What the instance signs when it needs a token for `entitySysId` (see the module comment). Throws with the reason the

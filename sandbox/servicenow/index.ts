@@ -6,6 +6,7 @@ import type { BootstrapPlan } from '../../src/bootstrap/plan';
 import { authenticate, TokenStore } from './auth';
 import {
   afterWrite,
+  credentialModeOf,
   handleAttachment,
   handleWellKnown,
   newInstanceKey,
@@ -75,6 +76,8 @@ export interface ServiceNowStandIn extends StandIn {
    * Workload Identity Connection's federated assertion). Throws with the reason a connection test would show.
    */
   outboundAssertion(instance: string, sysId: string): OutboundAssertion;
+  /** In-process: whether an oauth_entity sends a client secret, a private key JWT, or a federated assertion. */
+  credentialModeOf(instance: string, sysId: string): 'secret' | 'certificate' | 'federated';
   /** In-process: the JWKS an issuer URL serves (Brazil on), for the Entra stand-in; undefined for unknown issuers. */
   instanceJwks(issuer: string): { keys: Record<string, unknown>[] } | undefined;
 }
@@ -192,6 +195,7 @@ export function createServiceNow(deps: ServiceNowDeps, opts: ServiceNowOptions =
         key: keys.get(instance)!,
         nowMs: deps.clock.now(),
       }),
+    credentialModeOf: (instance, sysId) => credentialModeOf(storeOf(instance), sysId),
     instanceJwks(issuer) {
       const name = instances.find((n) => issuerOf(n) === issuer.replace(/\/+$/, ''));
       const store = name ? stores.get(name) : undefined;
