@@ -113,6 +113,8 @@ export interface RemoveClientSecretsInput {
 export interface RemoveClientSecretsResult {
   /** The keyIds removed by this call (those already gone are not listed). */
   removed: string[];
+}
+
 /** `ensureCertificate`: the app's certificate in Key Vault (names and ids only; the key stays in the vault). */
 export interface EnsureCertificateInput {
   integrationId: string;
@@ -132,6 +134,8 @@ export interface CertificateResult extends CertificateFacts {
   created: boolean;
   /** ISO time Key Vault created the version. */
   createdOn: string;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // ServiceNow side of certificate and federated credentials (src/activities/servicenow-credential-support.ts,
 // servicenow-certificate.ts, servicenow-federation.ts). Names, ids, versions and thumbprints only: never a key, a
