@@ -102,15 +102,16 @@ it('seed profile: the outbound app gets a certificate, the other apps keep their
   expect(appCredentials(view.created.apps.restApi.objectId).passwords).toHaveLength(1);
   const provider = view.created.serviceNow.outboundProvider;
   expect(stack.sandbox.servicenow.credentialModeOf(instance, provider)).toBe('certificate');
-  expect(await assertionWorks(stack.sandbox, instance, provider, view.created.apps.outbound.appId)).toMatchObject({
+  expect(await assertionWorks(stack.sandbox, instance, provider, view.created.apps.outbound.appId)).toEqual({
     ok: true,
+    reason: 'token issued',
   });
 });
 
 it('spoke: federated, nothing stored; the app trusts the instance as issuer', async () => {
   const instance = 'cert0003';
   const { out, view } = await provision(spokeRequest(stack, instance, { credential: 'federated' }));
-  expect(out.outcome).toBe('active');
+  expect([out.outcome, out.error]).toEqual(['active', undefined]);
   expect(out.checks.map((c) => [c.name, c.ok])).toEqual([
     ['federated credential (spoke)', true],
     ['records consistent', true],
@@ -118,6 +119,15 @@ it('spoke: federated, nothing stored; the app trusts the instance as issuer', as
   const creds = appCredentials(view.created.apps.spoke.objectId);
   expect(creds.passwords).toEqual([]);
   expect(creds.keys).toEqual([]);
+  expect(await secretState(`${view.id}-spoke`.toLowerCase())).toBe('absent');
+  // The OAuth provider the connection created is the one the spoke's chain uses; the instance signs with its own key.
+  const provider = view.created.serviceNow.provider;
+  expect(stack.sandbox.servicenow.credentialModeOf(instance, provider)).toBe('federated');
+  expect(stack.sandbox.servicenow.secretOf(instance, 'oauth_entity', provider) ?? '').toBe('');
+  expect(await assertionWorks(stack.sandbox, instance, provider, view.created.apps.spoke.appId)).toEqual({
+    ok: true,
+    reason: 'token issued',
+  });
 });
 
 it('refuses a certificate on an instance without private-key JWT at the preflight, listing why, writing nothing', async () => {
