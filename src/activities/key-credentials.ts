@@ -34,6 +34,7 @@ import type {
 } from '../contracts/credentials';
 import type { Outcome } from '../contracts/provision';
 import { httpStatusOf } from '../lib/errors';
+import { credentialDisplayName } from './entra-graph';
 import { failureOrThrow, inputFailure, retriable } from './failures';
 import { type ActivityLog, logLine } from './log';
 
@@ -154,7 +155,8 @@ export async function registerCertificate(
       type: 'AsymmetricX509Cert',
       usage: 'Verify',
       key: facts.cerBase64,
-      displayName: `CN=${input.certificateName}`,
+      // Shown in the portal's "Certificates & secrets"; ownership is the thumbprint of our Key Vault certificate.
+      displayName: credentialDisplayName(`${input.integrationId}:${input.role}`),
     };
     if (await canProve(deps, before, input.proof)) {
       await graphCall(deps.graph, 'POST', `${appPath(input.appObjectId)}/addKey`, {
