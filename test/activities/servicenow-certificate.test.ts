@@ -276,6 +276,35 @@ describe('ensureServiceNowCertificate', () => {
     expect(() => sn().outboundAssertion(BRAZIL, input.oauthEntity.sysId)).not.toThrow();
   });
 
+  it('a keystore the instance does not validate as this certificate leaves it inactive and the entity untouched', async () => {
+    const { input } = await certificateInput(env.ref({ serviceNowInstance: BRAZIL }), BRAZIL);
+    const other = keys.create('another-certificate');
+    const wrongStore: Deps = {
+      ...deps,
+      certificateKeys: {
+        ...keys,
+        publicCertificate: (ref: never) => keys.publicCertificate(ref),
+        exportPkcs12: () => keys.exportPkcs12(other),
+      },
+    } as unknown as Deps;
+    const r = await ensureServiceNowCertificate(input, wrongStore, log);
+    expect(r).toMatchObject({ ok: false, failure: { code: 'KeystoreInvalid' } });
+    const [cert] = named(BRAZIL, 'sys_certificate', `m365-snow ${input.integrationId} outbound ${input.version}`);
+    expect(cert.values.active).toBe('false');
+    const entity = sn()
+      .records(BRAZIL, 'oauth_entity')
+      .find((e) => e.values.sys_id === input.oauthEntity.sysId)!;
+    expect(entity.values.send_client_credentials_as).toBe('request_body_parameter');
+    // The next attempt with the right store replaces it (fresh password) and completes.
+    const fixed = await ensureServiceNowCertificate(input, deps, log);
+    expect(fixed).toMatchObject({ ok: true, switched: true });
+    expect(
+      sn()
+        .records(BRAZIL, 'sys_attachment')
+        .filter((x) => x.values.table_sys_id === cert.values.sys_id),
+    ).toHaveLength(1);
+  });
+
   it('refuses a thumbprint that is not the certificate version', async () => {
     const { input } = await certificateInput(env.ref({ serviceNowInstance: BRAZIL }), BRAZIL);
     const r = await ensureServiceNowCertificate({ ...input, x5t: 'AAAA' }, deps, log);
