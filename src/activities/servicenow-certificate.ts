@@ -27,7 +27,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import forge from 'node-forge';
+import type forge from 'node-forge';
 
 import type { CertificateKeys } from '../clients/certificate-keys';
 import { encodedQuery, type ServiceNowClient, type SnRecord } from '../clients/servicenow';
@@ -56,11 +56,18 @@ export function certificateKeysOf(deps: Deps): CertificateKeys {
   return keys;
 }
 
+/** node-forge, loaded on first use (only this activity needs it: not at cold start), as src/clients/*.ts load SDKs. */
+function loadForge(): typeof forge {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy load, see above
+  return require('node-forge') as typeof forge;
+}
+
 /**
  * Re-wraps a PFX (no password, as Key Vault exports it) as a single-entry PKCS12: the leaf certificate and its key,
  * protected with `password` (PBE-SHA1-3DES, SHA-1 MAC). Throws when the PFX holds no key or no certificate.
  */
 export function rewrapPkcs12(pfx: Buffer, password: string, friendlyName: string): Buffer {
+  const forge = loadForge();
   const asn1 = forge.asn1.fromDer(forge.util.createBuffer(pfx.toString('binary')));
   let p12: forge.pkcs12.Pkcs12Pfx | undefined;
   for (const pw of ['', null]) {
