@@ -278,7 +278,7 @@ describe('ensureServiceNowCertificate', () => {
 
   it('a keystore the instance does not validate as this certificate leaves it inactive and the entity untouched', async () => {
     const { input } = await certificateInput(env.ref({ serviceNowInstance: BRAZIL }), BRAZIL);
-    const other = keys.create('another-certificate');
+    const other = keys.create('another-certificate', { validityDays: 200 });
     const wrongStore: Deps = {
       ...deps,
       certificateKeys: {
