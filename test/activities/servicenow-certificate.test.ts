@@ -19,6 +19,7 @@ import type { IntegrationRef } from '../../src/contracts/provision';
 import { configureLogging } from '../../src/lib/logger';
 import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
 import { LocalCertificateKeys } from '../helpers/local-certificate-keys';
+import { assertionWorks } from '../../sandbox/consumers';
 
 const BRAZIL = 'dev00000';
 const VANCOUVER = 'vanc00001';
@@ -152,6 +153,7 @@ describe('ensureServiceNowCertificate', () => {
   it('builds the chain, switches the oauth_entity, and the instance then signs assertions the certificate verifies', async () => {
     const ref = env.ref({ serviceNowInstance: WASHINGTON });
     const { input, der } = await certificateInput(ref, WASHINGTON);
+    expect(sn().credentialModeOf(WASHINGTON, input.oauthEntity.sysId)).toBe('secret');
     const mark = env.sandbox.journal.mark();
     logs.length = 0;
     const r = await ensureServiceNowCertificate(input, deps, log);
@@ -192,6 +194,12 @@ describe('ensureServiceNowCertificate', () => {
     expect(jwt.header).toMatchObject({ alg: 'RS256', x5t: input.x5t });
     expect(jwt.claims).toMatchObject({ aud: input.tokenUrl, iss: input.clientId, sub: input.clientId });
     expect(verify('RSA-SHA256', jwt.input, new X509Certificate(der).publicKey, jwt.signature)).toBe(true);
+    // The consumer probe now takes the assertion path (sandbox/consumers.ts); a client id mismatch is caught there.
+    expect(sn().credentialModeOf(WASHINGTON, input.oauthEntity.sysId)).toBe('certificate');
+    expect(await assertionWorks(env.sandbox, WASHINGTON, input.oauthEntity.sysId, randomUUID())).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/client id/) as unknown,
+    });
 
     // The keystore password went only into the two password2 fields: never in logged bodies, responses, logs, result.
     const password = sn().secretOf(WASHINGTON, 'sys_certificate', r.certificateSysId, 'key_store_password')!;
