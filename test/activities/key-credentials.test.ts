@@ -130,6 +130,7 @@ describe('registerCertificate and removeCertificate', () => {
       registerCertificate(input(id2, app2, c), deps, log),
     ]);
     expect(live(app2.objectId).keyCredentials).toHaveLength(1);
+    expect([p, q]).toEqual([expect.objectContaining({ ok: true }), expect.objectContaining({ ok: true })]);
     expect(p.ok && q.ok && p.keyId === q.keyId).toBe(true);
   });
 
