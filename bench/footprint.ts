@@ -41,6 +41,15 @@ export interface Footprint {
   distLoadIqrMs: [number, number];
   /** Interquartile range of bundle / dist over the interleaved pairs. */
   pairRatioIqr: [number, number];
+  /**
+   * Median CPU time (user and system) of the bundle's load, ms: unlike the wall-clock time, hardly affected by other
+   * processes competing for the cores, so the figure to compare runs on a busy machine with.
+   */
+  bundleLoadCpuMs: number;
+  /** Median CPU time of dist/'s load, ms. */
+  distLoadCpuMs: number;
+  /** bundleLoadCpuMs / distLoadCpuMs. */
+  cpuRatio: number;
   /** Functions each entry registered (the same for both). */
   functions: number;
 }
@@ -85,14 +94,20 @@ Module._resolveFilename = function (request, ...rest) {
   return request === '@azure/functions-core' ? STUB : resolve.call(this, request, ...rest);
 };
 const entry = process.argv[1];
+const cpu0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();
 require(entry);
 const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-process.stdout.write('\\n' + JSON.stringify({ ms, functions }) + '\\n');
+const cpu = process.cpuUsage(cpu0);
+const cpuMs = (cpu.user + cpu.system) / 1e3;
+process.stdout.write('\\n' + JSON.stringify({ ms, cpuMs, functions }) + '\\n');
 `;
 
 export interface EntryLoad {
+  /** Wall-clock milliseconds of the `require`. */
   ms: number;
+  /** CPU milliseconds (user and system, all the process's threads) of the `require`. */
+  cpuMs: number;
   functions: number;
 }
 
@@ -110,7 +125,7 @@ export function entryLoad(entry: string): EntryLoad {
   } catch {
     // reported below
   }
-  if (!Number.isFinite(load.ms) || !Number.isInteger(load.functions))
+  if (!Number.isFinite(load.ms) || !Number.isFinite(load.cpuMs) || !Number.isInteger(load.functions))
     throw new Error(`no timing from loading ${entry}: ${out.slice(-200)}`);
   return load as EntryLoad;
 }
@@ -148,6 +163,7 @@ export function measureFootprint(opts: FootprintOptions): Footprint {
   const registered = { bundle: entryLoad(bundle).functions, dist: entryLoad(opts.distEntry).functions };
   const bundleMs: number[] = [];
   const distMs: number[] = [];
+  const cpuMs = { bundle: [] as number[], dist: [] as number[] };
   const sample = (which: 'bundle' | 'dist') => {
     const load = entryLoad(which === 'bundle' ? bundle : opts.distEntry);
     if (load.functions !== registered.bundle || registered.dist !== registered.bundle)
@@ -156,6 +172,7 @@ export function measureFootprint(opts: FootprintOptions): Footprint {
           `dist/ ${registered.dist}, and this ${which} sample ${load.functions}`,
       );
     (which === 'bundle' ? bundleMs : distMs).push(load.ms);
+    cpuMs[which].push(load.cpuMs);
   };
   for (let i = 0; i < opts.samples; i++) {
     // Interleaved, who goes first alternating: a change in the machine's load falls on both entries.
@@ -178,6 +195,9 @@ export function measureFootprint(opts: FootprintOptions): Footprint {
     bundleLoadIqrMs: iqr(bundleMs, 1),
     distLoadIqrMs: iqr(distMs, 1),
     pairRatioIqr: iqr(pairRatios, 2),
+    bundleLoadCpuMs: round(median(cpuMs.bundle), 1),
+    distLoadCpuMs: round(median(cpuMs.dist), 1),
+    cpuRatio: round(median(cpuMs.bundle) / median(cpuMs.dist), 2),
     functions: registered.bundle,
   };
 }
@@ -216,6 +236,10 @@ export function main(argv: string[], print: (line: string) => void = (l) => cons
   print(
     `  bundle / dist       ${''.padEnd(32)} ${f.bundleLoadRatio.toFixed(2).padStart(7)}` +
       `      (pairs ${range(f.pairRatioIqr, 2)})`,
+  );
+  print(
+    `  CPU time, bundle / dist ${''.padEnd(28)} ${f.cpuRatio.toFixed(2).padStart(7)}` +
+      `      (${f.bundleLoadCpuMs.toFixed(1)} / ${f.distLoadCpuMs.toFixed(1)} ms)`,
   );
   print(`  functions registered by each entry ${''.padEnd(17)} ${String(f.functions).padStart(7)}`);
   print(`  package folder      ${rel(packageDir).padEnd(32)} ${f.packageMB.toFixed(2).padStart(7)} MB`);

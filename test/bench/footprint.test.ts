@@ -41,9 +41,12 @@ it('prints a table and, with --json, one JSON line {"p4": {bundleLoadMs, distLoa
   expect(Object.keys(json)).toEqual(['p4']);
   const p4 = json.p4;
   expect(Object.keys(p4).sort()).toEqual([
+    'bundleLoadCpuMs',
     'bundleLoadIqrMs',
     'bundleLoadMs',
     'bundleLoadRatio',
+    'cpuRatio',
+    'distLoadCpuMs',
     'distLoadIqrMs',
     'distLoadMs',
     'functions',
