@@ -4,7 +4,7 @@
  * profiles (src/profiles/index.ts) and touches no external system.
  */
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { MAX_SECRET_LIFETIME_DAYS } from '../api/integration-request';
 import { allProfiles, DEFAULT_PROFILE_ID } from '../profiles';
