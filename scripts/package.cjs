@@ -111,6 +111,43 @@ const validatorAsUsed = {
   },
 };
 
+/**
+ * axios's Node.js build touches the fetch API as it loads, and that makes Node.js load its fetch implementation
+ * (undici: `FormData`, `Request` and the other fetch globals are getters that load it on first access) at every cold
+ * start, although the app never uses fetch: in Node.js axios sends with its `http` adapter (lib/adapters/adapters.js
+ * tries xhr, http, fetch in that order). Two statements of dist/node/axios.cjs do it; here they run on first use:
+ *   - `getFetch();` at the top level, the fetch adapter's environment probe (it constructs a `Request` and a
+ *     `ReadableStream`), its result unused: getFetch memoises the probe, and the adapter's getter runs it when the
+ *     fetch adapter is asked for;
+ *   - `const FormDataCtor = typeof G.FormData …` (lib/utils.js), read by `isFormData` only: looked up on the first
+ *     call of `isFormData` instead, then kept, as before.
+ * If the file does not hold each statement exactly once (another axios release), it is bundled unchanged.
+ */
+const AXIOS_FETCH_ON_USE = [
+  [/^getFetch\(\);$/gm, ''],
+  [
+    /^const FormDataCtor = typeof G\.FormData !== 'undefined' \? G\.FormData : undefined;$/gm,
+    "let FormDataCtor;\nconst formDataCtor = () => FormDataCtor === undefined ? (FormDataCtor = typeof G.FormData !== 'undefined' ? G.FormData : null) : FormDataCtor;",
+  ],
+  [
+    /^  if \(FormDataCtor && thing instanceof FormDataCtor\) return true;$/gm,
+    '  const FormDataClass = formDataCtor();\n  if (FormDataClass && thing instanceof FormDataClass) return true;',
+  ],
+];
+const axiosFetchOnUse = {
+  name: 'axios-fetch-on-use',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]axios[\\/]dist[\\/]node[\\/]axios\.cjs$/ }, (args) => {
+      const source = fs.readFileSync(args.path, 'utf8');
+      if (!AXIOS_FETCH_ON_USE.every(([find]) => (source.match(find) ?? []).length === 1)) return undefined;
+      return {
+        contents: AXIOS_FETCH_ON_USE.reduce((code, [find, replace]) => code.replace(find, () => replace), source),
+        loader: 'js',
+      };
+    });
+  },
+};
+
 /** Total size in bytes of the files under `dir`. */
 function folderBytes(dir) {
   let total = 0;
@@ -158,7 +195,7 @@ async function buildPackage({ outDir = path.join(root, '.package') } = {}) {
     ...common,
     entryPoints: [ENTRY],
     outfile: path.join(out, BUNDLE),
-    plugins: [lazySdks, validatorAsUsed, oneBuild],
+    plugins: [lazySdks, validatorAsUsed, oneBuild, axiosFetchOnUse],
   });
   const sdk = await esbuild.build({
     ...common,
@@ -194,7 +231,7 @@ async function buildPackage({ outDir = path.join(root, '.package') } = {}) {
   };
 }
 
-module.exports = { buildPackage, folderBytes, BUNDLE, SDK_BUNDLE, LAZY_SDKS, EXTERNAL };
+module.exports = { buildPackage, folderBytes, axiosFetchOnUse, BUNDLE, SDK_BUNDLE, LAZY_SDKS, EXTERNAL };
 
 if (require.main === module) {
   const args = process.argv.slice(2);
