@@ -148,6 +148,25 @@ const axiosFetchOnUse = {
   },
 };
 
+/**
+ * JSON files are bundled as `module.exports = JSON.parse('…')`, as Node.js's `require` reads them (lib/internal/
+ * modules/cjs/loader.js parses .json files with JSON.parse), rather than as esbuild's default object literal: a string
+ * is scanned, not parsed, when the bundle is compiled, and JSON.parse builds the object faster than the compiled
+ * literal does (https://v8.dev/blog/cost-of-javascript-2019#json). mime-db's database (134 KB, required by axios
+ * through form-data and mime-types when it loads) is the large one.
+ */
+const jsonAsNodeReadsIt = {
+  name: 'json-as-node-reads-it',
+  setup(build) {
+    build.onLoad({ filter: /\.json$/ }, (args) => {
+      const text = fs.readFileSync(args.path, 'utf8');
+      // Validated here, as Node.js would when requiring it; the same text minus insignificant whitespace.
+      const compact = JSON.stringify(JSON.parse(text));
+      return { contents: `module.exports = JSON.parse(${JSON.stringify(compact)});`, loader: 'js' };
+    });
+  },
+};
+
 /** Total size in bytes of the files under `dir`. */
 function folderBytes(dir) {
   let total = 0;
@@ -195,13 +214,13 @@ async function buildPackage({ outDir = path.join(root, '.package') } = {}) {
     ...common,
     entryPoints: [ENTRY],
     outfile: path.join(out, BUNDLE),
-    plugins: [lazySdks, validatorAsUsed, oneBuild, axiosFetchOnUse],
+    plugins: [lazySdks, validatorAsUsed, oneBuild, axiosFetchOnUse, jsonAsNodeReadsIt],
   });
   const sdk = await esbuild.build({
     ...common,
     stdin: { contents: sdkEntry(), resolveDir: root, sourcefile: 'sdk-entry.js', loader: 'js' },
     outfile: path.join(out, SDK_BUNDLE),
-    plugins: [oneBuild],
+    plugins: [oneBuild, jsonAsNodeReadsIt],
   });
   for (const file of [BUNDLE, SDK_BUNDLE])
     fs.renameSync(path.join(out, `${file}.map`), path.join(path.dirname(mapFile), `${file}.map`));
@@ -231,7 +250,16 @@ async function buildPackage({ outDir = path.join(root, '.package') } = {}) {
   };
 }
 
-module.exports = { buildPackage, folderBytes, axiosFetchOnUse, BUNDLE, SDK_BUNDLE, LAZY_SDKS, EXTERNAL };
+module.exports = {
+  buildPackage,
+  folderBytes,
+  axiosFetchOnUse,
+  jsonAsNodeReadsIt,
+  BUNDLE,
+  SDK_BUNDLE,
+  LAZY_SDKS,
+  EXTERNAL,
+};
 
 if (require.main === module) {
   const args = process.argv.slice(2);

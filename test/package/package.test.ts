@@ -11,11 +11,12 @@ import path from 'node:path';
 import { buildPackageOnce, loadBundle } from '../helpers/bundled-entry';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the build script is CommonJS (scripts/ is not TypeScript)
-const { LAZY_SDKS, SDK_BUNDLE, BUNDLE, axiosFetchOnUse } = require('../../scripts/package.cjs') as {
+const { LAZY_SDKS, SDK_BUNDLE, BUNDLE, axiosFetchOnUse, jsonAsNodeReadsIt } = require('../../scripts/package.cjs') as {
   LAZY_SDKS: string[];
   SDK_BUNDLE: string;
   BUNDLE: string;
   axiosFetchOnUse: import('esbuild').Plugin;
+  jsonAsNodeReadsIt: import('esbuild').Plugin;
 };
 
 const ROOT = path.join(__dirname, '../..');
@@ -98,6 +99,25 @@ describe('deployment package', () => {
       fetchAdapter: 'function',
       afterUse: true,
     });
+  });
+
+  it('bundles JSON files as JSON.parse of their text: the same data as `require` reads', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS under ts-jest
+    const esbuild = require('esbuild') as typeof import('esbuild');
+    const out = path.join(path.dirname(dir), 'mime-db-bundle.js');
+    await esbuild.build({
+      stdin: { contents: "module.exports = require('mime-db');", resolveDir: ROOT, loader: 'js' },
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: out,
+      logLevel: 'silent',
+      plugins: [jsonAsNodeReadsIt],
+    });
+    expect(/\.exports = JSON\.parse\('\{/.test(fs.readFileSync(out, 'utf8'))).toBe(true);
+    /* eslint-disable @typescript-eslint/no-require-imports -- the bundled copy, and what Node.js reads from the package */
+    expect(require(out)).toEqual(require('mime-db'));
+    /* eslint-enable @typescript-eslint/no-require-imports */
   });
 
   it('serves each lazily loaded SDK from the SDK bundle', () => {
