@@ -85,6 +85,23 @@ export default tseslint.config(
     },
   },
   {
+    // `import * as z from 'zod'` (zod's own docs), never `import { z }` or the default import: with the namespace
+    // import the bundler keeps only the parts of zod the schemas use; the `z` re-export carries all of it (every
+    // locale, JSON Schema conversion) into the deployment bundle and into every cold start's load
+    // (https://github.com/colinhacks/zod/issues/4433, https://github.com/openai/openai-node/pull/1703).
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "ImportDeclaration[source.value='zod'] > :matches(ImportSpecifier[imported.name='z'], ImportDefaultSpecifier)",
+          message: "Import zod as a namespace: `import * as z from 'zod'` (the bundle then keeps only what is used).",
+        },
+      ],
+    },
+  },
+  {
     // Orchestrators replay: no clocks, randomness or environment reads, and imports only from replay-safe modules
     // (docs/reference/durable-functions.md#deterministic-orchestrators). The typescript-eslint variant of
     // no-restricted-imports tells type imports from value imports; the core rule above still applies.

@@ -10,7 +10,7 @@ const UNIT = [
   'test/durable/engine.test.ts',
   'test/durable/real-entry.test.ts',
   'test/package/',
-  'test/app/lazy-sdks.test.ts',
+  'test/app/',
   'test/bench/footprint.test.ts',
   'test/sandbox/latency.test.ts',
   'test/lib/',

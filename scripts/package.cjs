@@ -24,7 +24,13 @@ const ENTRY = path.join(root, 'src', 'functions', 'index.ts');
 const BUNDLE = 'main.js';
 /** Provided by the Functions host's Node.js worker at run time; never bundled. */
 const EXTERNAL = ['@azure/functions-core'];
-/** The SDKs src/clients/* require on first use (src/app/deps.ts), bundled apart in SDK_BUNDLE. */
+/**
+ * The SDKs src/clients/* require on first use (src/app/deps.ts), bundled apart in SDK_BUNDLE. Adding one (e.g.
+ * @azure/keyvault-certificates, @azure/keyvault-keys, node-forge) so that it stays out of the cold start: in src/,
+ * `import type` only, and a literal `require('<sdk>')` inside the function that builds the client, reached from a
+ * getter of src/app/deps.ts (as src/clients/keyvault.ts does); its name here; and in test/app/lazy-sdks.test.ts.
+ * test/package/package.test.ts fails if the entry module loads SDK_BUNDLE.
+ */
 const LAZY_SDKS = [
   '@azure/identity',
   '@azure/keyvault-secrets',
@@ -111,6 +117,62 @@ const validatorAsUsed = {
   },
 };
 
+/**
+ * axios's Node.js build touches the fetch API as it loads, and that makes Node.js load its fetch implementation
+ * (undici: `FormData`, `Request` and the other fetch globals are getters that load it on first access) at every cold
+ * start, although the app never uses fetch: in Node.js axios sends with its `http` adapter (lib/adapters/adapters.js
+ * tries xhr, http, fetch in that order). Two statements of dist/node/axios.cjs do it; here they run on first use:
+ *   - `getFetch();` at the top level, the fetch adapter's environment probe (it constructs a `Request` and a
+ *     `ReadableStream`), its result unused: getFetch memoises the probe, and the adapter's getter runs it when the
+ *     fetch adapter is asked for;
+ *   - `const FormDataCtor = typeof G.FormData …` (lib/utils.js), read by `isFormData` only: looked up on the first
+ *     call of `isFormData` instead, then kept, as before.
+ * If the file does not hold each statement exactly once (another axios release), it is bundled unchanged.
+ */
+const AXIOS_FETCH_ON_USE = [
+  [/^getFetch\(\);$/gm, ''],
+  [
+    /^const FormDataCtor = typeof G\.FormData !== 'undefined' \? G\.FormData : undefined;$/gm,
+    "let FormDataCtor;\nconst formDataCtor = () => FormDataCtor === undefined ? (FormDataCtor = typeof G.FormData !== 'undefined' ? G.FormData : null) : FormDataCtor;",
+  ],
+  [
+    /^  if \(FormDataCtor && thing instanceof FormDataCtor\) return true;$/gm,
+    '  const FormDataClass = formDataCtor();\n  if (FormDataClass && thing instanceof FormDataClass) return true;',
+  ],
+];
+const axiosFetchOnUse = {
+  name: 'axios-fetch-on-use',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]axios[\\/]dist[\\/]node[\\/]axios\.cjs$/ }, (args) => {
+      const source = fs.readFileSync(args.path, 'utf8');
+      if (!AXIOS_FETCH_ON_USE.every(([find]) => (source.match(find) ?? []).length === 1)) return undefined;
+      return {
+        contents: AXIOS_FETCH_ON_USE.reduce((code, [find, replace]) => code.replace(find, () => replace), source),
+        loader: 'js',
+      };
+    });
+  },
+};
+
+/**
+ * JSON files are bundled as `module.exports = JSON.parse('…')`, as Node.js's `require` reads them (lib/internal/
+ * modules/cjs/loader.js parses .json files with JSON.parse), rather than as esbuild's default object literal: a string
+ * is scanned, not parsed, when the bundle is compiled, and JSON.parse builds the object faster than the compiled
+ * literal does (https://v8.dev/blog/cost-of-javascript-2019#json). mime-db's database (134 KB, required by axios
+ * through form-data and mime-types when it loads) is the large one.
+ */
+const jsonAsNodeReadsIt = {
+  name: 'json-as-node-reads-it',
+  setup(build) {
+    build.onLoad({ filter: /\.json$/ }, (args) => {
+      const text = fs.readFileSync(args.path, 'utf8');
+      // Validated here, as Node.js would when requiring it; the same text minus insignificant whitespace.
+      const compact = JSON.stringify(JSON.parse(text));
+      return { contents: `module.exports = JSON.parse(${JSON.stringify(compact)});`, loader: 'js' };
+    });
+  },
+};
+
 /** Total size in bytes of the files under `dir`. */
 function folderBytes(dir) {
   let total = 0;
@@ -158,13 +220,13 @@ async function buildPackage({ outDir = path.join(root, '.package') } = {}) {
     ...common,
     entryPoints: [ENTRY],
     outfile: path.join(out, BUNDLE),
-    plugins: [lazySdks, validatorAsUsed, oneBuild],
+    plugins: [lazySdks, validatorAsUsed, oneBuild, axiosFetchOnUse, jsonAsNodeReadsIt],
   });
   const sdk = await esbuild.build({
     ...common,
     stdin: { contents: sdkEntry(), resolveDir: root, sourcefile: 'sdk-entry.js', loader: 'js' },
     outfile: path.join(out, SDK_BUNDLE),
-    plugins: [oneBuild],
+    plugins: [oneBuild, jsonAsNodeReadsIt],
   });
   for (const file of [BUNDLE, SDK_BUNDLE])
     fs.renameSync(path.join(out, `${file}.map`), path.join(path.dirname(mapFile), `${file}.map`));
@@ -194,7 +256,16 @@ async function buildPackage({ outDir = path.join(root, '.package') } = {}) {
   };
 }
 
-module.exports = { buildPackage, folderBytes, BUNDLE, SDK_BUNDLE, LAZY_SDKS, EXTERNAL };
+module.exports = {
+  buildPackage,
+  folderBytes,
+  axiosFetchOnUse,
+  jsonAsNodeReadsIt,
+  BUNDLE,
+  SDK_BUNDLE,
+  LAZY_SDKS,
+  EXTERNAL,
+};
 
 if (require.main === module) {
   const args = process.argv.slice(2);

@@ -3,7 +3,7 @@
  * (name + reason for each problem). Endpoints come from settings with production defaults, so sovereign clouds and
  * the sandbox work without code changes.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { ConfigError } from './lib/errors';
 import { isNcrontab } from './rotation/schedule';

@@ -2,7 +2,7 @@
  * The optional body of `DELETE /api/integrations/{id}`: `{ requestedBy?: email, reason?: text }`. Strict (unknown
  * fields are refused); every problem listed.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { LIMITS } from './integration-request';
 

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { isValidServiceNowInstance, SERVICENOW_INSTANCE_RULE } from '../config';
 import { CREDENTIAL_KINDS } from '../contracts/credentials';

@@ -8,7 +8,7 @@
  * not compile), and test/functions/openapi.test.ts fails for a route the document lacks. Responses every operation
  * has (401 without the function key, 500, 503 with invalid settings) are added by the generator.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { decommissionRequestSchema } from '../api/decommission-request';
 import { integrationIdSchema, integrationRequestSchema } from '../api/integration-request';

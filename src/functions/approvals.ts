@@ -27,7 +27,7 @@
 import { orchestrationStatus } from '../lib/orchestration-status';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { APPROVAL_EVENT, type ApprovalDecision } from '../contracts/provision';
 import { handoffEventName, type HandoffConfirmation } from '../contracts/rotation';

@@ -28,7 +28,7 @@ import {
   type DecommissionInput,
 } from '../orchestrators/decommission-types';
 import type { IntegrationRecord } from '../registry/types';
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { contentTooLarge, jsonAs, problem, readText, type Problem } from './http';
 

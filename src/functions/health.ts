@@ -29,7 +29,7 @@ import {
 import { ensureErrorType } from '../lib/errors';
 import { orchestrationStatus } from '../lib/orchestration-status';
 import type { HealthStatus } from '../orchestrators/check-health';
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { jsonAs, problem, type Problem } from './http';
 import type { HttpClientHandler, TimerClientHandler } from './triggers';

@@ -3,7 +3,7 @@
  * start-up with the guard every trigger runs behind, and the error boundary.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { ConfigError, loadConfig } from '../config';
 import { ensureErrorType } from '../lib/errors';

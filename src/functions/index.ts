@@ -15,19 +15,24 @@ import { PROVISION_ORCHESTRATOR } from '../orchestrators/provision-types';
 import { checkIntegrationHealth, HEALTH_ORCHESTRATOR } from '../orchestrators/check-health';
 import { rotateCredentials } from '../orchestrators/rotate-credentials';
 import { ROTATION_ORCHESTRATOR } from '../orchestrators/rotation-types';
-import { createAlertHandlers } from './alerts';
-import { createApprovalHandlers } from './approvals';
-import { createDashboardHandler } from './dashboard';
-import { deleteIntegration } from './decommission';
-import { createHealthHandlers } from './health';
+import type * as Alerts from './alerts';
+import type * as Approvals from './approvals';
+import type * as Dashboard from './dashboard';
+import type * as Decommission from './decommission';
+import type * as Health from './health';
 import { checkSettingsAtStartup, failFast } from './http';
-import { getAudit, getIntegration, listIntegrations, startIntegration } from './integrations';
-import { listProfiles } from './profiles';
-import { listCredentials } from './inventory';
-import { serviceNowBootstrapScript, serviceNowTrust } from './servicenow-trust';
-import { serveOpenApi } from './openapi';
-import { createRotationHandlers } from './rotation';
-import { registerTriggers } from './triggers';
+import type * as Integrations from './integrations';
+import type * as Profiles from './profiles';
+import type * as Inventory from './inventory';
+import type * as ServiceNowTrust from './servicenow-trust';
+import type * as OpenApi from './openapi';
+import type * as Rotation from './rotation';
+import {
+  registerTriggers,
+  type EventGridClientHandler,
+  type HttpClientHandler,
+  type TimerClientHandler,
+} from './triggers';
 
 app.setup({ enableHttpStream: false });
 
@@ -47,30 +52,59 @@ for (const [name, run] of Object.entries(activities))
   df.app.activity(name, { handler: failFast((input: unknown, ctx) => run(input as never, getDeps(), ctx)) });
 
 // Triggers: HTTP API, approval links, rotation sweep and the Key Vault near-expiry event (src/functions/triggers.ts).
-const approvals = createApprovalHandlers();
-const rotation = createRotationHandlers();
-const alerts = createAlertHandlers();
-const health = createHealthHandlers();
+// Each trigger's module (its request schemas, pages, OpenAPI document) is loaded on the first call of one of its
+// functions, not when the app loads: every cold start loads the app, an invocation needs one module. Literal requires,
+// so that the bundler (scripts/package.cjs) still includes them; the handler factories still run once per process.
+/* eslint-disable @typescript-eslint/no-require-imports -- loaded on first use, see above */
+const integrations = onFirstUse(() => require('./integrations') as typeof Integrations);
+const decommission = onFirstUse(() => require('./decommission') as typeof Decommission);
+const profiles = onFirstUse(() => require('./profiles') as typeof Profiles);
+const inventory = onFirstUse(() => require('./inventory') as typeof Inventory);
+const serviceNowTrust = onFirstUse(() => require('./servicenow-trust') as typeof ServiceNowTrust);
+const openApi = onFirstUse(() => require('./openapi') as typeof OpenApi);
+const approvals = onFirstUse(() => (require('./approvals') as typeof Approvals).createApprovalHandlers());
+const rotation = onFirstUse(() => (require('./rotation') as typeof Rotation).createRotationHandlers());
+const alerts = onFirstUse(() => (require('./alerts') as typeof Alerts).createAlertHandlers());
+const health = onFirstUse(() => (require('./health') as typeof Health).createHealthHandlers());
+const dashboard = onFirstUse(() => (require('./dashboard') as typeof Dashboard).createDashboardHandler());
+/* eslint-enable @typescript-eslint/no-require-imports */
 registerTriggers({
-  startIntegration,
-  listIntegrations,
-  getIntegration,
-  getAudit,
-  deleteIntegration,
-  listProfiles,
-  listCredentials,
-  serviceNowBootstrap: serviceNowBootstrapScript,
-  serviceNowTrust,
-  openApiDocument: serveOpenApi,
-  rotateIntegration: rotation.rotate,
-  getRotation: rotation.status,
-  dashboard: createDashboardHandler(),
-  approvalPage: approvals.page,
-  approvalDecision: approvals.decide,
-  rotationSweep: rotation.sweep,
-  secretNearExpiry: rotation.nearExpiry,
-  alertSweep: alerts.sweep,
-  checkHealth: health.check,
-  getHealthCheck: health.status,
-  healthSweep: health.sweep,
+  startIntegration: http(() => integrations().startIntegration),
+  listIntegrations: http(() => integrations().listIntegrations),
+  getIntegration: http(() => integrations().getIntegration),
+  getAudit: http(() => integrations().getAudit),
+  deleteIntegration: http(() => decommission().deleteIntegration),
+  listProfiles: http(() => profiles().listProfiles),
+  listCredentials: http(() => inventory().listCredentials),
+  serviceNowBootstrap: http(() => serviceNowTrust().serviceNowBootstrapScript),
+  serviceNowTrust: http(() => serviceNowTrust().serviceNowTrust),
+  openApiDocument: http(() => openApi().serveOpenApi),
+  rotateIntegration: http(() => rotation().rotate),
+  getRotation: http(() => rotation().status),
+  dashboard: http(dashboard),
+  approvalPage: http(() => approvals().page),
+  approvalDecision: http(() => approvals().decide),
+  rotationSweep: timer(() => rotation().sweep),
+  secretNearExpiry: eventGrid(() => rotation().nearExpiry),
+  alertSweep: timer(() => alerts().sweep),
+  checkHealth: http(() => health().check),
+  getHealthCheck: http(() => health().status),
+  healthSweep: timer(() => health().sweep),
 });
+
+/** `load` run on the first call; later calls return its result. */
+function onFirstUse<T>(load: () => T): () => T {
+  let loaded: { value: T } | undefined;
+  return () => (loaded ??= { value: load() }).value;
+}
+
+/** A handler that calls the one `handler()` returns, on each invocation (its module loaded on the first). */
+function http(handler: () => HttpClientHandler): HttpClientHandler {
+  return (req, client, ctx) => handler()(req, client, ctx);
+}
+function timer(handler: () => TimerClientHandler): TimerClientHandler {
+  return (info, client, ctx) => handler()(info, client, ctx);
+}
+function eventGrid(handler: () => EventGridClientHandler): EventGridClientHandler {
+  return (event, client, ctx) => handler()(event, client, ctx);
+}

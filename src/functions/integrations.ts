@@ -12,7 +12,7 @@ import { priorState } from '../registry/prior';
 import { orchestrationStatus } from '../lib/orchestration-status';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { getDeps, type Deps } from '../app/deps';
 import {

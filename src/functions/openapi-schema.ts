@@ -1,5 +1,5 @@
 /** The shape `GET /api/openapi.json` answers (its top level; the document is checked in full by the tests). */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const openApiDocumentSchema = z.object({
   openapi: z.string().regex(/^3\.1\.\d+$/),

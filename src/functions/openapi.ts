@@ -11,7 +11,7 @@
  * (https://learn.microsoft.com/azure/azure-functions/function-keys-how-to).
  */
 import type { HttpResponseInit } from '@azure/functions';
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { API_OPERATIONS, type OperationDoc, type ResponseDoc } from './api-operations';
 import { json, problemSchema } from './http';

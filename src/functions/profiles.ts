@@ -6,7 +6,7 @@
 import { CREDENTIAL_KINDS } from '../contracts/credentials';
 import { credentialKindsOf } from '../profiles/credential-kinds';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { MAX_SECRET_LIFETIME_DAYS } from '../api/integration-request';
 import { allProfiles, DEFAULT_PROFILE_ID } from '../profiles';

@@ -13,7 +13,7 @@
  */
 import { orchestrationStatus } from '../lib/orchestration-status';
 import type { InvocationContext } from '@azure/functions';
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { getDeps, type Deps } from '../app/deps';
 import { integrationIdSchema } from '../api/integration-request';

@@ -11,7 +11,7 @@
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { getDeps, type Deps } from '../app/deps';
 import { renderBootstrapScript } from '../bootstrap/script';

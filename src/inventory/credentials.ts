@@ -4,7 +4,7 @@
  * (src/rotation/due.ts `dueInstant`) and the profile's secret consumers with what the product recorded about them.
  * Pure: rows, filters, sorting and the CSV rendering; src/functions/inventory.ts serves them.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { getProfile } from '../profiles';
 import { consumerKey } from '../profiles/consumers';

@@ -72,6 +72,8 @@ const startupLog = [];
 console.error = (...args) => startupLog.push(args.map(String).join(' '));
 const manifest = require(path.join(pkg, 'package.json'));
 require(path.join(pkg, manifest.main));
+// Whether loading the entry made Node.js load its fetch implementation (undici; process.moduleLoadList).
+const fetchImplementationLoaded = process.moduleLoadList.some((m) => m.includes('internal/deps/undici'));
 (async () => {
   const model = core.state.model;
   // enableHttpStream (app.setup) makes getCapabilities start the HTTP proxy and report its URI.
@@ -85,6 +87,7 @@ require(path.join(pkg, manifest.main));
     startupLog,
     // Every file the entry module loaded: the lazily loaded SDK bundle must not be among them.
     loadedFiles: Object.keys(require.cache).filter((f) => f.startsWith(pkg)).map((f) => path.relative(pkg, f)),
+    fetchImplementationLoaded,
   }) + '\\n');
 })().catch((err) => { process.stderr.write(String(err && err.stack || err)); process.exit(1); });
 `;
@@ -111,6 +114,8 @@ export interface BundleLoad {
   startupLog: string[];
   /** The package's files that were loaded (relative paths). */
   loadedFiles: string[];
+  /** Whether Node.js loaded its fetch implementation (undici) while the entry module loaded. */
+  fetchImplementationLoaded: boolean;
 }
 
 /** Loads the package's `main` in a fresh Node.js process with the stand-in core; returns what it recorded. */

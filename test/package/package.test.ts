@@ -11,10 +11,12 @@ import path from 'node:path';
 import { buildPackageOnce, loadBundle } from '../helpers/bundled-entry';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the build script is CommonJS (scripts/ is not TypeScript)
-const { LAZY_SDKS, SDK_BUNDLE, BUNDLE } = require('../../scripts/package.cjs') as {
+const { LAZY_SDKS, SDK_BUNDLE, BUNDLE, axiosFetchOnUse, jsonAsNodeReadsIt } = require('../../scripts/package.cjs') as {
   LAZY_SDKS: string[];
   SDK_BUNDLE: string;
   BUNDLE: string;
+  axiosFetchOnUse: import('esbuild').Plugin;
+  jsonAsNodeReadsIt: import('esbuild').Plugin;
 };
 
 const ROOT = path.join(__dirname, '../..');
@@ -57,6 +59,65 @@ describe('deployment package', () => {
     const load = loadBundle(dir);
     expect(load.loadedFiles).toContain(BUNDLE);
     expect(load.loadedFiles).not.toContain(SDK_BUNDLE);
+  });
+
+  it('loads no fetch implementation (undici) when the entry module loads: axios touches the fetch API on first use', () => {
+    expect(loadBundle(dir).fetchImplementationLoaded).toBe(false);
+  });
+
+  it('bundles an axios that still recognises FormData and still offers the fetch adapter, on first use', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS under ts-jest
+    const esbuild = require('esbuild') as typeof import('esbuild');
+    const out = path.join(path.dirname(dir), 'axios-bundle.js');
+    await esbuild.build({
+      stdin: { contents: "module.exports = require('axios');", resolveDir: ROOT, loader: 'js' },
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: out,
+      logLevel: 'silent',
+      plugins: [axiosFetchOnUse],
+    });
+    const script = `
+      const undici = () => process.moduleLoadList.some((m) => m.includes('internal/deps/undici'));
+      const axios = require(${JSON.stringify(out)});
+      const atLoad = undici();
+      const form = new FormData();
+      form.append('a', '1');
+      process.stdout.write(JSON.stringify({
+        atLoad,
+        form: axios.formToJSON(form),
+        notForm: axios.formToJSON({ append() {} }),
+        fetchAdapter: typeof axios.getAdapter('fetch'),
+        afterUse: undici(),
+      }));`;
+    const result = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as unknown;
+    expect(result).toEqual({
+      atLoad: false,
+      form: { a: '1' },
+      notForm: null,
+      fetchAdapter: 'function',
+      afterUse: true,
+    });
+  });
+
+  it('bundles JSON files as JSON.parse of their text: the same data as `require` reads', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS under ts-jest
+    const esbuild = require('esbuild') as typeof import('esbuild');
+    const out = path.join(path.dirname(dir), 'mime-db-bundle.js');
+    await esbuild.build({
+      stdin: { contents: "module.exports = require('mime-db');", resolveDir: ROOT, loader: 'js' },
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: out,
+      logLevel: 'silent',
+      plugins: [jsonAsNodeReadsIt],
+    });
+    expect(/\.exports = JSON\.parse\('\{/.test(fs.readFileSync(out, 'utf8'))).toBe(true);
+    /* eslint-disable @typescript-eslint/no-require-imports -- the bundled copy, and what Node.js reads from the package */
+    expect(require(out)).toEqual(require('mime-db'));
+    /* eslint-enable @typescript-eslint/no-require-imports */
   });
 
   it('serves each lazily loaded SDK from the SDK bundle', () => {
