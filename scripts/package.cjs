@@ -34,6 +34,9 @@ const EXTERNAL = ['@azure/functions-core'];
 const LAZY_SDKS = [
   '@azure/identity',
   '@azure/keyvault-secrets',
+  '@azure/keyvault-certificates',
+  '@azure/keyvault-keys',
+  'node-forge',
   '@azure/data-tables',
   '@microsoft/microsoft-graph-client',
   '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials',
