@@ -11,7 +11,7 @@
 import type { Deps } from '../app/deps';
 import { raiseAlerts } from './alerts';
 import { grantAppPermissions } from './app-permissions';
-import { closeApprovalRound, sendApprovalRequests } from './approval';
+import { closeApprovalRound, recordPlan, sendApprovalRequests } from './approval';
 import { runChecks } from './checks';
 import { compensate } from './compensate';
 import { planDecommission } from './decommission';
@@ -48,6 +48,7 @@ export const activities = {
   grantAppPermissions,
   sendApprovalRequests,
   closeApprovalRound,
+  recordPlan,
   runChecks,
   addWorkNote,
   sendReport,

@@ -71,8 +71,6 @@ describe('sendApprovalRequests', () => {
           appId: '11111111-1111-1111-1111-111111111111',
           objectId: '22222222-2222-2222-2222-222222222222',
           servicePrincipalId: '33333333-3333-3333-3333-333333333333',
-          uniqueName: 'x-outbound',
-          created: true,
         },
       ],
       secrets: ['outbound', 'restApi', 'restUser'].map((role) => ({
@@ -88,7 +86,6 @@ describe('sendApprovalRequests', () => {
           key: 'outboundProvider',
           table: 'oauth_entity',
           sysId: '0123456789abcdef0123456789abcdef',
-          created: true,
           mismatches: [],
         },
       ],
