@@ -205,9 +205,14 @@ export function resolvePlan(
   if (!profile) return { ok: false, reason: `unknown integration profile '${source.profileId}'` };
   const { profileId: _id, removes, ...rest } = source;
   const input: PlanInput = { ...rest, profile };
-  const actual = planDigest(input);
-  if (actual !== digest)
-    return { ok: false, reason: `the plan's digest is ${actual.slice(0, 12)}, the run holds ${digest.slice(0, 12)}` };
-  const plan = buildPlan(input);
-  return { ok: true, plan: removes?.length ? { ...plan, removes } : plan };
+  try {
+    const actual = planDigest(input);
+    if (actual !== digest)
+      return { ok: false, reason: `the plan's digest is ${actual.slice(0, 12)}, the run holds ${digest.slice(0, 12)}` };
+    const plan = buildPlan(input);
+    return { ok: true, plan: removes?.length ? { ...plan, removes } : plan };
+  } catch (err) {
+    // A source its profile cannot render (a missing template value) describes no plan.
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  }
 }
