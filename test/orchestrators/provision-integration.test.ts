@@ -448,3 +448,41 @@ describe('provisionIntegration: connectivity checks', () => {
     expect(output(h).outcome).toBe('checks-failed');
   });
 });
+
+describe('provisionIntegration: history payloads', () => {
+  it('keeps every activity input, the custom status and the output under 4 KB with every option on', async () => {
+    const h = start(
+      provisionStubs(),
+      provisionInput({
+        options: {
+          testEnvironment: false,
+          ipAllowlist: true,
+          grantUsers: [
+            { userName: 'alice.admin@contoso.com', role: 'x_mioms_m365_assis.insights_user' },
+            { userName: 'bob.admin@contoso.com', role: 'x_mioms_m365_assis.insights_user' },
+          ],
+        },
+      }),
+    );
+    const digest = await untilAwaitingApproval(h);
+    await h.raise(ID, APPROVAL_EVENT, decision(digest));
+    await h.runToEnd(ID);
+
+    expect(output(h)).toMatchObject({ outcome: 'active', plan: { digest, mode: 'first' } });
+    // Created: the apps, secrets and inert records, then the two privileges, three role grants and six IP allow rules.
+    expect(output(h).counts).toEqual({
+      apps: 3,
+      secrets: 3,
+      records: expect.any(Number) as number,
+      created: CREATED.length + 2 + 3 + 6,
+    });
+    const bytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v));
+    for (const c of h.calls) expect([c.name, bytes(c.input) < 4096]).toEqual([c.name, true]);
+    expect(bytes(h.status(ID).customStatus)).toBeLessThan(4096);
+    expect(bytes(h.status(ID).output)).toBeLessThan(4096);
+    // The checks read records by profile key: role grants and IP allow rules are not sent to them.
+    expect(h.inputsOf('runChecks')[0].records.map((r) => r.key)).toEqual(
+      m365SupportAad.serviceNow.records.filter((r) => !r.lookup).map((r) => r.key),
+    );
+  });
+});
