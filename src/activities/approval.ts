@@ -20,6 +20,7 @@
  * a "closed" page and decides nothing.
  */
 
+import { resolvePlan } from '../approvals/plan';
 import { type Approver, resolvePolicy } from '../approvals/policy';
 import type { ServiceNowClient, SnRecord } from '../clients/servicenow';
 import { approvalMail } from '../mail/approval';
@@ -32,6 +33,7 @@ import {
   type CloseApprovalRoundResult,
   type Failure,
   type Outcome,
+  type RecordPlanInput,
 } from '../contracts/provision';
 import type { Deps } from '../app/deps';
 import type { SendApprovalInput, SendApprovalResult } from '../contracts/provision';
@@ -158,7 +160,16 @@ export async function sendApprovalRequests(
         (why.length ? `: ${why.join('; ')}` : ': APPROVERS and APPROVER_GROUPS name nobody'),
     );
 
-  const round = await deps.approvalTokens.openRound(input.instanceId, quorum, input.planDigest, input.plan);
+  // A provisioning run's plan is built here from the source the run keeps, only when it has the run's digest.
+  let plan = input.plan;
+  if (input.planOfRun) {
+    const kept = await deps.approvalTokens.runPlan(input.instanceId);
+    if (!kept) return inputFailure('PlanNotKept', `the run ${input.instanceId} keeps no plan`);
+    const resolved = resolvePlan(kept.source, input.planDigest);
+    if (!resolved.ok) return inputFailure('PlanDigestMismatch', `the kept plan is not the run's: ${resolved.reason}`);
+    plan = resolved.plan;
+  }
+  const round = await deps.approvalTokens.openRound(input.instanceId, quorum, input.planDigest, plan);
   const decided =
     input.round > 0 ? new Set(await deps.approvalTokens.decidedFor(input.instanceId, APPROVAL_EVENT)) : new Set();
   const tokenIds: string[] = [];
@@ -196,7 +207,7 @@ export async function sendApprovalRequests(
             request: input,
             approver,
             reviewUrl: reviewUrl(deps.config.publicBaseUrl, input.instanceId, issued.token),
-            ...(input.plan ? { plan: input.plan } : {}),
+            ...(plan ? { plan } : {}),
           });
           return { mail: { to: approver, ...mail }, tokenId: issued.tokenId };
         },
@@ -213,6 +224,25 @@ export async function sendApprovalRequests(
     return { ok: false, failure: failureOrThrow(err) };
   }
   return { ok: true, tokenIds, sentTo, eligible: addresses, quorum, dropped };
+}
+
+/**
+ * Keeps the source of the plan a provisioning run applies (replacing what the run kept before), once it is known to
+ * have the run's digest: the approval emails and the integrations API build the plan from it.
+ */
+export async function recordPlan(
+  input: RecordPlanInput,
+  deps: Pick<Deps, 'approvalTokens'>,
+): Promise<{ ok: true } | { ok: false; failure: Failure }> {
+  const resolved = resolvePlan(input.source, input.digest);
+  if (!resolved.ok) return inputFailure('PlanDigestMismatch', `the plan is not the run's: ${resolved.reason}`);
+  await deps.approvalTokens.savePlan({
+    instanceId: input.instanceId,
+    digest: input.digest,
+    mode: input.mode,
+    source: input.source,
+  });
+  return { ok: true };
 }
 
 /** Closes the instance's approval round: every link of it answers "closed" from now on and decides nothing. */

@@ -36,7 +36,7 @@ import { classify, ensureErrorType, ExternalServiceError, timeoutError } from '.
 import { redactText, registerSecret } from '../lib/redact';
 import type { CheckSpec } from '../profiles/types';
 import { type ActivityLog, logLine } from './log';
-import type { AppResult, CheckOutcome, ExpectedRecord, RunChecksInput, SecretResult } from '../contracts/provision';
+import type { CheckApp, CheckOutcome, ExpectedRecord, RunChecksInput } from '../contracts/provision';
 import type { Deps } from '../app/deps';
 
 /** How long after a secret was stored Entra's refusals count as propagation delay rather than a real fault. */
@@ -90,8 +90,9 @@ interface Ctx {
   log?: ActivityLog;
 }
 
-const appOf = (c: Ctx, role: string): AppResult | undefined => c.input.apps.find((a) => a.role === role);
-const secretOf = (c: Ctx, role: string): SecretResult | undefined => c.input.secrets.find((s) => s.role === role);
+const appOf = (c: Ctx, role: string): CheckApp | undefined => c.input.apps.find((a) => a.role === role);
+const secretOf = (c: Ctx, role: string): RunChecksInput['secrets'][number] | undefined =>
+  c.input.secrets.find((s) => s.role === role);
 const sysIdOf = (c: Ctx, key: string): string | undefined => c.input.records.find((r) => r.key === key)?.sysId;
 const fail = (name: string, detail: string, extra: Partial<CheckOutcome> = {}): CheckOutcome => ({
   name,
@@ -670,7 +671,7 @@ async function recordsConsistent(c: Ctx): Promise<CheckOutcome> {
   const problems: string[] = [];
   try {
     const sn = c.deps.serviceNow(c.input.serviceNowInstance);
-    const appProblems = async (app: AppResult): Promise<string[]> => {
+    const appProblems = async (app: CheckApp): Promise<string[]> => {
       // An existing service principal (no application object in the tenant): it must still be there.
       if (app.existing) return servicePrincipalProblems(c, app);
       try {
@@ -710,7 +711,7 @@ async function recordsConsistent(c: Ctx): Promise<CheckOutcome> {
 }
 
 /** The app's service principal, looked up by appId now, is still the one provisioning found. */
-async function servicePrincipalProblems(c: Ctx, app: AppResult): Promise<string[]> {
+async function servicePrincipalProblems(c: Ctx, app: CheckApp): Promise<string[]> {
   const sp = await servicePrincipalByAppId(c, app.appId);
   if (!sp) return [`Entra service principal of app ${app.role} (${app.appId}) no longer exists`];
   return sp === app.servicePrincipalId

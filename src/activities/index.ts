@@ -11,7 +11,7 @@
 import type { Deps } from '../app/deps';
 import { raiseAlerts } from './alerts';
 import { grantAppPermissions } from './app-permissions';
-import { closeApprovalRound, sendApprovalRequests } from './approval';
+import { closeApprovalRound, recordPlan, sendApprovalRequests } from './approval';
 import { ensureCertificate } from './certificates';
 import { runChecks } from './checks';
 import { compensate } from './compensate';
@@ -62,6 +62,7 @@ export const activities = {
   grantAppPermissions,
   sendApprovalRequests,
   closeApprovalRound,
+  recordPlan,
   runChecks,
   addWorkNote,
   sendReport,

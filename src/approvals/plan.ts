@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import type { ApprovalPlan } from '../contracts/provision';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
 import type { CredentialKind } from '../contracts/credentials';
+import { getProfile } from '../profiles';
 import type { IntegrationProfile } from '../profiles/types';
 
 export interface PlanInput {
@@ -70,8 +71,12 @@ function valuesWithApps(input: PlanInput, symbolic: boolean): TemplateValues {
     if (symbolic || values[sp] === undefined)
       values[sp] = `servicePrincipal:${app.existing?.appId ?? input.uniqueNames[app.role] ?? app.role}`;
   }
-  // Records reference each other's sys_ids: the plan names the record instead (sys_ids are not known before).
-  for (const r of input.profile.serviceNow.records) values[`records.${r.key}.sysId`] ??= `record:${r.key}`;
+  // Records reference each other's sys_ids: the plan names the record instead (sys_ids are not known before); the
+  // digest always does, so it is the same before and after the records exist.
+  for (const r of input.profile.serviceNow.records) {
+    const key = `records.${r.key}.sysId`;
+    if (symbolic || values[key] === undefined) values[key] = `record:${r.key}`;
+  }
   values.scopeSysId ??= input.profile.serviceNow.requiredScope ?? 'global';
   return values;
 }
@@ -194,4 +199,42 @@ export function planDigest(input: PlanInput): string {
 /** The digest of any plan-like value (hex SHA-256 of its canonical JSON): a decommissioning binds its removal list. */
 export function digestOf(value: unknown): string {
   return createHash('sha256').update(canonical(value), 'utf8').digest('hex');
+}
+
+/**
+ * What a plan is built from, without the profile (named by id): small enough to travel in an activity's input or to
+ * be kept in a table, where the whole plan would not (orchestration history payloads stay small). `removes` lists what
+ * a staged change takes away (shown to the approver, not part of the digest).
+ */
+export type PlanSource = Omit<PlanInput, 'profile'> & { profileId: string; removes?: string[] };
+
+/** The source of a plan input (the profile by its id). */
+export function planSourceOf(input: PlanInput, removes?: string[]): PlanSource {
+  const { profile, ...rest } = input;
+  return { ...rest, profileId: profile.id, ...(removes?.length ? { removes } : {}) };
+}
+
+/**
+ * The plan a source describes, only when its digest is `digest` (the one the orchestrator holds and every approval
+ * link is bound to); otherwise a sentence saying why not. An activity never shows or stores a plan it could not tie
+ * to that digest.
+ */
+export function resolvePlan(
+  source: PlanSource,
+  digest: string,
+): { ok: true; plan: ApprovalPlan } | { ok: false; reason: string } {
+  const profile = getProfile(source.profileId);
+  if (!profile) return { ok: false, reason: `unknown integration profile '${source.profileId}'` };
+  const { profileId: _id, removes, ...rest } = source;
+  const input: PlanInput = { ...rest, profile };
+  try {
+    const actual = planDigest(input);
+    if (actual !== digest)
+      return { ok: false, reason: `the plan's digest is ${actual.slice(0, 12)}, the run holds ${digest.slice(0, 12)}` };
+    const plan = buildPlan(input);
+    return { ok: true, plan: removes?.length ? { ...plan, removes } : plan };
+  } catch (err) {
+    // A source its profile cannot render (a missing template value) describes no plan.
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  }
 }

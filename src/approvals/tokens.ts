@@ -5,11 +5,16 @@ import type { TableClient } from '@azure/data-tables';
 import { hashKey, TableBacked, tableStatus } from '../registry/table';
 
 import type { ApprovalPlan } from '../contracts/provision';
+import type { PlanSource } from './plan';
 
 /**
  * Single-use approval tokens for emailed links: unguessable (256 random bits), bound to one orchestration instance and
  * one approver, expiring, and stored only as a SHA-256 hash. The raw token exists only in the email and in the
  * approver's browser; it is never an orchestration input, output, event payload or status.
+ *
+ * A provisioning run keeps the source of the plan it applies (partition `plan`, one row per instance, replaced when
+ * the run learns the real app ids and sys_ids): the approval activity builds the plan from it, and the integrations
+ * API shows it, each after checking it against the digest the run holds (src/approvals/plan.ts `resolvePlan`).
  *
  * Each instance also has one approval round row (partition `round`): the decisions recorded so far and, once the round
  * is decided (a rejection, or `quorum` distinct approvals) or closed by the orchestrator (decided, expired, ended), who
@@ -87,6 +92,16 @@ export type Inspection = { ok: true; record: TokenRecord } | { ok: false; reason
 const PARTITION = 'token';
 const SENT_PARTITION = 'sent';
 const ROUND_PARTITION = 'round';
+const PLAN_PARTITION = 'plan';
+
+/** The plan a provisioning run applies, as kept per instance (partition `plan`): its source and the run's digest. */
+export interface RunPlanRecord {
+  instanceId: string;
+  digest: string;
+  /** How the run treats the approval gate (first, staged, silent, resume). */
+  mode: string;
+  source: PlanSource;
+}
 
 /** A round as stored: its decisions and plan as JSON strings (a table property is a scalar). */
 interface RoundEntity extends Omit<RoundState, 'decisions'> {
@@ -317,6 +332,38 @@ export class ApprovalTokenStore extends TableBacked {
     if (!found?.entity.planJson) return undefined;
     try {
       return JSON.parse(found.entity.planJson) as ApprovalPlan;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Keeps (replaces) the plan source of a provisioning run. */
+  async savePlan(record: RunPlanRecord): Promise<void> {
+    await this.ready();
+    const sourceJson = JSON.stringify(record.source);
+    if (sourceJson.length > MAX_PLAN_CHARS) throw new Error(`the plan of ${record.instanceId} is too large to keep`);
+    await this.table.upsertEntity(
+      {
+        partitionKey: PLAN_PARTITION,
+        rowKey: hashKey(record.instanceId),
+        instanceId: record.instanceId,
+        digest: record.digest,
+        mode: record.mode,
+        sourceJson,
+      },
+      'Replace',
+    );
+  }
+
+  /** The plan source a provisioning run keeps, when it keeps one. */
+  async runPlan(instanceId: string): Promise<RunPlanRecord | undefined> {
+    const e = await this.find<{ instanceId: string; digest: string; mode: string; sourceJson: string }>(
+      PLAN_PARTITION,
+      hashKey(instanceId),
+    );
+    if (!e || e.instanceId !== instanceId) return undefined;
+    try {
+      return { instanceId, digest: e.digest, mode: e.mode, source: JSON.parse(e.sourceJson) as PlanSource };
     } catch {
       return undefined;
     }

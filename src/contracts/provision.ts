@@ -251,17 +251,38 @@ export interface ApprovalRequestInput extends IntegrationRef {
   ticket?: TicketRef;
   /** How many distinct approvals decide (any rejection rejects). */
   quorum: number;
-  /** What the approver agrees to, shown in the email and on the page; its digest is bound to every link. */
-  plan: ApprovalPlan;
+  /**
+   * What the approver agrees to, shown in the email and on the page; its digest is bound to every link. Given inline
+   * (a decommissioning), or, with `planOfRun`, built by the activity from the plan source the run keeps
+   * (src/approvals/tokens.ts `savePlan`) after checking it against `planDigest`: a provisioning plan is too large for
+   * an orchestration history event.
+   */
+  plan?: ApprovalPlan;
+  planOfRun?: boolean;
   planDigest: string;
   /** ISO expiry of the links (the decision deadline). */
   expiresAt: string;
   /** Reminder number: 0 = first request; a reminder re-issues links for approvers who have none open. */
   round: number;
-  apps: AppResult[];
-  secrets: SecretResult[];
-  records: RecordResult[];
+  /** What the email lists as created or verified (only the fields it shows). */
+  apps: MailApp[];
+  secrets: MailSecret[];
+  records: MailRecord[];
   manualActions: ManualAction[];
+}
+export type MailApp = Pick<AppResult, 'role' | 'appId' | 'objectId' | 'servicePrincipalId'>;
+export type MailSecret = Pick<SecretResult, 'role' | 'secretName' | 'version' | 'keyId' | 'expiresOn'>;
+export type MailRecord = Pick<RecordResult, 'key' | 'table' | 'sysId' | 'mismatches'> & {
+  manualAction?: Pick<ManualAction, 'title'>;
+};
+
+/** Keeps the source of the plan a provisioning run applies (checked against the run's digest before it is kept). */
+export interface RecordPlanInput {
+  integrationId: string;
+  instanceId: string;
+  digest: string;
+  mode: string;
+  source: import('../approvals/plan').PlanSource;
 }
 export interface ApprovalRequestResult {
   /** Hash prefixes of the tokens issued (safe); never the tokens. */
@@ -341,9 +362,10 @@ export interface ApprovalPlan {
 }
 
 export interface RunChecksInput extends IntegrationRef {
-  apps: AppResult[];
-  secrets: SecretResult[];
-  records: RecordResult[];
+  /** The apps, secrets and records to check (only the fields the checks read). */
+  apps: CheckApp[];
+  secrets: Pick<SecretResult, 'role' | 'secretName'>[];
+  records: (Pick<RecordResult, 'key' | 'sysId'> & { manualAction?: Pick<ManualAction, 'title'> })[];
   /** The profile's checks, in order (rendered: role and record keys only). */
   checks: import('../profiles/types').CheckSpec[];
   /** The certificate version each certificate-credential app uses (for the `certificateToken` check). */
@@ -356,6 +378,10 @@ export interface RunChecksInput extends IntegrationRef {
    */
   expectedRecords: ExpectedRecord[];
 }
+export type CheckApp = Pick<
+  AppResult,
+  'role' | 'appId' | 'objectId' | 'servicePrincipalId' | 'existing' | 'permissions'
+>;
 export interface ExpectedRecord {
   key: string;
   table: string;
@@ -504,9 +530,10 @@ export interface CompensateResult {
 export interface RegistryUpdateInput {
   integrationId: string;
   status?: import('../registry/types').IntegrationStatus;
-  apps?: AppResult[];
-  secrets?: SecretResult[];
-  records?: RecordResult[];
+  /** Apps, secrets and records to register (only the fields the registry row keeps). */
+  apps?: Pick<AppResult, 'role' | 'appId' | 'objectId'>[];
+  secrets?: Pick<SecretResult, 'role' | 'secretName' | 'version' | 'keyId' | 'expiresOn' | 'createdOn'>[];
+  records?: Pick<RecordResult, 'key' | 'sysId'>[];
   checks?: CheckOutcome[];
   /** The approval decision that let the integration go live, with the digest of the plan it approved. */
   approval?: { approver: string; at: string; planDigest?: string; approvers?: string[] };

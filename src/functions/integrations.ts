@@ -28,7 +28,8 @@ import { PROVISION_ORCHESTRATOR, type ProvisionInput, type ProvisionStatus } fro
 import type { Versioned } from '../registry/registry';
 import type { IntegrationRecord } from '../registry/types';
 import type { DecommissionStatus } from '../orchestrators/decommission-types';
-import { describeObject } from '../contracts/provision';
+import { describeObject, type ApprovalPlan } from '../contracts/provision';
+import { resolvePlan } from '../approvals/plan';
 import { contentTooLarge, jsonAs, problem, readJson } from './http';
 
 const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew']);
@@ -237,8 +238,13 @@ export function integrationView(
   record: IntegrationRecord,
   status?: DurableOrchestrationStatus,
   decommissioning?: DurableOrchestrationStatus,
+  plan?: ApprovalPlan,
 ): IntegrationViewBody {
   const custom = (status?.customStatus ?? status?.output) as ProvisionStatus | undefined;
+  // The run's status names its plan by digest; the plan itself is what the run keeps (runPlan, below). A run that
+  // published its whole plan in its status (before the status was a summary) still shows it.
+  const published = custom?.plan;
+  const publishedSummary = (published as { summary?: unknown } | undefined)?.summary;
   return {
     id: record.id,
     status: record.status,
@@ -260,7 +266,7 @@ export function integrationView(
     awaiting: custom?.awaiting,
     decision: custom?.decision,
     // The plan the run applies (what an approver agrees to) and who approved the live one.
-    plan: custom?.plan,
+    plan: published ? { digest: published.digest, mode: published.mode, summary: plan ?? publishedSummary } : undefined,
     approval: record.approval,
     lastRun: record.lastRun,
     // The last health and drift check (src/orchestrators/check-health.ts).
@@ -306,6 +312,19 @@ function decommissionView(
     outcome: custom?.outcome,
     error: custom?.error,
   };
+}
+
+/**
+ * The plan the provisioning run `status` applies, built from the source the run keeps, only when it has the digest the
+ * run's status holds (src/approvals/plan.ts resolvePlan); undefined otherwise.
+ */
+export async function runPlan(deps: Deps, status?: DurableOrchestrationStatus): Promise<ApprovalPlan | undefined> {
+  const digest = ((status?.customStatus ?? status?.output) as ProvisionStatus | undefined)?.plan?.digest;
+  if (!status || !digest) return undefined;
+  const kept = await deps.approvalTokens.runPlan(status.instanceId);
+  if (!kept || kept.digest !== digest) return undefined;
+  const resolved = resolvePlan(kept.source, digest);
+  return resolved.ok ? resolved.plan : undefined;
 }
 
 function provisionInput(
@@ -421,9 +440,14 @@ export async function startIntegration(
       { Location: statusUrl(deps, id) },
     );
   if (existing && running && reprovisionParam !== 'true')
-    return jsonAs(integrationViewSchema, 200, integrationView(deps, existing.value, running), {
-      Location: statusUrl(deps, id),
-    });
+    return jsonAs(
+      integrationViewSchema,
+      200,
+      integrationView(deps, existing.value, running, undefined, await runPlan(deps, running)),
+      {
+        Location: statusUrl(deps, id),
+      },
+    );
 
   const at = deps.now().toISOString();
   const runs = existing ? (existing.value.runs ?? 1) + 1 : 1;
@@ -530,14 +554,16 @@ export async function getIntegration(
   if (!found.ok) return found.response;
   const { record } = found;
   const decommission = record.value.decommission?.instanceId;
+  const status = await orchestrationStatus(client, record.value.instanceId);
   return jsonAs(
     integrationViewSchema,
     200,
     integrationView(
       deps,
       record.value,
-      await orchestrationStatus(client, record.value.instanceId),
+      status,
       decommission ? await orchestrationStatus(client, decommission) : undefined,
+      await runPlan(deps, status),
     ),
   );
 }

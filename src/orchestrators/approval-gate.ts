@@ -43,10 +43,11 @@ export function* awaitApproval(
   input: GateInput,
   status: GateStatus,
   step: (name: string) => void,
-  plan: ApprovalPlan,
+  plan: ApprovalPlan | 'kept',
   digest: string,
   onSent: (eligible: string[]) => void,
   fail: (message: string) => Error = (message) => new Error(message),
+  publish: () => void = () => context.df.setCustomStatus(status),
 ): Generator<Task, (ApprovalDecision & { approvers?: string[] }) | undefined, unknown> {
   const { ref, settings } = input;
   const since = context.df.currentUtcDateTime;
@@ -71,13 +72,32 @@ export function* awaitApproval(
         requesters: input.requestedBy,
         ...(input.ticket ? { ticket: input.ticket } : {}),
         quorum: settings.quorum,
-        plan,
+        // A kept plan (a provisioning's) is built by the activity from what the run keeps, checked against `digest`.
+        ...(plan === 'kept' ? { planOfRun: true } : { plan }),
         planDigest: digest,
         expiresAt: deadline.toISOString(),
         round,
-        apps: status.apps,
-        secrets: status.secrets,
-        records: status.records,
+        // Only what the email shows of them.
+        apps: status.apps.map((a) => ({
+          role: a.role,
+          appId: a.appId,
+          objectId: a.objectId,
+          servicePrincipalId: a.servicePrincipalId,
+        })),
+        secrets: status.secrets.map((x) => ({
+          role: x.role,
+          secretName: x.secretName,
+          version: x.version,
+          keyId: x.keyId,
+          expiresOn: x.expiresOn,
+        })),
+        records: status.records.map((r) => ({
+          key: r.key,
+          table: r.table,
+          ...(r.sysId ? { sysId: r.sysId } : {}),
+          mismatches: r.mismatches,
+          ...(r.manualAction ? { manualAction: { title: r.manualAction.title } } : {}),
+        })),
         manualActions: status.manualActions,
       },
       RETRY.light,
@@ -89,7 +109,7 @@ export function* awaitApproval(
       if (typeof applied === 'number' && applied > awaiting.quorum) awaiting.quorum = applied;
       awaiting.approvers = sent.eligible ?? sent.sentTo;
       onSent(awaiting.approvers);
-      context.df.setCustomStatus(status);
+      publish();
     }
   }
   yield* request(0);
@@ -123,7 +143,7 @@ export function* awaitApproval(
       if (d.decision === 'reject') return finish(status, d, [d.approver]);
       approvals.set(d.approver.toLowerCase(), d);
       awaiting.approvedBy = [...approvals.keys()];
-      context.df.setCustomStatus(status);
+      publish();
       if (approvals.size >= awaiting.quorum)
         return finish(
           status,
@@ -134,11 +154,11 @@ export function* awaitApproval(
     }
     if (nextAt >= deadline.getTime()) {
       delete status.awaiting;
-      context.df.setCustomStatus(status);
+      publish();
       return undefined;
     }
     awaiting.reminders = round;
-    context.df.setCustomStatus(status);
+    publish();
     yield* request(round);
     round++;
   }

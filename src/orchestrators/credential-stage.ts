@@ -25,7 +25,7 @@ import { renderTemplate, type TemplateValues } from '../profiles/template';
 import type { CheckSpec, IntegrationProfile } from '../profiles/types';
 import { activities, call, callAll, RETRY } from './calls';
 import { secretNameFor } from './provision-values';
-import type { ProvisionInput, ProvisionStatus } from './provision-types';
+import type { ProvisionInput, ProvisionRunState } from './provision-types';
 
 /** The Key Vault certificate of an app: its secret's name with `-cert` (Key Vault names: 1-127 of 0-9a-zA-Z-). */
 export const certificateNameFor = (integrationId: string, role: string): string =>
@@ -36,7 +36,7 @@ export const federatedCredentialNameFor = (integrationId: string): string =>
   `m365-snow-${integrationId}`.toLowerCase().slice(0, 120);
 
 /** What the run created among the records of a credential chain: removed by compensation. */
-function recordCreated(status: ProvisionStatus, records: RecordResult[]): void {
+function recordCreated(status: ProvisionRunState, records: RecordResult[]): void {
   for (const r of records)
     if (r.created && r.sysId && !status.created.some((c) => c.kind === 'record' && c.sysId === r.sysId))
       status.created.push({ kind: 'record', key: r.key, table: r.table, sysId: r.sysId });
@@ -54,9 +54,11 @@ export interface CredentialStage {
   ref: IntegrationRef;
   profile: IntegrationProfile;
   input: ProvisionInput;
-  status: ProvisionStatus;
+  status: ProvisionRunState;
   values: TemplateValues;
   fail: (message: string) => Error;
+  /** Publishes the run's summary as custom status. */
+  publish: () => void;
 }
 
 /** What the instance supports, from the preflight's read of sys_choice / sys_dictionary. */
@@ -240,7 +242,7 @@ export function* ensureServiceNowCredentials(
       recordCreated(status, r.records);
       if (r.manualAction) status.manualActions.push(r.manualAction);
     }
-    context.df.setCustomStatus(status);
+    s.publish();
   }
 }
 

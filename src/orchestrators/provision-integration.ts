@@ -8,7 +8,6 @@ import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-f
 import {
   describeObject,
   type ApprovalDecision,
-  type ApprovalPlan,
   type CheckOutcome,
   type CompensateResult,
   type CreatedObject,
@@ -17,7 +16,7 @@ import {
   type RegistryUpdateInput,
 } from '../contracts/provision';
 import { uniqueNameFor } from '../profiles/names';
-import { buildPlan, permissionsFor, planDigest, type PlanInput } from '../approvals/plan';
+import { buildPlan, permissionsFor, planDigest, planSourceOf, type PlanInput } from '../approvals/plan';
 import { getProfile } from '../profiles';
 import { serviceNowNeeds } from '../profiles/needs';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
@@ -38,7 +37,13 @@ import {
   type InstanceCredentialSupport,
 } from './credential-stage';
 import { credentialKinds } from '../profiles/credential-kinds';
-import type { GateMode, ProvisionInput, ProvisionOutcome, ProvisionStatus } from './provision-types';
+import {
+  provisionStatusOf,
+  type GateMode,
+  type ProvisionInput,
+  type ProvisionOutcome,
+  type ProvisionRunState,
+} from './provision-types';
 
 /** A failure the orchestrator reports as is (non-retriable outcome of an activity, or preflight problems). */
 class ProvisionError extends Error {}
@@ -56,7 +61,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
   const now = () => context.df.currentUtcDateTime;
   const iso = () => now().toISOString();
 
-  const status: ProvisionStatus = {
+  const status: ProvisionRunState = {
     integrationId: ref.integrationId,
     step: 'started',
     steps: [],
@@ -68,10 +73,12 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     created: [],
     orphans: [],
   };
+  // The custom status is a compact summary of the run's state (what readers need), never the state itself.
+  const publish = () => context.df.setCustomStatus(provisionStatusOf(status));
   const step = (name: string) => {
     status.step = name;
     status.steps.push({ name, at: iso() });
-    context.df.setCustomStatus(status);
+    publish();
   };
   // A run of an approved integration stays silent unless it had to change something.
   const approvedBefore = input.approved !== undefined;
@@ -87,17 +94,53 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     yield context.df.callActivity(activities.addWorkNote.name, { ...ref, ticket: input.ticket, note: text });
   }
   function* registry(update: Omit<RegistryUpdateInput, 'integrationId' | 'at'>): Generator<Task, void, unknown> {
+    // Only the fields the registry row keeps of apps, secrets and records (history payloads stay small).
+    const { apps, secrets, records, ...rest } = update;
     yield* call(
       context,
       activities.updateRegistry,
-      { integrationId: ref.integrationId, at: iso(), ...update },
+      {
+        integrationId: ref.integrationId,
+        at: iso(),
+        ...rest,
+        ...(apps ? { apps: apps.map((a) => ({ role: a.role, appId: a.appId, objectId: a.objectId })) } : {}),
+        ...(secrets
+          ? {
+              secrets: secrets.map((x) => ({
+                role: x.role,
+                secretName: x.secretName,
+                version: x.version,
+                keyId: x.keyId,
+                expiresOn: x.expiresOn,
+                ...(x.createdOn ? { createdOn: x.createdOn } : {}),
+              })),
+            }
+          : {}),
+        ...(records ? { records: records.map((r) => ({ key: r.key, ...(r.sysId ? { sysId: r.sysId } : {}) })) } : {}),
+      },
       RETRY.light,
     );
+  }
+  /** Keeps the source of the plan this run applies (the approval mail and the API build the plan from it). */
+  function* keepPlan(input: PlanInput, digest: string, mode: GateMode, removes?: string[]) {
+    const kept = yield* call(
+      context,
+      activities.recordPlan,
+      {
+        integrationId: ref.integrationId,
+        instanceId: ref.instanceId,
+        digest,
+        mode,
+        source: planSourceOf(input, removes),
+      },
+      RETRY.light,
+    );
+    if (!kept.ok) throw new ProvisionError(`plan: ${kept.failure.message}`);
   }
   // The approval gate: one round of links, closed as soon as it is decided or expires.
   let eligible: string[] = [];
   let roundOpen = false;
-  function* gate(plan: ApprovalPlan, digest: string): Generator<Task, ApprovalDecision | undefined, unknown> {
+  function* gate(digest: string): Generator<Task, ApprovalDecision | undefined, unknown> {
     roundOpen = true;
     // The audit trail: the plan put to the approvers (each decision is recorded by the link it came through).
     yield* registry({
@@ -117,12 +160,13 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       input,
       status,
       step,
-      plan,
+      'kept',
       digest,
       (sentTo) => {
         eligible = sentTo;
       },
       (m) => new ProvisionError(m),
+      publish,
     );
     yield* call(
       context,
@@ -303,6 +347,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           k.startsWith('grant:') ? `role grant ${k.slice('grant:'.length)}` : `IP allow rule ${k.slice('ip:'.length)}`,
         );
     }
+    yield* keepPlan(planInput(), digest, mode, status.plan.summary.removes);
     if (mode !== 'silent')
       yield* workNote(
         `Provisioning of ${ref.integrationId} started (profile ${profile.id}, plan ${digest.slice(0, 12)}).`,
@@ -310,7 +355,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
 
     // b. A changed plan of an approved integration is staged: nothing is written before it is approved.
     if (mode === 'staged') {
-      const decision = yield* gate(status.plan.summary, digest);
+      const decision = yield* gate(digest);
       if (decision?.decision !== 'approve') {
         outcome = decision ? 'rejected' : 'expired';
         throw new StagedChangeRefused(
@@ -410,6 +455,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       status,
       values,
       fail: (m) => new ProvisionError(m),
+      publish,
     };
     if (Object.keys(kinds).length) step('credentials');
     yield* ensureAppCredentials(credentialStage, status.apps, input.settings.certificateValidityMonths ?? 12);
@@ -486,7 +532,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           ...(spec.shared ? { shared: true } : {}),
         });
       if (record.sysId) values[`records.${spec.key}.sysId`] = record.sysId;
-      context.df.setCustomStatus(status);
+      publish();
     }
     const records = recordsOf(profile, input);
     yield* ensureServiceNowCredentials(credentialStage, support, 'federated');
@@ -503,7 +549,9 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     // f. Approval of a first provisioning: the plan with the real app ids, bound to every link by its digest.
     if (mode === 'first') {
       status.plan.summary = buildPlan(planInput());
-      const decision = yield* gate(status.plan.summary, digest);
+      // The plan with the real app ids and sys_ids replaces the one kept before they existed.
+      yield* keepPlan(planInput(), digest, mode);
+      const decision = yield* gate(digest);
       if (!decision) {
         outcome = 'expired';
         yield* workNote(
@@ -765,7 +813,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
   yield* workNote(
     `Provisioning finished: ${outcome}.${status.orphans.length ? ` Could not remove: ${status.orphans.map((o) => describe(o.object)).join(', ')}.` : ''}`,
   );
-  return status;
+  return provisionStatusOf(status);
 };
 
 function stripOk<T extends { ok: true }>(r: T): Omit<T, 'ok'> {
@@ -778,7 +826,7 @@ const describe = describeObject;
 function* runChecks(
   context: OrchestrationContext,
   input: ProvisionInput,
-  status: ProvisionStatus,
+  status: ProvisionRunState,
   checks: CheckSpec[],
   expectedRecords: ExpectedRecord[],
 ): Generator<Task, CheckOutcome[], unknown> {
@@ -789,17 +837,32 @@ function* runChecks(
       activities.runChecks,
       {
         ...input.ref,
-        apps: status.apps,
-        secrets: status.secrets,
+        // Only the fields the checks read.
+        apps: status.apps.map((a) => ({
+          role: a.role,
+          appId: a.appId,
+          objectId: a.objectId,
+          servicePrincipalId: a.servicePrincipalId,
+          ...(a.existing ? { existing: true } : {}),
+          ...(a.permissions ? { permissions: a.permissions } : {}),
+        })),
+        secrets: status.secrets.map((x) => ({ role: x.role, secretName: x.secretName })),
+        // The checks look records up by profile key: role grants and IP allow rules are not among them.
+        records: status.records
+          .filter((r) => !r.key.startsWith('grant:') && !r.key.startsWith('ip:'))
+          .map((r) => ({
+            key: r.key,
+            ...(r.sysId ? { sysId: r.sysId } : {}),
+            ...(r.manualAction ? { manualAction: { title: r.manualAction.title } } : {}),
+          })),
         ...checkCredentials(status.credentials),
-        records: status.records,
         checks,
         expectedRecords,
       },
       RETRY.service,
     );
     status.checks = results;
-    context.df.setCustomStatus(status);
+    context.df.setCustomStatus(provisionStatusOf(status));
     const retry = results.some((c) => !c.ok && c.transient);
     if (!retry || attempt === input.settings.checkAttempts) break;
     yield context.df.createTimer(
@@ -812,13 +875,13 @@ function* runChecks(
 function* compensate(
   context: OrchestrationContext,
   ref: IntegrationRef,
-  status: ProvisionStatus,
+  status: ProvisionRunState,
 ): Generator<Task, void, unknown> {
   if (status.created.length === 0) return;
   const result = yield* removeObjects(context, ref, [...status.created].reverse());
   status.orphans.push(...result.orphans);
   status.created = status.created.filter((c) => !result.removed.some((r) => JSON.stringify(r) === JSON.stringify(c)));
-  context.df.setCustomStatus(status);
+  context.df.setCustomStatus(provisionStatusOf(status));
 }
 
 /**

@@ -106,8 +106,11 @@ export interface GateFields {
   decision?: Omit<ApprovalDecision, 'tokenId'> & { approvers?: string[] };
 }
 
-/** The orchestration's custom status and output: a readable step log and what was created. Never a secret. */
-export interface ProvisionStatus extends GateFields {
+/**
+ * What a provisioning run keeps while it runs (the orchestrator's own state, rebuilt on replay): everything it
+ * created, the plan it applies, what the approval mail lists. Never published as is: see ProvisionStatus.
+ */
+export interface ProvisionRunState extends GateFields {
   integrationId: string;
   step: string;
   steps: { name: string; at: string }[];
@@ -124,4 +127,46 @@ export interface ProvisionStatus extends GateFields {
   credentials?: ProvisionedCredential[];
   /** Apps whose former client secret this run removed (they moved to a certificate or federation). */
   retiredSecrets?: string[];
+}
+
+/**
+ * The orchestration's custom status and output: a compact progress summary (step log, plan digest and mode, counts,
+ * who is awaited, the decision, manual actions, checks, outcome). Orchestration history events and custom status stay
+ * small (the backend limits custom status to 16 KB and replays large histories slowly:
+ * https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-custom-orchestration-status); the
+ * plan itself is kept by the run (src/approvals/tokens.ts `savePlan`) and what was created is on the registry row,
+ * both served by GET /api/integrations/{id}. Never a secret.
+ */
+export interface ProvisionStatus extends Pick<GateFields, 'manualActions' | 'awaiting' | 'decision'> {
+  integrationId: string;
+  step: string;
+  steps: { name: string; at: string }[];
+  /** The digest and gate mode of the plan this run applies (the plan: GET /api/integrations/{id}). */
+  plan?: { digest: string; mode: GateMode };
+  /** How many apps, secrets and ServiceNow records the run holds, and how many objects it created (and still has). */
+  counts: { apps: number; secrets: number; records: number; created: number };
+  checks: CheckOutcome[];
+  outcome?: ProvisionOutcome;
+  error?: string;
+  problems?: string[];
+  orphans: Orphan[];
+}
+
+/** The published summary of a run's state (custom status and output). Pure. */
+export function provisionStatusOf(s: ProvisionRunState): ProvisionStatus {
+  return {
+    integrationId: s.integrationId,
+    step: s.step,
+    steps: s.steps,
+    ...(s.plan ? { plan: { digest: s.plan.digest, mode: s.plan.mode } } : {}),
+    counts: { apps: s.apps.length, secrets: s.secrets.length, records: s.records.length, created: s.created.length },
+    manualActions: s.manualActions,
+    ...(s.awaiting ? { awaiting: s.awaiting } : {}),
+    ...(s.decision ? { decision: s.decision } : {}),
+    checks: s.checks,
+    ...(s.outcome ? { outcome: s.outcome } : {}),
+    ...(s.error !== undefined ? { error: s.error } : {}),
+    ...(s.problems ? { problems: s.problems } : {}),
+    orphans: s.orphans,
+  };
 }

@@ -1,5 +1,7 @@
 import type { SentMail } from '../../sandbox/graph';
-import { reviewUrl, sendApprovalRequests } from '../../src/activities/approval';
+import { recordPlan, reviewUrl, sendApprovalRequests } from '../../src/activities/approval';
+import { buildPlan, planDigest, planSourceOf, type PlanInput } from '../../src/approvals/plan';
+import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import type { ApprovalPlan, ApprovalRequestInput, IntegrationRef } from '../../src/contracts/provision';
 import { createDeps, type Deps } from '../../src/app/deps';
 import { sendReport } from '../../src/activities/report';
@@ -71,8 +73,6 @@ describe('sendApprovalRequests', () => {
           appId: '11111111-1111-1111-1111-111111111111',
           objectId: '22222222-2222-2222-2222-222222222222',
           servicePrincipalId: '33333333-3333-3333-3333-333333333333',
-          uniqueName: 'x-outbound',
-          created: true,
         },
       ],
       secrets: ['outbound', 'restApi', 'restUser'].map((role) => ({
@@ -88,7 +88,6 @@ describe('sendApprovalRequests', () => {
           key: 'outboundProvider',
           table: 'oauth_entity',
           sysId: '0123456789abcdef0123456789abcdef',
-          created: true,
           mismatches: [],
         },
       ],
@@ -234,6 +233,85 @@ describe('sendApprovalRequests', () => {
     const r = await sendApprovalRequests(request(ref, { approvers: ['dan@contoso.com'] }), danOnly);
     env.sandbox.faults.clear();
     expect(r).toMatchObject({ ok: false, failure: { service: 'graph', status: 403 } });
+  });
+
+  /** A provisioning plan input of the m365 profile for `ref` (apps and records known, as at the first gate). */
+  const planInputFor = (ref: IntegrationRef): PlanInput => ({
+    profile: m365SupportAad,
+    integrationId: ref.integrationId,
+    tenantId: ref.tenant,
+    tenantName: ref.tenantName,
+    serviceNowInstance: ref.serviceNowInstance,
+    instanceUrl: `https://${ref.serviceNowInstance}.service-now.com`,
+    values: {
+      tenant: ref.tenant,
+      tenantId: ref.tenant,
+      tenantDomain: 'contoso.onmicrosoft.com',
+      tenantName: ref.tenantName,
+      instance: ref.serviceNowInstance,
+      instanceUrl: `https://${ref.serviceNowInstance}.service-now.com`,
+      authorityHost: 'https://login.microsoftonline.com',
+      integrationId: ref.integrationId,
+      redirectUri: `https://${ref.serviceNowInstance}.service-now.com/auth_redirect.do`,
+      testEnvironment: 'No',
+      'apps.outbound.secretName': `${ref.integrationId}-outbound`,
+      'apps.restApi.secretName': `${ref.integrationId}-restapi`,
+      'apps.restUser.secretName': `${ref.integrationId}-restuser`,
+      'apps.restUser.appId': '33333333-3333-3333-3333-333333333333',
+      'records.outboundProvider.sysId': '0123456789abcdef0123456789abcdef',
+    },
+    uniqueNames: { outbound: 'u-outbound', restApi: 'u-restapi', restUser: 'u-restuser' },
+    grantUsers: [],
+    ipAllowlist: false,
+    requestedBy: [],
+  });
+
+  it('builds a kept plan only when it has the digest the run holds, and sends nothing otherwise', async () => {
+    const ref = env.ref();
+    const input = planInputFor(ref);
+    const digest = planDigest(input);
+    const keep = (source: PlanInput) =>
+      recordPlan(
+        {
+          integrationId: ref.integrationId,
+          instanceId: ref.instanceId,
+          digest,
+          mode: 'first',
+          source: planSourceOf(source),
+        },
+        deps,
+      );
+    const kept = { plan: undefined, planOfRun: true, planDigest: digest };
+
+    // Nothing kept yet: nothing sent.
+    expect(await sendApprovalRequests(request(ref, kept), deps)).toMatchObject({
+      ok: false,
+      failure: { code: 'PlanNotKept' },
+    });
+    // A source that is not the run's plan is never kept.
+    const more = { ...input, grantUsers: [{ userName: 'admin', role: 'x_mioms_m365_assis.administrator' }] };
+    expect(await keep(more)).toMatchObject({ ok: false, failure: { code: 'PlanDigestMismatch' } });
+    expect(await deps.approvalTokens.runPlan(ref.instanceId)).toBeUndefined();
+    // Kept behind the activity's back (the table changed): refused when the links are sent.
+    await deps.approvalTokens.savePlan({
+      instanceId: ref.instanceId,
+      digest,
+      mode: 'first',
+      source: planSourceOf(more),
+    });
+    expect(await sendApprovalRequests(request(ref, kept), deps)).toMatchObject({
+      ok: false,
+      failure: { code: 'PlanDigestMismatch' },
+    });
+    expect(outboxFor(ref.instanceId)).toEqual([]);
+
+    // The run's plan: kept, built by the activity, shown in the mail and on the confirmation page.
+    expect(await keep(input)).toEqual({ ok: true });
+    expect(await sendApprovalRequests(request(ref, kept), deps)).toMatchObject({ ok: true });
+    const mails = outboxFor(ref.instanceId);
+    expect(mails).toHaveLength(2);
+    for (const m of mails) expect(msg(m).body.content).toContain('33333333-3333-3333-3333-333333333333');
+    expect(await deps.approvalTokens.roundPlan(ref.instanceId)).toEqual(buildPlan(input));
   });
 });
 

@@ -1,4 +1,4 @@
-import { buildPlan, planDigest, type PlanInput } from '../../src/approvals/plan';
+import { buildPlan, planDigest, planSourceOf, resolvePlan, type PlanInput } from '../../src/approvals/plan';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 
 const base = (over: Partial<PlanInput> = {}): PlanInput => ({
@@ -81,5 +81,38 @@ describe('approval plan', () => {
       base({ serviceNowInstance: 'dev00001' }),
     ];
     for (const c of changes) expect(planDigest(c)).not.toBe(d);
+  });
+
+  it('has the same digest once the records exist (their sys_ids are shown, not agreed to)', () => {
+    const d = planDigest(base());
+    const withRecords = withApps(base());
+    withRecords.values['records.outboundProvider.sysId'] = '0123456789abcdef0123456789abcdef';
+    expect(planDigest(withRecords)).toBe(d);
+    const profile = buildPlan(withRecords).records.find((r) => r.key === 'outboundProfile');
+    expect(profile?.values.oauth_entity).toBe('0123456789abcdef0123456789abcdef');
+  });
+});
+
+describe('plan source', () => {
+  it('builds the plan from its source only when the source has the digest the run holds', () => {
+    const input = withApps(base());
+    const digest = planDigest(input);
+    const source = planSourceOf(input, ['role grant admin:x']);
+    expect(source).not.toHaveProperty('profile');
+    expect(source.profileId).toBe(m365SupportAad.id);
+    expect(resolvePlan(source, digest)).toEqual({
+      ok: true,
+      plan: { ...buildPlan(input), removes: ['role grant admin:x'] },
+    });
+
+    // A source that grants more (or any other change) is not the approved plan: never built, never shown.
+    const tampered = { ...source, grantUsers: [{ userName: 'admin', role: 'x_mioms_m365_assis.administrator' }] };
+    const refused = resolvePlan(tampered, digest);
+    expect(refused.ok).toBe(false);
+    expect(!refused.ok && refused.reason).toContain(digest.slice(0, 12));
+    expect(resolvePlan({ ...source, profileId: 'no-such-profile' }, digest)).toEqual({
+      ok: false,
+      reason: "unknown integration profile 'no-such-profile'",
+    });
   });
 });

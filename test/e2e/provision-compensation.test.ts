@@ -5,7 +5,6 @@
  */
 import type { LocalStack } from '../../sandbox/stack';
 import { integrationIdFor } from '../../src/api/integration-request';
-import type { ProvisionStatus } from '../../src/orchestrators/provision-types';
 import {
   appRemoved,
   approverOf,
@@ -18,6 +17,7 @@ import {
   requestFor,
   runToApproval,
   runToEnd,
+  type RunDetail,
   secretState,
   startProvisioning,
   startStackFor,
@@ -44,7 +44,7 @@ describe('provisioning compensation (reject, deadline, orphans)', () => {
   });
 
   /** Everything this run created is gone: apps deleted, secrets soft-deleted, ServiceNow records removed. */
-  async function expectAllRemoved(instance: string, before: ProvisionStatus) {
+  async function expectAllRemoved(instance: string, before: RunDetail) {
     const created = createdBy(before);
     expect(created.apps).toHaveLength(3);
     expect(created.secrets).toHaveLength(3);
@@ -153,7 +153,7 @@ describe('provisioning compensation (reject, deadline, orphans)', () => {
       for (const app of created.apps) expect(appRemoved(stack, app.objectId)).toBe(false);
       for (const s of created.secrets) expect(await secretState(s.secretName)).toBe('live');
       for (const r of created.records) expect(recordExists(stack, instance, r.table, r.sysId!)).toBe(true);
-      expect(out.created).toHaveLength(before.created.length);
+      expect(out.counts.created).toBe(before.counts.created);
       // The deadline is shorter than the reminder interval: no reminder went out.
       expect(mails(stack, approver, id).filter((m) => m.subject.startsWith('Reminder'))).toEqual([]);
       expect((await view(stack, id)).status).toBe('expired');

@@ -135,7 +135,7 @@ describe('provisioning with a failure injected at each step', () => {
     it('fails before creating anything, and removes nothing', async () => {
       expect(out.outcome).toBe('failed');
       expect(out.steps.map((s) => s.name)).toEqual(['preflight', 'compensating', 'failed']);
-      expect(out.created).toEqual([]);
+      expect(out.counts.created).toBe(0);
       expect(appsOf(id)).toEqual([]);
       const writes = stack.sandbox.journal
         .writes({ since: mark })

@@ -4,6 +4,7 @@
  * user, the status API shows what was created, work notes land on the ticket, one email goes to each approver, and
  * a re-run (plain or `?reprovision=true`) writes nothing to Graph, Key Vault or ServiceNow.
  */
+import type { ApprovalPlan } from '../../src/contracts/provision';
 import { startLocalStack, type LocalStack } from '../../sandbox/stack';
 import {
   api,
@@ -74,6 +75,16 @@ describe('provisioning end to end: happy path', () => {
     for (const c of view.checks)
       expect({ name: c.name, ok: c.ok, hint: c.hint }).toEqual({ name: c.name, ok: true, hint: undefined });
     expect(view.orchestration?.runtimeStatus).toBe('Completed');
+    // The plan the run applied: named by digest in the run's (compact) status, served from what the run kept.
+    const { plan, approval } = res.json as {
+      plan: { digest: string; mode: string; summary: ApprovalPlan };
+      approval?: { planDigest?: string };
+    };
+    expect(plan.digest).toBe(approval?.planDigest);
+    expect(plan.mode).toBe('first');
+    expect(plan.summary.apps.map((a) => [a.role, a.appId])).toEqual(
+      Object.entries(view.created.apps).map(([role, a]) => [role, a.appId]),
+    );
   });
 
   it('the sandbox ServiceNow accepted the inbound token as the integration user', async () => {

@@ -18,6 +18,7 @@ import { integrationTag, PRODUCT_TAG } from '../../src/activities/entra-graph';
 import { getConfig } from '../../src/config';
 import { getProfile } from '../../src/profiles';
 import type { ProvisionStatus } from '../../src/orchestrators/provision-types';
+import { runDetail, type RunDetail } from './stack-driver';
 import { startLocalStack, type LocalStack } from '../../sandbox/stack';
 import {
   api,
@@ -88,7 +89,7 @@ describe('provisioning end to end: safety (every activity runs twice)', () => {
     let id: string;
     let approvers: string[];
     let ticket: { sysId: string; number: string };
-    let final: ProvisionStatus;
+    let final: ProvisionStatus & RunDetail;
 
     beforeAll(async () => {
       approvers = [`approver@${domain}`, `second.approver@${domain}`];
@@ -97,7 +98,7 @@ describe('provisioning end to end: safety (every activity runs twice)', () => {
       await waitForApproval(stack, id);
       expect((await decideFromEmail(stack, approvers[1], id)).status).toBe(200);
       const end = await waitForEnd(stack, id);
-      final = end.output as ProvisionStatus;
+      final = { ...(end.output as ProvisionStatus), ...runDetail(stack, instanceIdOf(id)) };
     });
 
     it('still ends active with every check passing', () => {
@@ -358,7 +359,8 @@ describe('provisioning end to end: safety (every activity runs twice)', () => {
     it('fails the inbound check with the user_claim hint', async () => {
       const id = await start(D);
       const waiting = await waitForApproval(stack, id);
-      const oidc = customStatus(waiting)?.records.find((r) => r.table === 'oidc_provider_configuration');
+      expect(customStatus(waiting)?.step).toBe('awaiting-approval');
+      const oidc = runDetail(stack, instanceIdOf(id)).records.find((r) => r.table === 'oidc_provider_configuration');
       expect(oidc?.sysId).toMatch(/^[0-9a-f]{32}$/);
       // A ServiceNow admin changes the provider configuration while the approval is pending (Table API, Basic auth).
       const { adminUser, adminPassword } = stack.sandbox.servicenow;

@@ -55,7 +55,7 @@ describe('re-provisioning', () => {
     const out = await runToEnd(stack, id);
     stack.sandbox.faults.remove(fault.id);
     expect(out.outcome).toBe('failed');
-    expect(out.created).toEqual([]);
+    expect(out.counts.created).toBe(0);
     for (const app of apps) expect(appRemoved(stack, app.objectId)).toBe(false);
   });
 

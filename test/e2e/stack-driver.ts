@@ -12,6 +12,8 @@ import { TERMINAL } from '../../sandbox/durable/engine';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../sandbox/stack';
 import { getDeps } from '../../src/app/deps';
 import { resetConfigCache } from '../../src/config';
+import { EventType } from '../../sandbox/durable/history';
+import type { AppResult, RecordResult, SecretResult } from '../../src/contracts/provision';
 import type { ProvisionStatus } from '../../src/orchestrators/provision-types';
 import { api, customStatus, latestInstanceIdOf, mailsTo } from './api-driver';
 
@@ -162,7 +164,48 @@ export async function runToEnd(
     throw new Error(
       `instance ended ${s.runtimeStatus} at step ${customStatus(s)?.step ?? '?'}: ${JSON.stringify(s.output).slice(0, 2000)}`,
     );
-  return s.output as ProvisionStatus;
+  return { ...(s.output as ProvisionStatus), ...runDetail(stack, s.instanceId) };
+}
+
+/** The apps, secrets and ServiceNow records a provisioning run holds, each with whether the run created it. */
+export interface RunDetail {
+  apps: AppResult[];
+  secrets: SecretResult[];
+  records: RecordResult[];
+}
+
+/**
+ * What a provisioning run holds, from the activity results its orchestration history records (the run's custom status
+ * and output are a summary with counts): the apps, secrets and records its activities reported (a record written
+ * twice, inert then activated, once, created if either write created it; role grants as `grant:` records).
+ */
+export function runDetail(stack: LocalStack, instanceId: string): RunDetail {
+  const results = <T>(name: string): T[] =>
+    stack.host.durable
+      .history(instanceId)
+      .filter((e) => e.EventType === EventType.TaskCompleted && e.FunctionName === name && e.Result !== undefined)
+      .map((e) => JSON.parse(e.Result!) as T & { ok?: boolean })
+      .filter((r) => r.ok !== false)
+      .map(({ ok: _ok, ...rest }) => rest as T);
+  const last = <T>(items: T[], key: (x: T) => string): T[] => [...new Map(items.map((x) => [key(x), x])).values()];
+  const records = new Map<string, RecordResult>();
+  for (const r of results<RecordResult>('ensureServiceNowRecord')) {
+    const before = records.get(r.key);
+    records.set(
+      r.key,
+      before ? { ...r, created: before.created || r.created, updated: before.updated || r.updated } : r,
+    );
+  }
+  for (const g of results<{ userName: string; role: string; sysId?: string; created: boolean }>('ensureRoleGrant'))
+    if (g.sysId) {
+      const key = `grant:${g.userName}:${g.role}`;
+      records.set(key, { key, table: 'sys_user_has_role', sysId: g.sysId, created: g.created, mismatches: [] });
+    }
+  return {
+    apps: last(results<AppResult>('ensureApp'), (a) => a.role),
+    secrets: last(results<SecretResult>('ensureAppSecret'), (x) => x.role),
+    records: [...records.values()],
+  };
 }
 
 /** Runs until the orchestration waits for the approval decision (or ends). */
@@ -171,7 +214,7 @@ export async function runToApproval(stack: LocalStack, id: string, opts?: { step
   const status = customStatus(s);
   if (status?.step !== 'awaiting-approval')
     throw new Error(`expected awaiting-approval, got ${s.runtimeStatus} ${JSON.stringify(s.output).slice(0, 2000)}`);
-  return status;
+  return { ...status, ...runDetail(stack, s.instanceId) };
 }
 
 // ---- looking at the sandbox ----
@@ -240,7 +283,7 @@ export function deletesSince(stack: LocalStack, mark: number) {
 }
 
 /** What the provisioning recorded as created by this run (apps, secrets, ServiceNow records). */
-export function createdBy(status: ProvisionStatus) {
+export function createdBy(status: RunDetail) {
   return {
     apps: status.apps.filter((a) => a.created),
     secrets: status.secrets.filter((s) => s.created),

@@ -83,7 +83,7 @@ describe('decommissionIntegration', () => {
     const digest = await untilAwaiting(h);
     // The gate's mail carries the decommissioning plan, bound to the digest; who asked is never asked.
     const sent = h.inputsOf('sendApprovalRequests')[0];
-    expect(sent.plan.decommission).toEqual(SUMMARY.decommission);
+    expect(sent.plan?.decommission).toEqual(SUMMARY.decommission);
     expect(sent.planDigest).toBe(digest);
     expect(sent.requesters).toEqual([REQUESTER]);
     // The registry says decommissioning (never awaiting-approval) with the previous status kept.

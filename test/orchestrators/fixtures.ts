@@ -132,6 +132,7 @@ export function provisionStubs(over: Stubs = {}): Stubs {
       dropped: [],
     }),
     closeApprovalRound: () => ({ closed: 2 }),
+    recordPlan: () => ({ ok: true }),
     runChecks: () => PASSING_CHECKS,
     addWorkNote: () => ({ written: true }),
     sendReport: (i) => ({ ok: true, sentTo: i.approvers }),

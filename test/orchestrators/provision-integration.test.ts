@@ -7,6 +7,7 @@
  */
 import { APPROVAL_EVENT, type CreatedObject } from '../../src/contracts/provision';
 import { RETRY } from '../../src/orchestrators/calls';
+import { resolvePlan } from '../../src/approvals/plan';
 import {
   PROVISION_ORCHESTRATOR,
   type ProvisionInput,
@@ -88,7 +89,7 @@ describe('provisionIntegration: preflight', () => {
     expect(output(h).error).toBe(`preflight found 2 problem(s): ${problems.join('; ')}`);
     // Read-only preflight, then only the report: no app, secret, record, approval round or compensation.
     expect(h.sequence()).toEqual(['preflight', 'addWorkNote', 'updateRegistry', 'sendReport', 'addWorkNote']);
-    expect(output(h).created).toEqual([]);
+    expect(output(h).counts.created).toBe(0);
     expect(lastRegistryUpdate(h)).toMatchObject({ status: 'failed', lastRun: { outcome: 'failed', instanceId: ID } });
     expect(h.inputsOf('sendReport')[0]).toMatchObject({ outcome: 'failed', summary: output(h).error });
     // The preflight was asked for the profile's requirements: every column its records write, every role it grants.
@@ -128,7 +129,22 @@ describe('provisionIntegration: approval gate', () => {
       requesters: ['requester@contoso.onmicrosoft.com'],
       expiresAt: new Date(START + 3 * DAY).toISOString(),
     });
-    expect(request.plan.apps.map((a) => a.appId)).toEqual(ROLES.map(appIdOf));
+    // The plan is not in the request (too large for a history event): the activity builds it from the source the run
+    // kept, checked against the digest. The kept plan carries the real app ids.
+    expect(request).toMatchObject({ planOfRun: true });
+    expect(request.plan).toBeUndefined();
+    const kept = h.inputsOf('recordPlan');
+    expect(kept.map((k) => [k.digest, k.mode])).toEqual([
+      [digest, 'first'],
+      [digest, 'first'],
+    ]);
+    const resolved = resolvePlan(kept[1].source, digest);
+    expect(resolved.ok && resolved.plan.apps.map((a) => a.appId)).toEqual(ROLES.map(appIdOf));
+    // The custom status is a summary: no plan, no created objects, well under the backend's limits.
+    expect(status(h).plan).toEqual({ digest, mode: 'first' });
+    expect(status(h)).not.toHaveProperty('created');
+    expect(Buffer.byteLength(JSON.stringify(h.status(ID).customStatus))).toBeLessThan(4096);
+    for (const c of h.calls) expect(Buffer.byteLength(JSON.stringify(c.input))).toBeLessThan(4096);
     expect(status(h).awaiting).toMatchObject({ approvers: [APPROVER, SECOND_APPROVER], reminders: 0 });
     // The first reminder is due after APPROVAL_REMINDER_MINUTES.
     expect(h.pendingTimers(ID)).toEqual([DAY]);
@@ -183,7 +199,7 @@ describe('provisionIntegration: approval gate', () => {
       expect.objectContaining({ approval: expect.objectContaining({ approver: APPROVER, planDigest: digest }) }),
     );
     expect(h.inputsOf('sendReport')).toEqual([expect.objectContaining({ outcome: 'active' })]);
-    expect(output(h).created).toHaveLength(CREATED.length + 3); // + the two privileges and the role grant
+    expect(output(h).counts.created).toBe(CREATED.length + 3); // + the two privileges and the role grant
     await expectReplaySafe(h, PROVISION_ORCHESTRATOR, ID);
   });
 
@@ -202,7 +218,7 @@ describe('provisionIntegration: approval gate', () => {
     expect(h.sequence('ensureServiceNowRecord')).toHaveLength(INERT_KEYS.length);
     expect(h.sequence('ensureRoleGrant', 'runChecks')).toEqual([]);
     expect(h.inputsOf('closeApprovalRound')).toEqual([expect.objectContaining({ reason: 'decided' })]);
-    expect(output(h).created).toEqual([]);
+    expect(output(h).counts.created).toBe(0);
     expect(lastRegistryUpdate(h)).toMatchObject({ status: 'rejected', lastRun: { outcome: 'rejected' } });
     await expectReplaySafe(h, PROVISION_ORCHESTRATOR, ID);
   });
@@ -245,7 +261,7 @@ describe('provisionIntegration: approval gate', () => {
     expect(output(h).outcome).toBe('expired');
     expect(h.clock.now() - START).toBe(90 * MINUTE);
     expect(h.sequence('compensate')).toEqual([]);
-    expect(output(h).created).toEqual(CREATED);
+    expect(output(h).counts.created).toBe(CREATED.length);
     expect(lastRegistryUpdate(h)).toMatchObject({ status: 'expired' });
   });
 });
@@ -430,5 +446,43 @@ describe('provisionIntegration: connectivity checks', () => {
     await h.runToEnd(ID);
     expect(h.sequence('runChecks')).toEqual(['runChecks']);
     expect(output(h).outcome).toBe('checks-failed');
+  });
+});
+
+describe('provisionIntegration: history payloads', () => {
+  it('keeps every activity input, the custom status and the output under 4 KB with every option on', async () => {
+    const h = start(
+      provisionStubs(),
+      provisionInput({
+        options: {
+          testEnvironment: false,
+          ipAllowlist: true,
+          grantUsers: [
+            { userName: 'alice.admin@contoso.com', role: 'x_mioms_m365_assis.insights_user' },
+            { userName: 'bob.admin@contoso.com', role: 'x_mioms_m365_assis.insights_user' },
+          ],
+        },
+      }),
+    );
+    const digest = await untilAwaitingApproval(h);
+    await h.raise(ID, APPROVAL_EVENT, decision(digest));
+    await h.runToEnd(ID);
+
+    expect(output(h)).toMatchObject({ outcome: 'active', plan: { digest, mode: 'first' } });
+    // Created: the apps, secrets and inert records, then the two privileges, three role grants and six IP allow rules.
+    expect(output(h).counts).toEqual({
+      apps: 3,
+      secrets: 3,
+      records: expect.any(Number) as number,
+      created: CREATED.length + 2 + 3 + 6,
+    });
+    const bytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v));
+    for (const c of h.calls) expect([c.name, bytes(c.input) < 4096]).toEqual([c.name, true]);
+    expect(bytes(h.status(ID).customStatus)).toBeLessThan(4096);
+    expect(bytes(h.status(ID).output)).toBeLessThan(4096);
+    // The checks read records by profile key: role grants and IP allow rules are not sent to them.
+    expect(h.inputsOf('runChecks')[0].records.map((r) => r.key)).toEqual(
+      m365SupportAad.serviceNow.records.filter((r) => !r.lookup).map((r) => r.key),
+    );
   });
 });

@@ -91,7 +91,7 @@ it('trusts the first-party app only after the approval, with no app registration
     }),
   ]);
   expect(stack.sandbox.directory.applications.size).toBe(appsBefore);
-  expect(out.created.filter((c) => c.kind === 'app' || c.kind === 'secret')).toEqual([]);
+  expect([...out.apps, ...out.secrets].filter((c) => c.created)).toEqual([]);
   const graphWrites = stack.sandbox.journal
     .writes({ since: mark })
     .filter((e) => ['graph', 'keyvault'].includes(e.service) && !/sendMail/.test(e.path));
@@ -126,7 +126,7 @@ it('trusts the first-party app only after the approval, with no app registration
     oauth_entity: sn.oidcEntity,
     auth_scope: sn.authScope,
   });
-  expect(out.created.some((c) => c.kind === 'record' && c.table === 'sys_auth_scope')).toBe(false);
+  expect(out.records.some((r) => r.created && r.table === 'sys_auth_scope')).toBe(false);
   expect(row(instance, 'sys_user', sn.connectorUser)).toMatchObject({
     user_name: spId(),
     identity_type: 'machine',

@@ -12,6 +12,7 @@ import {
   decideFromEmail,
   requestFor,
   runToEnd,
+  runDetail,
   runUntil,
   startProvisioning,
   startStackFor,
@@ -49,7 +50,7 @@ it('the preflight reports the missing AppRoleAssignment.ReadWrite.All before any
   const reached = status?.step;
   let after: { outcome?: string; error?: string; appRemoved?: boolean } = {};
   if (reached === 'awaiting-approval') {
-    const objectId = status?.apps[0]?.objectId ?? '';
+    const objectId = runDetail(stack, s.instanceId).apps[0]?.objectId ?? '';
     await decideFromEmail(stack, approverOf(stack), id, 'approve');
     const out = await runToEnd(stack, id, { throughApproval: true });
     after = { outcome: out.outcome, error: out.error, appRemoved: appRemoved(stack, objectId) };

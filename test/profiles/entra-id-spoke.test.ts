@@ -85,7 +85,7 @@ it('declares the tier on the app, grants nothing before the approval, grants it 
     `${stack.env().GRAPH_BASE_URL}/.default`,
   );
   // The alias is the spoke's: found, never created by the run (compensation could never remove it).
-  expect(out.created.some((c) => c.kind === 'record' && c.table === 'sys_alias')).toBe(false);
+  expect(out.records.some((r) => r.created && r.table === 'sys_alias')).toBe(false);
   // The proof of the secret inside ServiceNow is a person's: "Get OAuth Token", re-enter from Key Vault if refused.
   expect(view.pendingManualActions.map((a) => a.title)).toEqual([
     'ServiceNow: get the first OAuth token of the Entra ID spoke connection',
