@@ -196,103 +196,131 @@ export async function ensureServiceNowRecord(
         };
       return { row: found.matched[0] };
     };
-    // The insert lock first: every execution that inserts this natural key holds it from its look-up to its insert's
-    // answer, so one look-up tells whether to insert (another execution's insert is either answered and visible, or
-    // unanswered and awaited below).
-    lock = await deps.ownership.lockInsert(input.serviceNowInstance, input.table, input.naturalKey, input.instanceId);
-    let picked = await pick();
-    if (!('failure' in picked) && !picked.row) {
-      const late = await awaitUnansweredInsert(
-        deps,
-        input,
-        { shared, key: input.key, table: input.table, naturalKey: input.naturalKey },
-        async () => {
-          const again = await pick();
-          return 'failure' in again || again.row ? again : undefined;
-        },
-      );
-      if (late) picked = late;
-    }
-    if ('failure' in picked) return picked.failure;
-
-    let row = picked.row;
-    if (row) {
-      sysId = text(row.sys_id);
-      if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
+    let row: Row | undefined;
+    // A record this run wrote before (its sys_id is known): patched straight away, no look-up.
+    const known = input.sysId && !input.exclusive ? input.sysId : undefined;
+    if (known) {
       ours = shared
-        ? await holdShared(deps.ownership, input, k, sysId)
-        : await ownsUnshared(deps.ownership, input, input.key, sysId);
-      changed = differing(row, desired);
-      if (input.exclusive && !ours && changed.length) {
-        // Someone else's (another integration's, or set up by hand): never changed by this run.
-        logLine(log, 'warn', `${input.table} '${input.key}' ${sysId} is not this integration's: handing off`);
-        return {
-          ok: true,
-          ...base,
-          sysId,
-          created: false,
-          mismatches: [],
-          manualAction: manualAction(
-            `${input.manualFallback} (the record ${sysId} exists and is not this integration's)`,
-            [
-              { label: 'Record', value: `${input.table} ${sysId}` },
-              ...changed.map((f) => ({ label: f, value: desired[f] })),
-            ],
-          ),
-        };
-      }
-      if (changed.length && sysId) {
-        logLine(log, 'info', `${input.table} '${input.key}' ${sysId}: patching ${changed.join(', ')}`);
-        stored = await client.patch<Row>(input.table, sysId, Object.fromEntries(changed.map((f) => [f, desired[f]])), {
-          fields: readBack,
-        });
-      }
-    } else {
-      if (shared) announced = { took: await claimShared(deps.ownership, input, k) };
-      else await claimUnshared(deps.ownership, input, input.key, input.table);
-      let inserted: Row;
+        ? await holdShared(deps.ownership, input, k, known)
+        : await ownsUnshared(deps.ownership, input, input.key, known);
       try {
-        // The insert answers with the record as stored: it serves as the read-back.
-        inserted = await client.insert<Row>(input.table, desired, { fields: readBack });
+        stored = await client.patch<Row>(input.table, known, desired, {
+          fields: [...readBack, ...(input.secret ? [input.secret.field] : [])],
+        });
+        row = stored;
+        sysId = known;
+        changed = Object.keys(desired);
+        logLine(log, 'info', `${input.table} '${input.key}' ${sysId}: patched ${changed.join(', ')}`);
       } catch (err) {
-        // ServiceNow answered (a status, no timeout): nothing was inserted, so the claim goes. Without an answer
-        // (timeout, reset) the insert may have landed or land later: the claim stays for compensation to look for it.
-        if (!shared && answered(err))
-          await releaseUnsharedClaim(deps.ownership, input, input.key).catch(() => undefined);
-        throw err;
+        if (httpStatusOf(err) !== 404) throw err;
+        logLine(log, 'warn', `${input.table} '${input.key}' ${known} is gone: ensuring it anew`);
       }
-      sysId = text(inserted.sys_id);
-      created = true;
-      stored = inserted;
-      logLine(log, 'info', `${input.table} '${input.key}' created: ${sysId ?? '?'}`);
-      if (shared) {
-        // A shared record's natural key is not the integration's alone: ServiceNow itself, or a person, may insert a
-        // row with it without our lock (runtime access tracking creates cross-scope privileges on first use:
-        // https://www.servicenow.com/docs/bundle/xanadu-application-development/page/build/applications/concept/runtime-access-tracking.html).
-        // Every run keeps the oldest match and removes only the row it inserted itself. An unshared record's natural
-        // key names this integration's own objects (its app ids, its id, its records' sys_ids), and every execution
-        // that inserts it holds the insert lock from its look-up on: no second row can appear.
-        const again = await lookup<Row>(client, input.table, input.naturalKey, fields);
-        if (again.matched.length > 1) {
-          const keep = survivor(again.matched);
-          if (text(keep.sys_id) !== sysId && sysId) {
-            logLine(log, 'warn', `${input.table} '${input.key}': a concurrent insert won; removing ${sysId}`);
-            await client.remove(input.table, sysId);
-            sysId = text(keep.sys_id);
-            created = false;
-            row = keep;
-            stored = undefined;
-            changed = differing(keep, desired);
+    }
+    if (!row) {
+      // The insert lock first: every execution that inserts this natural key holds it from its look-up to its insert's
+      // answer, so one look-up tells whether to insert (another execution's insert is either answered and visible, or
+      // unanswered and awaited below).
+      lock = await deps.ownership.lockInsert(input.serviceNowInstance, input.table, input.naturalKey, input.instanceId);
+      let picked = await pick();
+      if (!('failure' in picked) && !picked.row) {
+        const late = await awaitUnansweredInsert(
+          deps,
+          input,
+          { shared, key: input.key, table: input.table, naturalKey: input.naturalKey },
+          async () => {
+            const again = await pick();
+            return 'failure' in again || again.row ? again : undefined;
+          },
+        );
+        if (late) picked = late;
+      }
+      if ('failure' in picked) return picked.failure;
+
+      row = picked.row;
+      if (row) {
+        sysId = text(row.sys_id);
+        if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
+        ours = shared
+          ? await holdShared(deps.ownership, input, k, sysId)
+          : await ownsUnshared(deps.ownership, input, input.key, sysId);
+        changed = differing(row, desired);
+        if (input.exclusive && !ours && changed.length) {
+          // Someone else's (another integration's, or set up by hand): never changed by this run.
+          logLine(log, 'warn', `${input.table} '${input.key}' ${sysId} is not this integration's: handing off`);
+          return {
+            ok: true,
+            ...base,
+            sysId,
+            created: false,
+            mismatches: [],
+            manualAction: manualAction(
+              `${input.manualFallback} (the record ${sysId} exists and is not this integration's)`,
+              [
+                { label: 'Record', value: `${input.table} ${sysId}` },
+                ...changed.map((f) => ({ label: f, value: desired[f] })),
+              ],
+            ),
+          };
+        }
+        if (changed.length && sysId) {
+          logLine(log, 'info', `${input.table} '${input.key}' ${sysId}: patching ${changed.join(', ')}`);
+          stored = await client.patch<Row>(
+            input.table,
+            sysId,
+            Object.fromEntries(changed.map((f) => [f, desired[f]])),
+            {
+              fields: readBack,
+            },
+          );
+        }
+      } else {
+        if (shared) announced = { took: await claimShared(deps.ownership, input, k) };
+        else await claimUnshared(deps.ownership, input, input.key, input.table);
+        let inserted: Row;
+        try {
+          // The insert answers with the record as stored: it serves as the read-back.
+          inserted = await client.insert<Row>(input.table, desired, { fields: readBack });
+        } catch (err) {
+          // ServiceNow answered (a status, no timeout): nothing was inserted, so the claim goes. Without an answer
+          // (timeout, reset) the insert may have landed or land later: the claim stays for compensation to look for it.
+          if (!shared && answered(err))
+            await releaseUnsharedClaim(deps.ownership, input, input.key).catch(() => undefined);
+          throw err;
+        }
+        sysId = text(inserted.sys_id);
+        created = true;
+        stored = inserted;
+        logLine(log, 'info', `${input.table} '${input.key}' created: ${sysId ?? '?'}`);
+        if (shared) {
+          // A shared record's natural key is not the integration's alone: ServiceNow itself, or a person, may insert a
+          // row with it without our lock (runtime access tracking creates cross-scope privileges on first use:
+          // https://www.servicenow.com/docs/bundle/xanadu-application-development/page/build/applications/concept/runtime-access-tracking.html).
+          // Every run keeps the oldest match and removes only the row it inserted itself. An unshared record's natural
+          // key names this integration's own objects (its app ids, its id, its records' sys_ids), and every execution
+          // that inserts it holds the insert lock from its look-up on: no second row can appear.
+          const again = await lookup<Row>(client, input.table, input.naturalKey, fields);
+          if (again.matched.length > 1) {
+            const keep = survivor(again.matched);
+            if (text(keep.sys_id) !== sysId && sysId) {
+              logLine(log, 'warn', `${input.table} '${input.key}': a concurrent insert won; removing ${sysId}`);
+              await client.remove(input.table, sysId);
+              sysId = text(keep.sys_id);
+              created = false;
+              row = keep;
+              stored = undefined;
+              changed = differing(keep, desired);
+            }
           }
         }
+        if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
+        ours = shared
+          ? await settleShared(deps.ownership, input, k, sysId, created)
+          : await settleUnshared(deps.ownership, input, input.key, input.table, sysId, created);
+        announced = undefined;
       }
-      if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
-      ours = shared
-        ? await settleShared(deps.ownership, input, k, sysId, created)
-        : await settleUnshared(deps.ownership, input, input.key, input.table, sysId, created);
-      announced = undefined;
     }
 
+    if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
     let secretWritten = false;
     if (input.secret) {
       // A hidden field (absent) tells nothing: only an explicit "" means "never written".

@@ -372,7 +372,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     step('servicenow');
     const expectedRecords: ExpectedRecord[] = [];
     const inert = mode === 'first';
-    function recordInput(spec: ServiceNowRecordSpec, fields: Record<string, string>) {
+    function recordInput(spec: ServiceNowRecordSpec, fields: Record<string, string>, sysId?: string) {
       return {
         ...ref,
         key: spec.key,
@@ -385,6 +385,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         ...(spec.secret
           ? { secret: { field: spec.secret.field, secretName: secretNameFor(ref.integrationId, spec.secret.fromApp) } }
           : {}),
+        ...(sysId ? { sysId } : {}),
         manualFallback: spec.manualFallback,
       };
     }
@@ -440,9 +441,10 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     function* ensureRecords(
       specs: ServiceNowRecordSpec[],
       fieldsOf: (spec: ServiceNowRecordSpec) => Record<string, string>,
+      sysIdOf: (spec: ServiceNowRecordSpec) => string | undefined = () => undefined,
     ): Generator<Task, void, unknown> {
       for (const wave of recordWaves(specs)) {
-        const inputs = wave.map((spec) => recordInput(spec, fieldsOf(spec)));
+        const inputs = wave.map((spec) => recordInput(spec, fieldsOf(spec), sysIdOf(spec)));
         const tasks = inputs.map((i) => schedule(context, activities.ensureServiceNowRecord, i, RETRY.service));
         let failure: Error | undefined;
         let results: (RecordOutcome | undefined)[];
@@ -511,6 +513,8 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     yield* ensureRecords(
       records.filter((spec) => spec.phase === 'activation' || (inert && spec.activate)),
       (spec) => ({ ...spec.fields, ...(spec.activate ?? {}) }),
+      // A record this run wrote before the approval is patched by its sys_id (no look-up).
+      (spec) => status.records.find((r) => r.key === spec.key && !r.manualAction)?.sysId,
     );
     const grants = grantsOf(profile, input, values);
     for (const grant of grants) {

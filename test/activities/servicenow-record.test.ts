@@ -205,6 +205,33 @@ describe('ensureServiceNowRecord', () => {
     });
   });
 
+  it('activates a record this run wrote by its sys_id in one PATCH, and ensures it anew when it is gone', async () => {
+    const ref = env.ref();
+    const input = outboundInput(ref, newAppId());
+    const inert = { ...input, fields: { ...input.fields, active: 'false' } };
+    const first = await ensureServiceNowRecord(inert, env.deps, log);
+    if (!first.ok) throw new Error('unreachable');
+    const mark = env.sandbox.journal.mark();
+    const activated = await ensureServiceNowRecord({ ...input, sysId: first.sysId }, env.deps, log);
+    expect(activated).toMatchObject({ ok: true, sysId: first.sysId, created: true, updated: true, mismatches: [] });
+    expect(rowsWith('oauth_entity', 'sys_id', first.sysId!)[0].values.active).toBe('true');
+    expect(env.sandbox.journal.entries({ service: 'servicenow', since: mark }).map((e) => e.method)).toEqual(['PATCH']);
+    // Its secret was written: not written again.
+    expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', first.sysId!)).toBe(CANARY);
+
+    // Removed behind our back: found missing (404), then looked up and inserted as any record.
+    const gone = await ensureServiceNowRecord({ ...outboundInput(ref, newAppId()), secret: undefined }, env.deps);
+    if (!gone.ok) throw new Error('unreachable');
+    await env.deps.serviceNow(instance).remove('oauth_entity', gone.sysId!);
+    const again = await ensureServiceNowRecord(
+      { ...outboundInput(ref, newAppId()), secret: undefined, sysId: gone.sysId },
+      env.deps,
+    );
+    expect(again).toMatchObject({ ok: true, created: true, mismatches: [] });
+    if (!again.ok) throw new Error('unreachable');
+    expect(again.sysId).not.toBe(gone.sysId);
+  });
+
   it('reports created from the ownership ledger: true for every execution of the creating run, false for a later run', async () => {
     const ref = env.ref();
     const input = outboundInput(ref, newAppId());

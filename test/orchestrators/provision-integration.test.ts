@@ -191,6 +191,10 @@ describe('provisionIntegration: approval gate', () => {
     // Activation turns the inert records on and only then adds the privileges and the role grant.
     const activation = h.inputsOf('ensureServiceNowRecord').slice(INERT_KEYS.length);
     expect(activation.map((r) => r.key)).toEqual(ACTIVATION_KEYS);
+    // The records written before the approval are patched by their sys_ids; the privileges are new.
+    expect(activation.map((r) => r.sysId)).toEqual(
+      ACTIVATION_KEYS.map((k) => (INERT_KEYS.includes(k) ? sysIdOf(k) : undefined)),
+    );
     expect(activation.find((r) => r.key === 'integrationUser')?.fields).toMatchObject({
       active: 'true',
       locked_out: 'false',
