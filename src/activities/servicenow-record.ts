@@ -293,8 +293,9 @@ export async function ensureServiceNowRecord(
         logLine(log, 'info', `${input.table} '${input.key}' created: ${sysId ?? '?'}`);
         if (shared) {
           // A shared record's natural key is not the integration's alone: ServiceNow itself, or a person, may insert a
-          // row with it without our lock (runtime access tracking creates cross-scope privileges on first use:
-          // https://www.servicenow.com/docs/bundle/xanadu-application-development/page/build/applications/concept/runtime-access-tracking.html).
+          // row with it without our lock (with runtime access tracking set to Tracking or Enforcing, the system creates
+          // a cross-scope privilege record when a script first accesses another application:
+          // https://www.servicenow.com/docs/r/australia/application-development/c_CrossScopePrivilegeRecord.html).
           // Every run keeps the oldest match and removes only the row it inserted itself. An unshared record's natural
           // key names this integration's own objects (its app ids, its id, its records' sys_ids), and every execution
           // that inserts it holds the insert lock from its look-up on: no second row can appear.
