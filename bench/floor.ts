@@ -29,6 +29,7 @@ import { startLocalStack, type LocalStack } from '../sandbox/stack';
 import { resetConfigCache } from '../src/config';
 import { APPROVAL_EVENT } from '../src/contracts/provision';
 import { getProfile } from '../src/profiles';
+import { recordDependencies } from '../src/profiles/dependencies';
 import type { IntegrationProfile, ServiceNowRecordSpec } from '../src/profiles/types';
 import { ROTATION_ORCHESTRATOR } from '../src/orchestrators/rotation-types';
 
@@ -71,12 +72,6 @@ export interface FloorContext {
 const zero = (): Counts => ({ entra: 0, graph: 0, keyvault: 0, servicenow: 0 });
 const whyZero = (): Record<Service, string[]> => ({ entra: [], graph: [], keyvault: [], servicenow: [] });
 
-/** The records a record references (`{records.X.sysId}` in its natural key or fields): they must exist first. */
-function dependsOn(spec: ServiceNowRecordSpec): string[] {
-  const text = JSON.stringify([spec.naturalKey, spec.fields, spec.activate ?? {}]);
-  return [...new Set([...text.matchAll(/\{records\.([A-Za-z0-9_]+)\.sysId\}/g)].map((m) => m[1]))];
-}
-
 /**
  * The floor of one first provisioning of `profile`, stage by stage as the orchestrator runs them
  * (src/orchestrators/provision-integration.ts), each stage with the fewest calls it needs:
@@ -106,7 +101,7 @@ export function floorModel(profile: IntegrationProfile, ctx: FloorContext): Floo
   const chainOf = (r: ServiceNowRecordSpec): Branch => {
     const known = chains.get(r.key);
     if (known) return known;
-    const parents = dependsOn(r)
+    const parents = recordDependencies(r)
       .map((k) => inert.find((x) => x.key === k))
       .filter((x): x is ServiceNowRecordSpec => x !== undefined)
       .map(chainOf);

@@ -155,13 +155,29 @@ async function readApp(deps: Deps, uniqueName: string): Promise<GraphApplication
   }
 }
 
-async function ensureServicePrincipal(deps: Deps, input: EnsureAppInput, appId: string): Promise<string> {
+/**
+ * The service principal of `appId`: read first, else created by its upsert. For an app this call has just created
+ * (`appIsNew`) there is nothing to read: the upsert comes first (its body only carries this integration's tags, which
+ * any service principal of this new app already has), and a 204 (it exists) is answered by a read.
+ */
+async function ensureServicePrincipal(
+  deps: Deps,
+  input: EnsureAppInput,
+  appId: string,
+  appIsNew = false,
+): Promise<string> {
   const path = `/servicePrincipals(appId='${odataKey(appId)}')`;
-  try {
-    const res = await graphCall<GraphServicePrincipal>(deps.graph, 'GET', `${path}?$select=id,appId,tags`);
-    if (res.body?.id) return res.body.id;
-  } catch (err) {
-    if (httpStatusOf(err) !== 404) throw err;
+  const read = async () => {
+    try {
+      return (await graphCall<GraphServicePrincipal>(deps.graph, 'GET', `${path}?$select=id,appId,tags`)).body?.id;
+    } catch (err) {
+      if (httpStatusOf(err) !== 404) throw err;
+      return undefined;
+    }
+  };
+  if (!appIsNew) {
+    const id = await read();
+    if (id) return id;
   }
   const res = await graphCall<GraphServicePrincipal>(
     deps.graph,
@@ -171,7 +187,9 @@ async function ensureServicePrincipal(deps: Deps, input: EnsureAppInput, appId: 
     { Prefer: 'create-if-missing' },
   );
   if (res.status === 201 && res.body?.id) return res.body.id;
-  // 204: it exists, but the read above did not see it yet (replication).
+  // 204: it exists (another execution of this run created it), but a read did not see it yet (replication).
+  const id = appIsNew ? await read() : undefined;
+  if (id) return id;
   throw retriable('ReplicationPending', `service principal of app ${appId} exists but is not readable yet`);
 }
 
@@ -282,7 +300,7 @@ export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: Activit
         logLine(log, 'info', `ensureApp ${input.role}: updated ${Object.keys(patch).join(', ')} of ${app.id}`);
       }
     }
-    const servicePrincipalId = await ensureServicePrincipal(deps, input, app.appId);
+    const servicePrincipalId = await ensureServicePrincipal(deps, input, app.appId, createdNow);
     const created = createdNow || (app.tags ?? []).includes(createdByTag(input.instanceId));
     return {
       ok: true,

@@ -319,8 +319,11 @@ async function ensureUnderLease(
 ): Promise<Outcome<SecretResult>> {
   const displayName = credentialDisplayName(input.operation);
   const ownOnly = addsOwnCredential(input.operation);
-  const credentials = await readCredentials(deps, input.appObjectId);
-  const versions = await listVersions(deps, input.secretName);
+  // Independent reads: at once.
+  const [credentials, versions] = await Promise.all([
+    readCredentials(deps, input.appObjectId),
+    listVersions(deps, input.secretName),
+  ]);
   // A credential that has expired is not live, even while it is still listed on the app (Entra keeps expired
   // credentials until they are removed): adopting it would leave the integration with a secret that no longer works.
   const nowMs = deps.now().getTime();

@@ -145,6 +145,8 @@ export async function ensureServiceNowRecord(
   const fields = [
     ...new Set(['sys_id', 'sys_created_on', ...Object.keys(desired), ...(input.secret ? [input.secret.field] : [])]),
   ];
+  /** What an answer to a write must show to stand for the read-back: the non-secret fields, never the secret. */
+  const readBack = ['sys_id', 'sys_created_on', ...Object.keys(desired)];
   const base = { key: input.key, table: input.table };
   try {
     naturalKeyQuery(input.naturalKey); // refuse ^/CR/LF before any call
@@ -166,10 +168,9 @@ export async function ensureServiceNowRecord(
   let announced: { took: boolean } | undefined;
   let lock: InsertLock | undefined;
   /**
-   * The record as ServiceNow stored this run's write, when an answer already showed it: the PATCH response (the
-   * updated record) or the look-up right after the insert. It stands in for the read-back unless a secret write
-   * followed: PATCH answers with the updated record as stored, unless `X-no-response-body` suppresses it
-   * (https://www.servicenow.com/docs/r/australia/api-reference/rest-apis/c_TableAPI.html).
+   * The record as ServiceNow stored this run's last write, from that write's own answer: POST and PATCH answer with
+   * the record as stored (its `sysparm_fields`), unless `X-no-response-body` suppresses it
+   * (https://www.servicenow.com/docs/r/australia/api-reference/rest-apis/c_TableAPI.html). It is the read-back.
    */
   let stored: Row | undefined;
   try {
@@ -195,96 +196,132 @@ export async function ensureServiceNowRecord(
         };
       return { row: found.matched[0] };
     };
-    let picked = await pick();
-    if (!('failure' in picked) && !picked.row) {
-      const late = await awaitUnansweredInsert(
-        deps,
-        input,
-        { shared, key: input.key, table: input.table, naturalKey: input.naturalKey },
-        async () => {
-          const again = await pick();
-          return 'failure' in again || again.row ? again : undefined;
-        },
-      );
-      if (late) picked = late;
-    }
-    if (!('failure' in picked) && !picked.row) {
-      // Not there: insert under the lock, after looking again (another execution may have inserted meanwhile).
-      lock = await deps.ownership.lockInsert(input.serviceNowInstance, input.table, input.naturalKey, input.instanceId);
-      picked = await pick();
-    }
-    if ('failure' in picked) return picked.failure;
-
-    let row = picked.row;
-    if (row) {
-      sysId = text(row.sys_id);
-      if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
+    let row: Row | undefined;
+    // A record this run wrote before (its sys_id is known): patched straight away, no look-up.
+    const known = input.sysId && !input.exclusive ? input.sysId : undefined;
+    if (known) {
       ours = shared
-        ? await holdShared(deps.ownership, input, k, sysId)
-        : await ownsUnshared(deps.ownership, input, input.key, sysId);
-      changed = differing(row, desired);
-      if (input.exclusive && !ours && changed.length) {
-        // Someone else's (another integration's, or set up by hand): never changed by this run.
-        logLine(log, 'warn', `${input.table} '${input.key}' ${sysId} is not this integration's: handing off`);
-        return {
-          ok: true,
-          ...base,
-          sysId,
-          created: false,
-          mismatches: [],
-          manualAction: manualAction(
-            `${input.manualFallback} (the record ${sysId} exists and is not this integration's)`,
-            [
-              { label: 'Record', value: `${input.table} ${sysId}` },
-              ...changed.map((f) => ({ label: f, value: desired[f] })),
-            ],
-          ),
-        };
-      }
-      if (changed.length && sysId) {
-        logLine(log, 'info', `${input.table} '${input.key}' ${sysId}: patching ${changed.join(', ')}`);
-        stored = await client.patch<Row>(input.table, sysId, Object.fromEntries(changed.map((f) => [f, desired[f]])), {
-          fields: ['sys_id', ...Object.keys(desired)],
-        });
-      }
-    } else {
-      if (shared) announced = { took: await claimShared(deps.ownership, input, k) };
-      else await claimUnshared(deps.ownership, input, input.key, input.table);
-      let inserted: Row;
+        ? await holdShared(deps.ownership, input, k, known)
+        : await ownsUnshared(deps.ownership, input, input.key, known);
       try {
-        inserted = await client.insert<Row>(input.table, desired, { fields: ['sys_id', 'sys_created_on'] });
+        stored = await client.patch<Row>(input.table, known, desired, {
+          fields: [...readBack, ...(input.secret ? [input.secret.field] : [])],
+        });
+        row = stored;
+        sysId = known;
+        changed = Object.keys(desired);
+        logLine(log, 'info', `${input.table} '${input.key}' ${sysId}: patched ${changed.join(', ')}`);
       } catch (err) {
-        // ServiceNow answered (a status, no timeout): nothing was inserted, so the claim goes. Without an answer
-        // (timeout, reset) the insert may have landed or land later: the claim stays for compensation to look for it.
-        if (!shared && answered(err))
-          await releaseUnsharedClaim(deps.ownership, input, input.key).catch(() => undefined);
-        throw err;
+        if (httpStatusOf(err) !== 404) throw err;
+        logLine(log, 'warn', `${input.table} '${input.key}' ${known} is gone: ensuring it anew`);
       }
-      sysId = text(inserted.sys_id);
-      created = true;
-      logLine(log, 'info', `${input.table} '${input.key}' created: ${sysId ?? '?'}`);
-      // At-least-once: a concurrent run of this activity may have inserted too. Every run keeps the oldest match and
-      // removes only the row it inserted itself.
-      const again = await lookup<Row>(client, input.table, input.naturalKey, fields);
-      if (again.matched.length === 1 && text(again.matched[0].sys_id) === sysId) stored = again.matched[0];
-      if (again.matched.length > 1) {
-        const keep = survivor(again.matched);
-        if (text(keep.sys_id) !== sysId && sysId) {
-          logLine(log, 'warn', `${input.table} '${input.key}': a concurrent insert won; removing ${sysId}`);
-          await client.remove(input.table, sysId);
-          sysId = text(keep.sys_id);
-          created = false;
-          row = keep;
-          changed = differing(keep, desired);
+    }
+    if (!row) {
+      // The insert lock first: every execution that inserts this natural key holds it from its look-up to its insert's
+      // answer, so one look-up tells whether to insert (another execution's insert is either answered and visible, or
+      // unanswered and awaited below).
+      lock = await deps.ownership.lockInsert(input.serviceNowInstance, input.table, input.naturalKey, input.instanceId);
+      let picked = await pick();
+      if (!('failure' in picked) && !picked.row) {
+        const late = await awaitUnansweredInsert(
+          deps,
+          input,
+          { shared, key: input.key, table: input.table, naturalKey: input.naturalKey },
+          async () => {
+            const again = await pick();
+            return 'failure' in again || again.row ? again : undefined;
+          },
+        );
+        if (late) picked = late;
+      }
+      if ('failure' in picked) return picked.failure;
+
+      row = picked.row;
+      if (row) {
+        sysId = text(row.sys_id);
+        if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
+        ours = shared
+          ? await holdShared(deps.ownership, input, k, sysId)
+          : await ownsUnshared(deps.ownership, input, input.key, sysId);
+        changed = differing(row, desired);
+        if (input.exclusive && !ours && changed.length) {
+          // Someone else's (another integration's, or set up by hand): never changed by this run.
+          logLine(log, 'warn', `${input.table} '${input.key}' ${sysId} is not this integration's: handing off`);
+          return {
+            ok: true,
+            ...base,
+            sysId,
+            created: false,
+            mismatches: [],
+            manualAction: manualAction(
+              `${input.manualFallback} (the record ${sysId} exists and is not this integration's)`,
+              [
+                { label: 'Record', value: `${input.table} ${sysId}` },
+                ...changed.map((f) => ({ label: f, value: desired[f] })),
+              ],
+            ),
+          };
         }
+        if (changed.length && sysId) {
+          logLine(log, 'info', `${input.table} '${input.key}' ${sysId}: patching ${changed.join(', ')}`);
+          stored = await client.patch<Row>(
+            input.table,
+            sysId,
+            Object.fromEntries(changed.map((f) => [f, desired[f]])),
+            {
+              fields: readBack,
+            },
+          );
+        }
+      } else {
+        if (shared) announced = { took: await claimShared(deps.ownership, input, k) };
+        else await claimUnshared(deps.ownership, input, input.key, input.table);
+        let inserted: Row;
+        try {
+          // The insert answers with the record as stored: it serves as the read-back.
+          inserted = await client.insert<Row>(input.table, desired, { fields: readBack });
+        } catch (err) {
+          // ServiceNow answered (a status, no timeout): nothing was inserted, so the claim goes. Without an answer
+          // (timeout, reset) the insert may have landed or land later: the claim stays for compensation to look for it.
+          if (!shared && answered(err))
+            await releaseUnsharedClaim(deps.ownership, input, input.key).catch(() => undefined);
+          throw err;
+        }
+        sysId = text(inserted.sys_id);
+        created = true;
+        stored = inserted;
+        logLine(log, 'info', `${input.table} '${input.key}' created: ${sysId ?? '?'}`);
+        if (shared) {
+          // A shared record's natural key is not the integration's alone: ServiceNow itself, or a person, may insert a
+          // row with it without our lock (with runtime access tracking set to Tracking or Enforcing, the system creates
+          // a cross-scope privilege record when a script first accesses another application:
+          // https://www.servicenow.com/docs/r/australia/application-development/c_CrossScopePrivilegeRecord.html).
+          // Every run keeps the oldest match and removes only the row it inserted itself. An unshared record's natural
+          // key names this integration's own objects (its app ids, its id, its records' sys_ids), and every execution
+          // that inserts it holds the insert lock from its look-up on: no second row can appear.
+          const again = await lookup<Row>(client, input.table, input.naturalKey, fields);
+          if (again.matched.length > 1) {
+            const keep = survivor(again.matched);
+            if (text(keep.sys_id) !== sysId && sysId) {
+              logLine(log, 'warn', `${input.table} '${input.key}': a concurrent insert won; removing ${sysId}`);
+              await client.remove(input.table, sysId);
+              sysId = text(keep.sys_id);
+              created = false;
+              row = keep;
+              stored = undefined;
+              changed = differing(keep, desired);
+            }
+          }
+        }
+        if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
+        ours = shared
+          ? await settleShared(deps.ownership, input, k, sysId, created)
+          : await settleUnshared(deps.ownership, input, input.key, input.table, sysId, created);
+        announced = undefined;
       }
-      if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
-      ours = shared
-        ? await settleShared(deps.ownership, input, k, sysId, created)
-        : await settleUnshared(deps.ownership, input, input.key, input.table, sysId, created);
-      announced = undefined;
     }
 
+    if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
     let secretWritten = false;
     if (input.secret) {
       // A hidden field (absent) tells nothing: only an explicit "" means "never written".
@@ -292,15 +329,18 @@ export async function ensureServiceNowRecord(
       if (created || current === '' || input.secret.rewrite) {
         secretWritten = true;
         const value = await readSecretValue(deps.secrets, input.secret.secretName);
-        await client.setPassword2(input.table, sysId, input.secret.field, value);
+        // Its answer is the record as stored after both writes (the non-secret fields only): the read-back.
+        const after = await client.setPassword2<Row>(input.table, sysId, input.secret.field, value, {
+          fields: readBack,
+        });
+        if (created || changed.length) stored = after;
         logLine(log, 'info', `${input.table} '${input.key}' ${sysId}: ${input.secret.field} written from Key Vault`);
       }
     }
 
     let mismatches: string[] = [];
     if (created || changed.length) {
-      const back =
-        stored && !secretWritten ? stored : await client.get<Row>(input.table, sysId, { fields: Object.keys(desired) });
+      const back = stored ?? (await client.get<Row>(input.table, sysId, { fields: Object.keys(desired) }));
       mismatches = back ? differing(back, desired) : Object.keys(desired);
       if (mismatches.length)
         logLine(log, 'warn', `${input.table} '${input.key}' ${sysId}: read-back differs in ${mismatches.join(', ')}`);

@@ -83,6 +83,9 @@ export async function ensureRoleGrant(
     try {
       const existing = async () =>
         text((await lookup<SnRecord>(client, GRANT_TABLE, grant, ['user', 'role'])).matched[0]?.sys_id);
+      // The insert lock before the one look-up: every execution that inserts this grant holds it from its look-up to
+      // its insert's answer, so what another one granted is found (an unanswered insert is awaited below).
+      lock = await deps.ownership.lockInsert(input.serviceNowInstance, GRANT_TABLE, grant, input.instanceId);
       let found = await existing();
       found ??= await awaitUnansweredInsert(
         deps,
@@ -90,11 +93,6 @@ export async function ensureRoleGrant(
         { shared, key, table: GRANT_TABLE, naturalKey: grant },
         existing,
       );
-      if (!found) {
-        // Insert under the lock, after looking again: another execution may have granted it meanwhile.
-        lock = await deps.ownership.lockInsert(input.serviceNowInstance, GRANT_TABLE, grant, input.instanceId);
-        found = await existing();
-      }
       if (found) {
         // A repeated execution of this run finds the grant its first execution inserted: the ledger says whose it is.
         const ours = shared

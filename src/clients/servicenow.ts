@@ -290,16 +290,40 @@ export class ServiceNowClient {
 
   /**
    * Writes a password2 (two-way encrypted) field in its own PATCH, with `sysparm_input_display_value=true` (without
-   * it ServiceNow silently drops the value) and `X-no-response-body: true` so the record is not echoed
-   * (docs/reference/servicenow.md#encrypted-and-password2-fields, SN-TABLE, SN-PWD2). The value never appears in logs
-   * or errors.
+   * it ServiceNow silently drops the value; docs/reference/servicenow.md#encrypted-and-password2-fields, SN-TABLE,
+   * SN-PWD2). By default `X-no-response-body: true`, so the record is not echoed. With `fields` (never the secret
+   * field itself) the answer is the record's listed fields as stored, as any PATCH answers (SN-TABLE): a read-back
+   * that costs no call of its own. The value never appears in logs or errors.
    */
-  async setPassword2(table: string, sysId: string, field: string, value: string): Promise<void> {
+  async setPassword2(table: string, sysId: string, field: string, value: string): Promise<void>;
+  async setPassword2<T extends SnRecord = SnRecord>(
+    table: string,
+    sysId: string,
+    field: string,
+    value: string,
+    opts: { fields: readonly string[] },
+  ): Promise<T>;
+  async setPassword2<T extends SnRecord = SnRecord>(
+    table: string,
+    sysId: string,
+    field: string,
+    value: string,
+    opts?: { fields: readonly string[] },
+  ): Promise<T | void> {
     checkTable(table);
     checkSysId(sysId);
     checkFields([field]);
+    if (opts?.fields.includes(field))
+      throw new ValidationError(`the answer to a write of ${field} must not list ${field}`);
     registerSecret(value);
     const params = new URLSearchParams({ sysparm_input_display_value: 'true' });
+    if (opts) {
+      checkFields(opts.fields);
+      params.set('sysparm_fields', opts.fields.join(','));
+      params.set('sysparm_exclude_reference_link', 'true');
+      const reply = await this.request('PATCH', `api/now/v2/table/${table}/${sysId}`, params, { [field]: value });
+      return this.result<T>(reply, `PATCH ${table}`);
+    }
     await this.request(
       'PATCH',
       `api/now/v2/table/${table}/${sysId}`,

@@ -594,6 +594,11 @@ export type EnsureRecordActivityInput = Omit<EnsureRecordInput, 'secret'> & {
     /** Write the Key Vault value even though the record exists and its secret field is set. */
     rewrite?: boolean;
   };
+  /**
+   * The record's sys_id when this run already wrote it (activation of a record created before the approval): it is
+   * patched with the fields straight away, the PATCH answer being the read-back; gone (404), it is ensured anew.
+   */
+  sysId?: string;
 };
 
 /** The input as the orchestrator may send it: the originating ticket, when there is one. */

@@ -13,18 +13,21 @@ import {
   type CreatedObject,
   type ExpectedRecord,
   type IntegrationRef,
+  type Outcome,
+  type RecordResult,
   type RegistryUpdateInput,
 } from '../contracts/provision';
 import { uniqueNameFor } from '../profiles/names';
 import { buildPlan, permissionsFor, planDigest, planSourceOf, type PlanInput } from '../approvals/plan';
 import { getProfile } from '../profiles';
 import { serviceNowNeeds } from '../profiles/needs';
+import { recordWaves } from '../profiles/dependencies';
 import { renderRecord, renderTemplate, type TemplateValues } from '../profiles/template';
 import type { CheckSpec, IntegrationProfile, ServiceNowRecordSpec } from '../profiles/types';
 import { appSpec, firstLine } from './shared';
 import { expectedRecordsOf, grantsOf, provisionValues, recordsOf, secretNameFor } from './provision-values';
 import { consumerKey } from '../profiles/consumers';
-import { activities, call, callAll, RETRY } from './calls';
+import { activities, call, callAll, RETRY, schedule } from './calls';
 import type { AuditEvent } from '../contracts/fleet';
 import { awaitApproval } from './approval-gate';
 import {
@@ -44,6 +47,8 @@ import {
   type ProvisionOutcome,
   type ProvisionRunState,
 } from './provision-types';
+
+type RecordOutcome = Outcome<RecordResult>;
 
 /** A failure the orchestrator reports as is (non-retriable outcome of an activity, or preflight problems). */
 class ProvisionError extends Error {}
@@ -248,8 +253,8 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     return result.removed.flatMap((o) => (o.kind === 'record' ? [o.key] : []));
   }
 
-  /** A record whose insert was under way when the run failed: compensation looks for it by natural key. */
-  let inFlight: CreatedObject | undefined;
+  /** Records whose inserts were under way when the run failed: compensation looks for them by natural key. */
+  let inFlight: CreatedObject[] = [];
   let outcome: ProvisionOutcome | undefined;
   try {
     if (!profile) throw new ProvisionError(`unknown integration profile '${ref.profileId}'`);
@@ -460,39 +465,32 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     if (Object.keys(kinds).length) step('credentials');
     yield* ensureAppCredentials(credentialStage, status.apps, input.settings.certificateValidityMonths ?? 12);
 
-    // e. ServiceNow: each record by natural key, in profile order (later records reference earlier sys_ids). Before
-    // the first approval only inert records exist: the integration user inactive and locked, the OIDC entity and the
-    // outbound provider inactive; nothing that grants (privileges, role grants, IP rules) exists yet.
+    // e. ServiceNow: each record by natural key, in waves: a record waits for the records it references (their sys_ids
+    // go into its fields), the others of a wave are written at once. Before the first approval only inert records
+    // exist: the integration user inactive and locked, the OIDC entity and the outbound provider inactive; nothing that
+    // grants (privileges, role grants, IP rules) exists yet.
     step('servicenow');
     const expectedRecords: ExpectedRecord[] = [];
     const inert = mode === 'first';
-    function* ensureRecord(spec: ServiceNowRecordSpec, fields: Record<string, string>): Generator<Task, void, unknown> {
-      const naturalKey = renderRecord(spec.naturalKey, values);
-      // Until the activity answers, an insert of this record may be in flight (and land after a timeout).
-      if (!spec.shared && !spec.lookup)
-        inFlight = { kind: 'recordCandidate', key: spec.key, table: spec.table, naturalKey };
-      const r = yield* call(
-        context,
-        activities.ensureServiceNowRecord,
-        {
-          ...ref,
-          key: spec.key,
-          table: spec.table,
-          naturalKey,
-          fields: renderRecord(fields, values),
-          ...(spec.shared ? { shared: true } : {}),
-          ...(spec.lookup ? { lookup: true } : {}),
-          ...(spec.exclusive ? { exclusive: true } : {}),
-          ...(spec.secret && kinds[spec.secret.fromApp] === undefined
-            ? {
-                secret: { field: spec.secret.field, secretName: secretNameFor(ref.integrationId, spec.secret.fromApp) },
-              }
-            : {}),
-          manualFallback: spec.manualFallback,
-        },
-        RETRY.service,
-      );
-      inFlight = undefined;
+    function recordInput(spec: ServiceNowRecordSpec, fields: Record<string, string>, sysId?: string) {
+      return {
+        ...ref,
+        key: spec.key,
+        table: spec.table,
+        naturalKey: renderRecord(spec.naturalKey, values),
+        fields: renderRecord(fields, values),
+        ...(spec.shared ? { shared: true } : {}),
+        ...(spec.lookup ? { lookup: true } : {}),
+        ...(spec.exclusive ? { exclusive: true } : {}),
+        ...(spec.secret && kinds[spec.secret.fromApp] === undefined
+          ? { secret: { field: spec.secret.field, secretName: secretNameFor(ref.integrationId, spec.secret.fromApp) } }
+          : {}),
+        ...(sysId ? { sysId } : {}),
+        manualFallback: spec.manualFallback,
+      };
+    }
+    /** Takes in one record's outcome; throws (after recording what the run created) when the run cannot go on. */
+    function settleRecord(spec: ServiceNowRecordSpec, r: RecordOutcome): void {
       if (!r.ok) throw new ProvisionError(`ServiceNow ${spec.table}: ${r.failure.message}`);
       const record = stripOk(r);
       // The record now holds the app's current secret: that consumer is confirmed for the run's credential.
@@ -513,12 +511,6 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         };
       } else status.records.push(record);
       if (record.manualAction) status.manualActions.push(record.manualAction);
-      // A record that did not keep what was written (ServiceNow drops fields it will not write) may be live when it
-      // must be inert, or differ from what was approved: never go on with it.
-      if (record.mismatches.length)
-        throw new ProvisionError(
-          `ServiceNow ${spec.table} '${spec.key}' did not keep ${record.mismatches.join(', ')} as written`,
-        );
       if (
         record.created &&
         record.sysId &&
@@ -532,14 +524,61 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           ...(spec.shared ? { shared: true } : {}),
         });
       if (record.sysId) values[`records.${spec.key}.sysId`] = record.sysId;
-      publish();
+      // A record that did not keep what was written (ServiceNow drops fields it will not write) may be live when it
+      // must be inert, or differ from what was approved: never go on with it (what this run created is removed).
+      if (record.mismatches.length)
+        throw new ProvisionError(
+          `ServiceNow ${spec.table} '${spec.key}' did not keep ${record.mismatches.join(', ')} as written`,
+        );
+    }
+    /**
+     * Ensures `specs` wave by wave (src/profiles/dependencies.ts). Every outcome of a wave is taken in (in profile
+     * order, so what this run created is listed parents first and compensation removes children first) before a
+     * failure stops the run. An activity that exhausted its retries fails the wave as soon as it does: the outcomes
+     * its siblings already returned are taken in, and the records still under way are left as candidates, found by
+     * natural key and this run's ownership claim.
+     */
+    function* ensureRecords(
+      specs: ServiceNowRecordSpec[],
+      fieldsOf: (spec: ServiceNowRecordSpec) => Record<string, string>,
+      sysIdOf: (spec: ServiceNowRecordSpec) => string | undefined = () => undefined,
+    ): Generator<Task, void, unknown> {
+      for (const wave of recordWaves(specs)) {
+        const inputs = wave.map((spec) => recordInput(spec, fieldsOf(spec), sysIdOf(spec)));
+        const tasks = inputs.map((i) => schedule(context, activities.ensureServiceNowRecord, i, RETRY.service));
+        let failure: Error | undefined;
+        let results: (RecordOutcome | undefined)[];
+        try {
+          results = (yield context.df.Task.all(tasks)) as RecordOutcome[];
+        } catch (err) {
+          failure = err instanceof Error ? err : new ProvisionError(String(err));
+          results = tasks.map((t) => (t.isCompleted && !t.isFaulted ? (t.result as RecordOutcome) : undefined));
+        }
+        // An insert whose activity did not answer may have landed (or land after a timeout).
+        inFlight = wave.flatMap((spec, i): CreatedObject[] =>
+          results[i] || spec.shared || spec.lookup
+            ? []
+            : [{ kind: 'recordCandidate', key: spec.key, table: spec.table, naturalKey: inputs[i].naturalKey }],
+        );
+        wave.forEach((spec, i) => {
+          const r = results[i];
+          if (!r) return;
+          try {
+            settleRecord(spec, r);
+          } catch (err) {
+            failure ??= err instanceof Error ? err : new ProvisionError(String(err));
+          }
+        });
+        publish();
+        if (failure) throw failure;
+      }
     }
     const records = recordsOf(profile, input);
     yield* ensureServiceNowCredentials(credentialStage, support, 'federated');
-    for (const spec of records) {
-      if (spec.phase === 'activation') continue;
-      yield* ensureRecord(spec, inert ? spec.fields : { ...spec.fields, ...(spec.activate ?? {}) });
-    }
+    yield* ensureRecords(
+      records.filter((spec) => spec.phase !== 'activation'),
+      (spec) => (inert ? spec.fields : { ...spec.fields, ...(spec.activate ?? {}) }),
+    );
     yield* ensureServiceNowCredentials(credentialStage, support, 'certificate');
     yield* registry({ records: status.records });
     yield* workNote(
@@ -575,10 +614,12 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
 
     // g. Activation, after the approval (idempotent: a silent re-run finds everything in place and writes nothing).
     step('activation');
-    for (const spec of records) {
-      if (spec.phase === 'activation' || (inert && spec.activate))
-        yield* ensureRecord(spec, { ...spec.fields, ...(spec.activate ?? {}) });
-    }
+    yield* ensureRecords(
+      records.filter((spec) => spec.phase === 'activation' || (inert && spec.activate)),
+      (spec) => ({ ...spec.fields, ...(spec.activate ?? {}) }),
+      // A record this run wrote before the approval is patched by its sys_id (no look-up).
+      (spec) => status.records.find((r) => r.key === spec.key && !r.manualAction)?.sysId,
+    );
     const grants = grantsOf(profile, input, values);
     for (const grant of grants) {
       const r = yield* call(context, activities.ensureRoleGrant, { ...ref, ...grant }, RETRY.service);
@@ -733,7 +774,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
               secretName: secretNameFor(ref.integrationId, app.role),
               appObjectId: app.objectId,
             });
-      if (inFlight) status.created.push(inFlight);
+      status.created.push(...inFlight);
       step('compensating');
       yield* workNote(`Provisioning failed: ${status.error}. Rolling back what this run created.`);
       yield* compensate(context, ref, status);

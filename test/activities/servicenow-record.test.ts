@@ -106,6 +106,132 @@ describe('ensureServiceNowRecord', () => {
     expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', rows[0].values.sys_id)).toBe(CANARY);
   });
 
+  it('creates a record in the fewest calls: one look-up, the insert, the secret PATCH whose answer is the read-back', async () => {
+    const appId = newAppId();
+    const input = outboundInput(env.ref(), appId);
+    const mark = env.sandbox.journal.mark();
+    const result = await ensureServiceNowRecord(input, env.deps, log);
+    expect(result).toMatchObject({ ok: true, created: true, mismatches: [] });
+    const calls = env.sandbox.journal
+      .entries({ since: mark })
+      .filter((e) => e.service === 'servicenow' || e.service === 'keyvault')
+      .map((e) => `${e.service} ${e.method} ${e.path.replace(/[0-9a-f]{32}$/, '{sys_id}')}`);
+    expect(calls).toEqual([
+      expect.stringMatching(/^servicenow GET .*\/table\/oauth_entity$/),
+      expect.stringMatching(/^servicenow POST .*\/table\/oauth_entity$/),
+      expect.stringMatching(/^keyvault GET .*\/secrets\/sn-record-test-outbound-secret/),
+      expect.stringMatching(/^servicenow PATCH .*\/table\/oauth_entity\/\{sys_id\}$/),
+    ]);
+    // The secret PATCH answered with the non-secret fields only: the secret never travels back.
+    const patch = env.sandbox.journal.entries({ since: mark }).find((e) => e.method === 'PATCH')!;
+    expect(patch.query.sysparm_fields?.split(',')).not.toContain('client_secret');
+    expect(patch.query.sysparm_fields?.split(',')).toContain('token_url');
+
+    // Without a secret: the look-up and the insert.
+    const m2 = env.sandbox.journal.mark();
+    const plain = await ensureServiceNowRecord(
+      { ...outboundInput(env.ref(), newAppId()), secret: undefined },
+      env.deps,
+      log,
+    );
+    expect(plain).toMatchObject({ ok: true, created: true, mismatches: [] });
+    expect(env.sandbox.journal.entries({ service: 'servicenow', since: m2 }).map((e) => e.method)).toEqual([
+      'GET',
+      'POST',
+    ]);
+  });
+
+  it('two overlapping executions inserting the same record end with one record: the second waits for the lock', async () => {
+    // The insert is slow, so the second execution starts while the first one's insert is in flight.
+    env.sandbox.faults.add({
+      service: 'servicenow',
+      method: 'POST',
+      path: '/api/now/v2/table/oauth_entity$',
+      action: { type: 'latency', ms: 400 },
+      times: 1,
+    });
+    const appId = newAppId();
+    const input = outboundInput(env.ref(), appId);
+    const mark = env.sandbox.journal.mark();
+    const first = ensureServiceNowRecord(input, env.deps);
+    await new Promise((r) => setTimeout(r, 150));
+    const second = ensureServiceNowRecord(input, env.deps);
+    const both = await Promise.all([first, second]);
+    const rows = rowsWith('oauth_entity', 'client_id', appId);
+    expect(rows).toHaveLength(1);
+    for (const r of both) expect(r).toMatchObject({ ok: true, created: true, sysId: rows[0].values.sys_id });
+    expect(
+      env.sandbox.journal.entries({ service: 'servicenow', since: mark }).filter((e) => e.method === 'POST'),
+    ).toHaveLength(1);
+  });
+
+  it('keeps the oldest row of a shared record when one appeared without the lock while inserting', async () => {
+    // ServiceNow's runtime access tracking (or a person) may create a cross-scope privilege without our lock.
+    const ref = env.ref();
+    const scope = randomBytes(16).toString('hex');
+    const naturalKey = { source_scope: scope, target_name: 'oauth_entity', operation: 'read' };
+    const fields = { ...naturalKey, target_scope: 'global', target_type: 'sys_db_object', status: 'allowed' };
+    env.sandbox.faults.add({
+      service: 'servicenow',
+      method: 'POST',
+      path: '/api/now/v2/table/sys_scope_privilege$',
+      action: { type: 'latency', ms: 300 },
+      times: 1,
+    });
+    const running = ensureServiceNowRecord(
+      {
+        ...ref,
+        key: 'scopeReadOauthEntity',
+        table: 'sys_scope_privilege',
+        naturalKey,
+        fields,
+        shared: true,
+        manualFallback: 'Cross scope privileges',
+      },
+      env.deps,
+      log,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const tracked = env.sandbox.servicenow.seedRecord(instance, 'sys_scope_privilege', fields);
+    const row = rowsWith('sys_scope_privilege', 'sys_id', tracked)[0];
+    row.values.sys_created_on = '2001-01-01 00:00:00';
+    const result = await running;
+    expect(result).toMatchObject({ ok: true, sysId: tracked, shared: true });
+    expect(rowsWith('sys_scope_privilege', 'source_scope', scope).map((r) => r.values.sys_id)).toEqual([tracked]);
+    // Not created by an integration: never deleted by one.
+    expect(await env.deps.ownership.getShared(instance, 'sys_scope_privilege', naturalKey)).toMatchObject({
+      sysId: tracked,
+      createdBy: '',
+    });
+  });
+
+  it('activates a record this run wrote by its sys_id in one PATCH, and ensures it anew when it is gone', async () => {
+    const ref = env.ref();
+    const input = outboundInput(ref, newAppId());
+    const inert = { ...input, fields: { ...input.fields, active: 'false' } };
+    const first = await ensureServiceNowRecord(inert, env.deps, log);
+    if (!first.ok) throw new Error('unreachable');
+    const mark = env.sandbox.journal.mark();
+    const activated = await ensureServiceNowRecord({ ...input, sysId: first.sysId }, env.deps, log);
+    expect(activated).toMatchObject({ ok: true, sysId: first.sysId, created: true, updated: true, mismatches: [] });
+    expect(rowsWith('oauth_entity', 'sys_id', first.sysId!)[0].values.active).toBe('true');
+    expect(env.sandbox.journal.entries({ service: 'servicenow', since: mark }).map((e) => e.method)).toEqual(['PATCH']);
+    // Its secret was written: not written again.
+    expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', first.sysId!)).toBe(CANARY);
+
+    // Removed behind our back: found missing (404), then looked up and inserted as any record.
+    const gone = await ensureServiceNowRecord({ ...outboundInput(ref, newAppId()), secret: undefined }, env.deps);
+    if (!gone.ok) throw new Error('unreachable');
+    await env.deps.serviceNow(instance).remove('oauth_entity', gone.sysId!);
+    const again = await ensureServiceNowRecord(
+      { ...outboundInput(ref, newAppId()), secret: undefined, sysId: gone.sysId },
+      env.deps,
+    );
+    expect(again).toMatchObject({ ok: true, created: true, mismatches: [] });
+    if (!again.ok) throw new Error('unreachable');
+    expect(again.sysId).not.toBe(gone.sysId);
+  });
+
   it('reports created from the ownership ledger: true for every execution of the creating run, false for a later run', async () => {
     const ref = env.ref();
     const input = outboundInput(ref, newAppId());
@@ -166,7 +292,7 @@ describe('ensureServiceNowRecord', () => {
     expect(await compensate({ ...ref, created: [object] }, env.deps)).toEqual({ removed: [object], orphans: [] });
   });
 
-  it('finds a field ServiceNow did not keep from the answers it already has: the look-up after the insert, the PATCH response', async () => {
+  it('finds a field ServiceNow did not keep from the answers it already has: the insert answer, the PATCH response', async () => {
     const appId = newAppId();
     const base = outboundInput(env.ref(), appId);
     // No secret (its own PATCH would come after those answers), and a field the table does not have: ServiceNow

@@ -186,6 +186,24 @@ describe('ServiceNowClient over HTTPS', () => {
       expect(JSON.parse(seen[0].body.toString())).toEqual({ client_secret: 'new-Secret-Value-123' });
     });
 
+    it('asks a password2 PATCH for the listed non-secret fields as its answer, never for the secret field', async () => {
+      const c = client();
+      const row = await c.setPassword2('incident', sysId(3), 'client_secret', 'new-Secret-Value-123', {
+        fields: ['sys_id', 'short_description'],
+      });
+      expect(row).toMatchObject({ sys_id: sysId(3) });
+      expect(seen).toHaveLength(1);
+      expect(seen[0].query.get('sysparm_input_display_value')).toBe('true');
+      expect(seen[0].query.get('sysparm_fields')).toBe('sys_id,short_description');
+      expect(seen[0].headers['x-no-response-body']).toBeUndefined();
+      await expect(
+        c.setPassword2('incident', sysId(3), 'client_secret', 'new-Secret-Value-123', {
+          fields: ['sys_id', 'client_secret'],
+        }),
+      ).rejects.toThrow(ValidationError);
+      expect(seen).toHaveLength(1);
+    });
+
     it('refuses unsafe table names, sys_ids and field names before sending', async () => {
       const c = client();
       await expect(c.get('incident/../sys_user', sysId(1))).rejects.toThrow(ValidationError);

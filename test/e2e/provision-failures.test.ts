@@ -34,6 +34,23 @@ const RECORD_TABLES = [
   'sys_scope_privilege',
   'sys_user_has_role',
 ] as const;
+/**
+ * What a run created when the insert into a table fails. Before the approval the records go in two waves: the outbound
+ * provider, the OIDC provider configuration and the integration user at once, then the outbound profile and the OIDC
+ * entity (they reference the first two). Activation adds the cross-scope privileges, then the role grant.
+ */
+const WAVE_1 = ['oauth_entity', 'oidc_provider_configuration', 'sys_user'];
+const WAVE_2 = ['oauth_entity_profile', 'oauth_oidc_entity'];
+const without = (list: string[], t: string) => list.filter((x) => x !== t);
+const CREATED_BEFORE: Record<(typeof RECORD_TABLES)[number], string[]> = {
+  oauth_entity: without(WAVE_1, 'oauth_entity'),
+  oidc_provider_configuration: without(WAVE_1, 'oidc_provider_configuration'),
+  sys_user: without(WAVE_1, 'sys_user'),
+  oauth_entity_profile: [...WAVE_1, ...without(WAVE_2, 'oauth_entity_profile')],
+  oauth_oidc_entity: [...WAVE_1, ...without(WAVE_2, 'oauth_oidc_entity')],
+  sys_scope_privilege: [...WAVE_1, ...WAVE_2],
+  sys_user_has_role: [...WAVE_1, ...WAVE_2, 'sys_scope_privilege'],
+};
 const ROLES = ['outbound', 'restApi', 'restUser'];
 const ACTIVATION_TABLES: readonly string[] = ['sys_scope_privilege', 'sys_user_has_role'];
 const NO_CREDENTIALS = 'fail-preflight';
@@ -225,9 +242,9 @@ describe('provisioning with a failure injected at each step', () => {
       );
       expect(apps).toHaveLength(3);
       expect(created.every((r) => r.table !== table)).toBe(true);
-      // Records are created in profile order: those before the failing table were created, and removed.
-      const before = RECORD_TABLES.slice(0, RECORD_TABLES.indexOf(table));
-      expect([...new Set(created.map((r) => r.table))].sort()).toEqual([...before].sort());
+      // Records are created in waves (a record after the records it references): those of earlier waves and the
+      // other records of the failing record's wave were created, and removed.
+      expect([...new Set(created.map((r) => r.table))].sort()).toEqual([...CREATED_BEFORE[table]].sort());
       expect(workNotes(stack, instance).some((n) => n.startsWith('Provisioning failed:'))).toBe(true);
     });
   });

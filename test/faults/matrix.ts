@@ -114,12 +114,13 @@ export const OPERATIONS: Operation[] = [
     path: `^/v1\\.0/applications/${GUID}$`,
     flow: 'provision',
   },
+  // The service principal of an app a provisioning has just created is upserted without a read; a re-run reads it.
   {
     id: 'graph.servicePrincipals.get',
     service: 'graph',
     method: 'GET',
     path: "^/v1\\.0/servicePrincipals\\(appId='[^']+'\\)$",
-    flow: 'provision',
+    flow: 'rerun',
   },
   {
     id: 'graph.servicePrincipals.upsert',

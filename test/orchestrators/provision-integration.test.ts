@@ -14,6 +14,8 @@ import {
   type ProvisionStatus,
 } from '../../src/orchestrators/provision-types';
 import { serviceNowNeeds } from '../../src/profiles/needs';
+import { recordWaves } from '../../src/profiles/dependencies';
+import { EventType } from '../../sandbox/durable/history';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import {
   APPROVER,
@@ -32,8 +34,16 @@ import {
 import { DAY, expectReplaySafe, MINUTE, OrchestratorHarness, START, type Stubs } from './harness';
 
 const ID = PROVISION_ID;
-/** The records created before the approval (every profile record but the activation-only privileges). */
-const INERT_KEYS = m365SupportAad.serviceNow.records.filter((r) => r.phase !== 'activation').map((r) => r.key);
+/**
+ * The records created before the approval (every profile record but the activation-only privileges), in waves: the
+ * records that reference no other first, then those referencing them.
+ */
+const INERT_WAVES = [
+  ['outboundProvider', 'oidcProvider', 'integrationUser'],
+  ['outboundProfile', 'oidcEntity'],
+];
+const INERT_KEYS = INERT_WAVES.flat();
+const INERT_SPECS = INERT_KEYS.map((k) => m365SupportAad.serviceNow.records.find((r) => r.key === k)!);
 /** The records activation writes: the inert ones it turns on, then the privileges. */
 const ACTIVATION_KEYS = m365SupportAad.serviceNow.records
   .filter((r) => r.phase === 'activation' || r.activate)
@@ -61,10 +71,24 @@ const CREATED: CreatedObject[] = [
     version: `v-provision-${role}`,
     secretCreated: true,
   })),
-  ...m365SupportAad.serviceNow.records
-    .filter((r) => r.phase !== 'activation')
-    .map((r): CreatedObject => ({ kind: 'record', key: r.key, table: r.table, sysId: sysIdOf(r.key) })),
+  ...INERT_SPECS.map((r): CreatedObject => ({ kind: 'record', key: r.key, table: r.table, sysId: sysIdOf(r.key) })),
 ];
+
+/** The keys of the ServiceNow records each episode of the run scheduled (one entry per episode that scheduled any). */
+function recordWavesOf(h: OrchestratorHarness): string[][] {
+  const waves: string[][] = [];
+  let current: string[] = [];
+  for (const e of h.engine.history(ID)) {
+    if (e.EventType === EventType.OrchestratorStarted) {
+      if (current.length) waves.push(current);
+      current = [];
+    }
+    if (e.EventType === EventType.TaskScheduled && e.Name === 'ensureServiceNowRecord')
+      current.push((JSON.parse(e.Input ?? '{}') as { key: string }).key);
+  }
+  if (current.length) waves.push(current);
+  return waves;
+}
 
 /** Runs up to the approval wait and returns the plan digest the links are bound to. */
 async function untilAwaitingApproval(h: OrchestratorHarness): Promise<string> {
@@ -116,11 +140,15 @@ describe('provisionIntegration: approval gate', () => {
     ]);
     expect(h.inputsOf('ensureServiceNowRecord').map((r) => [r.key, r.fields.active ?? r.fields.locked_out])).toEqual([
       ['outboundProvider', 'false'],
-      ['outboundProfile', undefined],
       ['oidcProvider', undefined],
-      ['oidcEntity', 'false'],
       ['integrationUser', 'false'],
+      ['outboundProfile', undefined],
+      ['oidcEntity', 'false'],
     ]);
+    // Written in waves, each wave at once: a record waits only for the records whose sys_ids it holds.
+    expect(recordWavesOf(h)).toEqual(INERT_WAVES);
+    expect(recordWaves(INERT_SPECS).map((w) => w.map((r) => r.key))).toEqual(INERT_WAVES);
+    expect(h.inputsOf('ensureServiceNowRecord')[3].naturalKey).toEqual({ oauth_entity: sysIdOf('outboundProvider') });
     const [request] = h.inputsOf('sendApprovalRequests');
     expect(request).toMatchObject({
       round: 0,
@@ -179,6 +207,10 @@ describe('provisionIntegration: approval gate', () => {
     // Activation turns the inert records on and only then adds the privileges and the role grant.
     const activation = h.inputsOf('ensureServiceNowRecord').slice(INERT_KEYS.length);
     expect(activation.map((r) => r.key)).toEqual(ACTIVATION_KEYS);
+    // The records written before the approval are patched by their sys_ids; the privileges are new.
+    expect(activation.map((r) => r.sysId)).toEqual(
+      ACTIVATION_KEYS.map((k) => (INERT_KEYS.includes(k) ? sysIdOf(k) : undefined)),
+    );
     expect(activation.find((r) => r.key === 'integrationUser')?.fields).toMatchObject({
       active: 'true',
       locked_out: 'false',
@@ -281,14 +313,11 @@ describe('provisionIntegration: activity failures', () => {
     expect(output(h).outcome).toBe('failed');
     expect(output(h).error).toBe('ServiceNow oidc_provider_configuration: Insufficient rights to insert');
     // Not retried: a refusal is not worth a durable retry.
-    expect(h.inputsOf('ensureServiceNowRecord').map((r) => r.key)).toEqual([
-      'outboundProvider',
-      'outboundProfile',
-      'oidcProvider',
-    ]);
+    // The records of the failing record's wave are all written (and compensated); the next wave is not started.
+    expect(h.inputsOf('ensureServiceNowRecord').map((r) => r.key)).toEqual(INERT_WAVES[0]);
     expect(h.engine.timers(ID)).toEqual([]);
     const createdBefore = CREATED.filter(
-      (o) => o.kind !== 'record' || ['outboundProvider', 'outboundProfile'].includes(o.key),
+      (o) => o.kind !== 'record' || ['outboundProvider', 'integrationUser'].includes(o.key),
     );
     expect(h.inputsOf('compensate').map((c) => c.created)).toEqual([createdBefore.reverse()]);
     expect(h.sequence('sendApprovalRequests', 'runChecks')).toEqual([]);
@@ -385,8 +414,9 @@ describe('provisionIntegration: activity failures', () => {
       table: 'oidc_provider_configuration',
       naturalKey: { name: `Contoso Azure (${PROVISION_ID})` },
     });
+    // The siblings of its wave answered before the retries were spent: taken in, removed as this run's records.
     expect(compensation.created.slice(1).map((o) => (o.kind === 'record' ? o.key : o.kind))).toEqual([
-      'outboundProfile',
+      'integrationUser',
       'outboundProvider',
       'secret',
       'secret',

@@ -4,7 +4,42 @@ import { copilotServiceNowFederated } from '../../src/profiles/copilot-serviceno
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import { profileProblems } from '../../src/profiles/validate';
 import { renderRecord, renderTemplate, TemplateError } from '../../src/profiles/template';
+import { recordDependencies, recordWaves } from '../../src/profiles/dependencies';
 import type { IntegrationProfile } from '../../src/profiles/types';
+
+describe('record dependencies and waves', () => {
+  it('finds the records a record references in its natural key, fields and activation fields', () => {
+    const byKey = (k: string) => m365SupportAad.serviceNow.records.find((r) => r.key === k)!;
+    expect(recordDependencies(byKey('outboundProfile'))).toEqual(['outboundProvider']);
+    expect(recordDependencies(byKey('oidcEntity'))).toEqual(['oidcProvider']);
+    expect(recordDependencies(byKey('outboundProvider'))).toEqual([]);
+    expect(
+      recordDependencies({
+        ...byKey('integrationUser'),
+        activate: { manager: '{records.oidcEntity.sysId}', other: '{records.oidcEntity.sysId}' },
+      }),
+    ).toEqual(['oidcEntity']);
+  });
+
+  it('puts every record of every profile in exactly one wave, after every record it references', () => {
+    for (const profile of allProfiles()) {
+      const specs = profile.serviceNow.records;
+      const waves = recordWaves(specs);
+      expect(
+        waves
+          .flat()
+          .map((r) => r.key)
+          .sort(),
+      ).toEqual(specs.map((r) => r.key).sort());
+      const waveOf = new Map(waves.flatMap((w, i) => w.map((r) => [r.key, i] as const)));
+      for (const r of specs)
+        for (const d of recordDependencies(r)) expect(waveOf.get(d)).toBeLessThan(waveOf.get(r.key)!);
+    }
+    // A reference to a record outside the set (written earlier) does not hold a record back.
+    const activation = m365SupportAad.serviceNow.records.filter((r) => r.key === 'outboundProfile');
+    expect(recordWaves(activation).map((w) => w.map((r) => r.key))).toEqual([['outboundProfile']]);
+  });
+});
 
 describe('renderTemplate', () => {
   it('fills every placeholder', () => {
