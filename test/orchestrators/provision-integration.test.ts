@@ -511,8 +511,16 @@ describe('provisionIntegration: history payloads', () => {
     expect(bytes(h.status(ID).customStatus)).toBeLessThan(4096);
     expect(bytes(h.status(ID).output)).toBeLessThan(4096);
     // The checks read records by profile key: role grants and IP allow rules are not sent to them.
-    expect(h.inputsOf('runChecks')[0].records.map((r) => r.key)).toEqual(
-      m365SupportAad.serviceNow.records.filter((r) => !r.lookup).map((r) => r.key),
+    expect(
+      h
+        .inputsOf('runChecks')[0]
+        .records.map((r) => r.key)
+        .sort(),
+    ).toEqual(
+      m365SupportAad.serviceNow.records
+        .filter((r) => !r.lookup)
+        .map((r) => r.key)
+        .sort(),
     );
   });
 });
