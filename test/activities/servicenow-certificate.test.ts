@@ -38,7 +38,7 @@ beforeAll(async () => {
       releases: { [VANCOUVER]: 'vancouver', [WASHINGTON]: 'washingtondc' },
     },
   });
-  deps = { ...env.deps, certificateKeys: keys } as Deps;
+  deps = { ...env.deps, certificateKeys: keys };
 });
 afterAll(async () => env?.close());
 

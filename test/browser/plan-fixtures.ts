@@ -99,5 +99,5 @@ export function approvalRequest(over: Partial<ApprovalRequestInput> = {}): Appro
     records: [],
     manualActions: [],
     ...over,
-  } as ApprovalRequestInput;
+  };
 }
