@@ -26,7 +26,7 @@ jest.setTimeout(180_000);
 
 let stack: LocalStack;
 beforeAll(async () => {
-  stack = await startStackFor(['cert0001', 'cert0002', 'cert0003', 'cert0004'], {
+  stack = await startStackFor(['cert0001', 'cert0002', 'cert0003', 'cert0004', 'cert0005', 'cert0006'], {
     servicenow: { releases: { cert0004: 'vancouver' } },
   });
 });
@@ -100,7 +100,9 @@ it('seed profile: the outbound app gets a certificate, the other apps keep their
   expect(outbound.passwords).toEqual([]);
   expect(outbound.keys).toHaveLength(1);
   expect(appCredentials(view.created.apps.restApi.objectId).passwords).toHaveLength(1);
+  expect(await secretState(`${view.id}-outbound`.toLowerCase())).toBe('absent');
   const provider = view.created.serviceNow.outboundProvider;
+  expect(stack.sandbox.servicenow.secretOf(instance, 'oauth_entity', provider) ?? '').toBe('');
   expect(stack.sandbox.servicenow.credentialModeOf(instance, provider)).toBe('certificate');
   expect(await assertionWorks(stack.sandbox, instance, provider, view.created.apps.outbound.appId)).toEqual({
     ok: true,
@@ -142,4 +144,54 @@ it('refuses a certificate on an instance without private-key JWT at the prefligh
     .filter((e) => ['graph', 'keyvault', 'servicenow'].includes(e.service))
     .filter((e) => !/sendMail|\/table\/(incident|sys_journal_field)/.test(e.path));
   expect(writes.map((e) => `${e.method} ${e.path}`)).toEqual([]);
+});
+
+it('seed profile: federated outbound app, nothing stored, the instance gets a token with its own key', async () => {
+  const instance = 'cert0005';
+  const { out, view } = await provision(
+    requestFor(stack, instance, { profile: m365SupportAad.id, options: { credential: 'federated' } }),
+  );
+  expect([out.outcome, out.error]).toEqual(['active', undefined]);
+  expect(out.checks.every((c) => c.ok)).toBe(true);
+  expect(out.checks.map((c) => c.name)).toContain('federated credential (outbound)');
+  const outbound = appCredentials(view.created.apps.outbound.objectId);
+  expect(outbound).toEqual({ passwords: [], keys: [] });
+  expect(await secretState(`${view.id}-outbound`.toLowerCase())).toBe('absent');
+  const provider = view.created.serviceNow.outboundProvider;
+  expect(stack.sandbox.servicenow.secretOf(instance, 'oauth_entity', provider) ?? '').toBe('');
+  expect(await assertionWorks(stack.sandbox, instance, provider, view.created.apps.outbound.appId)).toEqual({
+    ok: true,
+    reason: 'token issued',
+  });
+});
+
+it('a live integration moves from its client secret to a certificate only through a new approval; the secret goes after', async () => {
+  const instance = 'cert0006';
+  const { id, view } = await provision(spokeRequest(stack, instance));
+  const objectId = view.created.apps.spoke.objectId;
+  expect(appCredentials(objectId).passwords).toHaveLength(1);
+  const secretName = view.created.apps.spoke.secretName;
+  expect(await secretState(secretName)).toBe('live');
+
+  const re = await api(stack, 'POST', '/api/integrations?reprovision=true', {
+    body: spokeRequest(stack, instance, { credential: 'certificate' }),
+  });
+  expect(re.status).toBe(202);
+  await runToApproval(stack, id);
+  // Staged: nothing changed before the approval.
+  expect(appCredentials(objectId)).toMatchObject({ passwords: [expect.anything()], keys: [] });
+  expect(stack.sandbox.servicenow.credentialModeOf(instance, view.created.serviceNow.provider)).toBe('secret');
+  expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
+  const out = await runToEnd(stack, id, { throughApproval: true });
+  expect([out.outcome, out.error]).toEqual(['active', undefined]);
+  expect(appCredentials(objectId)).toMatchObject({ passwords: [], keys: [expect.anything()] });
+  expect(await secretState(secretName)).not.toBe('live');
+  const provider = view.created.serviceNow.provider;
+  expect(stack.sandbox.servicenow.secretOf(instance, 'oauth_entity', provider) ?? '').toBe('');
+  expect(await assertionWorks(stack.sandbox, instance, provider, view.created.apps.spoke.appId)).toMatchObject({
+    ok: true,
+  });
+  const after = (await api(stack, 'GET', `/api/integrations/${id}`)).json as IntegrationView;
+  expect(after.created.apps.spoke).toMatchObject({ secretName: '' });
+  expect(after.created.apps.spoke.secretVersion).toBeUndefined();
 });
