@@ -28,6 +28,35 @@ export interface PasswordCredential {
   createdAt: number;
 }
 
+/**
+ * A certificate credential of an application (Graph `keyCredential`,
+ * https://learn.microsoft.com/graph/api/resources/keycredential): only the public certificate is stored.
+ */
+export interface KeyCredential {
+  keyId: string;
+  type: 'AsymmetricX509Cert';
+  usage: 'Verify';
+  /** The DER certificate. */
+  key: Buffer;
+  displayName: string | null;
+  /** Upper-case hex SHA-1 thumbprint of the certificate, as Graph fills `customKeyIdentifier` when it is omitted. */
+  customKeyIdentifier: string;
+  startDateTime: number;
+  endDateTime: number;
+  /** When it was added: Entra refuses a new key for a while (propagation). */
+  createdAt: number;
+}
+
+/** A federated identity credential (https://learn.microsoft.com/graph/api/resources/federatedidentitycredential). */
+export interface FederatedIdentityCredential {
+  id: string;
+  name: string;
+  issuer: string;
+  subject: string;
+  audiences: string[];
+  description: string | null;
+}
+
 export interface Application {
   id: string; // object id
   appId: string; // client id
@@ -41,6 +70,9 @@ export interface Application {
   /** requestedAccessTokenVersion: null means v1 tokens (the resource decides the token version). */
   api: { requestedAccessTokenVersion: number | null };
   passwordCredentials: PasswordCredential[];
+  /** Certificate credentials (Graph `keyCredentials`). */
+  keyCredentials: KeyCredential[];
+  federatedIdentityCredentials: FederatedIdentityCredential[];
   /** Object ids of owners (service principals or users). */
   owners: string[];
   createdAt: number;
@@ -320,6 +352,8 @@ export class Directory {
       identifierUris: [],
       api: { requestedAccessTokenVersion: null },
       passwordCredentials: [],
+      keyCredentials: [],
+      federatedIdentityCredentials: [],
       owners: [],
       createdAt: now,
       deletedAt: null,

@@ -116,16 +116,103 @@ export const aadsts = {
     message: `'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.`,
   }),
   /**
-   * A `client_assertion` whose signing key is not registered on the app. The stand-in registers no certificate
-   * credentials (`keyCredentials` is always empty), so every assertion fails this way: AADSTS700027, `invalid_client`
-   * (https://learn.microsoft.com/entra/identity-platform/reference-error-codes; message as quoted from real responses
-   * in public code); 401 like the other `invalid_client` answers [inferred].
+   * A `client_assertion` whose certificate is not registered on the app (or not yet: a key credential added moments
+   * ago is refused until it has propagated, which CIPP's Get-GraphTokenFromCert.ps1 retries 3 × 10 s for).
+   * AADSTS700027, `invalid_client`, with the thumbprint the client named (AzureAD/microsoft-authentication-library-for-js#8339,
+   * #3741); 401 like the other `invalid_client` answers [inferred].
    */
-  invalidClientAssertion: (appId: string): AadstsError => ({
+  invalidClientAssertion: (appId: string, thumbprint = ''): AadstsError => ({
     status: 401,
     error: 'invalid_client',
     code: 700027,
-    message: `Client assertion contains an invalid signature. [Reason - The key was not found., Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${appId}'.]`,
+    message: `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '${thumbprint}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${appId}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/${appId}']`,
+  }),
+  /** A registered certificate outside its validity (reports quoted in Microsoft's own troubleshooting pages). */
+  expiredClientKey: (thumbprint: string, start: string, end: string): AadstsError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700027,
+    message: `The certificate with identifier used to sign the client assertion is expired on application. [Reason - The key used is expired., Thumbprint of key used by client: '${thumbprint}', Found key 'Start=${start}, End=${end}']`,
+  }),
+  /** A signature that does not verify with the registered certificate (Azure/azure-sdk-for-java#25109 wording). */
+  badAssertionSignature: (thumbprint: string, start: string, end: string): AadstsError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700027,
+    message: `Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value., Thumbprint of key used by client: '${thumbprint}', Found key 'Start=${start}, End=${end}']`,
+  }),
+  /**
+   * An RSA key under 2048 bits: AADSTS700027 (the older answer was "RSA key size 1024 is less than the minimum required
+   * 2048 bits.", AzureAD/azure-activedirectory-library-for-python#136; the current reason wording is [inferred]).
+   */
+  weakAssertionKey: (thumbprint: string, bits: number): AadstsError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700027,
+    message: `Client assertion contains an invalid signature. [Reason - RSA key size ${bits} is less than the minimum required 2048 bits., Thumbprint of key used by client: '${thumbprint}']`,
+  }),
+  /** A federated assertion whose signature does not verify with the issuer's keys [inferred wording]. */
+  federatedSignature: (): AadstsError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700027,
+    message: 'Client assertion failed signature validation.',
+  }),
+  /** https://learn.microsoft.com/entra/identity-platform/reference-error-codes (Azure SDK troubleshooting guides quote it). */
+  assertionClientIdMismatch: (): AadstsError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700021,
+    message: `Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .`,
+  }),
+  /** Same sources as 700021. */
+  assertionAudience: (): AadstsError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700023,
+    message: `Client assertion audience claim does not match Realm issuer. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .`,
+  }),
+  /** AzureAD/microsoft-authentication-library-for-java#984 (full message). */
+  assertionTimeRange: (now: string, from: string, to: string): AadstsError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700024,
+    message: `Client assertion is not within its valid time range. Current time: ${now}, assertion valid from ${from}, expiry time of assertion ${to}. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .`,
+  }),
+  /** Azure/azure-workload-identity#616 (full JSON body: 400 `invalid_request`). */
+  noFederatedRecord: (issuer: string, subject: string, audience: string): AadstsError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 70021,
+    message: `No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '${subject}'. Assertion Audience: '${audience}'. https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation`,
+  }),
+  /** Azure/azure-workload-identity#1200 (message); `error` and status as for 70021 [inferred]. */
+  noFederatedSubject: (subject: string): AadstsError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 700213,
+    message: `No matching federated identity record found for presented assertion subject '${subject}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`,
+  }),
+  /** A Java client's recorded response (invalid_client) quoting AADSTS700212; status [inferred]. */
+  noFederatedAudience: (audience: string): AadstsError => ({
+    status: 400,
+    error: 'invalid_client',
+    code: 700212,
+    message: `No matching federated identity record found for presented assertion audience '${audience}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://docs.microsoft.com/en-us/azure/active-directory/workload-identities/workload-identity-federation`,
+  }),
+  /** The issuer's keys could not be fetched (AADSTS50166, https://learn.microsoft.com/entra/identity-platform/reference-error-codes). */
+  externalOidcFailed: (): AadstsError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 50166,
+    message: 'Request to External OIDC endpoint failed.',
+  }),
+  /** A client_assertion that is not a JWT (AADSTS50027, https://learn.microsoft.com/entra/identity-platform/reference-error-codes). */
+  malformedAssertion: (): AadstsError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 50027,
+    message: 'JWT token is invalid or malformed.',
   }),
   /** OfficeDev/microsoft-365-agents-toolkit#8621 and keycloak/keycloak#31294 (401 with the full JSON body). */
   invalidClientSecret: (appId: string): AadstsError => ({

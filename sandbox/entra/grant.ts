@@ -7,11 +7,12 @@
  * Order of checks (Entra's own order is not documented; this one authenticates the client before it reveals anything
  * about resources): parameters → application → client secret → client service principal → resource.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { type JsonWebKey, timingSafeEqual } from 'node:crypto';
 
 import type { SandboxClock } from '../core/clock';
 import type { SandboxRequest } from '../core/types';
 import { GRAPH_APP_ID, hashSecret, type Application, type Directory, type ServicePrincipal } from '../directory';
+import { checkClientAssertion } from './assertion';
 import { aadsts, type AadstsError } from './errors';
 import { basicCredentials, formParams } from './form';
 import { issueAccessToken } from './tokens';
@@ -24,6 +25,12 @@ export interface GrantDeps {
   graphOrigin: () => string;
   secretPropagationDelayMs: number;
   appPropagationDelayMs: number;
+  /** How long a newly added key credential is refused (AADSTS700027). */
+  keyCredentialPropagationDelayMs: number;
+  /** This stand-in's origin: the token URLs a client assertion's `aud` must name. */
+  origin: () => string;
+  /** The JWKS of an external issuer (federated assertions). */
+  issuerKeys?: (issuer: string) => Promise<JsonWebKey[] | undefined>;
 }
 
 export type GrantResult =
@@ -107,14 +114,26 @@ export async function clientCredentialsGrant(
     return fail(aadsts.appNotFound(clientId, tenant));
 
   const secret = form.get('client_secret') ?? basic?.clientSecret;
-  if (!secret) {
-    // No secret: a client assertion (certificate credential) is the other way a confidential client authenticates;
-    // the stand-in registers no key credentials, so an assertion never verifies.
-    if (form.get('client_assertion')) return fail(aadsts.invalidClientAssertion(app.appId));
-    return fail(aadsts.missingClientCredential());
-  }
-  const secretError = checkSecret(deps, app, secret);
-  if (secretError) return fail(secretError);
+  const assertion = form.get('client_assertion');
+  // `appidacr` / `azpacr`: "1" client secret, "2" certificate or federated assertion (access-token-claims-reference).
+  let clientAuth: '1' | '2' = '1';
+  if (secret) {
+    const secretError = checkSecret(deps, app, secret);
+    if (secretError) return fail(secretError);
+  } else if (assertion) {
+    const path = endpoint === 'v1' ? 'oauth2/token' : 'oauth2/v2.0/token';
+    const origin = deps.origin();
+    const tokenUrls = [...new Set([tenant, directory.tenantId])].map((t) => `${origin}/${t}/${path}`);
+    const assertionError = await checkClientAssertion(
+      deps,
+      app,
+      form.get('client_assertion_type'),
+      assertion,
+      tokenUrls,
+    );
+    if (assertionError) return fail(assertionError);
+    clientAuth = '2';
+  } else return fail(aadsts.missingClientCredential());
 
   const clientSp = directory.spByAppId(app.appId);
   if (!clientSp) return fail(aadsts.missingServicePrincipal(app.appId, directory.tenantId));
@@ -135,6 +154,7 @@ export async function clientCredentialsGrant(
     roles: directory.rolesFor(clientSp.id, resource.sp),
     graphExtras: resource.sp.appId === GRAPH_APP_ID,
     now: deps.clock.seconds(),
+    clientAuth,
   });
 
   // v1 answers every number as a string and echoes the resource; v2 answers numbers

@@ -7,6 +7,8 @@
  * - `GET /common/discovery/keys`, `/common/discovery/v2.0/keys`, `/{tenant}/discovery/keys`, `/{tenant}/discovery/v2.0/keys`.
  * `{tenant}` is the tenant GUID or its verified domain; anything else is AADSTS90002.
  */
+import type { JsonWebKey } from 'node:crypto';
+
 import type { SandboxClock } from '../core/clock';
 import type { HandlerContext, SandboxRequest, SandboxResponse, StandIn } from '../core/types';
 import type { Directory } from '../directory';
@@ -20,6 +22,16 @@ export interface EntraOptions {
   secretPropagationDelayMs?: number;
   /** How long a newly created application is unknown (AADSTS700016). Default 0. */
   appPropagationDelayMs?: number;
+  /**
+   * How long a newly added key credential is refused (AADSTS700027) on the sandbox clock. Default 0. A new
+   * certificate may fail for a short while (CIPP retries 3 × 10 s, Get-GraphTokenFromCert.ps1).
+   */
+  keyCredentialPropagationDelayMs?: number;
+  /**
+   * The signing keys (JWKS `keys`) an external issuer publishes, for federated client assertions; undefined when the
+   * issuer is unknown or unreachable (AADSTS50166). sandbox/stack.ts wires it to the ServiceNow stand-in.
+   */
+  issuerKeys?: (issuer: string) => Promise<JsonWebKey[] | undefined>;
 }
 
 export interface EntraDeps {
@@ -72,6 +84,9 @@ export function createEntra(deps: EntraDeps, opts: EntraOptions = {}): StandIn {
     graphOrigin: deps.graphOrigin,
     secretPropagationDelayMs: opts.secretPropagationDelayMs ?? 0,
     appPropagationDelayMs: opts.appPropagationDelayMs ?? 0,
+    keyCredentialPropagationDelayMs: opts.keyCredentialPropagationDelayMs ?? 0,
+    origin: deps.origin,
+    ...(opts.issuerKeys ? { issuerKeys: opts.issuerKeys } : {}),
   };
 
   const token = async (

@@ -33,6 +33,8 @@ export interface TokenRequestFacts {
   graphExtras: boolean;
   /** Epoch seconds on the sandbox clock. */
   now: number;
+  /** How the client authenticated: "1" secret (default), "2" certificate or federated assertion. */
+  clientAuth?: '1' | '2';
 }
 
 export interface IssuedToken {
@@ -60,7 +62,7 @@ export function accessTokenClaims(f: TokenRequestFacts): Claims {
       iss: `https://login.microsoftonline.com/${f.tenantId}/v2.0`,
       ...common,
       azp: f.clientAppId,
-      azpacr: '1',
+      azpacr: f.clientAuth ?? '1',
       oid: f.clientSpId,
       rh: opaque(32),
       ...roles,
@@ -75,7 +77,7 @@ export function accessTokenClaims(f: TokenRequestFacts): Claims {
     ...common,
     ...(f.graphExtras ? { app_displayname: f.clientDisplayName } : {}),
     appid: f.clientAppId,
-    appidacr: '1',
+    appidacr: f.clientAuth ?? '1',
     idp: `https://sts.windows.net/${f.tenantId}/`,
     ...(f.graphExtras ? { idtyp: 'app' } : {}),
     oid: f.clientSpId,

@@ -22,6 +22,7 @@ import { type AppKey, type Env, type Json, findApp, invalidObjectId, isGuid, jso
 import { APPLICATION_PROPERTIES, APPLICATION_READ_ONLY, applicationJson, isoTicks } from './model';
 import { type ListOptions, countResponse, listResponse } from './paging';
 import { applySelect, parseSelect } from './odata';
+import { readKeyCredentials } from './key-credentials';
 
 const APP_TYPE = 'microsoft.graph.application';
 const SIGN_IN_AUDIENCES = [
@@ -144,6 +145,10 @@ function readApplicationBody(env: Env, body: Json, target: Application | undefin
       case 'requiredResourceAccess':
         extra.requiredResourceAccess = readRequiredResourceAccess(value);
         break;
+      case 'keyCredentials':
+        // The whole collection is replaced [doc application-update].
+        typed.keyCredentials = readKeyCredentials(env, value, target);
+        break;
       default:
         extra[key] = value;
     }
@@ -246,7 +251,8 @@ export function getApplication(env: Env, key: AppKey): SandboxResponse {
   const app = resolveApp(env, key);
   return jsonResponse(env.ids, 200, {
     '@odata.context': entityContext(env, select),
-    ...applySelect(applicationJson(app, env.directory), select),
+    // `key` of keyCredentials only when keyCredentials is selected explicitly [doc application-update].
+    ...applySelect(applicationJson(app, env.directory, { withKeys: select?.includes('keyCredentials') }), select),
   });
 }
 

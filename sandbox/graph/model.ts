@@ -6,7 +6,7 @@
  * (graph-mocks samples.json). Date-times: `createdDateTime` without fraction, credential dates with 7 fraction digits,
  * as the documented samples show them.
  */
-import type { Application, Directory, PasswordCredential, ServicePrincipal } from '../directory';
+import type { Application, Directory, KeyCredential, PasswordCredential, ServicePrincipal } from '../directory';
 
 /** allStructuralProperties of microsoft.graph.application (entities.json), `logo` (a stream) excepted. */
 export const APPLICATION_PROPERTIES = [
@@ -159,7 +159,29 @@ export function passwordCredentialJson(c: PasswordCredential): Record<string, un
   };
 }
 
-export function applicationJson(app: Application, directory: Directory): Record<string, unknown> {
+/**
+ * A keyCredential as reading an application shows it: `key` only when the request selected keyCredentials explicitly
+ * (`GET /applications/{id}?$select=keyCredentials`, doc application-update), null otherwise. `customKeyIdentifier` is
+ * the certificate's upper-case hex SHA-1 thumbprint unless the writer set one.
+ */
+export function keyCredentialJson(c: KeyCredential, withKey: boolean): Record<string, unknown> {
+  return {
+    customKeyIdentifier: c.customKeyIdentifier,
+    displayName: c.displayName,
+    endDateTime: isoTicks(c.endDateTime),
+    key: withKey ? c.key.toString('base64') : null,
+    keyId: c.keyId,
+    startDateTime: isoTicks(c.startDateTime),
+    type: c.type,
+    usage: c.usage,
+  };
+}
+
+export function applicationJson(
+  app: Application,
+  directory: Directory,
+  opts: { withKeys?: boolean } = {},
+): Record<string, unknown> {
   const extra = app.extra ?? {};
   const web = { redirectUris: [] as string[], homePageUrl: null, logoutUrl: null, redirectUriSettings: [] };
   const api = {
@@ -201,7 +223,7 @@ export function applicationJson(app: Application, directory: Directory): Record<
     api: { ...api, ...objectOr(extra.api), requestedAccessTokenVersion: app.api.requestedAccessTokenVersion },
     appRoles: [],
     info: { logoUrl: null, marketingUrl: null, privacyStatementUrl: null, supportUrl: null, termsOfServiceUrl: null },
-    keyCredentials: [],
+    keyCredentials: (app.keyCredentials ?? []).map((c) => keyCredentialJson(c, opts.withKeys === true)),
     parentalControlSettings: { countriesBlockedForMinors: [], legalAgeGroupRule: 'Allow' },
     passwordCredentials: app.passwordCredentials.map(passwordCredentialJson),
     publicClient: { redirectUris: [] },

@@ -15,9 +15,12 @@ import {
   postApplication,
   purgeDeletedItem,
   removePassword,
+  resolveApp,
   restoreDeletedItem,
   upsertApplication,
 } from './applications';
+import { type FicKey, deleteFic, getFic, listFics, patchFic, postFic } from './federated-credentials';
+import { addKey, removeKey } from './key-credentials';
 import {
   deleteAppRoleAssignedTo,
   getAppRoleAssignedTo,
@@ -110,6 +113,25 @@ function applications(env: Env, head: ReturnType<typeof parseSegment> & object, 
     const a = action(rest[0]);
     if (a === 'addpassword') return dispatch(env, { POST: () => addPassword(env, k) });
     if (a === 'removepassword') return dispatch(env, { POST: () => removePassword(env, k) });
+    if (a === 'addkey') return dispatch(env, { POST: () => addKey(env, k, resolveApp) });
+    if (a === 'removekey') return dispatch(env, { POST: () => removeKey(env, k, resolveApp) });
+  }
+  // federatedIdentityCredentials, federatedIdentityCredentials/{id}, federatedIdentityCredentials(name='…')
+  const nav = parseSegment(rest[0]);
+  if (nav?.name === 'federatedidentitycredentials' && rest.length <= 2) {
+    let fic: FicKey | undefined;
+    if (nav.keyValue !== undefined) {
+      if (rest.length === 2 || (nav.keyName ?? 'id').toLowerCase() !== 'name') throw unknownSegment(rest[0]);
+      fic = { kind: 'name', value: nav.keyValue };
+    } else if (rest.length === 2) fic = { kind: 'id', value: rest[1] };
+    if (!fic)
+      return dispatch(env, { GET: () => listFics(env, k, resolveApp), POST: () => postFic(env, k, resolveApp) });
+    const f = fic;
+    return dispatch(env, {
+      GET: () => getFic(env, k, f, resolveApp),
+      PATCH: () => patchFic(env, k, f, resolveApp),
+      DELETE: () => deleteFic(env, k, f, resolveApp),
+    });
   }
   throw unknownSegment(rest[0]);
 }

@@ -2,15 +2,18 @@ import type { SandboxClock } from '../core/clock';
 import type { Jwk } from '../core/jwt';
 import type { SandboxRequest, SandboxResponse, StandIn } from '../core/types';
 import { authenticate } from './auth';
+import { CertificateStore, type CertificateOptions } from './certificates';
 import { newGuid } from '../core/random';
 import { faultResponse, kvError } from './errors';
 import * as op from './operations';
 import { apiVersion } from './params';
+import { dataActionOf, forbiddenByRbac, RoleAssignments, type KeyVaultRole } from './rbac';
 import { SecretStore, type NewVersion } from './store';
 import type { RecoveryPolicy } from './wire';
 
 export { challengeHeader, VAULT_APP_ID, VAULT_RESOURCE } from './auth';
 export { API_VERSIONS } from './params';
+export type { KeyVaultRole } from './rbac';
 
 export interface KeyVaultOptions {
   /** Soft-delete retention (7–90 days; default 90). */
@@ -20,6 +23,8 @@ export interface KeyVaultOptions {
    * below (swagger DeletionRecoveryLevel). A level without `Purgeable` (purge protection) refuses purges.
    */
   recoveryLevel?: string;
+  /** Certificates: how long a create operation stays `inProgress` (certificates.ts). */
+  certificates?: CertificateOptions;
 }
 
 export interface KeyVaultDeps {
@@ -48,6 +53,11 @@ export interface KeyVaultStandIn extends StandIn {
       created?: number;
     },
   ): string;
+  /**
+   * Azure RBAC on the vault (rbac.ts): the built-in roles of the app `appId`; `undefined` lifts the restriction
+   * (callers never assigned a role have full access, as before roles were modelled).
+   */
+  assignRoles(appId: string, roles: KeyVaultRole[] | undefined): void;
 }
 
 function recoveryPolicy(opts: KeyVaultOptions): RecoveryPolicy {
@@ -71,6 +81,8 @@ const methodNotAllowed = (method: string): SandboxResponse =>
 export const SERVICE_VERSION = '1.2.265.0';
 /** The region the stand-in's vault reports (`x-ms-keyvault-region`). */
 const REGION = 'westeurope';
+/** The vault's name in RBAC messages. */
+const VAULT_NAME = 'kv-sandbox';
 
 const headerValue = (req: SandboxRequest | undefined, name: string) => {
   const v = req?.headers[name];
@@ -106,10 +118,41 @@ const withVaultHeaders = (res: SandboxResponse, req?: SandboxRequest): SandboxRe
   headers: { ...vaultHeaders(req), ...(res.headers ?? {}) },
 });
 
+const segmentsOf = (req: SandboxRequest) => req.path.replace(/^\/+/, '').replace(/\/$/, '').split('/');
+
+/** Certificates and the keys and secrets they manage (certificates.ts); undefined for the other routes. */
+function routeCertificates(
+  ctx: op.OpContext,
+  certs: CertificateStore,
+  req: SandboxRequest,
+): SandboxResponse | Promise<SandboxResponse> | undefined {
+  const [collection, name, third, fourth, ...rest] = segmentsOf(req);
+  const m = req.method;
+  if (!name || rest.length) return undefined;
+  if (collection === 'certificates' && name !== 'issuers' && name !== 'contacts') {
+    if (third === 'create') return m === 'POST' ? certs.create(ctx, req, name) : methodNotAllowed(m);
+    if (fourth !== undefined) return notFound();
+    if (third === 'pending') return m === 'GET' ? certs.operation(ctx, name) : methodNotAllowed(m);
+    if (third === 'policy') return m === 'GET' || m === 'PATCH' ? certs.policy(ctx, req, name) : methodNotAllowed(m);
+    if (third === 'versions') return m === 'GET' ? certs.listVersions(ctx, req, name) : methodNotAllowed(m);
+    return m === 'GET' ? certs.get(ctx, name, third) : methodNotAllowed(m);
+  }
+  if (collection === 'keys') {
+    if (fourth === 'sign' && third) return m === 'POST' ? certs.sign(ctx, req, name, third) : methodNotAllowed(m);
+    if (fourth === undefined && third !== 'versions')
+      return m === 'GET' ? certs.key(ctx, name, third) : methodNotAllowed(m);
+    return notFound();
+  }
+  // The secret of a certificate is managed by it (about-certificates "Composition of a Certificate").
+  if (collection === 'secrets' && m === 'GET' && third !== 'versions' && fourth === undefined && certs.has(name))
+    return certs.secret(ctx, name, third);
+  return undefined;
+}
+
 /** Maps `/{collection}/{name}/{rest}` onto the data-plane operations of secrets-7.5.json. */
 function route(ctx: op.OpContext, req: SandboxRequest): SandboxResponse {
   // `/secrets/{name}/` (the SDK's get-latest, trailing slash) equals `/secrets/{name}`.
-  const segments = req.path.replace(/^\/+/, '').replace(/\/$/, '').split('/');
+  const segments = segmentsOf(req);
   const [collection, name, third, ...rest] = segments;
   const m = req.method;
   if (rest.length) return notFound();
@@ -151,6 +194,8 @@ function redact(req: SandboxRequest): unknown {
 export function createKeyVault(deps: KeyVaultDeps, opts: KeyVaultOptions = {}): KeyVaultStandIn {
   const policy = recoveryPolicy(opts);
   const store = new SecretStore(policy.recoverableDays);
+  const certs = new CertificateStore(opts.certificates);
+  const roles = new RoleAssignments();
   return {
     service: 'keyvault',
     async handle(req, hctx) {
@@ -165,12 +210,22 @@ export function createKeyVault(deps: KeyVaultDeps, opts: KeyVaultOptions = {}): 
       hctx.setAuthSubject(auth.subject);
       const version = apiVersion(req);
       if (!version.ok) return withVaultHeaders(version.response, req);
+      const segments = segmentsOf(req);
+      const action = dataActionOf(req.method, segments);
+      const caller = auth.subject.replace(/^app:/, '');
+      if (action && !roles.allows(caller, action))
+        return withVaultHeaders(forbiddenByRbac(caller, action, segments.slice(0, 2).join('/'), VAULT_NAME), req);
       const ctx = { store, origin: deps.origin(), policy, now: hctx.clock.seconds(), apiVersion: version.value };
-      return withVaultHeaders(route(ctx, req), req);
+      return withVaultHeaders((await routeCertificates(ctx, certs, req)) ?? route(ctx, req), req);
     },
     redactRequestBody: redact,
     faultResponse: (status, headers) => withVaultHeaders(faultResponse(status, headers)),
-    reset: () => store.clear(),
+    reset: () => {
+      store.clear();
+      certs.clear();
+      roles.clear();
+    },
+    assignRoles: (appId, assigned) => roles.assign(appId, assigned),
     seedSecret(name, value, tags) {
       const input: NewVersion = { value, ...(tags ? { tags } : {}) };
       const existing = store.find(name, deps.clock.seconds());

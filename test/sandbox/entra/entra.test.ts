@@ -384,15 +384,15 @@ describe('Entra stand-in', () => {
       );
     });
 
-    it('700027 for a client assertion: the stand-in registers no certificate credentials', async () => {
+    it('70021 for a client assertion whose issuer is neither the client nor a federated issuer of the app', async () => {
       const { client_secret: _omit, ...noSecret } = fnForm({ scope: 'https://graph.microsoft.com/.default' });
       const r = await v2({
         ...noSecret,
         client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
         client_assertion: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln',
       });
-      expectAadsts(r, 401, 'invalid_client', 700027);
-      expect(r.data.error_description).toContain(`configured keys for app Id '${fn().clientId}'`);
+      expectAadsts(r, 400, 'invalid_request', 70021);
+      expect(r.data.error_description).toContain("Assertion Subject: 'x'");
     });
 
     it('7000229 for an app without a service principal', async () => {
