@@ -22,11 +22,11 @@ import { isRotationInstanceOf } from '../rotation/ids';
 import { handleNearExpiry } from '../rotation/near-expiry';
 import { rotationInput, startRotation } from '../rotation/start';
 import { sweepOrphans, type OrphanSweepDeps } from '../rotation/orphans';
-import { rolesOf, startDueRotations, type SweepResult } from '../rotation/sweep';
+import { rolesOf, startDueRotations, type SweepDeps, type SweepResult } from '../rotation/sweep';
 import { contentTooLarge, jsonAs, problem, readText, type Problem } from './http';
 import type { EventGridClientHandler, HttpClientHandler, TimerClientHandler } from './triggers';
 
-export type RotationDeps = Pick<Deps, 'config' | 'registry' | 'secrets' | 'now'>;
+export type RotationDeps = Pick<Deps, 'config' | 'registry' | 'secrets' | 'now'> & Pick<SweepDeps, 'certificates'>;
 
 export interface RotationHandlerOptions {
   deps?: () => RotationDeps;
