@@ -505,8 +505,30 @@ export class CertificateStore {
     return ok(this.operationBody(ctx, e, e.operation));
   }
 
-  /** GET /certificates/{name}[/{version}]: the latest with its policy; a version without. */
+  /**
+   * GET /certificates/{name}[/{version}]: the latest with its policy; a version without. While the first version is
+   * being created the latest is that pending one: disabled, without `cer` and `x5t` [inferred: the SDK's
+   * CertificateOperationPoller reads the certificate before its operation, which would fail on a 404].
+   */
   get(ctx: CertContext, rawName: string, version?: string): SandboxResponse {
+    const pending = this.find(rawName);
+    if (pending) this.settle(pending, ctx.now, false);
+    const op = pending?.operation;
+    if (pending && op && !pending.versions.length && (!version || version.toLowerCase() === op.version))
+      return ok({
+        id: `${ctx.origin}/certificates/${pending.name}/${op.version}`,
+        kid: `${ctx.origin}/keys/${pending.name}/${op.version}`,
+        sid: `${ctx.origin}/secrets/${pending.name}/${op.version}`,
+        attributes: {
+          enabled: false,
+          created: op.created,
+          updated: op.created,
+          recoveryLevel: ctx.policy.recoveryLevel,
+          recoverableDays: ctx.policy.recoverableDays,
+        },
+        ...(op.tags ? { tags: { ...op.tags } } : {}),
+        ...(version ? {} : { policy: this.policyBody(ctx, pending) }),
+      });
     const e = this.live(rawName, ctx.now);
     const v = e && this.version(e, version);
     if (!e || !v) return notFound('certificate', version ? `${rawName}/${version}` : rawName);

@@ -12,6 +12,7 @@ import type { Deps } from '../app/deps';
 import { raiseAlerts } from './alerts';
 import { grantAppPermissions } from './app-permissions';
 import { closeApprovalRound, sendApprovalRequests } from './approval';
+import { ensureCertificate } from './certificates';
 import { runChecks } from './checks';
 import { compensate } from './compensate';
 import { planDecommission } from './decommission';
@@ -42,6 +43,7 @@ export const activities = {
   preflight,
   ensureApp,
   ensureAppSecret,
+  ensureCertificate,
   ensureServiceNowRecord,
   ensureRoleGrant,
   ensureIpAllowlist,

@@ -9,6 +9,7 @@
  * module's load time, which every cold start pays (bench/footprint.ts measures it).
  */
 import type { TokenCredential } from '@azure/identity';
+import type { CertificateClient } from '@azure/keyvault-certificates';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import type { Client } from '@microsoft/microsoft-graph-client';
 
@@ -17,7 +18,13 @@ import { ApprovalTokenStore } from '../approvals/tokens';
 import { createCredential } from '../clients/credentials';
 import { setEntraTimeout } from '../clients/entra';
 import { createGraphClient } from '../clients/graph';
+import type { CertificateKeys } from '../clients/certificate-keys';
 import { createSecretClient } from '../clients/keyvault';
+import {
+  createCertificateClient,
+  createCryptographyClient,
+  KeyVaultCertificateKeys,
+} from '../clients/keyvault-certificates';
 import { ServiceNowClient } from '../clients/servicenow';
 import { createServiceNowAuth } from '../clients/servicenow-auth';
 import { createTableClient } from '../clients/tables';
@@ -33,6 +40,10 @@ export interface Deps {
   graph: Client;
   /** The vault of the client secrets the app creates and rotates (KEY_VAULT_URL). */
   secrets: SecretClient;
+  /** The certificates the app creates (KEY_VAULT_URL, the vault of the client secrets). */
+  certificates: CertificateClient;
+  /** Public certificate, signing through Key Vault and the PFX of those certificates (over `certificates`). */
+  certificateKeys: CertificateKeys;
   /**
    * The vault of the ServiceNow admin credentials (SERVICENOW_CREDENTIALS_VAULT_URL), read-only for the app in Azure.
    * The same client as `secrets` when both settings name one vault (the sandbox).
@@ -67,6 +78,17 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
       challengeResourceVerification: config.keyVault.challengeResourceVerification,
       timeoutMs: config.keyVault.timeoutMs,
     }),
+  );
+  const vaultDeps = () => ({
+    vaultUrl: config.keyVault.url,
+    credential: credential(),
+    challengeResourceVerification: config.keyVault.challengeResourceVerification,
+    timeoutMs: config.keyVault.timeoutMs,
+  });
+  const certificates = once(() => createCertificateClient(vaultDeps()));
+  const certificateKeys = once(
+    () =>
+      new KeyVaultCertificateKeys(certificates(), secrets(), (keyId) => createCryptographyClient(keyId, vaultDeps())),
   );
   const serviceNowSecrets = once(() =>
     config.serviceNow.credentialsVaultUrl === config.keyVault.url
@@ -109,6 +131,12 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
     },
     get secrets() {
       return secrets();
+    },
+    get certificates() {
+      return certificates();
+    },
+    get certificateKeys() {
+      return certificateKeys();
     },
     get serviceNowSecrets() {
       return serviceNowSecrets();

@@ -9,6 +9,8 @@ import type { loadConfig as LoadConfig } from '../../src/config';
 const SDKS = [
   '@azure/identity',
   '@azure/keyvault-secrets',
+  '@azure/keyvault-certificates',
+  '@azure/keyvault-keys',
   '@azure/data-tables',
   '@microsoft/microsoft-graph-client',
   '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials',
@@ -73,9 +75,16 @@ describe('SDKs loaded on first use', () => {
     expect(deps.serviceNowSecrets.vaultUrl).toBe(settings.SERVICENOW_CREDENTIALS_VAULT_URL);
     expect(loaded).toContain('@azure/keyvault-secrets');
     expect(loaded).not.toContain('@microsoft/microsoft-graph-client');
+    expect(loaded).not.toContain('@azure/keyvault-certificates');
+
+    expect(deps.certificates.vaultUrl).toBe(settings.KEY_VAULT_URL);
+    expect(loaded).toContain('@azure/keyvault-certificates');
+    expect(deps.certificateKeys).toBe(deps.certificateKeys); // built once
+    // The keys SDK only when a certificate's key first signs (a CryptographyClient per key version).
+    expect(loaded).not.toContain('@azure/keyvault-keys');
 
     expect(typeof deps.graph.api).toBe('function');
-    expect(loaded).toEqual(expect.arrayContaining(SDKS));
+    expect(loaded).toEqual(expect.arrayContaining(SDKS.filter((s) => s !== '@azure/keyvault-keys')));
     // Each SDK module was required once, whatever the number of clients built from it.
     expect(new Set(loaded).size).toBe(loaded.length);
   });

@@ -88,14 +88,16 @@ describe('Key Vault stand-in: certificates, their keys and secrets, with the rea
     });
   });
 
-  it('answers 409 to a create while one is pending, 404 for the pending first version, then serves both', async () => {
+  it('answers 409 to a create while one is pending, shows the pending first version disabled, then serves both', async () => {
     const client = certs();
     const first = await client.beginCreateCertificate('c1', POLICY, FAST);
     const conflict = await rejection(client.beginCreateCertificate('c1', POLICY, FAST));
     expect(conflict.statusCode).toBe(409);
     expect(conflict.code).toBe('Conflict');
-    const missing = await rejection(client.getCertificate('c1'));
-    expect(missing).toMatchObject({ statusCode: 404, code: 'CertificateNotFound' });
+    // The pending first version: disabled, no cer yet.
+    const pending = await client.getCertificate('c1');
+    expect(pending.cer).toBeUndefined();
+    expect(pending.properties.enabled).toBe(false);
     const v1 = await first.pollUntilDone();
     const v2 = await (await client.beginCreateCertificate('c1', POLICY, FAST)).pollUntilDone();
     expect(v2.properties.version).not.toBe(v1.properties.version);
