@@ -90,9 +90,10 @@ function certificateAssertion(
 /** The federated form; null when the assertion authenticates the client. */
 async function federatedAssertion(deps: AssertionDeps, app: Application, jws: DecodedJws): Promise<AadstsError | null> {
   const { claims } = jws;
-  const iss = String(claims.iss ?? '');
-  const sub = String(claims.sub ?? '');
-  const aud = Array.isArray(claims.aud) ? claims.aud.map(String) : [String(claims.aud ?? '')];
+  const text = (v: unknown) => (typeof v === 'string' ? v : '');
+  const iss = text(claims.iss);
+  const sub = text(claims.sub);
+  const aud = Array.isArray(claims.aud) ? claims.aud.map(text) : [text(claims.aud)];
   const byIssuer = app.federatedIdentityCredentials.filter((f) => f.issuer === iss);
   if (!byIssuer.length) return aadsts.noFederatedRecord(iss, sub, aud.join(','));
   const bySubject = byIssuer.filter((f) => f.subject === sub);

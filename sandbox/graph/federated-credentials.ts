@@ -58,10 +58,10 @@ function readBody(body: Json, forCreate: boolean): Partial<FederatedIdentityCred
     if (k === 'audiences') {
       if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
         throw invalidValue('audiences', 'Collection(Edm.String)');
-      out.audiences = [...(v as string[])];
+      out.audiences = [...v];
     } else if (k === 'description') {
       if (v !== null && typeof v !== 'string') throw invalidValue(k, 'Edm.String');
-      out.description = v as string | null;
+      out.description = v;
     } else {
       if (typeof v !== 'string') throw invalidValue(k, 'Edm.String');
       (out as Record<string, unknown>)[k] = v;

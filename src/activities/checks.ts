@@ -22,10 +22,13 @@
  * https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes), so the orchestrator
  * retries with a durable timer. Tokens and secrets never appear in outcomes or logs.
  */
+import { randomUUID } from 'node:crypto';
+
 import axios, { type AxiosError, type AxiosResponse } from 'axios';
 
 import { graphRaw, odataKey } from '../clients/graph';
-import { requestTokenV1, requestTokenV2, type TokenResult } from '../clients/entra';
+import { requestTokenV1, requestTokenV2, requestTokenWithAssertion, type TokenResult } from '../clients/entra';
+import type { CertificateRef } from '../contracts/credentials';
 import { toKeyVaultError } from '../clients/keyvault';
 import { encodedQuery, type SnRecord } from '../clients/servicenow';
 import { entraEndpoints, serviceNowInstanceUrl } from '../config';
@@ -232,6 +235,113 @@ async function graphToken(c: Ctx, spec: Extract<CheckSpec, { kind: 'graphToken' 
       ok: true,
       detail: `Entra issued a token for ${app.appId} (scope ${scope}) with roles ${roles.join(', ') || '(none)'}`,
     };
+  } catch (err) {
+    return thrown(name, err);
+  }
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// Certificate credentials
+
+/** Attempts and spacing while Entra propagates a new key credential (CIPP: 3 retries 10 s apart, Get-GraphTokenFromCert.ps1). */
+export const CERTIFICATE_TOKEN_ATTEMPTS = 4;
+export const CERTIFICATE_TOKEN_RETRY_MS = 10_000;
+const AADSTS_KEY_NOT_FOUND = 700027;
+
+export interface CertificateTokenRequest {
+  tenant: string;
+  appId: string;
+  certificate: CertificateRef;
+  /** The token URL the consumer uses (v1 `/oauth2/token` or v2 `/oauth2/v2.0/token`); default the tenant's v2 URL. */
+  tokenUrl?: string;
+}
+
+export type CertificateTokenResult =
+  | { ok: true; attempts: number; endpoint: 'v1' | 'v2'; tokenUrl: string }
+  | { ok: false; attempts: number; result: Exclude<TokenResult, { ok: true }>; tokenUrl: string };
+
+/**
+ * Proves that Entra issues a token for the app's certificate: the product signs a client assertion with the
+ * certificate's key through deps.certificateKeys (Key Vault `sign`; the key never leaves the vault) exactly as the
+ * Learn page "Microsoft identity platform application authentication certificate credentials" describes it (header
+ * RS256 + x5t, which is what ServiceNow's JWT provider sends; claims aud = the token URL, iss = sub = client id, jti,
+ * nbf, exp) and asks that endpoint for a Microsoft Graph token. AADSTS700027 right after the key was added is
+ * propagation: asked again up to `attempts` times `delayMs` apart. The waits are inside this one activity call, so a
+ * replay never repeats them; `sleep` is injectable so tests can move the sandbox clock instead of waiting.
+ */
+export async function certificateTokenWorks(
+  deps: Deps,
+  req: CertificateTokenRequest,
+  opts: { attempts?: number; delayMs?: number; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<CertificateTokenResult> {
+  const authority = deps.config.entra.authorityHost;
+  const tokenUrl = req.tokenUrl ?? entraEndpoints(authority, req.tenant).tokenV2;
+  const endpoint: 'v1' | 'v2' = /\/oauth2\/v2\.0\/token$/.test(tokenUrl) ? 'v2' : 'v1';
+  const prefix = `${authority.replace(/\/+$/, '')}/`;
+  const tenant = tokenUrl.startsWith(prefix)
+    ? decodeURIComponent(tokenUrl.slice(prefix.length).split('/')[0])
+    : req.tenant;
+  const attempts = opts.attempts ?? CERTIFICATE_TOKEN_ATTEMPTS;
+  const delayMs = opts.delayMs ?? CERTIFICATE_TOKEN_RETRY_MS;
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const facts = await deps.certificateKeys.publicCertificate(req.certificate);
+  const graph = deps.config.graph.baseUrl;
+  let last: Exclude<TokenResult, { ok: true }> | undefined;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const now = Math.floor(deps.now().getTime() / 1000);
+    const assertion = await deps.certificateKeys.signJwt(
+      req.certificate,
+      'RS256',
+      { x5t: facts.x5t },
+      { aud: tokenUrl, iss: req.appId, sub: req.appId, jti: randomUUID(), nbf: now, iat: now, exp: now + 600 },
+    );
+    const r = await requestTokenWithAssertion({
+      authorityHost: authority,
+      tenant,
+      clientId: req.appId,
+      clientAssertion: assertion,
+      endpoint,
+      target: endpoint === 'v1' ? graph : `${graph}/.default`,
+      timeoutMs: deps.config.entra.timeoutMs,
+    });
+    if (r.ok) return { ok: true, attempts: attempt, endpoint, tokenUrl };
+    last = r;
+    if (r.errorCodes[0] !== AADSTS_KEY_NOT_FOUND || attempt === attempts) break;
+    await sleep(delayMs);
+  }
+  return { ok: false, attempts, result: last as Exclude<TokenResult, { ok: true }>, tokenUrl };
+}
+
+async function certificateToken(c: Ctx, spec: Extract<CheckSpec, { kind: 'certificateToken' }>): Promise<CheckOutcome> {
+  const name = `certificate token (${spec.app})`;
+  const app = appOf(c, spec.app);
+  const cert = c.input.certificates?.find((x) => x.role === spec.app);
+  if (!app || !cert) return fail(name, `no app or certificate for role ${spec.app}`, { hint: 'Re-run provisioning.' });
+  try {
+    const r = await certificateTokenWorks(c.deps, {
+      tenant: c.input.tenant,
+      appId: app.appId,
+      certificate: { certificateName: cert.certificateName, version: cert.version },
+      tokenUrl: tokenUrlFor(c, app.appId),
+    });
+    if (r.ok)
+      return {
+        name,
+        ok: true,
+        detail: `Entra issued a token for ${app.appId} to its certificate from ${r.tokenUrl} (attempt ${r.attempts})`,
+      };
+    const code = r.result.errorCodes[0];
+    return fail(
+      name,
+      `token for ${app.appId} with its certificate from ${r.tokenUrl}: Entra answered ${r.result.status} ${r.result.error}${code ? ` (AADSTS${code})` : ''}`,
+      {
+        hint:
+          code === AADSTS_KEY_NOT_FOUND
+            ? 'AADSTS700027: Entra does not (yet) accept the certificate: check that it is registered on the app (key credentials) and retry in a minute.'
+            : `Entra refused the token request: ${r.result.description}`,
+        ...(code === AADSTS_KEY_NOT_FOUND || r.result.transient ? { transient: true } : {}),
+      },
+    );
   } catch (err) {
     return thrown(name, err);
   }
@@ -678,9 +788,11 @@ export async function runChecks(input: RunChecksInput, deps: Deps, log?: Activit
             ? oidcMetadata(c, spec)
             : spec.kind === 'graphToken'
               ? graphToken(c, spec)
-              : spec.kind === 'servicePrincipalUser'
-                ? servicePrincipalUser(c, spec)
-                : recordsConsistent(c),
+              : spec.kind === 'certificateToken'
+                ? certificateToken(c, spec)
+                : spec.kind === 'servicePrincipalUser'
+                  ? servicePrincipalUser(c, spec)
+                  : recordsConsistent(c),
     ),
   );
   const out: CheckOutcome[] = [];

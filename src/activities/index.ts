@@ -19,6 +19,12 @@ import { planDecommission } from './decommission';
 import { ensureApp } from './entra';
 import { beginRepairRun, inspectEntra, inspectServiceNow, readIntegration } from './health';
 import { inspectCredentials } from './inspect-credentials';
+import {
+  ensureFederatedCredential,
+  registerCertificate,
+  removeCertificate,
+  removeClientSecrets,
+} from './key-credentials';
 import type { ActivityLog } from './log';
 import { preflight } from './preflight';
 import { updateRegistry } from './registry';
@@ -62,6 +68,11 @@ export const activities = {
   sendHandoffRequests,
   retireCredential,
   rollbackRotation,
+  // Certificate and federated credentials in Entra (src/activities/key-credentials.ts)
+  registerCertificate,
+  removeCertificate,
+  ensureFederatedCredential,
+  removeClientSecrets,
   // Alerts (called by the health check at its end)
   raiseAlerts,
   // Decommissioning (src/orchestrators/decommission-integration.ts)

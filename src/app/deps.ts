@@ -14,6 +14,7 @@ import type { SecretClient } from '@azure/keyvault-secrets';
 import type { Client } from '@microsoft/microsoft-graph-client';
 
 import { AlertStore } from '../alerts/store';
+import type { CertificateKeys } from '../clients/certificate-keys';
 import { ApprovalTokenStore } from '../approvals/tokens';
 import { createCredential } from '../clients/credentials';
 import { setEntraTimeout } from '../clients/entra';
@@ -62,6 +63,8 @@ export interface Deps {
   leases: LeaseStore;
   /** The append-only audit trail of every integration (table `audit`). */
   audit: AuditLog;
+  /** The certificates' public parts and signing through Key Vault (src/clients/certificate-keys.ts). */
+  certificateKeys: CertificateKeys;
   /** Which alert conditions were seen and which alerts were delivered (table `alerts`). */
   alerts: AlertStore;
   now(): Date;
@@ -168,6 +171,10 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
     },
     get audit() {
       return audit();
+    },
+    get certificateKeys(): CertificateKeys {
+      // The Key Vault implementation is composed here when it is wired; until then no activity can sign.
+      throw new Error('certificateKeys is not configured in this build');
     },
     get alerts() {
       return alerts();

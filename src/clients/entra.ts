@@ -176,6 +176,37 @@ export async function requestTokenV2(req: TokenRequestBase & { scope: string }):
   return toResult(res, Date.now());
 }
 
+/**
+ * Client-credentials token with a client assertion (private_key_jwt: `client_assertion_type`
+ * urn:ietf:params:oauth:client-assertion-type:jwt-bearer, https://learn.microsoft.com/entra/identity-platform/certificate-credentials)
+ * from the v1 (`resource`) or v2 (`scope`) endpoint. The assertion is registered for redaction: never logged.
+ */
+export async function requestTokenWithAssertion(req: {
+  authorityHost: string;
+  tenant: string;
+  clientId: string;
+  clientAssertion: string;
+  endpoint: 'v1' | 'v2';
+  /** v1: the resource; v2: the scope (`{resource}/.default`). */
+  target: string;
+  timeoutMs?: number;
+}): Promise<TokenResult> {
+  registerSecret(req.clientAssertion);
+  const endpoints = entraEndpoints(req.authorityHost, req.tenant);
+  const res = await postForm(
+    req.endpoint === 'v1' ? endpoints.tokenV1 : endpoints.tokenV2,
+    {
+      grant_type: 'client_credentials',
+      client_id: req.clientId,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: req.clientAssertion,
+      ...(req.endpoint === 'v1' ? { resource: req.target } : { scope: req.target }),
+    },
+    req.timeoutMs ?? defaultTimeoutMs,
+  );
+  return toResult(res, Date.now());
+}
+
 export interface OpenIdMetadata {
   issuer: string;
   token_endpoint: string;

@@ -74,4 +74,62 @@ export interface CertificateResult extends CertificateFacts {
   created: boolean;
   /** ISO time Key Vault created the version. */
   createdOn: string;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Entra certificate and federated credentials (src/activities/key-credentials.ts)
+
+export interface RegisterCertificateInput {
+  integrationId: string;
+  role: string;
+  appObjectId: string;
+  appId: string;
+  certificateName: string;
+  version: string;
+  /** A certificate version already registered and valid on the app, to sign addKey's proof of possession. */
+  proof?: CertificateRef;
+}
+
+export interface RegisterCertificateResult {
+  /** The key credential's keyId on the app. */
+  keyId: string;
+  /** False when the certificate was already registered (found by its thumbprint). */
+  added: boolean;
+}
+
+export interface RemoveCertificateInput {
+  appObjectId: string;
+  keyId: string;
+  /** A valid registered certificate version to sign removeKey's proof (may be the one being removed). */
+  proof: CertificateRef;
+}
+
+export interface RemoveCertificateResult {
+  removed: boolean;
+}
+
+export interface EnsureFederatedCredentialInput {
+  appObjectId: string;
+  /** Ours by name: `m365-snow-{integrationId}`. */
+  name: string;
+  issuer: string;
+  subject: string;
+  audiences: string[];
+}
+
+export interface EnsureFederatedCredentialResult {
+  id: string;
+  created: boolean;
+  /** A same-named credential with other values was patched back. */
+  patched: boolean;
+}
+
+export interface RemoveClientSecretsInput {
+  appObjectId: string;
+  /** The product's password credentials (keyIds recorded when they were added). */
+  keyIds: string[];
+}
+
+export interface RemoveClientSecretsResult {
+  /** The keyIds removed by this call (those already gone are not listed). */
+  removed: string[];
 }

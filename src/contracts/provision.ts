@@ -346,6 +346,8 @@ export interface RunChecksInput extends IntegrationRef {
   records: RecordResult[];
   /** The profile's checks, in order (rendered: role and record keys only). */
   checks: import('../profiles/types').CheckSpec[];
+  /** The certificate version each certificate-credential app uses (for the `certificateToken` check). */
+  certificates?: Array<{ role: string } & import('./credentials').CertificateRef>;
   /**
    * The rendered non-secret fields of each ServiceNow record (what ensureServiceNowRecord was given), compared on
    * read-back by the `recordsConsistent` check (e.g. oauth_entity.client_id = the outbound app id).

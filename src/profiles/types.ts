@@ -149,6 +149,11 @@ export type CheckSpec =
    */
   | { kind: 'graphToken'; app: string }
   /**
+   * A token for the app obtained with a client assertion signed by its certificate (as ServiceNow's private-key-JWT
+   * provider will ask for it, at the record's token URL), retrying AADSTS700027 while Entra propagates the new key.
+   */
+  | { kind: 'certificateToken'; app: string }
+  /**
    * The app's service principal, found in Microsoft Graph by appId, has the object id that is the `user_name` of the
    * ServiceNow user the `user` record ensured, and that user is active, not locked out, and holds `roles`.
    */
