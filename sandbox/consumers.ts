@@ -18,6 +18,11 @@ export interface ConsumerRef {
   appId: string;
   /** The secret value this consumer holds now (undefined: it holds none). */
   held(): string | undefined;
+  /**
+   * How the consumer gets a token when it holds no secret (a ServiceNow oauth_entity using a private key JWT or a
+   * Workload Identity Connection): does what the instance does and asks Entra. Undefined: it uses `held()`.
+   */
+  works?(): Promise<{ ok: boolean; reason: string } | undefined>;
 }
 
 export interface ProbeFailure {
@@ -71,6 +76,58 @@ export async function secretWorks(
   return { ok: false, reason: `${res.status} ${err?.error ?? ''} ${err?.error_codes?.join(',') ?? ''}`.trim() };
 }
 
+/**
+ * Does what the ServiceNow instance does for an oauth_entity that sends a client assertion (private key JWT signed with
+ * its keystore, or its own key for Workload Identity Federation: sandbox/servicenow/certificates.ts) and asks the
+ * Entra stand-in in-process for a token with it (client credentials, `client_assertion_type`
+ * `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`,
+ * https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#second-case-access-token-request-with-a-certificate).
+ */
+export async function assertionWorks(
+  sandbox: Sandbox,
+  instance: string,
+  entitySysId: string,
+  appId: string,
+): Promise<{ ok: boolean; reason: string }> {
+  let signed: { clientId: string; tokenUrl: string; assertion: string };
+  try {
+    signed = sandbox.servicenow.outboundAssertion(instance, entitySysId);
+  } catch (err) {
+    return { ok: false, reason: `the instance cannot sign: ${(err as Error).message}` };
+  }
+  if (signed.clientId !== appId)
+    return { ok: false, reason: `the record's client id is ${signed.clientId}, not ${appId}` };
+  const tenant = sandbox.directory.tenantId;
+  // The record's token URL when it is the Entra stand-in's, else the tenant's v2 endpoint there.
+  const url = new URL(
+    signed.tokenUrl.startsWith(sandbox.urls.entra)
+      ? signed.tokenUrl
+      : `${sandbox.urls.entra}/${tenant}/oauth2/v2.0/token`,
+  );
+  const body = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: appId,
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: signed.assertion,
+    scope: `${sandbox.urls.graph}/.default`,
+  }).toString();
+  const res = await sandbox.entra.handle(
+    {
+      method: 'POST',
+      url,
+      path: url.pathname,
+      query: url.searchParams,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: Buffer.from(body),
+      remoteAddress: '127.0.0.1',
+    },
+    { clock: sandbox.clock, setAuthSubject: () => undefined },
+  );
+  if (res.status === 200) return { ok: true, reason: 'token issued' };
+  const err = res.body as { error?: string; error_codes?: number[] } | undefined;
+  return { ok: false, reason: `${res.status} ${err?.error ?? ''} ${err?.error_codes?.join(',') ?? ''}`.trim() };
+}
+
 export class ConsumerProbe {
   readonly failures: ProbeFailure[] = [];
   probes = 0;
@@ -87,9 +144,10 @@ export class ConsumerProbe {
     for (const c of this.consumers) {
       const secret = c.held();
       const result =
-        secret === undefined
+        (await c.works?.()) ??
+        (secret === undefined
           ? { ok: false, reason: 'holds no secret' }
-          : await secretWorks(this.sandbox, c.appId, secret);
+          : await secretWorks(this.sandbox, c.appId, secret));
       if (!result.ok)
         found.push({ at: this.sandbox.clock.date().toISOString(), consumer: c.name, reason: result.reason });
     }
@@ -133,6 +191,13 @@ export function profileConsumers(
         held: () => {
           const sysId = i.serviceNow[c.record];
           return sysId ? sandbox.servicenow.secretOf(i.instance, table, sysId) : undefined;
+        },
+        // A record switched to a private key JWT or federation holds no secret: probe what the instance would send.
+        works: async () => {
+          const sysId = i.serviceNow[c.record];
+          if (!sysId || table !== 'oauth_entity' || sandbox.servicenow.credentialModeOf(i.instance, sysId) === 'secret')
+            return undefined;
+          return assertionWorks(sandbox, i.instance, sysId, appId);
         },
       };
     });

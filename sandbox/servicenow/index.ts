@@ -4,16 +4,29 @@ import type { SandboxClock } from '../core/clock';
 import type { SandboxRequest, SandboxResponse, StandIn } from '../core/types';
 import type { BootstrapPlan } from '../../src/bootstrap/plan';
 import { authenticate, TokenStore } from './auth';
+import {
+  afterWrite,
+  credentialModeOf,
+  handleAttachment,
+  handleWellKnown,
+  newInstanceKey,
+  outboundAssertion,
+  type InstanceKey,
+  type OutboundAssertion,
+} from './certificates';
 import { applyBootstrapPlan, type ApplyResult } from './bootstrap';
 import { notAuthenticated, snError, statusMessage } from './errors';
 import { handleTokenRequest } from './oauth';
 import { OidcValidator } from './oidc';
 import { RateLimiter, rateHeaders, tooMany, type RateLimitRule } from './rate-limit';
+import { NEWEST_RELEASE, releaseHas, type Release } from './release';
 import { seedInstance } from './seed';
 import { InstanceStore, type Row } from './store';
 import { handleTable, parseTableRoute } from './table-api';
 
 export type { RateLimitRule } from './rate-limit';
+export type { Release } from './release';
+export type { OutboundAssertion } from './certificates';
 
 export interface ServiceNowOptions {
   /** Instance names served; the instance is the first path segment: https://127.0.0.1:{port}/{instance}/api/now/... */
@@ -26,6 +39,10 @@ export interface ServiceNowOptions {
   rateLimits?: RateLimitRule[];
   /** How long OIDC metadata and JWKS stay cached (sandbox clock), default 5 minutes. */
   oidcCacheTtlMs?: number;
+  /** The release every instance runs (default the newest, sandbox/servicenow/release.ts). */
+  release?: Release;
+  /** Per-instance releases, overriding `release`. */
+  releases?: Record<string, Release>;
 }
 
 export interface ServiceNowDeps {
@@ -50,6 +67,19 @@ export interface ServiceNowStandIn extends StandIn {
   clearOidcCache(): void;
   /** In-process: what an administrator running the bootstrap background script does (src/bootstrap/script.ts). */
   applyBootstrap(instance: string, plan: BootstrapPlan): ApplyResult;
+  /** The release an instance runs. */
+  releaseOf(instance: string): Release;
+  /** The instance's issuer URL for Workload Identity Federation (`https://<instance>.service-now.com` in production). */
+  issuerOf(instance: string): string;
+  /**
+   * In-process: what the instance signs when it needs a token for the oauth_entity `sysId` (private-key JWT, or a
+   * Workload Identity Connection's federated assertion). Throws with the reason a connection test would show.
+   */
+  outboundAssertion(instance: string, sysId: string): OutboundAssertion;
+  /** In-process: whether an oauth_entity sends a client secret, a private key JWT, or a federated assertion. */
+  credentialModeOf(instance: string, sysId: string): 'secret' | 'certificate' | 'federated';
+  /** In-process: the JWKS an issuer URL serves (Brazil on), for the Entra stand-in; undefined for unknown issuers. */
+  instanceJwks(issuer: string): { keys: Record<string, unknown>[] } | undefined;
 }
 
 const SECRET_KEY = /secret|password|token/i;
@@ -97,12 +127,16 @@ export function createServiceNow(deps: ServiceNowDeps, opts: ServiceNowOptions =
   const oidc = new OidcValidator(deps.clock, opts.oidcCacheTtlMs ?? 5 * 60_000);
   const stores = new Map<string, InstanceStore>();
   const tokens = new Map<string, TokenStore>();
+  const keys = new Map<string, InstanceKey>();
+  const releaseOf = (name: string): Release => opts.releases?.[name] ?? opts.release ?? NEWEST_RELEASE;
+  const issuerOf = (name: string) => `${deps.origin()}/${name}`;
 
   const seedAll = () => {
     stores.clear();
     tokens.clear();
     for (const name of instances) {
-      const store = new InstanceStore(deps.clock);
+      const store = new InstanceStore(deps.clock, releaseOf(name));
+      if (!keys.has(name)) keys.set(name, newInstanceKey());
       seedInstance(store, { adminUser, adminPassword });
       stores.set(name, store);
       tokens.set(name, new TokenStore());
@@ -153,6 +187,21 @@ export function createServiceNow(deps: ServiceNowDeps, opts: ServiceNowOptions =
     setRateLimits: (rules) => limiter.set(rules),
     clearOidcCache: () => oidc.clearCache(),
     applyBootstrap: (instance, plan) => applyBootstrapPlan(storeOf(instance), plan),
+    releaseOf: (instance) => storeOf(instance).release,
+    issuerOf,
+    outboundAssertion: (instance, sysId) =>
+      outboundAssertion(storeOf(instance), sysId, {
+        issuer: issuerOf(instance),
+        key: keys.get(instance)!,
+        nowMs: deps.clock.now(),
+      }),
+    credentialModeOf: (instance, sysId) => credentialModeOf(storeOf(instance), sysId),
+    instanceJwks(issuer) {
+      const name = instances.find((n) => issuerOf(n) === issuer.replace(/\/+$/, ''));
+      const store = name ? stores.get(name) : undefined;
+      if (!name || !store || !releaseHas(store.release, 'brazil')) return undefined;
+      return { keys: [keys.get(name)!.jwk] };
+    },
 
     async handle(req, ctx) {
       const m = /^\/([^/]+)(\/.*)?$/.exec(req.path);
@@ -161,17 +210,33 @@ export function createServiceNow(deps: ServiceNowDeps, opts: ServiceNowOptions =
       if (!store) return unknownInstance();
       const rest = m?.[2] ?? '/';
       if (rest === '/oauth_token.do') return handleTokenRequest(req, store, tokens.get(instance)!, deps.clock);
+      const wellKnown = handleWellKnown(rest, store, keys.get(instance)!, issuerOf(instance));
+      if (wellKnown) return wellKnown;
       const route = parseTableRoute(rest);
-      if (route === undefined) return unknownInstance();
+      const attachmentApi = /^\/api\/now(\/v1)?\/attachment(\/|$)/.test(rest);
+      if (route === undefined && !attachmentApi) return unknownInstance();
       const caller = await authenticate(req, store, tokens.get(instance)!, oidc, deps.clock);
       if (!caller) return notAuthenticated();
       ctx.setAuthSubject(`user:${caller.userName}`);
       const limited = limiter.check(caller.userName, deps.clock.now());
       if (limited.rejected) return limited.rejected;
+      const base = `${deps.origin()}/${instance}`;
+      if (attachmentApi) {
+        const handled = handleAttachment(req, rest, { store, caller, base, deniedWrites });
+        if (handled) {
+          afterWrite(store, handled.touched);
+          return { ...handled.response, headers: { ...(handled.response.headers ?? {}), ...limited.headers } };
+        }
+      }
       const res =
-        route === 'bad'
+        route === 'bad' || route === undefined
           ? snError(400, 'Requested URI does not represent any resource', null)
-          : handleTable(req, route, { store, caller, base: `${deps.origin()}/${instance}`, deniedWrites });
+          : handleTable(req, route, { store, caller, base, deniedWrites });
+      if (route !== 'bad' && route !== undefined && req.method.toUpperCase() !== 'GET' && res.status < 300) {
+        // Business rules after a write: the record written (PATCH/PUT) or inserted (POST: its Location).
+        const location = String(res.headers?.Location ?? '');
+        afterWrite(store, route.sysId ?? (location.split('/').pop() || undefined));
+      }
       return { ...res, headers: { ...(res.headers ?? {}), ...limited.headers } };
     },
   };

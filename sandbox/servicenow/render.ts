@@ -36,8 +36,8 @@ export function requestedFields(table: string, param: string | null): string[] |
 }
 
 export function renderRow(store: InstanceStore, row: Row, opts: RenderOptions): Record<string, unknown> {
-  const cols = columnsOf(opts.table);
-  const names = opts.fields ?? [...cols.keys()];
+  const cols = columnsOf(opts.table, store.release);
+  const names = (opts.fields ?? [...cols.keys()]).filter((f) => cols.has(f.split('.')[0]));
   const out: Record<string, unknown> = {};
   for (const path of names) {
     const resolved = resolveField(opts.table, path);

@@ -19,6 +19,8 @@
  * Columns known only by a form label (no public column name) are left out rather than guessed; the few names taken
  * from a label are marked [inferred].
  */
+import { NEWEST_RELEASE, releaseHas, type Release } from './release';
+
 export type ColumnType =
   | 'GUID'
   | 'string'
@@ -54,6 +56,8 @@ export interface ColumnDef {
   mandatory?: boolean;
   /** Default for inserts that leave the column out; otherwise the type's null value (""). */
   default?: string;
+  /** The release that brought the column (absent before it). */
+  since?: Release;
 }
 
 export interface TableDef {
@@ -67,6 +71,8 @@ export interface TableDef {
   /** Auto-numbering prefix and first number (task tables). */
   numberPrefix?: string;
   numberStart?: number;
+  /** The release that brought the table (absent before it). */
+  since?: Release;
 }
 
 const col = (name: string, type: ColumnType, label: string, extra: Partial<ColumnDef> = {}): ColumnDef => ({
@@ -509,6 +515,10 @@ export const TABLES: TableDef[] = [
       col('logo_url', 'url', 'Logo URL'),
       col('comments', 'string', 'Comments'),
       col('send_client_credentials_as', 'choice', 'Send client credentials as'),
+      // The "JWT Provider" reference of an Application Registry record whose Send Credentials is "As Private Key JWT"
+      // (Washington DC on: `config-private-key-jwt-outbound-oauth`). Column name [inferred]; the product finds it in
+      // sys_dictionary by `reference = jwt_provider`, never by this name.
+      ref('jwt_provider', 'jwt_provider', 'JWT Provider', { since: 'washingtondc' }),
       col('oauth_api_script', 'string', 'OAuth API Script'),
       bool('use_mutual_auth', 'Use mutual authentication'),
       bool('public_client', 'Public Client'),
@@ -751,6 +761,148 @@ export const TABLES: TableDef[] = [
       ...SCOPED,
     ],
   },
+  // ---- Certificates and outbound JWT (private_key_jwt) --------------------------------------------------------------
+  {
+    // System Definition > Certificates. Form fields per the docs (`platform-security/authentication/JWT-Bearer-token-support`,
+    // `platform-administration/dynamic-translation/attach-jks-google-translator`): Name, Notify on expiration, Warn in
+    // days to expire, Active, Type, Expires in days, Key store password, Short description; the keystore itself is an
+    // attachment. Column names other than `name`, `active`, `type`, `short_description` and `key_store_password` are
+    // [inferred] from the labels; `expires`, `valid_from`, `subject` and `issuer` are what the instance fills when it
+    // parses the store ("Validate Stores/Certificates") [inferred].
+    name: 'sys_certificate',
+    label: 'Certificate',
+    display: 'name',
+    columns: [
+      str('name', 'Name', { mandatory: true }),
+      col('notify_on_expiration', 'glide_list', 'Notify on expiration'),
+      int('warn_in_days', 'Warn in days to expire', '30'),
+      bool('active', 'Active', 'true'),
+      choice('type', 'Type', 'trust_store'),
+      choice('format', 'Format', 'pem'),
+      col('pem_certificate', 'string', 'PEM Certificate'),
+      int('expires_in', 'Expires in days'),
+      col('key_store_password', 'password2', 'Key store password'),
+      str('short_description', 'Short description'),
+      col('expires', 'glide_date_time', 'Expires'),
+      col('valid_from', 'glide_date_time', 'Valid from'),
+      str('subject', 'Subject'),
+      str('issuer', 'Issuer'),
+      ...SCOPED,
+    ],
+  },
+  {
+    // Attachment [sys_attachment]: the columns of the Attachment API's documented metadata (`c_AttachmentAPI`).
+    name: 'sys_attachment',
+    label: 'Attachment',
+    display: 'file_name',
+    columns: [
+      str('file_name', 'File name'),
+      col('table_name', 'table_name', 'Table name'),
+      str('table_sys_id', 'Table sys ID'),
+      str('content_type', 'Content type'),
+      str('size_bytes', 'Size bytes'),
+      str('size_compressed', 'Size compressed'),
+      bool('compressed', 'Compressed', 'true'),
+      str('average_image_color', 'Average image color'),
+      str('image_height', 'Image height'),
+      str('image_width', 'Image width'),
+      str('hash', 'Hash'),
+    ],
+  },
+  {
+    // System OAuth > JWT Keys (`JWT-Bearer-token-support`); stored names from the configuration template example
+    // (`connections-and-credentials/docusign-example`: name, kid, signing_keystore, signing_algorithm "rsa_256",
+    // signing_key_password). The x5t column ("X.509 Certificate SHA-1 Thumbprint int (x5t)", added to the form by
+    // configuration) is named [inferred, weak source]; the product finds it by its label.
+    name: 'jwt_keystore_aliases',
+    label: 'JWT Key',
+    display: 'name',
+    columns: [
+      str('name', 'Name', { mandatory: true }),
+      ref('signing_keystore', 'sys_certificate', 'Signing Keystore'),
+      col('signing_key_password', 'password2', 'Signing Key Password'),
+      str('kid', 'Key Id'),
+      choice('signing_algorithm', 'Signing Algorithm', 'rsa_256'),
+      str('certificate_thumbprint', 'X.509 Certificate SHA-1 Thumbprint int (x5t)'),
+      bool('active', 'Active', 'true'),
+      // Brazil: Key Source "KMF Cryptographic Module" (`platform-security/platform-encryption/import-key-webservice-1`,
+      // `configure-wif-azure`) [inferred column names].
+      choice('key_source', 'Key Source', 'keystore'),
+      ...SCOPED,
+    ],
+  },
+  {
+    // System OAuth > JWT Providers; the key reference is named after the template's nesting (docusign-example:
+    // jwt_provider.jwt_keystore_aliases) [inferred], as is the claims' back-reference.
+    name: 'jwt_provider',
+    label: 'JWT Provider',
+    display: 'name',
+    columns: [
+      str('name', 'Name', { mandatory: true }),
+      ref('jwt_keystore_aliases', 'jwt_keystore_aliases', 'Signing Configuration'),
+      int('expiry_interval', 'Expiry Interval (sec)', '3600'),
+      bool('active', 'Active', 'true'),
+      ...SCOPED,
+    ],
+  },
+  {
+    // Standard claims of a JWT provider (docusign-example: jwt_claim_validation rows {name, value, is_standard}).
+    name: 'jwt_claim_validation',
+    label: 'JWT Claim',
+    display: 'name',
+    columns: [
+      ref('jwt_provider', 'jwt_provider', 'JWT Provider'),
+      str('name', 'Name'),
+      str('value', 'Value'),
+      bool('is_standard', 'Standard claim'),
+      ...SCOPED,
+    ],
+  },
+  {
+    // Brazil: System OAuth > Workload Identity Connections (`platform-security/authentication/configure-wif-azure`,
+    // `workload-identity-federation`). The docs give the form labels only: the table and column names are [inferred];
+    // the product finds the table by its label and the columns by theirs. A business rule creates the OAuth entity.
+    name: 'oauth_workload_identity_connection',
+    label: 'Workload Identity Connection',
+    display: 'name',
+    since: 'brazil',
+    columns: [
+      str('name', 'Connection Name', { mandatory: true }),
+      choice('cloud_provider', 'Cloud provider', 'azure'),
+      str('client_id', 'Application (Client) ID', { mandatory: true }),
+      str('tenant_id', 'Directory (Tenant) ID', { mandatory: true }),
+      str('subject', 'Subject to send in the token', { mandatory: true }),
+      col('azure_url_override', 'url', 'Azure URL Override'),
+      ref('oauth_entity', 'oauth_entity', 'OAuth Entity'),
+      ...SCOPED,
+    ],
+  },
+];
+
+/**
+ * sys_choice rows that exist only from a release on (table, element, value, label, since). The stored value of
+ * "As Private Key JWT" is not public: `private_key_jwt` here is [inferred]; the product finds it by its label.
+ */
+export const RELEASE_CHOICES: [string, string, string, string, Release | undefined][] = [
+  ['oauth_entity', 'send_client_credentials_as', 'request_body_parameter', 'As Request Body Parameters', undefined],
+  [
+    'oauth_entity',
+    'send_client_credentials_as',
+    'basic_authorization_header',
+    'As Basic Authorization Header',
+    undefined,
+  ],
+  ['oauth_entity', 'send_client_credentials_as', 'private_key_jwt', 'As Private Key JWT', 'washingtondc'],
+  ['sys_certificate', 'type', 'trust_store', 'Trust Store Cert', undefined],
+  ['sys_certificate', 'type', 'java_key_store', 'Java Key Store', undefined],
+  ['sys_certificate', 'type', 'pkcs12_key_store', 'PKCS12 Key Store', undefined],
+  ['sys_certificate', 'format', 'pem', 'PEM', undefined],
+  ['sys_certificate', 'format', 'der', 'DER', undefined],
+  ['jwt_keystore_aliases', 'signing_algorithm', 'rsa_256', 'RSA 256', undefined],
+  ['jwt_keystore_aliases', 'key_source', 'keystore', 'Keystore', undefined],
+  ['jwt_keystore_aliases', 'key_source', 'kmf', 'KMF Cryptographic Module', 'brazil'],
+  ['oauth_workload_identity_connection', 'cloud_provider', 'azure', 'Microsoft Azure', 'brazil'],
+  ['oauth_workload_identity_connection', 'cloud_provider', 'gcp', 'Google Cloud', 'brazil'],
 ];
 
 /** sys_choice rows (table, element, value, label); values per docs/reference/servicenow.md and the Table API samples. */
@@ -873,13 +1025,34 @@ export function lineage(name: string): TableDef[] {
 export const extendsTable = (table: string, ancestor: string): boolean =>
   lineage(table).some((t) => t.name === ancestor);
 
-/** Every column a query on `table` sees: its own, its ancestors' and the system columns (not its children's). */
-export function columnsOf(table: string): Map<string, ColumnDef> {
+/**
+ * Every column a query on `table` sees: its own, its ancestors' and the system columns (not its children's), as of
+ * `release` (a column a release does not have is absent: writes to it are ignored, as for any unknown field).
+ */
+export function columnsOf(table: string, release: Release = NEWEST_RELEASE): Map<string, ColumnDef> {
   const map = new Map<string, ColumnDef>();
   for (const c of SYSTEM_COLUMNS) map.set(c.name, c);
-  for (const t of lineage(table).reverse()) for (const c of t.columns) map.set(c.name, c);
+  for (const t of lineage(table).reverse())
+    for (const c of t.columns) if (releaseHas(release, c.since)) map.set(c.name, c);
   return map;
 }
+
+/** The table's definition when `release` has it. */
+export const tableIn = (name: string, release: Release): TableDef | undefined => {
+  const def = BY_NAME.get(name);
+  return def && releaseHas(release, def.since) ? def : undefined;
+};
+
+/** The sys_choice rows an instance of `release` has. */
+export const choicesIn = (release: Release): [string, string, string, string][] => [
+  ...CHOICES,
+  ...RELEASE_CHOICES.filter((c) => releaseHas(release, c[4])).map(([t, e, v, l]): [string, string, string, string] => [
+    t,
+    e,
+    v,
+    l,
+  ]),
+];
 
 /** The column giving a record's display value: the declared one, else `name`, else `number`, else sys_id. */
 export function displayColumn(table: string): string {

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 
 import { allProfiles } from '../../src/profiles';
 import { serviceNowNeeds } from '../../src/profiles/needs';
-import { CHOICES, columnsOf, TABLES } from './schema';
+import { choicesIn, columnsOf, TABLES } from './schema';
+import { releaseHas } from './release';
 import type { InstanceStore } from './store';
 
 export interface SeedOptions {
@@ -175,8 +176,11 @@ export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
   // Schema tables: one sys_db_object per table, one sys_dictionary row per column (inherited columns stay listed
   // under the parent, docs/reference/servicenow.md#schema-discovery), plus the collection row (element empty) real
   // instances have.
+  // Only what the instance's release has (sandbox/servicenow/release.ts).
+  const release = store.release;
   const objectIds = new Map<string, string>();
   for (const t of TABLES) {
+    if (!releaseHas(release, t.since)) continue;
     const row = add('sys_db_object', {
       name: t.name,
       label: t.label,
@@ -185,7 +189,9 @@ export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
     });
     objectIds.set(t.name, row.values.sys_id);
     add('sys_dictionary', { name: t.name, element: '', column_label: t.label, internal_type: 'collection' });
-    const own = t.parent ? t.columns : [...columnsOf(t.name).values()];
+    const own = (t.parent ? t.columns : [...columnsOf(t.name, release).values()]).filter((c) =>
+      releaseHas(release, c.since),
+    );
     for (const c of own)
       add('sys_dictionary', {
         name: t.name,
@@ -197,7 +203,7 @@ export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
         max_length: c.type === 'string' ? '40' : '',
       });
   }
-  CHOICES.forEach(([name, element, value, label], i) =>
+  choicesIn(release).forEach(([name, element, value, label], i) =>
     add('sys_choice', { name, element, value, label, sequence: String(i) }),
   );
 
@@ -210,6 +216,12 @@ export function seedInstance(store: InstanceStore, opts: SeedOptions): void {
     description: 'Enable the client_credentials grant for inbound OAuth (SN-CC)',
   });
   add('sys_properties', { name: 'glide.invalid_query.returns_no_rows', value: 'false', type: 'boolean' });
+  // The family release's name [inferred format]: what a client may show; decisions come from the schema rows.
+  add('sys_properties', {
+    name: 'glide.buildname',
+    value: release.charAt(0).toUpperCase() + release.slice(1),
+    type: 'string',
+  });
 
   // Records a registered profile finds but never writes (e.g. a spoke's connection alias): installed with the
   // profile's scoped app, as the profile describes them. Only records whose values are fixed (no placeholders).

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import type { SandboxClock } from '../core/clock';
 import { newSysId } from '../core/random';
+import { NEWEST_RELEASE, type Release } from './release';
 import { columnsOf, extendsTable, lineage, tableDef, type ColumnDef } from './schema';
 
 export type Values = Record<string, string>;
@@ -30,8 +31,14 @@ export class InstanceStore {
   private readonly secrets = new Map<string, Map<string, string>>();
   private readonly passwordHashes = new Map<string, string>();
   private readonly counters = new Map<string, number>();
+  /** Attachment contents by sys_attachment sys_id. */
+  private readonly files = new Map<string, Buffer>();
 
-  constructor(private readonly clock: SandboxClock) {}
+  constructor(
+    private readonly clock: SandboxClock,
+    /** The instance's release: columns it lacks are unknown fields (ignored on writes, absent on reads). */
+    readonly release: Release = NEWEST_RELEASE,
+  ) {}
 
   get(sysId: string): Row | undefined {
     return this.rows.get(sysId);
@@ -66,7 +73,7 @@ export class InstanceStore {
 
   /** Inserts a record: unspecified columns get their default or the null value "" (SN-TABLE POST). */
   insert(table: string, body: Record<string, unknown>, opts: WriteOptions): Row {
-    const cols = columnsOf(table);
+    const cols = columnsOf(table, this.release);
     const now = glideDateTime(this.clock.now());
     const requested = typeof body.sys_id === 'string' && /^[0-9a-f]{32}$/.test(body.sys_id) ? body.sys_id : undefined;
     const sysId = requested && !this.rows.has(requested) ? requested : newSysId();
@@ -113,7 +120,22 @@ export class InstanceStore {
   delete(sysId: string): boolean {
     this.secrets.delete(sysId);
     this.passwordHashes.delete(sysId);
+    this.files.delete(sysId);
+    // A deleted record's attachments go with it [inferred: the platform cascades sys_attachment rows].
+    for (const a of this.rowsOf('sys_attachment'))
+      if (a.values.table_sys_id === sysId) {
+        this.files.delete(a.values.sys_id);
+        this.rows.delete(a.values.sys_id);
+      }
     return this.rows.delete(sysId);
+  }
+
+  putFile(attachmentSysId: string, bytes: Buffer): void {
+    this.files.set(attachmentSysId, bytes);
+  }
+
+  file(attachmentSysId: string): Buffer | undefined {
+    return this.files.get(attachmentSysId);
   }
 
   private nextNumber(table: string): string {
@@ -125,7 +147,7 @@ export class InstanceStore {
 
   /** Applies a request body: unknown and system fields ignored, values stored as strings. */
   private assign(row: Row, body: Record<string, unknown>, opts: WriteOptions): void {
-    const cols = columnsOf(row.table);
+    const cols = columnsOf(row.table, this.release);
     for (const [name, raw] of Object.entries(body)) {
       const c = cols.get(name);
       if (!c || name.startsWith('sys_')) continue; // unknown body fields are silently ignored (docs/reference/servicenow.md#envelopes-and-record-fields)

@@ -4,7 +4,7 @@ import type { Caller } from './auth';
 import { aclWriteFailed, badJson, invalidTable, methodNotAllowed, noRecord, readDenied, snError } from './errors';
 import { matches, parseQuery, sortRows } from './query';
 import { parseDisplayMode, renderRow, requestedFields, type RenderOptions } from './render';
-import { columnsOf, tableDef } from './schema';
+import { columnsOf, tableIn } from './schema';
 import type { InstanceStore, Row } from './store';
 
 export interface TableRoute {
@@ -42,7 +42,7 @@ export function parseTableRoute(rest: string): TableRoute | 'bad' | undefined {
 export function handleTable(req: SandboxRequest, route: TableRoute, ctx: TableContext): SandboxResponse {
   // X-HTTP-Method-Override replaces the method (SN-REST).
   const method = (header(req, 'x-http-method-override') ?? req.method).toUpperCase();
-  if (!tableDef(route.table)) return invalidTable(route.table);
+  if (!tableIn(route.table, ctx.store.release)) return invalidTable(route.table);
   const accept = header(req, 'accept');
   if (accept && !/json|\*\/\*|application\/\*|xml/i.test(accept)) return snError(406, 'Not Acceptable', null);
   const render: RenderOptions = {
@@ -186,7 +186,7 @@ function update(req: SandboxRequest, route: TableRoute, ctx: TableContext, rende
   if (!row) return noRecord();
   if (!writable(ctx, row.table)) return aclWriteFailed('Update');
   // A write through a parent table (oauth_entity for an OIDC entity) sets only the columns the parent has.
-  const cols = columnsOf(route.table);
+  const cols = columnsOf(route.table, ctx.store.release);
   const known = Object.fromEntries(Object.entries(body).filter(([k]) => cols.has(k)));
   ctx.store.update(row, known, {
     inputDisplayValue: flag(req, 'sysparm_input_display_value'),

@@ -36,6 +36,9 @@ import { setServiceNowSecret } from './rotation-servicenow';
 import { verifyCredential } from './rotation-verify';
 import { ensureAppSecret } from './secrets';
 import { ensureIpAllowlist } from './servicenow-ip';
+import { ensureServiceNowCertificate } from './servicenow-certificate';
+import { serviceNowCredentialSupport } from './servicenow-credential-support';
+import { ensureServiceNowFederation } from './servicenow-federation';
 import { ensureServiceNowRecord } from './servicenow-record';
 import { ensureRoleGrant } from './servicenow-roles';
 import { addWorkNote } from './worknote';
@@ -51,6 +54,9 @@ export const activities = {
   ensureAppSecret,
   ensureCertificate,
   ensureServiceNowRecord,
+  serviceNowCredentialSupport,
+  ensureServiceNowCertificate,
+  ensureServiceNowFederation,
   ensureRoleGrant,
   ensureIpAllowlist,
   grantAppPermissions,

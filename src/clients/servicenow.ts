@@ -311,6 +311,53 @@ export class ServiceNowClient {
     );
   }
 
+  /**
+   * Attaches a file to a record: `POST /api/now/attachment/file?table_name=&table_sys_id=&file_name=` with the bytes
+   * as the body and the file's Content-Type, which the Attachment API requires
+   * (https://www.servicenow.com/docs/r/api-reference/rest-apis/c_AttachmentAPI.html). Returns the attachment's
+   * metadata (sys_id, file_name, size_bytes, …). Not retried after a network error once connected (an insert).
+   */
+  async uploadAttachment(
+    table: string,
+    sysId: string,
+    fileName: string,
+    contentType: string,
+    bytes: Buffer,
+  ): Promise<SnRecord> {
+    checkTable(table);
+    checkSysId(sysId);
+    const params = new URLSearchParams({ table_name: table, table_sys_id: sysId, file_name: fileName });
+    const reply = await this.request('POST', 'api/now/attachment/file', params, bytes, {
+      headers: { 'Content-Type': contentType },
+    });
+    return this.result<SnRecord>(reply, 'POST attachment');
+  }
+
+  /** Attachment metadata of one record (`GET /api/now/attachment?sysparm_query=table_name=…^table_sys_id=…`). */
+  async listAttachments(table: string, sysId: string): Promise<SnRecord[]> {
+    checkTable(table);
+    checkSysId(sysId);
+    const params = new URLSearchParams({ sysparm_query: `table_name=${table}^table_sys_id=${sysId}` });
+    const reply = await this.request('GET', 'api/now/attachment', params);
+    const rows = this.result<SnRecord[]>(reply, 'GET attachment');
+    return Array.isArray(rows) ? rows : [];
+  }
+
+  /** Deletes an attachment: true when deleted (204), false when it was not there (404). */
+  async removeAttachment(attachmentSysId: string): Promise<boolean> {
+    checkSysId(attachmentSysId);
+    const reply = await this.request(
+      'DELETE',
+      `api/now/attachment/${attachmentSysId}`,
+      new URLSearchParams(),
+      undefined,
+      {
+        allow404: true,
+      },
+    );
+    return reply.status !== 404;
+  }
+
   // -------------------------------------------------------------------------------------------------------------
 
   private readParams(opts: ReadOptions): URLSearchParams {

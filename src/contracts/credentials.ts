@@ -9,6 +9,8 @@
  *   through a federated identity credential: nothing is stored in Entra or Key Vault
  *   (https://learn.microsoft.com/entra/workload-id/workload-identity-federation).
  */
+import type { ManualAction, RecordResult } from './provision';
+
 export type CredentialKind = 'secret' | 'certificate' | 'federated';
 
 export const CREDENTIAL_KINDS: readonly CredentialKind[] = ['secret', 'certificate', 'federated'];
@@ -132,4 +134,118 @@ export interface RemoveClientSecretsInput {
 export interface RemoveClientSecretsResult {
   /** The keyIds removed by this call (those already gone are not listed). */
   removed: string[];
+
+// ---------------------------------------------------------------------------------------------------------------
+// ServiceNow side of certificate and federated credentials (src/activities/servicenow-credential-support.ts,
+// servicenow-certificate.ts, servicenow-federation.ts). Names, ids, versions and thumbprints only: never a key, a
+// keystore or its password.
+
+/** `sys_certificate` and `jwt_keystore_aliases` name of one Key Vault certificate version (natural key). */
+export const serviceNowKeystoreName = (integrationId: string, role: string, kvVersion: string): string =>
+  `m365-snow ${integrationId} ${role} ${kvVersion}`;
+
+/** `jwt_provider` name of an app (one per app; rotation re-points its key), also the WIF connection's name. */
+export const serviceNowProviderName = (integrationId: string, role: string): string =>
+  `m365-snow ${integrationId} ${role}`;
+
+/**
+ * The subject ServiceNow sends in its federated assertion and the app's federated identity credential expects: a free
+ * value that must match exactly on both sides (ServiceNow `configure-wif-azure`: "Subject to send in the token").
+ */
+export const federationSubject = (integrationId: string, role: string): string => `m365-snow:${integrationId}:${role}`;
+
+/** Entra's audience for federated assertions (https://learn.microsoft.com/graph/api/resources/federatedidentitycredential). */
+export const FEDERATION_AUDIENCE = 'api://AzureADTokenExchange';
+
+export interface ServiceNowCredentialSupportInput {
+  serviceNowInstance: string;
+  table: 'oauth_entity';
+}
+
+/** Column names of the Workload Identity Connection table, found in sys_dictionary by their form labels. */
+export interface WifColumns {
+  name: string;
+  clientId: string;
+  tenantId: string;
+  subject: string;
+  /** The reference to the OAuth entity its business rules create. */
+  oauthEntity?: string;
+}
+
+export interface ServiceNowCredentialSupport {
+  /** The family release as the instance names it (`glide.buildname`), for messages only: decisions come from the schema. */
+  release?: string;
+  certificate: {
+    supported: boolean;
+    reasons: string[];
+    /** Stored value of the send_client_credentials_as choice labelled "As Private Key JWT". */
+    sendAsValue?: string;
+    /** The oauth_entity column whose sys_dictionary `reference` is `jwt_provider`. */
+    providerColumn?: string;
+    /** The jwt_keystore_aliases column labelled "X.509 Certificate SHA-1 Thumbprint … (x5t)". */
+    thumbprintColumn?: string;
+  };
+  federated: { supported: boolean; reasons: string[]; connectionTable?: string; columns?: WifColumns };
+}
+
+/** The IntegrationRef fields the ServiceNow ensures need (ownership is recorded per integration and run). */
+export interface ServiceNowOwner {
+  integrationId: string;
+  /** Durable instance id of the run (ownership ledger). */
+  instanceId: string;
+  profileId: string;
+  tenant: string;
+  tenantName: string;
+  serviceNowInstance: string;
+}
+
+export interface EnsureServiceNowCertificateInput extends ServiceNowOwner {
+  role: string;
+  certificateName: string;
+  version: string;
+  /** base64url SHA-1 thumbprint of the certificate (JWT header `x5t`). */
+  x5t: string;
+  /** The app's client id: iss and sub of the assertion. */
+  clientId: string;
+  /** The oauth_entity's token URL: the assertion's aud, exactly. */
+  tokenUrl: string;
+  oauthEntity: { table: string; sysId: string };
+  sendAsValue: string;
+  providerColumn: string;
+  /** From serviceNowCredentialSupport; looked up when absent. */
+  thumbprintColumn?: string;
+}
+
+export interface EnsureServiceNowCertificateResult {
+  certificateSysId: string;
+  keystoreAliasSysId: string;
+  providerSysId: string;
+  /** True when this call pointed the oauth_entity at the provider (it was not already). */
+  switched: boolean;
+  /** Every record ensured, with `created` as the ownership ledger says (for compensation). */
+  records: RecordResult[];
+  manualAction?: ManualAction;
+}
+
+export interface EnsureServiceNowFederationInput extends ServiceNowOwner {
+  role: string;
+  clientId: string;
+  /** Directory (tenant) id of the app registration. */
+  tenantId: string;
+  /** From serviceNowCredentialSupport (federated). */
+  connectionTable?: string;
+  columns?: WifColumns;
+}
+
+export interface EnsureServiceNowFederationResult {
+  /** The values the app's federated identity credential must hold. */
+  issuer: string;
+  subject: string;
+  audience: string;
+  connectionSysId?: string;
+  /** The OAuth entity the connection's business rules created (consumers reference it). */
+  oauthEntitySysId?: string;
+  created: boolean;
+  records: RecordResult[];
+  manualAction?: ManualAction;
 }

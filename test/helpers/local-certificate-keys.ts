@@ -4,7 +4,7 @@
  * section 3.3 and 3.5). The product uses the Key Vault implementation; this one stands in where a test needs
  * certificates without Key Vault.
  */
-import { constants, createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { constants, createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 
 import forge from 'node-forge';
 
@@ -66,6 +66,27 @@ export class LocalCertificateKeys implements CertificateKeys {
       pkcs12: Buffer.from(forge.asn1.toDer(p12).getBytes(), 'binary'),
     });
     return { ...facts, cerBase64: der.toString('base64') };
+  }
+
+  /** Creates a version under a random version id (a fresh key and self-signed certificate) and returns its ref. */
+  create(
+    certificateName: string,
+    opts: { subject?: string; validityDays?: number; bits?: number } = {},
+  ): CertificateRef {
+    const ref = { certificateName, version: randomBytes(16).toString('hex') };
+    const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    this.add(ref, {
+      ...(opts.bits ? { bits: opts.bits } : {}),
+      ...(opts.subject ? { subject: opts.subject } : {}),
+      notBefore,
+      notAfter: new Date(notBefore.getTime() + (opts.validityDays ?? 365) * 86_400_000),
+    });
+    return ref;
+  }
+
+  /** The public facts of a version created here. */
+  facts(ref: CertificateRef): CertificateFacts {
+    return this.entry(ref).facts;
   }
 
   private entry(ref: CertificateRef): Entry {
