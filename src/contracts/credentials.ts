@@ -76,6 +76,7 @@ export interface CertificateResult extends CertificateFacts {
   created: boolean;
   /** ISO time Key Vault created the version. */
   createdOn: string;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Entra certificate and federated credentials (src/activities/key-credentials.ts)
@@ -134,6 +135,7 @@ export interface RemoveClientSecretsInput {
 export interface RemoveClientSecretsResult {
   /** The keyIds removed by this call (those already gone are not listed). */
   removed: string[];
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // ServiceNow side of certificate and federated credentials (src/activities/servicenow-credential-support.ts,
