@@ -19,7 +19,6 @@ import { ApprovalTokenStore } from '../approvals/tokens';
 import { createCredential } from '../clients/credentials';
 import { setEntraTimeout } from '../clients/entra';
 import { createGraphClient } from '../clients/graph';
-import type { CertificateKeys } from '../clients/certificate-keys';
 import { createSecretClient } from '../clients/keyvault';
 import {
   createCertificateClient,
@@ -63,8 +62,6 @@ export interface Deps {
   leases: LeaseStore;
   /** The append-only audit trail of every integration (table `audit`). */
   audit: AuditLog;
-  /** The certificates' public parts and signing through Key Vault (src/clients/certificate-keys.ts). */
-  certificateKeys: CertificateKeys;
   /** Which alert conditions were seen and which alerts were delivered (table `alerts`). */
   alerts: AlertStore;
   now(): Date;
@@ -171,10 +168,6 @@ export function createDeps(config: AppConfig, now: () => Date = () => new Date()
     },
     get audit() {
       return audit();
-    },
-    get certificateKeys(): CertificateKeys {
-      // The Key Vault implementation is composed here when it is wired; until then no activity can sign.
-      throw new Error('certificateKeys is not configured in this build');
     },
     get alerts() {
       return alerts();
