@@ -624,6 +624,47 @@ async function oidcMetadata(c: Ctx, spec: Extract<CheckSpec, { kind: 'oidcMetada
   }
 }
 
+/**
+ * The federated identity credential of the app, read from Graph
+ * (https://learn.microsoft.com/graph/api/application-list-federatedidentitycredentials), holds exactly the issuer,
+ * subject and audience provisioning set: Entra then accepts the assertions the instance signs
+ * (https://learn.microsoft.com/entra/workload-id/workload-identity-federation).
+ */
+async function federatedCredential(
+  c: Ctx,
+  spec: Extract<CheckSpec, { kind: 'federatedCredential' }>,
+): Promise<CheckOutcome> {
+  const name = `federated credential (${spec.app})`;
+  const app = appOf(c, spec.app);
+  const want = c.input.federated?.find((f) => f.role === spec.app);
+  if (!app || !want)
+    return fail(name, `no app or federated credential for role ${spec.app}`, { hint: 'Re-run provisioning.' });
+  try {
+    const r = await graphRaw<{ value?: { name?: string; issuer?: string; subject?: string; audiences?: string[] }[] }>(
+      c.deps.graph,
+      'GET',
+      `/applications/${encodeURIComponent(app.objectId)}/federatedIdentityCredentials`,
+    );
+    const found = (r.body?.value ?? []).find((f) => f.name === want.name);
+    if (!found)
+      return fail(name, `the ${spec.app} app has no federated credential ${want.name}`, {
+        hint: 'Graph may not show a new credential yet; re-run provisioning if it stays missing.',
+        transient: true,
+      });
+    const differs = [
+      ...(found.issuer !== want.issuer ? [`issuer ${found.issuer ?? ''} (expected ${want.issuer})`] : []),
+      ...(found.subject !== want.subject ? [`subject ${found.subject ?? ''} (expected ${want.subject})`] : []),
+      ...(JSON.stringify(found.audiences ?? []) !== JSON.stringify(want.audiences)
+        ? [`audiences ${(found.audiences ?? []).join(', ')} (expected ${want.audiences.join(', ')})`]
+        : []),
+    ];
+    if (differs.length) return fail(name, `federated credential ${want.name}: ${differs.join('; ')}`);
+    return { name, ok: true, detail: `the ${spec.app} app trusts ${want.issuer} as ${want.subject}` };
+  } catch (err) {
+    return thrown(name, err);
+  }
+}
+
 async function recordsConsistent(c: Ctx): Promise<CheckOutcome> {
   const name = 'records consistent';
   const problems: string[] = [];
@@ -790,9 +831,11 @@ export async function runChecks(input: RunChecksInput, deps: Deps, log?: Activit
               ? graphToken(c, spec)
               : spec.kind === 'certificateToken'
                 ? certificateToken(c, spec)
-                : spec.kind === 'servicePrincipalUser'
-                  ? servicePrincipalUser(c, spec)
-                  : recordsConsistent(c),
+                : spec.kind === 'federatedCredential'
+                  ? federatedCredential(c, spec)
+                  : spec.kind === 'servicePrincipalUser'
+                    ? servicePrincipalUser(c, spec)
+                    : recordsConsistent(c),
     ),
   );
   const out: CheckOutcome[] = [];

@@ -31,6 +31,7 @@ import type { Deps } from '../app/deps';
 import { createdByIntegration, createdByRun } from './entra';
 import { integrationTag, PRODUCT_TAG } from './entra-graph';
 import { listVersions, removeCredential, sameVersion } from './rotation-common';
+import { removeCertificate } from './key-credentials';
 import { removeOwnedRecord, removeRecordCandidate } from './servicenow-common';
 import { graphCall } from '../clients/graph';
 import { type ActivityLog, logLine } from './log';
@@ -38,12 +39,16 @@ import { uniqueNameFor } from '../profiles/names';
 
 type Removal = 'removed' | { reason: string; transient?: boolean };
 
+// A key credential leaves the app before its certificate version is disabled (removeKey's proof is signed with it).
 const ORDER: Record<CreatedObject['kind'], number> = {
   record: 0,
   recordCandidate: 0,
   secret: 1,
-  app: 2,
-  appCandidate: 2,
+  keyCredential: 1,
+  federatedCredential: 1,
+  certificate: 2,
+  app: 3,
+  appCandidate: 3,
 };
 
 /** Only what the ownership ledger says this run created; shared records are released by reference count. */
@@ -53,6 +58,67 @@ async function removeRecord(
   o: Extract<CreatedObject, { kind: 'record' }>,
 ): Promise<Removal> {
   return removeOwnedRecord(deps, ref, o);
+}
+
+/**
+ * A key credential this run added: removed from the app (removeKey with a proof signed by its own certificate while
+ * that is valid, else PATCH without it; src/activities/key-credentials.ts). An app that is gone has nothing to remove.
+ */
+async function removeKeyCredential(deps: Deps, o: Extract<CreatedObject, { kind: 'keyCredential' }>): Promise<Removal> {
+  if (!o.proof) return { reason: `key credential ${o.keyId}: no certificate recorded to prove its removal` };
+  const r = await removeCertificate({ appObjectId: o.appObjectId, keyId: o.keyId, proof: o.proof }, deps).catch(
+    (err: unknown) => {
+      if (httpStatusOf(err) === 404) return { ok: true as const, removed: false };
+      throw err;
+    },
+  );
+  return r.ok ? 'removed' : { reason: r.failure.message };
+}
+
+/** A federated identity credential this run added, found by its name (ours by name) and deleted. */
+async function removeFederatedCredential(
+  deps: Deps,
+  o: Extract<CreatedObject, { kind: 'federatedCredential' }>,
+): Promise<Removal> {
+  const path = `/applications/${encodeURIComponent(o.appObjectId)}/federatedIdentityCredentials`;
+  let list: { id?: string; name?: string }[];
+  try {
+    list = (await graphCall<{ value?: { id?: string; name?: string }[] }>(deps.graph, 'GET', path)).body?.value ?? [];
+  } catch (err) {
+    if (httpStatusOf(err) === 404) return 'removed';
+    throw err;
+  }
+  const found = list.find((f) => f.name === o.name);
+  if (found?.id)
+    await graphCall(deps.graph, 'DELETE', `${path}/${encodeURIComponent(found.id)}`).catch((err: unknown) => {
+      if (httpStatusOf(err) !== 404) throw err;
+    });
+  return 'removed';
+}
+
+/**
+ * A Key Vault certificate version this run created: disabled (never deleted: a deleted certificate stays recoverable
+ * under its name, and a later run creates a new version), and only when its tags say it is this integration's.
+ */
+async function disableCertificateVersion(
+  deps: Deps,
+  ref: IntegrationRef,
+  o: Extract<CreatedObject, { kind: 'certificate' }>,
+): Promise<Removal> {
+  try {
+    const c = await deps.certificates.getCertificateVersion(o.certificateName, o.version);
+    if (c.properties.tags?.integration !== ref.integrationId)
+      return {
+        reason: `certificate ${o.certificateName} version ${o.version} is not this integration's; left in place`,
+      };
+    if (c.properties.enabled === false) return 'removed';
+    await deps.certificates.updateCertificateProperties(o.certificateName, o.version, { enabled: false });
+    return 'removed';
+  } catch (err) {
+    const e = toKeyVaultError(err, `disable certificate '${o.certificateName}'`);
+    if (e.status === 404) return 'removed';
+    throw e;
+  }
 }
 
 /** Our credentials' display names (credentialDisplayName: `m365-snow-provisioner:<operation>`). */
@@ -297,9 +363,15 @@ export async function compensate(input: CompensateInput, deps: Deps, log?: Activ
             ? await removeRecordCandidate(deps, input, object, input.keep)
             : object.kind === 'secret'
               ? await removeSecret(deps, input, object)
-              : object.kind === 'appCandidate'
-                ? await removeAppCandidate(deps, input, object)
-                : await removeApp(deps, input, object);
+              : object.kind === 'keyCredential'
+                ? await removeKeyCredential(deps, object)
+                : object.kind === 'federatedCredential'
+                  ? await removeFederatedCredential(deps, object)
+                  : object.kind === 'certificate'
+                    ? await disableCertificateVersion(deps, input, object)
+                    : object.kind === 'appCandidate'
+                      ? await removeAppCandidate(deps, input, object)
+                      : await removeApp(deps, input, object);
     } catch (err) {
       outcome = { reason: ensureErrorType(err).message, transient: classify(err).transient };
     }

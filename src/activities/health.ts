@@ -56,6 +56,7 @@ export async function readIntegration(
           secretName: a.secretName,
           ...(a.secretVersion ? { secretVersion: a.secretVersion } : {}),
           ...(a.keyId ? { keyId: a.keyId } : {}),
+          ...(a.credential ? { credential: a.credential } : {}),
         },
       ]),
     ),
@@ -162,6 +163,19 @@ export async function inspectEntra(
         };
       }
     }
+    let federated: ObservedApp['federated'];
+    if (app.federated) {
+      // https://learn.microsoft.com/graph/api/application-list-federatedidentitycredentials (at most 20 per app).
+      const list = await graphRaw<{
+        value?: { name?: string; issuer?: string; subject?: string; audiences?: string[] }[];
+      }>(deps.graph, 'GET', `/applications/${encodeURIComponent(app.objectId)}/federatedIdentityCredentials`);
+      const f = (list.body?.value ?? []).find((x) => x.name === app.federated?.name);
+      federated = {
+        name: app.federated.name,
+        expected: { issuer: app.federated.issuer, subject: app.federated.subject },
+        ...(f ? { found: { issuer: f.issuer ?? '', subject: f.subject ?? '', audiences: f.audiences ?? [] } } : {}),
+      };
+    }
     const sp = await servicePrincipalOf(deps, body.appId ?? app.appId);
     apps.push({
       role: app.role,
@@ -171,6 +185,7 @@ export async function inspectEntra(
       credentials,
       ownKeyIds: [...own],
       ...(secret ? { secret } : {}),
+      ...(federated ? { federated } : {}),
     });
   }
   logLine(log, 'info', `health: inspected ${apps.length} app(s) of ${input.integrationId}`);

@@ -14,7 +14,6 @@ import type { SecretClient } from '@azure/keyvault-secrets';
 import type { Client } from '@microsoft/microsoft-graph-client';
 
 import { AlertStore } from '../alerts/store';
-import type { CertificateKeys } from '../clients/certificate-keys';
 import { ApprovalTokenStore } from '../approvals/tokens';
 import { createCredential } from '../clients/credentials';
 import { setEntraTimeout } from '../clients/entra';

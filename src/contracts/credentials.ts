@@ -56,28 +56,6 @@ export type ProvisionedCredential =
       subject: string;
       audiences: string[];
     };
-
-/** `ensureCertificate`: the app's certificate in Key Vault (names and ids only; the key stays in the vault). */
-export interface EnsureCertificateInput {
-  integrationId: string;
-  role: string;
-  appId: string;
-  /** The Key Vault certificate name (the app's secret name with `-cert` appended). */
-  certificateName: string;
-  /** X.500 subject of the self-signed certificate, `CN=<appId or the profile's name>`. */
-  subject: string;
-  validityMonths: number;
-  /** Rotation: a version newer than this one is wanted (created when none exists). */
-  afterVersion?: string;
-}
-
-export interface CertificateResult extends CertificateFacts {
-  /** Whether the version did not exist when this execution started (it, or an overlapping one, created it). */
-  created: boolean;
-  /** ISO time Key Vault created the version. */
-  createdOn: string;
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Entra certificate and federated credentials (src/activities/key-credentials.ts)
 
@@ -135,6 +113,27 @@ export interface RemoveClientSecretsInput {
 export interface RemoveClientSecretsResult {
   /** The keyIds removed by this call (those already gone are not listed). */
   removed: string[];
+}
+
+/** `ensureCertificate`: the app's certificate in Key Vault (names and ids only; the key stays in the vault). */
+export interface EnsureCertificateInput {
+  integrationId: string;
+  role: string;
+  appId: string;
+  /** The Key Vault certificate name (the app's secret name with `-cert` appended). */
+  certificateName: string;
+  /** X.500 subject of the self-signed certificate, `CN=<appId or the profile's name>`. */
+  subject: string;
+  validityMonths: number;
+  /** Rotation: a version newer than this one is wanted (created when none exists). */
+  afterVersion?: string;
+}
+
+export interface CertificateResult extends CertificateFacts {
+  /** Whether the version did not exist when this execution started (it, or an overlapping one, created it). */
+  created: boolean;
+  /** ISO time Key Vault created the version. */
+  createdOn: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -72,7 +72,9 @@ export type FindingKind =
   | 'secret-disabled'
   | 'secret-expired'
   /** An app registration of the integration is gone. */
-  | 'app-missing';
+  | 'app-missing'
+  /** The federated identity credential the integration set up is gone or trusts another issuer, subject or audience. */
+  | 'federated-drift';
 
 export interface HealthFinding {
   kind: FindingKind;

@@ -3,6 +3,7 @@
  * Everything here is stored in orchestration history: ids, names, versions, column values of non-secret ServiceNow
  * fields and credential key ids and dates, never a secret value.
  */
+import type { AppCredentialState } from '../registry/types';
 import type { HealthFinding } from './fleet';
 import type { ExpectedRecord, IntegrationRef } from './provision';
 import type { ProvisionInput } from '../orchestrators/provision-types';
@@ -33,7 +34,17 @@ export interface HealthInput {
 export interface IntegrationSnapshot {
   found: boolean;
   status?: IntegrationStatus;
-  apps: Record<string, { appId: string; objectId: string; secretName: string; secretVersion?: string; keyId?: string }>;
+  apps: Record<
+    string,
+    {
+      appId: string;
+      objectId: string;
+      secretName: string;
+      secretVersion?: string;
+      keyId?: string;
+      credential?: AppCredentialState['credential'];
+    }
+  >;
   serviceNow: Record<string, string>;
   /** The findings of the last check, to tell new findings from persisting ones. */
   previous: HealthFinding[];
@@ -56,6 +67,8 @@ export interface InspectEntraInput extends IntegrationRef {
     secretName?: string;
     secretVersion?: string;
     keyId?: string;
+    /** A federated identity credential the registry recorded (workload identity federation): compared as it is now. */
+    federated?: { name: string; issuer: string; subject: string };
   }[];
 }
 
@@ -80,6 +93,12 @@ export interface ObservedApp {
   ownKeyIds: string[];
   /** The Key Vault version the registry names. */
   secret?: { name: string; version: string; found: boolean; enabled?: boolean; expiresOn?: string };
+  /** The federated identity credential the registry names, as Graph has it now (absent: not found). */
+  federated?: {
+    name: string;
+    expected: { issuer: string; subject: string };
+    found?: { issuer: string; subject: string; audiences: string[] };
+  };
 }
 export interface InspectEntraResult {
   apps: ObservedApp[];

@@ -8,7 +8,7 @@
  * 5xx, network); it RETURNS `{ ok: false, failure }` for failures a retry cannot fix (400 validation, 401, 403), so the
  * orchestrator turns them into a clear failure or a manual action.
  */
-import type { CredentialKind, ProvisionedCredential } from './credentials';
+import type { CertificateRef, CredentialKind, ProvisionedCredential } from './credentials';
 import type { TicketRef } from '../registry/types';
 
 /** What every activity needs to know about the integration it works on (no secrets). */
@@ -348,6 +348,8 @@ export interface RunChecksInput extends IntegrationRef {
   checks: import('../profiles/types').CheckSpec[];
   /** The certificate version each certificate-credential app uses (for the `certificateToken` check). */
   certificates?: Array<{ role: string } & import('./credentials').CertificateRef>;
+  /** The federated identity credential each federated app holds (for the `federatedCredential` check). */
+  federated?: { role: string; name: string; issuer: string; subject: string; audiences: string[] }[];
   /**
    * The rendered non-secret fields of each ServiceNow record (what ensureServiceNowRecord was given), compared on
    * read-back by the `recordsConsistent` check (e.g. oauth_entity.client_id = the outbound app id).
@@ -427,7 +429,15 @@ export type CreatedObject =
    */
   | { kind: 'certificate'; role: string; certificateName: string; version: string; retire?: boolean }
   /** A key credential (certificate) this run added to an app: compensation removes it from the app. */
-  | { kind: 'keyCredential'; role: string; appObjectId: string; keyId: string; retire?: boolean }
+  | {
+      kind: 'keyCredential';
+      role: string;
+      appObjectId: string;
+      keyId: string;
+      /** The certificate version of the key credential (signs removeKey's proof while it is valid). */
+      proof?: CertificateRef;
+      retire?: boolean;
+    }
   /** A federated identity credential this run added to an app: compensation deletes it. */
   | { kind: 'federatedCredential'; role: string; appObjectId: string; name: string; retire?: boolean }
   /**

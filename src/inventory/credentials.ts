@@ -57,12 +57,20 @@ export const credentialRowSchema = z.object({
   /** The integration's status. */
   status: z.enum(INTEGRATION_STATUSES),
   role: z.string(),
-  /** `client-secret`: an Entra client secret kept in Key Vault; `federated`: an app without a secret. */
-  kind: z.enum(['client-secret', 'federated']),
+  /**
+   * `client-secret`: an Entra client secret kept in Key Vault; `certificate`: a key credential whose certificate is
+   * kept in Key Vault (ServiceNow signs private-key JWTs with it); `federated`: an app without a secret or certificate
+   * of ours (a federated identity credential, or an existing service principal).
+   */
+  kind: z.enum(['client-secret', 'certificate', 'federated']),
   appId: z.string().nullable(),
   keyId: z.string().nullable(),
   secretName: z.string().nullable(),
   secretVersion: z.string().nullable(),
+  /** Certificates: the Key Vault certificate, its version in use and its SHA-1 thumbprint (base64url `x5t`). */
+  certificateName: z.string().nullable(),
+  certificateVersion: z.string().nullable(),
+  thumbprint: z.string().nullable(),
   /** When Key Vault created the secret version in use (recorded when it was written or adopted). */
   created: iso.nullable(),
   expires: iso.nullable(),
@@ -210,31 +218,43 @@ export function credentialRows(record: IntegrationRecord, policy: DuePolicy, now
       appId: app?.appId || spec?.existing?.appId || null,
       lastVerified: verified,
     };
-    if (!withSecret || !app)
+    const noCertificate = { certificateName: null, certificateVersion: null, thumbprint: null };
+    const cert = app?.credential?.kind === 'certificate' ? app.credential : undefined;
+    if (!withSecret || !app || app.credential?.kind === 'federated')
       return {
         ...base,
-        kind: withSecret ? ('client-secret' as const) : ('federated' as const),
+        kind: withSecret && !app?.credential ? ('client-secret' as const) : ('federated' as const),
         keyId: null,
         secretName: null,
         secretVersion: null,
+        ...noCertificate,
         created: null,
         expires: null,
         nextRotation: null,
         rotationDue: false,
         consumers: [],
       };
+    const expiresOn = cert?.expiresOn ?? app.expiresOn;
     const due =
       record.status === 'active'
         ? dueInstant(
             {
-              ...(app.expiresOn ? { expiresOn: new Date(app.expiresOn) } : {}),
+              ...(expiresOn ? { expiresOn: new Date(expiresOn) } : {}),
               ...(app.createdOn ? { createdOn: new Date(app.createdOn) } : {}),
             },
             policy,
             now,
           )
         : undefined;
-    const confirmations = (app.confirmations ?? []).filter((c) => app.keyId !== undefined && c.keyId === app.keyId);
+    const inUse = cert?.keyId ?? app.keyId;
+    // The product writes a certificate's keystore into ServiceNow itself: its ServiceNow consumer holds the one in use.
+    const confirmations = cert
+      ? (spec?.secretConsumers ?? []).flatMap((c) =>
+          c.kind === 'servicenow' && record.status === 'active'
+            ? [{ consumer: consumerKey(c), keyId: cert.keyId, at: record.updatedAt, by: 'system' }]
+            : [],
+        )
+      : (app.confirmations ?? []).filter((c) => inUse !== undefined && c.keyId === inUse);
     const consumers: ConsumerRow[] = (spec?.secretConsumers ?? []).map((c) => {
       const key = consumerKey(c);
       const confirmation = confirmations.find((x) => x.consumer === key);
@@ -257,12 +277,15 @@ export function credentialRows(record: IntegrationRecord, policy: DuePolicy, now
     });
     return {
       ...base,
-      kind: 'client-secret' as const,
-      keyId: app.keyId ?? null,
-      secretName: app.secretName || null,
-      secretVersion: app.secretVersion ?? null,
-      created: app.createdOn ?? null,
-      expires: app.expiresOn ?? null,
+      kind: cert ? ('certificate' as const) : ('client-secret' as const),
+      keyId: inUse ?? null,
+      secretName: cert ? null : app.secretName || null,
+      secretVersion: cert ? null : (app.secretVersion ?? null),
+      ...(cert
+        ? { certificateName: cert.certificateName, certificateVersion: cert.version, thumbprint: cert.x5t }
+        : noCertificate),
+      created: cert ? null : (app.createdOn ?? null),
+      expires: expiresOn ?? null,
       nextRotation: due ? due.dueAt.toISOString() : null,
       rotationDue: due ? due.reasons.length > 0 : false,
       consumers,
@@ -315,6 +338,9 @@ export const CSV_COLUMNS = [
   'keyId',
   'secretName',
   'secretVersion',
+  'certificateName',
+  'certificateVersion',
+  'thumbprint',
   'created',
   'expires',
   'nextRotation',
@@ -351,6 +377,9 @@ function csvValues(r: CredentialRow): Record<(typeof CSV_COLUMNS)[number], strin
     keyId: r.keyId ?? '',
     secretName: r.secretName ?? '',
     secretVersion: r.secretVersion ?? '',
+    certificateName: r.certificateName ?? '',
+    certificateVersion: r.certificateVersion ?? '',
+    thumbprint: r.thumbprint ?? '',
     created: r.created ?? '',
     expires: r.expires ?? '',
     nextRotation: r.nextRotation ?? '',

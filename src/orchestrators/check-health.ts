@@ -120,6 +120,16 @@ export const checkIntegrationHealth: OrchestrationHandler = function* (context: 
             ...(reg.secretName ? { secretName: reg.secretName } : {}),
             ...(reg.secretVersion ? { secretVersion: reg.secretVersion } : {}),
             ...(reg.keyId ? { keyId: reg.keyId } : {}),
+            ...(reg.credential?.kind === 'certificate' ? { keyId: reg.credential.keyId } : {}),
+            ...(reg.credential?.kind === 'federated'
+              ? {
+                  federated: {
+                    name: reg.credential.name,
+                    issuer: reg.credential.issuer,
+                    subject: reg.credential.subject,
+                  },
+                }
+              : {}),
           });
         else missingApps.push({ role: spec.role, exists: false, credentials: [], ownKeyIds: [] });
       }
@@ -183,7 +193,12 @@ export const checkIntegrationHealth: OrchestrationHandler = function* (context: 
 
       step('checks');
       const checks = yield* runChecks(p, snapshot, observed, values);
-      const inUse = Object.fromEntries(Object.entries(snapshot.apps).map(([role, a]) => [role, a.keyId]));
+      const inUse = Object.fromEntries(
+        Object.entries(snapshot.apps).map(([role, a]) => [
+          role,
+          a.credential?.kind === 'certificate' ? a.credential.keyId : a.keyId,
+        ]),
+      );
       const findings = detectDrift(
         { records: approved, grants, ownUsers, serviceNow: sn, apps: observed, inUse, now: iso() },
         checks,

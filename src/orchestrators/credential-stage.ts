@@ -16,7 +16,7 @@ import type { CredentialKind, ProvisionedCredential } from '../contracts/credent
 import type { AppResult, IntegrationRef } from '../contracts/provision';
 import { credentialKinds, serviceNowConsumerRecord } from '../profiles/credential-kinds';
 import { renderTemplate, type TemplateValues } from '../profiles/template';
-import type { IntegrationProfile } from '../profiles/types';
+import type { CheckSpec, IntegrationProfile } from '../profiles/types';
 import { activities, call, callAll, RETRY } from './calls';
 import { secretNameFor } from './provision-values';
 import type { ProvisionInput, ProvisionStatus } from './provision-types';
@@ -117,7 +117,13 @@ export function* ensureAppCredentials(
     if (!r.ok) throw s.fail(`key credential of the ${app.role} app: ${r.failure.message}`);
     const c = certs[i] as Extract<(typeof certs)[number], { ok: true }>;
     if (r.added)
-      status.created.push({ kind: 'keyCredential', role: app.role, appObjectId: app.objectId, keyId: r.keyId });
+      status.created.push({
+        kind: 'keyCredential',
+        role: app.role,
+        appObjectId: app.objectId,
+        keyId: r.keyId,
+        proof: { certificateName: c.certificateName, version: c.version },
+      });
     status.credentials.push({
       role: app.role,
       kind: 'certificate',
@@ -130,40 +136,30 @@ export function* ensureAppCredentials(
   }
 
   const issuer = s.input.endpoints.instanceUrl.replace(/\/+$/, '');
-  const feds = yield* callAll(
-    context,
-    activities.ensureFederatedCredential,
-    fedApps.map((a) => ({
-      ...ref,
-      role: a.role,
-      appObjectId: a.objectId,
-      name: federatedCredentialNameFor(ref.integrationId),
-      issuer,
-      subject: renderTemplate(support.federatedSubject ?? '{apps.' + a.role + '.appId}', {
-        ...s.values,
-        [`apps.${a.role}.appId`]: a.appId,
-      }),
-      audiences: [FEDERATED_AUDIENCE],
-    })),
-    RETRY.graph,
-  );
+  const wanted = fedApps.map((a) => ({
+    appObjectId: a.objectId,
+    name: federatedCredentialNameFor(ref.integrationId),
+    issuer,
+    subject: renderTemplate(support.federatedSubject ?? `{apps.${a.role}.appId}`, {
+      ...s.values,
+      [`apps.${a.role}.appId`]: a.appId,
+    }),
+    audiences: [FEDERATED_AUDIENCE],
+  }));
+  const feds = yield* callAll(context, activities.ensureFederatedCredential, wanted, RETRY.graph);
   for (const [i, r] of feds.entries()) {
     const app = fedApps[i];
     if (!r.ok) throw s.fail(`federated credential of the ${app.role} app: ${r.failure.message}`);
+    const w = wanted[i];
     if (r.created)
-      status.created.push({
-        kind: 'federatedCredential',
-        role: app.role,
-        appObjectId: app.objectId,
-        name: r.name,
-      });
+      status.created.push({ kind: 'federatedCredential', role: app.role, appObjectId: app.objectId, name: w.name });
     status.credentials.push({
       role: app.role,
       kind: 'federated',
-      name: r.name,
-      issuer: r.issuer,
-      subject: r.subject,
-      audiences: r.audiences,
+      name: w.name,
+      issuer: w.issuer,
+      subject: w.subject,
+      audiences: w.audiences,
     });
   }
 }
@@ -237,4 +233,31 @@ export function* ensureServiceNowCredentials(
   }
 }
 
-export type { ProvisionedCredential };
+/**
+ * The checks of a provisioning with non-secret credentials: a token check of an app with a certificate asks with a
+ * client assertion its certificate signs (as ServiceNow's JWT provider will); a federated app's token check becomes a
+ * check of its federated credential (only the instance can sign its assertions).
+ */
+export function checksFor(checks: CheckSpec[], kinds: Record<string, CredentialKind>): CheckSpec[] {
+  return checks.map((c) =>
+    (c.kind === 'outboundToken' || c.kind === 'graphToken') && kinds[c.app]
+      ? {
+          kind: kinds[c.app] === 'certificate' ? ('certificateToken' as const) : ('federatedCredential' as const),
+          app: c.app,
+        }
+      : c,
+  );
+}
+
+/** What the checks activity needs of the credentials (names, versions and values only). */
+export function checkCredentials(credentials: ProvisionedCredential[] | undefined) {
+  const certificates = (credentials ?? []).flatMap((c) =>
+    c.kind === 'certificate' ? [{ role: c.role, certificateName: c.certificateName, version: c.version }] : [],
+  );
+  const federated = (credentials ?? []).flatMap((c) =>
+    c.kind === 'federated'
+      ? [{ role: c.role, name: c.name, issuer: c.issuer, subject: c.subject, audiences: c.audiences }]
+      : [],
+  );
+  return { ...(certificates.length ? { certificates } : {}), ...(federated.length ? { federated } : {}) };
+}

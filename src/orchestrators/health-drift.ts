@@ -140,19 +140,41 @@ export function entraDrift(input: Pick<DriftInput, 'apps' | 'inUse' | 'now'>): H
     const keyId = input.inUse[app.role];
     if (keyId) {
       const used = app.credentials.find((c) => lower(c.keyId) === lower(keyId));
+      const what = used?.type === 'key' || app.secret === undefined ? 'credential' : 'client secret';
       if (!used)
         out.push({
           kind: 'credential-missing',
           subject: `credential-missing:${app.role}:${lower(keyId)}`,
-          detail: `the client secret in use (keyId ${keyId}) is no longer on the ${app.role} app: rotate it`,
+          detail: `the ${what} in use (keyId ${keyId}) is no longer on the ${app.role} app: rotate it`,
           repairable: false,
         });
       else if (used.endDateTime && Date.parse(used.endDateTime) <= now)
         out.push({
           kind: 'credential-expired',
           subject: `credential-expired:${app.role}:${lower(keyId)}`,
-          detail: `the client secret in use (keyId ${keyId}) on the ${app.role} app expired at ${used.endDateTime}: rotate it`,
+          detail: `the ${what} in use (keyId ${keyId}) on the ${app.role} app expired at ${used.endDateTime}: rotate it`,
           repairable: false,
+        });
+    }
+    const f = app.federated;
+    if (f) {
+      const differs = !f.found
+        ? ['missing']
+        : [
+            ...(f.found.issuer !== f.expected.issuer ? [`issuer ${f.found.issuer}`] : []),
+            ...(f.found.subject !== f.expected.subject ? [`subject ${f.found.subject}`] : []),
+            ...(f.found.audiences.length !== 1 || f.found.audiences[0] !== 'api://AzureADTokenExchange'
+              ? [`audiences ${f.found.audiences.join(', ')}`]
+              : []),
+          ];
+      if (differs.length)
+        out.push({
+          kind: 'federated-drift',
+          subject: `federated:${app.role}:${f.name}`,
+          detail: f.found
+            ? `the federated credential ${f.name} of the ${app.role} app now has ${differs.join('; ')} (approved: issuer ${f.expected.issuer}, subject ${f.expected.subject})`
+            : `the federated credential ${f.name} of the ${app.role} app is gone: ServiceNow can no longer get tokens`,
+          repairable: true,
         });
     }
     const s = app.secret;

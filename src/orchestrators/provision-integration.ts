@@ -31,6 +31,8 @@ import { awaitApproval } from './approval-gate';
 import {
   ensureAppCredentials,
   ensureServiceNowCredentials,
+  checkCredentials,
+  checksFor,
   nonSecretKinds,
   type CredentialStage,
   type InstanceCredentialSupport,
@@ -622,7 +624,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     // h. Connectivity checks, retried while Entra propagates new secrets. The records must hold what was approved.
     expectedRecords.push(...expectedRecordsOf(records, values));
     step('checks');
-    status.checks = yield* runChecks(context, input, status, profile.checks, expectedRecords);
+    status.checks = yield* runChecks(context, input, status, checksFor(profile.checks, kinds), expectedRecords);
     outcome = status.checks.every((c) => c.ok) ? 'active' : 'checks-failed';
     // An app that moved from a client secret to a certificate or federation: the secret goes only now, after the new
     // credential was proven (from the app and from Key Vault; ServiceNow's field was cleared when it switched).
@@ -786,7 +788,7 @@ function* runChecks(
         ...input.ref,
         apps: status.apps,
         secrets: status.secrets,
-        ...(status.credentials?.length ? { credentials: status.credentials } : {}),
+        ...checkCredentials(status.credentials),
         records: status.records,
         checks,
         expectedRecords,

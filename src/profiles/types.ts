@@ -154,6 +154,12 @@ export type CheckSpec =
    */
   | { kind: 'certificateToken'; app: string }
   /**
+   * The app's federated identity credential (workload identity federation) still trusts exactly the ServiceNow
+   * instance as issuer, the subject it signs and the exchange audience. The product cannot sign as the instance, so
+   * this is what stands for a token check of a federated app.
+   */
+  | { kind: 'federatedCredential'; app: string }
+  /**
    * The app's service principal, found in Microsoft Graph by appId, has the object id that is the `user_name` of the
    * ServiceNow user the `user` record ensured, and that user is active, not locked out, and holds `roles`.
    */

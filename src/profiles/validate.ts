@@ -157,8 +157,8 @@ export function profileProblems(p: IntegrationProfile): string[] {
       else if (user.table !== 'sys_user')
         problems.push(`check servicePrincipalUser: record ${c.user} is not a sys_user`);
     }
-    if (c.kind === 'certificateToken' && !roles.has(c.app))
-      problems.push(`check certificateToken names app '${c.app}', which is not declared`);
+    if ((c.kind === 'certificateToken' || c.kind === 'federatedCredential') && !roles.has(c.app))
+      problems.push(`check ${c.kind} names app '${c.app}', which is not declared`);
     if (c.kind === 'oidcMetadata' && !records.has(c.record))
       problems.push(`check oidcMetadata names record '${c.record}', which is not declared`);
   }

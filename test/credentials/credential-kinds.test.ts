@@ -13,6 +13,7 @@ import { entraIdSpoke } from '../../src/profiles/entra-id-spoke';
 import { m365SupportAad } from '../../src/profiles/m365-support-aad';
 import { copilotServiceNowFederated } from '../../src/profiles/copilot-servicenow-federated';
 import { profileProblems } from '../../src/profiles/validate';
+import { credentialRows } from '../../src/inventory/credentials';
 import { priorState } from '../../src/registry/prior';
 import type { IntegrationRecord } from '../../src/registry/types';
 
@@ -47,8 +48,7 @@ describe('options.credential at the edge', () => {
       options: { credential: 'pfx', testEnvironment: 'yes' },
     });
     expect(r.ok).toBe(false);
-    if (!r.ok)
-      expect(r.problems.map((p) => p.field).sort()).toEqual(['options.credential', 'options.testEnvironment']);
+    if (!r.ok) expect(r.problems.map((p) => p.field).sort()).toEqual(['options.credential', 'options.testEnvironment']);
   });
 });
 
@@ -185,5 +185,58 @@ describe('the registry keeps the credential kind', () => {
       },
     });
     expect(priorState(r).priorSecretRoles).toBeUndefined();
+  });
+});
+
+describe('the credential inventory lists certificates', () => {
+  it('shows the certificate, not a secret, for an app that moved to one, and federated apps without secret fields', () => {
+    const policy = { windowDays: 30, maxAgeDays: 90 };
+    const now = new Date('2026-12-03T00:00:00.000Z');
+    const row = (credential: IntegrationRecord['apps'][string]['credential']): IntegrationRecord => ({
+      id: 'sn-dev1-0123abcd',
+      profile: 'entra-id-spoke',
+      tenant: 't',
+      tenantName: 'T',
+      serviceNowInstance: 'dev1',
+      status: 'active',
+      instanceId: 'provision-sn-dev1-0123abcd',
+      apps: { spoke: { appId: 'a', objectId: 'o', secretName: '', ...(credential ? { credential } : {}) } },
+      serviceNow: { provider: 'p1' },
+      checks: [],
+      createdAt: '2026-12-01T00:00:00.000Z',
+      updatedAt: '2026-12-02T00:00:00.000Z',
+    });
+    const [cert] = credentialRows(
+      row({
+        kind: 'certificate',
+        certificateName: 'sn-dev1-0123abcd-spoke-cert',
+        version: 'cv1',
+        x5t: 'dGh1bWI',
+        keyId: 'kc1',
+        expiresOn: '2026-12-20T00:00:00.000Z',
+      }),
+      policy,
+      now,
+    );
+    expect(cert).toMatchObject({
+      kind: 'certificate',
+      keyId: 'kc1',
+      secretName: null,
+      secretVersion: null,
+      certificateName: 'sn-dev1-0123abcd-spoke-cert',
+      certificateVersion: 'cv1',
+      thumbprint: 'dGh1bWI',
+      expires: '2026-12-20T00:00:00.000Z',
+      rotationDue: true,
+    });
+    expect(cert.consumers).toEqual([
+      expect.objectContaining({ record: 'provider', confirmed: true, confirmedBy: 'system' }),
+    ]);
+    const [fed] = credentialRows(
+      row({ kind: 'federated', name: 'm365-snow-x', issuer: 'https://dev1.service-now.com', subject: 's' }),
+      policy,
+      now,
+    );
+    expect(fed).toMatchObject({ kind: 'federated', secretName: null, certificateName: null, expires: null });
   });
 });

@@ -68,23 +68,18 @@ export class LocalCertificateKeys implements CertificateKeys {
     return { ...facts, cerBase64: der.toString('base64') };
   }
 
-  /** Creates a version under a random version id (a fresh key and self-signed certificate) and returns its ref. */
-  create(
-    certificateName: string,
-    opts: { subject?: string; validityDays?: number; bits?: number } = {},
-  ): CertificateRef {
+  /** Creates a version with a fresh random version id (as Key Vault names versions) and returns its ref. */
+  create(certificateName: string, opts: LocalCertificateOptions & { validityDays?: number } = {}): CertificateRef {
     const ref = { certificateName, version: randomBytes(16).toString('hex') };
-    const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    const notBefore = opts.notBefore ?? new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
     this.add(ref, {
-      ...(opts.bits ? { bits: opts.bits } : {}),
-      ...(opts.subject ? { subject: opts.subject } : {}),
+      ...opts,
       notBefore,
-      notAfter: new Date(notBefore.getTime() + (opts.validityDays ?? 365) * 86_400_000),
+      ...(opts.validityDays ? { notAfter: new Date(notBefore.getTime() + opts.validityDays * 86_400_000) } : {}),
     });
     return ref;
   }
 
-  /** The public facts of a version created here. */
   facts(ref: CertificateRef): CertificateFacts {
     return this.entry(ref).facts;
   }

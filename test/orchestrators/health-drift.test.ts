@@ -177,3 +177,62 @@ describe('detectDrift and diffFindings', () => {
     expect(d.cleared).toEqual(['a']);
   });
 });
+
+describe('entraDrift for certificate and federated credentials', () => {
+  const fed = (found?: { issuer: string; subject: string; audiences: string[] }): ObservedApp =>
+    app({
+      credentials: [],
+      ownKeyIds: [],
+      secret: undefined,
+      federated: {
+        name: 'm365-snow-x',
+        expected: { issuer: 'https://dev1.service-now.com', subject: 'sub-1' },
+        ...(found ? { found } : {}),
+      },
+    });
+
+  it('finds nothing while the federated credential holds the approved issuer, subject and exchange audience', () => {
+    const ok = { issuer: 'https://dev1.service-now.com', subject: 'sub-1', audiences: ['api://AzureADTokenExchange'] };
+    expect(entraDrift({ apps: [fed(ok)], inUse: {}, now: NOW })).toEqual([]);
+  });
+
+  it.each([
+    ['gone', undefined, /is gone/],
+    [
+      'another issuer',
+      { issuer: 'https://evil.example', subject: 'sub-1', audiences: ['api://AzureADTokenExchange'] },
+      /issuer https:\/\/evil/,
+    ],
+    [
+      'another subject',
+      { issuer: 'https://dev1.service-now.com', subject: 'x', audiences: ['api://AzureADTokenExchange'] },
+      /subject x/,
+    ],
+    [
+      'another audience',
+      { issuer: 'https://dev1.service-now.com', subject: 'sub-1', audiences: ['api://other'] },
+      /audiences api:\/\/other/,
+    ],
+  ])('reports a federated credential that is %s (repairable: re-provisioning puts it back)', (_n, found, detail) => {
+    const out = entraDrift({ apps: [fed(found)], inUse: {}, now: NOW });
+    expect(out).toEqual([
+      expect.objectContaining({
+        kind: 'federated-drift',
+        subject: 'federated:outbound:m365-snow-x',
+        repairable: true,
+        detail: expect.stringMatching(detail),
+      }),
+    ]);
+  });
+
+  it('names a missing certificate a credential, not a client secret', () => {
+    const out = entraDrift({
+      apps: [app({ credentials: [], ownKeyIds: ['kc1'], secret: undefined })],
+      inUse: { outbound: 'kc1' },
+      now: NOW,
+    });
+    expect(out).toEqual([
+      expect.objectContaining({ kind: 'credential-missing', detail: expect.stringMatching(/^the credential in use/) }),
+    ]);
+  });
+});
