@@ -18,6 +18,7 @@ import { ApprovalTokenStore } from '../approvals/tokens';
 import { createCredential } from '../clients/credentials';
 import { setEntraTimeout } from '../clients/entra';
 import { createGraphClient } from '../clients/graph';
+import type { CertificateKeys } from '../clients/certificate-keys';
 import { createSecretClient } from '../clients/keyvault';
 import {
   createCertificateClient,
