@@ -1,3 +1,4 @@
+import type { JsonWebKey } from 'node:crypto';
 import { bootstrapPlan } from '../src/bootstrap/plan';
 import { controlPlaneRoles } from '../src/bootstrap/roles';
 import { allProfiles } from '../src/profiles';
@@ -71,7 +72,17 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const origins: Record<string, string> = {};
   const origin = (name: string) => () => origins[name] ?? '';
 
-  const entra = createEntra({ clock, directory, origin: origin('entra'), graphOrigin: origin('graph') }, opts.entra);
+  // Federated client assertions: Entra finds the issuer's keys as it would through the issuer's OpenID configuration;
+  // the ServiceNow stand-in publishes each instance's (created after Entra, so looked up at use).
+  let servicenowRef: { instanceJwks(issuer: string): { keys: Record<string, unknown>[] } | undefined } | undefined;
+  const entra = createEntra(
+    { clock, directory, origin: origin('entra'), graphOrigin: origin('graph') },
+    {
+      issuerKeys: (issuer: string) =>
+        Promise.resolve(servicenowRef?.instanceJwks(issuer)?.keys as JsonWebKey[] | undefined),
+      ...opts.entra,
+    },
+  );
   const graph = createGraph({ clock, directory, origin: origin('graph') }, opts.graph);
   const keyvault = createKeyVault(
     {
@@ -84,6 +95,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     opts.keyvault,
   );
   const servicenow = createServiceNow({ clock, origin: origin('servicenow') }, opts.servicenow);
+  servicenowRef = servicenow;
 
   const instance = servicenow.instances[0] ?? 'dev00000';
   const authMode = opts.serviceNowAuth ?? 'entra';

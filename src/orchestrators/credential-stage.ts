@@ -12,8 +12,14 @@
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 
-import type { CredentialKind, ProvisionedCredential } from '../contracts/credentials';
-import type { AppResult, IntegrationRef } from '../contracts/provision';
+import {
+  FEDERATION_AUDIENCE,
+  federationSubject,
+  type CredentialKind,
+  type ProvisionedCredential,
+  type WifColumns,
+} from '../contracts/credentials';
+import type { AppResult, IntegrationRef, RecordResult } from '../contracts/provision';
 import { credentialKinds, serviceNowConsumerRecord } from '../profiles/credential-kinds';
 import { renderTemplate, type TemplateValues } from '../profiles/template';
 import type { CheckSpec, IntegrationProfile } from '../profiles/types';
@@ -29,8 +35,12 @@ export const certificateNameFor = (integrationId: string, role: string): string 
 export const federatedCredentialNameFor = (integrationId: string): string =>
   `m365-snow-${integrationId}`.toLowerCase().slice(0, 120);
 
-/** The exchange audience Entra expects in federated assertions (Microsoft Learn, workload identity federation). */
-export const FEDERATED_AUDIENCE = 'api://AzureADTokenExchange';
+/** What the run created among the records of a credential chain: removed by compensation. */
+function recordCreated(status: ProvisionStatus, records: RecordResult[]): void {
+  for (const r of records)
+    if (r.created && r.sysId && !status.created.some((c) => c.kind === 'record' && c.sysId === r.sysId))
+      status.created.push({ kind: 'record', key: r.key, table: r.table, sysId: r.sysId });
+}
 
 /** Role → kind for the apps of this provisioning that get a certificate or federated credential. */
 export function nonSecretKinds(profile: IntegrationProfile, input: ProvisionInput): Record<string, CredentialKind> {
@@ -53,7 +63,9 @@ export interface CredentialStage {
 export interface InstanceCredentialSupport {
   sendAsValue?: string;
   providerColumn?: string;
-  federatedSubject?: string;
+  thumbprintColumn?: string;
+  connectionTable?: string;
+  columns?: WifColumns;
 }
 
 /**
@@ -63,7 +75,6 @@ export interface InstanceCredentialSupport {
 export function* ensureAppCredentials(
   s: CredentialStage,
   apps: AppResult[],
-  support: InstanceCredentialSupport,
   validityMonths: number,
 ): Generator<Task, void, unknown> {
   const kinds = nonSecretKinds(s.profile, s.input);
@@ -140,11 +151,8 @@ export function* ensureAppCredentials(
     appObjectId: a.objectId,
     name: federatedCredentialNameFor(ref.integrationId),
     issuer,
-    subject: renderTemplate(support.federatedSubject ?? `{apps.${a.role}.appId}`, {
-      ...s.values,
-      [`apps.${a.role}.appId`]: a.appId,
-    }),
-    audiences: [FEDERATED_AUDIENCE],
+    subject: federationSubject(ref.integrationId, a.role),
+    audiences: [FEDERATION_AUDIENCE],
   }));
   const feds = yield* callAll(context, activities.ensureFederatedCredential, wanted, RETRY.graph);
   for (const [i, r] of feds.entries()) {
@@ -198,12 +206,12 @@ export function* ensureServiceNowCredentials(
           oauthEntity: { table: spec.table, sysId: record.sysId },
           sendAsValue: support.sendAsValue ?? '',
           providerColumn: support.providerColumn ?? '',
+          ...(support.thumbprintColumn ? { thumbprintColumn: support.thumbprintColumn } : {}),
         },
         RETRY.service,
       );
       if (!r.ok) throw s.fail(`ServiceNow keystore of the ${cred.role} app: ${r.failure.message}`);
-      for (const c of r.created ?? [])
-        status.created.push({ kind: 'record', key: c.key, table: c.table, sysId: c.sysId });
+      recordCreated(status, r.records);
       if (r.manualAction) status.manualActions.push(r.manualAction);
       cred.serviceNow = {
         certificateSysId: r.certificateSysId,
@@ -219,14 +227,13 @@ export function* ensureServiceNowCredentials(
           role: cred.role,
           clientId: appId,
           tenantId: s.values.tenantId ?? ref.tenant,
-          oauthEntity: { table: spec.table, sysId: record.sysId },
-          subject: cred.subject,
+          ...(support.connectionTable ? { connectionTable: support.connectionTable } : {}),
+          ...(support.columns ? { columns: support.columns } : {}),
         },
         RETRY.service,
       );
       if (!r.ok) throw s.fail(`ServiceNow federation of the ${cred.role} app: ${r.failure.message}`);
-      for (const c of r.created ?? [])
-        status.created.push({ kind: 'record', key: c.key, table: c.table, sysId: c.sysId });
+      recordCreated(status, r.records);
       if (r.manualAction) status.manualActions.push(r.manualAction);
     }
     context.df.setCustomStatus(status);

@@ -260,7 +260,9 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       support = {
         ...(r.certificate.sendAsValue ? { sendAsValue: r.certificate.sendAsValue } : {}),
         ...(r.certificate.providerColumn ? { providerColumn: r.certificate.providerColumn } : {}),
-        ...(r.federated.subject ? { federatedSubject: r.federated.subject } : {}),
+        ...(r.certificate.thumbprintColumn ? { thumbprintColumn: r.certificate.thumbprintColumn } : {}),
+        ...(r.federated.connectionTable ? { connectionTable: r.federated.connectionTable } : {}),
+        ...(r.federated.columns ? { columns: r.federated.columns } : {}),
       };
     }
 
@@ -410,7 +412,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       fail: (m) => new ProvisionError(m),
     };
     if (Object.keys(kinds).length) step('credentials');
-    yield* ensureAppCredentials(credentialStage, status.apps, support, input.settings.certificateValidityMonths ?? 12);
+    yield* ensureAppCredentials(credentialStage, status.apps, input.settings.certificateValidityMonths ?? 12);
 
     // e. ServiceNow: each record by natural key, in profile order (later records reference earlier sys_ids). Before
     // the first approval only inert records exist: the integration user inactive and locked, the OIDC entity and the
