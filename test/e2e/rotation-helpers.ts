@@ -144,14 +144,18 @@ export async function secretValue(name: string, version?: string): Promise<strin
   return (await getDeps().secrets.getSecret(name, version ? { version } : {})).value ?? '';
 }
 
-/** Provisions an integration of `profile` on `instance` through the HTTP API and sets up its consumers and probe. */
+/**
+ * Provisions an integration of `profile` on `instance` through the HTTP API and sets up its consumers and probe;
+ * `request` adds to the request (e.g. `{ options: { credential: 'certificate' } }`).
+ */
 export async function provisionTracked(
   h: RotationHarness,
   instance: string,
   profile: IntegrationProfile = m365SupportAad,
+  request: Record<string, unknown> = {},
 ): Promise<Tracked> {
   const { stack } = h;
-  const extra = profile.id === m365SupportAad.id ? {} : { profile: profile.id };
+  const extra = { ...(profile.id === m365SupportAad.id ? {} : { profile: profile.id }), ...request };
   const id = await startProvisioning(stack, requestFor(stack, instance, extra));
   await runToApproval(stack, id);
   const decided = await decideFromEmail(stack, approverOf(stack), id, 'approve');
