@@ -109,7 +109,10 @@ export async function assertionWorks(
     client_id: appId,
     client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
     client_assertion: signed.assertion,
-    scope: `${sandbox.urls.graph}/.default`,
+    // The v1 endpoint takes a resource, v2 a scope (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
+    ...(/\/oauth2\/token$/.test(url.pathname)
+      ? { resource: sandbox.urls.graph }
+      : { scope: `${sandbox.urls.graph}/.default` }),
   }).toString();
   const res = await sandbox.entra.handle(
     {

@@ -74,12 +74,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
   // Federated client assertions: Entra finds the issuer's keys as it would through the issuer's OpenID configuration;
   // the ServiceNow stand-in publishes each instance's (created after Entra, so looked up at use).
-  let servicenowRef: { instanceJwks(issuer: string): { keys: Record<string, unknown>[] } | undefined } | undefined;
+  const late: { servicenow?: { instanceJwks(issuer: string): { keys: JsonWebKey[] } | undefined } } = {};
   const entra = createEntra(
     { clock, directory, origin: origin('entra'), graphOrigin: origin('graph') },
     {
-      issuerKeys: (issuer: string) =>
-        Promise.resolve(servicenowRef?.instanceJwks(issuer)?.keys as JsonWebKey[] | undefined),
+      issuerKeys: (issuer: string) => Promise.resolve(late.servicenow?.instanceJwks(issuer)?.keys),
       ...opts.entra,
     },
   );
@@ -95,7 +94,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     opts.keyvault,
   );
   const servicenow = createServiceNow({ clock, origin: origin('servicenow') }, opts.servicenow);
-  servicenowRef = servicenow;
+  late.servicenow = servicenow;
 
   const instance = servicenow.instances[0] ?? 'dev00000';
   const authMode = opts.serviceNowAuth ?? 'entra';

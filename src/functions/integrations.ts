@@ -95,6 +95,20 @@ const appStateSchema = z.object({
   confirmations: z
     .array(z.object({ consumer: z.string(), keyId: z.string(), at: z.string(), by: z.string() }))
     .optional(),
+  /** A certificate or federated credential instead of a client secret (names, versions and thumbprints only). */
+  credential: z
+    .discriminatedUnion('kind', [
+      z.object({
+        kind: z.literal('certificate'),
+        certificateName: z.string(),
+        version: z.string(),
+        x5t: z.string(),
+        keyId: z.string(),
+        expiresOn: z.string(),
+      }),
+      z.object({ kind: z.literal('federated'), name: z.string(), issuer: z.string(), subject: z.string() }),
+    ])
+    .optional(),
 });
 const checkSchema = z.object({
   name: z.string(),

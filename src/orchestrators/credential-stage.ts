@@ -173,20 +173,24 @@ export function* ensureAppCredentials(
 }
 
 /**
- * ServiceNow, after the profile's records exist: the consumer record (an inactive OAuth provider until the approval)
- * is switched to the certificate's keystore chain or to the instance's federation.
+ * ServiceNow: a certificate after the profile's records exist (the consumer record, an inactive OAuth provider until
+ * the approval, is switched to the keystore chain); a federation before them: the Workload Identity Connection's
+ * business rules create the OAuth provider the profile's records then find by their natural key and keep inert
+ * (https://www.servicenow.com/docs/r/platform-security/authentication/configure-wif-azure.html).
  */
 export function* ensureServiceNowCredentials(
   s: CredentialStage,
   support: InstanceCredentialSupport,
+  kind: 'certificate' | 'federated',
 ): Generator<Task, void, unknown> {
   const { context, ref, status, profile } = s;
   for (const cred of status.credentials ?? []) {
+    if (cred.kind !== kind) continue;
     const app = profile.apps.find((a) => a.role === cred.role);
     const recordKey = app ? serviceNowConsumerRecord(profile, app) : undefined;
     const spec = profile.serviceNow.records.find((r) => r.key === recordKey);
     const record = status.records.find((r) => r.key === recordKey);
-    if (!spec || !record?.sysId) {
+    if (!spec || (kind === 'certificate' && !record?.sysId)) {
       if (record?.manualAction) continue; // the record itself was handed off: its hand-off lists the values
       throw s.fail(`the ServiceNow record of the ${cred.role} app is missing`);
     }
@@ -203,7 +207,7 @@ export function* ensureServiceNowCredentials(
           x5t: cred.x5t,
           clientId: appId,
           tokenUrl: renderTemplate(spec.fields.token_url ?? '', s.values),
-          oauthEntity: { table: spec.table, sysId: record.sysId },
+          oauthEntity: { table: spec.table, sysId: record?.sysId ?? '' },
           sendAsValue: support.sendAsValue ?? '',
           providerColumn: support.providerColumn ?? '',
           ...(support.thumbprintColumn ? { thumbprintColumn: support.thumbprintColumn } : {}),

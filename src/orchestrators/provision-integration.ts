@@ -489,11 +489,12 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       context.df.setCustomStatus(status);
     }
     const records = recordsOf(profile, input);
+    yield* ensureServiceNowCredentials(credentialStage, support, 'federated');
     for (const spec of records) {
       if (spec.phase === 'activation') continue;
       yield* ensureRecord(spec, inert ? spec.fields : { ...spec.fields, ...(spec.activate ?? {}) });
     }
-    yield* ensureServiceNowCredentials(credentialStage, support);
+    yield* ensureServiceNowCredentials(credentialStage, support, 'certificate');
     yield* registry({ records: status.records });
     yield* workNote(
       `ServiceNow configured (inactive until approved): ${status.records.map((r) => `${r.table} ${r.sysId ?? '(manual)'}`).join(', ')}.`,
