@@ -616,7 +616,14 @@ export class CertificateStore {
         n: jwk.n,
         e: jwk.e,
       },
-      attributes: { ...this.attributes(ctx, v), exportable: v.exportable },
+      // [sandbox] @azure/keyvault-keys' CryptographyClient refuses locally to use a fetched key before its `nbf`,
+      // judged by the process clock; virtual time (the sandbox clock moved ahead) would make a key created "now" look
+      // not yet valid to it. The stand-in itself still refuses `sign` outside nbf..exp on the sandbox clock (below).
+      attributes: {
+        ...this.attributes(ctx, v),
+        nbf: Math.min(v.nbf, Math.floor(Date.now() / 1000)),
+        exportable: v.exportable,
+      },
       ...(v.tags ? { tags: { ...v.tags } } : {}),
       managed: true,
     };

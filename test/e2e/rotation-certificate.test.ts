@@ -277,6 +277,17 @@ describe('certificate rotation end to end: consumer probe after every event, a f
       const steps = r.t.episodes.map((e) => e.step ?? '');
       expect(steps).toContain('confirm:outbound');
       expect(steps).toContain('rolling-back');
+      // Two re-points of this integration's JWT provider: to the new keystore, then back to the old one.
+      const provider = stack.sandbox.servicenow
+        .records(r.t.instance, 'jwt_provider')
+        .find((p) => p.values.name === `m365-snow ${r.t.id} outbound`);
+      const repoints = stack.sandbox.journal
+        .raw({ service: 'servicenow' })
+        .filter(
+          (e) => e.method === 'PATCH' && e.path.endsWith(`/table/jwt_provider/${String(provider?.values.sys_id)}`),
+        );
+      expect(repoints.length).toBe(2);
+      expect(sysCertificates(r.t)).toHaveLength(2); // the new one was made, validated, and is inactive again
     });
 
     it('Graph refuses removeKey at retirement: rotated, the old key credential reported, the consumer unaffected', async () => {

@@ -161,7 +161,10 @@ export async function provisionTracked(
   const decided = await decideFromEmail(stack, approverOf(stack), id, 'approve');
   if (decided.status !== 200) throw new Error(`approval answered ${decided.status}`);
   const out = await runToEnd(stack, id, { throughApproval: true });
-  if (out.outcome !== 'active') throw new Error(`provisioning of ${id} ended ${out.outcome}`);
+  if (out.outcome !== 'active')
+    throw new Error(
+      `provisioning of ${id} ended ${out.outcome}: ${JSON.stringify(out.checks?.filter((c) => !c.ok) ?? [])}`,
+    );
   const res = await api(stack, 'GET', `/api/integrations/${id}`);
   const view = res.json as IntegrationView;
   const original: Tracked['original'] = {};
