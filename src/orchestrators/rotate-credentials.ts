@@ -518,7 +518,8 @@ function* inboundChecks(
     {
       ...input.ref,
       apps,
-      secrets: work.map((w) => w.newSecret!),
+      // The new client secrets (a certificate role has none: its consumer is ServiceNow's keystore).
+      secrets: work.flatMap((w) => (w.newSecret ? [w.newSecret] : [])),
       records: [],
       checks,
       expectedRecords: [],
