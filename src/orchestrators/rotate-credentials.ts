@@ -183,7 +183,7 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
       context.df.setCustomStatus(status);
     } else {
       yield* workNote(
-        `Credential rotation ${input.operation} started for ${work.map((w) => w.role).join(', ')} (${input.reason}).`,
+        `${work.some((w) => w.cert) ? 'Credential' : 'Secret'} rotation ${input.operation} started for ${work.map((w) => w.role).join(', ')} (${input.reason}).`,
       );
 
       // a + b + c, per role: add, prove, switch the API consumers.
@@ -355,7 +355,7 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
     const summary =
       outcome === 'rotated'
         ? `Rotated ${done.map((d) => `${d.role} (new keyId ${d.newKeyId}, expires ${d.expiresOn})`).join(', ')}; old credentials ${done.every((d) => d.oldRemoved) ? 'removed' : 'partly kept (see orphans)'}.`
-        : `Rotation ${input.operation} did not complete: ${status.error ?? outcome}. The old credentials stay in use.`;
+        : `Rotation ${input.operation} did not complete: ${status.error ?? outcome}. The old ${work.some((w) => w.cert) ? 'credentials' : 'secrets'} stay in use.`;
     yield* workNote(summary);
     yield* call(
       context,
