@@ -38,6 +38,9 @@ const FAULTS = {
   repoint: 'crot-repoint',
   confirm: 'crot-confirm',
   removeKey: 'crot-removekey',
+  throttled: 'crot-throttled',
+  reset: 'crot-reset',
+  unavailable: 'crot-unavail',
 } as const;
 
 interface Registered {
@@ -308,6 +311,67 @@ describe('certificate rotation end to end: consumer probe after every event, a f
       ]);
       expect(signingKeystore(r.t)).toBe(serviceNowKeystoreName(r.t.id, 'outbound', r.status.rotated[0].newVersion));
       expect(keyIds(r.t)).toEqual(expect.arrayContaining([r.before.keyId, r.status.rotated[0].newKeyId]));
+    });
+
+    // Transient faults: the step is retried (by the SDK or a durable retry) and the rotation completes, each step's
+    // activity idempotent (one new version, one key credential, one keystore).
+    async function expectCompleted(r: Run): Promise<void> {
+      expectOutcome(r, 'rotated');
+      expectNoOutage(r.t);
+      const done = r.status.rotated[0];
+      expect(done).toMatchObject({ kind: 'certificate', oldRemoved: true });
+      expect(keyIds(r.t)).toEqual([done.newKeyId]);
+      expect((await versions(r.t)).map((v) => [v.version, v.enabled]).sort()).toEqual(
+        [
+          [r.before.version, false],
+          [done.newVersion, true],
+        ].sort(),
+      );
+      expect(
+        sysCertificates(r.t)
+          .map((c) => c.values.active)
+          .sort(),
+      ).toEqual(['false', 'true']);
+      expect(signingKeystore(r.t)).toBe(serviceNowKeystoreName(r.t.id, 'outbound', done.newVersion));
+    }
+
+    it('Key Vault throttles the create twice (429, Retry-After): completed with one new version', async () => {
+      const r = await scenario(FAULTS.throttled, (t) => ({
+        service: 'keyvault',
+        method: 'POST',
+        path: `/certificates/${certificateNameFor(t.id, 'outbound')}/create$`,
+        action: { type: 'status', status: 429, headers: { 'Retry-After': '1' } },
+        times: 2,
+      }));
+      await expectCompleted(r);
+    });
+
+    it('the keystore upload loses its connection once: retried, completed with one valid keystore', async () => {
+      const r = await scenario(FAULTS.reset, () => ({
+        service: 'servicenow',
+        method: 'POST',
+        path: '/attachment/file$',
+        action: { type: 'reset' },
+        times: 1,
+      }));
+      await expectCompleted(r);
+      const [fresh] = sysCertificates(r.t).filter((c) => c.values.active === 'true');
+      expect(
+        stack.sandbox.servicenow
+          .records(r.t.instance, 'sys_attachment')
+          .filter((a) => a.values.table_sys_id === fresh.values.sys_id),
+      ).toHaveLength(1);
+    });
+
+    it('Graph answers addKey 503 once: retried, completed with one key credential', async () => {
+      const r = await scenario(FAULTS.unavailable, (t) => ({
+        service: 'graph',
+        method: 'POST',
+        path: `/applications/${outbound(t).objectId}/addKey$`,
+        action: { type: 'status', status: 503 },
+        times: 1,
+      }));
+      await expectCompleted(r);
     });
   });
 });
