@@ -2,8 +2,9 @@
 // TypeScript Functions templates (Azure-Samples/functions-quickstart-typescript-azd,
 // Azure-Samples/durable-functions-quickstart-typescript-azd): environmentName/location/principalId parameters,
 // resourceToken, abbreviations.json, azd-env-name tags, UPPER_SNAKE outputs. Least privilege: one user-assigned
-// identity with data-plane roles on its own storage account, vaults and App Insights only (Secrets Officer on the vault
-// of the client secrets it creates, read-only Secrets User on the separate vault of the ServiceNow admin credentials);
+// identity with data-plane roles on its own storage account, vaults and App Insights only (Secrets Officer,
+// Certificates Officer and Crypto User on the vault of the client secrets and certificates it creates, read-only
+// Secrets User on the separate vault of the ServiceNow admin credentials);
 // Graph Mail.Send off unless asked for; optional private networking; no keys or secrets in app settings or outputs.
 // Not compiled here (no Bicep compiler offline): see docs/deploy.md "Verifying the templates".
 targetScope = 'subscription'
@@ -228,7 +229,8 @@ module storage 'app/storage.bicep' = {
   }
 }
 
-// The client secrets the app creates and rotates: the identity is Secrets Officer here (rbac.bicep).
+// The client secrets and certificates the app creates and rotates: the identity is Secrets Officer, Certificates
+// Officer and Crypto User here (rbac.bicep).
 module keyVault 'app/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg

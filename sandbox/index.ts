@@ -12,7 +12,7 @@ import { createControl } from './control';
 import { Directory, type DirectoryOptions, SEEDED_GROUPS } from './directory';
 import { createEntra, type EntraOptions } from './entra';
 import { createGraph, type GraphOptions, type GraphStandIn } from './graph';
-import { createKeyVault, type KeyVaultOptions, type KeyVaultStandIn } from './keyvault';
+import { createKeyVault, FUNCTION_IDENTITY_VAULT_ROLES, type KeyVaultOptions, type KeyVaultStandIn } from './keyvault';
 import { createServiceNow, type ServiceNowOptions, type ServiceNowStandIn } from './servicenow';
 
 export interface SandboxOptions {
@@ -106,6 +106,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     keyvault.seedSecret(`servicenow-${instance}-password`, servicenow.adminPassword, { purpose: 'servicenow-admin' });
   };
   seedVault();
+  // The Function identity's Key Vault roles, as infra/app/rbac.bicep assigns them.
+  const grantVaultRoles = () =>
+    keyvault.assignRoles(directory.functionIdentity.clientId, [...FUNCTION_IDENTITY_VAULT_ROLES]);
+  grantVaultRoles();
   // Token mode: what an instance administrator does once per instance (docs/deploy.md, "Connect an instance"): run
   // the bootstrap script, here applied from the same plan the script is rendered from.
   const trustPlan = () =>
@@ -131,6 +135,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     directory.reset();
     for (const s of [entra, graph, keyvault, servicenow]) s.reset();
     seedVault();
+    grantVaultRoles();
     seedTrust();
   };
   const control = createControl({ clock, faults, journal, outbox: () => graph.outbox, reset: resetAll });

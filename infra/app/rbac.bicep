@@ -8,6 +8,12 @@
 //                                                                            secrets vault only
 //   Key Vault Secrets User             4633458b-17de-408a-b874-0445c86b69e6  read the ServiceNow admin credentials, on the
 //                                                                            credentials vault only (never Officer there)
+//   Key Vault Certificates Officer     a4417e6f-fecd-4de8-b567-7b0420556985  create the apps' self-signed certificates and
+//                                                                            read them and their policy, secrets vault only
+//   Key Vault Crypto User              12338af0-0e69-4776-bea7-57ae8d297424  sign with a certificate's key (client assertions,
+//                                                                            proofs of possession), secrets vault only
+// A certificate's PFX is read as the secret of the same name: Secrets Officer on that vault already allows it (Learn:
+// "Azure built-in roles for Key Vault data plane operations", https://learn.microsoft.com/azure/key-vault/general/rbac-guide).
 //   Monitoring Metrics Publisher       3913510d-42f4-4e42-8a64-420c390055eb  Entra-authenticated App Insights ingestion
 param storageAccountName string
 @description('The vault holding the client secrets the app creates and rotates (the identity is Secrets Officer there).')
@@ -90,6 +96,36 @@ resource identitySecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04
     roleDefinitionId: subscriptionResourceId(
       'Microsoft.Authorization/roleDefinitions',
       'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba'
+    )
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Certificates: create/get/list versions/policy (certificates/*), not keys or secrets (Learn: "Azure built-in roles for
+// Key Vault data plane operations").
+resource identityCertificatesOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identityPrincipalId, 'a4417e6f-fecd-4de8-b567-7b0420556985')
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId(
+      'Microsoft.Authorization/roleDefinitions',
+      'a4417e6f-fecd-4de8-b567-7b0420556985'
+    )
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Signing with a certificate's key, which never leaves the vault: Crypto User allows keys/read and keys/sign/action
+// (and the other cryptographic operations), not creating, importing, deleting or purging keys (Crypto Officer).
+resource identityCryptoUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identityPrincipalId, '12338af0-0e69-4776-bea7-57ae8d297424')
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId(
+      'Microsoft.Authorization/roleDefinitions',
+      '12338af0-0e69-4776-bea7-57ae8d297424'
     )
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'

@@ -13,7 +13,7 @@ import type { RecoveryPolicy } from './wire';
 
 export { challengeHeader, VAULT_APP_ID, VAULT_RESOURCE } from './auth';
 export { API_VERSIONS } from './params';
-export type { KeyVaultRole } from './rbac';
+export { FUNCTION_IDENTITY_VAULT_ROLES, type KeyVaultRole } from './rbac';
 
 export interface KeyVaultOptions {
   /** Soft-delete retention (7–90 days; default 90). */

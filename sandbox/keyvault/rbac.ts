@@ -50,6 +50,18 @@ const ROLE_ACTIONS: Record<KeyVaultRole, string[]> = {
   ],
 };
 
+/**
+ * What the deployment gives the Function App's identity on the vault of the client secrets and certificates
+ * (infra/app/rbac.bicep): the sandbox's single vault enforces the same, so a call the deployed app could not make
+ * fails here too. (It also serves as the ServiceNow credentials vault, which the identity reads: Secrets Officer
+ * covers that.)
+ */
+export const FUNCTION_IDENTITY_VAULT_ROLES: readonly KeyVaultRole[] = [
+  'Key Vault Secrets Officer',
+  'Key Vault Certificates Officer',
+  'Key Vault Crypto User',
+];
+
 const matches = (granted: string, action: string) =>
   granted.endsWith('/*') ? action.startsWith(granted.slice(0, -1)) : granted === action;
 

@@ -17,7 +17,7 @@
  *   (https://learn.microsoft.com/graph/api/resources/federatedidentitycredential).
  * - removeClientSecrets: `removePassword` for each of the product's keyIds still on the app.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 import type { Deps } from '../app/deps';
 import { graphCall } from '../clients/graph';
@@ -34,6 +34,7 @@ import type {
 } from '../contracts/credentials';
 import type { Outcome } from '../contracts/provision';
 import { httpStatusOf } from '../lib/errors';
+import { credentialDisplayName } from './entra-graph';
 import { failureOrThrow, inputFailure, retriable } from './failures';
 import { type ActivityLog, logLine } from './log';
 
@@ -135,6 +136,15 @@ async function removeKeyWithProof(
   }
 }
 
+/** A name-based UUID (RFC 9562 section 5.5 layout: SHA-1, version 5) for the app's key credential of a certificate. */
+export function keyIdFor(appObjectId: string, thumbprintHex: string): string {
+  const h = createHash('sha1').update(`${appObjectId.toLowerCase()}:${thumbprintHex.toUpperCase()}`).digest();
+  h[6] = (h[6] & 0x0f) | 0x50;
+  h[8] = (h[8] & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
 export async function registerCertificate(
   input: RegisterCertificateInput,
   deps: Deps,
@@ -154,7 +164,8 @@ export async function registerCertificate(
       type: 'AsymmetricX509Cert',
       usage: 'Verify',
       key: facts.cerBase64,
-      displayName: `CN=${input.certificateName}`,
+      // Shown in the portal's "Certificates & secrets"; ownership is the thumbprint of our Key Vault certificate.
+      displayName: credentialDisplayName(`${input.integrationId}:${input.role}`),
     };
     if (await canProve(deps, before, input.proof)) {
       await graphCall(deps.graph, 'POST', `${appPath(input.appObjectId)}/addKey`, {
@@ -169,8 +180,14 @@ export async function registerCertificate(
       // concurrent writer's key can only be protected by that writer's own read-back. Residual risk: a key added by
       // someone else in that window, who does not read back, silently disappears; the window is one round trip, and
       // the product itself adds keys only here (under the same thumbprint, which converges) or with addKey.
+      // The keyId is ours to give (keyCredential `keyId`, https://learn.microsoft.com/graph/api/resources/keycredential):
+      // derived from the app and the thumbprint, two overlapping PATCHes of the same certificate write the same key
+      // credential, so whichever lands last, every run reports the keyId that stays.
       await graphCall(deps.graph, 'PATCH', appPath(input.appObjectId), {
-        keyCredentials: [...before.map(sendBack), entry],
+        keyCredentials: [
+          ...before.map(sendBack),
+          { ...entry, keyId: keyIdFor(input.appObjectId, facts.thumbprintHex) },
+        ],
       });
     }
     const after = (await readKeyCredentials(deps, input.appObjectId)).filter((c) =>

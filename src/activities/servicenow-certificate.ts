@@ -27,7 +27,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import forge from 'node-forge';
+import type forge from 'node-forge';
 
 import type { CertificateKeys } from '../clients/certificate-keys';
 import { encodedQuery, type ServiceNowClient, type SnRecord } from '../clients/servicenow';
@@ -56,11 +56,18 @@ export function certificateKeysOf(deps: Deps): CertificateKeys {
   return keys;
 }
 
+/** node-forge, loaded on first use (only this activity needs it: not at cold start), as src/clients/*.ts load SDKs. */
+function loadForge(): typeof forge {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy load, see above
+  return require('node-forge') as typeof forge;
+}
+
 /**
  * Re-wraps a PFX (no password, as Key Vault exports it) as a single-entry PKCS12: the leaf certificate and its key,
  * protected with `password` (PBE-SHA1-3DES, SHA-1 MAC). Throws when the PFX holds no key or no certificate.
  */
 export function rewrapPkcs12(pfx: Buffer, password: string, friendlyName: string): Buffer {
+  const forge = loadForge();
   const asn1 = forge.asn1.fromDer(forge.util.createBuffer(pfx.toString('binary')));
   let p12: forge.pkcs12.Pkcs12Pfx | undefined;
   for (const pw of ['', null]) {
@@ -87,8 +94,16 @@ export function rewrapPkcs12(pfx: Buffer, password: string, friendlyName: string
   return Buffer.from(forge.asn1.toDer(out).getBytes(), 'binary');
 }
 
-/** glide_date_time (UTC "YYYY-MM-DD HH:mm:ss") of an ISO time. */
-const glide = (iso: string) => new Date(iso).toISOString().replace('T', ' ').slice(0, 19);
+/**
+ * True when the `expires` the instance reports is the certificate's notAfter. The Table API gives date-times as UTC
+ * "YYYY-MM-DD HH:mm:ss" (compared to the second); whether the column is a date or a date-time is not documented
+ * [inferred], so a date alone is compared to notAfter's UTC date.
+ */
+export function expiresMatches(expires: string, notAfterIso: string): boolean {
+  const notAfter = new Date(notAfterIso).toISOString().replace('T', ' ');
+  if (/^\d{4}-\d{2}-\d{2}$/.test(expires)) return expires === notAfter.slice(0, 10);
+  return /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(expires) && expires === notAfter.slice(0, 19);
+}
 
 type Step = { ok: true; result: RecordResult } | { ok: false; out: Outcome<EnsureServiceNowCertificateResult> };
 
@@ -217,14 +232,13 @@ export async function ensureServiceNowCertificate(
       input.instanceId,
       60_000,
     );
-    const notAfter = glide(facts.notAfter);
     const state = async () => {
       const row = await client.get('sys_certificate', certSysId, { fields: ['expires', 'active'] });
       return { expires: text(row?.expires) ?? '', active: text(row?.active) === 'true' };
     };
     let now = await state();
     const attachments = await client.listAttachments('sys_certificate', certSysId);
-    if (now.expires !== notAfter || attachments.length !== 1) {
+    if (!expiresMatches(now.expires, facts.notAfter) || attachments.length !== 1) {
       if (now.active) await client.patch('sys_certificate', certSysId, { active: 'false' }, { fields: ['sys_id'] });
       for (const a of attachments) {
         const id = text(a.sys_id);
@@ -248,15 +262,15 @@ export async function ensureServiceNowCertificate(
       );
       logLine(log, 'info', `sys_certificate ${certSysId}: keystore uploaded (single entry, password-protected)`);
       now = await state();
-      if (now.expires !== notAfter)
+      if (!expiresMatches(now.expires, facts.notAfter))
         return servicenowFailure(
           'KeystoreInvalid',
-          `ServiceNow did not validate the keystore of sys_certificate ${certSysId} (expires '${now.expires}', expected '${notAfter}'); it stays inactive`,
+          `ServiceNow did not validate the keystore of sys_certificate ${certSysId} (expires '${now.expires}', expected ${facts.notAfter}); it stays inactive`,
         );
     }
     if (!now.active) {
       await client.patch('sys_certificate', certSysId, { active: 'true' }, { fields: ['sys_id'] });
-      logLine(log, 'info', `sys_certificate ${certSysId}: validated (expires ${notAfter}), activated`);
+      logLine(log, 'info', `sys_certificate ${certSysId}: validated (expires ${now.expires}), activated`);
     }
     await deps.ownership.unlockInsert(lock).catch(() => undefined);
     lock = undefined;

@@ -130,7 +130,36 @@ describe('registerCertificate and removeCertificate', () => {
       registerCertificate(input(id2, app2, c), deps, log),
     ]);
     expect(live(app2.objectId).keyCredentials).toHaveLength(1);
+    expect([p, q]).toEqual([expect.objectContaining({ ok: true }), expect.objectContaining({ ok: true })]);
     expect(p.ok && q.ok && p.keyId === q.keyId).toBe(true);
+  });
+
+  it('converges when overlapping addKeys left the same certificate twice: keeps the smallest keyId, removes the other', async () => {
+    const { integrationId, app } = await newApp();
+    const first = newCert();
+    await registerCertificate(input(integrationId, app, first), deps, log);
+    const next = newCert();
+    // What two overlapping runs that both found it missing leave behind: two key credentials of one certificate.
+    const pub = await keys.publicCertificate(next);
+    const a = live(app.objectId);
+    const now = env.sandbox.clock.now();
+    for (const keyId of ['9f000000-0000-4000-8000-000000000000', '1a000000-0000-4000-8000-000000000000'])
+      a.keyCredentials.push({
+        keyId,
+        type: 'AsymmetricX509Cert',
+        usage: 'Verify',
+        key: Buffer.from(pub.cerBase64, 'base64'),
+        displayName: null,
+        customKeyIdentifier: next.thumbprintHex,
+        startDateTime: Date.parse(pub.notBefore),
+        endDateTime: Date.parse(pub.notAfter),
+        createdAt: now,
+      });
+    const mark = env.sandbox.journal.mark();
+    const r = await registerCertificate(input(integrationId, app, next, first), deps, log);
+    expect(r).toEqual({ ok: true, keyId: '1a000000-0000-4000-8000-000000000000', added: false });
+    expect(graphWrites(mark)).toEqual([`POST /v1.0/applications/${app.objectId}/removeKey`]);
+    expect(live(app.objectId).keyCredentials.map((k) => k.keyId)).toHaveLength(2);
   });
 
   it('removes a certificate with a proof, and answers removed false the second time', async () => {

@@ -233,6 +233,8 @@ export const REQUIRED_AZURE_ROLES = [
   { role: 'Storage Table Data Contributor', id: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3', scope: 'storage' },
   { role: 'Key Vault Secrets Officer', id: 'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba', scope: 'vault' },
   { role: 'Key Vault Secrets User', id: '4633458b-17de-408a-b874-0445c86b69e6', scope: 'credentialsVault' },
+  { role: 'Key Vault Certificates Officer', id: 'a4417e6f-fecd-4de8-b567-7b0420556985', scope: 'vault' },
+  { role: 'Key Vault Crypto User', id: '12338af0-0e69-4776-bea7-57ae8d297424', scope: 'vault' },
   { role: 'Monitoring Metrics Publisher', id: '3913510d-42f4-4e42-8a64-420c390055eb', scope: 'applicationInsights' },
 ] as const;
 
@@ -657,7 +659,21 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const KEY_VAULT_ROLES = {
   secretsOfficer: 'b86a8fe4-4576-4b2f-8dfa-1e8b0f7f0bba',
   secretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
+  certificatesOfficer: 'a4417e6f-fecd-4de8-b567-7b0420556985',
+  cryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424',
 } as const;
+
+/**
+ * The only roles the identity may hold on the client secrets vault: Secrets Officer (client secrets, and the PFX of a
+ * certificate read as its secret), Certificates Officer (create the certificates), Crypto User (sign with their keys).
+ * Anything broader (Key Vault Administrator, Crypto Officer, Contributor…) is refused (Learn "Azure built-in roles for
+ * Key Vault data plane operations").
+ */
+const SECRETS_VAULT_ROLES: Record<string, string> = {
+  [KEY_VAULT_ROLES.secretsOfficer]: 'Key Vault Secrets Officer',
+  [KEY_VAULT_ROLES.certificatesOfficer]: 'Key Vault Certificates Officer',
+  [KEY_VAULT_ROLES.cryptoUser]: 'Key Vault Crypto User',
+};
 
 /** main.bicep param → its declaration, or undefined. */
 const mainParam = (t: Templates, name: string) => params(parse(t, MAIN)).find((d) => d.name === name);
@@ -700,8 +716,8 @@ export function stringWhen(node: SyntaxNode | undefined, param: string, when: bo
 
 /**
  * Both vaults are instances of app/keyvault.bicep (so the hardening flags checked on that module hold for both); the
- * identity is Key Vault Secrets Officer on the client secrets vault only, and holds nothing but Key Vault Secrets User
- * on the credentials vault; the deployer's optional Officer role lands on the credentials vault; the app gets both
+ * identity is Key Vault Secrets Officer, Certificates Officer and Crypto User on the client secrets vault only (and
+ * nothing else there), and holds nothing but Key Vault Secrets User on the credentials vault; the deployer's optional Officer role lands on the credentials vault; the app gets both
  * vault URLs as KEY_VAULT_URL and SERVICENOW_CREDENTIALS_VAULT_URL.
  */
 export function vaultSeparationRule(t: Templates): string[] {
@@ -740,7 +756,7 @@ export function vaultSeparationRule(t: Templates): string[] {
   if (!secretsVault || !credsVault)
     problems.push(`${RBAC}: needs existing vaults named keyVaultName and credentialsVaultName`);
 
-  let officerOnSecrets = false;
+  const onSecretsVault = new Set<string>();
   let userOnCreds = false;
   for (const a of rs.filter((r) => r.type === 'Microsoft.Authorization/roleAssignments' && r.body)) {
     const roleDef = propertyAt(a.body, 'properties.roleDefinitionId');
@@ -762,20 +778,23 @@ export function vaultSeparationRule(t: Templates): string[] {
             `${RBAC}: '${a.symbol}' gives the identity role ${role ?? '?'} on the credentials vault; only Key Vault Secrets User (${KEY_VAULT_ROLES.secretsUser}) is allowed there`,
           );
       }
-      if (role === KEY_VAULT_ROLES.secretsOfficer) {
-        if (scope === secretsVault) officerOnSecrets = true;
+      if (role && SECRETS_VAULT_ROLES[role]) {
+        if (scope === secretsVault && !a.conditional) onSecretsVault.add(role);
         else
           problems.push(
-            `${RBAC}: '${a.symbol}' gives the identity Key Vault Secrets Officer on '${scope ?? '?'}'; only the client secrets vault is allowed`,
+            `${RBAC}: '${a.symbol}' gives the identity ${SECRETS_VAULT_ROLES[role]} on '${scope ?? '?'}'; only the client secrets vault is allowed`,
           );
-      }
+      } else if (scope === secretsVault)
+        problems.push(
+          `${RBAC}: '${a.symbol}' gives the identity role ${role ?? '?'} on the client secrets vault; only ${Object.values(SECRETS_VAULT_ROLES).join(', ')} are allowed there`,
+        );
     } else if (principal && role === KEY_VAULT_ROLES.secretsOfficer && scope !== credsVault)
       problems.push(
         `${RBAC}: '${a.symbol}' gives ${principal} Key Vault Secrets Officer on '${scope ?? '?'}'; the deployer needs it on the credentials vault only`,
       );
   }
-  if (!officerOnSecrets)
-    problems.push(`${RBAC}: the identity must be Key Vault Secrets Officer on the client secrets vault`);
+  for (const [id, name] of Object.entries(SECRETS_VAULT_ROLES))
+    if (!onSecretsVault.has(id)) problems.push(`${RBAC}: the identity must be ${name} on the client secrets vault`);
   if (!userOnCreds) problems.push(`${RBAC}: the identity must be Key Vault Secrets User on the credentials vault`);
 
   const apiMod = mods.find((m) => m.path === 'app/api.bicep');

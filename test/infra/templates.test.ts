@@ -238,6 +238,8 @@ describe('rolesRule', () => {
     'Storage Table Data Contributor': 'identityTableDataContributor',
     'Key Vault Secrets Officer': 'identitySecretsOfficer',
     'Key Vault Secrets User': 'identityCredentialsReader',
+    'Key Vault Certificates Officer': 'identityCertificatesOfficer',
+    'Key Vault Crypto User': 'identityCryptoUser',
     'Monitoring Metrics Publisher': 'identityMetricsPublisher',
   };
   it.each(REQUIRED_AZURE_ROLES.map((r) => r.role))('fails when the %s assignment is removed', (role) => {
@@ -570,6 +572,37 @@ describe('vaultSeparationRule', () => {
     const problems = vaultSeparationRule(t);
     expectProblem(problems, /'identitySecretsOfficer' gives the identity role b86a8fe4.* on the credentials vault/);
     expectProblem(problems, /must be Key Vault Secrets Officer on the client secrets vault/);
+  });
+
+  it('fails when the identity gets Certificates Officer or Crypto User on the credentials vault instead', () => {
+    for (const [symbol, role, name] of [
+      ['identityCertificatesOfficer', KEY_VAULT_ROLES.certificatesOfficer, 'Certificates Officer'],
+      ['identityCryptoUser', KEY_VAULT_ROLES.cryptoUser, 'Crypto User'],
+    ]) {
+      const t = mutate(
+        real,
+        RBAC,
+        new RegExp(`name: guid\\(vault\\.id, identityPrincipalId, '(${role})'\\)\n(\\s*)scope: vault`),
+        "name: guid(credentialsVault.id, identityPrincipalId, '$1')\n$2scope: credentialsVault",
+      );
+      const problems = vaultSeparationRule(t);
+      expectProblem(
+        problems,
+        new RegExp(`'${symbol}' gives the identity role ${role.slice(0, 8)}.* on the credentials vault`),
+      );
+      expectProblem(problems, new RegExp(`must be Key Vault ${name} on the client secrets vault`));
+    }
+  });
+
+  it('fails when the identity gets a broader Key Vault role than it needs (Crypto Officer instead of Crypto User)', () => {
+    const cryptoOfficer = '14b46e9e-c2b7-41b4-b07b-48a6ebf60603';
+    const t = mutate(real, RBAC, new RegExp(KEY_VAULT_ROLES.cryptoUser, 'g'), cryptoOfficer);
+    const problems = vaultSeparationRule(t);
+    expectProblem(
+      problems,
+      /'identityCryptoUser' gives the identity role 14b46e9e.* on the client secrets vault; only/,
+    );
+    expectProblem(problems, /must be Key Vault Crypto User on the client secrets vault/);
   });
 
   it('fails when the Secrets User assignment on the credentials vault is removed', () => {

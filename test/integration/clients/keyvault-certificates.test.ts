@@ -8,6 +8,7 @@ import { compactVerify, importX509 } from 'jose';
 import forge from 'node-forge';
 
 import type { Sandbox } from '../../../sandbox';
+import { FUNCTION_IDENTITY_VAULT_ROLES } from '../../../sandbox/keyvault';
 import { certificatePolicy } from '../../../src/activities/certificates';
 import { createDeps, type Deps } from '../../../src/app/deps';
 import type { CertificateRef } from '../../../src/contracts/credentials';
@@ -34,7 +35,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await sandbox?.close();
 });
-afterEach(() => sandbox.keyvault.assignRoles(sandbox.env().AZURE_CLIENT_ID, undefined));
+afterEach(() => sandbox.keyvault.assignRoles(sandbox.env().AZURE_CLIENT_ID, [...FUNCTION_IDENTITY_VAULT_ROLES]));
 
 const pem = (der: Buffer) => `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----`;
 

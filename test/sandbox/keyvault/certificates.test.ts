@@ -191,6 +191,26 @@ describe('Key Vault stand-in: certificates, their keys and secrets, with the rea
     expect(noSecret.statusCode).toBe(403);
   });
 
+  it('updates the policy (the next version follows it) and keeps what the update does not name', async () => {
+    const client = certs();
+    await (await client.beginCreateCertificate('pol', POLICY, FAST)).pollUntilDone();
+    await client.updateCertificatePolicy('pol', {
+      issuerName: 'Self',
+      subject: 'CN=renamed',
+      lifetimeActions: [{ action: 'EmailContacts', lifetimePercentage: 90 }],
+    });
+    // Read back: updateCertificatePolicy of @azure/keyvault-certificates 4.10.3 resolves to an empty policy (it
+    // never keeps the response body), whatever the vault answers.
+    expect(await client.getCertificatePolicy('pol')).toMatchObject({
+      subject: 'CN=renamed',
+      keySize: 2048,
+      exportable: true,
+      lifetimeActions: [{ action: 'EmailContacts', lifetimePercentage: 90 }],
+    });
+    const next = await (await client.beginCreateCertificate('pol', {} as CertificatePolicy, FAST)).pollUntilDone();
+    expect(new X509Certificate(Buffer.from(next.cer!)).subject).toBe('CN=renamed');
+  });
+
   it('answers the pending operation of an unknown certificate with 404', async () => {
     const token = await h.token();
     const r = await call(`${h.origin()}/certificates/nope/pending?api-version=7.5`, 'GET', {
