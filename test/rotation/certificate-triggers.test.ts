@@ -146,7 +146,13 @@ function record(outbound: AppCredentialState, status: IntegrationRecord['status'
   const apps: Record<string, AppCredentialState> = { outbound };
   for (const role of ROLES.filter((r) => r !== 'outbound'))
     apps[role] = { appId: `app-${role}`, objectId: `obj-${role}`, secretName: `s-${role}`, keyId: `k-${role}` };
-  return { id: 'int1', status, profile: m365SupportAad.id, serviceNowInstance: 'dev1', apps } as unknown as IntegrationRecord;
+  return {
+    id: 'int1',
+    status,
+    profile: m365SupportAad.id,
+    serviceNowInstance: 'dev1',
+    apps,
+  } as unknown as IntegrationRecord;
 }
 
 function fakes(rec: IntegrationRecord, certificateVersions: VersionInfo[]) {
