@@ -5,8 +5,9 @@
  * - happy path: a new Key Vault version, registered next to the old one, ServiceNow's one JWT provider re-pointed to
  *   a new keystore; only after the grace period the old key credential is removed, the old sys_certificate
  *   deactivated and the old version disabled; the registry holds the new certificate;
- * - a fault at each step (Key Vault create, Graph addKey, the ServiceNow re-point, the read-back after the switch,
- *   removeKey at retirement): the consumer probe (what the instance itself does: sign with its keystore, ask Entra)
+ * - a fault at each step (the read of the OAuth provider record, Key Vault create, Graph addKey, the ServiceNow
+ *   re-point, the read-back after the switch, removeKey and the Key Vault disable at retirement; and transient ones:
+ *   Key Vault 429, a reset keystore upload, Graph 503): the consumer probe (what the instance itself does: sign with its keystore, ask Entra)
  *   after EVERY history event never fails, and the rotation either completes or rolls back cleanly (ServiceNow back on
  *   the old keystore, the new key credential gone, the new version disabled).
  */
@@ -38,6 +39,8 @@ const FAULTS = {
   repoint: 'crot-repoint',
   confirm: 'crot-confirm',
   removeKey: 'crot-removekey',
+  target: 'crot-target',
+  disable: 'crot-disable',
   throttled: 'crot-throttled',
   reset: 'crot-reset',
   unavailable: 'crot-unavail',
@@ -227,6 +230,37 @@ describe('certificate rotation end to end: consumer probe after every event, a f
   });
 
   describe('a fault at each step: the probe never fails, a clean rollback or completion', () => {
+    it('ServiceNow refuses to read the OAuth provider record (the consumer to re-point): rolled back, nothing changed', async () => {
+      const r = await scenario(FAULTS.target, (t) => ({
+        service: 'servicenow',
+        method: 'GET',
+        path: `/table/oauth_entity/${providerOf(t)}$`,
+        action: { type: 'status', status: 403 },
+      }));
+      expectOutcome(r, 'rolled-back');
+      expectNoOutage(r.t);
+      await expectRolledBack(r);
+      expect((await versions(r.t)).length).toBe(1);
+    });
+
+    it('Key Vault version cannot be disabled at retirement: rotated, the old key credential removed, the version reported', async () => {
+      const r = await scenario(FAULTS.disable, (t) => ({
+        service: 'keyvault',
+        method: 'PATCH',
+        path: `/certificates/${certificateNameFor(t.id, 'outbound')}/[0-9a-f]{32}$`,
+        action: { type: 'status', status: 403 },
+      }));
+      expectOutcome(r, 'rotated');
+      expectNoOutage(r.t);
+      const done = r.status.rotated[0];
+      expect(done).toMatchObject({ kind: 'certificate', oldRemoved: false });
+      expect(r.status.orphans).toEqual([
+        expect.objectContaining({ what: 'old certificate of outbound', reason: expect.stringMatching(/Key Vault/) }),
+      ]);
+      expect(keyIds(r.t)).toEqual([done.newKeyId]);
+      expect(signingKeystore(r.t)).toBe(serviceNowKeystoreName(r.t.id, 'outbound', done.newVersion));
+    });
+
     it('Key Vault refuses the new version: rolled back, nothing changed', async () => {
       const r = await scenario(FAULTS.create, (t) => ({
         service: 'keyvault',
