@@ -4,13 +4,16 @@
  * page, then POST the decision), prints the check report, then repeats the request to show that nothing is written a
  * second time. Exits non-zero on any failure. `--json`: the last line is one JSON summary object (with `"profile"`).
  * `--profile <id>`: any registered profile (default: the seed's `m365-support-aad`); `--rotate` then rotates every
- * secret the profile has, handing off (and confirming) the manual consumers it declares. `--fleet`: a small fleet with
- * drift, health checks, alerts and the operator dashboard (demo/fleet.ts).
+ * secret the profile has, handing off (and confirming) the manual consumers it declares. `--credential <kind>`
+ * (`secret`, `certificate`, `federated`): the request's `options.credential`, for the apps whose profile allows it
+ * (the seed's Outbound app); with `--rotate` a certificate is rotated beside the secrets (each entry of `rotated` says
+ * its `kind`). `--fleet`: a small fleet with drift, health checks, alerts and the operator dashboard (demo/fleet.ts).
  */
 import { ConsumerProbe, manualFields, ManualConsumers, profileConsumers } from '../sandbox/consumers';
 import type { JournalEntry } from '../sandbox/core/journal';
 import type { SentMail } from '../sandbox/graph';
 import { getDeps } from '../src/app/deps';
+import { CREDENTIAL_KINDS, type CredentialKind } from '../src/contracts/credentials';
 import { DEFAULT_PROFILE_ID, getProfile, profileIds } from '../src/profiles';
 import type { IntegrationProfile } from '../src/profiles/types';
 import { resetConfigCache } from '../src/config';
@@ -29,6 +32,12 @@ if (!chosen) {
   process.exit(2);
 }
 const profile: IntegrationProfile = chosen;
+const credentialArg = process.argv.indexOf('--credential');
+const credential = credentialArg >= 0 ? (process.argv[credentialArg + 1] ?? '') : undefined;
+if (credential !== undefined && !(CREDENTIAL_KINDS as readonly string[]).includes(credential)) {
+  console.error(`demo: --credential must be one of: ${CREDENTIAL_KINDS.join(', ')}`);
+  process.exit(2);
+}
 const DAY = 24 * 3600 * 1000;
 const out = (line: string) => {
   if (!asJson) console.log(line);
@@ -111,7 +120,13 @@ async function main(): Promise<number> {
     onEpisode: async (_id, orchestrator) => {
       if (orchestrator === 'rotateCredentials' && probeRef.current) await probeRef.current.probe();
     },
-    settings: { CHECK_RETRY_SECONDS: '1', APPROVAL_REMINDER_MINUTES: '60', APPROVAL_TIMEOUT_MINUTES: '120' },
+    settings: {
+      CHECK_RETRY_SECONDS: '1',
+      APPROVAL_REMINDER_MINUTES: '60',
+      APPROVAL_TIMEOUT_MINUTES: '120',
+      // A certificate about as long-lived as the client secrets (180 days), so one sweep finds them all due.
+      ...(credential === 'certificate' ? { CERTIFICATE_VALIDITY_MONTHS: '6' } : {}),
+    },
   });
   try {
     const env = stack.env();
@@ -127,7 +142,7 @@ async function main(): Promise<number> {
       approvers: [approver, `second.${approver}`],
       ...(ticket ? { ticket: { table: 'incident', number: ticket.number } } : {}),
       ...(profile.id !== DEFAULT_PROFILE_ID ? { profile: profile.id } : {}),
-      options: { testEnvironment: true },
+      options: { testEnvironment: true, ...(credential ? { credential: credential as CredentialKind } : {}) },
     };
     out(
       `POST /api/integrations for ${request.tenant} → ${request.serviceNowInstance} (ticket ${ticket?.number ?? 'none'})`,
@@ -179,10 +194,14 @@ async function main(): Promise<number> {
         v.outcome !== undefined,
       new Set(),
     );
-    const rerunWrites = stack.sandbox.journal
+    const writes = stack.sandbox.journal
       .writes({ since: mark })
-      .filter((e) => (PRODUCT_SERVICES as readonly string[]).includes(e.service)).length;
+      .filter((e) => (PRODUCT_SERVICES as readonly string[]).includes(e.service))
+      // Key Vault `sign` changes nothing: the certificate token check signs its client assertion in the vault.
+      .filter((e) => !(e.service === 'keyvault' && /^\/keys\/[^/]+\/[^/]+\/sign$/.test(e.path)));
+    const rerunWrites = writes.length;
     out(`  re-provisioning outcome ${redone.outcome}; writes to Graph, Key Vault and ServiceNow: ${rerunWrites}`);
+    for (const e of writes) out(`    write: ${e.service} ${e.method} ${e.path}`);
 
     const ok = done.outcome === 'active' && done.checks.every((c) => c.ok) && rerunWrites === 0 && again.status === 200;
     const summary = {
@@ -245,7 +264,10 @@ async function rotation(
   if (before.length) throw new Error(`consumers fail before the rotation: ${JSON.stringify(before)}`);
   probeRef.current = probe;
 
-  const expiries = Object.values(apps).map((a) => Date.parse((a as { expiresOn?: string }).expiresOn ?? ''));
+  // The client secrets' expiries (a certificate app's is on its Key Vault certificate, about as long).
+  const expiries = Object.values(apps)
+    .map((a) => Date.parse((a as { expiresOn?: string }).expiresOn ?? ''))
+    .filter((t) => Number.isFinite(t));
   const jump = Math.min(...expiries) - stack.sandbox.clock.now() - 20 * DAY;
   out(`Advancing the sandbox clock ${Math.round(jump / DAY)} days, into the rotation window…`);
   stack.sandbox.clock.advance(jump);
@@ -298,6 +320,7 @@ async function rotation(
   for (const f of probe.failures) out(`  outage: ${f.consumer} at ${f.at}: ${f.reason}`);
   const rotated = (st?.rotated ?? []).map((r) => ({
     role: r.role,
+    kind: r.kind,
     oldKeyId: r.oldKeyId,
     newKeyId: r.newKeyId,
     oldRemoved: r.oldRemoved,
@@ -308,7 +331,7 @@ async function rotation(
   else
     out(
       ok
-        ? `Rotation demo finished: ${rotated.length} secret(s) rotated with no consumer outage.`
+        ? `Rotation demo finished: ${rotated.length} credential(s) rotated (${rotated.map((r) => `${r.role}: ${r.kind}`).join(', ')}) with no consumer outage.`
         : 'Rotation demo finished with problems.',
     );
   return ok ? 0 : 1;

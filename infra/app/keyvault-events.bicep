@@ -1,5 +1,6 @@
 // Key Vault SecretNearExpiry backstop for the daily rotation sweep (src/rotation/nearExpiry.ts): an Event Grid system
-// topic on the vault and, when enabled, one event subscription delivering Microsoft.KeyVault.SecretNearExpiry to the
+// topic on the vault and, when enabled, one event subscription delivering Microsoft.KeyVault.SecretNearExpiry (client
+// secrets) and Microsoft.KeyVault.CertificateNearExpiry (certificate credentials) to the
 // Event Grid-triggered function `secretNearExpiry` (src/functions/triggers.ts TRIGGERS.secretNearExpiry).
 // Shapes follow Learn "Microsoft.EventGrid systemTopics" and "Microsoft.EventGrid systemTopics/eventSubscriptions"
 // (Bicep reference, apiVersion 2025-02-15), "Azure Key Vault as Event Grid source" (topic type
@@ -60,8 +61,8 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   }
 }
 
-// Only SecretNearExpiry: the handler ignores every other type, and SecretNewVersionCreated would fire on each
-// rotation the app itself performs. The Event Grid schema matches the trigger's EventGridEvent; one event per batch
+// Only the two near-expiry types: the handler ignores every other type, and SecretNewVersionCreated /
+// CertificateNewVersionCreated would fire on each rotation the app itself performs. The Event Grid schema matches the trigger's EventGridEvent; one event per batch
 // because the handler takes a single event. No dead-letter destination: the daily sweep is the primary mechanism,
 // so an event that exhausts its retries is caught by the next sweep.
 resource nearExpirySubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (enableSubscription) {
@@ -79,6 +80,7 @@ resource nearExpirySubscription 'Microsoft.EventGrid/systemTopics/eventSubscript
     filter: {
       includedEventTypes: [
         'Microsoft.KeyVault.SecretNearExpiry'
+        'Microsoft.KeyVault.CertificateNearExpiry'
       ]
     }
     eventDeliverySchema: 'EventGridSchema'

@@ -535,6 +535,28 @@ export class CertificateStore {
     return ok(this.bundle(ctx, e, v, !version));
   }
 
+  /**
+   * PATCH /certificates/{name}/{version} (UpdateCertificate, `updateCertificateProperties` in the SDK): `attributes.enabled`
+   * and `tags` of one version; the managed key and secret follow the certificate's `enabled` (about-certificates
+   * "Composition of a Certificate": their attributes are the certificate's). Answers the version's bundle.
+   */
+  update(ctx: CertContext, req: SandboxRequest, rawName: string, version: string): SandboxResponse {
+    const body = parseJson(req);
+    if (isResponse(body)) return body;
+    const e = this.live(rawName, ctx.now);
+    const v = e && this.version(e, version);
+    if (!e || !v) return notFound('certificate', `${rawName}/${version}`);
+    const tags = tagsOf(body);
+    if (isResponse(tags)) return tags;
+    const attrs = (body.attributes ?? {}) as Json;
+    if (attrs.enabled !== undefined && typeof attrs.enabled !== 'boolean')
+      return badParameter('Attribute enabled must be a boolean.'); // [inferred]
+    if (typeof attrs.enabled === 'boolean') v.enabled = attrs.enabled;
+    if (tags) v.tags = tags;
+    v.updated = ctx.now;
+    return ok(this.bundle(ctx, e, v, false));
+  }
+
   /** GET /certificates/{name}/versions: `CertificateItem`s (id, x5t, attributes, tags), paged like secrets. */
   listVersions(ctx: CertContext, req: SandboxRequest, rawName: string): SandboxResponse {
     const p = page(req);
@@ -594,7 +616,14 @@ export class CertificateStore {
         n: jwk.n,
         e: jwk.e,
       },
-      attributes: { ...this.attributes(ctx, v), exportable: v.exportable },
+      // [sandbox] @azure/keyvault-keys' CryptographyClient refuses locally to use a fetched key before its `nbf`,
+      // judged by the process clock; virtual time (the sandbox clock moved ahead) would make a key created "now" look
+      // not yet valid to it. The stand-in itself still refuses `sign` outside nbf..exp on the sandbox clock (below).
+      attributes: {
+        ...this.attributes(ctx, v),
+        nbf: Math.min(v.nbf, Math.floor(Date.now() / 1000)),
+        exportable: v.exportable,
+      },
       ...(v.tags ? { tags: { ...v.tags } } : {}),
       managed: true,
     };

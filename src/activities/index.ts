@@ -32,6 +32,13 @@ import { sendReport } from './report';
 import { sendHandoffRequests } from './rotation-handoff';
 import { retireCredential } from './rotation-retire';
 import { rollbackRotation } from './rotation-rollback';
+import {
+  certificateRotationTarget,
+  confirmServiceNowCertificate,
+  retireCertificateVersion,
+  rollbackCertificateRotation,
+  verifyCertificateCredential,
+} from './rotation-certificates';
 import { setServiceNowSecret } from './rotation-servicenow';
 import { verifyCredential } from './rotation-verify';
 import { ensureAppSecret } from './secrets';
@@ -75,6 +82,12 @@ export const activities = {
   sendHandoffRequests,
   retireCredential,
   rollbackRotation,
+  // Rotation of certificate credentials (src/activities/rotation-certificates.ts)
+  certificateRotationTarget,
+  verifyCertificateCredential,
+  confirmServiceNowCertificate,
+  retireCertificateVersion,
+  rollbackCertificateRotation,
   // Certificate and federated credentials in Entra (src/activities/key-credentials.ts)
   registerCertificate,
   removeCertificate,

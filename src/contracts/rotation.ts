@@ -9,6 +9,7 @@
  * confirmed and a grace period has passed, remove the old credential and disable the old Key Vault version. A
  * failure before that rolls back to the old secret everywhere and removes the new credential.
  */
+import type { CertificateRef } from './credentials';
 import type { IntegrationRef, Outcome } from './provision';
 
 /** Hand-off confirmations arrive as this event, one name per role (docs/reference/durable-functions.md#distinct-event-names). */
@@ -103,6 +104,19 @@ export interface InspectCredentialsInput extends IntegrationRef {
 
 export interface CredentialState {
   role: string;
+  /**
+   * What the registry says the role's credential is: a client secret, a certificate (rotated through Key Vault, the
+   * app's key credentials and ServiceNow's keystore) or a federated credential (nothing stored: never rotated).
+   */
+  kind: 'secret' | 'certificate' | 'federated';
+  /** The certificate in use (kind `certificate`): the registry's Key Vault version, its key credential and expiry. */
+  certificate?: CertificateRef & {
+    x5t: string;
+    keyId: string;
+    expiresOn: string;
+    /** The newest enabled Key Vault version of the certificate (a rotation may have written it). */
+    latestVersion?: string;
+  };
   appId: string;
   appObjectId: string;
   secretName: string;
@@ -125,4 +139,61 @@ export interface InspectCredentialsResult {
   approvers: string[];
   /** The integration's registry status now (a rotation that raced a decommissioning finds it `decommissioning`). */
   status?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Certificate rotation (src/activities/rotation-certificates.ts): new Key Vault version → key credential added next
+// to the old one (addKey, proof signed by the old) → token proven → ServiceNow's JWT provider re-pointed → read back
+// → grace → old key credential removed (proof signed by the new), old sys_certificate deactivated, old version
+// disabled. A failure before the switch holds puts ServiceNow back on the old keystore first, then removes the new.
+
+/** The ServiceNow side of an app's certificate credential, read from the instance (never guessed). */
+export interface CertificateTargetInput extends IntegrationRef {
+  role: string;
+  oauthEntity: { table: string; sysId: string };
+}
+export type CertificateTargetResult = Outcome<{
+  /** The oauth_entity's token_url: the assertion's aud, exactly. */
+  tokenUrl: string;
+  /** The oauth_entity's client_id (iss = sub). */
+  clientId: string;
+  sendAsValue: string;
+  providerColumn: string;
+  thumbprintColumn?: string;
+}>;
+
+export interface VerifyCertificateInput extends IntegrationRef {
+  role: string;
+  appId: string;
+  certificate: CertificateRef;
+  /** The token URL the consumer uses (the assertion's aud). */
+  tokenUrl: string;
+}
+
+/** Reads back that the oauth_entity's JWT provider signs with exactly this keystore (active). */
+export interface ConfirmServiceNowCertificateInput extends IntegrationRef {
+  role: string;
+  oauthEntity: { table: string; sysId: string };
+  providerColumn: string;
+  expected: { providerSysId: string; keystoreAliasSysId: string; certificateSysId: string };
+}
+export interface ConfirmServiceNowCertificateResult {
+  ok: boolean;
+  detail: string;
+}
+
+/** After the grace period: the old version's sys_certificate deactivated and its Key Vault version disabled. */
+export interface RetireCertificateVersionInput extends IntegrationRef {
+  role: string;
+  certificate: CertificateRef;
+}
+export type RetireCertificateVersionResult = Outcome<{ deactivated: boolean; disabled: boolean }>;
+
+export interface RollbackCertificateRotationInput extends IntegrationRef {
+  role: string;
+  appObjectId: string;
+  /** The certificate consumers go back to (still registered and valid): signs removeKey's proof. */
+  current: CertificateRef;
+  /** The version the rotation created, when it is known; else every enabled version newer than `current`. */
+  newVersion?: string;
 }

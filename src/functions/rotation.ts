@@ -22,11 +22,11 @@ import { isRotationInstanceOf } from '../rotation/ids';
 import { handleNearExpiry } from '../rotation/near-expiry';
 import { rotationInput, startRotation } from '../rotation/start';
 import { sweepOrphans, type OrphanSweepDeps } from '../rotation/orphans';
-import { rolesOf, startDueRotations, type SweepResult } from '../rotation/sweep';
+import { rolesOf, startDueRotations, type SweepDeps, type SweepResult } from '../rotation/sweep';
 import { contentTooLarge, jsonAs, problem, readText, type Problem } from './http';
 import type { EventGridClientHandler, HttpClientHandler, TimerClientHandler } from './triggers';
 
-export type RotationDeps = Pick<Deps, 'config' | 'registry' | 'secrets' | 'now'>;
+export type RotationDeps = Pick<Deps, 'config' | 'registry' | 'secrets' | 'now'> & Pick<SweepDeps, 'certificates'>;
 
 export interface RotationHandlerOptions {
   deps?: () => RotationDeps;
@@ -150,6 +150,8 @@ export const rotationStatusSchema = z.object({
   rotated: z.array(
     z.object({
       role: z.string(),
+      /** A client secret or a certificate (then the keyIds are the app's key credentials). */
+      kind: z.enum(['secret', 'certificate']),
       oldKeyId: z.string(),
       newKeyId: z.string(),
       oldVersion: z.string(),
@@ -165,6 +167,8 @@ export const rotationStatusSchema = z.object({
   outcome: z.enum(['rotated', 'reconciled', 'rolled-back', 'failed']).optional(),
   error: z.string().optional(),
   orphans: z.array(z.object({ what: z.string(), id: z.string(), reason: z.string() })),
+  /** Roles with nothing to rotate (a federated credential stores nothing). */
+  skipped: z.array(z.object({ role: z.string(), reason: z.string() })).optional(),
 });
 
 const isoTime = (t: Date | string): string => (t instanceof Date ? t.toISOString() : String(t));
@@ -248,12 +252,14 @@ export function createRotationHandlers(opts: RotationHandlerOptions = {}): {
       lastUpdatedTime: isoTime(s.lastUpdatedTime),
       step: custom?.step,
       steps: custom?.steps ?? [],
-      rotated: custom?.rotated ?? [],
+      // A rotation written before credentials had kinds rotated client secrets.
+      rotated: (custom?.rotated ?? []).map((r) => ({ ...r, kind: r.kind ?? 'secret' })),
       confirmed: custom?.confirmed ?? {},
       awaiting: custom?.awaiting,
       outcome: custom?.outcome,
       error: custom?.error,
       orphans: custom?.orphans ?? [],
+      ...(custom?.skipped?.length ? { skipped: custom.skipped } : {}),
     });
   };
 

@@ -9,10 +9,23 @@
  *   f. report: registry, ticket work note, email.
  * A failure before (e) rolls the role back to its old secret everywhere and removes the new credential, except for
  * a role whose manual consumer already confirmed the new secret: that one keeps both secrets valid and is reported.
- * Deterministic: time from context.df.currentUtcDateTime, no I/O; every side effect is an idempotent activity.
+ *
+ * A role whose credential is a certificate (private_key_jwt, https://learn.microsoft.com/entra/identity-platform/certificate-credentials)
+ * goes through the same phases: (a) a new Key Vault certificate version, added to the app's key credentials next to
+ * the old one (addKey, proof of possession signed by the old certificate,
+ * https://learn.microsoft.com/graph/api/application-addkey); (b) a token proven with the new certificate (AADSTS700027
+ * while Entra propagates the key: durable timer, asked again); (c) a new keystore and JWT key in ServiceNow and the
+ * app's one JWT provider re-pointed to it, then read back; (e) after the grace period the old key credential removed
+ * (removeKey, proof signed by the new certificate), the old sys_certificate deactivated, the old version disabled. A
+ * failure before (e) first puts ServiceNow back on the old keystore (the old certificate never stopped working), then
+ * removes the new key credential and disables the new version; when ServiceNow cannot be put back, the new credential
+ * stays valid and is reported, never removed under a consumer that uses it. A federated credential stores nothing: its
+ * role is skipped. Deterministic: time from context.df.currentUtcDateTime, no I/O; every side effect is an idempotent
+ * activity.
  */
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 
+import type { CertificateResult } from '../contracts/credentials';
 import type { AppResult, CheckOutcome, SecretResult } from '../contracts/provision';
 import {
   handoffEventName,
@@ -22,6 +35,7 @@ import {
 } from '../contracts/rotation';
 import { getProfile } from '../profiles';
 import { consumerKey } from '../profiles/consumers';
+import { serviceNowConsumerRecord } from '../profiles/credential-kinds';
 import type { ConsumerConfirmation } from '../registry/types';
 import type { AppSpec, IntegrationProfile } from '../profiles/types';
 import { appSpec, firstLine, MINUTE } from './shared';
@@ -41,6 +55,28 @@ interface RoleWork {
   manualConfirmed: boolean;
   /** Consumers confirmed to hold the new secret (recorded on the registry when the role is rotated). */
   confirmations: ConsumerConfirmation[];
+  /** A certificate credential's rotation (kind `certificate`). */
+  cert?: CertWork;
+}
+
+interface CertWork {
+  /** The registry's certificate (in use until the switch). */
+  current: NonNullable<CredentialState['certificate']>;
+  oauthEntity: { table: string; sysId: string };
+  target?: {
+    tokenUrl: string;
+    clientId: string;
+    sendAsValue: string;
+    providerColumn: string;
+    thumbprintColumn?: string;
+  };
+  /** The new Key Vault version (ensureCertificate with afterVersion = current). */
+  next?: CertificateResult;
+  /** Its key credential on the app. */
+  nextKeyId?: string;
+  /** ServiceNow was asked to switch (it may have, even when the call failed): roll it back to the current keystore. */
+  switchTried: boolean;
+  serviceNow?: { certificateSysId: string; keystoreAliasSysId: string; providerSysId: string };
 }
 
 export const rotateCredentials: OrchestrationHandler = function* (context: OrchestrationContext) {
@@ -86,6 +122,28 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
       throw new RotationError(`integration ${ref.integrationId} is ${current.status}; nothing is rotated`);
     const reconciled: CredentialState[] = [];
     for (const state of current.credentials) {
+      if (state.kind === 'federated') {
+        (status.skipped ??= []).push({ role: state.role, reason: 'federated credential: nothing stored to rotate' });
+        continue;
+      }
+      if (state.kind === 'certificate') {
+        const spec = appSpec(profile, state.role, (m) => new RotationError(m));
+        const record = serviceNowConsumerRecord(profile, spec);
+        const table = profile.serviceNow.records.find((r) => r.key === record)?.table;
+        const sysId = record ? current.serviceNow[record] : undefined;
+        if (!state.certificate || !table || !sysId)
+          throw new RotationError(`the certificate or ServiceNow record of ${state.role} is not registered`);
+        work.push({
+          role: state.role,
+          spec,
+          state,
+          switched: [],
+          manualConfirmed: false,
+          confirmations: [],
+          cert: { current: state.certificate, oauthEntity: { table, sysId }, switchTried: false },
+        });
+        continue;
+      }
       const newer =
         state.latestKeyId !== undefined &&
         state.latestKeyId !== state.registryKeyId &&
@@ -122,13 +180,18 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
     }
     if (work.length === 0) {
       outcome = 'reconciled';
+      context.df.setCustomStatus(status);
     } else {
       yield* workNote(
-        `Secret rotation ${input.operation} started for ${work.map((w) => w.role).join(', ')} (${input.reason}).`,
+        `${work.some((w) => w.cert) ? 'Credential' : 'Secret'} rotation ${input.operation} started for ${work.map((w) => w.role).join(', ')} (${input.reason}).`,
       );
 
       // a + b + c, per role: add, prove, switch the API consumers.
       for (const w of work) {
+        if (w.cert) {
+          yield* rotateCertificate(context, input, w, w.cert, step);
+          continue;
+        }
         step(`add:${w.role}`);
         const added = yield* call(
           context,
@@ -173,7 +236,7 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
       }
 
       // d. Consumers without an API: emailed hand-offs, confirmed by "done" links, with reminders and a deadline.
-      const manual = work.filter((w) => w.spec.secretConsumers.some((c) => c.kind === 'manual'));
+      const manual = work.filter((w) => !w.cert && w.spec.secretConsumers.some((c) => c.kind === 'manual'));
       if (manual.length) {
         yield* handOff(context, input, status, manual, step);
         step('inbound-check');
@@ -190,6 +253,10 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
       yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + settings.graceMinutes * MINUTE));
       for (const w of work) {
         step(`retire:${w.role}`);
+        if (w.cert) {
+          status.rotated.push(yield* retireCertificate(context, input, status, w, w.cert));
+          continue;
+        }
         const r = yield* call(
           context,
           activities.retireCredential,
@@ -204,6 +271,7 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
         );
         const rotated: RotatedCredential = {
           role: w.role,
+          kind: 'secret',
           oldKeyId: w.state.registryKeyId,
           newKeyId: w.newSecret!.keyId,
           oldVersion: w.state.registryVersion,
@@ -242,6 +310,18 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
         integrationId: ref.integrationId,
         at: iso(),
         secrets: work.filter((w) => w.newSecret && done.some((d) => d.role === w.role)).map((w) => w.newSecret!),
+        credentials: work
+          .filter((w) => w.cert?.next && w.cert.nextKeyId && done.some((d) => d.role === w.role))
+          .map((w) => ({
+            role: w.role,
+            kind: 'certificate' as const,
+            certificateName: w.cert!.next!.certificateName,
+            version: w.cert!.next!.version,
+            x5t: w.cert!.next!.x5t,
+            notAfter: w.cert!.next!.notAfter,
+            keyId: w.cert!.nextKeyId!,
+            ...(w.cert!.serviceNow ? { serviceNow: w.cert!.serviceNow } : {}),
+          })),
         ...(outcome !== 'reconciled'
           ? {
               lastRotation: {
@@ -275,7 +355,7 @@ export const rotateCredentials: OrchestrationHandler = function* (context: Orche
     const summary =
       outcome === 'rotated'
         ? `Rotated ${done.map((d) => `${d.role} (new keyId ${d.newKeyId}, expires ${d.expiresOn})`).join(', ')}; old credentials ${done.every((d) => d.oldRemoved) ? 'removed' : 'partly kept (see orphans)'}.`
-        : `Rotation ${input.operation} did not complete: ${status.error ?? outcome}. The old secrets stay in use.`;
+        : `Rotation ${input.operation} did not complete: ${status.error ?? outcome}. The old ${work.some((w) => w.cert) ? 'credentials' : 'secrets'} stay in use.`;
     yield* workNote(summary);
     yield* call(
       context,
@@ -438,7 +518,8 @@ function* inboundChecks(
     {
       ...input.ref,
       apps,
-      secrets: work.map((w) => w.newSecret!),
+      // The new client secrets (a certificate role has none: its consumer is ServiceNow's keystore).
+      secrets: work.flatMap((w) => (w.newSecret ? [w.newSecret] : [])),
       records: [],
       checks,
       expectedRecords: [],
@@ -454,6 +535,10 @@ function* rollback(
   work: RoleWork[],
 ): Generator<Task, void, unknown> {
   for (const w of work) {
+    if (w.cert) {
+      yield* rollbackCertificate(context, input, status, w, w.cert);
+      continue;
+    }
     // A credential other than the registry's is this rotation's (its operation tag), even when a repeated activity
     // reported it reused: roll it back.
     if (!w.newSecret || w.newSecret.keyId === w.state.registryKeyId) continue;
@@ -483,4 +568,247 @@ function* rollback(
     status.orphans.push(...r.orphans);
   }
   context.df.setCustomStatus(status);
+}
+
+// ---- certificates ----
+
+function* rotateCertificate(
+  context: OrchestrationContext,
+  input: RotationInput,
+  w: RoleWork,
+  c: CertWork,
+  step: (name: string) => void,
+): Generator<Task, void, unknown> {
+  const { ref, settings } = input;
+  step(`target:${w.role}`);
+  const target = yield* call(
+    context,
+    activities.certificateRotationTarget,
+    { ...ref, role: w.role, oauthEntity: c.oauthEntity },
+    RETRY.service,
+  );
+  if (!target.ok) throw new RotationError(`ServiceNow consumer of ${w.role}: ${target.failure.message}`);
+  const { ok: _t, ...t } = target;
+  c.target = t;
+
+  // a. A new version next to the current one (a version newer than it, when an earlier run already made one).
+  step(`certificate:${w.role}`);
+  const made = yield* call(
+    context,
+    activities.ensureCertificate,
+    {
+      integrationId: ref.integrationId,
+      role: w.role,
+      appId: w.state.appId,
+      certificateName: c.current.certificateName,
+      subject: `CN=${w.state.appId}`,
+      validityMonths: settings.certificateValidityMonths ?? 12,
+      afterVersion: c.current.version,
+    },
+    RETRY.service,
+  );
+  if (!made.ok) throw new RotationError(`new certificate for ${w.role}: ${made.failure.message}`);
+  const { ok: _m, ...next } = made;
+  if (next.version === c.current.version)
+    throw new RotationError(`Key Vault returned the certificate in use for ${w.role}, not a new version`);
+  c.next = next;
+
+  step(`register:${w.role}`);
+  const registered = yield* call(
+    context,
+    activities.registerCertificate,
+    {
+      integrationId: ref.integrationId,
+      role: w.role,
+      appObjectId: w.state.appObjectId,
+      appId: w.state.appId,
+      certificateName: next.certificateName,
+      version: next.version,
+      proof: { certificateName: c.current.certificateName, version: c.current.version },
+    },
+    RETRY.graph,
+  );
+  if (!registered.ok) throw new RotationError(`key credential for ${w.role}: ${registered.failure.message}`);
+  c.nextKeyId = registered.keyId;
+
+  // b. Entra issues a token to the new certificate before anything uses it.
+  step(`verify:${w.role}`);
+  yield* verifyCertificate(context, input, w, c, 'the new certificate yields no token');
+
+  // c. ServiceNow: the new keystore and JWT key, the provider re-pointed; then read back.
+  step(`switch:${w.role}`);
+  c.switchTried = true;
+  const sn = yield* call(
+    context,
+    activities.ensureServiceNowCertificate,
+    {
+      ...ref,
+      role: w.role,
+      certificateName: next.certificateName,
+      version: next.version,
+      x5t: next.x5t,
+      clientId: t.clientId,
+      tokenUrl: t.tokenUrl,
+      oauthEntity: c.oauthEntity,
+      sendAsValue: t.sendAsValue,
+      providerColumn: t.providerColumn,
+      ...(t.thumbprintColumn ? { thumbprintColumn: t.thumbprintColumn } : {}),
+    },
+    RETRY.service,
+  );
+  if (!sn.ok) throw new RotationError(`ServiceNow keystore for ${w.role}: ${sn.failure.message}`);
+  if (sn.manualAction) throw new RotationError(`ServiceNow keystore for ${w.role}: ${sn.manualAction.title}`);
+  c.serviceNow = {
+    certificateSysId: sn.certificateSysId,
+    keystoreAliasSysId: sn.keystoreAliasSysId,
+    providerSysId: sn.providerSysId,
+  };
+
+  step(`confirm:${w.role}`);
+  const confirmed = yield* call(
+    context,
+    activities.confirmServiceNowCertificate,
+    {
+      ...ref,
+      role: w.role,
+      oauthEntity: c.oauthEntity,
+      providerColumn: t.providerColumn,
+      expected: c.serviceNow,
+    },
+    RETRY.service,
+  );
+  if (!confirmed.ok) throw new RotationError(`after the switch of ${w.role}: ${confirmed.detail}`);
+  yield* verifyCertificate(context, input, w, c, 'after the switch, the new certificate yields no token');
+}
+
+function* verifyCertificate(
+  context: OrchestrationContext,
+  input: RotationInput,
+  w: RoleWork,
+  c: CertWork,
+  what: string,
+): Generator<Task, void, unknown> {
+  const { settings } = input;
+  for (let attempt = 1; ; attempt++) {
+    const r = yield* call(
+      context,
+      activities.verifyCertificateCredential,
+      {
+        ...input.ref,
+        role: w.role,
+        appId: w.state.appId,
+        certificate: { certificateName: c.next!.certificateName, version: c.next!.version },
+        tokenUrl: c.target!.tokenUrl,
+      },
+      RETRY.service,
+    );
+    if (r.ok) return;
+    if (!r.transient || attempt >= settings.verifyAttempts) throw new RotationError(`${what} (${w.role}): ${r.detail}`);
+    yield context.df.createTimer(
+      new Date(context.df.currentUtcDateTime.getTime() + settings.verifyRetrySeconds * 1000),
+    );
+  }
+}
+
+function* retireCertificate(
+  context: OrchestrationContext,
+  input: RotationInput,
+  status: RotationStatus,
+  w: RoleWork,
+  c: CertWork,
+): Generator<Task, RotatedCredential, unknown> {
+  const next = c.next!;
+  const problems: string[] = [];
+  const removed = yield* call(
+    context,
+    activities.removeCertificate,
+    {
+      appObjectId: w.state.appObjectId,
+      keyId: c.current.keyId,
+      proof: { certificateName: next.certificateName, version: next.version },
+    },
+    RETRY.graph,
+  );
+  if (!removed.ok) problems.push(`key credential: ${removed.failure.message}`);
+  const retired = yield* call(
+    context,
+    activities.retireCertificateVersion,
+    {
+      ...input.ref,
+      role: w.role,
+      certificate: { certificateName: c.current.certificateName, version: c.current.version },
+    },
+    RETRY.service,
+  );
+  if (!retired.ok) problems.push(`sys_certificate / Key Vault version: ${retired.failure.message}`);
+  if (problems.length)
+    status.orphans.push({
+      what: `old certificate of ${w.role}`,
+      id: `${c.current.keyId} (${c.current.version})`,
+      reason: problems.join('; '),
+    });
+  return {
+    role: w.role,
+    kind: 'certificate',
+    oldKeyId: c.current.keyId,
+    newKeyId: c.nextKeyId!,
+    oldVersion: c.current.version,
+    newVersion: next.version,
+    expiresOn: next.notAfter,
+    oldRemoved: problems.length === 0,
+  };
+}
+
+function* rollbackCertificate(
+  context: OrchestrationContext,
+  input: RotationInput,
+  status: RotationStatus,
+  w: RoleWork,
+  c: CertWork,
+): Generator<Task, void, unknown> {
+  const { ref } = input;
+  // ServiceNow back on the current keystore first: the current certificate is registered and valid throughout.
+  if (c.switchTried) {
+    const t = c.target!;
+    const back = yield* call(
+      context,
+      activities.ensureServiceNowCertificate,
+      {
+        ...ref,
+        role: w.role,
+        certificateName: c.current.certificateName,
+        version: c.current.version,
+        x5t: c.current.x5t,
+        clientId: t.clientId,
+        tokenUrl: t.tokenUrl,
+        oauthEntity: c.oauthEntity,
+        sendAsValue: t.sendAsValue,
+        providerColumn: t.providerColumn,
+        ...(t.thumbprintColumn ? { thumbprintColumn: t.thumbprintColumn } : {}),
+      },
+      RETRY.service,
+    );
+    if (!back.ok || back.manualAction) {
+      // The instance may still sign with the new certificate: it stays valid rather than break that consumer.
+      status.orphans.push({
+        what: `rotation of ${w.role} left both certificates valid (ServiceNow could not be put back on the old one)`,
+        id: c.nextKeyId ?? c.next?.version ?? '',
+        reason: back.ok ? back.manualAction!.title : back.failure.message,
+      });
+      return;
+    }
+  }
+  const r = yield* call(
+    context,
+    activities.rollbackCertificateRotation,
+    {
+      ...ref,
+      role: w.role,
+      appObjectId: w.state.appObjectId,
+      current: { certificateName: c.current.certificateName, version: c.current.version },
+      ...(c.next && c.next.version !== c.current.version ? { newVersion: c.next.version } : {}),
+    },
+    RETRY.service,
+  );
+  status.orphans.push(...r.orphans);
 }

@@ -12,6 +12,8 @@ export interface RotationSettings {
   /** Proving the new secret yields a token: attempts and the wait between them (Entra propagation). */
   verifyAttempts: number;
   verifyRetrySeconds: number;
+  /** Lifetime of a new certificate version (apps whose credential is a certificate); 12 when absent. */
+  certificateValidityMonths?: number;
 }
 
 /** Input of `rotateCredentials`, built by the sweep, the on-demand endpoint or the Event Grid backstop. */
@@ -30,6 +32,8 @@ export interface RotationInput {
 
 export interface RotatedCredential {
   role: string;
+  /** A client secret (keyIds of password credentials) or a certificate (keyIds of key credentials). */
+  kind: 'secret' | 'certificate';
   oldKeyId: string;
   newKeyId: string;
   oldVersion: string;
@@ -52,4 +56,6 @@ export interface RotationStatus {
   outcome?: RotationOutcome;
   error?: string;
   orphans: { what: string; id: string; reason: string }[];
+  /** Roles with nothing to rotate (a federated credential stores nothing). */
+  skipped?: { role: string; reason: string }[];
 }

@@ -146,3 +146,50 @@ export function assessCredential(
     ...(createdOn ? { createdOn: createdOn.toISOString() } : {}),
   };
 }
+
+/**
+ * The same rule for a certificate credential (registry `credential.kind === 'certificate'`), from the Key Vault
+ * certificate versions' properties (`listPropertiesOfCertificateVersions`: created, expires, enabled, tags; never the
+ * key). The current version is the registry's; its expiry is the version's `expiresOn` (the certificate's notAfter),
+ * else the registry's. A newer enabled version (a rotation under way, or one that stopped after writing it) does not
+ * make the credential "rotated": the rotation that runs next adopts it (ensureCertificate with `afterVersion` returns
+ * a version newer than the current one when one exists) and completes the switch, so nothing is reconciled by hand.
+ */
+export function assessCertificate(
+  role: string,
+  app: AppCredentialState,
+  versions: VersionInfo[],
+  policy: DuePolicy,
+  now: Date,
+): CredentialAssessment {
+  const cred = app.credential;
+  if (cred?.kind !== 'certificate') return { kind: 'unknown', role, reason: `the '${role}' app has no certificate` };
+  const current = versions.find((v) => v.version.toLowerCase() === cred.version.toLowerCase());
+  if (!versions.length)
+    return { kind: 'unknown', role, reason: `Key Vault certificate '${cred.certificateName}' has no version` };
+  if (current && !current.enabled)
+    return {
+      kind: 'unknown',
+      role,
+      reason: `the registry's Key Vault version ${current.version} of certificate '${cred.certificateName}' is disabled`,
+    };
+  const expiresOn = current?.expiresOn ?? (cred.expiresOn ? new Date(cred.expiresOn) : undefined);
+  const createdOn = current?.createdOn;
+  const due = dueInstant({ expiresOn, createdOn }, policy, now);
+  if (!due)
+    return {
+      kind: 'unknown',
+      role,
+      reason: `neither expiry nor creation time is known for certificate '${cred.certificateName}'`,
+    };
+  return {
+    kind: due.reasons.length ? 'due' : 'not-due',
+    role,
+    dueAt: due.dueAt,
+    reasons: due.reasons,
+    ...(cred.keyId ? { keyId: cred.keyId } : {}),
+    version: cred.version,
+    ...(expiresOn ? { expiresOn: expiresOn.toISOString() } : {}),
+    ...(createdOn ? { createdOn: createdOn.toISOString() } : {}),
+  };
+}

@@ -28,7 +28,9 @@ const ACTIVE: OrchestrationRuntimeStatus[] = [
 
 /** The orchestration input for a rotation of `roles` of one integration, due on `dueDate`. */
 export function rotationInput(
-  config: Pick<AppConfig, 'rotation' | 'entra' | 'serviceNow'>,
+  config: Pick<AppConfig, 'rotation' | 'entra' | 'serviceNow'> & {
+    provisioning?: Pick<AppConfig['provisioning'], 'certificateValidityMonths'>;
+  },
   record: IntegrationRecord,
   roles: string[],
   dueDate: Date,
@@ -56,6 +58,9 @@ export function rotationInput(
       handoffDeadlineMinutes: r.handoffDeadlineMinutes,
       verifyAttempts: r.verifyAttempts,
       verifyRetrySeconds: r.verifyRetrySeconds,
+      ...(config.provisioning?.certificateValidityMonths
+        ? { certificateValidityMonths: config.provisioning.certificateValidityMonths }
+        : {}),
     },
     endpoints: {
       authorityHost: config.entra.authorityHost,

@@ -1,13 +1,16 @@
 /**
  * The rotation sweep (docs/reference/rotation.md#requirements): reads the registry (active integrations) and, per
  * credential, the Key Vault version properties of its secret (tags, created, expires: `listPropertiesOfSecretVersions`
- * returns properties only, never a value), and starts one rotation orchestration per integration with due credentials.
+ * returns properties only, never a value) or, for an app whose credential is a certificate, of its Key Vault
+ * certificate (`listPropertiesOfCertificateVersions`), and starts one rotation orchestration per integration with due
+ * credentials. Federated credentials store nothing and are never due.
  *
  * A sweep that fails on one integration (Key Vault throttled, a record without a profile) reports it and goes on with
  * the others; the next sweep picks it up.
  */
 import { orchestrationStatus } from '../lib/orchestration-status';
 import type { DurableClient } from 'durable-functions';
+import type { CertificateClient } from '@azure/keyvault-certificates';
 
 import type { Deps } from '../app/deps';
 import { toKeyVaultError } from '../clients/keyvault';
@@ -16,11 +19,20 @@ import { ensureErrorType } from '../lib/errors';
 import type { RotationInput, RotationStatus } from '../orchestrators/rotation-types';
 import { getProfile } from '../profiles';
 import type { IntegrationRecord } from '../registry/types';
-import { assessCredential, type CredentialAssessment, type DueCredential, type VersionInfo } from './due';
+import {
+  assessCertificate,
+  assessCredential,
+  type CredentialAssessment,
+  type DueCredential,
+  type VersionInfo,
+} from './due';
 import { yyyymmdd } from './ids';
 import { rotationInput, runningRotations, startRotation, type StartResult } from './start';
 
-export type SweepDeps = Pick<Deps, 'config' | 'registry' | 'secrets'>;
+export type SweepDeps = Pick<Deps, 'config' | 'registry' | 'secrets'> & {
+  /** Key Vault certificates (apps whose credential is a certificate): version properties only. */
+  certificates: Pick<CertificateClient, 'listPropertiesOfCertificateVersions'>;
+};
 
 export interface DueIntegration {
   integrationId: string;
@@ -81,10 +93,34 @@ function retryAfterOf(err: unknown): number | undefined {
 
 /** Every Key Vault version of a secret, properties only; empty when the name does not exist. */
 export async function versionsOf(deps: Pick<Deps, 'secrets'>, secretName: string): Promise<VersionInfo[]> {
+  return listWithRetry(`list versions of '${secretName}'`, () =>
+    deps.secrets.listPropertiesOfSecretVersions(secretName),
+  );
+}
+
+/** Every Key Vault version of a certificate, properties only (no key, no cer needed); empty when it does not exist. */
+export async function certificateVersionsOf(
+  deps: Pick<SweepDeps, 'certificates'>,
+  certificateName: string,
+): Promise<VersionInfo[]> {
+  return listWithRetry(`list versions of certificate '${certificateName}'`, () =>
+    deps.certificates.listPropertiesOfCertificateVersions(certificateName),
+  );
+}
+
+interface ListedProperties {
+  version?: string;
+  enabled?: boolean;
+  createdOn?: Date;
+  expiresOn?: Date;
+  tags?: Record<string, string>;
+}
+
+async function listWithRetry(what: string, list: () => AsyncIterable<ListedProperties>): Promise<VersionInfo[]> {
   for (let retry = 0; ; retry++) {
     const out: VersionInfo[] = [];
     try {
-      for await (const p of deps.secrets.listPropertiesOfSecretVersions(secretName))
+      for await (const p of list())
         out.push({
           version: p.version ?? '',
           enabled: p.enabled !== false,
@@ -94,7 +130,7 @@ export async function versionsOf(deps: Pick<Deps, 'secrets'>, secretName: string
         });
       return out;
     } catch (err) {
-      const e = toKeyVaultError(err, `list versions of '${secretName}'`);
+      const e = toKeyVaultError(err, what);
       if (e.status === 404) return out;
       if (e.status !== 429 || retry >= TRIAGE_THROTTLE_RETRIES) throw e;
       await realSleep(retryAfterOf(err) ?? backoffDelay(retry, THROTTLE_BACKOFF));
@@ -102,10 +138,19 @@ export async function versionsOf(deps: Pick<Deps, 'secrets'>, secretName: string
   }
 }
 
-/** The profile's roles this integration has credentials for, in the profile's order. */
+/** A role rotated as a certificate (its registry credential); federated credentials have nothing to rotate. */
+export const isCertificateRole = (app: IntegrationRecord['apps'][string] | undefined): boolean =>
+  app?.credential?.kind === 'certificate';
+
+/**
+ * The profile's roles this integration has rotatable credentials for (a client secret or a certificate), in the
+ * profile's order. A federated credential stores nothing to rotate: its role is not listed.
+ */
 export function rolesOf(record: IntegrationRecord): string[] | undefined {
   const profile = getProfile(record.profile);
-  return profile?.apps.map((a) => a.role).filter((role) => record.apps[role]?.secretName);
+  return profile?.apps
+    .map((a) => a.role)
+    .filter((role) => record.apps[role]?.secretName || isCertificateRole(record.apps[role]));
 }
 
 /** Assesses every credential of one integration. */
@@ -123,7 +168,11 @@ export async function assessIntegration(
   for (const role of roles) {
     const app = record.apps[role];
     try {
-      credentials.push(assessCredential(role, app, await versionsOf(deps, app.secretName), policy, now));
+      if (app.credential?.kind === 'certificate')
+        credentials.push(
+          assessCertificate(role, app, await certificateVersionsOf(deps, app.credential.certificateName), policy, now),
+        );
+      else credentials.push(assessCredential(role, app, await versionsOf(deps, app.secretName), policy, now));
     } catch (err) {
       problems.push({ integrationId: record.id, role, reason: ensureErrorType(err).message });
     }

@@ -144,20 +144,27 @@ export async function secretValue(name: string, version?: string): Promise<strin
   return (await getDeps().secrets.getSecret(name, version ? { version } : {})).value ?? '';
 }
 
-/** Provisions an integration of `profile` on `instance` through the HTTP API and sets up its consumers and probe. */
+/**
+ * Provisions an integration of `profile` on `instance` through the HTTP API and sets up its consumers and probe;
+ * `request` adds to the request (e.g. `{ options: { credential: 'certificate' } }`).
+ */
 export async function provisionTracked(
   h: RotationHarness,
   instance: string,
   profile: IntegrationProfile = m365SupportAad,
+  request: Record<string, unknown> = {},
 ): Promise<Tracked> {
   const { stack } = h;
-  const extra = profile.id === m365SupportAad.id ? {} : { profile: profile.id };
+  const extra = { ...(profile.id === m365SupportAad.id ? {} : { profile: profile.id }), ...request };
   const id = await startProvisioning(stack, requestFor(stack, instance, extra));
   await runToApproval(stack, id);
   const decided = await decideFromEmail(stack, approverOf(stack), id, 'approve');
   if (decided.status !== 200) throw new Error(`approval answered ${decided.status}`);
   const out = await runToEnd(stack, id, { throughApproval: true });
-  if (out.outcome !== 'active') throw new Error(`provisioning of ${id} ended ${out.outcome}`);
+  if (out.outcome !== 'active')
+    throw new Error(
+      `provisioning of ${id} ended ${out.outcome}: ${JSON.stringify(out.checks?.filter((c) => !c.ok) ?? [])}`,
+    );
   const res = await api(stack, 'GET', `/api/integrations/${id}`);
   const view = res.json as IntegrationView;
   const original: Tracked['original'] = {};

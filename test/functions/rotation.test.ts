@@ -227,6 +227,7 @@ describe('rotation triggers on the local Functions host', () => {
           handoffDeadlineMinutes: 10080,
           verifyAttempts: 6,
           verifyRetrySeconds: 10,
+          certificateValidityMonths: 12,
         },
         endpoints: {
           authorityHost: deps.config.entra.authorityHost,

@@ -546,13 +546,16 @@ export function agreementRule(t: Templates): string[] {
 
 /** Event type the backstop handles (src/rotation/near-expiry.ts SECRET_NEAR_EXPIRY; Learn "Azure Key Vault as Event Grid source"). */
 export const NEAR_EXPIRY_EVENT = 'Microsoft.KeyVault.SecretNearExpiry';
+/** The certificate credentials' event (src/rotation/near-expiry.ts CERTIFICATE_NEAR_EXPIRY), handled by the same function. */
+export const CERTIFICATE_NEAR_EXPIRY_EVENT = 'Microsoft.KeyVault.CertificateNearExpiry';
+const NEAR_EXPIRY_EVENTS = [NEAR_EXPIRY_EVENT, CERTIFICATE_NEAR_EXPIRY_EVENT];
 /** main.bicep parameter that turns the subscription on (a second `azd provision`, docs/deploy.md). */
 export const NEAR_EXPIRY_PARAM = 'enableSecretNearExpiryEvents';
 export const NEAR_EXPIRY_ENV = 'ENABLE_SECRET_NEAR_EXPIRY_EVENTS';
 
 /**
  * The vault publishes to an Event Grid system topic (topicType Microsoft.KeyVault.vaults, source = the vault), and a
- * subscription on it delivers only SecretNearExpiry, in the Event Grid schema, to `<function app id>/functions/<name>`
+ * subscription on it delivers only SecretNearExpiry and CertificateNearExpiry, in the Event Grid schema, to `<function app id>/functions/<name>`
  * (endpointType AzureFunction, Learn "Event handlers: Azure Functions"). The subscription is conditional on a
  * parameter that defaults to false, because Event Grid validates the function when the subscription is created and
  * azd provisions before it deploys code; docs and main.parameters.json expose the switch.
@@ -591,9 +594,9 @@ export function keyVaultEventsRule(t: Templates, functionName: string): string[]
       problems.push(`${EVENTS}: param functionName must default to '${functionName}' (the registered function)`);
     const types = propertyAt(sub.body, 'properties.filter.includedEventTypes');
     const listed = types?.type === 'array' ? types.namedChildren.map((n) => stringLiteral(n) ?? n.text) : [];
-    if (!listed.includes(NEAR_EXPIRY_EVENT))
-      problems.push(`${EVENTS}: filter.includedEventTypes must include ${NEAR_EXPIRY_EVENT}`);
-    for (const other of listed.filter((x) => x !== NEAR_EXPIRY_EVENT))
+    for (const wanted of NEAR_EXPIRY_EVENTS)
+      if (!listed.includes(wanted)) problems.push(`${EVENTS}: filter.includedEventTypes must include ${wanted}`);
+    for (const other of listed.filter((x) => !NEAR_EXPIRY_EVENTS.includes(x)))
       problems.push(`${EVENTS}: event type ${other} is not handled by the backstop`);
     if (str('properties.eventDeliverySchema') !== 'EventGridSchema')
       problems.push(`${EVENTS}: eventDeliverySchema must be 'EventGridSchema' (the trigger takes EventGridEvent)`);
@@ -636,7 +639,13 @@ export function keyVaultEventsRule(t: Templates, functionName: string): string[]
     problems.push(`${PARAMETERS}: ${NEAR_EXPIRY_PARAM} must be \${${NEAR_EXPIRY_ENV}=false}`);
 
   const doc = t[DEPLOY_DOC] ?? '';
-  for (const phrase of [NEAR_EXPIRY_ENV, NEAR_EXPIRY_EVENT, 'azd provision', functionName])
+  for (const phrase of [
+    NEAR_EXPIRY_ENV,
+    NEAR_EXPIRY_EVENT,
+    CERTIFICATE_NEAR_EXPIRY_EVENT,
+    'azd provision',
+    functionName,
+  ])
     if (!doc.includes(phrase)) problems.push(`${DEPLOY_DOC}: does not mention '${phrase}'`);
   return problems;
 }

@@ -460,6 +460,14 @@ describe('keyVaultEventsRule', () => {
     expectProblem(keyVaultEventsRule(extra, fn), /SecretNewVersionCreated is not handled/);
   });
 
+  it('fails when CertificateNearExpiry (certificate credentials) is not in includedEventTypes', () => {
+    const dropped = mutate(real, EVENTS, /^\s*'Microsoft\.KeyVault\.CertificateNearExpiry'\n/m, '');
+    expectProblem(
+      keyVaultEventsRule(dropped, fn),
+      /includedEventTypes must include Microsoft\.KeyVault\.CertificateNearExpiry/,
+    );
+  });
+
   it.each([
     [
       'topic type',

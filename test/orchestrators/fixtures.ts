@@ -178,6 +178,7 @@ export function rotationInput(over: Partial<RotationInput> = {}): RotationInput 
 /** A role whose registry credential is the provisioning one and has no newer Key Vault version. */
 export const credentialState = (role: string): CredentialState => ({
   role,
+  kind: 'secret',
   appId: appIdOf(role),
   appObjectId: objectIdOf(role),
   secretName: secretNameOf(role),

@@ -104,6 +104,7 @@ describe('rotateCredentials: happy path', () => {
     expect(output(h).rotated).toEqual(
       ROLES.map((role) => ({
         role,
+        kind: 'secret',
         oldKeyId: `key-provision-${role}`,
         newKeyId: `key-${ROTATION_OPERATION}-${role}`,
         oldVersion: `v-provision-${role}`,
