@@ -39,6 +39,12 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
     s.on('close', () => sockets.delete(s));
   });
   server.on('tlsClientError', () => undefined);
+  // Idle keep-alive connections stay open as the real services' front ends keep them (minutes, not Node's default
+  // 5 s): with Node's default a client that reuses a socket just as the server times it out gets ECONNRESET, a race
+  // the real services do not show within a few seconds of idleness
+  // (https://nodejs.org/api/http.html#serverkeepalivetimeout).
+  server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
