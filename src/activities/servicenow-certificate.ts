@@ -304,7 +304,16 @@ export async function ensureServiceNowCertificate(
       if (!claim.ok) return claim.out;
     }
 
-    // 5. The oauth_entity switched to the provider; its client secret cleared.
+    // 5. The oauth_entity switched to the provider; its client secret cleared (unless the caller switches it later).
+    if (input.switchEntity === false)
+      return {
+        ok: true,
+        certificateSysId: certSysId,
+        keystoreAliasSysId: aliasSysId,
+        providerSysId,
+        switched: false,
+        records,
+      };
     const { table, sysId } = input.oauthEntity;
     const entity = await client.get<SnRecord>(table, sysId, {
       fields: ['sys_id', 'send_client_credentials_as', input.providerColumn, 'client_secret'],

@@ -182,10 +182,15 @@ export function* ensureServiceNowCredentials(
   s: CredentialStage,
   support: InstanceCredentialSupport,
   kind: 'certificate' | 'federated',
+  phase: 'build' | 'switch' = 'build',
 ): Generator<Task, void, unknown> {
   const { context, ref, status, profile } = s;
+  // A live OAuth provider that still sends its client secret keeps sending it until the certificate was proven: its
+  // switch is a later phase, so a run that fails before (compensation removes the new chain) leaves it working.
+  const live = new Set(s.input.priorSecretRoles ?? []);
   for (const cred of status.credentials ?? []) {
     if (cred.kind !== kind) continue;
+    if (phase === 'switch' && (kind !== 'certificate' || !live.has(cred.role))) continue;
     const app = profile.apps.find((a) => a.role === cred.role);
     const recordKey = app ? serviceNowConsumerRecord(profile, app) : undefined;
     const spec = profile.serviceNow.records.find((r) => r.key === recordKey);
@@ -211,6 +216,7 @@ export function* ensureServiceNowCredentials(
           sendAsValue: support.sendAsValue ?? '',
           providerColumn: support.providerColumn ?? '',
           ...(support.thumbprintColumn ? { thumbprintColumn: support.thumbprintColumn } : {}),
+          ...(phase === 'build' && live.has(cred.role) ? { switchEntity: false } : {}),
         },
         RETRY.service,
       );

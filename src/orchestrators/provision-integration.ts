@@ -634,6 +634,8 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     const formerSecrets = (input.priorSecretRoles ?? []).filter((role) => kinds[role] !== undefined);
     if (outcome === 'active' && formerSecrets.length) {
       step('retiring-secrets');
+      // The live OAuth provider moves to the proven certificate only now (it kept its secret until here).
+      yield* ensureServiceNowCredentials(credentialStage, support, 'certificate', 'switch');
       const result = yield* removeObjects(
         context,
         ref,

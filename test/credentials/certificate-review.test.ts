@@ -1,0 +1,132 @@
+/**
+ * Review of the certificate path as a second team sharing the instance and the tenant would see it: what exists and is
+ * usable before the approval, what a re-run of an unchanged certificate integration writes (nothing), and what a live
+ * integration that moves from its client secret to a certificate is left with when a step after the switch fails
+ * (exactly what it had: its secret, used by its OAuth provider).
+ */
+import type { LocalStack } from '../../sandbox/stack';
+import { assertionWorks } from '../../sandbox/consumers';
+import { snRow, spokeRequest } from '../profiles/spoke-driver';
+import { api, type IntegrationView } from '../e2e/api-driver';
+import {
+  approverOf,
+  decideFromEmail,
+  runToApproval,
+  runToEnd,
+  secretState,
+  startProvisioning,
+  startStackFor,
+} from '../e2e/stack-driver';
+
+jest.setTimeout(240_000);
+
+let stack: LocalStack;
+beforeAll(async () => {
+  stack = await startStackFor(['certrev01', 'certrev02']);
+});
+afterAll(() => stack?.close());
+
+const viewOf = async (id: string) => (await api(stack, 'GET', `/api/integrations/${id}`)).json as IntegrationView;
+
+/** Writes to the credential chain since `mark`: Key Vault certificates, the app's key credentials, the ServiceNow chain. */
+function credentialWrites(mark: number): string[] {
+  return stack.sandbox.journal
+    .writes({ since: mark })
+    .filter(
+      (e) =>
+        (e.service === 'keyvault' && /\/certificates\//.test(e.path)) ||
+        (e.service === 'graph' &&
+          /\/applications\/[^/?]+(\/(addKey|removeKey|federatedIdentityCredentials)|$|\?)/.test(e.path)) ||
+        (e.service === 'servicenow' &&
+          /\/(sys_certificate|jwt_keystore_aliases|jwt_provider|jwt_claim_validation|oauth_entity|attachment)/.test(
+            e.path,
+          )),
+    )
+    .map((e) => `${e.service} ${e.method} ${e.path.split('?')[0]}`);
+}
+
+it('before the approval nothing of the chain can mint a token; a re-run of the approved plan writes nothing', async () => {
+  const instance = 'certrev01';
+  const request = spokeRequest(stack, instance, { credential: 'certificate' });
+  const id = await startProvisioning(stack, request);
+  const waiting = await runToApproval(stack, id);
+  // Before the approval: the OAuth provider record that would sign with the keystore is inactive.
+  const providerSysId = waiting.records.find((r) => r.key === 'provider')?.sysId ?? '';
+  expect(stack.sandbox.servicenow.credentialModeOf(instance, providerSysId)).toBe('certificate');
+  expect(snRow(stack, instance, 'oauth_entity', providerSysId)?.active).toBe('false');
+  expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
+  expect((await runToEnd(stack, id, { throughApproval: true })).outcome).toBe('active');
+
+  const mark = stack.sandbox.journal.mark();
+  const re = await api(stack, 'POST', '/api/integrations?reprovision=true', { body: request });
+  expect(re.status).toBe(202);
+  const out = await runToEnd(stack, id);
+  expect([out.outcome, out.plan?.mode]).toEqual(['active', 'silent']);
+  expect(credentialWrites(mark)).toEqual([]);
+});
+
+it('a live integration moving from its secret to a certificate keeps its secret and provider when a later step fails', async () => {
+  const instance = 'certrev02';
+  const id = await startProvisioning(stack, spokeRequest(stack, instance));
+  await runToApproval(stack, id);
+  expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
+  expect((await runToEnd(stack, id, { throughApproval: true })).outcome).toBe('active');
+  const before = await viewOf(id);
+  const provider = before.created.serviceNow.provider;
+  const app = before.created.apps.spoke;
+  const secretBefore = stack.sandbox.servicenow.secretOf(instance, 'oauth_entity', provider) ?? '';
+  expect(secretBefore).not.toBe('');
+  expect(stack.sandbox.servicenow.credentialModeOf(instance, provider)).toBe('secret');
+
+  // The change to a certificate is staged and approved; then the connection step (after the switch) fails for good.
+  const re = await api(stack, 'POST', '/api/integrations?reprovision=true', {
+    body: spokeRequest(stack, instance, { credential: 'certificate' }),
+  });
+  expect(re.status).toBe(202);
+  await runToApproval(stack, id);
+  const fault = stack.sandbox.faults.add({
+    service: 'servicenow',
+    method: 'GET',
+    path: '/api/now/(v2/)?table/http_connection$',
+    action: { type: 'status', status: 400 },
+  });
+  try {
+    expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
+    const out = await runToEnd(stack, id, { throughApproval: true });
+    expect(out.outcome).toBe('failed');
+  } finally {
+    stack.sandbox.faults.remove(fault.id);
+  }
+  // The live integration is as it was: the provider still sends its secret, which still works.
+  expect(stack.sandbox.servicenow.credentialModeOf(instance, provider)).toBe('secret');
+  expect(stack.sandbox.servicenow.secretOf(instance, 'oauth_entity', provider) ?? '').toBe(secretBefore);
+  expect(await secretState(`${id}-spoke`.toLowerCase())).toBe('live');
+  expect(snRow(stack, instance, 'oauth_entity', provider)?.active).toBe('true');
+  // No active keystore of the failed run is left on the instance.
+  expect(
+    stack.sandbox.servicenow.records(instance, 'sys_certificate').filter((c) => c.values.active === 'true'),
+  ).toEqual([]);
+
+  // Once nothing fails, the same change (approved already: the run resumes it) goes through: the provider switches
+  // after the certificate was proven, then the secret goes.
+  expect(
+    (
+      await api(stack, 'POST', '/api/integrations?reprovision=true', {
+        body: spokeRequest(stack, instance, { credential: 'certificate' }),
+      })
+    ).status,
+  ).toBe(202);
+  const done = await runToEnd(stack, id);
+  expect([done.plan?.mode, done.outcome, done.error, done.retiredSecrets]).toEqual([
+    'resume',
+    'active',
+    undefined,
+    ['spoke'],
+  ]);
+  expect(stack.sandbox.servicenow.credentialModeOf(instance, provider)).toBe('certificate');
+  expect(stack.sandbox.servicenow.secretOf(instance, 'oauth_entity', provider) ?? '').toBe('');
+  expect(await assertionWorks(stack.sandbox, instance, provider, app.appId)).toEqual({
+    ok: true,
+    reason: 'token issued',
+  });
+});
