@@ -535,6 +535,25 @@ export class CertificateStore {
     return ok(this.bundle(ctx, e, v, !version));
   }
 
+  /**
+   * PATCH /certificates/{name}/{version} (Update Certificate: the version's editable attributes and its tags; the
+   * managed key and secret share the version's attributes here, https://learn.microsoft.com/rest/api/keyvault/certificates/update-certificate/update-certificate).
+   */
+  update(ctx: CertContext, req: SandboxRequest, rawName: string, version?: string): SandboxResponse {
+    const e = this.live(rawName, ctx.now);
+    const v = e && this.version(e, version);
+    if (!e || !v) return notFound('certificate', version ? `${rawName}/${version}` : rawName);
+    const body = parseJson(req);
+    if (isResponse(body)) return body;
+    const attributes = (body.attributes ?? {}) as { enabled?: unknown };
+    if (attributes.enabled !== undefined && typeof attributes.enabled !== 'boolean')
+      return badParameter('attributes.enabled must be a boolean.'); // [inferred wording]
+    if (typeof attributes.enabled === 'boolean') v.enabled = attributes.enabled;
+    if (body.tags !== undefined) v.tags = { ...(body.tags as Record<string, string>) };
+    v.updated = ctx.now;
+    return ok(this.bundle(ctx, e, v, !version));
+  }
+
   /** GET /certificates/{name}/versions: `CertificateItem`s (id, x5t, attributes, tags), paged like secrets. */
   listVersions(ctx: CertContext, req: SandboxRequest, rawName: string): SandboxResponse {
     const p = page(req);

@@ -22,7 +22,7 @@ jest.setTimeout(240_000);
 
 let stack: LocalStack;
 beforeAll(async () => {
-  stack = await startStackFor(['certrev01', 'certrev02']);
+  stack = await startStackFor(['certrev01', 'certrev02', 'certrev03', 'certrev04']);
 });
 afterAll(() => stack?.close());
 
@@ -129,4 +129,33 @@ it('a live integration moving from its secret to a certificate keeps its secret 
     ok: true,
     reason: 'token issued',
   });
+});
+
+it.each([
+  ['jwt_provider', 'POST', 'certrev03'],
+  ['jwt_claim_validation', 'POST', 'certrev04'],
+])('a failure at %s leaves no keystore or JWT key of the run on the instance', async (table, method, instance) => {
+  const fault = stack.sandbox.faults.add({
+    service: 'servicenow',
+    method,
+    path: `/api/now/(v2/)?table/${table}$`,
+    action: { type: 'status', status: 400 },
+  });
+  let id: string;
+  try {
+    id = await startProvisioning(stack, spokeRequest(stack, instance, { credential: 'certificate' }));
+    const out = await runToEnd(stack, id);
+    expect(out.outcome).toBe('failed');
+    // Everything the run added is gone (the Key Vault certificate version disabled), nothing left over.
+    expect(out.orphans).toEqual([]);
+  } finally {
+    stack.sandbox.faults.remove(fault.id);
+  }
+  const chain = ['sys_certificate', 'jwt_keystore_aliases', 'jwt_provider'].flatMap((t) =>
+    stack.sandbox.servicenow
+      .records(instance, t)
+      .filter((r) => r.values.name?.startsWith(`m365-snow ${id}`))
+      .map((r) => `${t} ${r.values.name} active=${r.values.active}`),
+  );
+  expect(chain).toEqual([]);
 });
