@@ -22,7 +22,7 @@ jest.setTimeout(240_000);
 
 let stack: LocalStack;
 beforeAll(async () => {
-  stack = await startStackFor(['certrev01', 'certrev02', 'certrev03', 'certrev04']);
+  stack = await startStackFor(['certrev01', 'certrev02', 'certrev03', 'certrev04', 'certrev05']);
 });
 afterAll(() => stack?.close());
 
@@ -158,4 +158,33 @@ it.each([
       .map((r) => `${t} ${r.values.name} active=${r.values.active}`),
   );
   expect(chain).toEqual([]);
+});
+
+it('a live certificate integration asked for a client secret again is refused before anything is written', async () => {
+  const instance = 'certrev05';
+  const id = await startProvisioning(stack, spokeRequest(stack, instance, { credential: 'certificate' }));
+  await runToApproval(stack, id);
+  expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
+  expect((await runToEnd(stack, id, { throughApproval: true })).outcome).toBe('active');
+  const view = await viewOf(id);
+  const provider = view.created.serviceNow.provider;
+
+  // Without options.credential the plan is a client secret; the provider would have gone on signing with the keystore.
+  const mark = stack.sandbox.journal.mark();
+  const re = await api(stack, 'POST', '/api/integrations?reprovision=true', { body: spokeRequest(stack, instance) });
+  expect(re.status).toBe(202);
+  const out = await runToEnd(stack, id);
+  expect(out.outcome).toBe('failed');
+  expect(out.problems).toEqual([expect.stringMatching(/spoke app uses a certificate credential/)]);
+  const writes = stack.sandbox.journal
+    .writes({ since: mark })
+    .filter((e) => ['graph', 'keyvault', 'servicenow'].includes(e.service))
+    .filter((e) => !/sendMail|\/table\/(incident|sys_journal_field)/.test(e.path));
+  expect(writes.map((e) => `${e.method} ${e.path}`)).toEqual([]);
+  // The live integration goes on as approved.
+  expect(stack.sandbox.servicenow.credentialModeOf(instance, provider)).toBe('certificate');
+  expect(await assertionWorks(stack.sandbox, instance, provider, view.created.apps.spoke.appId)).toEqual({
+    ok: true,
+    reason: 'token issued',
+  });
 });
