@@ -22,7 +22,7 @@ jest.setTimeout(240_000);
 
 let stack: LocalStack;
 beforeAll(async () => {
-  stack = await startStackFor(['certrev01', 'certrev02', 'certrev03', 'certrev04', 'certrev05']);
+  stack = await startStackFor(['certrev01', 'certrev02', 'certrev03', 'certrev04', 'certrev05', 'certrev06']);
 });
 afterAll(() => stack?.close());
 
@@ -187,4 +187,39 @@ it('a live certificate integration asked for a client secret again is refused be
     ok: true,
     reason: 'token issued',
   });
+});
+
+it('federated: a failure after the Workload Identity Connection leaves no OAuth entity of the run on the instance', async () => {
+  const instance = 'certrev06';
+  const fault = stack.sandbox.faults.add({
+    service: 'servicenow',
+    method: 'POST',
+    path: '/api/now/(v2/)?table/oauth_entity_scope$',
+    action: { type: 'status', status: 400 },
+  });
+  let out;
+  try {
+    const id = await startProvisioning(stack, spokeRequest(stack, instance, { credential: 'federated' }));
+    out = await runToEnd(stack, id);
+  } finally {
+    stack.sandbox.faults.remove(fault.id);
+  }
+  expect(out.outcome).toBe('failed');
+  const appIds = new Set(out.apps.map((a) => a.appId));
+  expect(appIds.size).toBe(1);
+  const left = ['oauth_entity', 'oauth_workload_identity_connection'].flatMap((t) =>
+    stack.sandbox.servicenow
+      .records(instance, t)
+      .filter((r) => appIds.has(r.values.client_id))
+      .map((r) => `${t} ${r.values.sys_id} active=${r.values.active}`),
+  );
+  expect(left).toEqual([]);
+  // Nor a profile of an entity that is gone.
+  const entities = new Set(stack.sandbox.servicenow.records(instance, 'oauth_entity').map((r) => r.values.sys_id));
+  expect(
+    stack.sandbox.servicenow
+      .records(instance, 'oauth_entity_profile')
+      .filter((p) => !entities.has(p.values.oauth_entity))
+      .map((p) => p.values.name),
+  ).toEqual([]);
 });
