@@ -22,7 +22,15 @@ jest.setTimeout(240_000);
 
 let stack: LocalStack;
 beforeAll(async () => {
-  stack = await startStackFor(['certrev01', 'certrev02', 'certrev03', 'certrev04', 'certrev05', 'certrev06']);
+  stack = await startStackFor([
+    'certrev01',
+    'certrev02',
+    'certrev03',
+    'certrev04',
+    'certrev05',
+    'certrev06',
+    'certrev07',
+  ]);
 });
 afterAll(() => stack?.close());
 
@@ -222,4 +230,31 @@ it('federated: a failure after the Workload Identity Connection leaves no OAuth 
       .filter((p) => !entities.has(p.values.oauth_entity))
       .map((p) => p.values.name),
   ).toEqual([]);
+});
+
+it('federated on a live secret integration fails (the connection makes a second OAuth provider); the secret integration keeps working and re-runs', async () => {
+  const instance = 'certrev07';
+  const secretPlan = spokeRequest(stack, instance);
+  const id = await startProvisioning(stack, secretPlan);
+  await runToApproval(stack, id);
+  expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
+  expect((await runToEnd(stack, id, { throughApproval: true })).outcome).toBe('active');
+  const provider = (await viewOf(id)).created.serviceNow.provider;
+
+  const re = await api(stack, 'POST', '/api/integrations?reprovision=true', {
+    body: spokeRequest(stack, instance, { credential: 'federated' }),
+  });
+  expect(re.status).toBe(202);
+  await runToApproval(stack, id);
+  expect((await decideFromEmail(stack, approverOf(stack), id, 'approve')).status).toBe(200);
+  const out = await runToEnd(stack, id, { throughApproval: true });
+  // Not supported yet: the Workload Identity Connection's business rules create their own OAuth entity for the
+  // client id, next to the live one. What matters here: nothing of the attempt is left behind.
+  expect([out.outcome, out.orphans]).toEqual(['failed', []]);
+  expect(stack.sandbox.servicenow.credentialModeOf(instance, provider)).toBe('secret');
+  expect(stack.sandbox.servicenow.secretOf(instance, 'oauth_entity', provider) ?? '').not.toBe('');
+  const clientId = snRow(stack, instance, 'oauth_entity', provider)?.client_id;
+  expect(
+    stack.sandbox.servicenow.records(instance, 'oauth_entity').filter((e) => e.values.client_id === clientId),
+  ).toHaveLength(1);
 });
