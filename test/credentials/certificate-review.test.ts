@@ -30,6 +30,7 @@ beforeAll(async () => {
     'certrev05',
     'certrev06',
     'certrev07',
+    'certrev08',
   ]);
 });
 afterAll(() => stack?.close());
@@ -257,4 +258,19 @@ it('federated on a live secret integration fails (the connection makes a second 
   expect(
     stack.sandbox.servicenow.records(instance, 'oauth_entity').filter((e) => e.values.client_id === clientId),
   ).toHaveLength(1);
+});
+
+it('federated: before the approval the OAuth provider the connection made is inactive', async () => {
+  const instance = 'certrev08';
+  const id = await startProvisioning(stack, spokeRequest(stack, instance, { credential: 'federated' }));
+  const waiting = await runToApproval(stack, id);
+  const providerSysId = waiting.records.find((r) => r.key === 'provider')?.sysId ?? '';
+  expect(stack.sandbox.servicenow.credentialModeOf(instance, providerSysId)).toBe('federated');
+  expect(snRow(stack, instance, 'oauth_entity', providerSysId)?.active).toBe('false');
+  expect((await decideFromEmail(stack, approverOf(stack), id, 'reject')).status).toBe(200);
+  const out = await runToEnd(stack, id, { throughApproval: true });
+  expect([out.outcome, out.orphans]).toEqual(['rejected', []]);
+  // Rejected: the connection, its OAuth entity and the app's federated credential are gone.
+  expect(snRow(stack, instance, 'oauth_entity', providerSysId)).toBeUndefined();
+  expect(stack.sandbox.servicenow.records(instance, 'oauth_workload_identity_connection')).toEqual([]);
 });
