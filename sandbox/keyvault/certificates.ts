@@ -536,25 +536,22 @@ export class CertificateStore {
   }
 
   /**
-   * PATCH /certificates/{name}/{version} (UpdateCertificate, `updateCertificateProperties` in the SDK): `attributes.enabled`
-   * and `tags` of one version; the managed key and secret follow the certificate's `enabled` (about-certificates
-   * "Composition of a Certificate": their attributes are the certificate's). Answers the version's bundle.
+   * PATCH /certificates/{name}/{version} (Update Certificate: the version's editable attributes and its tags; the
+   * managed key and secret share the version's attributes here, https://learn.microsoft.com/rest/api/keyvault/certificates/update-certificate/update-certificate).
    */
-  update(ctx: CertContext, req: SandboxRequest, rawName: string, version: string): SandboxResponse {
-    const body = parseJson(req);
-    if (isResponse(body)) return body;
+  update(ctx: CertContext, req: SandboxRequest, rawName: string, version?: string): SandboxResponse {
     const e = this.live(rawName, ctx.now);
     const v = e && this.version(e, version);
-    if (!e || !v) return notFound('certificate', `${rawName}/${version}`);
-    const tags = tagsOf(body);
-    if (isResponse(tags)) return tags;
-    const attrs = (body.attributes ?? {}) as Json;
-    if (attrs.enabled !== undefined && typeof attrs.enabled !== 'boolean')
-      return badParameter('Attribute enabled must be a boolean.'); // [inferred]
-    if (typeof attrs.enabled === 'boolean') v.enabled = attrs.enabled;
-    if (tags) v.tags = tags;
+    if (!e || !v) return notFound('certificate', version ? `${rawName}/${version}` : rawName);
+    const body = parseJson(req);
+    if (isResponse(body)) return body;
+    const attributes = (body.attributes ?? {}) as { enabled?: unknown };
+    if (attributes.enabled !== undefined && typeof attributes.enabled !== 'boolean')
+      return badParameter('attributes.enabled must be a boolean.'); // [inferred wording]
+    if (typeof attributes.enabled === 'boolean') v.enabled = attributes.enabled;
+    if (body.tags !== undefined) v.tags = { ...(body.tags as Record<string, string>) };
     v.updated = ctx.now;
-    return ok(this.bundle(ctx, e, v, false));
+    return ok(this.bundle(ctx, e, v, !version));
   }
 
   /** GET /certificates/{name}/versions: `CertificateItem`s (id, x5t, attributes, tags), paged like secrets. */

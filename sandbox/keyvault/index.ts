@@ -135,7 +135,7 @@ function routeCertificates(
     if (third === 'pending') return m === 'GET' ? certs.operation(ctx, name) : methodNotAllowed(m);
     if (third === 'policy') return m === 'GET' || m === 'PATCH' ? certs.policy(ctx, req, name) : methodNotAllowed(m);
     if (third === 'versions') return m === 'GET' ? certs.listVersions(ctx, req, name) : methodNotAllowed(m);
-    if (m === 'PATCH' && third) return certs.update(ctx, req, name, third);
+    if (m === 'PATCH') return certs.update(ctx, req, name, third);
     return m === 'GET' ? certs.get(ctx, name, third) : methodNotAllowed(m);
   }
   if (collection === 'keys') {

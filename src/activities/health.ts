@@ -164,12 +164,19 @@ export async function inspectEntra(
       }
     }
     let federated: ObservedApp['federated'];
+    // Every federated identity credential of our app: ours (by the registry's name) and any other, which is a way in.
+    // https://learn.microsoft.com/graph/api/application-list-federatedidentitycredentials (at most 20 per app).
+    const fics =
+      (
+        await graphRaw<{
+          value?: { id?: string; name?: string; issuer?: string; subject?: string; audiences?: string[] }[];
+        }>(deps.graph, 'GET', `/applications/${encodeURIComponent(app.objectId)}/federatedIdentityCredentials`)
+      ).body?.value ?? [];
+    const otherFederated = fics
+      .filter((x) => x.name !== app.federated?.name)
+      .map((x) => ({ id: x.id ?? '', name: x.name ?? '', issuer: x.issuer ?? '', subject: x.subject ?? '' }));
     if (app.federated) {
-      // https://learn.microsoft.com/graph/api/application-list-federatedidentitycredentials (at most 20 per app).
-      const list = await graphRaw<{
-        value?: { name?: string; issuer?: string; subject?: string; audiences?: string[] }[];
-      }>(deps.graph, 'GET', `/applications/${encodeURIComponent(app.objectId)}/federatedIdentityCredentials`);
-      const f = (list.body?.value ?? []).find((x) => x.name === app.federated?.name);
+      const f = fics.find((x) => x.name === app.federated?.name);
       federated = {
         name: app.federated.name,
         expected: { issuer: app.federated.issuer, subject: app.federated.subject },
@@ -186,6 +193,7 @@ export async function inspectEntra(
       ownKeyIds: [...own],
       ...(secret ? { secret } : {}),
       ...(federated ? { federated } : {}),
+      ...(otherFederated.length ? { otherFederated } : {}),
     });
   }
   logLine(log, 'info', `health: inspected ${apps.length} app(s) of ${input.integrationId}`);

@@ -143,6 +143,15 @@ export async function ensureServiceNowCertificate(
     naturalKey: Record<string, string>,
     fields: Record<string, string>,
   ): Promise<Step> => {
+    const theirs = table === 'jwt_claim_validation' ? undefined : await foreign(key, table, naturalKey);
+    if (theirs)
+      return {
+        ok: false,
+        out: servicenowFailure(
+          'NotOurs',
+          `${table} ${theirs} '${naturalKey.name}' exists and is not this integration's (no run of ${input.integrationId} created it); left as it is, remove or rename it to go on`,
+        ),
+      };
     const rec: EnsureRecordActivityInput = { ...owner, key, table, naturalKey, fields, manualFallback: MANUAL };
     const r = await ensureServiceNowRecord(rec, deps, log);
     if (!r.ok) return { ok: false, out: r };
@@ -154,6 +163,19 @@ export async function ensureServiceNowCertificate(
         out: partial(result.manualAction ?? handOff(`ServiceNow did not return the ${table} record`)),
       };
     return { ok: true, result };
+  };
+  /**
+   * The natural keys of the chain are names anyone on the instance can compute: a record of such a name that no run of
+   * this integration created (the ownership ledger) is someone else's, never re-pointed or given our keystore. The
+   * claims live under our provider. A claim of this run without its sys_id yet is an overlapping execution's insert.
+   */
+  const foreign = async (key: string, table: string, naturalKey: Record<string, string>) => {
+    const found = await lookup(deps.serviceNow(input.serviceNowInstance), table, naturalKey, []);
+    const sysId = found.matched.length === 1 ? text(found.matched[0].sys_id) : undefined;
+    if (!sysId) return undefined; // none (created below), or several (ensureServiceNowRecord names them)
+    if (await deps.ownership.findClaim(input.integrationId, table, sysId)) return undefined;
+    const mine = await deps.ownership.getClaim(input.integrationId, key, input.instanceId);
+    return mine?.createdRun === input.instanceId && (mine.sysId === '' || mine.sysId === sysId) ? undefined : sysId;
   };
   const partial = (manualAction: ManualAction): Outcome<EnsureServiceNowCertificateResult> => ({
     ok: true,
@@ -191,6 +213,14 @@ export async function ensureServiceNowCertificate(
       return inputFailure(
         'ThumbprintMismatch',
         `x5t ${input.x5t} is not the thumbprint of ${input.certificateName} ${input.version}`,
+      );
+
+    // Someone else's provider of our name: refused before anything is written (each record is checked again below).
+    const theirProvider = await foreign(`jwtProvider:${input.role}`, 'jwt_provider', { name: providerName });
+    if (theirProvider)
+      return servicenowFailure(
+        'NotOurs',
+        `jwt_provider ${theirProvider} '${providerName}' exists and is not this integration's (no run of ${input.integrationId} created it); left as it is, remove or rename it to go on`,
       );
 
     // 1. The certificate record: inserted inactive (an active invalid one breaks connection tests, KB1217702).
@@ -304,7 +334,16 @@ export async function ensureServiceNowCertificate(
       if (!claim.ok) return claim.out;
     }
 
-    // 5. The oauth_entity switched to the provider; its client secret cleared.
+    // 5. The oauth_entity switched to the provider; its client secret cleared (unless the caller switches it later).
+    if (input.switchEntity === false)
+      return {
+        ok: true,
+        certificateSysId: certSysId,
+        keystoreAliasSysId: aliasSysId,
+        providerSysId,
+        switched: false,
+        records,
+      };
     const { table, sysId } = input.oauthEntity;
     const entity = await client.get<SnRecord>(table, sysId, {
       fields: ['sys_id', 'send_client_credentials_as', input.providerColumn, 'client_secret'],

@@ -19,11 +19,11 @@ import {
   type EnsureServiceNowFederationInput,
   type EnsureServiceNowFederationResult,
 } from '../contracts/credentials';
-import type { ManualAction, Outcome } from '../contracts/provision';
+import type { ManualAction, Outcome, RecordResult } from '../contracts/provision';
 import type { Deps } from '../app/deps';
 import { failureOrThrow, inputFailure } from './failures';
 import { type ActivityLog, logLine } from './log';
-import { text } from './servicenow-common';
+import { lookup, settleUnshared, text } from './servicenow-common';
 import { ensureServiceNowRecord } from './servicenow-record';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -99,13 +99,28 @@ export async function ensureServiceNowFederation(
       const row = await client.get(input.connectionTable, record.sysId, { fields: [c.oauthEntity] });
       oauthEntitySysId = text(row?.[c.oauthEntity]) || undefined;
     }
+    // The connection's business rules created its OAuth entity and profile: when this run created the connection,
+    // they are this run's too (recorded in the ledger, so compensation and decommissioning remove them with it).
+    const made: RecordResult[] = [];
+    if (record.created && oauthEntitySysId) {
+      const profiles = await lookup(client, 'oauth_entity_profile', { oauth_entity: oauthEntitySysId }, []);
+      const profileSysId = profiles.matched.length === 1 ? text(profiles.matched[0].sys_id) : undefined;
+      for (const [key, table, sysId] of [
+        [`wifEntity:${input.role}`, 'oauth_entity', oauthEntitySysId],
+        [`wifProfile:${input.role}`, 'oauth_entity_profile', profileSysId],
+      ] as const) {
+        if (!sysId) continue;
+        if (await settleUnshared(deps.ownership, input, key, table, sysId, true))
+          made.push({ key, table, sysId, created: true, mismatches: [] });
+      }
+    }
     return {
       ok: true,
       ...base,
       connectionSysId: record.sysId,
       ...(oauthEntitySysId ? { oauthEntitySysId } : {}),
       created: record.created,
-      records: [record],
+      records: [record, ...made],
     };
   } catch (err) {
     return { ok: false, failure: failureOrThrow(err) };

@@ -215,6 +215,11 @@ export interface EnsureServiceNowCertificateInput extends ServiceNowOwner {
   providerColumn: string;
   /** From serviceNowCredentialSupport; looked up when absent. */
   thumbprintColumn?: string;
+  /**
+   * false: build the chain and leave the oauth_entity as it is (a live provider that still sends its client secret is
+   * switched only after the certificate was proven). Default true.
+   */
+  switchEntity?: boolean;
 }
 
 export interface EnsureServiceNowCertificateResult {

@@ -99,6 +99,11 @@ export interface ObservedApp {
     expected: { issuer: string; subject: string };
     found?: { issuer: string; subject: string; audiences: string[] };
   };
+  /**
+   * Federated identity credentials on the app other than the one the registry names: each lets its issuer's tokens
+   * act as the app (https://learn.microsoft.com/graph/api/resources/federatedidentitycredential).
+   */
+  otherFederated?: { id: string; name: string; issuer: string; subject: string }[];
 }
 export interface InspectEntraResult {
   apps: ObservedApp[];

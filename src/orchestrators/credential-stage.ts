@@ -15,11 +15,13 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import {
   FEDERATION_AUDIENCE,
   federationSubject,
+  serviceNowKeystoreName,
+  serviceNowProviderName,
   type CredentialKind,
   type ProvisionedCredential,
   type WifColumns,
 } from '../contracts/credentials';
-import type { AppResult, IntegrationRef, RecordResult } from '../contracts/provision';
+import type { AppResult, CreatedObject, IntegrationRef, RecordResult } from '../contracts/provision';
 import { credentialKinds, serviceNowConsumerRecord } from '../profiles/credential-kinds';
 import { renderTemplate, type TemplateValues } from '../profiles/template';
 import type { CheckSpec, IntegrationProfile } from '../profiles/types';
@@ -184,10 +186,15 @@ export function* ensureServiceNowCredentials(
   s: CredentialStage,
   support: InstanceCredentialSupport,
   kind: 'certificate' | 'federated',
+  phase: 'build' | 'switch' = 'build',
 ): Generator<Task, void, unknown> {
   const { context, ref, status, profile } = s;
+  // A live OAuth provider that still sends its client secret keeps sending it until the certificate was proven: its
+  // switch is a later phase, so a run that fails before (compensation removes the new chain) leaves it working.
+  const live = new Set(s.input.priorSecretRoles ?? []);
   for (const cred of status.credentials ?? []) {
     if (cred.kind !== kind) continue;
+    if (phase === 'switch' && (kind !== 'certificate' || !live.has(cred.role))) continue;
     const app = profile.apps.find((a) => a.role === cred.role);
     const recordKey = app ? serviceNowConsumerRecord(profile, app) : undefined;
     const spec = profile.serviceNow.records.find((r) => r.key === recordKey);
@@ -198,25 +205,60 @@ export function* ensureServiceNowCredentials(
     }
     const appId = status.apps.find((a) => a.role === cred.role)?.appId ?? '';
     if (cred.kind === 'certificate') {
-      const r = yield* call(
-        context,
-        activities.ensureServiceNowCertificate,
+      // What the activity may have inserted before a failure (it reports records only on success): removed by
+      // compensation when this run's ledger claim says it created them, so no active keystore is left behind.
+      const keystore = serviceNowKeystoreName(ref.integrationId, cred.role, cred.version);
+      const candidates: CreatedObject[] = [
         {
-          ...ref,
-          role: cred.role,
-          certificateName: cred.certificateName,
-          version: cred.version,
-          x5t: cred.x5t,
-          clientId: appId,
-          tokenUrl: renderTemplate(spec.fields.token_url ?? '', s.values),
-          oauthEntity: { table: spec.table, sysId: record?.sysId ?? '' },
-          sendAsValue: support.sendAsValue ?? '',
-          providerColumn: support.providerColumn ?? '',
-          ...(support.thumbprintColumn ? { thumbprintColumn: support.thumbprintColumn } : {}),
+          kind: 'recordCandidate',
+          key: `certificate:${cred.role}:${cred.version}`,
+          table: 'sys_certificate',
+          naturalKey: { name: keystore },
         },
-        RETRY.service,
-      );
-      if (!r.ok) throw s.fail(`ServiceNow keystore of the ${cred.role} app: ${r.failure.message}`);
+        {
+          kind: 'recordCandidate',
+          key: `jwtKey:${cred.role}:${cred.version}`,
+          table: 'jwt_keystore_aliases',
+          naturalKey: { name: keystore },
+        },
+        {
+          kind: 'recordCandidate',
+          key: `jwtProvider:${cred.role}`,
+          table: 'jwt_provider',
+          naturalKey: { name: serviceNowProviderName(ref.integrationId, cred.role) },
+        },
+      ];
+      const failed = (message: string) => {
+        status.created.push(...candidates);
+        return s.fail(message);
+      };
+      let r;
+      try {
+        r = yield* call(
+          context,
+          activities.ensureServiceNowCertificate,
+          {
+            ...ref,
+            role: cred.role,
+            certificateName: cred.certificateName,
+            version: cred.version,
+            x5t: cred.x5t,
+            clientId: appId,
+            tokenUrl: renderTemplate(spec.fields.token_url ?? '', s.values),
+            oauthEntity: { table: spec.table, sysId: record?.sysId ?? '' },
+            sendAsValue: support.sendAsValue ?? '',
+            providerColumn: support.providerColumn ?? '',
+            ...(support.thumbprintColumn ? { thumbprintColumn: support.thumbprintColumn } : {}),
+            ...(phase === 'build' && live.has(cred.role) ? { switchEntity: false } : {}),
+          },
+          RETRY.service,
+        );
+      } catch (err) {
+        throw failed(
+          `ServiceNow keystore of the ${cred.role} app: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+        );
+      }
+      if (!r.ok) throw failed(`ServiceNow keystore of the ${cred.role} app: ${r.failure.message}`);
       recordCreated(status, r.records);
       if (r.manualAction) status.manualActions.push(r.manualAction);
       cred.serviceNow = {

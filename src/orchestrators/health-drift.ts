@@ -156,6 +156,16 @@ export function entraDrift(input: Pick<DriftInput, 'apps' | 'inUse' | 'now'>): H
           repairable: false,
         });
     }
+    for (const o of app.otherFederated ?? [])
+      out.push({
+        kind: 'unknown-credential',
+        subject: `credential:${app.role}:federated:${lower(o.id)}`,
+        detail:
+          `the ${app.role} app (appId ${app.appId ?? '?'}) has a federated identity credential '${o.name}' ` +
+          `(issuer ${o.issuer}, subject ${o.subject}) that this product did not create: tokens of that issuer act as ` +
+          'the app; find out who added it and remove it if it is not wanted (it is not removed automatically)',
+        repairable: false,
+      });
     const f = app.federated;
     if (f) {
       const differs = !f.found

@@ -286,6 +286,20 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     // What the instance can do for a certificate or federated credential, read from its dictionary and choice lists
     // (never assumed from its release); a kind it cannot do is refused here, before anything is written.
     const kinds = nonSecretKinds(profile, input);
+    // An app of a live integration that moved to a certificate or federation stays with it: re-provisioning does not
+    // move its ServiceNow OAuth provider back to a client secret or across kinds (the provider would keep signing the
+    // old way while the plan said otherwise), so such a change is refused before anything is written.
+    const moved = Object.entries(input.priorCredentialKinds ?? {}).flatMap(([role, was]) =>
+      kinds[role] === was
+        ? []
+        : [
+            `the ${role} app uses a ${was} credential; re-provisioning cannot move it to ${kinds[role] ?? 'a client secret'} (ask for options.credential '${was}', or decommission and provision again)`,
+          ],
+    );
+    if (moved.length) {
+      status.problems = moved;
+      throw new ProvisionError(`preflight found ${moved.length} problem(s): ${moved.join('; ')}`);
+    }
     let support: InstanceCredentialSupport = {};
     if (Object.keys(kinds).length) {
       const r = yield* call(
@@ -723,6 +737,8 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     const formerSecrets = (input.priorSecretRoles ?? []).filter((role) => kinds[role] !== undefined);
     if (outcome === 'active' && formerSecrets.length) {
       step('retiring-secrets');
+      // The live OAuth provider moves to the proven certificate only now (it kept its secret until here).
+      yield* ensureServiceNowCredentials(credentialStage, support, 'certificate', 'switch');
       const result = yield* removeObjects(
         context,
         ref,

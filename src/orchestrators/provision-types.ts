@@ -73,6 +73,8 @@ export interface ProvisionInput {
   notify?: string[];
   /** Apps that had a client secret of ours when this run started (registry): removed once another kind is proven. */
   priorSecretRoles?: string[];
+  /** Apps that had a certificate or federated credential of ours when this run started (registry), by role. */
+  priorCredentialKinds?: Record<string, 'certificate' | 'federated'>;
   /** The integration's registry status when this run started: a live (`active`) integration is never demoted. */
   liveStatus?: string;
 }

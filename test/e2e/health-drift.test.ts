@@ -45,6 +45,7 @@ describe('health and drift check', () => {
   let c: string; // m365 integration on CLEAN: its Key Vault version gets disabled
   let aCreated: Created;
   let addedKeyId: string;
+  let addedFicId = '';
   let grantKey: string;
 
   beforeAll(async () => {
@@ -98,6 +99,16 @@ describe('health and drift check', () => {
       .graph.api(`/applications/${aCreated.apps.outbound.objectId}/addPassword`)
       .post({ passwordCredential: { displayName: 'added by hand' } })) as { keyId: string };
     addedKeyId = added.keyId.toLowerCase();
+    // A federated identity credential added to our app by someone else: another issuer's tokens act as the app.
+    const fic = (await getDeps()
+      .graph.api(`/applications/${aCreated.apps.outbound.objectId}/federatedIdentityCredentials`)
+      .post({
+        name: 'added-by-hand',
+        issuer: 'https://token.actions.githubusercontent.com',
+        subject: 'repo:someone/else:ref:refs/heads/main',
+        audiences: ['api://AzureADTokenExchange'],
+      })) as { id: string };
+    addedFicId = fic.id.toLowerCase();
 
     const user = aCreated.apps.restUser.appId;
     const expected = [
@@ -107,6 +118,7 @@ describe('health and drift check', () => {
       `grant:${user}:incident_manager`,
       `grant-added:${user}:itil`,
       `credential:outbound:${addedKeyId}`,
+      `credential:outbound:federated:${addedFicId}`,
     ];
     nextDay(stack);
     const day1 = await dailySweep(stack, [a, b, c]);
@@ -162,7 +174,13 @@ describe('health and drift check', () => {
     const result = await checkNow(stack, a, true);
     expect(result.repair?.outcome).toBe('active');
     const user = aCreated.apps.restUser.appId;
-    expect(subjects(result.findings)).toEqual([`credential:outbound:${addedKeyId}`, `grant-added:${user}:itil`].sort());
+    expect(subjects(result.findings)).toEqual(
+      [
+        `credential:outbound:${addedKeyId}`,
+        `credential:outbound:federated:${addedFicId}`,
+        `grant-added:${user}:itil`,
+      ].sort(),
+    );
     const cleared = await subjectCounts(a, 'drift-cleared');
     for (const subject of [
       'record:oidcProvider:user_claim',

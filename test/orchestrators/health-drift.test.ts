@@ -225,6 +225,28 @@ describe('entraDrift for certificate and federated credentials', () => {
     ]);
   });
 
+  it('reports a federated identity credential on our app that this product did not create (a way in)', () => {
+    const out = entraDrift({
+      apps: [
+        app({
+          otherFederated: [
+            { id: 'F1', name: 'ci', issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:x/y' },
+          ],
+        }),
+      ],
+      inUse: {},
+      now: NOW,
+    });
+    expect(out).toEqual([
+      expect.objectContaining({
+        kind: 'unknown-credential',
+        subject: 'credential:outbound:federated:f1',
+        repairable: false,
+        detail: expect.stringMatching(/federated identity credential 'ci' \(issuer https:\/\/token\.actions/),
+      }),
+    ]);
+  });
+
   it('names a missing certificate a credential, not a client secret', () => {
     const out = entraDrift({
       apps: [app({ credentials: [], ownKeyIds: ['kc1'], secret: undefined })],

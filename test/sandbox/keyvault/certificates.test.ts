@@ -156,6 +156,27 @@ describe('Key Vault stand-in: certificates, their keys and secrets, with the rea
     expect(wrongLength.statusCode).toBe(400);
   });
 
+  it('updates a version (Update Certificate): disabled, its key signs no more; tags replaced', async () => {
+    const cert = await (
+      await certs().beginCreateCertificate('to-disable', POLICY, { ...FAST, tags: { integration: 'i1' } })
+    ).pollUntilDone();
+    const version = cert.properties.version!;
+    const updated = await certs().updateCertificateProperties('to-disable', version, {
+      enabled: false,
+      tags: { integration: 'i1', retired: 'true' },
+    });
+    expect([updated.properties.enabled, updated.properties.tags]).toEqual([
+      false,
+      { integration: 'i1', retired: 'true' },
+    ]);
+    expect((await certs().getCertificateVersion('to-disable', version)).properties.enabled).toBe(false);
+    const refused = await rejection(crypto(cert.keyId!).sign('RS256', createHash('sha256').update('x').digest()));
+    expect(refused.statusCode).toBe(403);
+    expect((await rejection(certs().updateCertificateProperties('to-disable', 'f'.repeat(32), {}))).statusCode).toBe(
+      404,
+    );
+  });
+
   it('refuses a policy it cannot issue: another issuer, a small key, no subject', async () => {
     for (const bad of [
       { ...POLICY, issuerName: 'Unknown' },
