@@ -58,7 +58,11 @@ export async function secretWorks(
     client_secret: secret,
     resource: `${sandbox.urls.graph}`,
   }).toString();
-  const url = new URL(`${sandbox.urls.entra}/${tenant}/oauth2/token`);
+  return askEntra(sandbox, new URL(`${sandbox.urls.entra}/${tenant}/oauth2/token`), body);
+}
+
+/** One token request to the Entra stand-in in-process: ok, or the status and AADSTS codes it answered. */
+async function askEntra(sandbox: Sandbox, url: URL, body: string): Promise<{ ok: boolean; reason: string }> {
   const res = await sandbox.entra.handle(
     {
       method: 'POST',
@@ -114,21 +118,7 @@ export async function assertionWorks(
       ? { resource: sandbox.urls.graph }
       : { scope: `${sandbox.urls.graph}/.default` }),
   }).toString();
-  const res = await sandbox.entra.handle(
-    {
-      method: 'POST',
-      url,
-      path: url.pathname,
-      query: url.searchParams,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: Buffer.from(body),
-      remoteAddress: '127.0.0.1',
-    },
-    { clock: sandbox.clock, setAuthSubject: () => undefined },
-  );
-  if (res.status === 200) return { ok: true, reason: 'token issued' };
-  const err = res.body as { error?: string; error_codes?: number[] } | undefined;
-  return { ok: false, reason: `${res.status} ${err?.error ?? ''} ${err?.error_codes?.join(',') ?? ''}`.trim() };
+  return askEntra(sandbox, url, body);
 }
 
 export class ConsumerProbe {
