@@ -15,7 +15,8 @@
  *   listed under its parent, servicenow.md#schema-discovery, so the parent chain is followed through
  *   `sys_db_object.super_class`); the roles exist (`sys_user_role`, servicenow.md#authentication-and-roles).
  * - Tenant: the v1 OpenID metadata of the tenant at ENTRA_AUTHORITY_HOST answers; its issuer
- *   (`https://sts.windows.net/{tid}/`, docs/reference/microsoft.md#access-token-claims) gives the tenant GUID.
+ *   (`https://sts.windows.net/{tid}/`, docs/reference/microsoft.md#access-token-claims) gives the tenant GUID. Not
+ *   fetched again when the request resolved the tenant's domain from that metadata just before (`tenantVerified`).
  *
  * Retriable failures (429, 5xx, network) are thrown for the durable retry: a transient outage is not a "problem".
  */
@@ -398,7 +399,9 @@ export async function preflight(
       credentialsInVault = usable;
       return usable ? checkServiceNow(deps, input, snProblems, auth) : undefined;
     }),
-    checkTenant(deps, input.tenant, tenantProblems),
+    input.tenantVerified
+      ? Promise.resolve(input.tenant.toLowerCase())
+      : checkTenant(deps, input.tenant, tenantProblems),
   ]);
   if (!credentialsInVault)
     snProblems.push(

@@ -312,6 +312,25 @@ export async function ensureAppSecret(
   }
 }
 
+/** The scope of the write-ahead markers: one per application object, taken once and never released. */
+export const SECRET_MARKER_SCOPE = 'app-secret-first-write';
+/** Never expires in practice (a lease store row whose expiry is a century away). */
+const MARKER_TTL_MS = 100 * 365 * 24 * 3600_000;
+
+/**
+ * Claims the application's write-ahead marker (a row of the leases table, under the secret lease): true only for the
+ * first execution ever to ask for this application object, before any credential can have been added to it.
+ */
+async function claimFirstWrite(deps: Deps, input: EnsureAppSecretInput): Promise<boolean> {
+  const claim = await deps.leases.acquire(
+    SECRET_MARKER_SCOPE,
+    [input.integrationId, input.role, input.appObjectId],
+    MARKER_TTL_MS,
+    input.instanceId,
+  );
+  return claim.ok;
+}
+
 async function ensureUnderLease(
   input: EnsureAppSecretInput,
   deps: Deps,
@@ -319,9 +338,15 @@ async function ensureUnderLease(
 ): Promise<Outcome<SecretResult>> {
   const displayName = credentialDisplayName(input.operation);
   const ownOnly = addsOwnCredential(input.operation);
-  // Independent reads: at once.
+  // Independent reads: at once. Every execution claims the application's write-ahead marker before it may add a
+  // credential. An application ensureApp created bare in this run has none until the first claimant adds one: when
+  // that is this execution, it knows the list without reading it (a Graph read less on the way of every first
+  // provisioning). Any other execution (a retry of the activity, an overlapping run, a rotation) finds the marker
+  // taken and reads the credentials, as idempotency needs.
+  const first = await claimFirstWrite(deps, input);
+  const bare = input.appCreatedBare === true && first;
   const [credentials, versions] = await Promise.all([
-    readCredentials(deps, input.appObjectId),
+    bare ? Promise.resolve([]) : readCredentials(deps, input.appObjectId),
     listVersions(deps, input.secretName),
   ]);
   // A credential that has expired is not live, even while it is still listed on the app (Entra keeps expired
