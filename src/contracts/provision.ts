@@ -609,6 +609,11 @@ export type EnsureRecordActivityInput = Omit<EnsureRecordInput, 'secret'> & {
   secret?: NonNullable<EnsureRecordInput['secret']> & {
     /** Write the Key Vault value even though the record exists and its secret field is set. */
     rewrite?: boolean;
+    /**
+     * No run of the integration registered the record: it is most likely inserted now, so the value is read from Key
+     * Vault while the record is looked up (not after the insert).
+     */
+    expectWrite?: boolean;
   };
   /**
    * The record's sys_id when this run already wrote it (activation of a record created before the approval): it is

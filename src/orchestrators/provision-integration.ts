@@ -495,7 +495,13 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         ...(spec.lookup ? { lookup: true } : {}),
         ...(spec.exclusive ? { exclusive: true } : {}),
         ...(spec.secret && kinds[spec.secret.fromApp] === undefined
-          ? { secret: { field: spec.secret.field, secretName: secretNameFor(ref.integrationId, spec.secret.fromApp) } }
+          ? {
+              secret: {
+                field: spec.secret.field,
+                secretName: secretNameFor(ref.integrationId, spec.secret.fromApp),
+                ...(!input.priorRecords?.[spec.key] ? { expectWrite: true } : {}),
+              },
+            }
           : {}),
         ...(sysId ? { sysId } : {}),
         manualFallback: spec.manualFallback,
