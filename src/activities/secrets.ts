@@ -345,10 +345,14 @@ async function ensureUnderLease(
   // taken and reads the credentials, as idempotency needs.
   const first = await claimFirstWrite(deps, input);
   const bare = input.appCreatedBare === true && first;
-  const [credentials, versions] = await Promise.all([
-    bare ? Promise.resolve([]) : readCredentials(deps, input.appObjectId),
-    listVersions(deps, input.secretName),
-  ]);
+  const versionsRead = listVersions(deps, input.secretName);
+  // Bare, nothing can be reused or be an orphan (both need a credential on the app): the versions only tell whether
+  // the Key Vault secret exists already (its secretCreated tag), so they are read beside addPassword, awaited before
+  // setSecret (a failure nobody awaited yet must not surface as an unhandled rejection).
+  if (bare) versionsRead.catch(() => undefined);
+  const [credentials, versions] = bare
+    ? [[] as GraphPasswordCredential[], [] as SecretProperties[]]
+    : await Promise.all([readCredentials(deps, input.appObjectId), versionsRead]);
   // A credential that has expired is not live, even while it is still listed on the app (Entra keeps expired
   // credentials until they are removed): adopting it would leave the integration with a secret that no longer works.
   const nowMs = deps.now().getTime();
@@ -410,6 +414,7 @@ async function ensureUnderLease(
   const expiresOn = new Date(added.endDateTime ?? deps.now());
   let props: SecretProperties;
   try {
+    const existing = await versionsRead;
     props = await setSecret(
       deps,
       input.secretName,
@@ -424,7 +429,7 @@ async function ensureUnderLease(
           [TAG.keyId]: added.keyId,
           [TAG.operation]: input.operation,
           [TAG.runId]: input.instanceId,
-          [TAG.secretCreated]: versions.length === 0 ? 'true' : 'false',
+          [TAG.secretCreated]: existing.length === 0 ? 'true' : 'false',
         },
       },
       log,

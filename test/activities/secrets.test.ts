@@ -169,6 +169,8 @@ describe('ensureAppSecret', () => {
       if (!first.ok) throw new Error(first.failure.message);
       expect(credentialReads(mark, app.objectId)).toEqual([]);
       expect(credentialsOf(app.objectId)).toHaveLength(1);
+      // The Key Vault versions (read beside addPassword) still say whether the secret is this run's.
+      expect(first).toMatchObject({ created: true, secretCreated: true });
 
       const again = env.sandbox.journal.mark();
       const second = await run(input);
@@ -176,6 +178,15 @@ describe('ensureAppSecret', () => {
       expect(writes(again)).toEqual([]);
       expect(second).toEqual(first);
       expect(credentialsOf(app.objectId)).toHaveLength(1);
+    });
+
+    it('a secret of that name already in Key Vault is tagged secretCreated: false (not removed as created here)', async () => {
+      const { ref, app } = await newApp();
+      const input = { ...secretInput(ref, app), appCreatedBare: true };
+      env.sandbox.keyvault.seedSecret(input.secretName, 'an-older-value');
+      const out = await run(input);
+      expect(out).toMatchObject({ ok: true, created: true, secretCreated: false });
+      expect(await versionsOf(input.secretName)).toHaveLength(2);
     });
 
     it('a retry after a crash between addPassword and setSecret reads the app and never adds blindly', async () => {
