@@ -101,6 +101,31 @@ async function ticketRequesters(client: ServiceNowClient, ticket: TicketRef): Pr
     .map(normaliseAddress);
 }
 
+/** Approval emails sent at once by one activity. */
+export const APPROVAL_SEND_CONCURRENCY = 4;
+
+/** `run` over `items`, at most `limit` at a time; every item settles, results in the items' order. */
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  run: (item: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
+  const out: PromiseSettledResult<R>[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { status: 'fulfilled', value: await run(items[i]) };
+      } catch (reason) {
+        out[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 const inputFailure = (code: string, message: string): { ok: false; failure: Failure } => ({
   ok: false,
   failure: { service: 'input', code, message },
@@ -183,46 +208,54 @@ export async function sendApprovalRequests(
     );
     return { ok: true, tokenIds, sentTo, eligible: addresses, quorum, dropped };
   }
-  try {
-    for (const approver of addresses) {
-      if (decided.has(approver)) continue;
-      const result = await sendOnce(
-        { graph: deps.graph, sender: deps.config.mail.sender, markers: deps.approvalTokens },
-        { instanceId: input.instanceId, kind: 'approval', round: input.round, recipient: approver },
-        async () => {
-          const issued = await deps.approvalTokens.issue({
-            instanceId: input.instanceId,
-            approver,
-            purpose: 'approval',
-            eventName: APPROVAL_EVENT,
-            expiresAt: input.expiresAt,
-            subject: input.integrationId,
-            ...(input.planDigest ? { planDigest: input.planDigest } : {}),
-            requesters: [...requesters],
-            quorum,
-            round: input.round,
-            integrationId: input.integrationId,
-          });
-          const mail = approvalMail({
-            request: input,
-            approver,
-            reviewUrl: reviewUrl(deps.config.publicBaseUrl, input.instanceId, issued.token),
-            ...(plan ? { plan } : {}),
-          });
-          return { mail: { to: approver, ...mail }, tokenId: issued.tokenId };
-        },
-      );
-      logLine(
-        log,
-        'info',
-        `approval round ${input.round} for ${input.integrationId}: ${result.sent ? 'sent to' : 'already sent to'} ${approver}`,
-      );
-      if (result.tokenId) tokenIds.push(result.tokenId);
-      sentTo.push(approver);
-    }
-  } catch (err) {
-    return { ok: false, failure: failureOrThrow(err) };
-  }
+  // One email per approver, at most APPROVAL_SEND_CONCURRENCY at once (a handful: Graph throttles a mailbox's sends
+  // per app and mailbox, https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits). Each recipient has
+  // its own marker (sendOnce), so a send that fails leaves the others sent and a re-run sends only what is missing; all
+  // sends settle before the first failure is returned, and the results keep the approvers' order.
+  const pending = addresses.filter((a) => !decided.has(a));
+  const sendTo = async (approver: string) => {
+    const result = await sendOnce(
+      { graph: deps.graph, sender: deps.config.mail.sender, markers: deps.approvalTokens },
+      { instanceId: input.instanceId, kind: 'approval', round: input.round, recipient: approver },
+      async () => {
+        const issued = await deps.approvalTokens.issue({
+          instanceId: input.instanceId,
+          approver,
+          purpose: 'approval',
+          eventName: APPROVAL_EVENT,
+          expiresAt: input.expiresAt,
+          subject: input.integrationId,
+          ...(input.planDigest ? { planDigest: input.planDigest } : {}),
+          requesters: [...requesters],
+          quorum,
+          round: input.round,
+          integrationId: input.integrationId,
+        });
+        const mail = approvalMail({
+          request: input,
+          approver,
+          reviewUrl: reviewUrl(deps.config.publicBaseUrl, input.instanceId, issued.token),
+          ...(plan ? { plan } : {}),
+        });
+        return { mail: { to: approver, ...mail }, tokenId: issued.tokenId };
+      },
+    );
+    logLine(
+      log,
+      'info',
+      `approval round ${input.round} for ${input.integrationId}: ${result.sent ? 'sent to' : 'already sent to'} ${approver}`,
+    );
+    return result;
+  };
+  const settled = await mapBounded(pending, APPROVAL_SEND_CONCURRENCY, sendTo);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  // A retriable failure (a busy marker, throttling) is thrown for the durable retry, as before.
+  if (failed) return { ok: false, failure: failureOrThrow(failed.reason) };
+  settled.forEach((r, i) => {
+    if (r.status !== 'fulfilled') return;
+    if (r.value.tokenId) tokenIds.push(r.value.tokenId);
+    sentTo.push(pending[i]);
+  });
   return { ok: true, tokenIds, sentTo, eligible: addresses, quorum, dropped };
 }
 

@@ -310,6 +310,7 @@ export async function ensureApp(input: EnsureAppInput, deps: Deps, log?: Activit
       servicePrincipalId,
       uniqueName,
       created,
+      ...(createdNow ? { createdNow: true } : {}),
       ...(permissions ? { permissions } : {}),
     };
   } catch (err) {

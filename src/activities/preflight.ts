@@ -15,7 +15,8 @@
  *   listed under its parent, servicenow.md#schema-discovery, so the parent chain is followed through
  *   `sys_db_object.super_class`); the roles exist (`sys_user_role`, servicenow.md#authentication-and-roles).
  * - Tenant: the v1 OpenID metadata of the tenant at ENTRA_AUTHORITY_HOST answers; its issuer
- *   (`https://sts.windows.net/{tid}/`, docs/reference/microsoft.md#access-token-claims) gives the tenant GUID.
+ *   (`https://sts.windows.net/{tid}/`, docs/reference/microsoft.md#access-token-claims) gives the tenant GUID. Not
+ *   fetched again when the request resolved the tenant's domain from that metadata just before (`tenantVerified`).
  *
  * Retriable failures (429, 5xx, network) are thrown for the durable retry: a transient outage is not a "problem".
  */
@@ -305,12 +306,14 @@ async function checkServiceNow(
 ): Promise<string | undefined> {
   const instance = input.serviceNowInstance;
   const req = input.profile.serviceNow;
-  // The one ServiceNow client of the instance (with its deadline, SERVICENOW_TIMEOUT_SECONDS), made to read the
-  // admin credentials from Key Vault afresh: the preflight checks what is stored now, not what was cached.
+  // The one ServiceNow client of the instance (with its deadline, SERVICENOW_TIMEOUT_SECONDS). With basic/oauth it is
+  // made to read the admin credentials from Key Vault afresh: the preflight checks what is stored now, not what was
+  // cached. Token auth stores nothing to re-read: the app's cached Entra token is what every later call carries, and a
+  // token the instance refuses (401) is dropped and replaced once by the client itself (EntraTokenAuthProvider).
+  // Forgetting it here would replace the shared credential and with it the cached Graph and Key Vault tokens
+  // (RefreshableCredential.refresh), so every provisioning would ask Entra for all of them again.
   const client = deps.serviceNow(instance);
-  // Nothing cached: basic/oauth re-read Key Vault; token auth asks Entra for a fresh token (which also replaces the
-  // shared credential's cached Graph and Key Vault tokens: RefreshableCredential.refresh).
-  client.forgetCredentials();
+  if (deps.config.serviceNow.authMode !== 'entra') client.forgetCredentials();
   const where = `ServiceNow instance '${instance}'`;
 
   // 1. Credentials: one Table API read (sys_user_role, which every later check needs anyway).
@@ -396,7 +399,9 @@ export async function preflight(
       credentialsInVault = usable;
       return usable ? checkServiceNow(deps, input, snProblems, auth) : undefined;
     }),
-    checkTenant(deps, input.tenant, tenantProblems),
+    input.tenantVerified
+      ? Promise.resolve(input.tenant.toLowerCase())
+      : checkTenant(deps, input.tenant, tenantProblems),
   ]);
   if (!credentialsInVault)
     snProblems.push(

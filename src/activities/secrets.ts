@@ -312,6 +312,25 @@ export async function ensureAppSecret(
   }
 }
 
+/** The scope of the write-ahead markers: one per application object, taken once and never released. */
+export const SECRET_MARKER_SCOPE = 'app-secret-first-write';
+/** Never expires in practice (a lease store row whose expiry is a century away). */
+const MARKER_TTL_MS = 100 * 365 * 24 * 3600_000;
+
+/**
+ * Claims the application's write-ahead marker (a row of the leases table, under the secret lease): true only for the
+ * first execution ever to ask for this application object, before any credential can have been added to it.
+ */
+async function claimFirstWrite(deps: Deps, input: EnsureAppSecretInput): Promise<boolean> {
+  const claim = await deps.leases.acquire(
+    SECRET_MARKER_SCOPE,
+    [input.integrationId, input.role, input.appObjectId],
+    MARKER_TTL_MS,
+    input.instanceId,
+  );
+  return claim.ok;
+}
+
 async function ensureUnderLease(
   input: EnsureAppSecretInput,
   deps: Deps,
@@ -319,11 +338,21 @@ async function ensureUnderLease(
 ): Promise<Outcome<SecretResult>> {
   const displayName = credentialDisplayName(input.operation);
   const ownOnly = addsOwnCredential(input.operation);
-  // Independent reads: at once.
-  const [credentials, versions] = await Promise.all([
-    readCredentials(deps, input.appObjectId),
-    listVersions(deps, input.secretName),
-  ]);
+  // Independent reads: at once. Every execution claims the application's write-ahead marker before it may add a
+  // credential. An application ensureApp created bare in this run has none until the first claimant adds one: when
+  // that is this execution, it knows the list without reading it (a Graph read less on the way of every first
+  // provisioning). Any other execution (a retry of the activity, an overlapping run, a rotation) finds the marker
+  // taken and reads the credentials, as idempotency needs.
+  const first = await claimFirstWrite(deps, input);
+  const bare = input.appCreatedBare === true && first;
+  const versionsRead = listVersions(deps, input.secretName);
+  // Bare, nothing can be reused or be an orphan (both need a credential on the app): the versions only tell whether
+  // the Key Vault secret exists already (its secretCreated tag), so they are read beside addPassword, awaited before
+  // setSecret (a failure nobody awaited yet must not surface as an unhandled rejection).
+  if (bare) versionsRead.catch(() => undefined);
+  const [credentials, versions] = bare
+    ? [[] as GraphPasswordCredential[], [] as SecretProperties[]]
+    : await Promise.all([readCredentials(deps, input.appObjectId), versionsRead]);
   // A credential that has expired is not live, even while it is still listed on the app (Entra keeps expired
   // credentials until they are removed): adopting it would leave the integration with a secret that no longer works.
   const nowMs = deps.now().getTime();
@@ -385,6 +414,7 @@ async function ensureUnderLease(
   const expiresOn = new Date(added.endDateTime ?? deps.now());
   let props: SecretProperties;
   try {
+    const existing = await versionsRead;
     props = await setSecret(
       deps,
       input.secretName,
@@ -399,7 +429,7 @@ async function ensureUnderLease(
           [TAG.keyId]: added.keyId,
           [TAG.operation]: input.operation,
           [TAG.runId]: input.instanceId,
-          [TAG.secretCreated]: versions.length === 0 ? 'true' : 'false',
+          [TAG.secretCreated]: existing.length === 0 ? 'true' : 'false',
         },
       },
       log,

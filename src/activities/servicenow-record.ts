@@ -173,6 +173,14 @@ export async function ensureServiceNowRecord(
    * (https://www.servicenow.com/docs/r/australia/api-reference/rest-apis/c_TableAPI.html). It is the read-back.
    */
   let stored: Row | undefined;
+  // The secret's value, read at most once: at once for a record expected to be new (beside the look-up and the insert
+  // instead of after them), else only when it is written. A prefetched value that is not needed is dropped unused.
+  let secretValue: Promise<string> | undefined;
+  const readSecret = () =>
+    (secretValue ??= input.secret ? readSecretValue(deps.secrets, input.secret.secretName) : Promise.resolve(''));
+  if (input.secret?.expectWrite && !input.sysId)
+    // Awaited below when the record needs it; a failure nobody awaits must not surface as an unhandled rejection.
+    readSecret().catch(() => undefined);
   try {
     const snClient = deps.serviceNow(input.serviceNowInstance);
     client = snClient;
@@ -328,7 +336,7 @@ export async function ensureServiceNowRecord(
       const current = row ? text(row[input.secret.field]) : undefined;
       if (created || current === '' || input.secret.rewrite) {
         secretWritten = true;
-        const value = await readSecretValue(deps.secrets, input.secret.secretName);
+        const value = await readSecret();
         // Its answer is the record as stored after both writes (the non-secret fields only): the read-back.
         const after = await client.setPassword2<Row>(input.table, sysId, input.secret.field, value, {
           fields: readBack,

@@ -39,6 +39,11 @@ export type Outcome<T> = ({ ok: true } & T) | { ok: false; failure: Failure };
 
 export interface PreflightInput extends IntegrationRef {
   ipAllowlist: boolean;
+  /**
+   * The request resolved `tenant` from the tenant's OpenID metadata moments ago (a domain was given): the tenant check
+   * takes that id instead of fetching the same metadata again.
+   */
+  tenantVerified?: boolean;
 }
 export interface PreflightResult {
   /** Everything that is missing or wrong, each a sentence; empty = go. */
@@ -84,6 +89,11 @@ export interface AppResult {
   uniqueName: string;
   /** True when this run created the application (compensation removes only what we created). */
   created: boolean;
+  /**
+   * This very call created the application (Graph answered the upsert 201): it had no credentials then. Passed on to
+   * ensureAppSecret (`appCreatedBare`), not kept in the registry.
+   */
+  createdNow?: boolean;
   /** The application permissions declared on it, when the profile asks for some. */
   permissions?: AppPermissions;
   /**
@@ -120,6 +130,12 @@ export interface EnsureAppSecretInput extends IntegrationRef {
    * `rotate-2026-11-26`), so a re-run reuses what the first run wrote instead of adding another secret.
    */
   operation: string;
+  /**
+   * ensureApp created the application in this run (Graph answered its upsert 201), so it had no credentials. The
+   * first execution that claims the app's write-ahead marker then knows the credential list without reading it;
+   * every later execution (a retry, an overlapping run) reads it as before.
+   */
+  appCreatedBare?: boolean;
 }
 export interface SecretResult {
   role: string;
@@ -593,6 +609,11 @@ export type EnsureRecordActivityInput = Omit<EnsureRecordInput, 'secret'> & {
   secret?: NonNullable<EnsureRecordInput['secret']> & {
     /** Write the Key Vault value even though the record exists and its secret field is set. */
     rewrite?: boolean;
+    /**
+     * No run of the integration registered the record: it is most likely inserted now, so the value is read from Key
+     * Vault while the record is looked up (not after the insert).
+     */
+    expectWrite?: boolean;
   };
   /**
    * The record's sys_id when this run already wrote it (activation of a record created before the approval): it is

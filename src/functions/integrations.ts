@@ -345,7 +345,7 @@ function provisionInput(
       tenantName: req.tenantName,
       serviceNowInstance: req.serviceNowInstance,
     },
-    ...(tenant.domain ? { tenantDomain: tenant.domain } : {}),
+    ...(tenant.domain ? { tenantDomain: tenant.domain, tenantResolvedAt: deps.now().toISOString() } : {}),
     ...(req.approvers ? { approvers: [...new Set(req.approvers.map((a) => a.toLowerCase()))] } : {}),
     requestedBy: req.requestedBy ? [req.requestedBy.toLowerCase()] : [],
     ...(req.ticket ? { ticket: req.ticket } : {}),

@@ -59,6 +59,9 @@ class StagedChangeRefused extends Error {}
 
 export { secretNameFor };
 
+/** How long the request's resolution of the tenant (its OpenID metadata) stands in for the preflight's own check. */
+const TENANT_RESOLUTION_FRESH_MS = 10 * 60_000;
+
 export const provisionIntegration: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<ProvisionInput>();
   const { ref } = input;
@@ -268,6 +271,11 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       {
         ...ref,
         ipAllowlist: input.options.ipAllowlist,
+        // The request read the tenant's OpenID metadata to resolve its domain: not again when that was just now (a run
+        // replayed later from the same input, as a health repair does, checks the tenant again).
+        ...(input.tenantResolvedAt && now().getTime() - Date.parse(input.tenantResolvedAt) < TENANT_RESOLUTION_FRESH_MS
+          ? { tenantVerified: true }
+          : {}),
         profile: {
           serviceNow: serviceNowNeeds(
             profile,
@@ -409,9 +417,12 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
       RETRY.graph,
     );
     // Record every app that exists before reporting the first failure, so compensation removes all of them.
+    const createdBare = new Set<string>();
     for (const r of apps) {
       if (!r.ok) continue;
-      status.apps.push(stripOk(r));
+      const { createdNow, ...app } = stripOk(r);
+      if (createdNow) createdBare.add(r.role);
+      status.apps.push(app);
       if (r.created) status.created.push({ kind: 'app', role: r.role, objectId: r.objectId, appId: r.appId });
       values[`apps.${r.role}.appId`] = r.appId;
       values[`apps.${r.role}.servicePrincipalId`] = r.servicePrincipalId;
@@ -445,6 +456,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
             appSpec(profile, app.role, (m) => new ProvisionError(m)).secretLifetimeDays,
           ),
           operation: input.operation,
+          ...(createdBare.has(app.role) ? { appCreatedBare: true } : {}),
         })),
       RETRY.graph,
     );
@@ -497,7 +509,13 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         ...(spec.lookup ? { lookup: true } : {}),
         ...(spec.exclusive ? { exclusive: true } : {}),
         ...(spec.secret && kinds[spec.secret.fromApp] === undefined
-          ? { secret: { field: spec.secret.field, secretName: secretNameFor(ref.integrationId, spec.secret.fromApp) } }
+          ? {
+              secret: {
+                field: spec.secret.field,
+                secretName: secretNameFor(ref.integrationId, spec.secret.fromApp),
+                ...(!input.priorRecords?.[spec.key] ? { expectWrite: true } : {}),
+              },
+            }
           : {}),
         ...(sysId ? { sysId } : {}),
         manualFallback: spec.manualFallback,

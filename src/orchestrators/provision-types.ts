@@ -46,6 +46,11 @@ export interface ProvisionInput {
   ref: IntegrationRef;
   /** The tenant's verified domain when the request named one (shown in hand-offs; the ref carries the tenant id). */
   tenantDomain?: string;
+  /**
+   * When the request resolved `tenantDomain` to the tenant id through the tenant's OpenID metadata (ISO time): a
+   * preflight soon after need not fetch the same metadata again.
+   */
+  tenantResolvedAt?: string;
   /** A subset of the configured approvers the request narrowed to (lower-cased), or undefined for all of them. */
   approvers?: string[];
   /** Who asked (request `requestedBy`): never an approver of this run. */

@@ -119,7 +119,8 @@ describe('sendApprovalRequests', () => {
       quorum: 1,
       dropped: [],
     });
-    const mails = outboxFor(ref.instanceId);
+    // Sent at once: the outbox order is the order Graph answered in.
+    const mails = outboxFor(ref.instanceId).sort((a, b) => to(a)[0].localeCompare(to(b)[0]));
     expect(mails.map(to)).toEqual([['ann@contoso.com'], ['bob@contoso.com']]);
     for (const m of mails) {
       expect(m.from).toBe(env.settings.MAIL_SENDER);
@@ -190,6 +191,29 @@ describe('sendApprovalRequests', () => {
     // The reminder round run again sends nothing.
     await sendApprovalRequests(request(ref, { round: 1 }), deps);
     expect(outboxFor(ref.instanceId)).toHaveLength(3);
+  });
+
+  it('a refused send leaves the other approvers emailed (sent at once); a re-run sends only the missing one', async () => {
+    const ref = env.ref();
+    env.sandbox.faults.add({
+      service: 'graph',
+      method: 'POST',
+      path: 'sendMail$',
+      action: { type: 'status', status: 403 },
+      times: 1,
+    });
+    const r = await sendApprovalRequests(request(ref), deps);
+    expect(r).toMatchObject({ ok: false, failure: { service: 'graph', status: 403 } });
+    // One after another, the first refusal would have stopped the round before the second email.
+    expect(outboxFor(ref.instanceId)).toHaveLength(1);
+    env.sandbox.faults.clear();
+    const again = await sendApprovalRequests(request(ref), deps);
+    expect(again).toMatchObject({ ok: true, sentTo: ['ann@contoso.com', 'bob@contoso.com'] });
+    expect(
+      outboxFor(ref.instanceId)
+        .map((m) => to(m)[0])
+        .sort(),
+    ).toEqual(['ann@contoso.com', 'bob@contoso.com']);
   });
 
   it('sends again after a throttled send, and only once', async () => {

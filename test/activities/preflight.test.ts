@@ -1,5 +1,6 @@
 import { createDeps, type Deps } from '../../src/app/deps';
 import { preflight } from '../../src/activities/preflight';
+import type { RefreshableCredential } from '../../src/clients/credentials';
 import type { PreflightActivityInput } from '../../src/contracts/provision';
 import { loadConfig } from '../../src/config';
 import { configureLogging } from '../../src/lib/logger';
@@ -186,6 +187,32 @@ describe('preflight', () => {
       .entries({ since: mark })
       .filter((e) => e.service === 'keyvault' && /servicenow-/.test(e.path));
     expect(reads).toEqual([]);
+  });
+
+  it("token auth keeps the app's cached tokens: a second preflight asks Entra for none", async () => {
+    await preflight(input(), env.deps);
+    const refreshes = (env.deps.credential as RefreshableCredential).refreshes;
+    const mark = env.sandbox.journal.mark();
+    const result = await preflight(input(), env.deps);
+    expect(result.serviceNowAuth).toEqual({ mode: 'entra', ok: true });
+    const tokenRequests = env.sandbox.journal
+      .entries({ service: 'entra', since: mark })
+      .filter((e) => e.method === 'POST');
+    expect(tokenRequests).toEqual([]);
+    expect((env.deps.credential as RefreshableCredential).refreshes).toBe(refreshes);
+  });
+
+  it('takes the tenant id the request just resolved (tenantVerified) without fetching its metadata again', async () => {
+    const mark = env.sandbox.journal.mark();
+    const result = await preflight(
+      input({ tenant: env.sandbox.directory.tenantId.toUpperCase(), tenantVerified: true }),
+      env.deps,
+    );
+    expect(result).toMatchObject({ problems: [], tenantId: env.sandbox.directory.tenantId });
+    const metadata = env.sandbox.journal
+      .entries({ service: 'entra', since: mark })
+      .filter((e) => e.path.includes('openid-configuration'));
+    expect(metadata).toEqual([]);
   });
 
   it('token auth: a machine user that is deactivated gives a 401 naming the bootstrap step, and nothing is written', async () => {

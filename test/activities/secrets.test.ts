@@ -154,6 +154,72 @@ describe('ensureAppSecret', () => {
     expect(await versionsOf(input.secretName)).toHaveLength(1);
   });
 
+  describe('an application ensureApp created bare in this run (appCreatedBare)', () => {
+    const credentialReads = (since: number, objectId: string) =>
+      env.sandbox.journal
+        .entries({ service: 'graph', since })
+        .filter((e) => e.method === 'GET' && e.path.endsWith(`/applications/${objectId}`));
+
+    it('the first execution adds the credential without reading the app; a second reads it and writes nothing', async () => {
+      const { ref, app } = await newApp();
+      expect(app.createdNow).toBe(true);
+      const input = { ...secretInput(ref, app), appCreatedBare: true };
+      const mark = env.sandbox.journal.mark();
+      const first = await run(input);
+      if (!first.ok) throw new Error(first.failure.message);
+      expect(credentialReads(mark, app.objectId)).toEqual([]);
+      expect(credentialsOf(app.objectId)).toHaveLength(1);
+      // The Key Vault versions (read beside addPassword) still say whether the secret is this run's.
+      expect(first).toMatchObject({ created: true, secretCreated: true });
+
+      const again = env.sandbox.journal.mark();
+      const second = await run(input);
+      expect(credentialReads(again, app.objectId)).toHaveLength(1);
+      expect(writes(again)).toEqual([]);
+      expect(second).toEqual(first);
+      expect(credentialsOf(app.objectId)).toHaveLength(1);
+    });
+
+    it('a secret of that name already in Key Vault is tagged secretCreated: false (not removed as created here)', async () => {
+      const { ref, app } = await newApp();
+      const input = { ...secretInput(ref, app), appCreatedBare: true };
+      env.sandbox.keyvault.seedSecret(input.secretName, 'an-older-value');
+      const out = await run(input);
+      expect(out).toMatchObject({ ok: true, created: true, secretCreated: false });
+      expect(await versionsOf(input.secretName)).toHaveLength(2);
+    });
+
+    it('a retry after a crash between addPassword and setSecret reads the app and never adds blindly', async () => {
+      const { ref, app } = await newApp();
+      const input = { ...secretInput(ref, app), appCreatedBare: true };
+      env.sandbox.faults.add({ service: 'keyvault', method: 'PUT', action: { type: 'status', status: 403 }, times: 1 });
+      env.sandbox.faults.add({
+        service: 'graph',
+        method: 'POST',
+        path: 'removePassword',
+        action: { type: 'status', status: 500 },
+        times: 1,
+      });
+      expect(await run(input)).toMatchObject({ ok: false, failure: { service: 'keyvault', status: 403 } });
+      expect(credentialsOf(app.objectId)).toHaveLength(1);
+      // The retry finds the marker taken, reads the credentials and sees the orphan (in flight for a while).
+      await expect(run(input)).rejects.toMatchObject({ code: 'CredentialWriteInProgress', retriable: true });
+      expect(credentialsOf(app.objectId)).toHaveLength(1);
+    });
+
+    it('when an overlapping run wrote first, the bare execution reads the app and adopts its credential', async () => {
+      const { ref, app } = await newApp();
+      const other = await run(secretInput({ ...ref, instanceId: `${ref.instanceId}-overlap` }, app));
+      if (!other.ok) throw new Error(other.failure.message);
+      const mark = env.sandbox.journal.mark();
+      const mine = await run({ ...secretInput(ref, app), appCreatedBare: true });
+      expect(credentialReads(mark, app.objectId)).toHaveLength(1);
+      expect(writes(mark)).toEqual([]);
+      expect(mine).toMatchObject({ ok: true, keyId: other.keyId, created: false });
+      expect(credentialsOf(app.objectId)).toHaveLength(1);
+    });
+  });
+
   it('a new operation (rotation) adds a second credential and version, leaving the first in place', async () => {
     const { ref, app } = await newApp();
     const first = await run(secretInput(ref, app, 'provision'));

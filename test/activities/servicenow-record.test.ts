@@ -106,6 +106,45 @@ describe('ensureServiceNowRecord', () => {
     expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', rows[0].values.sys_id)).toBe(CANARY);
   });
 
+  it('a record expected to be new (expectWrite) has its secret read from Key Vault beside the look-up, not after the insert', async () => {
+    const input = outboundInput(env.ref(), newAppId());
+    // A slow look-up: the Key Vault read answers while it is under way.
+    env.sandbox.faults.add({
+      service: 'servicenow',
+      method: 'GET',
+      path: '/table/oauth_entity$',
+      action: { type: 'latency', ms: 400 },
+      times: 1,
+    });
+    const mark = env.sandbox.journal.mark();
+    const result = await ensureServiceNowRecord(
+      { ...input, secret: { ...input.secret!, expectWrite: true } },
+      env.deps,
+      log,
+    );
+    env.sandbox.faults.clear();
+    expect(result).toMatchObject({ ok: true, created: true, secretWritten: true, mismatches: [] });
+    expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', result.ok ? result.sysId! : '')).toBe(CANARY);
+    const calls = env.sandbox.journal
+      .entries({ since: mark })
+      .filter((e) => e.service === 'servicenow' || e.service === 'keyvault')
+      .map((e) => `${e.service} ${e.method}`);
+    expect(calls).toEqual(['keyvault GET', 'servicenow GET', 'servicenow POST', 'servicenow PATCH']);
+    expect(JSON.stringify(result)).not.toContain(CANARY);
+
+    // Expected new but already there with its secret set: the prefetched value is dropped, nothing is written.
+    const m2 = env.sandbox.journal.mark();
+    const again = await ensureServiceNowRecord(
+      { ...input, secret: { ...input.secret!, expectWrite: true } },
+      env.deps,
+      log,
+    );
+    // (The same run executing again: the record is still reported as this run's.)
+    expect(again).toMatchObject({ ok: true, sysId: result.ok ? result.sysId : '' });
+    expect(again.ok && again.secretWritten).toBeFalsy();
+    expect(env.sandbox.journal.writes({ since: m2 }).filter((e) => e.service === 'servicenow')).toEqual([]);
+  });
+
   it('creates a record in the fewest calls: one look-up, the insert, the secret PATCH whose answer is the read-back', async () => {
     const appId = newAppId();
     const input = outboundInput(env.ref(), appId);
