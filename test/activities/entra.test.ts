@@ -75,7 +75,9 @@ describe('ensureApp', () => {
     const mark = env.sandbox.journal.mark();
     const second = await ensureApp(input, env.deps, log);
     expect(graphWrites(mark)).toEqual([]);
-    expect(second).toEqual(first);
+    // The same app, reported as this run's; only the first call created it (Graph answered 201).
+    expect(first).toMatchObject({ createdNow: true });
+    expect(second).toEqual({ ...first, createdNow: undefined });
     expect(second.ok && second.created).toBe(true);
   });
 
@@ -108,7 +110,7 @@ describe('ensureApp', () => {
     app.tags = [...app.tags, 'owner-team:itsm'];
     const mark = env.sandbox.journal.mark();
     const again = await ensureApp(input, env.deps, log);
-    expect(again).toEqual(first);
+    expect(again).toEqual({ ...first, createdNow: undefined });
     const writes = graphWrites(mark);
     expect(writes.map((w) => `${w.method} ${w.path}`)).toEqual([`PATCH /v1.0/applications/${first.objectId}`]);
     expect(app.web.redirectUris).toEqual(input.redirectUris);
