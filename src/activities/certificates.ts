@@ -21,7 +21,7 @@ import { toKeyVaultError } from '../clients/keyvault';
 import { certificateFacts } from '../clients/keyvault-certificates';
 import type { CertificateResult, EnsureCertificateInput } from '../contracts/credentials';
 import type { Outcome } from '../contracts/provision';
-import type { Lease } from '../registry/leases';
+import { underLease } from './lease';
 import { failureOrThrow, inputFailure, retriable } from './failures';
 import { logLine, type ActivityLog } from './log';
 
@@ -81,30 +81,25 @@ export async function ensureCertificate(
 ): Promise<Outcome<CertificateResult>> {
   const problems = validate(input);
   if (problems.length) return inputFailure('InvalidCertificateInput', problems.join('; '));
-  let lease: Lease | undefined;
   try {
-    const claim = await deps.leases.acquire(
-      CERTIFICATE_LEASE_SCOPE,
-      [input.integrationId, input.role],
-      CERTIFICATE_LEASE_MS,
-      input.certificateName,
-    );
-    if (!claim.ok)
-      throw retriable(
-        'CertificateWriteInProgress',
-        `another execution is ensuring the certificate of ${input.role} for ${input.integrationId}; retry after it ` +
+    return await underLease(
+      deps,
+      {
+        scope: CERTIFICATE_LEASE_SCOPE,
+        key: [input.integrationId, input.role],
+        ttlMs: CERTIFICATE_LEASE_MS,
+        owner: input.certificateName,
+        busyCode: 'CertificateWriteInProgress',
+        busy: () =>
+          `another execution is ensuring the certificate of ${input.role} for ${input.integrationId}; retry after it ` +
           'finished',
-        'keyvault',
-      );
-    lease = claim.lease;
-    return await ensureUnderLease(input, deps, log);
+        what: `ensureCertificate ${input.role}`,
+      },
+      () => ensureUnderLease(input, deps, log),
+      log,
+    );
   } catch (err) {
     return { ok: false, failure: failureOrThrow(err) };
-  } finally {
-    if (lease)
-      await deps.leases
-        .release(lease)
-        .catch(() => logLine(log, 'warn', `ensureCertificate ${input.role}: could not release the certificate lease`));
   }
 }
 

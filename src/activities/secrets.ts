@@ -36,7 +36,7 @@ import type { SecretProperties } from '@azure/keyvault-secrets';
 import { toKeyVaultError } from '../clients/keyvault';
 import { answered, ensureErrorType, ExternalServiceError, httpStatusOf } from '../lib/errors';
 import { registerSecret } from '../lib/redact';
-import type { Lease } from '../registry/leases';
+import { underLease } from './lease';
 import type { EnsureAppSecretInput, Failure, Outcome, SecretResult } from '../contracts/provision';
 import { listVersions } from './rotation-common';
 import type { Deps } from '../app/deps';
@@ -284,31 +284,25 @@ export async function ensureAppSecret(
     return inputFailure(`secret lifetime must be a whole number of days >= 1, got ${input.lifetimeDays}`);
   if (!input.operation) return inputFailure('operation is required');
   if (!input.instanceId) return inputFailure('instanceId (the run id) is required');
-  let lease: Lease | undefined;
   try {
-    const claim = await deps.leases.acquire(
-      SECRET_LEASE_SCOPE,
-      [input.integrationId, input.role],
-      SECRET_LEASE_MS,
-      input.instanceId,
-    );
-    if (!claim.ok)
-      throw retriable(
-        'SecretWriteInProgress',
-        `another execution (${claim.heldBy || 'unknown'}) is writing the client secret of ${input.role} for ` +
+    return await underLease(
+      deps,
+      {
+        scope: SECRET_LEASE_SCOPE,
+        key: [input.integrationId, input.role],
+        ttlMs: SECRET_LEASE_MS,
+        owner: input.instanceId,
+        busyCode: 'SecretWriteInProgress',
+        busy: (heldBy) =>
+          `another execution (${heldBy}) is writing the client secret of ${input.role} for ` +
           `${input.integrationId}; retry after it finished`,
-        'keyvault',
-      );
-    lease = claim.lease;
-    return await ensureUnderLease(input, deps, log);
+        what: `ensureAppSecret ${input.role}`,
+      },
+      () => ensureUnderLease(input, deps, log),
+      log,
+    );
   } catch (err) {
     return { ok: false, failure: failureOrThrow(err) };
-  } finally {
-    if (lease)
-      await deps.leases.release(lease).catch(() =>
-        // It expires by itself; a later execution takes it over.
-        logLine(log, 'warn', `ensureAppSecret ${input.role}: could not release the secret lease`),
-      );
   }
 }
 
