@@ -177,6 +177,22 @@ describe('Key Vault stand-in: certificates, their keys and secrets, with the rea
     );
   });
 
+  it('disables exactly one version (rotation retires the old one): the other stays enabled and still signs', async () => {
+    const create = async () =>
+      (await (await certs().beginCreateCertificate('rot-cert', POLICY, FAST)).pollUntilDone()).properties.version!;
+    const v1 = await create();
+    const v2 = await create();
+    const updated = await certs().updateCertificateProperties('rot-cert', v1, { enabled: false });
+    expect(updated.properties).toMatchObject({ version: v1, enabled: false });
+    const listed = [];
+    for await (const p of certs().listPropertiesOfCertificateVersions('rot-cert')) listed.push(p);
+    expect(Object.fromEntries(listed.map((p) => [p.version, p.enabled]))).toEqual({ [v1]: false, [v2]: true });
+    const digest = createHash('sha256').update('x').digest();
+    const keyOf = async (v: string) => crypto((await certs().getCertificateVersion('rot-cert', v)).keyId!);
+    expect((await rejection((await keyOf(v1)).sign('RS256', digest))).statusCode).toBe(403);
+    expect((await (await keyOf(v2)).sign('RS256', digest)).result.length).toBe(256);
+  });
+
   it('refuses a policy it cannot issue: another issuer, a small key, no subject', async () => {
     for (const bad of [
       { ...POLICY, issuerName: 'Unknown' },
