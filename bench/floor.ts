@@ -67,6 +67,11 @@ export interface FloorContext {
   approverGroups: boolean;
   /** Approval emails: one per eligible approver (each carries its own link). */
   approvalMails: number;
+  /**
+   * How the product authenticates to ServiceNow (SERVICENOW_AUTH_MODE): `entra` (the default) with its own Entra token,
+   * so no ServiceNow credential is read from Key Vault; `basic` or `oauth` with two credential secrets read first.
+   */
+  serviceNowAuth: 'entra' | 'basic' | 'oauth';
 }
 
 const zero = (): Counts => ({ entra: 0, graph: 0, keyvault: 0, servicenow: 0 });
@@ -76,7 +81,8 @@ const whyZero = (): Record<Service, string[]> => ({ entra: [], graph: [], keyvau
  * The floor of one first provisioning of `profile`, stage by stage as the orchestrator runs them
  * (src/orchestrators/provision-integration.ts), each stage with the fewest calls it needs:
  *   request      the tenant domain resolved to its id (Entra OpenID metadata), when the request names a domain;
- *   preflight    the ServiceNow admin credentials from Key Vault, one ServiceNow read that proves them, then the other
+ *   preflight    one ServiceNow read that proves the product's access (with token auth, the default, beside the vault
+ *                check; with basic or oauth auth after the admin credentials are read from Key Vault), then the other
  *                checks at once (the columns after the tables' lineage);
  *   entra-apps   per app (in parallel): upsert the app by uniqueName, then its service principal;
  *   secrets      per app with a secret (in parallel): addPassword, then the Key Vault write;
@@ -131,6 +137,7 @@ export function floorModel(profile: IntegrationProfile, ctx: FloorContext): Floo
     }
   });
 
+  const tokenAuth = ctx.serviceNowAuth === 'entra';
   const toApproval: Stage[] = [
     ...(ctx.tenantByDomain
       ? [
@@ -141,20 +148,32 @@ export function floorModel(profile: IntegrationProfile, ctx: FloorContext): Floo
           },
         ]
       : []),
-    {
-      name: 'preflight',
-      why:
-        'admin credentials (Key Vault), one ServiceNow read that proves them (a wrong password is tried once: ' +
-        'failed logins count toward locking the account), then the other checks at once, the columns after the ' +
-        "tables' lineage; nothing is created before it ends",
-      branches: [
-        {
-          name: 'credentials → roles → tables → columns',
-          hops: ['keyvault', 'servicenow', 'servicenow', 'servicenow'],
+    tokenAuth
+      ? {
+          name: 'preflight',
+          why:
+            "the vault check beside one ServiceNow read with the identity's token (it proves the trust), then the " +
+            "other checks at once, the columns after the tables' lineage; nothing is created before it ends",
+          branches: [
+            { name: 'roles → tables → columns', hops: ['servicenow', 'servicenow', 'servicenow'] },
+            { name: 'roles → scope', hops: ['servicenow', 'servicenow'] },
+            { name: 'vault check', hops: ['keyvault'] },
+          ],
+        }
+      : {
+          name: 'preflight',
+          why:
+            'admin credentials (Key Vault, beside the vault check), one ServiceNow read that proves them (a wrong ' +
+            'password is tried once: failed logins count toward locking the account), then the other checks at ' +
+            "once, the columns after the tables' lineage; nothing is created before it ends",
+          branches: [
+            {
+              name: 'credentials → roles → tables → columns',
+              hops: ['keyvault', 'servicenow', 'servicenow', 'servicenow'],
+            },
+            { name: 'credentials → roles → scope', hops: ['keyvault', 'servicenow', 'servicenow'] },
+          ],
         },
-        { name: 'credentials → roles → scope', hops: ['keyvault', 'servicenow', 'servicenow'] },
-      ],
-    },
     {
       name: 'entra-apps',
       why: `${newApps.length} app(s) in parallel: app upsert → service principal`,
@@ -204,7 +223,18 @@ export function floorModel(profile: IntegrationProfile, ctx: FloorContext): Floo
     w[s].push(`${n} ${why}`);
   };
   if (ctx.tenantByDomain) add(provision, pWhy, 'entra', 1, 'tenant metadata');
-  add(provision, pWhy, 'keyvault', 2, 'ServiceNow admin username and password');
+  const preflightVault = (c: Counts, w: Record<Service, string[]>) => {
+    add(c, w, 'keyvault', 1, 'vault check (preflight: nothing is created before the vault is known usable)');
+    if (!tokenAuth)
+      add(
+        c,
+        w,
+        'keyvault',
+        2,
+        `ServiceNow admin ${ctx.serviceNowAuth === 'oauth' ? 'client id and secret' : 'username and password'}`,
+      );
+  };
+  preflightVault(provision, pWhy);
   add(provision, pWhy, 'servicenow', 4, 'preflight queries (roles, scope, tables, columns)');
   add(provision, pWhy, 'graph', 2 * newApps.length, 'app and service principal upserts');
   add(provision, pWhy, 'graph', secretApps.length, 'addPassword');
@@ -238,7 +268,7 @@ export function floorModel(profile: IntegrationProfile, ctx: FloorContext): Floo
   const reprovision = zero();
   const rWhy = whyZero();
   if (ctx.tenantByDomain) add(reprovision, rWhy, 'entra', 1, 'tenant metadata');
-  add(reprovision, rWhy, 'keyvault', 2, 'ServiceNow admin username and password');
+  preflightVault(reprovision, rWhy);
   add(reprovision, rWhy, 'servicenow', 4, 'preflight queries');
   add(reprovision, rWhy, 'graph', 2 * newApps.length, 'app (with its passwordCredentials) and service principal reads');
   add(reprovision, rWhy, 'keyvault', secretApps.length, 'current secret version reads');
@@ -511,6 +541,10 @@ const ratios = (a: Counts, b: Counts): Ratios =>
 const scale = (c: Counts, by: number): Counts =>
   Object.fromEntries(SERVICES.map((s) => [s, round(c[s] / by, 1)])) as Counts;
 
+/** SERVICENOW_AUTH_MODE as the app reads it (blank: the default, token auth). */
+const serviceNowAuthOf = (mode: string | undefined): FloorContext['serviceNowAuth'] =>
+  mode === 'basic' || mode === 'oauth' ? mode : 'entra';
+
 export async function measureFloor(
   opts: FloorOptions,
   print: (line: string) => void,
@@ -615,6 +649,7 @@ export async function measureFloor(
       tenantByDomain: true,
       approverGroups: Boolean(stack.env().APPROVER_GROUPS),
       approvalMails: first.approvalMails,
+      serviceNowAuth: serviceNowAuthOf(stack.env().SERVICENOW_AUTH_MODE),
     });
     const latency = { ...zero(), ...opts.latency } as Counts;
     const floorMs = pathMs(model.toApproval, latency);

@@ -98,8 +98,16 @@ async function checkGraph(deps: Deps, problems: string[], grantsConsent: boolean
       );
 }
 
-/** Key Vault reachable, and the ServiceNow credential secrets exist. Returns whether ServiceNow can be tried. */
-async function checkKeyVault(deps: Deps, instance: string, problems: string[]): Promise<boolean> {
+/**
+ * Key Vault reachable, and the ServiceNow credential secrets exist. Resolves whether ServiceNow can be tried: with token
+ * auth at once (no credential comes from the vault, so the ServiceNow checks need not wait for the vault check), else
+ * once the credential secrets were read. `done` settles when every Key Vault problem is in `problems`.
+ */
+function checkKeyVault(
+  deps: Deps,
+  instance: string,
+  problems: string[],
+): { usable: Promise<boolean>; done: Promise<void> } {
   // The vault check and the credential reads are independent: all at once, the problems in this order.
   const vault = (async (): Promise<string[]> => {
     try {
@@ -114,8 +122,8 @@ async function checkKeyVault(deps: Deps, instance: string, problems: string[]): 
   const names = serviceNowCredentialSecretNames(deps.config, instance);
   const mode = deps.config.serviceNow.authMode;
   if (mode === 'entra') {
-    problems.push(...(await vault)); // token auth: no ServiceNow secret to read
-    return true;
+    // Token auth: no ServiceNow secret to read.
+    return { usable: Promise.resolve(true), done: vault.then((p) => void problems.push(...p)) };
   }
   const wanted =
     mode === 'oauth'
@@ -139,9 +147,11 @@ async function checkKeyVault(deps: Deps, instance: string, problems: string[]): 
         : `Key Vault secret '${name}' (the ServiceNow admin ${what} for instance ${instance}) cannot be read: ${describe(err)}`;
     }
   });
-  const [vaultProblems, ...secretProblems] = await Promise.all([vault, ...reads]);
-  problems.push(...vaultProblems, ...secretProblems.filter((p): p is string => p !== undefined));
-  return secretProblems.every((p) => p === undefined);
+  const all = Promise.all([vault, ...reads]).then(([vaultProblems, ...secretProblems]) => {
+    problems.push(...vaultProblems, ...secretProblems.filter((p): p is string => p !== undefined));
+    return secretProblems.every((p) => p === undefined);
+  });
+  return { usable: all, done: all.then(() => undefined) };
 }
 
 /** sys_db_object rows by name, following super_class to the root tables. */
@@ -389,13 +399,15 @@ export async function preflight(
   let credentialsInVault = false;
   const mode = deps.config.serviceNow.authMode;
   const auth = { ok: false };
-  const [, scopeSysId, tenantId] = await Promise.all([
+  const keyVault = checkKeyVault(deps, input.serviceNowInstance, vaultProblems);
+  const [, , scopeSysId, tenantId] = await Promise.all([
     checkGraph(
       deps,
       graphProblems,
       deps.config.provisioning.grantAdminConsent && input.profile.grantsPermissions === true,
     ),
-    checkKeyVault(deps, input.serviceNowInstance, vaultProblems).then((usable) => {
+    keyVault.done,
+    keyVault.usable.then((usable) => {
       credentialsInVault = usable;
       return usable ? checkServiceNow(deps, input, snProblems, auth) : undefined;
     }),

@@ -47,6 +47,32 @@ async function withRowChanged<T>(
 }
 
 describe('preflight', () => {
+  it('with token auth, asks ServiceNow without waiting for the vault check (no credential comes from the vault)', async () => {
+    expect(env.deps.config.serviceNow.authMode).toBe('entra');
+    const mark = env.sandbox.journal.mark();
+    // A slow vault: the ServiceNow checks (no modelled latency) all answer before the vault's one page does.
+    env.sandbox.faults.add({
+      service: 'keyvault',
+      method: 'GET',
+      path: '^/secrets$',
+      action: { type: 'latency', ms: 800 },
+      times: 1,
+    });
+    try {
+      const result = await preflight(input(), env.deps);
+      expect(result.problems).toEqual([]);
+    } finally {
+      env.sandbox.faults.clear();
+    }
+    const calls = env.sandbox.journal.entries({ since: mark });
+    const vault = calls.findIndex((e) => e.service === 'keyvault');
+    const serviceNow = calls.filter((e) => e.service === 'servicenow');
+    expect(vault).toBeGreaterThanOrEqual(0);
+    expect(serviceNow.length).toBeGreaterThanOrEqual(4);
+    // The journal records each call as it is answered: every ServiceNow check was answered before the vault's page.
+    expect(calls.slice(0, vault).filter((e) => e.service === 'servicenow')).toHaveLength(serviceNow.length);
+  });
+
   it('passes on a fresh sandbox, resolving the scope sys_id and the tenant GUID, and writes nothing', async () => {
     const mark = env.sandbox.journal.mark();
     const result = await preflight(input({ ipAllowlist: true }), env.deps);

@@ -38,7 +38,12 @@ it('the schema rejects a line without the required figures', () => {
 });
 
 it("derives the floor from the profile: apps and secrets in parallel count once, records in their references' order", () => {
-  const model = floorModel(m365SupportAad, { tenantByDomain: true, approverGroups: true, approvalMails: 2 });
+  const model = floorModel(m365SupportAad, {
+    tenantByDomain: true,
+    approverGroups: true,
+    approvalMails: 2,
+    serviceNowAuth: 'entra',
+  });
   const L = { ...DEFAULT_LATENCY_MS };
   const stage = (name: string) => model.toApproval.find((s) => s.name === name)!;
   // Three apps created in parallel cost one app's chain: app upsert → service principal.
@@ -54,4 +59,25 @@ it("derives the floor from the profile: apps and secrets in parallel count once,
   // The minimum calls follow the profile: 3 apps × (app + service principal) + 3 addPassword + ...
   expect(model.minimum.provision.graph).toBeGreaterThanOrEqual(3 * 2 + 3 + 2);
   expect(model.minimum.reprovision.servicenow).toBeLessThan(model.minimum.provision.servicenow);
+});
+
+it('models how the product reaches ServiceNow: token auth reads no admin credential and does not wait for the vault', () => {
+  const ctx = { tenantByDomain: true, approverGroups: true, approvalMails: 2 };
+  const token = floorModel(m365SupportAad, { ...ctx, serviceNowAuth: 'entra' });
+  const basic = floorModel(m365SupportAad, { ...ctx, serviceNowAuth: 'basic' });
+  const L = { ...DEFAULT_LATENCY_MS };
+  const preflight = (m: typeof token) =>
+    stageFloor(
+      m.toApproval.find((s) => s.name === 'preflight')!,
+      L,
+    );
+  // Token auth: the vault check runs beside the ServiceNow checks, so the slowest branch is ServiceNow alone.
+  expect(preflight(token).ms).toBe(3 * L.servicenow);
+  expect(preflight(token).branch?.hops).not.toContain('keyvault');
+  // Basic auth: the credentials come from Key Vault before ServiceNow can be asked anything.
+  expect(preflight(basic).ms).toBe(L.keyvault + 3 * L.servicenow);
+  // One vault check either way; two credential secrets only where they are read.
+  expect(basic.minimum.provision.keyvault - token.minimum.provision.keyvault).toBe(2);
+  expect(token.minimumWhy.provision.keyvault[0]).toMatch(/^1 vault check/);
+  expect(basic.minimum.reprovision.keyvault - token.minimum.reprovision.keyvault).toBe(2);
 });
