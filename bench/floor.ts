@@ -87,7 +87,8 @@ const whyZero = (): Record<Service, string[]> => ({ entra: [], graph: [], keyvau
  *   entra-apps   per app (in parallel): upsert the app by uniqueName, then its service principal;
  *   secrets      per app with a secret (in parallel): addPassword, then the Key Vault write;
  *   servicenow   per record: look it up by natural key (with its secret read from Key Vault at the same time), insert
- *                it, then its password2 field in a PATCH of its own; records wait only for the records they reference;
+ *                it, then its password2 field in a PATCH of its own; a record waits only for the inserts of the
+ *                records it references, not for their password2 PATCHes;
  *   approval     the approver groups' members, then the emails (in parallel);
  *   activation   per activated record one PATCH, per activation-phase record and role grant a look-up and an insert,
  *                all at once;
@@ -100,26 +101,30 @@ export function floorModel(profile: IntegrationProfile, ctx: FloorContext): Floo
   const secretApps = profile.apps.filter((a) => !a.existing && a.secretConsumers.length > 0);
   const newApps = profile.apps.filter((a) => !a.existing);
 
-  // ServiceNow records in dependency order: each chain is its ancestors' chain plus its own calls.
-  const ownHops = (r: ServiceNowRecordSpec): Hop[] =>
-    r.secret ? [['servicenow', 'keyvault'], 'servicenow', 'servicenow'] : ['servicenow', 'servicenow'];
-  const chains = new Map<string, Branch>();
-  const chainOf = (r: ServiceNowRecordSpec): Branch => {
-    const known = chains.get(r.key);
+  // ServiceNow records in dependency order: a record waits for the inserts of the records it references (their
+  // sys_ids go into its fields), not for their secret fields; its own secret field is one PATCH after its insert.
+  const insertHops = (r: ServiceNowRecordSpec): Hop[] =>
+    r.secret ? [['servicenow', 'keyvault'], 'servicenow'] : ['servicenow', 'servicenow'];
+  const inserted = new Map<string, Branch>();
+  const insertChainOf = (r: ServiceNowRecordSpec): Branch => {
+    const known = inserted.get(r.key);
     if (known) return known;
     const parents = recordDependencies(r)
       .map((k) => inert.find((x) => x.key === k))
       .filter((x): x is ServiceNowRecordSpec => x !== undefined)
-      .map(chainOf);
+      .map(insertChainOf);
     const longest = parents.sort((a, b) => b.hops.length - a.hops.length)[0];
     const branch = {
       name: longest ? `${longest.name} → ${r.key}` : r.key,
-      hops: [...(longest?.hops ?? []), ...ownHops(r)],
+      hops: [...(longest?.hops ?? []), ...insertHops(r)],
     };
-    chains.set(r.key, branch);
+    inserted.set(r.key, branch);
     return branch;
   };
-  const recordChains = inert.map(chainOf);
+  const recordChains = inert.map((r): Branch => {
+    const chain = insertChainOf(r);
+    return r.secret ? { name: `${chain.name} (secret)`, hops: [...chain.hops, 'servicenow'] } : chain;
+  });
 
   const checkBranches: Branch[] = profile.checks.map((c) => {
     switch (c.kind) {
@@ -186,7 +191,7 @@ export function floorModel(profile: IntegrationProfile, ctx: FloorContext): Floo
     },
     {
       name: 'servicenow',
-      why: `${inert.length} record(s) in dependency order: look-up → insert (→ password2 PATCH)`,
+      why: `${inert.length} record(s) in dependency order: look-up → insert, a record after the inserts it references (→ its password2 PATCH)`,
       branches: recordChains,
     },
     {

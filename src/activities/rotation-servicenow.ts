@@ -4,10 +4,12 @@
  * `sysparm_input_display_value=true` (ServiceNowClient.setPassword2;
  * docs/reference/servicenow.md#encrypted-and-password2-fields).
  *
+ * Used by rotation (the new version) and by provisioning (the run's version, once the records exist).
  * Idempotent by nature: a password2 field reads back masked, so it cannot be compared, and writing the same value
- * again changes nothing. 403 (the admin account may not write that table or field) returns `{ ok: false }` with a
- * clear message, so the orchestrator hands the consumer off to a person; 401/404/400 likewise; 429/5xx are retried by
- * the client and then thrown for a durable retry. The value never appears in results, logs or errors.
+ * again changes nothing. 403 (the account may not write that table or field) returns `{ ok: false }` with a clear
+ * message, so the rotation hands the consumer off to a person; with `manualFallback` (provisioning) it returns the
+ * manual action instead. 401/404/400 return `{ ok: false }`; 429/5xx are retried by the client and then thrown for a
+ * durable retry. The value never appears in results, logs or errors.
  */
 
 import { ensureErrorType, ExternalServiceError } from '../lib/errors';
@@ -16,6 +18,7 @@ import { readVersionValue } from './rotation-common';
 import type { SetServiceNowSecretInput, SetServiceNowSecretResult } from '../contracts/rotation';
 import { type ActivityLog, logLine } from './log';
 import { failureOrThrow } from './failures';
+import { manualAction } from './servicenow-common';
 
 export async function setServiceNowSecret(
   input: SetServiceNowSecretInput,
@@ -32,6 +35,29 @@ export async function setServiceNowSecret(
         .setPassword2(consumer.table, consumer.sysId, consumer.field, value);
     } catch (err) {
       const e = ensureErrorType(err);
+      if (e instanceof ExternalServiceError && e.status === 403 && input.manualFallback !== undefined) {
+        logLine(
+          log,
+          'warn',
+          `setServiceNowSecret ${input.role}: ServiceNow refused to write ${where} (403), handing off`,
+        );
+        return {
+          ok: true,
+          written: false,
+          manualAction: manualAction(
+            `ServiceNow: set ${consumer.field} of ${consumer.table} record '${consumer.record}'`,
+            [
+              { label: 'Where', value: input.manualFallback },
+              { label: 'Table', value: consumer.table },
+              { label: 'sys_id', value: consumer.sysId },
+              {
+                label: `${consumer.field} (paste the value of this Key Vault secret)`,
+                value: `${secret.secretName} (version ${secret.version})`,
+              },
+            ],
+          ),
+        };
+      }
       if (e instanceof ExternalServiceError && e.status === 403)
         return {
           ok: false,

@@ -7,11 +7,12 @@
  *   return every row (servicenow.md#encoded-queries, SN-TABLE). More than one real match is a failure naming the
  *   sys_ids: we never guess.
  * - Create (POST) with the natural key and fields, or PATCH only the differing non-secret fields.
- * - The secret (password2, e.g. `oauth_entity.client_secret`) is read from Key Vault here and written in its own PATCH
- *   with `sysparm_input_display_value=true` (servicenow.md#encrypted-and-password2-fields; without the flag ServiceNow
- *   silently drops it, SN-TABLE): when the record was created, when the field reads back empty (a previous attempt
- *   stopped before writing it; reads are masked, so emptiness is all we learn), or when asked to (`secret.rewrite`,
- *   rotation). Never compared or logged.
+ * - The secret (password2, e.g. `oauth_entity.client_secret`) is not written here: the result says `secretPending`
+ *   when the record needs it (it was created, or its field reads back empty: a previous run stopped before writing it;
+ *   reads are masked, so emptiness is all we learn), and the orchestrator writes the exact Key Vault version with
+ *   `setServiceNowSecret` (src/activities/rotation-servicenow.ts: its own PATCH with `sysparm_input_display_value=true`,
+ *   servicenow.md#encrypted-and-password2-fields) once every record exists, so a record that references this one need
+ *   not wait for that PATCH. The secret is never read, compared or logged here.
  * - 403 (ACL, security tables; such 403s are manual steps, servicenow.md#authentication-and-roles) → `ok: true` with a
  *   manual action holding the exact values (the Key Vault secret NAME for the secret). 429/5xx/network → thrown for the
  *   durable retry.
@@ -22,7 +23,6 @@
  *   when this run took it, and compensation releases exactly that reference.
  */
 
-import { readSecretValue } from '../clients/keyvault';
 import type { ServiceNowClient, SnRecord } from '../clients/servicenow';
 import { ensureErrorType, httpStatusOf } from '../lib/errors';
 import type { InsertLock } from '../registry/ownership';
@@ -173,14 +173,6 @@ export async function ensureServiceNowRecord(
    * (https://www.servicenow.com/docs/r/australia/api-reference/rest-apis/c_TableAPI.html). It is the read-back.
    */
   let stored: Row | undefined;
-  // The secret's value, read at most once: at once for a record expected to be new (beside the look-up and the insert
-  // instead of after them), else only when it is written. A prefetched value that is not needed is dropped unused.
-  let secretValue: Promise<string> | undefined;
-  const readSecret = () =>
-    (secretValue ??= input.secret ? readSecretValue(deps.secrets, input.secret.secretName) : Promise.resolve(''));
-  if (input.secret?.expectWrite && !input.sysId)
-    // Awaited below when the record needs it; a failure nobody awaits must not surface as an unhandled rejection.
-    readSecret().catch(() => undefined);
   try {
     const snClient = deps.serviceNow(input.serviceNowInstance);
     client = snClient;
@@ -330,21 +322,9 @@ export async function ensureServiceNowRecord(
     }
 
     if (!sysId) return servicenowFailure('NoSysId', `ServiceNow returned no sys_id for ${input.table}`);
-    let secretWritten = false;
-    if (input.secret) {
-      // A hidden field (absent) tells nothing: only an explicit "" means "never written".
-      const current = row ? text(row[input.secret.field]) : undefined;
-      if (created || current === '' || input.secret.rewrite) {
-        secretWritten = true;
-        const value = await readSecret();
-        // Its answer is the record as stored after both writes (the non-secret fields only): the read-back.
-        const after = await client.setPassword2<Row>(input.table, sysId, input.secret.field, value, {
-          fields: readBack,
-        });
-        if (created || changed.length) stored = after;
-        logLine(log, 'info', `${input.table} '${input.key}' ${sysId}: ${input.secret.field} written from Key Vault`);
-      }
-    }
+    // A hidden field (absent) tells nothing: only an explicit "" means "never written".
+    const secretPending =
+      input.secret !== undefined && (created || (row !== undefined && text(row[input.secret.field]) === ''));
 
     let mismatches: string[] = [];
     if (created || changed.length) {
@@ -353,7 +333,7 @@ export async function ensureServiceNowRecord(
       if (mismatches.length)
         logLine(log, 'warn', `${input.table} '${input.key}' ${sysId}: read-back differs in ${mismatches.join(', ')}`);
     }
-    const updated = !created && (changed.length > 0 || secretWritten);
+    const updated = !created && changed.length > 0;
     return {
       ok: true,
       ...base,
@@ -361,7 +341,7 @@ export async function ensureServiceNowRecord(
       created: ours,
       ...(shared ? { shared } : {}),
       ...(updated ? { updated } : {}),
-      ...(secretWritten ? { secretWritten } : {}),
+      ...(secretPending ? { secretPending } : {}),
       mismatches,
     };
   } catch (err) {

@@ -174,7 +174,10 @@ export interface EnsureRecordInput extends IntegrationRef {
   /** Rendered natural key and fields (no placeholders left). */
   naturalKey: Record<string, string>;
   fields: Record<string, string>;
-  /** Write this app's client secret (read from Key Vault in the activity) into `field`, in its own PATCH. */
+  /**
+   * The record holds this app's client secret in `field` (a password2 column): the activity reports whether it must be
+   * written (`secretPending`); the value itself is written by `setServiceNowSecret`, never by this activity.
+   */
   secret?: { field: string; secretName: string };
   /** Find the record by its natural key and write nothing (a record the integration needs but does not own). */
   lookup?: boolean;
@@ -190,9 +193,11 @@ export interface RecordResult {
   created: boolean;
   /** A reference-counted shared record; this integration holds a reference to it (compensation releases it). */
   shared?: boolean;
-  /** True when an existing record was patched (a field differed, or the secret was written). */
+  /** True when an existing record was patched (a field differed). */
   updated?: boolean;
-  /** True when this call wrote the app's client secret (the latest Key Vault version) into the record. */
+  /** The record's secret field must be written (the record was created, or its field is empty). */
+  secretPending?: boolean;
+  /** Results recorded before secrets were written apart: this call wrote the app's client secret into the record. */
   secretWritten?: boolean;
   /** Non-secret fields that differed on read-back (after the write): should be empty. */
   mismatches: string[];
@@ -604,17 +609,8 @@ export interface ReportResult {
   sentTo: string[];
 }
 
-/** The contract's input, plus an explicit request to write the secret again (secret rotation). */
-export type EnsureRecordActivityInput = Omit<EnsureRecordInput, 'secret'> & {
-  secret?: NonNullable<EnsureRecordInput['secret']> & {
-    /** Write the Key Vault value even though the record exists and its secret field is set. */
-    rewrite?: boolean;
-    /**
-     * No run of the integration registered the record: it is most likely inserted now, so the value is read from Key
-     * Vault while the record is looked up (not after the insert).
-     */
-    expectWrite?: boolean;
-  };
+/** The contract's input, plus the sys_id of a record this run already wrote. */
+export type EnsureRecordActivityInput = EnsureRecordInput & {
   /**
    * The record's sys_id when this run already wrote it (activation of a record created before the approval): it is
    * patched with the fields straight away, the PATCH answer being the read-back; gone (404), it is ensured anew.

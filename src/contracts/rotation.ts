@@ -10,7 +10,7 @@
  * failure before that rolls back to the old secret everywhere and removes the new credential.
  */
 import type { CertificateRef } from './credentials';
-import type { IntegrationRef, Outcome } from './provision';
+import type { IntegrationRef, ManualAction, Outcome } from './provision';
 
 /** Hand-off confirmations arrive as this event, one name per role (docs/reference/durable-functions.md#distinct-event-names). */
 export const handoffEventName = (role: string): string => `HandoffDone-${role}`;
@@ -47,8 +47,13 @@ export interface SetServiceNowSecretInput extends IntegrationRef {
   role: string;
   consumer: ServiceNowSecretConsumer;
   secret: SecretVersionRef;
+  /**
+   * Where a person sets the field by hand (a provisioning run): a 403 then answers `ok: true, written: false` with a
+   * manual action instead of a failure, as for the record itself. Without it (rotation) a 403 is a failure.
+   */
+  manualFallback?: string;
 }
-export type SetServiceNowSecretResult = Outcome<{ written: boolean }>;
+export type SetServiceNowSecretResult = Outcome<{ written: boolean; manualAction?: ManualAction }>;
 
 export interface HandoffRequestInput extends IntegrationRef {
   role: string;

@@ -29,6 +29,7 @@ import { expectedRecordsOf, grantsOf, provisionValues, recordsOf, secretNameFor 
 import { consumerKey } from '../profiles/consumers';
 import { activities, call, callAll, RETRY, schedule } from './calls';
 import type { AuditEvent } from '../contracts/fleet';
+import type { SetServiceNowSecretResult } from '../contracts/rotation';
 import { awaitApproval } from './approval-gate';
 import {
   ensureAppCredentials,
@@ -513,7 +514,6 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
               secret: {
                 field: spec.secret.field,
                 secretName: secretNameFor(ref.integrationId, spec.secret.fromApp),
-                ...(!input.priorRecords?.[spec.key] ? { expectWrite: true } : {}),
               },
             }
           : {}),
@@ -524,14 +524,9 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     /** Takes in one record's outcome; throws (after recording what the run created) when the run cannot go on. */
     function settleRecord(spec: ServiceNowRecordSpec, r: RecordOutcome): void {
       if (!r.ok) throw new ProvisionError(`ServiceNow ${spec.table}: ${r.failure.message}`);
-      const record = stripOk(r);
-      // The record now holds the app's current secret: that consumer is confirmed for the run's credential.
-      if (record.secretWritten && spec.secret)
-        secretWrites.push({
-          role: spec.secret.fromApp,
-          consumer: consumerKey({ kind: 'servicenow', record: spec.key, field: spec.secret.field }),
-          at: iso(),
-        });
+      const { secretPending: _pending, ...record } = stripOk(r);
+      // (A result of an earlier version of the activity, which wrote the secret itself.)
+      if (record.secretWritten) secretWritten(spec);
       const i = status.records.findIndex((x) => x.key === record.key);
       if (i >= 0) {
         // Activation of an inert record: keep what the first write knew (created by this run).
@@ -563,18 +558,76 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           `ServiceNow ${spec.table} '${spec.key}' did not keep ${record.mismatches.join(', ')} as written`,
         );
     }
+    /** The record now holds the app's current secret: that consumer is confirmed for the run's credential. */
+    function secretWritten(spec: ServiceNowRecordSpec): void {
+      if (spec.secret)
+        secretWrites.push({
+          role: spec.secret.fromApp,
+          consumer: consumerKey({ kind: 'servicenow', record: spec.key, field: spec.secret.field }),
+          at: iso(),
+        });
+    }
+    /**
+     * Writes the run's Key Vault version into the secret fields of the records that need it, all at once
+     * (setServiceNowSecret: the exact version, in a PATCH of its own). A refusal (403) is a manual action; any other
+     * failure stops the run once every outcome is taken in.
+     */
+    function* writeRecordSecrets(
+      pending: { spec: ServiceNowRecordSpec; sysId: string }[],
+    ): Generator<Task, void, unknown> {
+      const writes = pending.flatMap(({ spec, sysId }) => {
+        const role = spec.secret?.fromApp;
+        const secret = status.secrets.find((x) => x.role === role);
+        if (!spec.secret || !role || !secret?.version)
+          throw new ProvisionError(
+            `ServiceNow ${spec.table} '${spec.key}': no client secret of ${role ?? '?'} to write`,
+          );
+        const input = {
+          ...ref,
+          role,
+          consumer: { record: spec.key, table: spec.table, sysId, field: spec.secret.field },
+          secret: { secretName: secret.secretName, version: secret.version },
+          manualFallback: spec.manualFallback,
+        };
+        return [{ spec, task: schedule(context, activities.setServiceNowSecret, input, RETRY.service) }];
+      });
+      if (!writes.length) return;
+      let failure: Error | undefined;
+      try {
+        yield context.df.Task.all(writes.map((w) => w.task));
+      } catch (err) {
+        failure = err instanceof Error ? err : new ProvisionError(String(err));
+      }
+      for (const { spec, task } of writes) {
+        if (!task.isCompleted || task.isFaulted) continue;
+        const r = task.result as SetServiceNowSecretResult;
+        if (!r.ok) {
+          failure ??= new ProvisionError(`ServiceNow ${spec.table} '${spec.key}': ${r.failure.message}`);
+          continue;
+        }
+        if (r.manualAction) status.manualActions.push(r.manualAction);
+        if (!r.written) continue;
+        secretWritten(spec);
+        const record = status.records.find((x) => x.key === spec.key);
+        if (record && !record.created) record.updated = true;
+      }
+      publish();
+      if (failure) throw failure;
+    }
     /**
      * Ensures `specs` wave by wave (src/profiles/dependencies.ts). Every outcome of a wave is taken in (in profile
      * order, so what this run created is listed parents first and compensation removes children first) before a
      * failure stops the run. An activity that exhausted its retries fails the wave as soon as it does: the outcomes
      * its siblings already returned are taken in, and the records still under way are left as candidates, found by
-     * natural key and this run's ownership claim.
+     * natural key and this run's ownership claim. The secret fields are written after the last wave, all at once: a
+     * record that references another needs its sys_id, not its secret.
      */
     function* ensureRecords(
       specs: ServiceNowRecordSpec[],
       fieldsOf: (spec: ServiceNowRecordSpec) => Record<string, string>,
       sysIdOf: (spec: ServiceNowRecordSpec) => string | undefined = () => undefined,
     ): Generator<Task, void, unknown> {
+      const pendingSecrets: { spec: ServiceNowRecordSpec; sysId: string }[] = [];
       for (const wave of recordWaves(specs)) {
         const inputs = wave.map((spec) => recordInput(spec, fieldsOf(spec), sysIdOf(spec)));
         const tasks = inputs.map((i) => schedule(context, activities.ensureServiceNowRecord, i, RETRY.service));
@@ -597,6 +650,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           if (!r) return;
           try {
             settleRecord(spec, r);
+            if (r.ok && r.secretPending && r.sysId) pendingSecrets.push({ spec, sysId: r.sysId });
           } catch (err) {
             failure ??= err instanceof Error ? err : new ProvisionError(String(err));
           }
@@ -604,6 +658,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         publish();
         if (failure) throw failure;
       }
+      yield* writeRecordSecrets(pendingSecrets);
     }
     const records = recordsOf(profile, input);
     yield* ensureServiceNowCredentials(credentialStage, support, 'federated');

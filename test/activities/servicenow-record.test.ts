@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { compensate } from '../../src/activities/compensate';
 import type { IntegrationRef } from '../../src/contracts/provision';
 import { ensureServiceNowRecord } from '../../src/activities/servicenow-record';
+import { setServiceNowSecret } from '../../src/activities/rotation-servicenow';
 import type { EnsureRecordActivityInput } from '../../src/contracts/provision';
 import { configureLogging } from '../../src/lib/logger';
 import { startActivityEnv, type ActivityEnv } from '../helpers/activity-env';
@@ -49,18 +50,55 @@ const rowsWith = (table: string, column: string, value: string) =>
 
 const newAppId = () => crypto.randomUUID();
 
+/** What the orchestrator does for a record whose secret is pending: the run's Key Vault version, written apart. */
+async function writeSecretIfPending(
+  input: EnsureRecordActivityInput,
+  result: Awaited<ReturnType<typeof ensureServiceNowRecord>>,
+): Promise<boolean> {
+  if (!result.ok || !result.secretPending || !input.secret) return false;
+  const version = (await env.deps.secrets.getSecret(input.secret.secretName)).properties.version!;
+  const written = await setServiceNowSecret(
+    {
+      ...input,
+      role: 'outbound',
+      consumer: { record: input.key, table: input.table, sysId: result.sysId!, field: input.secret.field },
+      secret: { secretName: input.secret.secretName, version },
+      manualFallback: input.manualFallback,
+    },
+    env.deps,
+    log,
+  );
+  if (!written.ok) throw new Error(written.failure.message);
+  return written.written;
+}
+
+async function ensureWithSecret(input: EnsureRecordActivityInput) {
+  const result = await ensureServiceNowRecord(input, env.deps, log);
+  await writeSecretIfPending(input, result);
+  return result;
+}
+
 describe('ensureServiceNowRecord', () => {
-  it('creates the record, writes the secret from Key Vault and never returns it', async () => {
+  it("creates the record and reports its secret pending; the run's version is written apart and never returned", async () => {
     const appId = newAppId();
-    const result = await ensureServiceNowRecord(outboundInput(env.ref(), appId), env.deps, log);
+    const input = outboundInput(env.ref(), appId);
+    const mark = env.sandbox.journal.mark();
+    const result = await ensureServiceNowRecord(input, env.deps, log);
     expect(result).toMatchObject({ ok: true, key: 'outboundProvider', table: 'oauth_entity', created: true });
     if (!result.ok) throw new Error('unreachable');
+    expect(result.secretPending).toBe(true);
     expect(result.mismatches).toEqual([]);
     expect(result.manualAction).toBeUndefined();
+    // The record is written without its secret, and Key Vault is not read: the value is not this activity's business.
+    expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', result.sysId!)).toBeUndefined();
+    expect(env.sandbox.journal.entries({ service: 'keyvault', since: mark })).toEqual([]);
     const rows = rowsWith('oauth_entity', 'client_id', appId);
     expect(rows).toHaveLength(1);
     expect(rows[0].values.sys_id).toBe(result.sysId);
     expect(rows[0].values.default_grant_type).toBe('client_credentials');
+
+    // What the orchestrator does next: the run's Key Vault version into the field, in a PATCH of its own.
+    expect(await writeSecretIfPending(input, result)).toBe(true);
     expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', result.sysId!)).toBe(CANARY);
     expect(JSON.stringify(result)).not.toContain(CANARY);
     expect(logs.join('\n')).not.toContain(CANARY);
@@ -76,29 +114,30 @@ describe('ensureServiceNowRecord', () => {
     expect(secretWrite).toBeDefined();
   });
 
-  it('writes nothing when run again after success', async () => {
+  it('writes nothing and reports nothing pending when run again after success', async () => {
     const input = outboundInput(env.ref(), newAppId());
-    const first = await ensureServiceNowRecord(input, env.deps);
+    const first = await ensureWithSecret(input);
     const mark = env.sandbox.journal.mark();
     // A later run (re-provisioning) of the same integration: nothing to write, and not its record.
     const second = await ensureServiceNowRecord({ ...input, instanceId: `${input.instanceId}-rerun` }, env.deps);
     expect(second).toMatchObject({ ok: true, created: false, mismatches: [] });
     if (!first.ok || !second.ok) throw new Error('unreachable');
     expect(second.sysId).toBe(first.sysId);
+    expect(second.secretPending).toBeUndefined();
     expect(env.sandbox.journal.writes({ since: mark })).toEqual([]);
   });
 
   it('leaves one record when called twice (sequentially and concurrently)', async () => {
     const appId = newAppId();
     const input = outboundInput(env.ref(), appId);
-    await ensureServiceNowRecord(input, env.deps);
-    await ensureServiceNowRecord(input, env.deps);
+    await ensureWithSecret(input);
+    await ensureWithSecret(input);
     expect(rowsWith('oauth_entity', 'client_id', appId)).toHaveLength(1);
 
     const concurrentId = newAppId();
     const both = await Promise.all([
-      ensureServiceNowRecord(outboundInput(env.ref(), concurrentId), env.deps),
-      ensureServiceNowRecord(outboundInput(env.ref(), concurrentId), env.deps),
+      ensureWithSecret(outboundInput(env.ref(), concurrentId)),
+      ensureWithSecret(outboundInput(env.ref(), concurrentId)),
     ]);
     const rows = rowsWith('oauth_entity', 'client_id', concurrentId);
     expect(rows).toHaveLength(1);
@@ -106,51 +145,12 @@ describe('ensureServiceNowRecord', () => {
     expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', rows[0].values.sys_id)).toBe(CANARY);
   });
 
-  it('a record expected to be new (expectWrite) has its secret read from Key Vault beside the look-up, not after the insert', async () => {
-    const input = outboundInput(env.ref(), newAppId());
-    // A slow look-up: the Key Vault read answers while it is under way.
-    env.sandbox.faults.add({
-      service: 'servicenow',
-      method: 'GET',
-      path: '/table/oauth_entity$',
-      action: { type: 'latency', ms: 400 },
-      times: 1,
-    });
-    const mark = env.sandbox.journal.mark();
-    const result = await ensureServiceNowRecord(
-      { ...input, secret: { ...input.secret!, expectWrite: true } },
-      env.deps,
-      log,
-    );
-    env.sandbox.faults.clear();
-    expect(result).toMatchObject({ ok: true, created: true, secretWritten: true, mismatches: [] });
-    expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', result.ok ? result.sysId! : '')).toBe(CANARY);
-    const calls = env.sandbox.journal
-      .entries({ since: mark })
-      .filter((e) => e.service === 'servicenow' || e.service === 'keyvault')
-      .map((e) => `${e.service} ${e.method}`);
-    expect(calls).toEqual(['keyvault GET', 'servicenow GET', 'servicenow POST', 'servicenow PATCH']);
-    expect(JSON.stringify(result)).not.toContain(CANARY);
-
-    // Expected new but already there with its secret set: the prefetched value is dropped, nothing is written.
-    const m2 = env.sandbox.journal.mark();
-    const again = await ensureServiceNowRecord(
-      { ...input, secret: { ...input.secret!, expectWrite: true } },
-      env.deps,
-      log,
-    );
-    // (The same run executing again: the record is still reported as this run's.)
-    expect(again).toMatchObject({ ok: true, sysId: result.ok ? result.sysId : '' });
-    expect(again.ok && again.secretWritten).toBeFalsy();
-    expect(env.sandbox.journal.writes({ since: m2 }).filter((e) => e.service === 'servicenow')).toEqual([]);
-  });
-
-  it('creates a record in the fewest calls: one look-up, the insert, the secret PATCH whose answer is the read-back', async () => {
+  it('creates a record in the fewest calls: one look-up and the insert, whose answer is the read-back', async () => {
     const appId = newAppId();
     const input = outboundInput(env.ref(), appId);
     const mark = env.sandbox.journal.mark();
     const result = await ensureServiceNowRecord(input, env.deps, log);
-    expect(result).toMatchObject({ ok: true, created: true, mismatches: [] });
+    expect(result).toMatchObject({ ok: true, created: true, secretPending: true, mismatches: [] });
     const calls = env.sandbox.journal
       .entries({ since: mark })
       .filter((e) => e.service === 'servicenow' || e.service === 'keyvault')
@@ -158,15 +158,13 @@ describe('ensureServiceNowRecord', () => {
     expect(calls).toEqual([
       expect.stringMatching(/^servicenow GET .*\/table\/oauth_entity$/),
       expect.stringMatching(/^servicenow POST .*\/table\/oauth_entity$/),
-      expect.stringMatching(/^keyvault GET .*\/secrets\/sn-record-test-outbound-secret/),
-      expect.stringMatching(/^servicenow PATCH .*\/table\/oauth_entity\/\{sys_id\}$/),
     ]);
-    // The secret PATCH answered with the non-secret fields only: the secret never travels back.
-    const patch = env.sandbox.journal.entries({ since: mark }).find((e) => e.method === 'PATCH')!;
-    expect(patch.query.sysparm_fields?.split(',')).not.toContain('client_secret');
-    expect(patch.query.sysparm_fields?.split(',')).toContain('token_url');
+    // The insert answered with the non-secret fields only: the secret column never travels back.
+    const insert = env.sandbox.journal.entries({ since: mark }).find((e) => e.method === 'POST')!;
+    expect(insert.query.sysparm_fields?.split(',')).not.toContain('client_secret');
+    expect(insert.query.sysparm_fields?.split(',')).toContain('token_url');
 
-    // Without a secret: the look-up and the insert.
+    // Without a secret: the same two calls, and nothing pending.
     const m2 = env.sandbox.journal.mark();
     const plain = await ensureServiceNowRecord(
       { ...outboundInput(env.ref(), newAppId()), secret: undefined },
@@ -174,6 +172,7 @@ describe('ensureServiceNowRecord', () => {
       log,
     );
     expect(plain).toMatchObject({ ok: true, created: true, mismatches: [] });
+    expect(plain.ok && plain.secretPending).toBeFalsy();
     expect(env.sandbox.journal.entries({ service: 'servicenow', since: m2 }).map((e) => e.method)).toEqual([
       'GET',
       'POST',
@@ -248,10 +247,11 @@ describe('ensureServiceNowRecord', () => {
     const ref = env.ref();
     const input = outboundInput(ref, newAppId());
     const inert = { ...input, fields: { ...input.fields, active: 'false' } };
-    const first = await ensureServiceNowRecord(inert, env.deps, log);
+    const first = await ensureWithSecret(inert);
     if (!first.ok) throw new Error('unreachable');
     const mark = env.sandbox.journal.mark();
     const activated = await ensureServiceNowRecord({ ...input, sysId: first.sysId }, env.deps, log);
+    expect(activated.ok && activated.secretPending).toBeFalsy();
     expect(activated).toMatchObject({ ok: true, sysId: first.sysId, created: true, updated: true, mismatches: [] });
     expect(rowsWith('oauth_entity', 'sys_id', first.sysId!)[0].values.active).toBe('true');
     expect(env.sandbox.journal.entries({ service: 'servicenow', since: mark }).map((e) => e.method)).toEqual(['PATCH']);
@@ -374,34 +374,55 @@ describe('ensureServiceNowRecord', () => {
     expect(Object.keys(writes[0].body as object)).toEqual(['token_url']);
   });
 
-  it('writes the secret again only when the field is empty or when asked to rotate', async () => {
+  it('reports the secret pending again only when the field is empty (a run that stopped after the insert)', async () => {
     const appId = newAppId();
     const input = outboundInput(env.ref(), appId);
-    const first = await ensureServiceNowRecord(input, env.deps);
+    const first = await ensureWithSecret(input);
     if (!first.ok) throw new Error('unreachable');
     const sysId = first.sysId!;
-    const rotated = `rotated-${randomBytes(8).toString('hex')}`;
-    await env.deps.secrets.setSecret(SECRET_NAME, rotated);
-    try {
-      // The field is set (read back masked): a plain re-run leaves it alone.
-      await ensureServiceNowRecord(input, env.deps);
-      expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBe(CANARY);
-      // An empty field (a run that stopped after the insert) is filled from Key Vault.
-      await env.deps.serviceNow(instance).setPassword2('oauth_entity', sysId, 'client_secret', '');
-      expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBeUndefined();
-      await ensureServiceNowRecord(input, env.deps);
-      expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBe(rotated);
-      // Rotation asks for the write explicitly.
-      await env.deps.secrets.setSecret(SECRET_NAME, CANARY);
-      const rotate = await ensureServiceNowRecord(
-        { ...input, instanceId: `rotate-${input.integrationId}`, secret: { ...input.secret!, rewrite: true } },
-        env.deps,
-      );
-      expect(rotate).toMatchObject({ ok: true, created: false });
-      expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBe(CANARY);
-    } finally {
-      await env.deps.secrets.setSecret(SECRET_NAME, CANARY);
-    }
+    // The field is set (read back masked): a plain re-run has nothing to write.
+    const again = await ensureServiceNowRecord(input, env.deps);
+    expect(again.ok && again.secretPending).toBeFalsy();
+    // An empty field: pending, and the run's version fills it.
+    await env.deps.serviceNow(instance).setPassword2('oauth_entity', sysId, 'client_secret', '');
+    expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBeUndefined();
+    const empty = await ensureServiceNowRecord(input, env.deps);
+    expect(empty).toMatchObject({ ok: true, sysId, secretPending: true });
+    expect(await writeSecretIfPending(input, empty)).toBe(true);
+    expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', sysId)).toBe(CANARY);
+    // A record this run wrote before, patched by its sys_id (activation): the same rule.
+    const known = await ensureServiceNowRecord({ ...input, sysId }, env.deps);
+    expect(known).toMatchObject({ ok: true, sysId });
+    expect(known.ok && known.secretPending).toBeFalsy();
+  });
+
+  it('a refused secret write (403) becomes a manual action naming the Key Vault secret and version, never its value', async () => {
+    const input = outboundInput(env.ref(), newAppId());
+    const result = await ensureServiceNowRecord(input, env.deps);
+    if (!result.ok) throw new Error('unreachable');
+    env.sandbox.faults.add({
+      service: 'servicenow',
+      method: 'PATCH',
+      path: `/api/now/v2/table/oauth_entity/${result.sysId}$`,
+      action: { type: 'status', status: 403, body: { error: { message: 'Operation Failed' }, status: 'failure' } },
+    });
+    const version = (await env.deps.secrets.getSecret(SECRET_NAME)).properties.version!;
+    const consumer = { record: input.key, table: input.table, sysId: result.sysId!, field: 'client_secret' };
+    const { manualFallback, ...ref } = input;
+    const write = { ...ref, role: 'outbound', consumer, secret: { secretName: SECRET_NAME, version } };
+    const handedOff = await setServiceNowSecret({ ...write, manualFallback }, env.deps, log);
+    expect(handedOff).toMatchObject({ ok: true, written: false, manualAction: { actor: 'ServiceNow administrator' } });
+    const steps = handedOff.ok ? (handedOff.manualAction?.steps ?? []) : [];
+    expect(steps).toEqual(
+      expect.arrayContaining([
+        { label: 'sys_id', value: result.sysId },
+        expect.objectContaining({ value: `${SECRET_NAME} (version ${version})` }),
+      ]),
+    );
+    expect(JSON.stringify(handedOff)).not.toContain(CANARY);
+    // Rotation names no fallback: the same refusal is a failure it hands off itself.
+    expect(await setServiceNowSecret(write, env.deps, log)).toMatchObject({ ok: false, failure: { status: 403 } });
+    expect(env.sandbox.servicenow.secretOf(instance, 'oauth_entity', result.sysId!)).toBeUndefined();
   });
 
   it('never picks a record through a natural-key field the table lacks', async () => {
@@ -530,12 +551,24 @@ describe('ensureServiceNowRecord', () => {
     });
   });
 
-  it('returns a failure when the Key Vault secret is missing', async () => {
-    const input = outboundInput(env.ref(), newAppId());
-    const result = await ensureServiceNowRecord(
-      { ...input, secret: { field: 'client_secret', secretName: 'does-not-exist' } },
+  it('a missing Key Vault version fails the secret write, not the record', async () => {
+    const input = {
+      ...outboundInput(env.ref(), newAppId()),
+      secret: { field: 'client_secret', secretName: 'does-not-exist' },
+    };
+    const result = await ensureServiceNowRecord(input, env.deps);
+    expect(result).toMatchObject({ ok: true, created: true, secretPending: true });
+    if (!result.ok) throw new Error('unreachable');
+    const write = await setServiceNowSecret(
+      {
+        ...input,
+        role: 'outbound',
+        consumer: { record: input.key, table: input.table, sysId: result.sysId!, field: 'client_secret' },
+        secret: { secretName: 'does-not-exist', version: '0123456789abcdef0123456789abcdef' },
+        manualFallback: input.manualFallback,
+      },
       env.deps,
     );
-    expect(result).toMatchObject({ ok: false, failure: { service: 'keyvault', status: 404 } });
+    expect(write).toMatchObject({ ok: false, failure: { service: 'keyvault', status: 404 } });
   });
 });

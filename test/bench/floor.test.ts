@@ -52,8 +52,18 @@ it("derives the floor from the profile: apps and secrets in parallel count once,
   // The outbound profile references the outbound provider (its sys_id), the OIDC entity the OIDC provider.
   const chains = stage('servicenow').branches.map((b) => b.name);
   expect(chains).toEqual(
-    expect.arrayContaining(['outboundProvider → outboundProfile', 'oidcProvider → oidcEntity', 'integrationUser']),
+    expect.arrayContaining([
+      'outboundProvider → outboundProfile',
+      'outboundProvider (secret)',
+      'oidcProvider → oidcEntity (secret)',
+      'integrationUser',
+    ]),
   );
+  // A record waits for the insert of the record it references, not for that record's secret PATCH.
+  const branch = (name: string) => stage('servicenow').branches.find((b) => b.name === name)!;
+  expect(branch('outboundProvider → outboundProfile').hops).toHaveLength(4);
+  expect(branch('outboundProvider (secret)').hops).toHaveLength(3);
+  expect(branch('oidcProvider → oidcEntity (secret)').hops).toHaveLength(5);
   // The whole path is the sum of the stages' slowest branches.
   expect(pathMs(model.toApproval, L)).toBe(model.toApproval.reduce((sum, s) => sum + stageFloor(s, L).ms, 0));
   // The minimum calls follow the profile: 3 apps × (app + service principal) + 3 addPassword + ...

@@ -4,6 +4,7 @@
  * user, the status API shows what was created, work notes land on the ticket, one email goes to each approver, and
  * a re-run (plain or `?reprovision=true`) writes nothing to Graph, Key Vault or ServiceNow.
  */
+import { getDeps } from '../../src/app/deps';
 import type { ApprovalPlan } from '../../src/contracts/provision';
 import { startLocalStack, type LocalStack } from '../../sandbox/stack';
 import {
@@ -106,6 +107,34 @@ describe('provisioning end to end: happy path', () => {
       .records(instance, 'sys_user')
       .filter((u) => u.values.user_name === restUser.appId);
     expect(users).toHaveLength(1);
+  });
+
+  it("wrote each record's secret field once, after every inert record existed, with the run's Key Vault version", async () => {
+    const view = (await api(stack, 'GET', `/api/integrations/${id}`)).json as IntegrationView;
+    const calls = stack.sandbox.journal.entries({ service: 'servicenow', since: journalStart });
+    const secretWrites = calls.filter((e) => e.method === 'PATCH' && e.query.sysparm_input_display_value === 'true');
+    // The outbound provider (Outbound app) and the OIDC entity (REST API app): one write each.
+    expect(secretWrites.map((e) => e.path.split('/').slice(-2)[0]).sort()).toEqual([
+      'oauth_entity',
+      'oauth_oidc_entity',
+    ]);
+    // The records that reference them were inserted before any secret was written: nothing waited for those PATCHes.
+    const firstWrite = calls.indexOf(secretWrites[0]);
+    for (const table of ['oauth_entity_profile', 'oauth_oidc_entity', 'sys_user']) {
+      const insert = calls.findIndex((e) => e.method === 'POST' && e.path.endsWith(`/table/${table}`));
+      expect({ table, before: insert >= 0 && insert < firstWrite }).toEqual({ table, before: true });
+    }
+    // The exact version the run stored (its registry entry), not merely the latest.
+    for (const [role, table, key] of [
+      ['outbound', 'oauth_entity', 'outboundProvider'],
+      ['restApi', 'oauth_oidc_entity', 'oidcEntity'],
+    ] as const) {
+      const app = view.created.apps[role];
+      expect(app?.secretVersion).toBeDefined();
+      const stored = await getDeps().secrets.getSecret(app.secretName, { version: app.secretVersion });
+      const sysId = view.created.serviceNow[key];
+      expect(stack.sandbox.servicenow.secretOf(instance, table, sysId)).toBe(stored.value);
+    }
   });
 
   it('GET /api/integrations/{id} shows steps with times, apps, ServiceNow sys_ids, manual actions and checks', async () => {
