@@ -3,8 +3,8 @@
 // `dist: .package`, `remoteBuild: false`). It holds:
 //   main.js       the whole app (src/functions/index.ts and every module and package it requires) bundled by esbuild
 //                 into one CommonJS file, except the SDKs loaded on first use;
-//   sdk.js        those SDKs (identity, Key Vault secrets, Tables, Graph client), read when a function builds its
-//                 first client (see lazySdks below);
+//   sdk.js        those SDKs (identity, Key Vault secrets, certificates and keys, node-forge, Tables, Graph client),
+//                 read when a function builds its first client (see lazySdks below);
 //   host.json     the project's, unchanged;
 //   package.json  minimal: `main` points at main.js, no dependencies (nothing to install).
 // A cold start then reads one file instead of thousands (https://learn.microsoft.com/azure/azure-functions/typescript-build-options
@@ -52,10 +52,11 @@ const SDK_BUNDLE = 'sdk.js';
 const lazySdks = {
   name: 'lazy-sdks',
   setup(build) {
-    build.onResolve({ filter: /^@(azure|microsoft)\// }, (args) =>
-      LAZY_SDKS.includes(args.path) && args.namespace === 'file'
-        ? { path: args.path, namespace: 'lazy-sdk' }
-        : undefined,
+    // Exactly the names of LAZY_SDKS, scoped or not (node-forge): a package missed here is bundled into main.js.
+    const literal = (name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const filter = new RegExp(`^(${LAZY_SDKS.map(literal).join('|')})$`);
+    build.onResolve({ filter }, (args) =>
+      args.namespace === 'file' ? { path: args.path, namespace: 'lazy-sdk' } : undefined,
     );
     build.onResolve({ filter: /^\.\/sdk\.js$/, namespace: 'lazy-sdk' }, (args) => ({
       path: args.path,

@@ -61,6 +61,24 @@ describe('deployment package', () => {
     expect(load.loadedFiles).not.toContain(SDK_BUNDLE);
   });
 
+  it('holds no code of a lazily loaded SDK in the entry bundle: each is a reference to the SDK bundle', () => {
+    // The source map lists every file the bundle was built from (without their text: sourcesContent is off).
+    const map = JSON.parse(fs.readFileSync(path.join(`${dir}.map`, `${BUNDLE}.map`), 'utf8')) as { sources: string[] };
+    const packageOf = (source: string) => {
+      const parts =
+        source
+          .split(/node_modules\//)
+          .pop()
+          ?.split('/') ?? [];
+      return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
+    };
+    const bundled = new Set(map.sources.filter((s) => s.includes('node_modules/')).map(packageOf));
+    const lazyPackages = [...new Set(LAZY_SDKS.map((name) => packageOf(`node_modules/${name}`)))];
+    expect(lazyPackages.filter((p) => bundled.has(p))).toEqual([]);
+    // And the app's code does reach them, through the SDK bundle (src/clients/*, the ServiceNow keystore).
+    expect(LAZY_SDKS.filter((name) => !map.sources.includes(`lazy-sdk:${name}`))).toEqual([]);
+  });
+
   it('loads no fetch implementation (undici) when the entry module loads: axios touches the fetch API on first use', () => {
     expect(loadBundle(dir).fetchImplementationLoaded).toBe(false);
   });
@@ -121,6 +139,14 @@ describe('deployment package', () => {
   });
 
   it('serves each lazily loaded SDK from the SDK bundle', () => {
+    // What src/activities/servicenow-certificate.ts reads and writes a keystore with.
+    const FORGE_USED = [
+      'asn1.fromDer',
+      'asn1.toDer',
+      'util.createBuffer',
+      'pkcs12.pkcs12FromAsn1',
+      'pkcs12.toPkcs12Asn1',
+    ];
     const script = `
       const sdk = require(${JSON.stringify(path.join(dir, SDK_BUNDLE))});
       const kinds = {};
@@ -128,6 +154,10 @@ describe('deployment package', () => {
         const m = sdk[name];
         kinds[name] = Object.keys(m).filter((k) => typeof m[k] === 'function').sort();
       }
+      // node-forge is one object of namespaces.
+      const forge = sdk['node-forge'];
+      const at = (p) => p.split('.').reduce((o, k) => o && o[k], forge);
+      kinds['node-forge'] = ${JSON.stringify(FORGE_USED)}.filter((p) => typeof at(p) === 'function');
       process.stdout.write(JSON.stringify(kinds));`;
     const exported = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as Record<
       string,
@@ -142,6 +172,7 @@ describe('deployment package', () => {
     expect(exported['@microsoft/microsoft-graph-client']).toEqual(
       expect.arrayContaining(['Client', 'GraphError', 'AuthenticationHandler', 'RetryHandler', 'TelemetryHandler']),
     );
+    expect(exported['node-forge']).toEqual(FORGE_USED);
     expect(exported['@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials']).toEqual([
       'TokenCredentialAuthenticationProvider',
     ]);
