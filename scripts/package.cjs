@@ -4,7 +4,8 @@
 //   main.js       the whole app (src/functions/index.ts and every module and package it requires) bundled by esbuild
 //                 into one CommonJS file, except the SDKs loaded on first use;
 //   sdk.js        those SDKs (identity, Key Vault secrets, certificates and keys, node-forge, Tables, Graph client),
-//                 read when a function builds its first client (see lazySdks below);
+//                 read when a function builds its first client (see lazySdks below), and the packages of
+//                 ON_FIRST_CALL (mime-types, with its 146 KB database);
 //   host.json     the project's, unchanged;
 //   package.json  minimal: `main` points at main.js, no dependencies (nothing to install).
 // A cold start then reads one file instead of thousands (https://learn.microsoft.com/azure/azure-functions/typescript-build-options
@@ -69,13 +70,22 @@ const lazySdks = {
   },
 };
 
+/**
+ * Packages a dependency requires when it loads but calls only later, for something the app does not do at start-up:
+ * for each, the importer (a file under node_modules) and the package. The bundle hands the importer functions of the
+ * same names, which require the package from SDK_BUNDLE on their first call (onFirstCall below).
+ */
+const ON_FIRST_CALL = [{ importer: /[\\/]node_modules[\\/]form-data[\\/]lib[\\/]form_data\.js$/, name: 'mime-types' }];
+
 /** The entry of SDK_BUNDLE: one getter per SDK, each requiring it on first access. */
 const sdkEntry = () =>
-  LAZY_SDKS.map(
-    (name) =>
-      `Object.defineProperty(exports, ${JSON.stringify(name)}, ` +
-      `{ enumerable: true, get: () => require(${JSON.stringify(name)}) });`,
-  ).join('\n');
+  [...LAZY_SDKS, ...ON_FIRST_CALL.map((p) => p.name)]
+    .map(
+      (name) =>
+        `Object.defineProperty(exports, ${JSON.stringify(name)}, ` +
+        `{ enumerable: true, get: () => require(${JSON.stringify(name)}) });`,
+    )
+    .join('\n');
 
 /**
  * Packages that our code imports (ESM syntax: esbuild picks the package's `import` build) and a CommonJS dependency
@@ -116,6 +126,51 @@ const validatorAsUsed = {
     build.onLoad({ filter: /.*/, namespace: 'validator-as-used' }, (args) => ({
       contents: args.pluginData.names.map((n) => `exports.${n} = require('validator/lib/${n}').default;`).join('\n'),
       resolveDir: root,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * form-data (axios's multipart bodies) requires mime-types when it loads, and calls only `mime.lookup`, when a part is
+ * appended (lib/form_data.js `_getContentType`). Requiring mime-types loads mime-db, a 146 KB JSON database, parses it
+ * and indexes it by type and extension: an eighth of main.js, at every cold start, for multipart bodies the app never
+ * sends at start-up (src/clients/* send JSON and URL-encoded forms). For an importer of ON_FIRST_CALL that binds the
+ * package once (`var mime = require('mime-types');`) and otherwise only calls its functions (`mime.lookup(`), the
+ * bundle gets one function per name called, which requires the package from SDK_BUNDLE on its first call and then
+ * forwards to it; the package stays out of main.js. If the importer uses it in any other way (another release), it is
+ * bundled as before.
+ */
+const onFirstCall = {
+  name: 'on-first-call',
+  setup(build) {
+    for (const { importer, name } of ON_FIRST_CALL) {
+      const literal = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      build.onResolve({ filter: new RegExp(`^${literal}$`) }, (args) => {
+        if (!importer.test(args.importer)) return undefined;
+        // SDK_BUNDLE requires the copy the project root resolves: the importer must resolve the same one.
+        const resolved = (from) => require.resolve(name, { paths: [from] });
+        if (resolved(path.dirname(args.importer)) !== resolved(root)) return undefined;
+        const source = fs.readFileSync(args.importer, 'utf8');
+        const binding = [...source.matchAll(new RegExp(`^var (\\w+) = require\\('${literal}'\\);$`, 'gm'))];
+        if (binding.length !== 1) return undefined;
+        const id = binding[0][1];
+        const rest = source.replace(binding[0][0], '');
+        const uses = rest.match(new RegExp(`\\b${id}\\b`, 'g')) ?? [];
+        const calls = [...rest.matchAll(new RegExp(`\\b${id}\\.([A-Za-z_$][\\w$]*)\\(`, 'g'))].map((m) => m[1]);
+        if (calls.length === 0 || uses.length !== calls.length) return undefined;
+        return { path: name, namespace: 'on-first-call', pluginData: { names: [...new Set(calls)] } };
+      });
+    }
+    build.onResolve({ filter: /^\.\/sdk\.js$/, namespace: 'on-first-call' }, (args) => ({
+      path: args.path,
+      external: true,
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'on-first-call' }, (args) => ({
+      contents: [
+        `const load = () => require('./${SDK_BUNDLE}')[${JSON.stringify(args.path)}];`,
+        ...args.pluginData.names.map((n) => `exports.${n} = function ${n}(...args) { return load().${n}(...args); };`),
+      ].join('\n'),
       loader: 'js',
     }));
   },
@@ -224,7 +279,7 @@ async function buildPackage({ outDir = path.join(root, '.package') } = {}) {
     ...common,
     entryPoints: [ENTRY],
     outfile: path.join(out, BUNDLE),
-    plugins: [lazySdks, validatorAsUsed, oneBuild, axiosFetchOnUse, jsonAsNodeReadsIt],
+    plugins: [lazySdks, onFirstCall, validatorAsUsed, oneBuild, axiosFetchOnUse, jsonAsNodeReadsIt],
   });
   const sdk = await esbuild.build({
     ...common,
@@ -265,9 +320,11 @@ module.exports = {
   folderBytes,
   axiosFetchOnUse,
   jsonAsNodeReadsIt,
+  onFirstCall,
   BUNDLE,
   SDK_BUNDLE,
   LAZY_SDKS,
+  ON_FIRST_CALL,
   EXTERNAL,
 };
 

@@ -11,13 +11,16 @@ import path from 'node:path';
 import { buildPackageOnce, loadBundle } from '../helpers/bundled-entry';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the build script is CommonJS (scripts/ is not TypeScript)
-const { LAZY_SDKS, SDK_BUNDLE, BUNDLE, axiosFetchOnUse, jsonAsNodeReadsIt } = require('../../scripts/package.cjs') as {
+const packageScript = require('../../scripts/package.cjs') as {
   LAZY_SDKS: string[];
+  ON_FIRST_CALL: { importer: RegExp; name: string }[];
   SDK_BUNDLE: string;
   BUNDLE: string;
   axiosFetchOnUse: import('esbuild').Plugin;
   jsonAsNodeReadsIt: import('esbuild').Plugin;
+  onFirstCall: import('esbuild').Plugin;
 };
+const { LAZY_SDKS, ON_FIRST_CALL, SDK_BUNDLE, BUNDLE, axiosFetchOnUse, jsonAsNodeReadsIt, onFirstCall } = packageScript;
 
 const ROOT = path.join(__dirname, '../..');
 const dir = buildPackageOnce();
@@ -77,6 +80,47 @@ describe('deployment package', () => {
     expect(lazyPackages.filter((p) => bundled.has(p))).toEqual([]);
     // And the app's code does reach them, through the SDK bundle (src/clients/*, the ServiceNow keystore).
     expect(LAZY_SDKS.filter((name) => !map.sources.includes(`lazy-sdk:${name}`))).toEqual([]);
+    // Nor of the packages required on first call (mime-types, for form-data), nor of mime-db, mime-types' database.
+    expect([...ON_FIRST_CALL.map((p) => p.name), 'mime-db'].filter((p) => bundled.has(p))).toEqual([]);
+    expect(ON_FIRST_CALL.filter((p) => !map.sources.includes(`on-first-call:${p.name}`))).toEqual([]);
+  });
+
+  it('bundles a form-data that requires mime-types from the SDK bundle on the first content-type look-up', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS under ts-jest
+    const esbuild = require('esbuild') as typeof import('esbuild');
+    const out = path.join(path.dirname(dir), 'form-data', 'bundle.js');
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.copyFileSync(path.join(dir, SDK_BUNDLE), path.join(path.dirname(out), SDK_BUNDLE));
+    const built = await esbuild.build({
+      stdin: { contents: "module.exports = require('form-data');", resolveDir: ROOT, loader: 'js' },
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: out,
+      logLevel: 'silent',
+      metafile: true,
+      plugins: [onFirstCall],
+    });
+    expect(Object.keys(built.metafile.inputs).filter((f) => /node_modules[\\/]mime-(types|db)[\\/]/.test(f))).toEqual(
+      [],
+    );
+    const script = `
+      const sdkLoaded = () => Object.keys(require.cache).some((f) => f.endsWith(${JSON.stringify(SDK_BUNDLE)}));
+      const FormData = require(${JSON.stringify(out)});
+      const atLoad = sdkLoaded();
+      const form = new FormData();
+      form.append('manifest', Buffer.from('{}'), { filename: 'manifest.json' });
+      form.append('logo', Buffer.from('x'), { filename: 'logo.png' });
+      form.append('blob', Buffer.from('x'), { filename: 'blob.unknown-extension' });
+      const types = [...form.getBuffer().toString().matchAll(/Content-Type: ([^\\r]+)/g)].map((m) => m[1]);
+      process.stdout.write(JSON.stringify({ atLoad, types, afterUse: sdkLoaded() }));`;
+    const result = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as unknown;
+    expect(result).toEqual({
+      atLoad: false,
+      // mime-db's types for the extensions; form-data's default for an unknown one.
+      types: ['application/json', 'image/png', 'application/octet-stream'],
+      afterUse: true,
+    });
   });
 
   it('loads no fetch implementation (undici) when the entry module loads: axios touches the fetch API on first use', () => {
