@@ -217,8 +217,8 @@ const axiosFetchOnUse = {
  * JSON files are bundled as `module.exports = JSON.parse('…')`, as Node.js's `require` reads them (lib/internal/
  * modules/cjs/loader.js parses .json files with JSON.parse), rather than as esbuild's default object literal: a string
  * is scanned, not parsed, when the bundle is compiled, and JSON.parse builds the object faster than the compiled
- * literal does (https://v8.dev/blog/cost-of-javascript-2019#json). mime-db's database (134 KB, required by axios
- * through form-data and mime-types when it loads) is the large one.
+ * literal does (https://v8.dev/blog/cost-of-javascript-2019#json). mime-db's database (134 KB, in sdk.js: required by
+ * form-data through mime-types on its first look-up, see onFirstCall) is the large one.
  */
 const jsonAsNodeReadsIt = {
   name: 'json-as-node-reads-it',
