@@ -3,8 +3,9 @@
 // `dist: .package`, `remoteBuild: false`). It holds:
 //   main.js       the whole app (src/functions/index.ts and every module and package it requires) bundled by esbuild
 //                 into one CommonJS file, except the SDKs loaded on first use;
-//   sdk.js        those SDKs (identity, Key Vault secrets, Tables, Graph client), read when a function builds its
-//                 first client (see lazySdks below);
+//   sdk.js        those SDKs (identity, Key Vault secrets, certificates and keys, node-forge, Tables, Graph client),
+//                 read when a function builds its first client (see lazySdks below), and the packages of
+//                 ON_FIRST_CALL (mime-types, with its 146 KB database);
 //   host.json     the project's, unchanged;
 //   package.json  minimal: `main` points at main.js, no dependencies (nothing to install).
 // A cold start then reads one file instead of thousands (https://learn.microsoft.com/azure/azure-functions/typescript-build-options
@@ -52,10 +53,11 @@ const SDK_BUNDLE = 'sdk.js';
 const lazySdks = {
   name: 'lazy-sdks',
   setup(build) {
-    build.onResolve({ filter: /^@(azure|microsoft)\// }, (args) =>
-      LAZY_SDKS.includes(args.path) && args.namespace === 'file'
-        ? { path: args.path, namespace: 'lazy-sdk' }
-        : undefined,
+    // Exactly the names of LAZY_SDKS, scoped or not (node-forge): a package missed here is bundled into main.js.
+    const literal = (name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const filter = new RegExp(`^(${LAZY_SDKS.map(literal).join('|')})$`);
+    build.onResolve({ filter }, (args) =>
+      args.namespace === 'file' ? { path: args.path, namespace: 'lazy-sdk' } : undefined,
     );
     build.onResolve({ filter: /^\.\/sdk\.js$/, namespace: 'lazy-sdk' }, (args) => ({
       path: args.path,
@@ -68,13 +70,22 @@ const lazySdks = {
   },
 };
 
+/**
+ * Packages a dependency requires when it loads but calls only later, for something the app does not do at start-up:
+ * for each, the importer (a file under node_modules) and the package. The bundle hands the importer functions of the
+ * same names, which require the package from SDK_BUNDLE on their first call (onFirstCall below).
+ */
+const ON_FIRST_CALL = [{ importer: /[\\/]node_modules[\\/]form-data[\\/]lib[\\/]form_data\.js$/, name: 'mime-types' }];
+
 /** The entry of SDK_BUNDLE: one getter per SDK, each requiring it on first access. */
 const sdkEntry = () =>
-  LAZY_SDKS.map(
-    (name) =>
-      `Object.defineProperty(exports, ${JSON.stringify(name)}, ` +
-      `{ enumerable: true, get: () => require(${JSON.stringify(name)}) });`,
-  ).join('\n');
+  [...LAZY_SDKS, ...ON_FIRST_CALL.map((p) => p.name)]
+    .map(
+      (name) =>
+        `Object.defineProperty(exports, ${JSON.stringify(name)}, ` +
+        `{ enumerable: true, get: () => require(${JSON.stringify(name)}) });`,
+    )
+    .join('\n');
 
 /**
  * Packages that our code imports (ESM syntax: esbuild picks the package's `import` build) and a CommonJS dependency
@@ -121,6 +132,51 @@ const validatorAsUsed = {
 };
 
 /**
+ * form-data (axios's multipart bodies) requires mime-types when it loads, and calls only `mime.lookup`, when a part is
+ * appended (lib/form_data.js `_getContentType`). Requiring mime-types loads mime-db, a 146 KB JSON database, parses it
+ * and indexes it by type and extension: an eighth of main.js, at every cold start, for multipart bodies the app never
+ * sends at start-up (src/clients/* send JSON and URL-encoded forms). For an importer of ON_FIRST_CALL that binds the
+ * package once (`var mime = require('mime-types');`) and otherwise only calls its functions (`mime.lookup(`), the
+ * bundle gets one function per name called, which requires the package from SDK_BUNDLE on its first call and then
+ * forwards to it; the package stays out of main.js. If the importer uses it in any other way (another release), it is
+ * bundled as before.
+ */
+const onFirstCall = {
+  name: 'on-first-call',
+  setup(build) {
+    for (const { importer, name } of ON_FIRST_CALL) {
+      const literal = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      build.onResolve({ filter: new RegExp(`^${literal}$`) }, (args) => {
+        if (!importer.test(args.importer)) return undefined;
+        // SDK_BUNDLE requires the copy the project root resolves: the importer must resolve the same one.
+        const resolved = (from) => require.resolve(name, { paths: [from] });
+        if (resolved(path.dirname(args.importer)) !== resolved(root)) return undefined;
+        const source = fs.readFileSync(args.importer, 'utf8');
+        const binding = [...source.matchAll(new RegExp(`^var (\\w+) = require\\('${literal}'\\);$`, 'gm'))];
+        if (binding.length !== 1) return undefined;
+        const id = binding[0][1];
+        const rest = source.replace(binding[0][0], '');
+        const uses = rest.match(new RegExp(`\\b${id}\\b`, 'g')) ?? [];
+        const calls = [...rest.matchAll(new RegExp(`\\b${id}\\.([A-Za-z_$][\\w$]*)\\(`, 'g'))].map((m) => m[1]);
+        if (calls.length === 0 || uses.length !== calls.length) return undefined;
+        return { path: name, namespace: 'on-first-call', pluginData: { names: [...new Set(calls)] } };
+      });
+    }
+    build.onResolve({ filter: /^\.\/sdk\.js$/, namespace: 'on-first-call' }, (args) => ({
+      path: args.path,
+      external: true,
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'on-first-call' }, (args) => ({
+      contents: [
+        `const load = () => require('./${SDK_BUNDLE}')[${JSON.stringify(args.path)}];`,
+        ...args.pluginData.names.map((n) => `exports.${n} = function ${n}(...args) { return load().${n}(...args); };`),
+      ].join('\n'),
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * axios's Node.js build touches the fetch API as it loads, and that makes Node.js load its fetch implementation
  * (undici: `FormData`, `Request` and the other fetch globals are getters that load it on first access) at every cold
  * start, although the app never uses fetch: in Node.js axios sends with its `http` adapter (lib/adapters/adapters.js
@@ -161,8 +217,8 @@ const axiosFetchOnUse = {
  * JSON files are bundled as `module.exports = JSON.parse('…')`, as Node.js's `require` reads them (lib/internal/
  * modules/cjs/loader.js parses .json files with JSON.parse), rather than as esbuild's default object literal: a string
  * is scanned, not parsed, when the bundle is compiled, and JSON.parse builds the object faster than the compiled
- * literal does (https://v8.dev/blog/cost-of-javascript-2019#json). mime-db's database (134 KB, required by axios
- * through form-data and mime-types when it loads) is the large one.
+ * literal does (https://v8.dev/blog/cost-of-javascript-2019#json). mime-db's database (134 KB, in sdk.js: required by
+ * form-data through mime-types on its first look-up, see onFirstCall) is the large one.
  */
 const jsonAsNodeReadsIt = {
   name: 'json-as-node-reads-it',
@@ -223,7 +279,7 @@ async function buildPackage({ outDir = path.join(root, '.package') } = {}) {
     ...common,
     entryPoints: [ENTRY],
     outfile: path.join(out, BUNDLE),
-    plugins: [lazySdks, validatorAsUsed, oneBuild, axiosFetchOnUse, jsonAsNodeReadsIt],
+    plugins: [lazySdks, onFirstCall, validatorAsUsed, oneBuild, axiosFetchOnUse, jsonAsNodeReadsIt],
   });
   const sdk = await esbuild.build({
     ...common,
@@ -264,9 +320,11 @@ module.exports = {
   folderBytes,
   axiosFetchOnUse,
   jsonAsNodeReadsIt,
+  onFirstCall,
   BUNDLE,
   SDK_BUNDLE,
   LAZY_SDKS,
+  ON_FIRST_CALL,
   EXTERNAL,
 };
 

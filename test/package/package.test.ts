@@ -11,13 +11,16 @@ import path from 'node:path';
 import { buildPackageOnce, loadBundle } from '../helpers/bundled-entry';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the build script is CommonJS (scripts/ is not TypeScript)
-const { LAZY_SDKS, SDK_BUNDLE, BUNDLE, axiosFetchOnUse, jsonAsNodeReadsIt } = require('../../scripts/package.cjs') as {
+const packageScript = require('../../scripts/package.cjs') as {
   LAZY_SDKS: string[];
+  ON_FIRST_CALL: { importer: RegExp; name: string }[];
   SDK_BUNDLE: string;
   BUNDLE: string;
   axiosFetchOnUse: import('esbuild').Plugin;
   jsonAsNodeReadsIt: import('esbuild').Plugin;
+  onFirstCall: import('esbuild').Plugin;
 };
+const { LAZY_SDKS, ON_FIRST_CALL, SDK_BUNDLE, BUNDLE, axiosFetchOnUse, jsonAsNodeReadsIt, onFirstCall } = packageScript;
 
 const ROOT = path.join(__dirname, '../..');
 const dir = buildPackageOnce();
@@ -59,6 +62,65 @@ describe('deployment package', () => {
     const load = loadBundle(dir);
     expect(load.loadedFiles).toContain(BUNDLE);
     expect(load.loadedFiles).not.toContain(SDK_BUNDLE);
+  });
+
+  it('holds no code of a lazily loaded SDK in the entry bundle: each is a reference to the SDK bundle', () => {
+    // The source map lists every file the bundle was built from (without their text: sourcesContent is off).
+    const map = JSON.parse(fs.readFileSync(path.join(`${dir}.map`, `${BUNDLE}.map`), 'utf8')) as { sources: string[] };
+    const packageOf = (source: string) => {
+      const parts =
+        source
+          .split(/node_modules\//)
+          .pop()
+          ?.split('/') ?? [];
+      return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
+    };
+    const bundled = new Set(map.sources.filter((s) => s.includes('node_modules/')).map(packageOf));
+    const lazyPackages = [...new Set(LAZY_SDKS.map((name) => packageOf(`node_modules/${name}`)))];
+    expect(lazyPackages.filter((p) => bundled.has(p))).toEqual([]);
+    // And the app's code does reach them, through the SDK bundle (src/clients/*, the ServiceNow keystore).
+    expect(LAZY_SDKS.filter((name) => !map.sources.includes(`lazy-sdk:${name}`))).toEqual([]);
+    // Nor of the packages required on first call (mime-types, for form-data), nor of mime-db, mime-types' database.
+    expect([...ON_FIRST_CALL.map((p) => p.name), 'mime-db'].filter((p) => bundled.has(p))).toEqual([]);
+    expect(ON_FIRST_CALL.filter((p) => !map.sources.includes(`on-first-call:${p.name}`))).toEqual([]);
+  });
+
+  it('bundles a form-data that requires mime-types from the SDK bundle on the first content-type look-up', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS under ts-jest
+    const esbuild = require('esbuild') as typeof import('esbuild');
+    const out = path.join(path.dirname(dir), 'form-data', 'bundle.js');
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.copyFileSync(path.join(dir, SDK_BUNDLE), path.join(path.dirname(out), SDK_BUNDLE));
+    const built = await esbuild.build({
+      stdin: { contents: "module.exports = require('form-data');", resolveDir: ROOT, loader: 'js' },
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: out,
+      logLevel: 'silent',
+      metafile: true,
+      plugins: [onFirstCall],
+    });
+    expect(Object.keys(built.metafile.inputs).filter((f) => /node_modules[\\/]mime-(types|db)[\\/]/.test(f))).toEqual(
+      [],
+    );
+    const script = `
+      const sdkLoaded = () => Object.keys(require.cache).some((f) => f.endsWith(${JSON.stringify(SDK_BUNDLE)}));
+      const FormData = require(${JSON.stringify(out)});
+      const atLoad = sdkLoaded();
+      const form = new FormData();
+      form.append('manifest', Buffer.from('{}'), { filename: 'manifest.json' });
+      form.append('logo', Buffer.from('x'), { filename: 'logo.png' });
+      form.append('blob', Buffer.from('x'), { filename: 'blob.unknown-extension' });
+      const types = [...form.getBuffer().toString().matchAll(/Content-Type: ([^\\r]+)/g)].map((m) => m[1]);
+      process.stdout.write(JSON.stringify({ atLoad, types, afterUse: sdkLoaded() }));`;
+    const result = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as unknown;
+    expect(result).toEqual({
+      atLoad: false,
+      // mime-db's types for the extensions; form-data's default for an unknown one.
+      types: ['application/json', 'image/png', 'application/octet-stream'],
+      afterUse: true,
+    });
   });
 
   it('loads no fetch implementation (undici) when the entry module loads: axios touches the fetch API on first use', () => {
@@ -121,6 +183,14 @@ describe('deployment package', () => {
   });
 
   it('serves each lazily loaded SDK from the SDK bundle', () => {
+    // What src/activities/servicenow-certificate.ts reads and writes a keystore with.
+    const FORGE_USED = [
+      'asn1.fromDer',
+      'asn1.toDer',
+      'util.createBuffer',
+      'pkcs12.pkcs12FromAsn1',
+      'pkcs12.toPkcs12Asn1',
+    ];
     const script = `
       const sdk = require(${JSON.stringify(path.join(dir, SDK_BUNDLE))});
       const kinds = {};
@@ -128,6 +198,10 @@ describe('deployment package', () => {
         const m = sdk[name];
         kinds[name] = Object.keys(m).filter((k) => typeof m[k] === 'function').sort();
       }
+      // node-forge is one object of namespaces.
+      const forge = sdk['node-forge'];
+      const at = (p) => p.split('.').reduce((o, k) => o && o[k], forge);
+      kinds['node-forge'] = ${JSON.stringify(FORGE_USED)}.filter((p) => typeof at(p) === 'function');
       process.stdout.write(JSON.stringify(kinds));`;
     const exported = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as Record<
       string,
@@ -142,6 +216,7 @@ describe('deployment package', () => {
     expect(exported['@microsoft/microsoft-graph-client']).toEqual(
       expect.arrayContaining(['Client', 'GraphError', 'AuthenticationHandler', 'RetryHandler', 'TelemetryHandler']),
     );
+    expect(exported['node-forge']).toEqual(FORGE_USED);
     expect(exported['@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials']).toEqual([
       'TokenCredentialAuthenticationProvider',
     ]);
