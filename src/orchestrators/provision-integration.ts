@@ -472,7 +472,6 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           appObjectId: status.apps.find((a) => a.role === r.role)?.objectId ?? '',
           keyId: r.keyId,
           version: r.version,
-          ...(r.secretCreated ? { secretCreated: true } : {}),
         });
     }
     const secretFailure = secrets.find((r) => !r.ok);

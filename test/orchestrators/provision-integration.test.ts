@@ -69,7 +69,6 @@ const CREATED: CreatedObject[] = [
     appObjectId: objectIdOf(role),
     keyId: `key-provision-${role}`,
     version: `v-provision-${role}`,
-    secretCreated: true,
   })),
   ...INERT_SPECS.map((r): CreatedObject => ({ kind: 'record', key: r.key, table: r.table, sysId: sysIdOf(r.key) })),
 ];
