@@ -415,6 +415,12 @@ export interface CheckOutcome {
 
 export interface ReportInput extends IntegrationRef {
   approvers: string[];
+  /**
+   * `approvers` are this run's approval round's eligible approvers, resolved from the approver policy when the round
+   * opened (sendApprovalRequests): the report sends to them without reading the policy again. Otherwise (a rotation,
+   * a run that failed before any round) they are narrowed to the policy as it is now.
+   */
+  approversFromRound?: boolean;
   outcome: string;
   summary: string;
   checks: CheckOutcome[];

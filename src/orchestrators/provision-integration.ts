@@ -875,6 +875,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         ...ref,
         // Only people the approver policy names: this round's eligible approvers, else the integration's approvers.
         approvers: eligible.length ? eligible : (input.notify ?? []),
+        ...(eligible.length ? { approversFromRound: true } : {}),
         outcome,
         summary: status.error
           ? [status.error, ...(status.problems ?? []).map((p) => `- ${p}`)].join('\n')
