@@ -9,7 +9,7 @@
  * - Client secrets: the credential this run added leaves the app (removePassword, only with our marker), its Key
  *   Vault version is disabled, and the secret is soft-deleted (`beginDeleteSecret`, recoverable for the vault's
  *   retention; never purged: https://learn.microsoft.com/azure/key-vault/general/soft-delete-overview) only when
- *   this run created it and nothing live of anyone else is in it. Versions are matched by this run's `runId` tag.
+ *   every version in it was written by this run. Versions are matched by this run's `runId` tag.
  * - Entra: `DELETE /applications/{id}` moves the app to deleted items for 30 days, restorable
  *   (https://learn.microsoft.com/graph/api/application-delete); its service principal goes with it. Only an app tagged
  *   as created by this run. 404 counts as removed (note: right after creation a not-yet-replicated app also answers
@@ -154,10 +154,14 @@ async function removeOurCredential(deps: Deps, appObjectId: string, keyId: strin
 
 /**
  * A client secret this run added: the credential leaves the app, its Key Vault version is disabled, and the whole
- * secret is soft-deleted only when this run created it (`secretCreated`, also on the version's tag), every version
- * carries this integration's tag, and every version not written by this run is already disabled, so no live value is
- * lost. A version or credential this run did not write (its `runId` tag) is never touched. Without keyId and version
- * (a parallel call that exhausted its retries) the versions tagged with this run's id are the ones it added.
+ * secret is soft-deleted only when this run created it, known from recorded ownership: EVERY version carries this
+ * run's `runId` and this integration's `integrationId` tags. A version written by anyone else (another run, a person,
+ * the older versions of a soft-deleted secret this run recovered), even a disabled one, keeps the secret in place;
+ * only this run's versions are disabled and its credentials removed. A version or credential this run did not write
+ * is never touched. Without keyId and version (a parallel call that exhausted its retries) the versions tagged with
+ * this run's id are the ones it added. `secretCreated: false` on the object (recorded by earlier releases, replayed
+ * from an older orchestration history) still means "never delete"; the `secretCreated` tag older versions may carry
+ * is not read.
  */
 async function removeSecret(
   deps: Deps,
@@ -209,11 +213,7 @@ async function removeSecret(
   }
   if (problems.length) return { reason: problems.join('; ') };
 
-  const createdByThisRun = o.secretCreated !== false && targets.some((t) => t.version?.tags?.secretCreated === 'true');
-  const deletable =
-    createdByThisRun &&
-    versions.every((v) => v.tags?.integrationId === ref.integrationId) &&
-    versions.every((v) => ofRun(v) || v.enabled === false);
+  const deletable = o.secretCreated !== false && versions.length > 0 && versions.every(ofRun);
   if (deletable) {
     try {
       // Soft delete, never purge. The first poll sends the DELETE; waiting for the deleted state is not needed.

@@ -10,9 +10,12 @@
  *   only a version of its own operation, written by an earlier execution of the same rotation.
  *
  * Ownership is recorded, never inferred from times: every version written carries the tags {integrationId, role,
- * appId, appObjectId, keyId, operation, runId, secretCreated} (runId = the orchestration instance id; secretCreated =
- * the secret had no version before this write). `created` is true exactly when the version returned was written by
- * this run, so a repeated execution still reports what its run added, and false for what it adopted.
+ * appId, appObjectId, keyId, operation, runId} (runId = the orchestration instance id). `created` is true exactly when
+ * the version returned was written by this run, so a repeated execution still reports what its run added, and false
+ * for what it adopted. Whether the whole secret is this run's is decided by compensation from the same tags (every
+ * version written by this run; src/activities/compensate.ts), so nothing here needs to know whether the secret
+ * existed before the write. (Versions written by earlier releases may also carry a `secretCreated` tag; it is no
+ * longer written nor read.)
  *
  * Concurrency: two executions for one (integration, role) may run at once (at-least-once delivery, a host restart).
  * A lease on (integrationId, role) is claimed before anything is read (src/registry/leases.ts); the loser throws a
@@ -24,8 +27,8 @@
  *   younger than IN_FLIGHT_GRACE_MS may belong to a writer whose lease expired while it was still writing: the
  *   activity then throws a retriable error instead of racing it.
  * - Key Vault 409 ObjectIsDeletedButRecoverable on set: recover the deleted secret, then set (never purge;
- *   https://learn.microsoft.com/azure/key-vault/general/soft-delete-overview). The recovered secret had versions,
- *   so the new one is tagged `secretCreated: false`.
+ *   https://learn.microsoft.com/azure/key-vault/general/soft-delete-overview). The recovered secret's older versions
+ *   carry no runId of this run, so compensation keeps the secret.
  * - addPassword refused for the tenant's lifetime policy (400 CredentialInvalidLifetimeAsPerAppPolicy; the message is
  *   "Credential lifetime exceeds the max value allowed as per assigned policy '<id>'",
  *   https://github.com/Azure/azure-cli/issues/28522):
@@ -215,7 +218,7 @@ const isDeletedButRecoverable = (err: unknown): boolean => {
 
 /**
  * setSecret; on a soft-deleted name recover it first (never purge), then set. Returns the new version's properties.
- * The recovered secret had versions, so the version written after a recovery is tagged `secretCreated: false`.
+ * The recovered secret keeps its older versions (not this run's), which is what keeps compensation from deleting it.
  */
 async function setSecret(
   deps: Deps,
@@ -234,8 +237,7 @@ async function setSecret(
   try {
     const poller = await deps.secrets.beginRecoverDeletedSecret(name);
     await poller.pollUntilDone();
-    const tags = { ...options.tags, [TAG.secretCreated]: 'false' };
-    return (await deps.secrets.setSecret(name, value, { ...opts, tags })).properties;
+    return (await deps.secrets.setSecret(name, value, opts)).properties;
   } catch (err) {
     throw toKeyVaultError(err, `recover and set secret '${name}'`);
   }
@@ -253,8 +255,6 @@ export const TAG = {
   operation: 'operation',
   /** The orchestration instance id of the run that wrote the version. */
   runId: 'runId',
-  /** 'true' when the secret had no version before this one was written. */
-  secretCreated: 'secretCreated',
 } as const;
 
 /** How long the lease on (integrationId, role) lasts; the activity normally finishes in seconds. */
@@ -339,14 +339,12 @@ async function ensureUnderLease(
   // taken and reads the credentials, as idempotency needs.
   const first = await claimFirstWrite(deps, input);
   const bare = input.appCreatedBare === true && first;
-  const versionsRead = listVersions(deps, input.secretName);
-  // Bare, nothing can be reused or be an orphan (both need a credential on the app): the versions only tell whether
-  // the Key Vault secret exists already (its secretCreated tag), so they are read beside addPassword, awaited before
-  // setSecret (a failure nobody awaited yet must not surface as an unhandled rejection).
-  if (bare) versionsRead.catch(() => undefined);
+  // Bare, nothing can be reused or be an orphan (both need a credential on the app), so the Key Vault versions are not
+  // listed either: whether the secret existed before this write does not matter here (compensation decides from the
+  // versions' runId tags whether the whole secret is this run's).
   const [credentials, versions] = bare
     ? [[] as GraphPasswordCredential[], [] as SecretProperties[]]
-    : await Promise.all([readCredentials(deps, input.appObjectId), versionsRead]);
+    : await Promise.all([readCredentials(deps, input.appObjectId), listVersions(deps, input.secretName)]);
   // A credential that has expired is not live, even while it is still listed on the app (Entra keeps expired
   // credentials until they are removed): adopting it would leave the integration with a secret that no longer works.
   const nowMs = deps.now().getTime();
@@ -399,7 +397,6 @@ async function ensureUnderLease(
       expiresOn: iso(found.expiresOn),
       ...(found.createdOn ? { createdOn: iso(found.createdOn) } : {}),
       created,
-      secretCreated: created && found.tags?.[TAG.secretCreated] === 'true',
     };
   }
 
@@ -408,7 +405,6 @@ async function ensureUnderLease(
   const expiresOn = new Date(added.endDateTime ?? deps.now());
   let props: SecretProperties;
   try {
-    const existing = await versionsRead;
     props = await setSecret(
       deps,
       input.secretName,
@@ -423,7 +419,6 @@ async function ensureUnderLease(
           [TAG.keyId]: added.keyId,
           [TAG.operation]: input.operation,
           [TAG.runId]: input.instanceId,
-          [TAG.secretCreated]: existing.length === 0 ? 'true' : 'false',
         },
       },
       log,
@@ -448,6 +443,5 @@ async function ensureUnderLease(
     expiresOn: expiresOn.toISOString(),
     ...(props.createdOn ? { createdOn: iso(props.createdOn) } : {}),
     created: true,
-    secretCreated: props.tags?.[TAG.secretCreated] === 'true',
   };
 }

@@ -152,8 +152,8 @@ export interface SecretResult {
    */
   created: boolean;
   /**
-   * True when the Key Vault secret had no version before this run wrote one: only then may compensation delete the
-   * whole secret. Otherwise compensation disables just the version this run added.
+   * No longer reported (a first write lists no versions, so it is not known). Kept for results recorded in older
+   * orchestration histories; compensation decides from the versions' `runId` tags whether the secret is this run's.
    */
   secretCreated?: boolean;
 }
@@ -420,6 +420,12 @@ export interface CheckOutcome {
 
 export interface ReportInput extends IntegrationRef {
   approvers: string[];
+  /**
+   * `approvers` are this run's approval round's eligible approvers, resolved from the approver policy when the round
+   * opened (sendApprovalRequests): the report sends to them without reading the policy again. Otherwise (a rotation,
+   * a run that failed before any round) they are narrowed to the policy as it is now.
+   */
+  approversFromRound?: boolean;
   outcome: string;
   summary: string;
   checks: CheckOutcome[];
@@ -446,9 +452,9 @@ export type CreatedObject =
   | { kind: 'appCandidate'; role: string }
   /**
    * A client secret this run added: the credential `keyId` on the app, and `version` in Key Vault. Compensation removes
-   * the credential from the app and disables the version; it deletes the Key Vault secret (soft delete) only when
-   * `secretCreated` (no version existed before the run). Without keyId/version (a parallel call that exhausted its
-   * retries) the versions tagged with this run's id are found and treated the same way.
+   * the credential from the app and disables the version; it deletes the Key Vault secret (soft delete) only when every
+   * version in it was written by this run (its `runId` and `integrationId` tags). Without keyId/version (a parallel call
+   * that exhausted its retries) the versions tagged with this run's id are found and treated the same way.
    */
   | {
       kind: 'secret';
@@ -457,6 +463,10 @@ export type CreatedObject =
       appObjectId?: string;
       keyId?: string;
       version?: string;
+      /**
+       * Recorded by earlier releases (orchestration histories still replaying): `false` means the secret existed
+       * before the run, so it is never deleted; `true` is ignored (ownership is read from the versions' tags).
+       */
       secretCreated?: boolean;
       /**
        * Decommissioning: the whole secret is soft-deleted (never purged) when every version carries this integration's

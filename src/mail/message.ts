@@ -10,7 +10,8 @@ import { graphRaw } from '../clients/graph';
 import { ExternalServiceError } from '../lib/errors';
 
 export interface OutgoingMail {
-  to: string;
+  /** One address, or several: one message with every address in `toRecipients`. */
+  to: string | readonly string[];
   subject: string;
   /** Complete HTML document (escaped by the composer). */
   html: string;
@@ -21,7 +22,9 @@ export async function sendMail(graph: Client, sender: string, mail: OutgoingMail
     message: {
       subject: mail.subject,
       body: { contentType: 'HTML', content: mail.html },
-      toRecipients: [{ emailAddress: { address: mail.to } }],
+      toRecipients: (typeof mail.to === 'string' ? [mail.to] : mail.to).map((address) => ({
+        emailAddress: { address },
+      })),
     },
     saveToSentItems: false,
   });

@@ -473,7 +473,6 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           appObjectId: status.apps.find((a) => a.role === r.role)?.objectId ?? '',
           keyId: r.keyId,
           version: r.version,
-          ...(r.secretCreated ? { secretCreated: true } : {}),
         });
     }
     const secretFailure = secrets.find((r) => !r.ok);
@@ -931,6 +930,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         ...ref,
         // Only people the approver policy names: this round's eligible approvers, else the integration's approvers.
         approvers: eligible.length ? eligible : (input.notify ?? []),
+        ...(eligible.length ? { approversFromRound: true } : {}),
         outcome,
         summary: status.error
           ? [status.error, ...(status.problems ?? []).map((p) => `- ${p}`)].join('\n')

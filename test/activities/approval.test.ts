@@ -346,7 +346,7 @@ describe('sendReport', () => {
   }, 60000);
   afterAll(() => env.close());
 
-  it('mails the outcome, the checks with hints and the orphans once per approver', async () => {
+  it('mails the outcome, the checks with hints and the orphans, once', async () => {
     const ref = env.ref();
     const input = {
       ...ref,
@@ -372,5 +372,84 @@ describe('sendReport', () => {
     expect(content).toContain('Set user_claim to &lt;appid&gt;');
     expect(content).toContain('kv-name-1');
     expect(content).toContain('1 of 2 passed');
+  });
+
+  describe('recipients', () => {
+    const domain = () => env.sandbox.directory.tenantDomain;
+    /** The sandbox's policy: APPROVERS names these two; the approvers group has ops.engineer and ops.lead. */
+    const approver = () => `approver@${domain()}`;
+    const second = () => `second.approver@${domain()}`;
+    const engineer = () => `ops.engineer@${domain()}`;
+    const report = (ref: IntegrationRef, approvers: string[], extra: { approversFromRound?: boolean } = {}) => ({
+      ...ref,
+      approvers,
+      outcome: 'active',
+      summary: 'Provisioning active.',
+      checks: [],
+      orphans: [],
+      ...extra,
+    });
+    const reportsOf = (ref: IntegrationRef) =>
+      env.sandbox.graph.outbox.filter((m) => msg(m).subject.includes(ref.integrationId));
+    const sendMails = (since: number) =>
+      env.sandbox.journal
+        .entries({ service: 'graph', since })
+        .filter((e) => e.method === 'POST' && e.path.endsWith('/sendMail'));
+    const groupReads = (since: number) =>
+      env.sandbox.journal
+        .entries({ service: 'graph', since })
+        .filter((e) => e.method === 'GET' && e.path.includes('/transitiveMembers'));
+
+    it('one sendMail carries every recipient; a repeated execution sends nothing more', async () => {
+      const ref = env.ref();
+      const input = report(ref, [approver(), second(), engineer()]);
+      const mark = env.sandbox.journal.mark();
+      const first = await sendReport(input, env.deps);
+      expect(first).toEqual({ ok: true, sentTo: [engineer(), approver(), second()] });
+      expect(sendMails(mark)).toHaveLength(1);
+      expect(reportsOf(ref)).toHaveLength(1);
+      expect(to(reportsOf(ref)[0]).sort()).toEqual([approver(), engineer(), second()].sort());
+
+      const again = env.sandbox.journal.mark();
+      expect(await sendReport(input, env.deps)).toEqual(first);
+      expect(sendMails(again)).toEqual([]);
+      expect(reportsOf(ref)).toHaveLength(1);
+    });
+
+    it("with this round's approvers (approversFromRound) it reads no group and mails them as given", async () => {
+      const ref = env.ref();
+      const mark = env.sandbox.journal.mark();
+      const out = await sendReport(
+        report(ref, [engineer(), ` ${approver().toUpperCase()} `], { approversFromRound: true }),
+        env.deps,
+      );
+      expect(out).toEqual({ ok: true, sentTo: [engineer(), approver()] });
+      expect(groupReads(mark)).toEqual([]);
+      // The report's mail is the only Graph call.
+      expect(env.sandbox.journal.entries({ service: 'graph', since: mark })).toHaveLength(1);
+      expect(reportsOf(ref).map(to)).toEqual([[engineer(), approver()]]);
+    });
+
+    it('more recipients than Exchange Online takes in one message: one message per 500, each sent once', async () => {
+      const ref = env.ref();
+      const many = Array.from({ length: 501 }, (_, i) => `member${i}@${domain()}`);
+      const input = report(ref, many, { approversFromRound: true });
+      const mark = env.sandbox.journal.mark();
+      expect(await sendReport(input, env.deps)).toEqual({ ok: true, sentTo: many });
+      expect(await sendReport(input, env.deps)).toEqual({ ok: true, sentTo: many });
+      expect(sendMails(mark)).toHaveLength(2);
+      expect(reportsOf(ref).map((m) => to(m).length)).toEqual([500, 1]);
+      expect(reportsOf(ref).flatMap(to)).toEqual(many);
+    });
+
+    it('without it the addresses are narrowed to the policy: someone no longer in it gets nothing', async () => {
+      const ref = env.ref();
+      const removed = `former.approver@${domain()}`;
+      const mark = env.sandbox.journal.mark();
+      const out = await sendReport(report(ref, [removed, second()]), env.deps);
+      expect(out).toEqual({ ok: true, sentTo: [second()] });
+      expect(groupReads(mark).length).toBeGreaterThan(0);
+      expect(reportsOf(ref).map(to)).toEqual([[second()]]);
+    });
   });
 });

@@ -18,7 +18,13 @@ afterAll(async () => {
 afterEach(() => env.sandbox.faults.clear());
 
 /** ensureAppSecret for `app` as run `ref.instanceId`. */
-async function addSecret(ref: IntegrationRef, app: AppResult, secretName: string, operation = 'provision') {
+async function addSecret(
+  ref: IntegrationRef,
+  app: AppResult,
+  secretName: string,
+  operation = 'provision',
+  appCreatedBare = false,
+) {
   const secret = await ensureAppSecret(
     {
       ...ref,
@@ -28,6 +34,7 @@ async function addSecret(ref: IntegrationRef, app: AppResult, secretName: string
       secretName,
       lifetimeDays: 30,
       operation,
+      ...(appCreatedBare ? { appCreatedBare: true } : {}),
     },
     env.deps,
     log,
@@ -44,7 +51,6 @@ const recorded = (app: AppResult, s: SecretResult): Extract<CreatedObject, { kin
   appObjectId: app.objectId,
   keyId: s.keyId,
   version: s.version,
-  secretCreated: s.secretCreated ?? false,
 });
 
 async function newApp(ref: IntegrationRef): Promise<AppResult> {
@@ -59,9 +65,11 @@ async function newApp(ref: IntegrationRef): Promise<AppResult> {
  */
 async function provision(ref: IntegrationRef) {
   const app = await newApp(ref);
+  expect(app.createdNow).toBe(true);
   const secretName = `${ref.integrationId}-outbound`;
-  const secret = await addSecret(ref, app, secretName);
-  expect(secret).toMatchObject({ created: true, secretCreated: true });
+  // As the orchestrator asks for it: the app was created bare by this run, so no Key Vault version is listed.
+  const secret = await addSecret(ref, app, secretName, 'provision', true);
+  expect(secret).toMatchObject({ created: true });
   const created: CreatedObject[] = [
     { kind: 'app', role: 'outbound', objectId: app.objectId, appId: app.appId },
     recorded(app, secret),
@@ -155,7 +163,7 @@ describe('compensate', () => {
     // A later run of the same integration that added a credential of its own (a rotation operation does).
     const run = { ...ref, instanceId: `${ref.instanceId}-later` };
     const mine = await addSecret(run, app, secretName, 'rotate-20261126');
-    expect(mine).toMatchObject({ created: true, secretCreated: false });
+    expect(mine).toMatchObject({ created: true });
     const mark = env.sandbox.journal.mark();
     const out = await compensate({ ...run, created: [recorded(app, mine)] }, env.deps, log);
     expect(out).toEqual({ removed: [recorded(app, mine)], orphans: [] });
@@ -180,7 +188,7 @@ describe('compensate', () => {
     expect(await isDeleted(secretName)).toBe(false);
   });
 
-  it('without keyId and version, deletes a secret its run created (secretCreated tag)', async () => {
+  it('without keyId and version, deletes a secret whose every version its run wrote', async () => {
     const ref = env.ref();
     const { app, secretName, secret } = await provision(ref);
     const object: CreatedObject = { kind: 'secret', role: 'outbound', secretName };
@@ -225,6 +233,85 @@ describe('compensate', () => {
     expect(keyIdsOf(app.objectId)).toEqual([keyId]);
     expect(await enabledOf(secretName)).toEqual({ [written.properties.version!]: true });
     expect(JSON.stringify(out) + lines.join('\n')).not.toContain(portal.body!.secretText);
+  });
+
+  it('soft-deletes a secret whose only versions this run wrote (no secretCreated tag needed)', async () => {
+    const ref = env.ref();
+    const { secretName, created } = await provision(ref);
+    const [only] = await versionsOf(secretName);
+    expect(only.tags).toMatchObject({ runId: ref.instanceId, integrationId: ref.integrationId });
+    expect(only.tags).not.toHaveProperty('secretCreated');
+    const out = await compensate({ ...ref, created: [created[1]] }, env.deps, log);
+    expect(out).toEqual({ removed: [created[1]], orphans: [] });
+    expect(await isDeleted(secretName)).toBe(true);
+  });
+
+  it('keeps a secret in which another run wrote a version after this run, even a disabled one', async () => {
+    const ref = env.ref();
+    const { app, secretName, secret, created } = await provision(ref);
+    const later = await addSecret(
+      { ...ref, instanceId: `${ref.instanceId}-later` },
+      app,
+      secretName,
+      'rotate-20261126',
+    );
+    await env.deps.secrets.updateSecretProperties(secretName, later.version, { enabled: false });
+    const mark = env.sandbox.journal.mark();
+    const out = await compensate({ ...ref, created: [created[1]] }, env.deps, log);
+    expect(out).toEqual({ removed: [created[1]], orphans: [] });
+    expect(await isDeleted(secretName)).toBe(false);
+    // Only this run's credential and version: the other run's credential stays on the app.
+    expect(keyIdsOf(app.objectId)).toEqual([later.keyId]);
+    expect(await enabledOf(secretName)).toEqual({ [secret.version]: false, [later.version]: false });
+    expect(steps(mark)).toEqual(['POST removePassword', `PATCH ${secret.version}`]);
+  });
+
+  it('keeps a secret with a hand-written version of this integration that names no run, even disabled', async () => {
+    const ref = env.ref();
+    const { app, secretName, secret, created } = await provision(ref);
+    // Copied in by a person: this integration's tag, but no runId.
+    const hand = await env.deps.secrets.setSecret(secretName, 'pasted-by-hand', {
+      tags: { integrationId: ref.integrationId, role: 'outbound' },
+    });
+    await env.deps.secrets.updateSecretProperties(secretName, hand.properties.version!, { enabled: false });
+    const out = await compensate({ ...ref, created: [created[1]] }, env.deps, log);
+    expect(out).toEqual({ removed: [created[1]], orphans: [] });
+    expect(await isDeleted(secretName)).toBe(false);
+    expect(keyIdsOf(app.objectId)).toEqual([]);
+    expect(await enabledOf(secretName)).toEqual({ [secret.version]: false, [hand.properties.version!]: false });
+  });
+
+  it('keeps a recovered soft-deleted secret (older versions of another run), disabling only its own version', async () => {
+    const ref = env.ref();
+    const secretName = `${ref.integrationId}-outbound`;
+    // An earlier run of this integration wrote the secret; its version was disabled and the secret soft-deleted.
+    const earlierRun = { ...ref, instanceId: `${ref.instanceId}-earlier` };
+    const earlierApp = await newApp(earlierRun);
+    const earlier = await addSecret(earlierRun, earlierApp, secretName);
+    await env.deps.secrets.updateSecretProperties(secretName, earlier.version, { enabled: false });
+    await (await env.deps.secrets.beginDeleteSecret(secretName)).pollUntilDone();
+    // This run: a new app (bare), whose secret write recovers the deleted secret before adding its version.
+    const app = await ensureApp({ ...ref, role: 'restApi', displayName: 'REST API', redirectUris: [] }, env.deps, log);
+    if (!app.ok) throw new Error(app.failure.message);
+    expect(app.createdNow).toBe(true);
+    const mine = await addSecret(ref, app, secretName, 'provision', true);
+    expect(Object.keys(await enabledOf(secretName))).toEqual([earlier.version, mine.version]);
+    const out = await compensate({ ...ref, created: [recorded(app, mine)] }, env.deps, log);
+    expect(out).toEqual({ removed: [recorded(app, mine)], orphans: [] });
+    expect(await isDeleted(secretName)).toBe(false);
+    expect(await enabledOf(secretName)).toEqual({ [earlier.version]: false, [mine.version]: false });
+    expect(keyIdsOf(app.objectId)).toEqual([]);
+    expect(keyIdsOf(earlierApp.objectId)).toEqual([earlier.keyId]);
+  });
+
+  it('never deletes a secret recorded as not created by its run (secretCreated: false, older histories)', async () => {
+    const ref = env.ref();
+    const { app, secretName, secret } = await provision(ref);
+    const object = { ...recorded(app, secret), secretCreated: false };
+    const out = await compensate({ ...ref, created: [object] }, env.deps, log);
+    expect(out).toEqual({ removed: [object], orphans: [] });
+    expect(await isDeleted(secretName)).toBe(false);
+    expect(await enabledOf(secretName)).toEqual({ [secret.version]: false });
   });
 
   it('does not delete a secret it created when a version without this integration’s tag is in it', async () => {

@@ -86,7 +86,7 @@ describe('ensureAppSecret', () => {
     const input = secretInput(ref, app);
     const out = await run(input);
     if (!out.ok) throw new Error(out.failure.message);
-    expect(out).toMatchObject({ role: 'outbound', secretName: input.secretName, created: true, secretCreated: true });
+    expect(out).toMatchObject({ role: 'outbound', secretName: input.secretName, created: true });
     expect(Object.keys(out).sort()).toEqual([
       'created',
       'createdOn',
@@ -94,7 +94,6 @@ describe('ensureAppSecret', () => {
       'keyId',
       'ok',
       'role',
-      'secretCreated',
       'secretName',
       'version',
     ]);
@@ -118,7 +117,6 @@ describe('ensureAppSecret', () => {
       keyId: out.keyId,
       operation: 'provision',
       runId: ref.instanceId,
-      secretCreated: 'true',
     });
     // The stored value is the one Entra accepts for this credential.
     expect(secret.value).toMatch(new RegExp(`^${creds[0].hint.replace(/[.~-]/g, '\\$&')}`));
@@ -133,7 +131,7 @@ describe('ensureAppSecret', () => {
     const second = await run(input);
     expect(writes(mark)).toEqual([]);
     expect(second).toEqual(first);
-    expect(second).toMatchObject({ created: true, secretCreated: true });
+    expect(second).toMatchObject({ created: true });
   });
 
   it('another run adopts the credential and reports it as not its own (created: false), writing nothing', async () => {
@@ -142,7 +140,7 @@ describe('ensureAppSecret', () => {
     const mark = env.sandbox.journal.mark();
     const rerun = await run(secretInput({ ...ref, instanceId: `${ref.instanceId}-rerun` }, app));
     expect(writes(mark)).toEqual([]);
-    expect(rerun).toEqual({ ...first, created: false, secretCreated: false });
+    expect(rerun).toEqual({ ...first, created: false });
   });
 
   it('run twice leaves exactly one credential on the app and one Key Vault version', async () => {
@@ -155,6 +153,11 @@ describe('ensureAppSecret', () => {
   });
 
   describe('an application ensureApp created bare in this run (appCreatedBare)', () => {
+    /** Key Vault `GET /secrets/{name}/versions` calls (the list of a secret's versions). */
+    const versionLists = (since: number, name: string) =>
+      env.sandbox.journal
+        .entries({ service: 'keyvault', since })
+        .filter((e) => e.method === 'GET' && e.path.split('?')[0] === `/secrets/${name}/versions`);
     const credentialReads = (since: number, objectId: string) =>
       env.sandbox.journal
         .entries({ service: 'graph', since })
@@ -169,24 +172,46 @@ describe('ensureAppSecret', () => {
       if (!first.ok) throw new Error(first.failure.message);
       expect(credentialReads(mark, app.objectId)).toEqual([]);
       expect(credentialsOf(app.objectId)).toHaveLength(1);
-      // The Key Vault versions (read beside addPassword) still say whether the secret is this run's.
-      expect(first).toMatchObject({ created: true, secretCreated: true });
+      expect(first).toMatchObject({ created: true });
 
       const again = env.sandbox.journal.mark();
       const second = await run(input);
       expect(credentialReads(again, app.objectId)).toHaveLength(1);
+      expect(versionLists(again, input.secretName)).toHaveLength(1);
       expect(writes(again)).toEqual([]);
       expect(second).toEqual(first);
       expect(credentialsOf(app.objectId)).toHaveLength(1);
     });
 
-    it('a secret of that name already in Key Vault is tagged secretCreated: false (not removed as created here)', async () => {
+    it('the first execution lists no Key Vault versions: it writes with its ownership tags only', async () => {
+      const { ref, app } = await newApp();
+      const input = { ...secretInput(ref, app), appCreatedBare: true };
+      const mark = env.sandbox.journal.mark();
+      const out = await run(input);
+      if (!out.ok) throw new Error(out.failure.message);
+      expect(versionLists(mark, input.secretName)).toEqual([]);
+      const written = await env.deps.secrets.getSecret(input.secretName);
+      expect(written.properties.tags).toEqual({
+        integrationId: ref.integrationId,
+        role: 'outbound',
+        appId: app.appId,
+        appObjectId: app.objectId,
+        keyId: out.keyId,
+        operation: 'provision',
+        runId: ref.instanceId,
+      });
+    });
+
+    it('a secret of that name already in Key Vault gets a version of this run next to the older one', async () => {
       const { ref, app } = await newApp();
       const input = { ...secretInput(ref, app), appCreatedBare: true };
       env.sandbox.keyvault.seedSecret(input.secretName, 'an-older-value');
       const out = await run(input);
-      expect(out).toMatchObject({ ok: true, created: true, secretCreated: false });
-      expect(await versionsOf(input.secretName)).toHaveLength(2);
+      expect(out).toMatchObject({ ok: true, created: true });
+      const versions = await versionsOf(input.secretName);
+      expect(versions).toHaveLength(2);
+      // Compensation tells the older version apart by its tags (no runId of this run): the secret stays.
+      expect(versions.filter((v) => v.tags?.runId === ref.instanceId)).toHaveLength(1);
     });
 
     it('a retry after a crash between addPassword and setSecret reads the app and never adds blindly', async () => {
@@ -298,19 +323,23 @@ describe('ensureAppSecret', () => {
     expect(versions.map((v) => v.version)).toEqual([old.properties.version, out.version]);
     const current = await env.deps.secrets.getSecret(input.secretName);
     expect(current.properties.version).toBe(out.version);
-    // The recovered secret had a version before: this run did not create the secret, only the version.
-    expect(out).toMatchObject({ created: true, secretCreated: false });
-    expect(current.properties.tags).toMatchObject({ runId: ref.instanceId, secretCreated: 'false' });
+    // The recovered secret's older version carries no runId of this run: compensation keeps the secret.
+    expect(out).toMatchObject({ created: true });
+    expect(current.properties.tags).toMatchObject({ runId: ref.instanceId });
+    expect(current.properties.tags).not.toHaveProperty('secretCreated');
   });
 
-  it('a second version of an existing secret is tagged secretCreated: false', async () => {
+  it('a second version of an existing secret carries this run’s ownership tags, the first keeps its own', async () => {
     const { ref, app } = await newApp();
     const input = secretInput(ref, app);
     await env.deps.secrets.setSecret(input.secretName, 'value-of-someone-else', { tags: { owner: 'ops' } });
     const out = await run(input);
-    expect(out).toMatchObject({ ok: true, created: true, secretCreated: false });
+    expect(out).toMatchObject({ ok: true, created: true });
     const current = await env.deps.secrets.getSecret(input.secretName);
-    expect(current.properties.tags).toMatchObject({ runId: ref.instanceId, secretCreated: 'false' });
+    expect(current.properties.tags).toMatchObject({ runId: ref.instanceId, integrationId: ref.integrationId });
+    expect(current.properties.tags).not.toHaveProperty('secretCreated');
+    const versions = await versionsOf(input.secretName);
+    expect(versions.map((v) => v.tags)).toContainEqual({ owner: 'ops' });
   });
 
   it('treats rotation operations (and only those) as adding a credential of their own', () => {

@@ -199,12 +199,13 @@ export const OPERATIONS: Operation[] = [
   { id: 'keyvault.list', service: 'keyvault', method: 'GET', path: '^/secrets$', flow: 'provision' },
   { id: 'keyvault.set', service: 'keyvault', method: 'PUT', path: '^/secrets/sn-[^/]+$', flow: 'provision' },
   { id: 'keyvault.get', service: 'keyvault', method: 'GET', path: '^/secrets/sn-[^/]+/$', flow: 'provision' },
+  // A first provisioning writes its secrets without listing versions (apps created bare); compensation lists them.
   {
     id: 'keyvault.listVersions',
     service: 'keyvault',
     method: 'GET',
     path: '^/secrets/sn-[^/]+/versions$',
-    flow: 'provision',
+    flow: 'reject',
   },
   { id: 'keyvault.update', service: 'keyvault', method: 'PATCH', path: `^/secrets/sn-[^/]+/${HEX32}$`, flow: 'reject' },
   { id: 'keyvault.delete', service: 'keyvault', method: 'DELETE', path: '^/secrets/sn-[^/]+$', flow: 'reject' },

@@ -77,7 +77,6 @@ export const secret = (role: string, operation = 'provision'): SecretResult => (
   keyId: `key-${operation}-${role}`,
   expiresOn: new Date(START + 180 * 86_400_000).toISOString(),
   created: true,
-  secretCreated: operation === 'provision',
 });
 
 export const PASSING_CHECKS: CheckOutcome[] = m365SupportAad.checks.map((c) => ({

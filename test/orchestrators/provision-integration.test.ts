@@ -69,7 +69,6 @@ const CREATED: CreatedObject[] = [
     appObjectId: objectIdOf(role),
     keyId: `key-provision-${role}`,
     version: `v-provision-${role}`,
-    secretCreated: true,
   })),
   ...INERT_SPECS.map((r): CreatedObject => ({ kind: 'record', key: r.key, table: r.table, sysId: sysIdOf(r.key) })),
 ];
@@ -116,6 +115,8 @@ describe('provisionIntegration: preflight', () => {
     expect(output(h).counts.created).toBe(0);
     expect(lastRegistryUpdate(h)).toMatchObject({ status: 'failed', lastRun: { outcome: 'failed', instanceId: ID } });
     expect(h.inputsOf('sendReport')[0]).toMatchObject({ outcome: 'failed', summary: output(h).error });
+    // No round opened: the report narrows its recipients to the approver policy itself.
+    expect(h.inputsOf('sendReport')[0]).not.toHaveProperty('approversFromRound');
     // The preflight was asked for the profile's requirements: every column its records write, every role it grants.
     const asked = h.inputsOf('preflight')[0].profile.serviceNow;
     expect(asked).toEqual(serviceNowNeeds(m365SupportAad));
@@ -230,7 +231,10 @@ describe('provisionIntegration: approval gate', () => {
     expect(h.inputsOf('updateRegistry')).toContainEqual(
       expect.objectContaining({ approval: expect.objectContaining({ approver: APPROVER, planDigest: digest }) }),
     );
-    expect(h.inputsOf('sendReport')).toEqual([expect.objectContaining({ outcome: 'active' })]);
+    // The round's eligible approvers, resolved from the policy when it opened: not narrowed again.
+    expect(h.inputsOf('sendReport')).toEqual([
+      expect.objectContaining({ outcome: 'active', approvers: [APPROVER, SECOND_APPROVER], approversFromRound: true }),
+    ]);
     expect(output(h).counts.created).toBe(CREATED.length + 3); // + the two privileges and the role grant
     await expectReplaySafe(h, PROVISION_ORCHESTRATOR, ID);
   });

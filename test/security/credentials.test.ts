@@ -113,7 +113,7 @@ async function rotated() {
 /** What the provisioning orchestrator records for compensation from one ensureAppSecret result. */
 const recordedFor = (
   app: AppResult,
-  r: { role: string; secretName: string; keyId: string; version: string; created: boolean; secretCreated?: boolean },
+  r: { role: string; secretName: string; keyId: string; version: string; created: boolean },
 ): CreatedObject[] =>
   r.created
     ? [
@@ -124,7 +124,6 @@ const recordedFor = (
           appObjectId: app.objectId,
           keyId: r.keyId,
           version: r.version,
-          secretCreated: r.secretCreated ?? false,
         },
       ]
     : [];
@@ -137,7 +136,7 @@ describe('credential safety', () => {
     const out = await ensure(secretInput(rerun, app));
     expect(addPasswordCalls(mark)).toEqual([]);
     expect(env.sandbox.journal.writes({ service: 'keyvault', since: mark })).toEqual([]);
-    expect(out).toMatchObject({ keyId: fresh.keyId, version: fresh.version, created: false, secretCreated: false });
+    expect(out).toMatchObject({ keyId: fresh.keyId, version: fresh.version, created: false });
     expect(credentialsOf(app.objectId).map((c) => c.keyId)).toEqual([fresh.keyId]);
     expect(await versionsOf(secretName)).toHaveLength(2);
   });
@@ -193,7 +192,6 @@ describe('credential safety', () => {
     const second = await ensure(input);
     expect([first.created, second.created]).toEqual([true, true]);
     expect(second).toEqual(first);
-    expect(first.secretCreated).toBe(true);
     expect(credentialsOf(app.objectId)).toHaveLength(1);
     expect(await versionsOf(input.secretName)).toHaveLength(1);
   });
