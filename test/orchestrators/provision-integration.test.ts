@@ -528,3 +528,68 @@ describe('provisionIntegration: history payloads', () => {
     );
   });
 });
+
+describe('REVIEW: ServiceNow secret fields written apart (setServiceNowSecret)', () => {
+  const SECRET_KEYS = ['outboundProvider', 'oidcEntity'];
+  const manualOf = (key: string) => ({ title: `set client_secret of ${key}`, steps: [] });
+  /** ensureServiceNowRecord as the activity now answers: secretPending while the record's secret field is empty. */
+  function stubs(refuse: string[] = [], legacy = false): Stubs {
+    const seen = new Set<string>();
+    const filled = new Set<string>();
+    return provisionStubs({
+      ensureServiceNowRecord: (i) => {
+        const first = !seen.has(i.key);
+        seen.add(i.key);
+        const pending = i.secret !== undefined && !filled.has(i.key);
+        if (legacy && pending) filled.add(i.key);
+        return {
+          ok: true,
+          key: i.key,
+          table: i.table,
+          sysId: sysIdOf(i.key),
+          created: first,
+          ...(first ? {} : { updated: true }),
+          ...(i.shared ? { shared: true } : {}),
+          // An earlier release wrote the secret itself and said so; this one says it is pending.
+          ...(pending ? (legacy ? { secretWritten: true } : { secretPending: true }) : {}),
+          mismatches: [],
+        };
+      },
+      setServiceNowSecret: (i) => {
+        if (refuse.includes(i.consumer.record))
+          return { ok: true, written: false, manualAction: manualOf(i.consumer.record) as never };
+        filled.add(i.consumer.record);
+        return { ok: true, written: true };
+      },
+    });
+  }
+
+  it('a history of the previous release (secretWritten: true) replays: no setServiceNowSecret, consumers confirmed', async () => {
+    const h = start(stubs([], true));
+    const digest = await untilAwaitingApproval(h);
+    await h.raise(ID, APPROVAL_EVENT, decision(digest));
+    await h.runToEnd(ID);
+    expect(output(h).outcome).toBe('active');
+    expect(h.sequence('setServiceNowSecret')).toEqual([]);
+    const confirmations = lastRegistryUpdate(h).confirmations as { consumer: string }[];
+    expect(confirmations.map((c) => c.consumer).sort()).toHaveLength(SECRET_KEYS.length);
+    await expectReplaySafe(h, PROVISION_ORCHESTRATOR, ID);
+  });
+
+  it("a field ServiceNow refused (403) is ONE manual action, not one per record wave call (inert, then activation)", async () => {
+    const h = start(stubs(['oidcEntity']));
+    const digest = await untilAwaitingApproval(h);
+    await h.raise(ID, APPROVAL_EVENT, decision(digest));
+    await h.runToEnd(ID);
+    expect(output(h).outcome).toBe('active');
+    const writes = h.inputsOf('setServiceNowSecret');
+    // The run's exact versions (a refused field is tried again at activation: the field still reads back empty).
+    expect([...new Set(writes.map((w) => `${w.consumer.record} ${w.secret.version}`))].sort()).toEqual([
+      'oidcEntity v-provision-restApi',
+      'outboundProvider v-provision-outbound',
+    ]);
+    const titles = output(h).manualActions.map((m) => m.title);
+    expect(titles.filter((t) => t === manualOf('oidcEntity').title)).toHaveLength(1);
+    await expectReplaySafe(h, PROVISION_ORCHESTRATOR, ID);
+  });
+});
