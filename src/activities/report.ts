@@ -44,8 +44,14 @@ export async function sendReport(input: ReportInput, deps: Deps, log?: ActivityL
         ? policy.filter((p) => p.aliases.some((a) => given.includes(a))).map((p) => p.address)
         : policy.map((p) => p.address);
     }
-    for (let i = 0; i < recipients.length; i += REPORT_MAX_RECIPIENTS) {
-      const to = recipients.slice(i, i + REPORT_MAX_RECIPIENTS);
+    // An earlier release sent the report one message per recipient, each under a marker keyed by the address: a
+    // report it sent (and whose activity the host lost before its completion was recorded) is not sent again.
+    const sentBefore = new Set(
+      (await deps.approvalTokens.sentTo(input.instanceId, 'report')).filter((r) => !r.startsWith(REPORT_RECIPIENT_KEY)),
+    );
+    const unsent = recipients.filter((r) => !sentBefore.has(r));
+    for (let i = 0; i < unsent.length; i += REPORT_MAX_RECIPIENTS) {
+      const to = unsent.slice(i, i + REPORT_MAX_RECIPIENTS);
       const part = i / REPORT_MAX_RECIPIENTS + 1;
       const r = await sendOnce(
         { graph: deps.graph, sender: deps.config.mail.sender, markers: deps.approvalTokens },

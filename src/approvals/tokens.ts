@@ -294,6 +294,17 @@ export class ApprovalTokenStore extends TableBacked {
     }
   }
 
+  /** Recipients whose email of `kind` for an instance is marked sent (one query over the instance's markers). */
+  async sentTo(instanceId: string, kind: SendKey['kind']): Promise<string[]> {
+    await this.ready();
+    const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
+    const filter = `PartitionKey eq '${SENT_PARTITION}' and instanceId eq ${quote(instanceId)} and kind eq ${quote(kind)}`;
+    const out: string[] = [];
+    for await (const e of this.table.listEntities<SentMarker & { recipient: string }>({ queryOptions: { filter } }))
+      if (e.state === 'sent') out.push(e.recipient);
+    return out;
+  }
+
   /** Marks `key`'s email as sent (with the tokenId of the link it carried). */
   async completeSend(key: SendKey, tokenId?: string): Promise<void> {
     await this.table.updateEntity(

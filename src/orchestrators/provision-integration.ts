@@ -13,6 +13,7 @@ import {
   type CreatedObject,
   type ExpectedRecord,
   type IntegrationRef,
+  type ManualAction,
   type Outcome,
   type RecordResult,
   type RegistryUpdateInput,
@@ -536,7 +537,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           updated: before.updated || record.updated,
         };
       } else status.records.push(record);
-      if (record.manualAction) status.manualActions.push(record.manualAction);
+      if (record.manualAction) handOff(record.manualAction);
       if (
         record.created &&
         record.sysId &&
@@ -556,6 +557,14 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         throw new ProvisionError(
           `ServiceNow ${spec.table} '${spec.key}' did not keep ${record.mismatches.join(', ')} as written`,
         );
+    }
+    /**
+     * A manual action, listed once: a step ServiceNow refused before the approval is asked again at activation (a
+     * secret field it would not let us write still reads back empty) and must not be listed twice.
+     */
+    function handOff(action: ManualAction): void {
+      const same = JSON.stringify(action);
+      if (!status.manualActions.some((m) => JSON.stringify(m) === same)) status.manualActions.push(action);
     }
     /** The record now holds the app's current secret: that consumer is confirmed for the run's credential. */
     function secretWritten(spec: ServiceNowRecordSpec): void {
@@ -604,7 +613,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
           failure ??= new ProvisionError(`ServiceNow ${spec.table} '${spec.key}': ${r.failure.message}`);
           continue;
         }
-        if (r.manualAction) status.manualActions.push(r.manualAction);
+        if (r.manualAction) handOff(r.manualAction);
         if (!r.written) continue;
         secretWritten(spec);
         const record = status.records.find((x) => x.key === spec.key);
@@ -710,7 +719,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
     for (const grant of grants) {
       const r = yield* call(context, activities.ensureRoleGrant, { ...ref, ...grant }, RETRY.service);
       if (!r.ok) throw new ProvisionError(`role ${grant.role} for ${grant.userName}: ${r.failure.message}`);
-      if (r.manualAction) status.manualActions.push(r.manualAction);
+      if (r.manualAction) handOff(r.manualAction);
       // Grants are ServiceNow records of the integration too: registered (so a re-run knows them) and removable.
       const key = `grant:${grant.userName}:${grant.role}`;
       const shared = 'shared' in grant && grant.shared ? { shared: true } : {};
@@ -731,7 +740,7 @@ export const provisionIntegration: OrchestrationHandler = function* (context: Or
         RETRY.service,
       );
       if (!r.ok) throw new ProvisionError(`IP allow-list: ${r.failure.message}`);
-      if (r.manualAction) status.manualActions.push(r.manualAction);
+      if (r.manualAction) handOff(r.manualAction);
       // Allow rules are records of the integration too (registered, so an approved change can retire them).
       for (const h of r.held ?? r.created)
         status.records.push({

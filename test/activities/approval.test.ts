@@ -442,10 +442,10 @@ describe('sendReport', () => {
       expect(reportsOf(ref).flatMap(to)).toEqual(many);
     });
 
-    // Review finding: an execution of sendReport that the previous release started (one message and one marker per
+    // An execution of sendReport that the previous release started (one message and one marker per
     // recipient, recipient = the address) and that the host lost before its completion was recorded is executed again
     // by this release (at-least-once activities): the per-address markers are not read, so everyone gets it twice.
-    it('REVIEW: a report the previous release already sent (per-recipient markers) is not sent again', async () => {
+    it('a report the previous release already sent (per-recipient markers) is not sent again', async () => {
       const ref = env.ref();
       const recipients = [approver(), second()];
       for (const recipient of recipients) {

@@ -529,7 +529,7 @@ describe('provisionIntegration: history payloads', () => {
   });
 });
 
-describe('REVIEW: ServiceNow secret fields written apart (setServiceNowSecret)', () => {
+describe('ServiceNow secret fields written apart (setServiceNowSecret)', () => {
   const SECRET_KEYS = ['outboundProvider', 'oidcEntity'];
   const manualOf = (key: string) => ({ title: `set client_secret of ${key}`, steps: [] });
   /** ensureServiceNowRecord as the activity now answers: secretPending while the record's secret field is empty. */
@@ -576,7 +576,7 @@ describe('REVIEW: ServiceNow secret fields written apart (setServiceNowSecret)',
     await expectReplaySafe(h, PROVISION_ORCHESTRATOR, ID);
   });
 
-  it("a field ServiceNow refused (403) is ONE manual action, not one per record wave call (inert, then activation)", async () => {
+  it('a field ServiceNow refused (403) is ONE manual action, not one per record wave call (inert, then activation)', async () => {
     const h = start(stubs(['oidcEntity']));
     const digest = await untilAwaitingApproval(h);
     await h.raise(ID, APPROVAL_EVENT, decision(digest));
