@@ -246,7 +246,10 @@ describe('compensate', () => {
     expect(await isDeleted(secretName)).toBe(true);
   });
 
-  it('keeps a secret in which another run wrote a version after this run, even a disabled one', async () => {
+  it.each([
+    ['disabled', false],
+    ['still enabled', true],
+  ] as const)('keeps a secret in which another run wrote a version after this run (%s)', async (_, laterEnabled) => {
     const ref = env.ref();
     const { app, secretName, secret, created } = await provision(ref);
     const later = await addSecret(
@@ -255,14 +258,14 @@ describe('compensate', () => {
       secretName,
       'rotate-20261126',
     );
-    await env.deps.secrets.updateSecretProperties(secretName, later.version, { enabled: false });
+    if (!laterEnabled) await env.deps.secrets.updateSecretProperties(secretName, later.version, { enabled: false });
     const mark = env.sandbox.journal.mark();
     const out = await compensate({ ...ref, created: [created[1]] }, env.deps, log);
     expect(out).toEqual({ removed: [created[1]], orphans: [] });
     expect(await isDeleted(secretName)).toBe(false);
-    // Only this run's credential and version: the other run's credential stays on the app.
+    // Only this run's credential and version: the other run's credential and version stay as they were.
     expect(keyIdsOf(app.objectId)).toEqual([later.keyId]);
-    expect(await enabledOf(secretName)).toEqual({ [secret.version]: false, [later.version]: false });
+    expect(await enabledOf(secretName)).toEqual({ [secret.version]: false, [later.version]: laterEnabled });
     expect(steps(mark)).toEqual(['POST removePassword', `PATCH ${secret.version}`]);
   });
 
@@ -324,22 +327,6 @@ describe('compensate', () => {
     expect(keyIdsOf(app.objectId)).toEqual([]);
     expect(await isDeleted(secretName)).toBe(false);
     expect(await enabledOf(secretName)).toEqual({ [secret.version]: false, [foreign.properties.version!]: false });
-  });
-
-  it('does not delete a secret it created when another run’s version in it is still enabled', async () => {
-    const ref = env.ref();
-    const { app, secretName, secret, created } = await provision(ref);
-    const later = await addSecret(
-      { ...ref, instanceId: `${ref.instanceId}-later` },
-      app,
-      secretName,
-      'rotate-20261126',
-    );
-    const out = await compensate({ ...ref, created: [created[1]] }, env.deps, log);
-    expect(out).toEqual({ removed: [created[1]], orphans: [] });
-    expect(keyIdsOf(app.objectId)).toEqual([later.keyId]);
-    expect(await isDeleted(secretName)).toBe(false);
-    expect(await enabledOf(secretName)).toEqual({ [secret.version]: false, [later.version]: true });
   });
 
   it('leaves a listed app it did not create in place and reports it; an unnamed secret of no version of its run stays', async () => {

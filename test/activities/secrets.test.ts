@@ -59,6 +59,16 @@ async function run(input: EnsureAppSecretInput) {
   }
 }
 
+/** The tags every Key Vault version a provisioning writes carries: who wrote it, for which credential. */
+const provisionTags = (ref: IntegrationRef, app: AppResult, keyId: string) => ({
+  integrationId: ref.integrationId,
+  role: 'outbound',
+  appId: app.appId,
+  appObjectId: app.objectId,
+  keyId,
+  operation: 'provision',
+  runId: ref.instanceId,
+});
 const credentialsOf = (objectId: string) => env.sandbox.directory.applications.get(objectId)?.passwordCredentials ?? [];
 
 async function versionsOf(name: string) {
@@ -109,15 +119,7 @@ describe('ensureAppSecret', () => {
     // The version's creation time, recorded for the rotation rule's maximum age and the credential inventory.
     expect(secret.properties.createdOn?.toISOString()).toBe(out.createdOn);
     expect(secret.properties.contentType).toBeTruthy();
-    expect(secret.properties.tags).toEqual({
-      integrationId: ref.integrationId,
-      role: 'outbound',
-      appId: app.appId,
-      appObjectId: app.objectId,
-      keyId: out.keyId,
-      operation: 'provision',
-      runId: ref.instanceId,
-    });
+    expect(secret.properties.tags).toEqual(provisionTags(ref, app, out.keyId));
     // The stored value is the one Entra accepts for this credential.
     expect(secret.value).toMatch(new RegExp(`^${creds[0].hint.replace(/[.~-]/g, '\\$&')}`));
     expect(JSON.stringify(out)).not.toContain(secret.value);
@@ -191,15 +193,7 @@ describe('ensureAppSecret', () => {
       if (!out.ok) throw new Error(out.failure.message);
       expect(versionLists(mark, input.secretName)).toEqual([]);
       const written = await env.deps.secrets.getSecret(input.secretName);
-      expect(written.properties.tags).toEqual({
-        integrationId: ref.integrationId,
-        role: 'outbound',
-        appId: app.appId,
-        appObjectId: app.objectId,
-        keyId: out.keyId,
-        operation: 'provision',
-        runId: ref.instanceId,
-      });
+      expect(written.properties.tags).toEqual(provisionTags(ref, app, out.keyId));
     });
 
     it('a secret of that name already in Key Vault gets a version of this run next to the older one', async () => {
