@@ -113,6 +113,8 @@ const failing = (): HealthState => ({
 
 describe('alerts: once per condition per day', () => {
   it('alerts each condition once per day on every channel, sends nothing on a second evaluation the same day, and again the next day', async () => {
+    // Alerts repeat per UTC day: start at 01:00 UTC, so "two hours later" is the same day whenever the test runs.
+    stack.sandbox.clock.advance(DAY - (now() % DAY) + HOUR);
     const r = await register({
       lastRotation: { instanceId: 'rotate-x-20260101', outcome: 'rolled-back', at: iso(now()), error: 'no token' },
       health: failing(),
