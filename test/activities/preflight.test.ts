@@ -50,12 +50,12 @@ describe('preflight', () => {
   it('with token auth, asks ServiceNow without waiting for the vault check (no credential comes from the vault)', async () => {
     expect(env.deps.config.serviceNow.authMode).toBe('entra');
     const mark = env.sandbox.journal.mark();
-    // A slow vault: the ServiceNow checks (no modelled latency) all answer before the vault's one page does.
+    // A slow vault: ServiceNow (no modelled latency) answers its first check long before the vault's one page does.
     env.sandbox.faults.add({
       service: 'keyvault',
       method: 'GET',
       path: '^/secrets$',
-      action: { type: 'latency', ms: 800 },
+      action: { type: 'latency', ms: 3000 },
       times: 1,
     });
     try {
@@ -69,8 +69,9 @@ describe('preflight', () => {
     const serviceNow = calls.filter((e) => e.service === 'servicenow');
     expect(vault).toBeGreaterThanOrEqual(0);
     expect(serviceNow.length).toBeGreaterThanOrEqual(4);
-    // The journal records each call as it is answered: every ServiceNow check was answered before the vault's page.
-    expect(calls.slice(0, vault).filter((e) => e.service === 'servicenow')).toHaveLength(serviceNow.length);
+    // The journal records each call as it is answered: ServiceNow was asked without waiting for the vault's page (had
+    // it waited, every ServiceNow call would come after it).
+    expect(calls.slice(0, vault).filter((e) => e.service === 'servicenow').length).toBeGreaterThanOrEqual(1);
   });
 
   it('passes on a fresh sandbox, resolving the scope sys_id and the tenant GUID, and writes nothing', async () => {
